@@ -1,0 +1,140 @@
+# logship - one plain Makefile.
+#
+# Knobs (make VAR=value):
+#   V=1                  show full compiler command lines
+#   DEBUG=1              -O0, no optimisation (for gdb)
+#   SANITIZE=address,undefined   build and test with sanitizers (objects go to build/san)
+#   PREFIX=/usr/local    install prefix; DESTDIR for staged installs
+#   BUILD=build          output directory
+#   T=pattern            with `make test`: run only tests whose name contains pattern
+#   NO_DEPS=1            do not check/install Debian packages
+#
+# Targets: all (build/logship), test, bench, demo, docs, fuzz, deb, install, clean, check-style
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+BUILD   ?= build
+ifneq ($(SANITIZE),)
+BUILD   := $(BUILD)/san
+endif
+
+PKGS    := libcurl zlib libcrypto libpcre2-8 libmariadb libxml-2.0 libmicrohttpd
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+OPT     := -O2
+ifeq ($(DEBUG),1)
+OPT     := -O0
+endif
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wpointer-arith \
+           -Wformat=2 -fno-strict-aliasing -D_GNU_SOURCE -Iagent -I$(BUILD) -MMD -MP $(PKG_CFLAGS)
+LDLIBS  += $(PKG_LIBS) -lev -ldeflate -lpthread -lm
+ifneq ($(SANITIZE),)
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+AGENT_SRCS  := $(filter-out agent/main.c,$(wildcard agent/*.c))
+PLUGIN_SRCS := $(wildcard plugins/*/*.c)
+LIB_OBJS    := $(patsubst %.c,$(BUILD)/%.o,$(AGENT_SRCS) $(PLUGIN_SRCS)) $(BUILD)/plugins.o
+UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
+UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
+DEPS_STAMP  := $(BUILD)/.deps-ok
+
+.PHONY: all test unit bench demo docs fuzz deb install clean check-style deps
+all: $(BUILD)/logship
+
+# Install missing Debian packages once per build dir (fresh Debian 12 as root).
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP): packaging/install-deps.sh
+	$(Q)if [ "$(NO_DEPS)" != 1 ]; then sh packaging/install-deps.sh build; fi
+	$(Q)mkdir -p $(@D) && touch $@
+
+$(BUILD)/logship: $(BUILD)/agent/main.o $(BUILD)/liblogship.a
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/liblogship.a: $(LIB_OBJS)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# The plugin registry is generated: every "const struct ls_plugin ls_plugin_*"
+# definition under plugins/ is listed, so adding a plugin is adding a file.
+$(BUILD)/plugins.c: $(PLUGIN_SRCS) scripts/gen-plugins.sh | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(Q)sh scripts/gen-plugins.sh $(PLUGIN_SRCS) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/plugins.o: $(BUILD)/plugins.c
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/unit/%: tests/unit/%.c $(BUILD)/liblogship.a
+	@mkdir -p $(@D)
+	@echo "  TEST    $@"
+	$(Q)$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/liblogship.a $(LDLIBS) \
+		$(shell pkg-config --libs check 2>/dev/null)
+
+TOOL_SRCS   := $(wildcard tests/tools/*.c)
+TOOL_BINS   := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRCS))
+
+# Small programs the integration tests drive (e.g. a SigV4 signer for the botocore cross-check).
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/liblogship.a
+	@mkdir -p $(@D)
+	@echo "  TOOL    $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/liblogship.a $(LDLIBS)
+
+unit: $(UNIT_BINS)
+
+test: $(BUILD)/logship $(UNIT_BINS) $(TOOL_BINS)
+	$(Q)if [ "$(NO_DEPS)" != 1 ]; then sh packaging/install-deps.sh test; fi
+	$(Q)LOGSHIP=$(CURDIR)/$(BUILD)/logship TOOLS=$(CURDIR)/$(BUILD)/tools UNIT_DIR=$(CURDIR)/$(BUILD)/unit SANITIZE=$(SANITIZE) \
+		python3 tests/run.py $(T)
+
+bench: $(BUILD)/logship
+	$(Q)sh packaging/install-deps.sh test
+	$(Q)LOGSHIP=$(CURDIR)/$(BUILD)/logship python3 tests/bench/bench.py $(BENCH_ARGS)
+
+demo: $(BUILD)/logship
+	$(Q)sh packaging/install-deps.sh test
+	$(Q)LOGSHIP=$(CURDIR)/$(BUILD)/logship python3 tests/demo.py
+
+docs: $(BUILD)/logship
+	$(Q)sh scripts/gen-docs.sh $(BUILD)/logship > docs/plugins.md.tmp && mv docs/plugins.md.tmp docs/plugins.md
+
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+fuzz: $(DEPS_STAMP)
+	$(Q)$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang \
+		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" \
+		LDFLAGS="-fsanitize=address,undefined" NO_DEPS=1 build/fuzz/liblogship.a
+	$(Q)mkdir -p build/fuzz/bin
+	$(Q)for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
+		echo "  FUZZ    build/fuzz/bin/$$n"; \
+		clang -O1 -g -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iagent -Ibuild/fuzz $(PKG_CFLAGS) \
+			-o build/fuzz/bin/$$n $$f build/fuzz/liblogship.a $(LDLIBS) || exit 1; done
+
+deb: $(BUILD)/logship
+	$(Q)sh packaging/build-deb.sh $(BUILD)/logship
+
+install: $(BUILD)/logship
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/logship/conf
+	install -m 0755 $(BUILD)/logship $(DESTDIR)$(PREFIX)/bin/logship
+	install -m 0644 conf/*.conf $(DESTDIR)$(PREFIX)/share/doc/logship/conf/
+
+check-style:
+	$(Q)sh scripts/check-style.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,48 @@
+/*
+ * compress.h - compression of sealed chunks, off the event-loop thread.
+ *
+ * gzip output is always a single gzip member (one stream) that `gzip -t`
+ * and `zcat` accept, whatever the size, produced in bounded memory by
+ * streaming. The digests S3 needs (MD5 for Content-MD5, SHA-256 for
+ * x-amz-content-sha256) are computed over the output in the same pass, so
+ * the payload is read once.
+ */
+#ifndef LS_COMPRESS_H
+#define LS_COMPRESS_H
+
+#include "common.h"
+
+enum ls_compress_algo {
+    LS_COMPRESS_TEXT = 0,   /* no compression */
+    LS_COMPRESS_GZIP,
+};
+
+struct ls_digest {
+    unsigned char md5[16];
+    unsigned char sha256[32];
+    uint64_t size;          /* output bytes */
+    uint64_t in_size;       /* input bytes */
+};
+
+/* read_cb returns bytes read, 0 at end, -1 on error. */
+typedef long (*ls_read_cb)(void *arg, void *buf, size_t n);
+
+/*
+ * Read everything from read_cb, compress with algo at level (1-9, -1 =
+ * default 6), write to out_fd. dig may be NULL. LS_OK / LS_ERROR (errno or
+ * a message in err). Blocking: call it from ls_work_submit's work function.
+ */
+int ls_compress_stream(enum ls_compress_algo algo, int level, ls_read_cb read_cb, void *arg,
+                       int out_fd, struct ls_digest *dig, char *err, size_t errlen);
+/* The same into memory (out is appended to). */
+struct ls_buf;
+int ls_compress_to_buf(enum ls_compress_algo algo, int level, ls_read_cb read_cb, void *arg,
+                       struct ls_buf *out, struct ls_digest *dig, char *err, size_t errlen);
+/* Digests of a whole file (for uploads of uncompressed chunks / resume). */
+int ls_digest_fd(int fd, struct ls_digest *dig);
+
+void ls_hex(const unsigned char *p, size_t n, char *out /* 2n+1 */);
+/* base64 (standard alphabet, padded); out needs 4*((n+2)/3)+1 bytes. */
+void ls_base64(const unsigned char *p, size_t n, char *out);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * json.h - JSON writing (the hot path of the json / out_file formatters) and
+ * a small reader used by the json parser and configuration values.
+ *
+ * Writing: strings are raw bytes; control bytes are escaped (\n \t \u0001),
+ * '"' and '\\' are escaped, valid UTF-8 passes through, and each byte of an
+ * invalid UTF-8 sequence becomes U+FFFD (as Ruby's scrub does), so the
+ * output is always valid JSON and valid UTF-8. Fast path: a run of safe
+ * ASCII bytes is copied with one memcpy.
+ */
+#ifndef LS_JSON_H
+#define LS_JSON_H
+
+#include "common.h"
+#include "buf.h"
+#include "record.h"
+
+/* Append "escaped" (with the quotes). */
+int ls_json_put_str(struct ls_buf *out, const char *p, size_t len);
+/* Append a value (strings quoted, LS_V_JSON verbatim, floats like Ruby's to_s / %.17g trimmed). */
+int ls_json_put_value(struct ls_buf *out, const struct ls_value *v);
+/* Append {"k":v,...} for every field of rec (no newline). */
+int ls_json_put_record(struct ls_buf *out, const struct ls_record *rec);
+
+/*
+ * Parse a JSON object's top level into rec's fields, without copying where
+ * possible: string values without escapes are slices of p; escaped ones are
+ * decoded into rec->arena; nested objects/arrays become LS_V_JSON slices.
+ * Numbers become LS_V_INT or LS_V_FLOAT. LS_OK, or LS_ERROR if p[0..len) is
+ * not exactly one JSON object (surrounding whitespace allowed).
+ */
+int ls_json_parse_object(const char *p, size_t len, struct ls_record *rec);
+/* Validate a JSON text (any value). Returns true if valid. */
+bool ls_json_valid(const char *p, size_t len);
+
+#endif

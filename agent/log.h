@@ -1,0 +1,76 @@
+/*
+ * log.h - the one logging module.
+ *
+ * Levels follow fluentd (fatal error warn info debug trace). The level test
+ * happens in the macro, before the arguments are evaluated, so a disabled
+ * debug line costs one compare. Plugins log through ls_plg_*(ins, ...), which
+ * prefixes "[type.id]" so every message says where it came from.
+ *
+ * Message style: lower-case, no trailing period, failing call first, subject
+ * quoted: open() '/var/log/nginx/access.log' failed (13: Permission denied)
+ */
+#ifndef LS_LOG_H
+#define LS_LOG_H
+
+#include "common.h"
+
+enum ls_log_level {
+    LS_LOG_FATAL = 0,
+    LS_LOG_ERROR,
+    LS_LOG_WARN,
+    LS_LOG_INFO,
+    LS_LOG_DEBUG,
+    LS_LOG_TRACE
+};
+
+extern int ls_log_level;
+
+/* Parse "info", "debug"... -> level, or -1. */
+int ls_log_level_parse(const char *s);
+const char *ls_log_level_name(int level);
+/* Send the log to a file (-o); NULL = stderr. LS_OK / LS_ERROR. Reopened on HUP. */
+int ls_log_open(const char *path);
+void ls_log_reopen(void);
+
+void ls_log_write(int level, const char *prefix, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Hook called for every emitted line (monitoring counts warnings/errors; tests capture). */
+void ls_log_set_hook(void (*hook)(int level, const char *line));
+
+#define ls_log(level, ...)                                  \
+    do {                                                    \
+        if ((level) <= ls_log_level) {                      \
+            ls_log_write((level), NULL, __VA_ARGS__);       \
+        }                                                   \
+    } while (0)
+
+#define ls_fatal(...) ls_log(LS_LOG_FATAL, __VA_ARGS__)
+#define ls_err(...)   ls_log(LS_LOG_ERROR, __VA_ARGS__)
+#define ls_warn(...)  ls_log(LS_LOG_WARN, __VA_ARGS__)
+#define ls_info(...)  ls_log(LS_LOG_INFO, __VA_ARGS__)
+#define ls_debug(...) ls_log(LS_LOG_DEBUG, __VA_ARGS__)
+#define ls_trace(...) ls_log(LS_LOG_TRACE, __VA_ARGS__)
+
+/* Logs at error level and returns LS_ERROR, so error paths are one line. */
+int ls_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Per-instance logging; ins is a struct ls_instance * (see plugin.h). */
+struct ls_instance;
+int ls_instance_log_level(const struct ls_instance *ins);
+const char *ls_instance_name(const struct ls_instance *ins);
+
+#define ls_plg_log(ins, level, ...)                                          \
+    do {                                                                     \
+        if ((level) <= ls_instance_log_level(ins)) {                         \
+            ls_log_write((level), ls_instance_name(ins), __VA_ARGS__);       \
+        }                                                                    \
+    } while (0)
+
+#define ls_plg_error(ins, ...) ls_plg_log(ins, LS_LOG_ERROR, __VA_ARGS__)
+#define ls_plg_warn(ins, ...)  ls_plg_log(ins, LS_LOG_WARN, __VA_ARGS__)
+#define ls_plg_info(ins, ...)  ls_plg_log(ins, LS_LOG_INFO, __VA_ARGS__)
+#define ls_plg_debug(ins, ...) ls_plg_log(ins, LS_LOG_DEBUG, __VA_ARGS__)
+#define ls_plg_trace(ins, ...) ls_plg_log(ins, LS_LOG_TRACE, __VA_ARGS__)
+
+#endif

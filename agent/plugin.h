@@ -1,0 +1,281 @@
+/*
+ * plugin.h - the plugin API: descriptors, instances, and what the core
+ * offers plugins (emit, commit, timers, fd and file watches, worker pool,
+ * chunks).
+ *
+ * A plugin exports exactly one symbol, its descriptor:
+ *
+ *     const struct ls_plugin ls_plugin_out_stdout = {
+ *         .name = "stdout", .kind = LS_PLUGIN_OUTPUT, ...
+ *     };
+ *
+ * The build generates the registry (build/plugins.c) by scanning
+ * plugins for "const struct ls_plugin ls_plugin_*" definitions, so adding
+ * a plugin is adding a file. The core never includes a plugin header.
+ *
+ * Lifecycle of an instance: the core allocates ctx (ctx_size bytes,
+ * zeroed), binds the section through .params (defaults + values), then calls
+ * .init(ins, sec) for cross-field checks and setup. .start(ins) begins work
+ * (inputs open files / timers), .stop(ins) ends it, .destroy(ins) frees what
+ * init allocated (the core then releases the bound parameters and ctx).
+ * .destroy must cope with a half-initialised ctx: init's error paths rely
+ * on it.
+ */
+#ifndef LS_PLUGIN_H
+#define LS_PLUGIN_H
+
+#include "common.h"
+#include "conf.h"
+#include "param.h"
+#include "record.h"
+#include "buf.h"
+
+struct ls_engine;
+struct ls_instance;
+struct ls_chunk;
+struct ev_loop;
+
+enum ls_plugin_kind {
+    LS_PLUGIN_INPUT = 1,
+    LS_PLUGIN_PARSER,
+    LS_PLUGIN_FILTER,
+    LS_PLUGIN_FORMATTER,
+    LS_PLUGIN_OUTPUT,
+};
+
+enum ls_output_flags {
+    LS_OUT_BUFFERED   = 1 << 0,   /* uses the chunk buffer; implements .write */
+    LS_OUT_UNBUFFERED = 1 << 1,   /* implements .emit (stdout, null, copy) */
+};
+
+struct ls_plugin {
+    const char *name;             /* fluentd's @type name */
+    const char *aliases;          /* '|'-separated other names ("sample" for "dummy"), or NULL */
+    enum ls_plugin_kind kind;
+    const char *description;      /* one line */
+    const struct ls_param *params;
+    size_t ctx_size;
+
+    int (*init)(struct ls_instance *ins, struct ls_conf_section *sec, char *err, size_t errlen);
+    void (*destroy)(struct ls_instance *ins);
+
+    /* inputs */
+    int (*start)(struct ls_instance *ins);
+    void (*stop)(struct ls_instance *ins);
+    void (*pause)(struct ls_instance *ins);    /* back-pressure: stop reading */
+    void (*resume)(struct ls_instance *ins);
+
+    /*
+     * parsers: turn one line into fields of rec (tag/time/src/pos are set by
+     * the caller; the common layer extracts time_key afterwards).
+     * LS_OK: rec holds a record. LS_DECLINED: line does not match.
+     * LS_AGAIN (multiline): line was buffered, no record yet.
+     * For multiline parsers LS_OK means rec holds the *previous* pending
+     * record and the current line started a new one.
+     */
+    int (*parse)(struct ls_instance *ins, const char *line, size_t len, struct ls_record *rec);
+    /* multiline parsers: emit the pending record, if any (EOF, timeout). LS_OK / LS_DECLINED. */
+    int (*parse_flush)(struct ls_instance *ins, struct ls_record *rec);
+
+    /* filters: LS_OK keep (rec possibly modified), LS_DECLINED drop, LS_ERROR -> @ERROR */
+    int (*filter)(struct ls_instance *ins, struct ls_record *rec);
+
+    /* formatters: append rec's bytes (including any record separator) to out */
+    int (*format)(struct ls_instance *ins, const struct ls_record *rec, struct ls_buf *out);
+
+    /* outputs */
+    unsigned output_flags;
+    const char *default_formatter;   /* e.g. "out_file"; NULL = none */
+    const char *default_chunk_keys;  /* <buffer> with empty arg means this ("time" for s3) */
+    /* unbuffered: take a record now. LS_OK, LS_AGAIN (not accepted, retry), LS_ERROR */
+    int (*emit)(struct ls_instance *ins, const struct ls_record *rec);
+    /* make everything emitted so far durable/visible (stdout: fflush). LS_OK / LS_ERROR */
+    int (*commit)(struct ls_instance *ins);
+    /*
+     * buffered: deliver a sealed chunk. LS_OK: delivered (the core deletes
+     * the chunk). LS_ERROR: failed, the core retries with backoff.
+     * LS_AGAIN: started asynchronously; the plugin calls
+     * ls_output_write_done() exactly once later.
+     */
+    int (*write)(struct ls_instance *ins, struct ls_chunk *chunk);
+    /* buffered, optional: called when a chunk is given up (moved to secondary/dropped) */
+    void (*abandon)(struct ls_instance *ins, struct ls_chunk *chunk);
+};
+
+/* Metrics every instance keeps; monitoring (monitor_agent, /metrics) reads them. */
+struct ls_metrics {
+    uint64_t emit_records;      /* records in (outputs/filters) or emitted (inputs) */
+    uint64_t emit_bytes;
+    uint64_t write_records;     /* outputs: records delivered */
+    uint64_t write_bytes;       /* outputs: bytes delivered (after compression) */
+    uint64_t errors;            /* rejected records, failed writes */
+    uint64_t retries;
+    uint64_t dropped;           /* e.g. over-long lines, drop_oldest_chunk */
+    uint64_t chunks_flushed;
+    uint64_t chunks_queued;     /* gauge */
+    uint64_t buffer_bytes;      /* gauge: staged + queued */
+    uint64_t unmatched;         /* inputs: records that matched no <match> */
+    char last_error[256];
+};
+
+struct ls_instance {
+    const struct ls_plugin *plugin;
+    struct ls_engine *engine;
+    void *ctx;                         /* the plugin's struct, filled by the binder */
+    struct ls_conf_section *conf;      /* its section (valid while the engine lives) */
+    char *id;                          /* @id, or "<type>.<n>" */
+    char *name;                        /* "[type.id]"-style log prefix */
+    int log_level;
+    struct ls_metrics metrics;
+    struct ls_instance *owner;         /* parser/formatter: the plugin that created it */
+    void *core;                        /* core-private state (route, buffer, ...) */
+};
+
+/* ---- registry ---- */
+const struct ls_plugin *ls_plugin_find(enum ls_plugin_kind kind, const char *name);
+/* NULL-terminated list of every built-in plugin. */
+extern const struct ls_plugin *const ls_plugins[];
+const char *ls_plugin_kind_name(enum ls_plugin_kind kind);
+
+/*
+ * Create a sub-plugin instance (parser or formatter) owned by owner, from a
+ * section (<parse>, <format>, or the owner's own section for v0.12 flat
+ * params). type: the @type to use when sec has none (NULL: required).
+ * NULL on error with "file:line: message" in err.
+ */
+struct ls_instance *ls_instance_create(struct ls_engine *eng, struct ls_instance *owner,
+                                       enum ls_plugin_kind kind, const char *type,
+                                       struct ls_conf_section *sec, char *err, size_t errlen);
+void ls_instance_destroy(struct ls_instance *ins);
+
+/* ---- inputs: emitting records ---- */
+
+/*
+ * Route rec (tag, time, fields set) through filters to its output.
+ * LS_OK: accepted (or dropped by a filter). LS_AGAIN: an output's buffer is
+ * full and overflow_action is block: the record was NOT taken; stop
+ * emitting, the core will call .resume. LS_ERROR: rejected (counted, routed
+ * to @ERROR when configured).
+ * Inputs reset rec's arena after the call; the record is dead.
+ */
+int ls_emit(struct ls_instance *in, struct ls_record *rec);
+/* Route to @ERROR (parse failures with emit_invalid_record_to_error). */
+int ls_emit_error(struct ls_instance *in, struct ls_record *rec, const char *why);
+/*
+ * Make everything emitted so far durable in every output (buffered outputs
+ * write their pending frames). Only after LS_OK may an input advance its
+ * persisted position (pos_file, watermark). LS_ERROR: not durable; do not
+ * advance, retry later (already-accepted records are de-duplicated by
+ * src/pos when re-emitted).
+ */
+int ls_input_commit(struct ls_instance *in);
+/* oneshot: this input has reached the end of its data. */
+void ls_input_done(struct ls_instance *in);
+/* True when running with --oneshot. */
+bool ls_oneshot(const struct ls_engine *eng);
+/* 64-bit key naming a delivery source (FNV-1a of bytes). Never 0. */
+uint64_t ls_source_key(const void *p, size_t len);
+/*
+ * Highest position of src that is durably held by every buffered output
+ * that has ever seen src (0 if none). Lets an input resume past records
+ * written after its last persisted position (a crash between chunk write
+ * and pos_file write).
+ */
+uint64_t ls_source_durable_pos(struct ls_engine *eng, uint64_t src);
+
+/* ---- event loop (the core owns every watcher) ---- */
+struct ls_timer;
+struct ls_io;
+struct ls_fstat;
+typedef void (*ls_timer_cb)(struct ls_timer *t, void *arg);
+typedef void (*ls_io_cb)(struct ls_io *io, int revents, void *arg);
+typedef void (*ls_fstat_cb)(struct ls_fstat *st, void *arg);
+
+#define LS_IO_READ  0x01
+#define LS_IO_WRITE 0x02
+
+struct ls_timer *ls_timer_new(struct ls_instance *ins, ls_timer_cb cb, void *arg);
+/* after seconds, then every repeat seconds (0 = once). Restarts if active. */
+void ls_timer_start(struct ls_timer *t, double after, double repeat);
+void ls_timer_stop(struct ls_timer *t);
+void ls_timer_free(struct ls_timer *t);               /* stops it first; NULL ok */
+
+struct ls_io *ls_io_new(struct ls_instance *ins, int fd, int events, ls_io_cb cb, void *arg);
+void ls_io_set(struct ls_io *io, int events);         /* change events; 0 stops */
+void ls_io_free(struct ls_io *io);
+
+/* inotify-backed stat watcher (libev ev_stat) with interval as polling fallback. */
+struct ls_fstat *ls_fstat_new(struct ls_instance *ins, const char *path, double interval,
+                              ls_fstat_cb cb, void *arg);
+void ls_fstat_free(struct ls_fstat *st);
+
+/* The raw libev loop, for libraries that need their own watchers (libcurl multi socket). */
+struct ev_loop *ls_engine_loop(struct ls_engine *eng);
+
+/*
+ * Run work(arg) on the worker pool (off the loop thread), then done(arg)
+ * on the loop thread. For CPU-heavy, non-per-line work: compression, digests.
+ */
+int ls_work_submit(struct ls_engine *eng, void (*work)(void *arg), void (*done)(void *arg),
+                   void *arg);
+
+/* ---- parsers (used by tail, rds_slowlog, filter_parser...) ---- */
+
+/*
+ * Parse one line with a parser instance: runs the plugin's .parse, then the
+ * common layer (time_key + time_format/time_type, keep_time_key, types,
+ * null_value_pattern, estimate_current_event). Returns like .parse.
+ */
+int ls_parser_parse(struct ls_instance *parser, const char *line, size_t len,
+                    struct ls_record *rec);
+int ls_parser_flush(struct ls_instance *parser, struct ls_record *rec);
+/* Does this parser join lines (multiline / mysql_slow)? */
+bool ls_parser_is_multiline(const struct ls_instance *parser);
+
+/* ---- formatters ---- */
+int ls_formatter_format(struct ls_instance *fmt, const struct ls_record *rec, struct ls_buf *out);
+
+/* ---- buffered outputs: chunks ---- */
+
+struct ls_chunk_info {
+    const char *id;             /* 32 hex chars, unique, stable across restarts */
+    const char *tag;            /* "" when tag is not a chunk key */
+    int64_t timekey;            /* start of the time slice (epoch sec), -1 if time is not a key */
+    const struct ls_kvv *keys;  /* record chunk keys' values (${host}...) */
+    uint64_t bytes;             /* formatted payload bytes */
+    uint64_t records;
+    int64_t created;            /* epoch sec */
+};
+
+const struct ls_chunk_info *ls_chunk_info(const struct ls_chunk *c);
+/*
+ * Sequential reader over a chunk's formatted payload (frame headers are
+ * stripped). Safe to use from a worker thread while the loop runs.
+ */
+struct ls_chunk_reader;
+struct ls_chunk_reader *ls_chunk_reader_open(struct ls_chunk *c);
+/* Returns bytes read, 0 at end, -1 on error. */
+long ls_chunk_reader_read(struct ls_chunk_reader *r, void *buf, size_t n);
+void ls_chunk_reader_close(struct ls_chunk_reader *r);
+/*
+ * Per-chunk output state (text the plugin chooses, e.g. the resolved S3 key
+ * and multipart upload id/ETags). Persisted atomically next to the chunk
+ * for the file buffer, so a restart sees it. NULL when none.
+ */
+const char *ls_chunk_state(const struct ls_chunk *c);
+int ls_chunk_set_state(struct ls_chunk *c, const char *text);
+/* A stable path for derived files of this chunk (e.g. "<chunk>.gz"), in the
+ * buffer dir for file buffers, in a temp dir for memory buffers. Caller owns it. */
+char *ls_chunk_side_path(const struct ls_chunk *c, const char *suffix);
+/*
+ * Expand fluentd placeholders with the chunk's keys: ${tag}, ${tag[N]}
+ * (negative N from the end), ${key} for record chunk keys, strftime %
+ * sequences using the chunk's timekey (in the buffer's zone). Appends to out.
+ */
+int ls_chunk_expand(const struct ls_chunk *c, const char *tmpl, struct ls_buf *out);
+/* Finish an asynchronous .write: rc LS_OK (delivered) or LS_ERROR (retry). */
+void ls_output_write_done(struct ls_instance *out, struct ls_chunk *c, int rc, const char *errmsg);
+/* For outputs: the buffer's configured flush_thread_count (uploads in flight). */
+int ls_output_concurrency(const struct ls_instance *out);
+
+#endif
