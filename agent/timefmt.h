@@ -17,6 +17,7 @@
 
 #include "common.h"
 #include "record.h"
+#include "buf.h"
 
 struct ls_timefmt;
 
