@@ -19,6 +19,9 @@
 int ls_json_put_str(struct ls_buf *out, const char *p, size_t len);
 /* Append a value (strings quoted, LS_V_JSON verbatim, floats like Ruby's to_s / %.17g trimmed). */
 int ls_json_put_value(struct ls_buf *out, const struct ls_value *v);
+/* Ruby Float#to_s text of d (shortest round trip: 0.1, 1.0, 1.0e+20) into out
+ * (32 bytes); returns the length, 0 for NaN/Infinity. */
+size_t ls_json_fmt_double(char *out, double d);
 /* Append {"k":v,...} for every field of rec (no newline). */
 int ls_json_put_record(struct ls_buf *out, const struct ls_record *rec);
 

@@ -1,0 +1,1024 @@
+/*
+ * json.c - JSON writer (the formatters' hot path) and a zero-copy reader.
+ *
+ * Why hand-written: the writer appends escaped text straight into the
+ * chunk's ls_buf, and the reader hands back slices of the caller's line
+ * buffer as field values. No JSON library in Debian does either: json-c
+ * and jansson build a heap tree per document and serialise through their
+ * own strings, which would mean several allocations and copies per log
+ * line on the one path that dominates the agent's CPU time.
+ *
+ * Writer: strings are scanned 8 bytes at a time (SWAR) for the few bytes
+ * that need work (controls, '"', '\\', bytes >= 0x80); runs of plain ASCII
+ * are copied with one memcpy. Non-ASCII is validated as UTF-8 and copied;
+ * an invalid sequence is replaced by U+FFFD per maximal subpart (the
+ * Unicode recommendation, which is what Ruby's String#scrub and Python's
+ * "replace" do), so the output is always valid UTF-8 and valid JSON.
+ * '/' is not escaped (Oj and yajl do not either). Floats print like Ruby's
+ * Float#to_s (shortest round-trip digits, "1.0", "1.0e+20"), the text
+ * fluentd's JSON dumpers produce.
+ *
+ * Reader: a strict recursive-descent parser with a depth limit, so hostile
+ * input can neither overflow the stack nor make us allocate without bound
+ * (decoded strings are never longer than their escaped form).
+ */
+#include "json.h"
+
+#include <math.h>
+
+#define JSON_MAX_DEPTH 512
+
+/* ------------------------------------------------------------------ */
+/* writer                                                             */
+/* ------------------------------------------------------------------ */
+
+/* 0: copy as is; 1: ASCII that needs an escape; 2: non-ASCII (UTF-8 check) */
+static const unsigned char json_esc_class[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,     /* '"' */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,     /* '\\' */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+
+#define SWAR_ONES  0x0101010101010101ULL
+#define SWAR_HIGH  0x8080808080808080ULL
+
+static inline uint64_t swar_load(const unsigned char *p)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+    return x;
+}
+
+/* Non-zero if any byte of x is < 0x20, '"', '\\' or >= 0x80. Exact as to
+ * existence (the borrow tricks may mis-flag bytes above a real hit, which
+ * does not matter: the byte loop finds the real one). */
+static inline uint64_t swar_special(uint64_t x)
+{
+    uint64_t q = x ^ (SWAR_ONES * 0x22);
+    uint64_t b = x ^ (SWAR_ONES * 0x5c);
+    uint64_t lt = (x - SWAR_ONES * 0x20) & ~x;
+    uint64_t zq = (q - SWAR_ONES) & ~q;
+    uint64_t zb = (b - SWAR_ONES) & ~b;
+    return (lt | zq | zb | x) & SWAR_HIGH;
+}
+
+/* Non-zero if any byte of x is >= 0x80. */
+static inline uint64_t swar_high(uint64_t x)
+{
+    return x & SWAR_HIGH;
+}
+
+/*
+ * Length of the valid UTF-8 sequence starting at s (s[0] >= 0x80), or 0 if
+ * invalid; *bad gets the length of the maximal invalid subpart (1..3) to
+ * replace with one U+FFFD.
+ */
+static size_t utf8_seq(const unsigned char *s, size_t n, size_t *bad)
+{
+    unsigned c = s[0];
+    size_t need, i;
+    unsigned lo = 0x80, hi = 0xbf;
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        need = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        need = 3;
+        if (c == 0xe0) {
+            lo = 0xa0;
+        } else if (c == 0xed) {
+            hi = 0x9f;          /* no UTF-16 surrogates */
+        }
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 4;
+        if (c == 0xf0) {
+            lo = 0x90;          /* no overlongs */
+        } else if (c == 0xf4) {
+            hi = 0x8f;          /* <= U+10FFFF */
+        }
+    } else {
+        *bad = 1;               /* continuation byte, C0/C1 overlong lead, F5..FF */
+        return 0;
+    }
+    for (i = 1; i < need; i++) {
+        if (i >= n || s[i] < lo || s[i] > hi) {
+            *bad = i;
+            return 0;
+        }
+        lo = 0x80;
+        hi = 0xbf;
+    }
+    return need;
+}
+
+static const char json_hex[] = "0123456789abcdef";
+
+/* Make room for need more output bytes at *o (which points into b). */
+static inline int out_room(struct ls_buf *b, char **o, size_t need)
+{
+    if ((size_t)(b->p + b->cap - 1 - *o) >= need) {
+        return LS_OK;
+    }
+    b->len = (size_t)(*o - b->p);
+    if (ls_buf_reserve(b, need) != LS_OK) {
+        return LS_AGAIN;
+    }
+    *o = b->p + b->len;
+    return LS_OK;
+}
+
+/*
+ * Escape s into b at b->len (no quotes). Returns LS_OK or LS_AGAIN (the
+ * caller restores b->len). Room is kept for the remaining input plus
+ * slack; escapes grow the output and take more room on demand.
+ */
+static int put_escaped(struct ls_buf *b, const unsigned char *s, size_t len, size_t slack)
+{
+    char *o;
+    size_t i = 0;
+
+    if (ls_buf_reserve(b, len + slack) != LS_OK) {
+        return LS_AGAIN;
+    }
+    o = b->p + b->len;
+    while (i < len) {
+        size_t run = i;
+        unsigned c;
+
+        while (i + 8 <= len && !swar_special(swar_load(s + i))) {
+            i += 8;
+        }
+        while (i < len && json_esc_class[s[i]] == 0) {
+            i++;
+        }
+        memcpy(o, s + run, i - run);
+        o += i - run;
+        if (i == len) {
+            break;
+        }
+        c = s[i];
+        if (c < 0x80) {
+            if (out_room(b, &o, len - i + 6 + slack) != LS_OK) {
+                return LS_AGAIN;
+            }
+            *o++ = '\\';
+            switch (c) {
+            case '"':  *o++ = '"'; break;
+            case '\\': *o++ = '\\'; break;
+            case '\n': *o++ = 'n'; break;
+            case '\t': *o++ = 't'; break;
+            case '\r': *o++ = 'r'; break;
+            case '\b': *o++ = 'b'; break;
+            case '\f': *o++ = 'f'; break;
+            default:
+                *o++ = 'u';
+                *o++ = '0';
+                *o++ = '0';
+                *o++ = json_hex[c >> 4];
+                *o++ = json_hex[c & 15];
+                break;
+            }
+            i++;
+        } else {
+            size_t bad = 0;
+            size_t n = utf8_seq(s + i, len - i, &bad);
+            if (n) {
+                memcpy(o, s + i, n);
+                o += n;
+                i += n;
+            } else {
+                if (out_room(b, &o, len - i + 3 + slack) != LS_OK) {
+                    return LS_AGAIN;
+                }
+                *o++ = (char)0xef;
+                *o++ = (char)0xbf;
+                *o++ = (char)0xbd;
+                i += bad;
+            }
+        }
+    }
+    b->len = (size_t)(o - b->p);
+    return LS_OK;
+}
+
+int ls_json_put_str(struct ls_buf *out, const char *p, size_t len)
+{
+    size_t start = out->len;
+
+    if (ls_buf_reserve(out, len + 2) != LS_OK) {
+        return LS_AGAIN;
+    }
+    out->p[out->len++] = '"';
+    if (put_escaped(out, (const unsigned char *)p, len, 1) != LS_OK) {
+        out->len = start;
+        return LS_AGAIN;
+    }
+    out->p[out->len++] = '"';   /* slack of 1 was kept for it */
+    return LS_OK;
+}
+
+/*
+ * Raw JSON (LS_V_JSON): copied verbatim, except that invalid UTF-8 (which
+ * can only sit inside strings of otherwise valid JSON) becomes U+FFFD.
+ */
+static int put_raw_json(struct ls_buf *b, const unsigned char *s, size_t len)
+{
+    size_t start = b->len;
+    char *o;
+    size_t i = 0;
+
+    if (ls_buf_reserve(b, len) != LS_OK) {
+        return LS_AGAIN;
+    }
+    o = b->p + b->len;
+    while (i < len) {
+        size_t run = i;
+        while (i + 8 <= len && !swar_high(swar_load(s + i))) {
+            i += 8;
+        }
+        while (i < len && s[i] < 0x80) {
+            i++;
+        }
+        memcpy(o, s + run, i - run);
+        o += i - run;
+        if (i < len) {
+            size_t bad = 0;
+            size_t n = utf8_seq(s + i, len - i, &bad);
+            if (n) {
+                memcpy(o, s + i, n);
+                o += n;
+                i += n;
+            } else {
+                if (out_room(b, &o, len - i + 3) != LS_OK) {
+                    b->len = start;
+                    return LS_AGAIN;
+                }
+                *o++ = (char)0xef;
+                *o++ = (char)0xbf;
+                *o++ = (char)0xbd;
+                i += bad;
+            }
+        }
+    }
+    b->len = (size_t)(o - b->p);
+    return LS_OK;
+}
+
+static const char digit_pairs[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+/* Decimal text of v into out (at least 21 bytes); returns the length. */
+static size_t fmt_int64(char *out, int64_t v)
+{
+    char tmp[24];
+    char *e = tmp + sizeof(tmp), *q = e;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    size_t n;
+
+    while (u >= 100) {
+        unsigned r = (unsigned)(u % 100);
+        u /= 100;
+        q -= 2;
+        memcpy(q, digit_pairs + 2 * r, 2);
+    }
+    if (u >= 10) {
+        q -= 2;
+        memcpy(q, digit_pairs + 2 * u, 2);
+    } else {
+        *--q = (char)('0' + u);
+    }
+    if (v < 0) {
+        *--q = '-';
+    }
+    n = (size_t)(e - q);
+    memcpy(out, q, n);
+    return n;
+}
+
+/*
+ * Ruby's Float#to_s: the shortest digit string that reads back to the
+ * same double; fixed notation when the decimal exponent is in (-4, 16],
+ * otherwise d.ddde+XX; always at least one digit after the point.
+ * out needs 32 bytes. Returns the length; 0 for NaN/Infinity.
+ */
+static size_t fmt_double(char *out, double d)
+{
+    char tmp[40];
+    char digits[20];
+    int prec, lo = 1, hi = 17, best = 17;
+    int ndig = 0, exp10, decpt, i;
+    char *e;
+    size_t n = 0;
+
+    if (!isfinite(d)) {
+        return 0;
+    }
+    if (d == 0) {
+        if (signbit(d)) {
+            memcpy(out, "-0.0", 4);
+            return 4;
+        }
+        memcpy(out, "0.0", 3);
+        return 3;
+    }
+    /* round trip is monotone in precision: binary search the shortest */
+    while (lo <= hi) {
+        prec = (lo + hi) / 2;
+        snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, d);
+        if (strtod(tmp, NULL) == d) {
+            best = prec;
+            hi = prec - 1;
+        } else {
+            lo = prec + 1;
+        }
+    }
+    snprintf(tmp, sizeof(tmp), "%.*e", best - 1, d);
+    /* tmp: [-]d[.ddd]e[+-]XX */
+    for (e = tmp; *e && *e != 'e'; e++) {
+        if (*e >= '0' && *e <= '9') {
+            digits[ndig++] = *e;
+        }
+    }
+    exp10 = (int)strtol(e + 1, NULL, 10);
+    while (ndig > 1 && digits[ndig - 1] == '0') {
+        ndig--;
+    }
+    decpt = exp10 + 1;      /* digits are 0.DDDD x 10^decpt */
+    if (d < 0) {
+        out[n++] = '-';
+    }
+    if (decpt > 0 && decpt <= 16) {
+        for (i = 0; i < decpt; i++) {
+            out[n++] = i < ndig ? digits[i] : '0';
+        }
+        out[n++] = '.';
+        if (ndig > decpt) {
+            for (i = decpt; i < ndig; i++) {
+                out[n++] = digits[i];
+            }
+        } else {
+            out[n++] = '0';
+        }
+    } else if (decpt <= 0 && decpt > -4) {
+        out[n++] = '0';
+        out[n++] = '.';
+        for (i = 0; i < -decpt; i++) {
+            out[n++] = '0';
+        }
+        for (i = 0; i < ndig; i++) {
+            out[n++] = digits[i];
+        }
+    } else {
+        int x = decpt - 1;
+        out[n++] = digits[0];
+        out[n++] = '.';
+        if (ndig > 1) {
+            for (i = 1; i < ndig; i++) {
+                out[n++] = digits[i];
+            }
+        } else {
+            out[n++] = '0';
+        }
+        out[n++] = 'e';
+        out[n++] = x < 0 ? '-' : '+';
+        if (x < 0) {
+            x = -x;
+        }
+        if (x >= 100) {
+            out[n++] = (char)('0' + x / 100);
+        }
+        out[n++] = (char)('0' + (x / 10) % 10);
+        out[n++] = (char)('0' + x % 10);
+    }
+    return n;
+}
+
+size_t ls_json_fmt_double(char *out, double d)
+{
+    return fmt_double(out, d);
+}
+
+int ls_json_put_value(struct ls_buf *out, const struct ls_value *v)
+{
+    char tmp[48];
+    size_t n;
+
+    switch (v->type) {
+    case LS_V_STR:
+        return ls_json_put_str(out, v->u.s.p, v->u.s.len);
+    case LS_V_JSON:
+        if (v->u.s.len == 0) {
+            return ls_buf_append(out, "null", 4);
+        }
+        return put_raw_json(out, (const unsigned char *)v->u.s.p, v->u.s.len);
+    case LS_V_INT:
+        n = fmt_int64(tmp, v->u.i);
+        return ls_buf_append(out, tmp, n);
+    case LS_V_FLOAT:
+        n = fmt_double(tmp, v->u.f);
+        if (n == 0) {
+            return ls_buf_append(out, "null", 4);     /* JSON has no NaN/Infinity */
+        }
+        return ls_buf_append(out, tmp, n);
+    case LS_V_BOOL:
+        return v->u.b ? ls_buf_append(out, "true", 4) : ls_buf_append(out, "false", 5);
+    case LS_V_NULL:
+        break;
+    }
+    return ls_buf_append(out, "null", 4);
+}
+
+int ls_json_put_record(struct ls_buf *out, const struct ls_record *rec)
+{
+    size_t start = out->len;
+    unsigned i;
+
+    if (ls_buf_putc(out, '{') != LS_OK) {
+        return LS_AGAIN;
+    }
+    for (i = 0; i < rec->nfields; i++) {
+        const struct ls_field *f = &rec->fields[i];
+        if (i > 0 && ls_buf_putc(out, ',') != LS_OK) {
+            goto full;
+        }
+        if (ls_json_put_str(out, f->key, f->key_len) != LS_OK || ls_buf_putc(out, ':') != LS_OK
+            || ls_json_put_value(out, &f->v) != LS_OK) {
+            goto full;
+        }
+    }
+    if (ls_buf_putc(out, '}') == LS_OK) {
+        return LS_OK;
+    }
+full:
+    out->len = start;
+    return LS_AGAIN;
+}
+
+/* ------------------------------------------------------------------ */
+/* reader                                                             */
+/* ------------------------------------------------------------------ */
+
+struct jp {
+    const unsigned char *p;
+    const unsigned char *end;
+    int depth;
+};
+
+static inline void jp_ws(struct jp *j)
+{
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')) {
+        j->p++;
+    }
+}
+
+static int hex4(const unsigned char *p, unsigned *out)
+{
+    unsigned v = 0;
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        unsigned c = p[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9') {
+            v |= c - '0';
+        } else if (c >= 'a' && c <= 'f') {
+            v |= c - 'a' + 10;
+        } else if (c >= 'A' && c <= 'F') {
+            v |= c - 'A' + 10;
+        } else {
+            return LS_ERROR;
+        }
+    }
+    *out = v;
+    return LS_OK;
+}
+
+/*
+ * Scan a string at j->p (which is at the opening quote). On success j->p
+ * is past the closing quote, *body and *blen give the raw text between the
+ * quotes and *esc says whether it contains escapes. Raw control bytes are
+ * rejected (JSON forbids them); other bytes, even invalid UTF-8, are kept
+ * (the writer scrubs them) so one odd byte does not lose a log line.
+ */
+static int jp_string(struct jp *j, const unsigned char **body, size_t *blen, bool *esc)
+{
+    const unsigned char *s = ++j->p;
+    bool e = false;
+
+    for (;;) {
+        while (j->p + 8 <= j->end) {
+            uint64_t x = swar_load(j->p);
+            uint64_t q = x ^ (SWAR_ONES * 0x22);
+            uint64_t b = x ^ (SWAR_ONES * 0x5c);
+            uint64_t hit = ((x - SWAR_ONES * 0x20) & ~x) | ((q - SWAR_ONES) & ~q)
+                           | ((b - SWAR_ONES) & ~b);
+            if (hit & SWAR_HIGH) {
+                break;
+            }
+            j->p += 8;
+        }
+        if (j->p >= j->end) {
+            return LS_ERROR;
+        }
+        if (*j->p == '"') {
+            break;
+        }
+        if (*j->p == '\\') {
+            unsigned u;
+            e = true;
+            if (j->end - j->p < 2) {
+                return LS_ERROR;
+            }
+            switch (j->p[1]) {
+            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+                j->p += 2;
+                break;
+            case 'u':
+                if (j->end - j->p < 6 || hex4(j->p + 2, &u) != LS_OK) {
+                    return LS_ERROR;
+                }
+                j->p += 6;
+                break;
+            default:
+                return LS_ERROR;
+            }
+            continue;
+        }
+        if (*j->p < 0x20) {
+            return LS_ERROR;
+        }
+        j->p++;
+    }
+    *body = s;
+    *blen = (size_t)(j->p - s);
+    *esc = e;
+    j->p++;
+    return LS_OK;
+}
+
+static size_t put_utf8(unsigned char *o, unsigned cp)
+{
+    if (cp < 0x80) {
+        o[0] = (unsigned char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (unsigned char)(0xc0 | (cp >> 6));
+        o[1] = (unsigned char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (unsigned char)(0xe0 | (cp >> 12));
+        o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+        o[2] = (unsigned char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    o[0] = (unsigned char)(0xf0 | (cp >> 18));
+    o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
+    o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
+    o[3] = (unsigned char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/*
+ * Decode an already-validated string body with escapes into out (which has
+ * at least len bytes: every escape is at least as long as what it decodes
+ * to). \u surrogate pairs combine; a lone surrogate becomes U+FFFD.
+ */
+static size_t decode_string(const unsigned char *s, size_t len, unsigned char *out)
+{
+    const unsigned char *end = s + len;
+    unsigned char *o = out;
+
+    while (s < end) {
+        unsigned cp;
+        if (*s != '\\') {
+            *o++ = *s++;
+            continue;
+        }
+        switch (s[1]) {
+        case 'b': *o++ = '\b'; s += 2; continue;
+        case 'f': *o++ = '\f'; s += 2; continue;
+        case 'n': *o++ = '\n'; s += 2; continue;
+        case 'r': *o++ = '\r'; s += 2; continue;
+        case 't': *o++ = '\t'; s += 2; continue;
+        case 'u': break;
+        default: *o++ = s[1]; s += 2; continue;    /* " \ / */
+        }
+        hex4(s + 2, &cp);
+        s += 6;
+        if (cp >= 0xd800 && cp <= 0xdbff) {
+            unsigned lo;
+            if (end - s >= 6 && s[0] == '\\' && s[1] == 'u' && hex4(s + 2, &lo) == LS_OK
+                && lo >= 0xdc00 && lo <= 0xdfff) {
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                s += 6;
+            } else {
+                cp = 0xfffd;
+            }
+        } else if (cp >= 0xdc00 && cp <= 0xdfff) {
+            cp = 0xfffd;
+        }
+        o += put_utf8(o, cp);
+    }
+    return (size_t)(o - out);
+}
+
+/* Number grammar; *is_int when there is no fraction and no exponent. */
+static int jp_number(struct jp *j, bool *is_int)
+{
+    const unsigned char *p = j->p;
+
+    *is_int = true;
+    if (p < j->end && *p == '-') {
+        p++;
+    }
+    if (p >= j->end) {
+        return LS_ERROR;
+    }
+    if (*p == '0') {
+        p++;
+    } else if (*p >= '1' && *p <= '9') {
+        while (p < j->end && *p >= '0' && *p <= '9') {
+            p++;
+        }
+    } else {
+        return LS_ERROR;
+    }
+    if (p < j->end && *p == '.') {
+        *is_int = false;
+        p++;
+        if (p >= j->end || *p < '0' || *p > '9') {
+            return LS_ERROR;
+        }
+        while (p < j->end && *p >= '0' && *p <= '9') {
+            p++;
+        }
+    }
+    if (p < j->end && (*p == 'e' || *p == 'E')) {
+        *is_int = false;
+        p++;
+        if (p < j->end && (*p == '+' || *p == '-')) {
+            p++;
+        }
+        if (p >= j->end || *p < '0' || *p > '9') {
+            return LS_ERROR;
+        }
+        while (p < j->end && *p >= '0' && *p <= '9') {
+            p++;
+        }
+    }
+    j->p = p;
+    return LS_OK;
+}
+
+static int jp_literal(struct jp *j, const char *word, size_t n)
+{
+    if ((size_t)(j->end - j->p) < n || memcmp(j->p, word, n) != 0) {
+        return LS_ERROR;
+    }
+    j->p += n;
+    return LS_OK;
+}
+
+/* Validate one value of any type, skipping it. */
+static int jp_skip_value(struct jp *j)
+{
+    const unsigned char *b;
+    size_t bl;
+    bool e;
+
+    jp_ws(j);
+    if (j->p >= j->end) {
+        return LS_ERROR;
+    }
+    switch (*j->p) {
+    case '{':
+    case '[': {
+        unsigned char close = *j->p == '{' ? '}' : ']';
+        bool obj = close == '}';
+        if (++j->depth > JSON_MAX_DEPTH) {
+            return LS_ERROR;
+        }
+        j->p++;
+        jp_ws(j);
+        if (j->p < j->end && *j->p == close) {
+            j->p++;
+            j->depth--;
+            return LS_OK;
+        }
+        for (;;) {
+            if (obj) {
+                jp_ws(j);
+                if (j->p >= j->end || *j->p != '"' || jp_string(j, &b, &bl, &e) != LS_OK) {
+                    return LS_ERROR;
+                }
+                jp_ws(j);
+                if (j->p >= j->end || *j->p != ':') {
+                    return LS_ERROR;
+                }
+                j->p++;
+            }
+            if (jp_skip_value(j) != LS_OK) {
+                return LS_ERROR;
+            }
+            jp_ws(j);
+            if (j->p >= j->end) {
+                return LS_ERROR;
+            }
+            if (*j->p == ',') {
+                j->p++;
+                continue;
+            }
+            if (*j->p == close) {
+                j->p++;
+                j->depth--;
+                return LS_OK;
+            }
+            return LS_ERROR;
+        }
+    }
+    case '"':
+        return jp_string(j, &b, &bl, &e);
+    case 't':
+        return jp_literal(j, "true", 4);
+    case 'f':
+        return jp_literal(j, "false", 5);
+    case 'n':
+        return jp_literal(j, "null", 4);
+    default: {
+        bool is_int;
+        return jp_number(j, &is_int);
+    }
+    }
+}
+
+bool ls_json_valid(const char *p, size_t len)
+{
+    struct jp j = { (const unsigned char *)p, (const unsigned char *)p + len, 0 };
+
+    if (jp_skip_value(&j) != LS_OK) {
+        return false;
+    }
+    jp_ws(&j);
+    return j.p == j.end;
+}
+
+static int jp_str_value(struct jp *j, struct ls_arena *arena, const char **out, size_t *olen)
+{
+    const unsigned char *b;
+    size_t bl;
+    bool e;
+
+    if (jp_string(j, &b, &bl, &e) != LS_OK) {
+        return LS_ERROR;
+    }
+    if (!e) {
+        *out = (const char *)b;
+        *olen = bl;
+        return LS_OK;
+    }
+    if (arena == NULL) {
+        return LS_ERROR;
+    }
+    {
+        unsigned char *d = ls_arena_alloc(arena, bl + 1);
+        size_t n = decode_string(b, bl, d);
+        d[n] = '\0';
+        *out = (const char *)d;
+        *olen = n;
+    }
+    return LS_OK;
+}
+
+static int jp_number_value(struct jp *j, struct ls_arena *arena, struct ls_value *v)
+{
+    const unsigned char *s = j->p;
+    bool is_int;
+    char tmp[64];
+    char *txt = tmp;
+    size_t n;
+
+    if (jp_number(j, &is_int) != LS_OK) {
+        return LS_ERROR;
+    }
+    n = (size_t)(j->p - s);
+    if (n >= sizeof(tmp)) {
+        /* strtod needs a terminated copy: the number may end the buffer */
+        if (arena == NULL) {
+            txt = NULL;
+        } else {
+            txt = ls_arena_alloc(arena, n + 1);
+        }
+    }
+    if (is_int && n <= 20) {
+        /* accumulate with overflow detection, no copy needed */
+        const unsigned char *q = s;
+        bool neg = *q == '-';
+        uint64_t u = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+        bool ok = true;
+        if (neg) {
+            q++;
+        }
+        for (; q < j->p; q++) {
+            unsigned dg = (unsigned)(*q - '0');
+            if (u > (lim - dg) / 10) {
+                ok = false;
+                break;
+            }
+            u = u * 10 + dg;
+        }
+        if (ok) {
+            v->type = LS_V_INT;
+            v->u.i = neg ? (int64_t)(0 - u) : (int64_t)u;
+            return LS_OK;
+        }
+    }
+    if (txt == NULL) {
+        return LS_ERROR;
+    }
+    memcpy(txt, s, n);
+    txt[n] = '\0';
+    v->type = LS_V_FLOAT;
+    v->u.f = strtod(txt, NULL);
+    return LS_OK;
+}
+
+/* Drop duplicate keys among fields [from, n): the last value wins, in the
+ * position of the first (what a Ruby Hash built from the JSON does). */
+static void dedup_fields(struct ls_record *rec, unsigned from)
+{
+    unsigned n = rec->nfields, i, k, w;
+
+    if (n - from < 2) {
+        return;
+    }
+    if (n - from <= 24) {
+        bool any = false;
+        for (i = from + 1; i < n && !any; i++) {
+            for (k = from; k < i; k++) {
+                if (rec->fields[k].key_len == rec->fields[i].key_len
+                    && memcmp(rec->fields[k].key, rec->fields[i].key, rec->fields[i].key_len) == 0) {
+                    any = true;
+                    break;
+                }
+            }
+        }
+        if (!any) {
+            return;
+        }
+    }
+    {
+        /* open addressing over field indexes; sized to a power of two >= 2n */
+        size_t cap = 16, mask, h;
+        unsigned *slot;
+        while (cap < 2 * (size_t)(n - from)) {
+            cap *= 2;
+        }
+        mask = cap - 1;
+        slot = ls_malloc(cap * sizeof(*slot));
+        memset(slot, 0xff, cap * sizeof(*slot));
+        w = from;
+        for (i = from; i < n; i++) {
+            struct ls_field *f = &rec->fields[i];
+            size_t q;
+            uint64_t hh = 1469598103934665603ULL;
+            for (q = 0; q < f->key_len; q++) {
+                hh = (hh ^ (unsigned char)f->key[q]) * 1099511628211ULL;
+            }
+            h = (size_t)hh & mask;
+            for (;;) {
+                unsigned s = slot[h];
+                if (s == UINT32_MAX) {
+                    slot[h] = w;
+                    rec->fields[w++] = *f;
+                    break;
+                }
+                if (rec->fields[s].key_len == f->key_len
+                    && memcmp(rec->fields[s].key, f->key, f->key_len) == 0) {
+                    rec->fields[s].v = f->v;
+                    break;
+                }
+                h = (h + 1) & mask;
+            }
+        }
+        ls_free(slot);
+        rec->nfields = w;
+    }
+}
+
+int ls_json_parse_object(const char *p, size_t len, struct ls_record *rec)
+{
+    struct jp j = { (const unsigned char *)p, (const unsigned char *)p + len, 1 };
+    unsigned start = rec->nfields;
+    struct ls_value v;
+
+    jp_ws(&j);
+    if (j.p >= j.end || *j.p != '{') {
+        return LS_ERROR;
+    }
+    j.p++;
+    jp_ws(&j);
+    if (j.p < j.end && *j.p == '}') {
+        j.p++;
+        goto done;
+    }
+    for (;;) {
+        const char *key;
+        size_t klen;
+        const unsigned char *vs;
+
+        jp_ws(&j);
+        if (j.p >= j.end || *j.p != '"' || jp_str_value(&j, rec->arena, &key, &klen) != LS_OK) {
+            goto fail;
+        }
+        jp_ws(&j);
+        if (j.p >= j.end || *j.p != ':') {
+            goto fail;
+        }
+        j.p++;
+        jp_ws(&j);
+        if (j.p >= j.end) {
+            goto fail;
+        }
+        vs = j.p;
+        switch (*j.p) {
+        case '"':
+            v.type = LS_V_STR;
+            if (jp_str_value(&j, rec->arena, &v.u.s.p, &v.u.s.len) != LS_OK) {
+                goto fail;
+            }
+            break;
+        case '{':
+        case '[':
+            if (jp_skip_value(&j) != LS_OK) {
+                goto fail;
+            }
+            v.type = LS_V_JSON;
+            v.u.s.p = (const char *)vs;
+            v.u.s.len = (size_t)(j.p - vs);
+            break;
+        case 't':
+            if (jp_literal(&j, "true", 4) != LS_OK) {
+                goto fail;
+            }
+            v = ls_vbool(true);
+            break;
+        case 'f':
+            if (jp_literal(&j, "false", 5) != LS_OK) {
+                goto fail;
+            }
+            v = ls_vbool(false);
+            break;
+        case 'n':
+            if (jp_literal(&j, "null", 4) != LS_OK) {
+                goto fail;
+            }
+            v = ls_vnull();
+            break;
+        default:
+            if (jp_number_value(&j, rec->arena, &v) != LS_OK) {
+                goto fail;
+            }
+            break;
+        }
+        ls_record_add(rec, key, klen, &v);
+        jp_ws(&j);
+        if (j.p >= j.end) {
+            goto fail;
+        }
+        if (*j.p == ',') {
+            j.p++;
+            continue;
+        }
+        if (*j.p == '}') {
+            j.p++;
+            break;
+        }
+        goto fail;
+    }
+done:
+    jp_ws(&j);
+    if (j.p != j.end) {
+        goto fail;
+    }
+    dedup_fields(rec, start);
+    return LS_OK;
+fail:
+    rec->nfields = start;
+    return LS_ERROR;
+}
