@@ -155,8 +155,14 @@ static int expect_line_end(struct cp *p, const char *after)
     if (eof(p) || peek(p, 0) == '\n' || peek(p, 0) == '\r') {
         return LS_OK;
     }
-    return perr(p, p->line, "unexpected text '%.20s' after %s (expected end of line or a # comment)",
-                p->s + p->pos, after);
+    {
+        size_t n = 0;
+        while (p->pos + n < p->len && n < 30 && p->s[p->pos + n] != '\n' && p->s[p->pos + n] != '\r') {
+            n++;
+        }
+        return perr(p, p->line, "unexpected text '%.*s' after %s (expected end of line or a # comment)",
+                    (int)n, p->s + p->pos, after);
+    }
 }
 
 static bool is_name_char(int c)
