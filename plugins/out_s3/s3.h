@@ -217,7 +217,13 @@ int s3_addr_init(struct s3_addr *a, const char *endpoint, const char *region, co
 void s3_addr_release(struct s3_addr *a);
 /* Raw (unencoded) path a key is signed as: "/bucket/key" or "/key"; key NULL = bucket root. */
 char *s3_addr_path(const struct s3_addr *a, const char *key);
-/* Full URL for key (encoded like the canonical URI) with an optional raw query (encoded here). */
+/* SigV2 canonical resource path for key: always "/bucket/key" (bucket root "/bucket/" in vhost style). */
+char *s3_addr_resource(const struct s3_addr *a, const char *key);
+/*
+ * Full URL for key (encoded like the canonical URI) with an optional raw
+ * query (encoded here; value NULL = bare "name"). Keys may hold "//", "./" and
+ * "../": set CURLOPT_PATH_AS_IS so libcurl sends the path as signed.
+ */
 char *s3_addr_url(const struct s3_addr *a, const char *key, const struct s3_kv *query, size_t nquery);
 /* Region from an AWS S3 host name, or NULL (caller frees). */
 char *s3_region_from_host(const char *host);
