@@ -168,3 +168,8 @@ const char *ls_instance_name(const struct ls_instance *ins)
 {
     return ins && ins->name ? ins->name : "";
 }
+
+int ls_formatter_format(struct ls_instance *fmt, const struct ls_record *rec, struct ls_buf *out)
+{
+    return fmt->plugin->format(fmt, rec, out);
+}

@@ -1,2 +1,314 @@
-#include "common.h"
-int main(void){return 0;}
+/*
+ * main.c - the command line, fluentd's flags where fluentd has one.
+ *
+ *   logship -c FILE            run in the foreground
+ *   logship -c FILE --dry-run  validate (every plugin's init runs), exit 0 or 1
+ *   logship -c FILE --oneshot  read every input to its end, deliver, exit 0 only if all delivered
+ *   logship -d PIDFILE         daemonize; -o LOGFILE logs to a file
+ *   logship --describe NAME    a plugin's parameters from its table
+ *
+ * Reload (SIGHUP) validates the new configuration first; if it is bad the
+ * running pipeline keeps going. If it is good, the pipeline stops
+ * gracefully (buffers and positions are on disk) and the process re-executes
+ * itself, which is simpler and more robust than rebuilding in place.
+ */
+#include "engine.h"
+#include "buffer.h"
+#include "inject.h"
+#include "parser.h"
+#include "log.h"
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#ifndef LS_VERSION
+#define LS_VERSION "0.1.0"
+#endif
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: logship [options]\n"
+            "  -c, --config FILE      configuration file (default $LOGSHIP_CONF or /etc/logship/logship.conf)\n"
+            "  -i, --inline-config S  configuration text appended to the file (fluentd's -i)\n"
+            "      --dry-run          check the configuration and exit (0 ok, 1 error)\n"
+            "      --oneshot          read every input to its end, deliver everything, then exit;\n"
+            "                         exit 0 only if everything was delivered (for cron)\n"
+            "  -d, --daemon PIDFILE   run in the background, writing the pid to PIDFILE\n"
+            "  -o, --log FILE         write logship's own log to FILE (reopened on SIGHUP)\n"
+            "  -v, -vv                more log (debug, trace)\n"
+            "  -q, -qq                less log (warn, error)\n"
+            "      --describe NAME    print a plugin's parameters, types and defaults\n"
+            "      --list-plugins     list the built-in plugins\n"
+            "      --version          print the version\n"
+            "  -h, --help             this help\n"
+            "Signals: TERM/INT stop gracefully, USR1 flushes buffers, HUP reloads the configuration.\n");
+}
+
+static void out_stdout(const char *s, void *arg)
+{
+    LS_UNUSED(arg);
+    fputs(s, stdout);
+}
+
+static int describe(const char *name)
+{
+    size_t i;
+    int found = 0;
+
+    for (i = 0; ls_plugins[i]; i++) {
+        const struct ls_plugin *p = ls_plugins[i];
+        if (ls_plugin_find(p->kind, name) != p) {
+            continue;
+        }
+        found = 1;
+        printf("%s plugin '%s'%s%s: %s\n\n", ls_plugin_kind_name(p->kind), p->name,
+               p->aliases ? " (also " : "", p->aliases ? p->aliases : "",
+               p->description ? p->description : "");
+        if (p->aliases) {
+            /* keep the parenthesis balanced in the header above */
+        }
+        if (p->params && p->params[0].name) {
+            ls_param_describe(p->params, false, out_stdout, NULL);
+        } else {
+            printf("  (no parameters)\n");
+        }
+        if (p->kind == LS_PLUGIN_PARSER) {
+            printf("\nCommon parser parameters:\n");
+            ls_param_describe(ls_parser_common_params, false, out_stdout, NULL);
+        }
+        if (p->kind == LS_PLUGIN_OUTPUT && (p->output_flags & LS_OUT_BUFFERED)) {
+            printf("\n<buffer%s%s> parameters:\n", p->default_chunk_keys ? " " : "",
+                   p->default_chunk_keys ? p->default_chunk_keys : "");
+            ls_param_describe(ls_buffer_params, false, out_stdout, NULL);
+            printf("\n<inject> parameters:\n");
+            ls_param_describe(ls_inject_params, false, out_stdout, NULL);
+        }
+        printf("\n");
+    }
+    if (!found) {
+        fprintf(stderr, "logship: no plugin named '%s' (see --list-plugins)\n", name);
+        return 1;
+    }
+    return 0;
+}
+
+static void list_plugins(void)
+{
+    size_t i;
+
+    for (i = 0; ls_plugins[i]; i++) {
+        const struct ls_plugin *p = ls_plugins[i];
+        printf("%-10s %-20s %s\n", ls_plugin_kind_name(p->kind), p->name,
+               p->description ? p->description : "");
+    }
+}
+
+static int daemonize(const char *pidfile)
+{
+    pid_t pid = fork();
+    int fd;
+    char buf[32];
+    int n;
+
+    if (pid < 0) {
+        return ls_error("fork() failed (%d: %s)", errno, strerror(errno));
+    }
+    if (pid > 0) {
+        _exit(0);
+    }
+    setsid();
+    pid = fork();
+    if (pid < 0) {
+        return ls_error("fork() failed (%d: %s)", errno, strerror(errno));
+    }
+    if (pid > 0) {
+        _exit(0);
+    }
+    fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, 0);
+        dup2(fd, 1);
+        if (fd > 2) {
+            close(fd);
+        }
+    }
+    n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+    if (pidfile && ls_write_file_atomic(pidfile, buf, (size_t)n, 0644) != LS_OK) {
+        return ls_error("cannot write pid file '%s' (%d: %s)", pidfile, errno, strerror(errno));
+    }
+    return LS_OK;
+}
+
+static struct ls_conf *load_config(const char *path, const char *inline_conf, char *err,
+                                   size_t errlen)
+{
+    struct ls_conf *conf;
+
+    if (inline_conf == NULL) {
+        return ls_conf_load_file(path, err, errlen);
+    } else {
+        /* fluentd's -i: the inline text is appended to the file's content */
+        char *text = NULL, *all;
+        size_t len = 0;
+        if (path && ls_read_file(path, 64 << 20, &text, &len) != LS_OK) {
+            snprintf(err, errlen, "%s: cannot read (%d: %s)", path, errno, strerror(errno));
+            return NULL;
+        }
+        all = ls_asprintf("%s\n%s\n", text ? text : "", inline_conf);
+        conf = ls_conf_load_string(path ? path : "(inline)", all, strlen(all), err, errlen);
+        ls_free(text);
+        ls_free(all);
+        return conf;
+    }
+}
+
+/* Warn when a configuration that holds secrets can be read by others. */
+static void check_config_permissions(const char *path, struct ls_conf *conf)
+{
+    struct stat st;
+    size_t i;
+    bool secrets = false;
+
+    for (i = 0; i < conf->nfiles; i++) {
+        char *text = NULL;
+        if (ls_read_file(conf->files[i], 16 << 20, &text, NULL) == LS_OK) {
+            if (strstr(text, "aws_sec_key") || strstr(text, "password")) {
+                secrets = true;
+            }
+            ls_free(text);
+        }
+    }
+    if (secrets && path && stat(path, &st) == 0 && (st.st_mode & S_IROTH)) {
+        ls_warn("'%s' holds secrets and is readable by every user (mode %04o); "
+                "chmod 640 it", path, (unsigned)(st.st_mode & 07777));
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "inline-config", required_argument, NULL, 'i' },
+        { "dry-run", no_argument, NULL, 'D' },
+        { "oneshot", no_argument, NULL, 'O' },
+        { "daemon", required_argument, NULL, 'd' },
+        { "log", required_argument, NULL, 'o' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "describe", required_argument, NULL, 'S' },
+        { "list-plugins", no_argument, NULL, 'L' },
+        { "version", no_argument, NULL, 'V' },
+        { "help", no_argument, NULL, 'h' },
+        { "use-v1-config", no_argument, NULL, '1' },
+        { "no-supervisor", no_argument, NULL, 'N' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *config = NULL, *inline_conf = NULL, *pidfile = NULL, *logfile = NULL;
+    bool dry_run = false, oneshot = false;
+    struct ls_conf *conf;
+    int verbose = 0, quiet = 0, c, rc;
+    char err[2048];
+
+    while ((c = getopt_long(argc, argv, "c:i:d:o:vqhp:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 'i': inline_conf = optarg; break;
+        case 'D': dry_run = true; break;
+        case 'O': oneshot = true; break;
+        case 'd': pidfile = optarg; break;
+        case 'o': logfile = optarg; break;
+        case 'v': verbose++; break;
+        case 'q': quiet++; break;
+        case 'S': return describe(optarg);
+        case 'L': list_plugins(); return 0;
+        case 'V': printf("logship %s\n", LS_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        case '1': case 'N': break;   /* fluentd flags accepted for compatibility */
+        case 'p':
+            fprintf(stderr, "logship: -p (plugin directory) is ignored: plugins are built in\n");
+            break;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "logship: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    ls_log_level = LS_LOG_INFO + verbose - quiet;
+    if (ls_log_level < LS_LOG_ERROR) {
+        ls_log_level = LS_LOG_ERROR;
+    }
+    if (ls_log_level > LS_LOG_TRACE) {
+        ls_log_level = LS_LOG_TRACE;
+    }
+    if (config == NULL) {
+        config = getenv("LOGSHIP_CONF");
+    }
+    if (config == NULL) {
+        config = getenv("FLUENT_CONF");
+    }
+    if (config == NULL && inline_conf == NULL) {
+        config = "/etc/logship/logship.conf";
+    }
+    if (logfile && ls_log_open(logfile) != LS_OK) {
+        fprintf(stderr, "logship: cannot open log file '%s' (%d: %s)\n", logfile, errno,
+                strerror(errno));
+        return 1;
+    }
+
+    err[0] = '\0';
+    conf = load_config(config, inline_conf, err, sizeof(err));
+    if (conf == NULL) {
+        fprintf(stderr, "logship: configuration error: %s\n", err);
+        return 1;
+    }
+    check_config_permissions(config, conf);
+    for (;;) {
+        struct ls_engine *eng = ls_engine_create(conf, config, oneshot, dry_run, err, sizeof(err));
+
+        if (eng == NULL) {
+            fprintf(stderr, "logship: configuration error: %s\n", err);
+            ls_conf_destroy(conf);
+            return 1;
+        }
+        if (dry_run) {
+            printf("logship: configuration '%s' is valid\n", config ? config : "(inline)");
+            ls_engine_destroy(eng);
+            ls_conf_destroy(conf);
+            return 0;
+        }
+        if (pidfile) {
+            if (daemonize(pidfile) != LS_OK) {
+                return 1;
+            }
+            pidfile = NULL;
+        }
+        rc = ls_engine_run(eng);
+        if (eng->reload_requested) {
+            /* validate the new configuration before replacing the running one */
+            struct ls_conf *nconf = load_config(config, inline_conf, err, sizeof(err));
+            struct ls_engine *neng = nconf ? ls_engine_create(nconf, config, oneshot, true, err,
+                                                              sizeof(err)) : NULL;
+            ls_engine_destroy(eng);
+            ls_log_reopen();
+            if (neng == NULL) {
+                ls_err("reload: the new configuration is invalid, keeping the running one: %s",
+                       err);
+                ls_conf_destroy(nconf);
+            } else {
+                ls_info("reload: the new configuration is valid; restarting the pipeline");
+                ls_engine_destroy(neng);
+                ls_conf_destroy(conf);
+                conf = nconf;
+            }
+            continue;
+        }
+        ls_engine_destroy(eng);
+        ls_conf_destroy(conf);
+        return rc;
+    }
+}

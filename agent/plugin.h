@@ -183,6 +183,17 @@ uint64_t ls_source_key(const void *p, size_t len);
  */
 uint64_t ls_source_durable_pos(struct ls_engine *eng, uint64_t src);
 
+/* ---- outputs that own outputs (copy) and relabel ---- */
+
+/* Create an output (with its formatter, buffer and secondary) from a section such as <store>.
+ * The engine owns it (commits, flushes and destroys it). NULL on error with file:line in err. */
+struct ls_instance *ls_output_create(struct ls_engine *eng, struct ls_conf_section *sec,
+                                     char *err, size_t errlen);
+/* Give rec to one output. Returns like ls_emit. */
+int ls_output_emit(struct ls_instance *out, struct ls_record *rec);
+/* Route rec into the label named label ("@NAME"). LS_ERROR if there is no such label. */
+int ls_emit_to_label(struct ls_instance *from, const char *label, struct ls_record *rec);
+
 /* ---- event loop (the core owns every watcher) ---- */
 struct ls_timer;
 struct ls_io;

@@ -1,0 +1,1888 @@
+/*
+ * buffer.c - chunks, time slices, the file buffer, flushing and retries.
+ *
+ * Write path (loop thread, per record): pick the staged chunk for the
+ * record's key (tag / time slice / record keys; the last chunk used is
+ * checked first, so a steady stream costs one compare), then format the
+ * record into the buffer's single *pending frame*. The pending frame
+ * belongs to one chunk at a time: when a record goes to another chunk, the
+ * pending frame is written first. So frames reach the disk in record order,
+ * and each frame carries the highest (src, pos) of the records in it. After
+ * kill -9 the highest position found in the frames of an output is exactly
+ * what that output durably holds: re-read records at or below it are
+ * dropped here, records above it are taken. No journal, no fsync per line.
+ *
+ * Commit (ls_buffer_commit, when an input is about to advance its pos_file)
+ * writes the pending frame with one writev(2). A frame that fails to write
+ * completely is cut off again with ftruncate, so a full disk never leaves a
+ * half frame behind; the input then does not advance and retries later.
+ *
+ * Chunk file (file buffer), see docs/internals/BUFFER.md:
+ *   "LSCHUNK1" u32 header_len, header text ("tag\t..\n", "timekey\t..\n",
+ *   "key\tname\tvalue\n", "created\t..\n"), then frames:
+ *   u32 magic "LSFR", u32 payload_len, u32 records, u16 nsrc, u16 0,
+ *   u32 crc32(src entries + payload), nsrc x (u64 src, u64 pos), payload.
+ * Names: <dir>/logship.b<id>.chunk (staged), .q<id>. (queued); per-chunk
+ * output state in <dir>/logship.<id>.state; side files <dir>/logship.<id>.*.
+ *
+ * Flushing and retries follow fluentd v1: enqueue when full, when the time
+ * slice closes + timekey_wait, on flush_interval; write up to
+ * flush_thread_count chunks at once; exponential backoff with jitter; after
+ * retry_max_times / retry_timeout the chunk goes to <secondary>, or, with
+ * none, to a backup directory (never deleted), or in --oneshot stays queued
+ * and the run exits non-zero.
+ */
+#include "buffer.h"
+#include "engine.h"
+#include "timefmt.h"
+#include "log.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <math.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <zlib.h>
+
+#define CHUNK_MAGIC "LSCHUNK1"
+#define FRAME_MAGIC 0x5246534cu   /* "LSFR" little-endian */
+#define FRAME_HDR 20
+#define FRAME_MAX_SRC 64
+
+enum { BUF_MEMORY, BUF_FILE };
+enum { FLUSH_DEFAULT, FLUSH_LAZY, FLUSH_INTERVAL, FLUSH_IMMEDIATE };
+enum { RETRY_EXP, RETRY_PERIODIC };
+enum { OVERFLOW_THROW, OVERFLOW_BLOCK, OVERFLOW_DROP_OLDEST };
+enum chunk_state { CH_STAGED, CH_QUEUED, CH_WRITING };
+
+struct buffer_conf {
+    char *path;
+    double timekey;
+    double timekey_wait;
+    bool timekey_use_utc;
+    char *timekey_zone;
+    int64_t chunk_limit_size;
+    int64_t chunk_limit_records;
+    int64_t total_limit_size;
+    int64_t queue_limit_length;
+    int64_t queued_chunks_limit_size;
+    double chunk_full_threshold;
+    int flush_mode;
+    double flush_interval;
+    int64_t flush_thread_count;
+    double flush_thread_interval;
+    double flush_thread_burst_interval;
+    bool flush_at_shutdown;
+    int retry_type;
+    double retry_wait;
+    double retry_exponential_backoff_base;
+    double retry_max_interval;
+    bool retry_randomize;
+    double retry_timeout;
+    int64_t retry_max_times;
+    bool retry_forever;
+    double retry_secondary_threshold;
+    int overflow_action;
+    bool disable_chunk_backup;
+    char *compress;
+    double delayed_commit_timeout;
+    int64_t file_permission;
+    int64_t dir_permission;
+};
+
+const struct ls_param ls_buffer_params[] = {
+    { "path", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct buffer_conf, path),
+      "directory of the file buffer (@type file)", "buffer_path", NULL, 0, 0 },
+    { "timekey", LS_P_TIME, NULL, 0, offsetof(struct buffer_conf, timekey),
+      "time slice length when time is a chunk key (default 1d)", NULL, NULL, 0, 0 },
+    { "timekey_wait", LS_P_TIME, "600", 0, offsetof(struct buffer_conf, timekey_wait),
+      "how long after a slice ends its chunk is flushed", "time_slice_wait", NULL, 0, 0 },
+    { "timekey_use_utc", LS_P_BOOL, "false", 0, offsetof(struct buffer_conf, timekey_use_utc),
+      "align slices and format placeholders in UTC", NULL, NULL, 0, 0 },
+    { "timekey_zone", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct buffer_conf, timekey_zone),
+      "zone of slices and placeholders (+0900, Asia/Tokyo); default local", "timezone", NULL,
+      0, 0 },
+    { "chunk_limit_size", LS_P_SIZE, NULL, 0, offsetof(struct buffer_conf, chunk_limit_size),
+      "max bytes of a chunk (default 8m memory, 256m file)", "buffer_chunk_limit", NULL, 0, 0 },
+    { "chunk_limit_records", LS_P_INT, "0", 0, offsetof(struct buffer_conf, chunk_limit_records),
+      "max records of a chunk (0: no limit)", NULL, NULL, 0, 0 },
+    { "total_limit_size", LS_P_SIZE, NULL, 0, offsetof(struct buffer_conf, total_limit_size),
+      "max bytes staged + queued (default 512m memory, 64g file)", NULL, NULL, 0, 0 },
+    { "queue_limit_length", LS_P_INT, "0", 0, offsetof(struct buffer_conf, queue_limit_length),
+      "v0.12: total_limit_size = chunk_limit_size x this", "buffer_queue_limit", NULL, 0, 0 },
+    { "queued_chunks_limit_size", LS_P_INT, "0", 0,
+      offsetof(struct buffer_conf, queued_chunks_limit_size),
+      "stop enqueuing by time when this many chunks are queued (0: flush_thread_count)", NULL,
+      NULL, 0, 0 },
+    { "chunk_full_threshold", LS_P_FLOAT, "0.95", 0,
+      offsetof(struct buffer_conf, chunk_full_threshold),
+      "a chunk this full (ratio of chunk_limit_size) is enqueued", NULL, NULL, 0.1, 1 },
+    { "flush_mode", LS_P_ENUM, "default", 0, offsetof(struct buffer_conf, flush_mode),
+      "default: lazy with a time key, else interval", NULL, "default|lazy|interval|immediate",
+      0, 0 },
+    { "flush_interval", LS_P_TIME, "60", 0, offsetof(struct buffer_conf, flush_interval),
+      "interval mode: flush chunks this old", NULL, NULL, 0, 0 },
+    { "flush_thread_count", LS_P_INT, "1", 0, offsetof(struct buffer_conf, flush_thread_count),
+      "chunks written in parallel", "num_threads", NULL, 1, 256 },
+    { "flush_thread_interval", LS_P_TIME, "1", 0,
+      offsetof(struct buffer_conf, flush_thread_interval), "accepted (the loop is event driven)",
+      "try_flush_interval", NULL, 0, 0 },
+    { "flush_thread_burst_interval", LS_P_TIME, "1", 0,
+      offsetof(struct buffer_conf, flush_thread_burst_interval),
+      "accepted (the loop is event driven)", "queued_chunk_flush_interval", NULL, 0, 0 },
+    { "flush_at_shutdown", LS_P_BOOL, NULL, 0, offsetof(struct buffer_conf, flush_at_shutdown),
+      "flush on stop (default: true for memory, false for file)", NULL, NULL, 0, 0 },
+    { "retry_type", LS_P_ENUM, "exponential_backoff", 0, offsetof(struct buffer_conf, retry_type),
+      "backoff between retries", NULL, "exponential_backoff|periodic", 0, 0 },
+    { "retry_wait", LS_P_TIME, "1", 0, offsetof(struct buffer_conf, retry_wait),
+      "first retry wait", NULL, NULL, 0, 0 },
+    { "retry_exponential_backoff_base", LS_P_FLOAT, "2", 0,
+      offsetof(struct buffer_conf, retry_exponential_backoff_base), "backoff base", NULL, NULL,
+      1, 100 },
+    { "retry_max_interval", LS_P_TIME, "0", 0, offsetof(struct buffer_conf, retry_max_interval),
+      "cap on one wait (0: none)", "max_retry_wait", NULL, 0, 0 },
+    { "retry_randomize", LS_P_BOOL, "true", 0, offsetof(struct buffer_conf, retry_randomize),
+      "add +-12.5% jitter to waits", NULL, NULL, 0, 0 },
+    { "retry_timeout", LS_P_TIME, "72h", 0, offsetof(struct buffer_conf, retry_timeout),
+      "give up retrying after this long", NULL, NULL, 0, 0 },
+    { "retry_max_times", LS_P_INT, "-1", 0, offsetof(struct buffer_conf, retry_max_times),
+      "give up after this many retries (-1: no limit)", "retry_limit", NULL, 0, 0 },
+    { "retry_forever", LS_P_BOOL, "false", 0, offsetof(struct buffer_conf, retry_forever),
+      "never give up", "disable_retry_limit", NULL, 0, 0 },
+    { "retry_secondary_threshold", LS_P_FLOAT, "0.8", 0,
+      offsetof(struct buffer_conf, retry_secondary_threshold),
+      "accepted; the secondary takes over when retries are exhausted", NULL, NULL, 0, 0 },
+    { "overflow_action", LS_P_ENUM, "throw_exception", 0,
+      offsetof(struct buffer_conf, overflow_action),
+      "when full: refuse (inputs retry), block (pause inputs) or drop the oldest chunk",
+      "buffer_queue_full_action", "throw_exception|block|drop_oldest_chunk", 0, 0 },
+    { "disable_chunk_backup", LS_P_BOOL, "false", 0,
+      offsetof(struct buffer_conf, disable_chunk_backup),
+      "discard chunks that cannot be delivered instead of keeping them in backup/", NULL, NULL,
+      0, 0 },
+    { "compress", LS_P_STR, "text", 0, offsetof(struct buffer_conf, compress),
+      "accepted; chunks are stored as text and compressed when sealed", NULL, NULL, 0, 0 },
+    { "delayed_commit_timeout", LS_P_TIME, "60", 0,
+      offsetof(struct buffer_conf, delayed_commit_timeout),
+      "accepted for compatibility", NULL, NULL, 0, 0 },
+    { "file_permission", LS_P_INT, "0640", 0, offsetof(struct buffer_conf, file_permission),
+      "mode of chunk files", NULL, NULL, 0, 0 },
+    { "dir_permission", LS_P_INT, "0750", 0, offsetof(struct buffer_conf, dir_permission),
+      "mode of buffer directories", NULL, NULL, 0, 0 },
+    LS_PARAM_END
+};
+
+struct ls_chunk {
+    struct ls_buffer *b;
+    struct ls_chunk_info info;
+    char id[33];
+    char *tag;
+    struct ls_kvv keys;
+    int64_t timekey;
+    enum chunk_state state;
+    double created_mono;
+    char *path;                 /* file buffer: current file name */
+    int fd;                     /* file buffer: open for append while staged; -1 otherwise */
+    uint64_t file_size;         /* bytes in the file (header + frames) */
+    struct ls_buf mem;          /* memory buffer: the payload */
+    char *state_text;
+    struct ls_instance *writer; /* who is writing it (primary or secondary) */
+    bool failed;
+    struct ls_chunk *next;      /* in staged list or queue */
+};
+
+struct src_pos {
+    uint64_t src;
+    uint64_t durable;
+    uint64_t pending;
+};
+
+struct ls_buffer {
+    struct ls_instance *out;
+    struct ls_engine *eng;
+    struct buffer_conf c;
+    int type;
+    bool key_tag, key_time;
+    char **rkeys;
+    size_t nrkeys;
+    char *dir;
+    int lock_fd;
+    bool utc;
+    char *zone;
+    int64_t zone_cache_hour;
+    int zone_cache_off;
+
+    struct ls_chunk *staged;
+    struct ls_chunk *queue_head, *queue_tail;
+    struct ls_chunk *last;
+    size_t nqueued;
+    int inflight;
+    uint64_t total_bytes;
+
+    /* pending frame */
+    struct ls_chunk *pchunk;
+    struct ls_buf pending;
+    uint32_t precords;
+    struct src_pos psrc[FRAME_MAX_SRC];
+    unsigned npsrc;
+
+    /* durable positions per source */
+    struct src_pos *hwm;
+    size_t hwm_cap, hwm_n;
+
+    /* retry state (per buffer, like fluentd) */
+    int retries;
+    double first_failure;
+    double next_try;
+    bool failed;
+    bool blocked;
+    bool warned_full;
+
+    struct ls_arena arena;
+};
+
+static uint64_t seq_counter;
+
+/* ---------------------------------------------------------------- */
+
+static struct src_pos *hwm_slot(struct ls_buffer *b, uint64_t src, bool create)
+{
+    size_t i;
+
+    if (b->hwm_cap == 0) {
+        if (!create) {
+            return NULL;
+        }
+        b->hwm_cap = 64;
+        b->hwm = ls_calloc(b->hwm_cap, sizeof(*b->hwm));
+    }
+    if (create && (b->hwm_n + 1) * 2 > b->hwm_cap) {
+        struct src_pos *old = b->hwm;
+        size_t oldcap = b->hwm_cap, j;
+        b->hwm_cap *= 2;
+        b->hwm = ls_calloc(b->hwm_cap, sizeof(*b->hwm));
+        b->hwm_n = 0;
+        for (j = 0; j < oldcap; j++) {
+            if (old[j].src) {
+                struct src_pos *s = hwm_slot(b, old[j].src, true);
+                *s = old[j];
+            }
+        }
+        ls_free(old);
+    }
+    i = (size_t)(src * 0x9E3779B97F4A7C15ULL >> 7) & (b->hwm_cap - 1);
+    while (b->hwm[i].src) {
+        if (b->hwm[i].src == src) {
+            return &b->hwm[i];
+        }
+        i = (i + 1) & (b->hwm_cap - 1);
+    }
+    if (!create) {
+        return NULL;
+    }
+    b->hwm[i].src = src;
+    b->hwm_n++;
+    return &b->hwm[i];
+}
+
+uint64_t ls_buffer_durable_pos(const struct ls_buffer *b, uint64_t src, bool *known)
+{
+    struct src_pos *s = hwm_slot((struct ls_buffer *)b, src, false);
+
+    *known = s != NULL;
+    return s ? s->durable : 0;
+}
+
+/* ---------------------------------------------------------------- */
+/* configuration                                                     */
+
+static int timekey_from_slice_format(const char *fmt, double *timekey)
+{
+    if (strstr(fmt, "%S") || strstr(fmt, "%s") || strstr(fmt, "%T")) {
+        *timekey = 1;
+    } else if (strstr(fmt, "%M") || strstr(fmt, "%R")) {
+        *timekey = 60;
+    } else if (strstr(fmt, "%H") || strstr(fmt, "%k") || strstr(fmt, "%I")) {
+        *timekey = 3600;
+    } else if (strstr(fmt, "%d") || strstr(fmt, "%e") || strstr(fmt, "%j") || strstr(fmt, "%F")) {
+        *timekey = 86400;
+    } else {
+        return LS_ERROR;
+    }
+    return LS_OK;
+}
+
+static int parse_chunk_keys(struct ls_buffer *b, const char *arg, const char *file, int line,
+                            char *err, size_t errlen)
+{
+    char *copy = ls_strdup(arg), *s = copy, *tok;
+
+    if (strcmp(arg, "[]") == 0) {
+        ls_free(copy);
+        return LS_OK;
+    }
+    while ((tok = strsep(&s, ", ")) != NULL) {
+        const char *c;
+        if (*tok == '\0') {
+            continue;
+        }
+        if (strcmp(tok, "tag") == 0) {
+            b->key_tag = true;
+            continue;
+        }
+        if (strcmp(tok, "time") == 0) {
+            b->key_time = true;
+            continue;
+        }
+        if (tok[0] == '$' && tok[1] == '.') {
+            tok += 2;
+        }
+        for (c = tok; *c; c++) {
+            if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+                  (*c >= '0' && *c <= '9') || *c == '_' || *c == '-' || *c == '.' || *c == '@')) {
+                snprintf(err, errlen, "%s:%d: invalid chunk key '%s' (expected tag, time or a "
+                         "record key of [-_.@a-zA-Z0-9])", file, line, tok);
+                ls_free(copy);
+                return LS_ERROR;
+            }
+        }
+        b->rkeys = ls_realloc(b->rkeys, (b->nrkeys + 1) * sizeof(char *));
+        b->rkeys[b->nrkeys++] = ls_strdup(tok);
+    }
+    ls_free(copy);
+    return LS_OK;
+}
+
+struct ls_buffer *ls_buffer_create(struct ls_instance *out, struct ls_conf_section *bufsec,
+                                   struct ls_conf_section *outsec, char *err, size_t errlen)
+{
+    struct ls_buffer *b = ls_calloc(1, sizeof(*b));
+    struct ls_conf_section *src = bufsec ? bufsec : outsec;
+    const char *type = NULL, *v, *file = src ? src->file : "(default)";
+    int line = src ? src->line : 0;
+    bool flat_flush_interval = false;
+    const char *slice_fmt = outsec ? ls_conf_get(outsec, "time_slice_format") : NULL;
+
+    b->out = out;
+    b->eng = out->engine;
+    b->lock_fd = -1;
+    b->zone_cache_hour = INT64_MIN;
+    ls_buf_init(&b->pending, 0);
+    ls_arena_init(&b->arena, 1024);
+
+    if (bufsec) {
+        type = ls_conf_type(bufsec);
+    } else if (outsec) {
+        type = ls_conf_get(outsec, "buffer_type");
+        flat_flush_interval = ls_conf_get(outsec, "flush_interval") != NULL;
+    }
+    if (bufsec && outsec && ls_conf_get(outsec, "flush_interval")) {
+        /* fluentd: flush_interval outside <buffer> forces interval mode */
+        flat_flush_interval = true;
+    }
+    if (ls_param_bind(ls_buffer_params, src, &b->c, err, errlen) != LS_OK) {
+        goto fail;
+    }
+    if (type == NULL || *type == '\0') {
+        /* v0.12: an output with buffer_path had a file buffer (TimeSlicedOutput) */
+        type = b->c.path ? "file" : "memory";
+    }
+    if (strcmp(type, "file") == 0 || strcmp(type, "file_single") == 0) {
+        b->type = BUF_FILE;
+    } else if (strcmp(type, "memory") == 0) {
+        b->type = BUF_MEMORY;
+    } else {
+        snprintf(err, errlen, "%s:%d: unknown buffer type '%s' (memory or file)", file, line, type);
+        goto fail;
+    }
+    /* chunk keys: the section's argument, or the plugin's default */
+    if (bufsec && bufsec->arg[0]) {
+        if (parse_chunk_keys(b, bufsec->arg, bufsec->file, bufsec->line, err, errlen) != LS_OK) {
+            goto fail;
+        }
+    } else if (out->plugin->default_chunk_keys) {
+        if (parse_chunk_keys(b, out->plugin->default_chunk_keys, file, line, err, errlen) != LS_OK) {
+            goto fail;
+        }
+    }
+    if (slice_fmt && !bufsec) {
+        double tk;
+        if (timekey_from_slice_format(slice_fmt, &tk) != LS_OK) {
+            struct ls_conf_param *p = ls_conf_get_param(outsec, "time_slice_format");
+            snprintf(err, errlen, "%s:%d: time_slice_format '%s' needs %%d, %%H, %%M or %%S "
+                     "(a slice of a month or a year is too long)", p->file, p->line, slice_fmt);
+            goto fail;
+        }
+        b->key_time = true;
+        if (b->c.timekey == 0) {
+            b->c.timekey = tk;
+        }
+    }
+    if (b->key_time && b->c.timekey <= 0) {
+        b->c.timekey = 86400;
+    }
+    /* v0.12 utc / localtime flags */
+    if (!bufsec && outsec) {
+        if (ls_conf_get(outsec, "utc")) {
+            bool u = true;
+            (void)ls_parse_bool(ls_conf_get(outsec, "utc"), &u);
+            b->c.timekey_use_utc = u;
+        }
+        if ((v = ls_conf_get(outsec, "localtime")) != NULL) {
+            bool l = true;
+            (void)ls_parse_bool(v, &l);
+            if (!l) {
+                b->c.timekey_use_utc = true;
+            }
+        }
+    }
+    b->utc = b->c.timekey_use_utc;
+    b->zone = b->c.timekey_zone ? ls_strdup(b->c.timekey_zone) : NULL;
+    if (b->utc) {
+        ls_free(b->zone);
+        b->zone = ls_strdup("UTC");
+    }
+    if (b->zone) {
+        int off;
+        if (ls_tz_offset(b->zone, 0, &off) != LS_OK) {
+            snprintf(err, errlen, "%s:%d: unknown time zone '%s'", file, line, b->zone);
+            goto fail;
+        }
+    }
+    if (b->c.chunk_limit_size == 0) {
+        b->c.chunk_limit_size = b->type == BUF_FILE ? (int64_t)256 << 20 : (int64_t)8 << 20;
+    }
+    if (b->c.total_limit_size == 0) {
+        b->c.total_limit_size = b->type == BUF_FILE ? (int64_t)64 << 30 : (int64_t)512 << 20;
+        if (b->c.queue_limit_length > 0) {
+            b->c.total_limit_size = b->c.chunk_limit_size * b->c.queue_limit_length;
+        }
+    }
+    if (ls_conf_get_param(src, "flush_at_shutdown") == NULL) {
+        b->c.flush_at_shutdown = b->type == BUF_MEMORY;
+    }
+    if (b->c.queued_chunks_limit_size <= 0) {
+        b->c.queued_chunks_limit_size = b->c.flush_thread_count;
+    }
+    if (b->c.flush_mode == FLUSH_DEFAULT) {
+        b->c.flush_mode = b->key_time ? FLUSH_LAZY : FLUSH_INTERVAL;
+    }
+    if (flat_flush_interval) {
+        b->c.flush_mode = FLUSH_INTERVAL;
+    }
+    if (b->type == BUF_FILE) {
+        if (b->c.path == NULL) {
+            struct ls_engine *eng = out->engine;
+            if (eng && eng->sys.root_dir && out->conf && ls_conf_get(out->conf, "@id")) {
+                b->dir = ls_asprintf("%s/worker0/%s/buffer", eng->sys.root_dir, out->id);
+            } else {
+                snprintf(err, errlen, "%s:%d: the file buffer needs 'path' (or <system> root_dir "
+                         "and an @id)", file, line);
+                goto fail;
+            }
+        } else {
+            char *star = strchr(b->c.path, '*');
+            /* "path /x/buf.*" names files; a plain path is a directory */
+            if (star) {
+                char *slash;
+                b->dir = ls_strdup(b->c.path);
+                slash = strrchr(b->dir, '/');
+                if (slash) {
+                    *slash = '\0';
+                } else {
+                    ls_free(b->dir);
+                    b->dir = ls_strdup(".");
+                }
+            } else {
+                b->dir = ls_strdup(b->c.path);
+            }
+        }
+    }
+    return b;
+
+fail:
+    ls_buffer_destroy(b);
+    return NULL;
+}
+
+bool ls_buffer_flush_at_shutdown(const struct ls_buffer *b)
+{
+    return b->c.flush_at_shutdown;
+}
+
+/* ---------------------------------------------------------------- */
+/* chunks                                                            */
+
+static void make_id(char out[33])
+{
+    static bool seeded;
+    int64_t sec;
+    int32_t nsec;
+    uint64_t usec;
+    uint32_t r1, r2;
+
+    if (!seeded) {
+        srandom((unsigned)(getpid() ^ (unsigned)time(NULL)));
+        seeded = true;
+    }
+    ls_wall_now(&sec, &nsec);
+    usec = (uint64_t)sec * 1000000u + (uint64_t)nsec / 1000u;
+    /* fluentd's unique_id layout: time-ordered hex, then randomness */
+    r1 = (uint32_t)random() ^ (uint32_t)(++seq_counter << 16);
+    r2 = (uint32_t)random();
+    snprintf(out, 33, "%016llx%08x%08x",
+             (unsigned long long)((usec << 12) | ((uint64_t)random() & 0xfff)), r1, r2);
+}
+
+static char *chunk_file_name(struct ls_buffer *b, const char *id, char state)
+{
+    return ls_asprintf("%s/logship.%c%s.chunk", b->dir, state, id);
+}
+
+static void chunk_fill_info(struct ls_chunk *c)
+{
+    c->info.id = c->id;
+    c->info.tag = c->tag ? c->tag : "";
+    c->info.timekey = c->timekey;
+    c->info.keys = &c->keys;
+}
+
+/* percent-escape tab, newline and % so header values stay on one line */
+static void put_escaped(struct ls_buf *o, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\t' || *s == '\n' || *s == '%' || *s == '\r') {
+            ls_buf_printf(o, "%%%02X", (unsigned char)*s);
+        } else {
+            ls_buf_putc(o, *s);
+        }
+    }
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    return -1;
+}
+
+static char *unescape(const char *s, size_t n)
+{
+    char *o = ls_malloc(n + 1);
+    size_t i, j = 0;
+
+    for (i = 0; i < n; i++) {
+        if (s[i] == '%' && i + 2 < n + 1 && i + 2 <= n && hexval(s[i + 1]) >= 0 &&
+            i + 2 < n + 1 && hexval(s[i + 2]) >= 0) {
+            o[j++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+            continue;
+        }
+        o[j++] = s[i];
+    }
+    o[j] = '\0';
+    return o;
+}
+
+static int chunk_write_header(struct ls_chunk *c)
+{
+    struct ls_buf h;
+    size_t i;
+    uint32_t hl;
+    int rc;
+
+    ls_buf_init(&h, 0);
+    ls_buf_append(&h, CHUNK_MAGIC, 8);
+    ls_buf_append(&h, "\0\0\0\0", 4);
+    if (c->tag) {
+        ls_buf_append(&h, "tag\t", 4);
+        put_escaped(&h, c->tag);
+        ls_buf_putc(&h, '\n');
+    }
+    ls_buf_printf(&h, "timekey\t%lld\ncreated\t%lld\n", (long long)c->timekey,
+                  (long long)c->info.created);
+    for (i = 0; i < c->keys.n; i++) {
+        ls_buf_append(&h, "key\t", 4);
+        put_escaped(&h, c->keys.v[i].key);
+        ls_buf_putc(&h, '\t');
+        put_escaped(&h, c->keys.v[i].value);
+        ls_buf_putc(&h, '\n');
+    }
+    hl = (uint32_t)(h.len - 12);
+    memcpy(h.p + 8, &hl, 4);
+    rc = ls_write_all(c->fd, h.p, h.len);
+    c->file_size = h.len;
+    ls_buf_release(&h);
+    return rc;
+}
+
+static struct ls_chunk *chunk_new(struct ls_buffer *b, const char *tag, size_t tag_len,
+                                  int64_t timekey, const struct ls_kvv *keys)
+{
+    struct ls_chunk *c = ls_calloc(1, sizeof(*c));
+    size_t i;
+    int32_t ns;
+
+    c->b = b;
+    c->fd = -1;
+    make_id(c->id);
+    c->tag = tag ? ls_strndup(tag, tag_len) : NULL;
+    c->timekey = timekey;
+    ls_wall_now(&c->info.created, &ns);
+    c->created_mono = ls_mono_now();
+    ls_buf_init(&c->mem, 0);
+    if (keys) {
+        c->keys.v = ls_calloc(keys->n ? keys->n : 1, sizeof(struct ls_kv));
+        for (i = 0; i < keys->n; i++) {
+            c->keys.v[i].key = ls_strdup(keys->v[i].key);
+            c->keys.v[i].value = ls_strdup(keys->v[i].value);
+        }
+        c->keys.n = keys->n;
+    }
+    chunk_fill_info(c);
+    c->state = CH_STAGED;
+    if (b->type == BUF_FILE) {
+        c->path = chunk_file_name(b, c->id, 'b');
+        c->fd = open(c->path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
+                     (int)b->c.file_permission);
+        if (c->fd < 0 || chunk_write_header(c) != LS_OK) {
+            ls_plg_error(b->out, "cannot create chunk file '%s' (%d: %s)", c->path, errno,
+                         strerror(errno));
+            if (c->fd >= 0) {
+                close(c->fd);
+                unlink(c->path);
+            }
+            ls_free(c->path);
+            ls_free(c->tag);
+            ls_kvv_release(&c->keys);
+            ls_free(c);
+            return NULL;
+        }
+        b->total_bytes += c->file_size;
+    }
+    c->next = b->staged;
+    b->staged = c;
+    return c;
+}
+
+static void unlink_side_files(struct ls_buffer *b, const char *id)
+{
+    char *pat = ls_asprintf("%s/logship.%s.*", b->dir, id);
+    glob_t g;
+    size_t i;
+
+    if (glob(pat, 0, NULL, &g) == 0) {
+        for (i = 0; i < g.gl_pathc; i++) {
+            unlink(g.gl_pathv[i]);
+        }
+        globfree(&g);
+    }
+    ls_free(pat);
+}
+
+static void chunk_free(struct ls_chunk *c)
+{
+    if (c->fd >= 0) {
+        close(c->fd);
+    }
+    ls_free(c->path);
+    ls_free(c->tag);
+    ls_kvv_release(&c->keys);
+    ls_buf_release(&c->mem);
+    ls_free(c->state_text);
+    ls_free(c);
+}
+
+static uint64_t chunk_bytes(const struct ls_chunk *c)
+{
+    return c->b->type == BUF_FILE ? c->file_size : c->mem.len;
+}
+
+/* delete a delivered (or given-up) chunk and everything that belongs to it */
+static void chunk_purge(struct ls_chunk *c)
+{
+    struct ls_buffer *b = c->b;
+
+    b->total_bytes -= chunk_bytes(c) <= b->total_bytes ? chunk_bytes(c) : b->total_bytes;
+    if (b->type == BUF_FILE) {
+        if (c->fd >= 0) {
+            close(c->fd);
+            c->fd = -1;
+        }
+        unlink(c->path);
+        unlink_side_files(b, c->id);
+    } else if (b->dir) {
+        unlink_side_files(b, c->id);
+    }
+    chunk_free(c);
+}
+
+/* ---------------------------------------------------------------- */
+/* pending frame                                                     */
+
+static int frame_write(struct ls_buffer *b)
+{
+    struct ls_chunk *c = b->pchunk;
+    unsigned char hdr[FRAME_HDR];
+    unsigned char srcs[FRAME_MAX_SRC * 16];
+    uint32_t magic = FRAME_MAGIC, plen, nrec, crc;
+    uint16_t nsrc, zero = 0;
+    unsigned i;
+    struct iovec iov[3];
+    ssize_t want, got;
+
+    if (c == NULL || (b->pending.len == 0 && b->npsrc == 0)) {
+        return LS_OK;
+    }
+    if (b->type == BUF_MEMORY) {
+        if (ls_buf_append(&c->mem, b->pending.p, b->pending.len) != LS_OK) {
+            return LS_ERROR;
+        }
+        b->total_bytes += b->pending.len;
+        goto committed;
+    }
+    plen = (uint32_t)b->pending.len;
+    nrec = b->precords;
+    nsrc = (uint16_t)b->npsrc;
+    for (i = 0; i < b->npsrc; i++) {
+        memcpy(srcs + i * 16, &b->psrc[i].src, 8);
+        memcpy(srcs + i * 16 + 8, &b->psrc[i].pending, 8);
+    }
+    crc = (uint32_t)crc32(0L, srcs, (uInt)(nsrc * 16));
+    crc = (uint32_t)crc32(crc, (const Bytef *)b->pending.p, plen);
+    memcpy(hdr, &magic, 4);
+    memcpy(hdr + 4, &plen, 4);
+    memcpy(hdr + 8, &nrec, 4);
+    memcpy(hdr + 12, &nsrc, 2);
+    memcpy(hdr + 14, &zero, 2);
+    memcpy(hdr + 16, &crc, 4);
+    iov[0].iov_base = hdr;
+    iov[0].iov_len = FRAME_HDR;
+    iov[1].iov_base = srcs;
+    iov[1].iov_len = (size_t)nsrc * 16;
+    iov[2].iov_base = b->pending.p;
+    iov[2].iov_len = plen;
+    want = (ssize_t)(FRAME_HDR + (size_t)nsrc * 16 + plen);
+    do {
+        got = writev(c->fd, iov, 3);
+    } while (got < 0 && errno == EINTR);
+    if (got != want) {
+        int saved = errno;
+        /* never leave half a frame: cut the file back to the last whole frame */
+        if (ftruncate(c->fd, (off_t)c->file_size) != 0) {
+            ls_plg_error(b->out, "ftruncate() '%s' failed (%d: %s)", c->path, errno,
+                         strerror(errno));
+        }
+        ls_plg_error(b->out, "write() of a frame to '%s' failed (%d: %s); input will retry",
+                     c->path, got < 0 ? saved : ENOSPC, strerror(got < 0 ? saved : ENOSPC));
+        snprintf(b->out->metrics.last_error, sizeof(b->out->metrics.last_error),
+                 "chunk write failed: %s", strerror(got < 0 ? saved : ENOSPC));
+        return LS_ERROR;
+    }
+    c->file_size += (uint64_t)want;
+    b->total_bytes += (uint64_t)want;
+
+committed:
+    c->info.bytes += b->pending.len;
+    c->info.records += b->precords;
+    b->out->metrics.emit_bytes += b->pending.len;
+    for (i = 0; i < b->npsrc; i++) {
+        struct src_pos *s = hwm_slot(b, b->psrc[i].src, true);
+        if (b->psrc[i].pending > s->durable) {
+            s->durable = b->psrc[i].pending;
+        }
+        s->pending = s->durable;
+    }
+    ls_buf_reset(&b->pending);
+    b->precords = 0;
+    b->npsrc = 0;
+    return LS_OK;
+}
+
+/* forget what is pending (after a failed frame write): the input reads it again */
+static void frame_discard(struct ls_buffer *b)
+{
+    unsigned i;
+
+    for (i = 0; i < b->npsrc; i++) {
+        struct src_pos *s = hwm_slot(b, b->psrc[i].src, true);
+        s->pending = s->durable;
+    }
+    ls_buf_reset(&b->pending);
+    b->precords = 0;
+    b->npsrc = 0;
+}
+
+static void enqueue(struct ls_buffer *b, struct ls_chunk *c);
+
+int ls_buffer_commit(struct ls_buffer *b)
+{
+    int rc = frame_write(b);
+
+    if (rc != LS_OK) {
+        frame_discard(b);
+        return LS_ERROR;
+    }
+    if (b->c.flush_mode == FLUSH_IMMEDIATE) {
+        ls_buffer_enqueue_all(b);
+    }
+    return LS_OK;
+}
+
+/* ---------------------------------------------------------------- */
+/* write path                                                        */
+
+static int64_t slice_of(struct ls_buffer *b, int64_t t)
+{
+    int64_t tk = (int64_t)b->c.timekey;
+    int64_t off = 0;
+    int64_t hour = t / 3600;
+
+    if (!b->utc) {
+        if (hour != b->zone_cache_hour) {
+            int o = 0;
+            (void)ls_tz_offset(b->zone, t, &o);
+            b->zone_cache_hour = hour;
+            b->zone_cache_off = o;
+        }
+        off = b->zone_cache_off;
+    }
+    /* the window is [t - ((t + offset) mod timekey), ... + timekey), as fluentd */
+    return t - ((((t + off) % tk) + tk) % tk);
+}
+
+static bool chunk_key_equal(const struct ls_chunk *c, const char *tag, size_t tag_len,
+                            int64_t timekey, const struct ls_kvv *keys)
+{
+    size_t i;
+
+    if (c->timekey != timekey) {
+        return false;
+    }
+    if ((c->tag == NULL) != (tag == NULL)) {
+        return false;
+    }
+    if (tag && (strlen(c->tag) != tag_len || memcmp(c->tag, tag, tag_len) != 0)) {
+        return false;
+    }
+    for (i = 0; i < keys->n; i++) {
+        if (strcmp(c->keys.v[i].value, keys->v[i].value) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool ls_buffer_over_limit(const struct ls_buffer *b)
+{
+    return b->total_bytes + b->pending.len >= (uint64_t)b->c.total_limit_size;
+}
+
+static void drop_oldest(struct ls_buffer *b)
+{
+    struct ls_chunk *c = b->queue_head;
+
+    /* the oldest queued chunk that is not being written */
+    while (c && c->state == CH_WRITING) {
+        c = c->next;
+    }
+    if (c == NULL) {
+        return;
+    }
+    if (c == b->queue_head) {
+        b->queue_head = c->next;
+        if (b->queue_tail == c) {
+            b->queue_tail = NULL;
+        }
+    } else {
+        struct ls_chunk *p = b->queue_head;
+        while (p->next != c) {
+            p = p->next;
+        }
+        p->next = c->next;
+        if (b->queue_tail == c) {
+            b->queue_tail = p;
+        }
+    }
+    b->nqueued--;
+    b->out->metrics.dropped += c->info.records;
+    ls_plg_warn(b->out, "buffer full: dropping the oldest chunk %s (%llu records) as "
+                "overflow_action drop_oldest_chunk says", c->id,
+                (unsigned long long)c->info.records);
+    chunk_purge(c);
+}
+
+int ls_buffer_write(struct ls_buffer *b, const struct ls_record *rec)
+{
+    struct ls_chunk *c;
+    struct ls_kvv keys = { NULL, 0 };
+    struct ls_kv kvs[8];
+    int64_t timekey = -1;
+    const char *tag = NULL;
+    size_t tag_len = 0, before, i;
+    struct src_pos *sp = NULL;
+    struct ls_output_core *core = b->out->core;
+
+    /* a record this output already holds (re-read after a restart) is dropped */
+    if (rec->src) {
+        sp = hwm_slot(b, rec->src, true);
+        if (rec->pos <= sp->pending || rec->pos <= sp->durable) {
+            return LS_OK;
+        }
+    }
+    if (ls_buffer_over_limit(b)) {
+        if (b->c.overflow_action == OVERFLOW_DROP_OLDEST && b->queue_head) {
+            drop_oldest(b);
+        }
+        if (ls_buffer_over_limit(b)) {
+            if (!b->warned_full) {
+                b->warned_full = true;
+                ls_plg_warn(b->out, "buffer is full (total_limit_size %lld bytes); %s",
+                            (long long)b->c.total_limit_size,
+                            b->c.overflow_action == OVERFLOW_BLOCK ? "pausing inputs"
+                                                                   : "inputs will retry");
+            }
+            b->blocked = true;
+            ls_engine_backpressure(b->eng, true);
+            return LS_AGAIN;
+        }
+    }
+    if (b->key_tag) {
+        tag = rec->tag;
+        tag_len = rec->tag_len;
+    }
+    if (b->key_time) {
+        timekey = slice_of(b, rec->time.sec);
+    }
+    if (b->nrkeys) {
+        keys.v = kvs;
+        for (i = 0; i < b->nrkeys && i < LS_ARRAY_LEN(kvs); i++) {
+            struct ls_field *f = ls_record_get(rec, b->rkeys[i], strlen(b->rkeys[i]));
+            size_t n = 0;
+            const char *t = f ? ls_value_to_text(&b->arena, &f->v, &n) : "";
+            kvs[i].key = b->rkeys[i];
+            kvs[i].value = ls_arena_memdup(&b->arena, t, n);
+        }
+        keys.n = i;
+    }
+    c = b->last;
+    if (c == NULL || c->state != CH_STAGED || !chunk_key_equal(c, tag, tag_len, timekey, &keys)) {
+        for (c = b->staged; c; c = c->next) {
+            if (chunk_key_equal(c, tag, tag_len, timekey, &keys)) {
+                break;
+            }
+        }
+    }
+    if (c == NULL) {
+        c = chunk_new(b, tag, tag_len, timekey, &keys);
+        if (c == NULL) {
+            ls_arena_reset(&b->arena);
+            return LS_AGAIN;     /* cannot create a chunk file: the input retries later */
+        }
+    }
+    ls_arena_reset(&b->arena);
+    /* the pending frame holds one chunk's records: write it before switching */
+    if (b->pchunk && b->pchunk != c) {
+        if (frame_write(b) != LS_OK) {
+            frame_discard(b);
+            return LS_AGAIN;
+        }
+        if (rec->src) {
+            sp = hwm_slot(b, rec->src, true);
+        }
+    }
+    b->pchunk = c;
+    before = b->pending.len;
+    if (core->formatter) {
+        if (ls_formatter_format(core->formatter, rec, &b->pending) != LS_OK) {
+            b->pending.len = before;
+            return LS_ERROR;
+        }
+    }
+    b->precords++;
+    if (sp) {
+        unsigned k;
+        sp->pending = rec->pos;
+        for (k = 0; k < b->npsrc; k++) {
+            if (b->psrc[k].src == rec->src) {
+                break;
+            }
+        }
+        if (k == b->npsrc) {
+            if (b->npsrc == FRAME_MAX_SRC) {
+                /* too many sources in one frame: write it and start another */
+                b->pending.len = before;
+                b->precords--;
+                if (frame_write(b) != LS_OK) {
+                    frame_discard(b);
+                    return LS_AGAIN;
+                }
+                return ls_buffer_write(b, rec);
+            }
+            b->psrc[b->npsrc].src = rec->src;
+            b->npsrc++;
+        }
+        b->psrc[k].pending = rec->pos;
+    }
+    b->last = c;
+    /* full: write the frame and enqueue the chunk; the next record starts a new one */
+    if ((double)(chunk_bytes(c) + b->pending.len) >=
+            (double)b->c.chunk_limit_size * b->c.chunk_full_threshold ||
+        (b->c.chunk_limit_records > 0 &&
+         (int64_t)(c->info.records + b->precords) >= b->c.chunk_limit_records)) {
+        if (frame_write(b) != LS_OK) {
+            frame_discard(b);
+            return LS_AGAIN;
+        }
+        enqueue(b, c);
+    }
+    return LS_OK;
+}
+
+/* ---------------------------------------------------------------- */
+/* queue and flushing                                                */
+
+static void enqueue(struct ls_buffer *b, struct ls_chunk *c)
+{
+    struct ls_chunk **pp;
+
+    if (c->state != CH_STAGED) {
+        return;
+    }
+    if (b->pchunk == c) {
+        if (frame_write(b) != LS_OK) {
+            frame_discard(b);
+        }
+        b->pchunk = NULL;
+    }
+    for (pp = &b->staged; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+    if (b->last == c) {
+        b->last = NULL;
+    }
+    if (c->info.records == 0 && c->state_text == NULL) {
+        /* nothing in it (e.g. every record was a duplicate): no empty object */
+        chunk_purge(c);
+        return;
+    }
+    if (b->type == BUF_FILE) {
+        char *q = chunk_file_name(b, c->id, 'q');
+        /* fsync before it can be uploaded and before the rename makes it "queued" */
+        if (fsync(c->fd) != 0) {
+            ls_plg_warn(b->out, "fsync() '%s' failed (%d: %s)", c->path, errno, strerror(errno));
+        }
+        close(c->fd);
+        c->fd = -1;
+        if (rename(c->path, q) != 0) {
+            ls_plg_error(b->out, "rename() '%s' failed (%d: %s)", c->path, errno, strerror(errno));
+            ls_free(q);
+        } else {
+            ls_free(c->path);
+            c->path = q;
+            (void)ls_fsync_dir_of(c->path);
+        }
+    }
+    c->state = CH_QUEUED;
+    c->next = NULL;
+    if (b->queue_tail) {
+        b->queue_tail->next = c;
+    } else {
+        b->queue_head = c;
+    }
+    b->queue_tail = c;
+    b->nqueued++;
+    b->out->metrics.chunks_queued = b->nqueued;
+    ls_plg_debug(b->out, "enqueued chunk %s (%llu records, %llu bytes)", c->id,
+                 (unsigned long long)c->info.records, (unsigned long long)c->info.bytes);
+}
+
+void ls_buffer_enqueue_all(struct ls_buffer *b)
+{
+    while (b->staged) {
+        enqueue(b, b->staged);
+    }
+}
+
+static double backoff(struct ls_buffer *b)
+{
+    double w;
+
+    if (b->c.retry_type == RETRY_PERIODIC) {
+        w = b->c.retry_wait;
+    } else {
+        w = b->c.retry_wait * pow(b->c.retry_exponential_backoff_base, (double)(b->retries - 1));
+    }
+    if (b->c.retry_max_interval > 0 && w > b->c.retry_max_interval) {
+        w = b->c.retry_max_interval;
+    }
+    if (b->c.retry_randomize) {
+        /* +-12.5%, as fluentd's retry_state */
+        w *= 0.875 + 0.25 * ((double)random() / (double)RAND_MAX);
+    }
+    return w;
+}
+
+static void queue_remove(struct ls_buffer *b, struct ls_chunk *c)
+{
+    struct ls_chunk **pp;
+
+    for (pp = &b->queue_head; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            if (b->queue_tail == c) {
+                struct ls_chunk *p = b->queue_head;
+                b->queue_tail = NULL;
+                while (p) {
+                    b->queue_tail = p;
+                    p = p->next;
+                }
+            }
+            b->nqueued--;
+            b->out->metrics.chunks_queued = b->nqueued;
+            return;
+        }
+    }
+}
+
+/* keep a chunk that could not be delivered: backup/ in the buffer dir (never deleted) */
+static void chunk_backup(struct ls_buffer *b, struct ls_chunk *c)
+{
+    char *dir, *dst;
+    const char *root;
+
+    queue_remove(b, c);
+    if (b->c.disable_chunk_backup) {
+        ls_plg_error(b->out, "giving up on chunk %s (%llu records): disable_chunk_backup is set",
+                     c->id, (unsigned long long)c->info.records);
+        b->out->metrics.dropped += c->info.records;
+        chunk_purge(c);
+        return;
+    }
+    if (b->type == BUF_FILE) {
+        dir = ls_asprintf("%s/backup", b->dir);
+    } else {
+        root = b->eng && b->eng->sys.root_dir ? b->eng->sys.root_dir : "/tmp/logship";
+        dir = ls_asprintf("%s/backup/%s", root, b->out->id);
+    }
+    (void)ls_mkdir_p(dir, 0750);
+    dst = ls_asprintf("%s/%s.%s", dir, c->id, b->type == BUF_FILE ? "chunk" : "log");
+    if (b->type == BUF_FILE) {
+        if (rename(c->path, dst) != 0) {
+            ls_plg_error(b->out, "rename() '%s' to '%s' failed (%d: %s); the chunk stays queued",
+                         c->path, dst, errno, strerror(errno));
+            ls_free(dst);
+            ls_free(dir);
+            b->failed = true;
+            return;
+        }
+        ls_free(c->path);
+        c->path = NULL;
+    } else {
+        if (ls_write_file_atomic(dst, c->mem.p ? c->mem.p : "", c->mem.len, 0640) != LS_OK) {
+            ls_plg_error(b->out, "cannot write backup '%s' (%d: %s)", dst, errno, strerror(errno));
+        }
+    }
+    ls_plg_error(b->out, "retries exhausted for chunk %s (%llu records); kept in '%s'", c->id,
+                 (unsigned long long)c->info.records, dst);
+    b->total_bytes -= chunk_bytes(c) <= b->total_bytes ? chunk_bytes(c) : b->total_bytes;
+    if (b->type == BUF_FILE) {
+        unlink_side_files(b, c->id);
+    }
+    chunk_free(c);
+    ls_free(dst);
+    ls_free(dir);
+}
+
+static void start_write(struct ls_buffer *b, struct ls_chunk *c, struct ls_instance *writer);
+
+static bool retries_exhausted(struct ls_buffer *b)
+{
+    if (b->c.retry_forever) {
+        return false;
+    }
+    if (b->c.retry_max_times >= 0 && b->retries > b->c.retry_max_times) {
+        return true;
+    }
+    return ls_mono_now() - b->first_failure >= b->c.retry_timeout;
+}
+
+static void write_finished(struct ls_buffer *b, struct ls_chunk *c, int rc, const char *msg)
+{
+    struct ls_output_core *core = b->out->core;
+    struct ls_instance *writer = c->writer;
+
+    b->inflight--;
+    c->writer = NULL;
+    if (rc == LS_OK) {
+        b->out->metrics.chunks_flushed++;
+        b->out->metrics.write_records += c->info.records;
+        if (b->retries) {
+            ls_plg_info(b->out, "retry succeeded after %d retries", b->retries);
+        }
+        b->retries = 0;
+        b->next_try = 0;
+        queue_remove(b, c);
+        chunk_purge(c);
+        if (b->blocked && !ls_buffer_over_limit(b)) {
+            b->blocked = false;
+            b->warned_full = false;
+            ls_engine_backpressure(b->eng, false);
+        }
+        return;
+    }
+    c->state = CH_QUEUED;
+    b->out->metrics.errors++;
+    if (msg) {
+        snprintf(b->out->metrics.last_error, sizeof(b->out->metrics.last_error), "%s", msg);
+    }
+    if (core->secondary && writer == core->secondary) {
+        ls_plg_error(b->out, "secondary output failed for chunk %s: %s", c->id,
+                     msg ? msg : "error");
+        if (b->eng && b->eng->oneshot) {
+            b->failed = true;
+            return;
+        }
+        chunk_backup(b, c);
+        return;
+    }
+    if (b->retries == 0) {
+        b->first_failure = ls_mono_now();
+    }
+    b->retries++;
+    b->out->metrics.retries++;
+    if (retries_exhausted(b)) {
+        if (core->secondary) {
+            ls_plg_warn(b->out, "retries exhausted (%d); handing chunk %s to the secondary output",
+                        b->retries, c->id);
+            start_write(b, c, core->secondary);
+            return;
+        }
+        if (b->eng && b->eng->oneshot) {
+            /* cron run: keep it in the file buffer for the next run, exit non-zero */
+            ls_plg_error(b->out, "retries exhausted (%d) for chunk %s: %s; it stays in the buffer",
+                         b->retries, c->id, msg ? msg : "error");
+            b->failed = true;
+            c->failed = true;
+            return;
+        }
+        chunk_backup(b, c);
+        b->retries = 0;
+        return;
+    }
+    {
+        double w = backoff(b);
+        b->next_try = ls_mono_now() + w;
+        ls_plg_warn(b->out, "failed to flush chunk %s (retry %d in %.1fs): %s", c->id, b->retries,
+                    w, msg ? msg : "error");
+    }
+}
+
+void ls_output_write_done(struct ls_instance *out, struct ls_chunk *c, int rc, const char *errmsg)
+{
+    LS_UNUSED(out);
+    write_finished(c->b, c, rc, errmsg);
+}
+
+static void start_write(struct ls_buffer *b, struct ls_chunk *c, struct ls_instance *writer)
+{
+    int rc;
+
+    c->state = CH_WRITING;
+    c->writer = writer;
+    b->inflight++;
+    rc = writer->plugin->write(writer, c);
+    if (rc == LS_AGAIN) {
+        return;     /* the plugin calls ls_output_write_done later */
+    }
+    write_finished(b, c, rc, rc == LS_OK ? NULL : writer->metrics.last_error);
+}
+
+static bool enqueue_due(struct ls_buffer *b, struct ls_chunk *c, double now_mono, int64_t now)
+{
+    if (b->c.flush_mode == FLUSH_INTERVAL && c->created_mono + b->c.flush_interval <= now_mono) {
+        return true;
+    }
+    if (b->key_time && c->timekey >= 0) {
+        int64_t tk = (int64_t)b->c.timekey;
+        int64_t current = slice_of(b, now);
+        if (c->timekey < current && (double)(c->timekey + tk) + b->c.timekey_wait <= (double)now) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void ls_buffer_tick(struct ls_buffer *b)
+{
+    double now_mono = ls_mono_now();
+    int64_t now;
+    int32_t ns;
+    struct ls_chunk *c, *next;
+
+    ls_wall_now(&now, &ns);
+    for (c = b->staged; c; c = next) {
+        next = c->next;
+        if ((int64_t)b->nqueued >= b->c.queued_chunks_limit_size &&
+            b->c.flush_mode != FLUSH_IMMEDIATE) {
+            break;
+        }
+        if (enqueue_due(b, c, now_mono, now)) {
+            enqueue(b, c);
+        }
+    }
+    if (b->next_try > now_mono) {
+        return;
+    }
+    for (c = b->queue_head; c && b->inflight < b->c.flush_thread_count; c = next) {
+        next = c->next;
+        if (c->state != CH_QUEUED || c->failed) {
+            continue;
+        }
+        start_write(b, c, b->out);
+        if (b->next_try > now_mono) {
+            break;   /* it failed: wait for the backoff */
+        }
+        /* start_write may have purged c; next was saved */
+    }
+    b->out->metrics.buffer_bytes = b->total_bytes;
+}
+
+bool ls_buffer_idle(const struct ls_buffer *b)
+{
+    const struct ls_chunk *c;
+
+    if (b->staged || b->inflight || b->pending.len) {
+        return false;
+    }
+    for (c = b->queue_head; c; c = c->next) {
+        if (!c->failed) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool ls_buffer_failed(const struct ls_buffer *b)
+{
+    return b->failed;
+}
+
+/* ---------------------------------------------------------------- */
+/* recovery                                                          */
+
+/* Read a chunk file: header, then frames; cut a torn tail; learn positions. */
+static struct ls_chunk *recover_file(struct ls_buffer *b, const char *path, char state)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    struct ls_chunk *c;
+    unsigned char head[12];
+    uint32_t hl;
+    char *htext = NULL;
+    struct stat st;
+    uint64_t off;
+    const char *base = strrchr(path, '/');
+
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        ls_plg_error(b->out, "cannot open chunk '%s' (%d: %s)", path, errno, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        return NULL;
+    }
+    if (st.st_size < 12 || read(fd, head, 12) != 12 || memcmp(head, CHUNK_MAGIC, 8) != 0) {
+        ls_plg_warn(b->out, "chunk '%s' has no valid header (torn at creation); removing it", path);
+        close(fd);
+        unlink(path);
+        return NULL;
+    }
+    memcpy(&hl, head + 8, 4);
+    if (hl > 1 << 20 || (off_t)(12 + hl) > st.st_size) {
+        ls_plg_warn(b->out, "chunk '%s' has a torn header; removing it", path);
+        close(fd);
+        unlink(path);
+        return NULL;
+    }
+    c = ls_calloc(1, sizeof(*c));
+    c->b = b;
+    c->fd = -1;
+    ls_buf_init(&c->mem, 0);
+    c->timekey = -1;
+    snprintf(c->id, sizeof(c->id), "%.32s", base + 1 + strlen("logship.") + 1);
+    htext = ls_malloc(hl + 1);
+    if (read(fd, htext, hl) != (ssize_t)hl) {
+        hl = 0;
+    }
+    htext[hl] = '\0';
+    {
+        char *line = htext, *nl;
+        while (line && *line) {
+            char *tab;
+            nl = strchr(line, '\n');
+            if (nl) {
+                *nl = '\0';
+            }
+            tab = strchr(line, '\t');
+            if (tab) {
+                *tab = '\0';
+                if (strcmp(line, "tag") == 0) {
+                    c->tag = unescape(tab + 1, strlen(tab + 1));
+                } else if (strcmp(line, "timekey") == 0) {
+                    c->timekey = strtoll(tab + 1, NULL, 10);
+                } else if (strcmp(line, "created") == 0) {
+                    c->info.created = strtoll(tab + 1, NULL, 10);
+                } else if (strcmp(line, "key") == 0) {
+                    char *t2 = strchr(tab + 1, '\t');
+                    if (t2) {
+                        *t2 = '\0';
+                        c->keys.v = ls_realloc(c->keys.v, (c->keys.n + 1) * sizeof(struct ls_kv));
+                        c->keys.v[c->keys.n].key = unescape(tab + 1, strlen(tab + 1));
+                        c->keys.v[c->keys.n].value = unescape(t2 + 1, strlen(t2 + 1));
+                        c->keys.n++;
+                    }
+                }
+            }
+            line = nl ? nl + 1 : NULL;
+        }
+    }
+    ls_free(htext);
+    off = 12 + hl;
+    for (;;) {
+        unsigned char fh[FRAME_HDR];
+        uint32_t magic, plen, nrec, crc, calc;
+        uint16_t nsrc;
+        unsigned char *body;
+        size_t blen;
+        unsigned i;
+
+        if ((off_t)(off + FRAME_HDR) > st.st_size) {
+            break;
+        }
+        if (pread(fd, fh, FRAME_HDR, (off_t)off) != FRAME_HDR) {
+            break;
+        }
+        memcpy(&magic, fh, 4);
+        memcpy(&plen, fh + 4, 4);
+        memcpy(&nrec, fh + 8, 4);
+        memcpy(&nsrc, fh + 12, 2);
+        memcpy(&crc, fh + 16, 4);
+        if (magic != FRAME_MAGIC || nsrc > FRAME_MAX_SRC) {
+            break;
+        }
+        blen = (size_t)nsrc * 16 + plen;
+        if ((off_t)(off + FRAME_HDR + blen) > st.st_size) {
+            break;
+        }
+        body = ls_malloc(blen ? blen : 1);
+        if (pread(fd, body, blen, (off_t)(off + FRAME_HDR)) != (ssize_t)blen) {
+            ls_free(body);
+            break;
+        }
+        calc = (uint32_t)crc32(0L, body, (uInt)blen);
+        if (calc != crc) {
+            ls_free(body);
+            break;
+        }
+        for (i = 0; i < nsrc; i++) {
+            uint64_t src, pos;
+            struct src_pos *s;
+            memcpy(&src, body + i * 16, 8);
+            memcpy(&pos, body + i * 16 + 8, 8);
+            s = hwm_slot(b, src, true);
+            if (pos > s->durable) {
+                s->durable = pos;
+                s->pending = pos;
+            }
+        }
+        ls_free(body);
+        c->info.records += nrec;
+        c->info.bytes += plen;
+        off += FRAME_HDR + blen;
+    }
+    if ((off_t)off < st.st_size) {
+        ls_plg_warn(b->out, "chunk '%s': cutting a torn tail at byte %llu of %lld", path,
+                    (unsigned long long)off, (long long)st.st_size);
+        if (ftruncate(fd, (off_t)off) != 0) {
+            ls_plg_error(b->out, "ftruncate() '%s' failed (%d: %s)", path, errno, strerror(errno));
+        }
+    }
+    close(fd);
+    c->file_size = off;
+    c->path = ls_strdup(path);
+    c->created_mono = ls_mono_now();
+    {
+        char *sp = ls_asprintf("%s/logship.%s.state", b->dir, c->id);
+        char *text = NULL;
+        if (ls_read_file(sp, 1 << 20, &text, NULL) == LS_OK) {
+            c->state_text = text;
+        }
+        ls_free(sp);
+    }
+    chunk_fill_info(c);
+    LS_UNUSED(state);
+    return c;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int ls_buffer_start(struct ls_buffer *b)
+{
+    char *pat;
+    glob_t g;
+    size_t i, recovered = 0;
+
+    if (b->type != BUF_FILE) {
+        return LS_OK;
+    }
+    if (ls_mkdir_p(b->dir, (int)b->c.dir_permission) != LS_OK) {
+        return ls_error("%s cannot create buffer directory '%s' (%d: %s)", b->out->name, b->dir,
+                        errno, strerror(errno));
+    }
+    {
+        char *lp = ls_asprintf("%s/.lock", b->dir);
+        b->lock_fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+        if (b->lock_fd < 0 || flock(b->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+            int saved = errno;
+            ls_free(lp);
+            return ls_error("%s buffer directory '%s' is used by another process (%d: %s)",
+                            b->out->name, b->dir, saved, strerror(saved));
+        }
+        ls_free(lp);
+    }
+    pat = ls_asprintf("%s/logship.[bq]*.chunk", b->dir);
+    if (glob(pat, 0, NULL, &g) == 0) {
+        /* ids are time-ordered hex: sorting by name replays chunks oldest first */
+        char **names = ls_calloc(g.gl_pathc, sizeof(char *));
+        for (i = 0; i < g.gl_pathc; i++) {
+            names[i] = g.gl_pathv[i];
+        }
+        qsort(names, g.gl_pathc, sizeof(char *), cmp_str);
+        for (i = 0; i < g.gl_pathc; i++) {
+            const char *base = strrchr(names[i], '/') + 1;
+            char st = base[strlen("logship.")];
+            struct ls_chunk *c = recover_file(b, names[i], st);
+            if (c == NULL) {
+                continue;
+            }
+            recovered++;
+            b->total_bytes += c->file_size;
+            if (c->info.records == 0 && c->state_text == NULL) {
+                chunk_purge(c);
+                recovered--;
+                continue;
+            }
+            if (st == 'b') {
+                /* a staged chunk from before the crash: enqueue it as it is */
+                char *q = chunk_file_name(b, c->id, 'q');
+                if (rename(c->path, q) == 0) {
+                    ls_free(c->path);
+                    c->path = q;
+                } else {
+                    ls_free(q);
+                }
+            }
+            c->state = CH_QUEUED;
+            if (b->queue_tail) {
+                b->queue_tail->next = c;
+            } else {
+                b->queue_head = c;
+            }
+            b->queue_tail = c;
+            b->nqueued++;
+        }
+        ls_free(names);
+        globfree(&g);
+    }
+    ls_free(pat);
+    if (recovered) {
+        ls_plg_info(b->out, "recovered %zu chunks from '%s'", recovered, b->dir);
+    }
+    {
+        /* td-agent's own buffer files are not ours to read: say so once */
+        char *fp = ls_asprintf("%s/buffer.[bq]*.log", b->dir);
+        if (glob(fp, 0, NULL, &g) == 0) {
+            ls_plg_warn(b->out, "'%s' holds %zu fluentd buffer files; logship does not read them "
+                        "(flush td-agent's buffer before switching)", b->dir, g.gl_pathc);
+            globfree(&g);
+        }
+        ls_free(fp);
+    }
+    b->out->metrics.chunks_queued = b->nqueued;
+    return LS_OK;
+}
+
+void ls_buffer_destroy(struct ls_buffer *b)
+{
+    struct ls_chunk *c, *next;
+
+    if (b == NULL) {
+        return;
+    }
+    if (b->pending.len) {
+        (void)frame_write(b);
+    }
+    for (c = b->staged; c; c = next) {
+        next = c->next;
+        if (c->fd >= 0) {
+            (void)fsync(c->fd);
+        }
+        chunk_free(c);
+    }
+    for (c = b->queue_head; c; c = next) {
+        next = c->next;
+        chunk_free(c);
+    }
+    if (b->lock_fd >= 0) {
+        close(b->lock_fd);
+    }
+    ls_param_release(ls_buffer_params, &b->c);
+    for (size_t i = 0; i < b->nrkeys; i++) {
+        ls_free(b->rkeys[i]);
+    }
+    ls_free(b->rkeys);
+    ls_free(b->dir);
+    ls_free(b->zone);
+    ls_free(b->hwm);
+    ls_buf_release(&b->pending);
+    ls_arena_release(&b->arena);
+    ls_free(b);
+}
+
+/* ---------------------------------------------------------------- */
+/* chunk API for outputs                                             */
+
+const struct ls_chunk_info *ls_chunk_info(const struct ls_chunk *c)
+{
+    return &c->info;
+}
+
+struct ls_chunk_reader {
+    struct ls_chunk *c;
+    int fd;
+    uint64_t off;           /* file offset of the next frame header */
+    uint32_t left;          /* payload bytes left in the current frame */
+    size_t mem_off;
+};
+
+struct ls_chunk_reader *ls_chunk_reader_open(struct ls_chunk *c)
+{
+    struct ls_chunk_reader *r = ls_calloc(1, sizeof(*r));
+    unsigned char head[12];
+    uint32_t hl;
+
+    r->c = c;
+    r->fd = -1;
+    if (c->b->type == BUF_FILE) {
+        r->fd = open(c->path, O_RDONLY | O_CLOEXEC);
+        if (r->fd < 0 || pread(r->fd, head, 12, 0) != 12) {
+            if (r->fd >= 0) {
+                close(r->fd);
+            }
+            ls_free(r);
+            return NULL;
+        }
+        memcpy(&hl, head + 8, 4);
+        r->off = 12 + hl;
+    }
+    return r;
+}
+
+long ls_chunk_reader_read(struct ls_chunk_reader *r, void *buf, size_t n)
+{
+    struct ls_chunk *c = r->c;
+    ssize_t got;
+
+    if (c->b->type == BUF_MEMORY) {
+        size_t left = c->mem.len - r->mem_off;
+        if (n > left) {
+            n = left;
+        }
+        if (n) {
+            memcpy(buf, c->mem.p + r->mem_off, n);
+        }
+        r->mem_off += n;
+        return (long)n;
+    }
+    while (r->left == 0) {
+        unsigned char fh[FRAME_HDR];
+        uint32_t plen;
+        uint16_t nsrc;
+        if (r->off >= c->file_size) {
+            return 0;
+        }
+        if (pread(r->fd, fh, FRAME_HDR, (off_t)r->off) != FRAME_HDR) {
+            return -1;
+        }
+        memcpy(&plen, fh + 4, 4);
+        memcpy(&nsrc, fh + 12, 2);
+        r->off += FRAME_HDR + (uint64_t)nsrc * 16;
+        r->left = plen;
+    }
+    if (n > r->left) {
+        n = r->left;
+    }
+    do {
+        got = pread(r->fd, buf, n, (off_t)r->off);
+    } while (got < 0 && errno == EINTR);
+    if (got <= 0) {
+        return -1;
+    }
+    r->off += (uint64_t)got;
+    r->left -= (uint32_t)got;
+    return (long)got;
+}
+
+void ls_chunk_reader_close(struct ls_chunk_reader *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    if (r->fd >= 0) {
+        close(r->fd);
+    }
+    ls_free(r);
+}
+
+const char *ls_chunk_state(const struct ls_chunk *c)
+{
+    return c->state_text;
+}
+
+int ls_chunk_set_state(struct ls_chunk *c, const char *text)
+{
+    ls_free(c->state_text);
+    c->state_text = text ? ls_strdup(text) : NULL;
+    if (c->b->type == BUF_FILE) {
+        char *sp = ls_asprintf("%s/logship.%s.state", c->b->dir, c->id);
+        int rc = LS_OK;
+        if (text) {
+            rc = ls_write_file_atomic(sp, text, strlen(text), 0640);
+        } else {
+            unlink(sp);
+        }
+        ls_free(sp);
+        return rc;
+    }
+    return LS_OK;
+}
+
+char *ls_chunk_side_path(const struct ls_chunk *c, const char *suffix)
+{
+    struct ls_buffer *b = c->b;
+
+    if (b->type == BUF_FILE) {
+        return ls_asprintf("%s/logship.%s.%s", b->dir, c->id, suffix);
+    }
+    if (b->dir == NULL) {
+        const char *tmp = getenv("TMPDIR");
+        b->dir = ls_asprintf("%s/logship-%d", tmp ? tmp : "/tmp", (int)getpid());
+        (void)ls_mkdir_p(b->dir, 0700);
+    }
+    return ls_asprintf("%s/logship.%s.%s", b->dir, c->id, suffix);
+}
+
+int ls_output_concurrency(const struct ls_instance *out)
+{
+    const struct ls_output_core *core = out->core;
+
+    return core && core->buffer ? (int)core->buffer->c.flush_thread_count : 1;
+}
+
+/* ${tag}, ${tag[N]}, ${key}, ${chunk_id} and strftime on the chunk's timekey */
+int ls_chunk_expand(const struct ls_chunk *c, const char *tmpl, struct ls_buf *out)
+{
+    struct ls_buffer *b = c->b;
+    struct ls_buf tmp;
+    const char *s = tmpl;
+
+    ls_buf_init(&tmp, 0);
+    while (*s) {
+        if (s[0] == '$' && s[1] == '{') {
+            const char *end = strchr(s + 2, '}');
+            if (end) {
+                size_t n = (size_t)(end - s - 2);
+                const char *name = s + 2;
+                size_t i;
+                bool done = false;
+                if (n == 3 && memcmp(name, "tag", 3) == 0) {
+                    ls_buf_append(&tmp, c->info.tag, strlen(c->info.tag));
+                    done = true;
+                } else if (n == 8 && memcmp(name, "chunk_id", 8) == 0) {
+                    ls_buf_append(&tmp, c->id, 32);
+                    done = true;
+                } else if (n > 5 && memcmp(name, "tag[", 4) == 0 && name[n - 1] == ']') {
+                    long idx = strtol(name + 4, NULL, 10);
+                    const char *t = c->info.tag, *p = t;
+                    long parts = 1, k = 0;
+                    for (; *p; p++) {
+                        parts += *p == '.';
+                    }
+                    if (idx < 0) {
+                        idx += parts;
+                    }
+                    for (p = t; idx >= 0 && idx < parts; k++) {
+                        const char *dot = strchr(p, '.');
+                        size_t len = dot ? (size_t)(dot - p) : strlen(p);
+                        if (k == idx) {
+                            ls_buf_append(&tmp, p, len);
+                            break;
+                        }
+                        if (!dot) {
+                            break;
+                        }
+                        p = dot + 1;
+                    }
+                    done = true;
+                } else {
+                    for (i = 0; i < c->keys.n; i++) {
+                        if (strlen(c->keys.v[i].key) == n &&
+                            memcmp(c->keys.v[i].key, name, n) == 0) {
+                            ls_buf_append(&tmp, c->keys.v[i].value, strlen(c->keys.v[i].value));
+                            done = true;
+                            break;
+                        }
+                    }
+                }
+                if (done) {
+                    s = end + 1;
+                    continue;
+                }
+            }
+        }
+        ls_buf_putc(&tmp, *s++);
+    }
+    if (c->timekey >= 0 && strchr(tmp.p ? ls_buf_cstr(&tmp) : "", '%')) {
+        char errbuf[128];
+        struct ls_timefmt *tf = ls_timefmt_create(ls_buf_cstr(&tmp), b->zone, errbuf,
+                                                  sizeof(errbuf));
+        struct ls_time t = { c->timekey, 0 };
+        int rc = LS_ERROR;
+        if (tf) {
+            rc = ls_timefmt_format(tf, &t, out);
+            ls_timefmt_destroy(tf);
+        }
+        ls_buf_release(&tmp);
+        return rc;
+    }
+    if (tmp.len) {
+        ls_buf_append(out, tmp.p, tmp.len);
+    }
+    ls_buf_release(&tmp);
+    return LS_OK;
+}

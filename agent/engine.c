@@ -1,0 +1,869 @@
+/*
+ * engine.c - builds the pipeline from the configuration and runs it.
+ *
+ * The engine owns the libev loop, every plugin instance, the labels the
+ * router walks, and each output's formatter/inject/buffer/secondary. It is
+ * built completely before anything starts, so --dry-run exercises the same
+ * code path as a real start (every plugin's init runs) without opening
+ * files or sockets.
+ *
+ * Emission is synchronous on the loop thread: an input calls ls_emit(), the
+ * record runs through its label's filters into the matched output, which
+ * formats it into a chunk, and ls_emit() returns. Then the input calls
+ * ls_input_commit(), which makes the chunk frames durable, and only then
+ * advances its own position. That ordering is the delivery guarantee.
+ */
+#include "engine.h"
+#include "buffer.h"
+#include "inject.h"
+#include "log.h"
+
+#include <signal.h>
+#include <stdio.h>
+
+static const struct ls_param system_params[] = {
+    { "root_dir", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct ls_system, root_dir),
+      "directory for file buffers of outputs with an @id but no path", NULL, NULL, 0, 0 },
+    { "log_level", LS_P_STR, "info", 0, offsetof(struct ls_system, log_level),
+      "fatal, error, warn, info, debug or trace", NULL, NULL, 0, 0 },
+    { "suppress_config_dump", LS_P_BOOL, "false", 0,
+      offsetof(struct ls_system, suppress_config_dump), "do not print the configuration at start",
+      NULL, NULL, 0, 0 },
+    { "without_source", LS_P_BOOL, "false", 0, offsetof(struct ls_system, without_source),
+      "start without inputs (flush buffers only)", NULL, NULL, 0, 0 },
+    { "process_name", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct ls_system, process_name),
+      "accepted for compatibility", NULL, NULL, 0, 0 },
+    { "file_permission", LS_P_INT, "0644", 0, offsetof(struct ls_system, file_permission),
+      "permission of files logship creates (octal)", NULL, NULL, 0, 0 },
+    { "dir_permission", LS_P_INT, "0755", 0, offsetof(struct ls_system, dir_permission),
+      "permission of directories logship creates (octal)", NULL, NULL, 0, 0 },
+    { "workers", LS_P_INT, "1", 0, offsetof(struct ls_system, workers),
+      "accepted; logship runs one worker (it uses a thread pool for compression)", NULL, NULL,
+      1, 1024 },
+    LS_PARAM_END
+};
+
+static struct ls_engine *signal_engine;
+
+/* ------------------------------------------------------------------ */
+/* outputs                                                              */
+
+void ls_engine_add_output(struct ls_engine *eng, struct ls_instance *out)
+{
+    if (eng == NULL) {
+        return;
+    }
+    eng->outputs = ls_realloc(eng->outputs, (eng->noutputs + 1) * sizeof(*eng->outputs));
+    eng->outputs[eng->noutputs++] = out;
+}
+
+/* v0.12 flat parser/formatter name: `format json` on the output itself. */
+static struct ls_instance *make_formatter(struct ls_engine *eng, struct ls_instance *out,
+                                          struct ls_conf_section *sec, char *err, size_t errlen)
+{
+    struct ls_conf_section *fs = ls_conf_child(sec, "format");
+    const char *flat;
+
+    if (fs) {
+        return ls_instance_create(eng, out, LS_PLUGIN_FORMATTER, out->plugin->default_formatter,
+                                  fs, err, errlen);
+    }
+    flat = ls_conf_get(sec, "format");
+    if (flat && *flat) {
+        /* the output's own section carries the formatter's flat parameters */
+        struct ls_conf_param *p = ls_conf_get_param(sec, "format");
+        struct ls_instance *f;
+        ls_conf_set(sec, "@type", flat, p->file, p->line);
+        f = ls_instance_create(eng, out, LS_PLUGIN_FORMATTER, flat, sec, err, errlen);
+        return f;
+    }
+    return ls_instance_create(eng, out, LS_PLUGIN_FORMATTER, out->plugin->default_formatter, NULL,
+                              err, errlen);
+}
+
+struct ls_instance *ls_output_create(struct ls_engine *eng, struct ls_conf_section *sec,
+                                     char *err, size_t errlen)
+{
+    struct ls_instance *out;
+    struct ls_output_core *core;
+    struct ls_conf_section *sub;
+
+    out = ls_instance_create(eng, NULL, LS_PLUGIN_OUTPUT, NULL, sec, err, errlen);
+    if (out == NULL) {
+        return NULL;
+    }
+    core = ls_calloc(1, sizeof(*core));
+    out->core = core;
+    ls_arena_init(&core->arena, 4096);
+    ls_record_init(&core->scratch, &core->arena);
+    if (out->plugin->output_flags & LS_OUT_BUFFERED) {
+        if (out->plugin->default_formatter) {
+            core->formatter = make_formatter(eng, out, sec, err, errlen);
+            if (core->formatter == NULL) {
+                goto fail;
+            }
+        }
+        sub = ls_conf_child(sec, "inject");
+        err[0] = '\0';
+        core->inject = ls_inject_create(sub ? sub : sec, err, errlen);
+        if (core->inject == NULL && err[0]) {
+            goto fail;
+        }
+        core->buffer = ls_buffer_create(out, ls_conf_child(sec, "buffer"), sec, err, errlen);
+        if (core->buffer == NULL) {
+            goto fail;
+        }
+        sub = ls_conf_child(sec, "secondary");
+        if (sub) {
+            if (ls_conf_type(sub) == NULL) {
+                ls_conf_set(sub, "@type", out->plugin->name, sub->file, sub->line);
+            }
+            core->secondary = ls_output_create(eng, sub, err, errlen);
+            if (core->secondary == NULL) {
+                goto fail;
+            }
+            ((struct ls_output_core *)core->secondary->core)->is_secondary = true;
+        }
+    }
+    ls_engine_add_output(eng, out);
+    return out;
+
+fail:
+    ls_output_destroy(out);
+    return NULL;
+}
+
+void ls_output_destroy(struct ls_instance *out)
+{
+    struct ls_output_core *core;
+
+    if (out == NULL) {
+        return;
+    }
+    core = out->core;
+    if (core) {
+        ls_buffer_destroy(core->buffer);
+        ls_instance_destroy(core->formatter);
+        ls_inject_destroy(core->inject);
+        /* the secondary is in eng->outputs and destroyed with them */
+        ls_record_release(&core->scratch);
+        ls_arena_release(&core->arena);
+        ls_free(core);
+        out->core = NULL;
+    }
+    ls_instance_destroy(out);
+}
+
+int ls_output_emit(struct ls_instance *out, struct ls_record *rec)
+{
+    struct ls_output_core *core = out->core;
+    int rc;
+
+    out->metrics.emit_records++;
+    if (core && core->buffer) {
+        const struct ls_record *r = rec;
+        if (core->inject) {
+            ls_record_clear(&core->scratch);
+            r = ls_inject_apply(core->inject, rec, &core->scratch);
+        }
+        rc = ls_buffer_write(core->buffer, r);
+        if (core->inject) {
+            ls_arena_reset(&core->arena);
+        }
+    } else if (out->plugin->emit) {
+        rc = out->plugin->emit(out, rec);
+    } else {
+        rc = LS_ERROR;
+    }
+    if (rc == LS_ERROR) {
+        out->metrics.errors++;
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* emit                                                                 */
+
+static int route_record(struct ls_engine *eng, struct ls_instance *in, struct ls_label *label,
+                        struct ls_record *rec)
+{
+    struct ls_route *route = ls_label_route(label, rec->tag, rec->tag_len);
+    size_t i;
+    int rc;
+
+    for (i = 0; i < route->nfilters; i++) {
+        struct ls_instance *f = route->filters[i];
+        f->metrics.emit_records++;
+        rc = f->plugin->filter(f, rec);
+        if (rc == LS_DECLINED) {
+            return LS_OK;
+        }
+        if (rc == LS_ERROR) {
+            f->metrics.errors++;
+            return ls_emit_error(in, rec, "filter rejected the record");
+        }
+    }
+    if (route->output == NULL) {
+        if (in) {
+            in->metrics.unmatched++;
+        }
+        if (!route->warned) {
+            route->warned = true;
+            ls_warn("no patterns matched tag=\"%.*s\"", (int)rec->tag_len, rec->tag);
+        }
+        return LS_OK;
+    }
+    LS_UNUSED(eng);
+    return ls_output_emit(route->output, rec);
+}
+
+int ls_emit(struct ls_instance *in, struct ls_record *rec)
+{
+    struct ls_engine *eng = in->engine;
+    struct ls_input_core *core = in->core;
+    struct ls_label *label = core && core->label ? core->label : eng->root;
+    int rc;
+
+    rc = route_record(eng, in, label, rec);
+    if (rc == LS_OK) {
+        in->metrics.emit_records++;
+    } else if (rc == LS_ERROR) {
+        in->metrics.errors++;
+    }
+    return rc;
+}
+
+int ls_emit_error(struct ls_instance *in, struct ls_record *rec, const char *why)
+{
+    struct ls_engine *eng = in ? in->engine : NULL;
+    static double last_warn;
+    double now = ls_mono_now();
+
+    if (eng && eng->error_label) {
+        return route_record(eng, NULL, eng->error_label, rec);
+    }
+    /* rate-limited: a flood of bad lines must not flood the log */
+    if (now - last_warn >= 1.0) {
+        last_warn = now;
+        if (in) {
+            ls_plg_warn(in, "dump an error event: %s (tag=\"%.*s\")", why, (int)rec->tag_len,
+                        rec->tag);
+        } else {
+            ls_warn("dump an error event: %s", why);
+        }
+    }
+    return LS_ERROR;
+}
+
+/* A label-aware emit used by relabel: route rec into the named label. */
+int ls_emit_to_label(struct ls_instance *from, const char *label, struct ls_record *rec);
+int ls_emit_to_label(struct ls_instance *from, const char *label, struct ls_record *rec)
+{
+    struct ls_engine *eng = from->engine;
+    size_t i;
+
+    for (i = 0; i < eng->nlabels; i++) {
+        if (strcmp(eng->labels[i]->name, label) == 0) {
+            return route_record(eng, NULL, eng->labels[i], rec);
+        }
+    }
+    if (strcmp(label, "@ROOT") == 0) {
+        return route_record(eng, NULL, eng->root, rec);
+    }
+    return LS_ERROR;
+}
+
+int ls_input_commit(struct ls_instance *in)
+{
+    struct ls_engine *eng = in->engine;
+    size_t i;
+    int rc = LS_OK;
+
+    for (i = 0; i < eng->noutputs; i++) {
+        struct ls_instance *out = eng->outputs[i];
+        struct ls_output_core *core = out->core;
+        if (core && core->buffer) {
+            if (ls_buffer_commit(core->buffer) != LS_OK) {
+                rc = LS_ERROR;
+            }
+        } else if (out->plugin->commit) {
+            if (out->plugin->commit(out) != LS_OK) {
+                rc = LS_ERROR;
+            }
+        }
+    }
+    return rc;
+}
+
+uint64_t ls_source_key(const void *p, size_t len)
+{
+    const unsigned char *s = p;
+    uint64_t h = 1469598103934665603ULL;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        h ^= s[i];
+        h *= 1099511628211ULL;
+    }
+    return h ? h : 1;
+}
+
+uint64_t ls_source_durable_pos(struct ls_engine *eng, uint64_t src)
+{
+    uint64_t best = 0;
+    bool any = false;
+    size_t i;
+
+    for (i = 0; i < eng->noutputs; i++) {
+        struct ls_output_core *core = eng->outputs[i]->core;
+        bool known = false;
+        uint64_t pos;
+        if (core == NULL || core->buffer == NULL) {
+            continue;
+        }
+        pos = ls_buffer_durable_pos(core->buffer, src, &known);
+        if (!known) {
+            continue;
+        }
+        /* every output that has seen src must hold the records: take the minimum */
+        if (!any || pos < best) {
+            best = pos;
+        }
+        any = true;
+    }
+    return any ? best : 0;
+}
+
+bool ls_oneshot(const struct ls_engine *eng)
+{
+    return eng && eng->oneshot;
+}
+
+void ls_input_done(struct ls_instance *in)
+{
+    struct ls_input_core *core = in->core;
+
+    if (core && !core->done) {
+        core->done = true;
+        ls_plg_debug(in, "input reached the end of its data");
+    }
+}
+
+void ls_engine_backpressure(struct ls_engine *eng, bool on)
+{
+    size_t i;
+
+    if (eng == NULL || eng->inputs_paused == on) {
+        return;
+    }
+    if (on) {
+        /* only pause when some buffer is really over its limit */
+        eng->inputs_paused = true;
+    } else {
+        for (i = 0; i < eng->noutputs; i++) {
+            struct ls_output_core *core = eng->outputs[i]->core;
+            if (core && core->buffer && ls_buffer_over_limit(core->buffer)) {
+                return;
+            }
+        }
+        eng->inputs_paused = false;
+    }
+    for (i = 0; i < eng->ninputs; i++) {
+        struct ls_instance *in = eng->inputs[i];
+        struct ls_input_core *core = in->core;
+        if (on && !core->paused && in->plugin->pause) {
+            core->paused = true;
+            ls_plg_debug(in, "paused: an output buffer is full");
+            in->plugin->pause(in);
+        } else if (!on && core->paused && in->plugin->resume) {
+            core->paused = false;
+            ls_plg_debug(in, "resumed");
+            in->plugin->resume(in);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* building                                                             */
+
+static struct ls_label *find_label(struct ls_engine *eng, const char *name)
+{
+    size_t i;
+
+    if (strcmp(name, "@ROOT") == 0) {
+        return eng->root;
+    }
+    for (i = 0; i < eng->nlabels; i++) {
+        if (strcmp(eng->labels[i]->name, name) == 0) {
+            return eng->labels[i];
+        }
+    }
+    return NULL;
+}
+
+static int add_filter(struct ls_engine *eng, struct ls_label *label, struct ls_conf_section *sec,
+                      char *err, size_t errlen)
+{
+    struct ls_instance *f = ls_instance_create(eng, NULL, LS_PLUGIN_FILTER, NULL, sec, err, errlen);
+    char perr[256];
+
+    if (f == NULL) {
+        return LS_ERROR;
+    }
+    eng->filters = ls_realloc(eng->filters, (eng->nfilters + 1) * sizeof(*eng->filters));
+    eng->filters[eng->nfilters++] = f;
+    if (ls_label_add_rule(label, false, sec->arg, f, perr, sizeof(perr)) != LS_OK) {
+        snprintf(err, errlen, "%s:%d: %s", sec->file, sec->line, perr);
+        return LS_ERROR;
+    }
+    return LS_OK;
+}
+
+static int add_match(struct ls_engine *eng, struct ls_label *label, struct ls_conf_section *sec,
+                     char *err, size_t errlen)
+{
+    struct ls_instance *out = ls_output_create(eng, sec, err, errlen);
+    char perr[256];
+
+    if (out == NULL) {
+        return LS_ERROR;
+    }
+    if (ls_label_add_rule(label, true, sec->arg, out, perr, sizeof(perr)) != LS_OK) {
+        snprintf(err, errlen, "%s:%d: %s", sec->file, sec->line, perr);
+        return LS_ERROR;
+    }
+    return LS_OK;
+}
+
+static int build_rules(struct ls_engine *eng, struct ls_label *label, struct ls_conf_section *parent,
+                       char *err, size_t errlen)
+{
+    struct ls_conf_section *s;
+
+    for (s = parent->children; s; s = s->next) {
+        if (strcmp(s->name, "filter") == 0) {
+            if (add_filter(eng, label, s, err, errlen) != LS_OK) {
+                return LS_ERROR;
+            }
+        } else if (strcmp(s->name, "match") == 0) {
+            if (add_match(eng, label, s, err, errlen) != LS_OK) {
+                return LS_ERROR;
+            }
+        }
+    }
+    return LS_OK;
+}
+
+static bool worker_includes_zero(const char *arg)
+{
+    long a, b;
+    char *end;
+
+    a = strtol(arg, &end, 10);
+    if (end == arg) {
+        return false;
+    }
+    if (*end == '-') {
+        b = strtol(end + 1, NULL, 10);
+        return a <= 0 && 0 <= b;
+    }
+    return a == 0;
+}
+
+static int build_root(struct ls_engine *eng, struct ls_conf_section *root, char *err, size_t errlen)
+{
+    struct ls_conf_section *s;
+    size_t i;
+
+    /* labels first: sources may name a label defined later in the file */
+    for (s = root->children; s; s = s->next) {
+        if (strcmp(s->name, "label") == 0) {
+            struct ls_label *l;
+            if (s->arg[0] != '@') {
+                snprintf(err, errlen, "%s:%d: label name must start with '@' (got '%s')", s->file,
+                         s->line, s->arg);
+                return LS_ERROR;
+            }
+            if (strcmp(s->arg, "@ROOT") == 0) {
+                snprintf(err, errlen, "%s:%d: @ROOT is reserved and cannot be declared", s->file,
+                         s->line);
+                return LS_ERROR;
+            }
+            if (find_label(eng, s->arg)) {
+                snprintf(err, errlen, "%s:%d: label %s is defined twice", s->file, s->line, s->arg);
+                return LS_ERROR;
+            }
+            l = ls_label_create(s->arg);
+            eng->labels = ls_realloc(eng->labels, (eng->nlabels + 1) * sizeof(*eng->labels));
+            eng->labels[eng->nlabels++] = l;
+            if (strcmp(s->arg, "@ERROR") == 0) {
+                eng->error_label = l;
+            }
+        }
+    }
+    for (s = root->children; s; s = s->next) {
+        if (strcmp(s->name, "system") == 0) {
+            continue;   /* handled before */
+        } else if (strcmp(s->name, "source") == 0) {
+            struct ls_instance *in;
+            struct ls_input_core *core;
+            const char *lbl;
+            if (eng->sys.without_source) {
+                continue;
+            }
+            in = ls_instance_create(eng, NULL, LS_PLUGIN_INPUT, NULL, s, err, errlen);
+            if (in == NULL) {
+                return LS_ERROR;
+            }
+            core = ls_calloc(1, sizeof(*core));
+            in->core = core;
+            eng->inputs = ls_realloc(eng->inputs, (eng->ninputs + 1) * sizeof(*eng->inputs));
+            eng->inputs[eng->ninputs++] = in;
+            lbl = ls_conf_get(s, "@label");
+            if (lbl && *lbl) {
+                core->label = find_label(eng, lbl);
+                if (core->label == NULL) {
+                    struct ls_conf_param *p = ls_conf_get_param(s, "@label");
+                    snprintf(err, errlen, "%s:%d: unknown label %s", p->file, p->line, lbl);
+                    return LS_ERROR;
+                }
+            }
+        } else if (strcmp(s->name, "filter") == 0) {
+            if (add_filter(eng, eng->root, s, err, errlen) != LS_OK) {
+                return LS_ERROR;
+            }
+        } else if (strcmp(s->name, "match") == 0) {
+            if (add_match(eng, eng->root, s, err, errlen) != LS_OK) {
+                return LS_ERROR;
+            }
+        } else if (strcmp(s->name, "label") == 0) {
+            if (build_rules(eng, find_label(eng, s->arg), s, err, errlen) != LS_OK) {
+                return LS_ERROR;
+            }
+        } else if (strcmp(s->name, "worker") == 0) {
+            /* one worker (0): keep what <worker 0> or a range with 0 holds */
+            if (worker_includes_zero(s->arg)) {
+                struct ls_conf_section tmp = *s;
+                if (build_rules(eng, eng->root, &tmp, err, errlen) != LS_OK) {
+                    return LS_ERROR;
+                }
+            }
+        } else {
+            snprintf(err, errlen, "%s:%d: unknown directive <%s> (expected source, match, filter, "
+                     "label, system or worker)", s->file, s->line, s->name);
+            return LS_ERROR;
+        }
+    }
+    /* a relabel output may name a label: checked by the plugin through ls_emit_to_label */
+    for (i = 0; i < eng->noutputs; i++) {
+        const char *lbl = eng->outputs[i]->conf ? ls_conf_get(eng->outputs[i]->conf, "@label")
+                                                : NULL;
+        if (lbl && *lbl && find_label(eng, lbl) == NULL) {
+            struct ls_conf_param *p = ls_conf_get_param(eng->outputs[i]->conf, "@label");
+            snprintf(err, errlen, "%s:%d: unknown label %s", p->file, p->line, lbl);
+            return LS_ERROR;
+        }
+    }
+    return LS_OK;
+}
+
+struct ls_engine *ls_engine_create(struct ls_conf *conf, const char *config_path, bool oneshot,
+                                   bool dry_run, char *err, size_t errlen)
+{
+    struct ls_engine *eng = ls_calloc(1, sizeof(*eng));
+    struct ls_conf_section *sys;
+
+    eng->conf = conf;
+    eng->config_path = config_path ? ls_strdup(config_path) : NULL;
+    eng->oneshot = oneshot;
+    eng->dry_run = dry_run;
+    eng->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+    eng->root = ls_label_create("@ROOT");
+    err[0] = '\0';
+
+    sys = ls_conf_child(conf->root, "system");
+    if (ls_param_bind(system_params, sys, &eng->sys, err, errlen) != LS_OK) {
+        goto fail;
+    }
+    if (sys && ls_conf_get(sys, "log_level")) {
+        int l = ls_log_level_parse(eng->sys.log_level);
+        if (l < 0) {
+            struct ls_conf_param *p = ls_conf_get_param(sys, "log_level");
+            snprintf(err, errlen, "%s:%d: invalid log_level '%s' (fatal, error, warn, info, debug, "
+                     "trace)", p->file, p->line, eng->sys.log_level);
+            goto fail;
+        }
+        if (ls_log_level == LS_LOG_INFO) {
+            ls_log_level = l;    /* -v / -q on the command line win */
+        }
+    }
+    if (sys) {
+        /* <log> inside <system> is accepted: logship's log goes to -o or stderr */
+        struct ls_conf_section *lg = ls_conf_child(sys, "log");
+        if (lg) {
+            struct ls_conf_param *p;
+            for (p = lg->params; p; p = p->next) {
+                p->used = true;
+            }
+        }
+    }
+    if (build_root(eng, conf->root, err, errlen) != LS_OK) {
+        goto fail;
+    }
+    ls_conf_warn_unused(conf->root);
+    return eng;
+
+fail:
+    if (err[0] == '\0') {
+        snprintf(err, errlen, "configuration error");
+    }
+    ls_engine_destroy(eng);
+    return NULL;
+}
+
+void ls_engine_destroy(struct ls_engine *eng)
+{
+    size_t i;
+
+    if (eng == NULL) {
+        return;
+    }
+    for (i = 0; i < eng->ninputs; i++) {
+        ls_free(eng->inputs[i]->core);
+        eng->inputs[i]->core = NULL;
+        ls_instance_destroy(eng->inputs[i]);
+    }
+    for (i = 0; i < eng->nfilters; i++) {
+        ls_instance_destroy(eng->filters[i]);
+    }
+    for (i = eng->noutputs; i > 0; i--) {
+        ls_output_destroy(eng->outputs[i - 1]);
+    }
+    for (i = 0; i < eng->nlabels; i++) {
+        ls_label_destroy(eng->labels[i]);
+    }
+    ls_label_destroy(eng->root);
+    ls_free(eng->inputs);
+    ls_free(eng->filters);
+    ls_free(eng->outputs);
+    ls_free(eng->labels);
+    ls_param_release(system_params, &eng->sys);
+    ls_free(eng->config_path);
+    if (eng->loop) {
+        ev_loop_destroy(eng->loop);
+    }
+    ls_free(eng);
+}
+
+/* ------------------------------------------------------------------ */
+/* running                                                              */
+
+bool ls_engine_all_delivered(struct ls_engine *eng, bool *failed)
+{
+    size_t i;
+    bool idle = true;
+
+    *failed = false;
+    for (i = 0; i < eng->noutputs; i++) {
+        struct ls_output_core *core = eng->outputs[i]->core;
+        if (core == NULL || core->buffer == NULL) {
+            continue;
+        }
+        if (ls_buffer_failed(core->buffer)) {
+            *failed = true;
+        }
+        if (!ls_buffer_idle(core->buffer)) {
+            idle = false;
+        }
+    }
+    return idle;
+}
+
+static void tick_buffers(struct ls_engine *eng)
+{
+    size_t i;
+
+    for (i = 0; i < eng->noutputs; i++) {
+        struct ls_output_core *core = eng->outputs[i]->core;
+        if (core && core->buffer) {
+            ls_buffer_tick(core->buffer);
+        }
+    }
+}
+
+static void enqueue_all(struct ls_engine *eng, bool shutdown)
+{
+    size_t i;
+
+    for (i = 0; i < eng->noutputs; i++) {
+        struct ls_output_core *core = eng->outputs[i]->core;
+        if (core && core->buffer && (!shutdown || ls_buffer_flush_at_shutdown(core->buffer))) {
+            ls_buffer_enqueue_all(core->buffer);
+        }
+    }
+}
+
+static bool all_inputs_done(struct ls_engine *eng)
+{
+    size_t i;
+
+    for (i = 0; i < eng->ninputs; i++) {
+        struct ls_input_core *core = eng->inputs[i]->core;
+        if (!core->done) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void stop_inputs(struct ls_engine *eng)
+{
+    size_t i;
+
+    for (i = 0; i < eng->ninputs; i++) {
+        struct ls_instance *in = eng->inputs[i];
+        if (in->plugin->stop) {
+            in->plugin->stop(in);
+        }
+    }
+    if (eng->ninputs) {
+        (void)ls_input_commit(eng->inputs[0]);
+    }
+}
+
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct ls_engine *eng = ls_container_of(w, struct ls_engine, tick);
+    bool failed;
+    LS_UNUSED(loop);
+    LS_UNUSED(revents);
+
+    if (eng->oneshot && !eng->stopping && !eng->flushing_for_exit && all_inputs_done(eng)) {
+        ls_info("oneshot: every input reached its end; flushing all chunks");
+        stop_inputs(eng);
+        eng->flushing_for_exit = true;
+        enqueue_all(eng, false);
+    }
+    tick_buffers(eng);
+    if (eng->flushing_for_exit) {
+        bool idle = ls_engine_all_delivered(eng, &failed);
+        if (failed) {
+            ls_err("oneshot: some chunks could not be delivered; they stay in the buffer");
+            eng->exit_code = 1;
+            ev_break(eng->loop, EVBREAK_ALL);
+        } else if (idle && eng->work_inflight == 0) {
+            ls_info("oneshot: everything was delivered");
+            ev_break(eng->loop, EVBREAK_ALL);
+        }
+    }
+}
+
+void ls_engine_stop(struct ls_engine *eng)
+{
+    eng->stopping = true;
+    ev_break(eng->loop, EVBREAK_ALL);
+}
+
+void ls_engine_flush(struct ls_engine *eng)
+{
+    ls_info("flushing all buffers (SIGUSR1)");
+    if (eng->ninputs) {
+        (void)ls_input_commit(eng->inputs[0]);
+    }
+    enqueue_all(eng, false);
+    tick_buffers(eng);
+}
+
+static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct ls_engine *eng = signal_engine;
+    LS_UNUSED(loop);
+    LS_UNUSED(revents);
+
+    if (w->signum == SIGTERM || w->signum == SIGINT) {
+        ls_info("received signal %d; shutting down", w->signum);
+        ls_engine_stop(eng);
+    } else if (w->signum == SIGUSR1) {
+        ls_engine_flush(eng);
+    } else if (w->signum == SIGHUP) {
+        ls_info("received SIGHUP; reloading the configuration");
+        eng->reload_requested = true;
+        ls_engine_stop(eng);
+    }
+}
+
+/* Run the loop until nothing is in flight or the deadline passes (shutdown drain). */
+static void drain(struct ls_engine *eng, double seconds)
+{
+    double deadline = ls_mono_now() + seconds;
+    bool failed;
+
+    while (ls_mono_now() < deadline) {
+        tick_buffers(eng);
+        if (ls_engine_all_delivered(eng, &failed) && eng->work_inflight == 0) {
+            break;
+        }
+        if (failed) {
+            break;
+        }
+        ev_run(eng->loop, EVRUN_ONCE);
+    }
+}
+
+int ls_engine_run(struct ls_engine *eng)
+{
+    size_t i;
+
+    signal_engine = eng;
+    signal(SIGPIPE, SIG_IGN);
+    ev_signal_init(&eng->sig_term, signal_cb, SIGTERM);
+    ev_signal_init(&eng->sig_int, signal_cb, SIGINT);
+    ev_signal_init(&eng->sig_usr1, signal_cb, SIGUSR1);
+    ev_signal_init(&eng->sig_hup, signal_cb, SIGHUP);
+    ev_signal_start(eng->loop, &eng->sig_term);
+    ev_signal_start(eng->loop, &eng->sig_int);
+    ev_signal_start(eng->loop, &eng->sig_usr1);
+    ev_signal_start(eng->loop, &eng->sig_hup);
+    ev_timer_init(&eng->tick, tick_cb, 0.2, 0.2);
+    ev_timer_start(eng->loop, &eng->tick);
+    ls_work_init(eng, 2);
+
+    for (i = 0; i < eng->noutputs; i++) {
+        struct ls_output_core *core = eng->outputs[i]->core;
+        if (core && core->buffer && ls_buffer_start(core->buffer) != LS_OK) {
+            eng->exit_code = 1;
+            goto out;
+        }
+    }
+    for (i = 0; i < eng->ninputs; i++) {
+        struct ls_instance *in = eng->inputs[i];
+        if (in->plugin->start && in->plugin->start(in) != LS_OK) {
+            ls_plg_error(in, "failed to start");
+            eng->exit_code = 1;
+            goto out;
+        }
+    }
+    if (eng->oneshot && eng->ninputs == 0) {
+        ls_info("oneshot: no inputs; flushing buffers");
+    }
+    ls_info("logship started");
+    ev_run(eng->loop, 0);
+
+out:
+    stop_inputs(eng);
+    if (!eng->oneshot || eng->stopping) {
+        enqueue_all(eng, true);
+        drain(eng, 30.0);
+    }
+    ls_work_shutdown(eng);
+    ev_timer_stop(eng->loop, &eng->tick);
+    ev_signal_stop(eng->loop, &eng->sig_term);
+    ev_signal_stop(eng->loop, &eng->sig_int);
+    ev_signal_stop(eng->loop, &eng->sig_usr1);
+    ev_signal_stop(eng->loop, &eng->sig_hup);
+    if (eng->oneshot && eng->exit_code == 0 && eng->stopping) {
+        eng->exit_code = 1;     /* interrupted before everything was delivered */
+    }
+    ls_info("logship stopped");
+    return eng->exit_code;
+}

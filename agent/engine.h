@@ -1,0 +1,119 @@
+/*
+ * engine.h - core-internal: the engine that owns the loop, the instances
+ * built from the configuration, the router's labels and the buffers.
+ * Plugins never include this; they see plugin.h only.
+ */
+#ifndef LS_ENGINE_H
+#define LS_ENGINE_H
+
+#include "plugin.h"
+#include "router.h"
+
+#include <ev.h>
+#include <pthread.h>
+
+struct ls_buffer;
+struct ls_inject;
+
+struct ls_system {
+    char *root_dir;
+    char *log_level;
+    char *log_path;
+    bool suppress_config_dump;
+    bool without_source;
+    char *process_name;
+    int64_t file_permission;
+    int64_t dir_permission;
+    int64_t workers;
+};
+
+/* ins->core of an output instance */
+struct ls_output_core {
+    struct ls_instance *formatter;      /* NULL: plugin formats itself / unbuffered */
+    struct ls_inject *inject;           /* NULL: nothing to inject */
+    struct ls_buffer *buffer;           /* NULL: unbuffered */
+    struct ls_instance *secondary;      /* <secondary>, or NULL */
+    struct ls_record scratch;           /* inject's shallow copy */
+    struct ls_arena arena;
+    bool is_secondary;
+};
+
+/* ins->core of an input instance */
+struct ls_input_core {
+    struct ls_label *label;             /* where its records go (root or @label) */
+    bool done;                          /* oneshot: reached the end of its data */
+    bool paused;                        /* by back-pressure */
+};
+
+struct ls_work;
+
+struct ls_engine {
+    struct ev_loop *loop;
+    struct ls_conf *conf;
+    char *config_path;
+    struct ls_system sys;
+
+    struct ls_instance **inputs;
+    size_t ninputs;
+    struct ls_instance **outputs;       /* every output incl. copy stores and secondaries */
+    size_t noutputs;
+    struct ls_instance **filters;
+    size_t nfilters;
+
+    struct ls_label *root;
+    struct ls_label **labels;
+    size_t nlabels;
+    struct ls_label *error_label;       /* @ERROR, or NULL */
+
+    bool oneshot;
+    bool dry_run;
+    bool stopping;
+    bool flushing_for_exit;
+    int exit_code;
+    bool reload_requested;
+
+    ev_signal sig_term, sig_int, sig_usr1, sig_hup;
+    ev_timer tick;                      /* 1 s housekeeping: buffer enqueue, oneshot completion */
+    ev_async work_async;
+
+    /* worker pool */
+    pthread_t *threads;
+    int nthreads;
+    pthread_mutex_t work_mu;
+    pthread_cond_t work_cv;
+    struct ls_work *work_head, *work_tail;   /* pending */
+    struct ls_work *done_head, *done_tail;   /* finished, to run done() on the loop */
+    bool work_quit;
+    int work_inflight;
+
+    /* pause/resume bookkeeping */
+    bool inputs_paused;
+};
+
+/* Build everything from conf (no start). NULL on error, message in err. */
+struct ls_engine *ls_engine_create(struct ls_conf *conf, const char *config_path, bool oneshot,
+                                   bool dry_run, char *err, size_t errlen);
+int ls_engine_run(struct ls_engine *eng);         /* start, run the loop, stop; exit code */
+void ls_engine_destroy(struct ls_engine *eng);
+void ls_engine_stop(struct ls_engine *eng);       /* request a graceful stop */
+void ls_engine_flush(struct ls_engine *eng);      /* SIGUSR1 */
+
+/* loop.c */
+void ls_work_init(struct ls_engine *eng, int nthreads);
+void ls_work_shutdown(struct ls_engine *eng);
+void ls_loop_init_instance_watchers(void);
+
+/* Deliver rec to one output (formatter/inject/buffer or plugin emit). */
+int ls_output_emit(struct ls_instance *out, struct ls_record *rec);
+/* Output lookup for plugins that own stores (copy). */
+void ls_engine_add_output(struct ls_engine *eng, struct ls_instance *out);
+/* Create an output instance with its formatter/buffer/secondary (used by the engine and copy). */
+struct ls_instance *ls_output_create(struct ls_engine *eng, struct ls_conf_section *sec,
+                                     char *err, size_t errlen);
+void ls_output_destroy(struct ls_instance *out);
+/* Called by buffers when they cross the total limit (block) and go back under it. */
+void ls_engine_backpressure(struct ls_engine *eng, bool on);
+/* True when every buffered output has nothing staged/queued/in flight. */
+bool ls_engine_all_delivered(struct ls_engine *eng, bool *failed);
+
+#endif
