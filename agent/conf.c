@@ -630,7 +630,8 @@ static char *parse_dq(struct cp *p, int *special)
             int n = peek(p, 1);
             char o;
             if (n < 0) {
-                continue;   /* reported as unterminated on the next round */
+                adv(p);     /* EOF after the backslash: unterminated, next round */
+                continue;
             }
             if (n == '\n' || (n == '\r' && peek(p, 2) == '\n')) {
                 adv(p);
@@ -1357,7 +1358,9 @@ static int parse_param(struct cp *p, struct ls_conf_section *sec, bool root)
     bool quoted = false;
     bool include;
 
-    while (!eof(p) && !isspace(peek(p, 0))) {
+    /* fluentd: the key is any run of non-SPACING characters ([ \t\r\n]) */
+    while (!eof(p) && peek(p, 0) != ' ' && peek(p, 0) != '\t' && peek(p, 0) != '\r' &&
+           peek(p, 0) != '\n') {
         adv(p);
     }
     key = ls_strndup(p->s + k0, p->pos - k0);

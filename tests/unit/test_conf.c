@@ -205,6 +205,8 @@ START_TEST(test_double_quoted_errors)
                "t.conf:2: invalid escape \\q in double-quoted string");
     assert_err("k \"\\u00e9\"\n", "t.conf:1: invalid escape \\u");
     assert_err("a 1\nk \"no end\nmore\n", "unterminated double-quoted string started at line 2");
+    /* a backslash as the very last byte (found by the fuzzer: used to loop forever) */
+    assert_err("k \"abc\\", "t.conf:1: unterminated double-quoted string started at line 1");
     assert_err("k \"x\" trailing\n", "t.conf:1: unexpected text 'trailing' after a quoted value");
 }
 END_TEST
