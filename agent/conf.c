@@ -1232,6 +1232,13 @@ static int do_include(struct cp *p, struct ls_conf_section *sec, const char *spe
     }
     qsort(g.gl_pathv, g.gl_pathc, sizeof(char *), cmp_str);
     for (size_t i = 0; i < g.gl_pathc && rc == LS_OK; i++) {
+        const char *b = base_name(g.gl_pathv[i]);
+        /* like fluentd: a glob that picks up an editor/backup copy is probably a mistake */
+        if (strpbrk(s, "*?[{") && (strstr(b, ".bak") || strstr(b, "_old") || strstr(b, ".orig") ||
+                                   (*b && b[strlen(b) - 1] == '~'))) {
+            ls_warn("%s:%d: @include %s also matched '%s', which looks like a backup copy", p->file,
+                    line, s, g.gl_pathv[i]);
+        }
         rc = include_file(p, sec, g.gl_pathv[i], line);
     }
     globfree(&g);
@@ -1494,11 +1501,11 @@ struct ls_conf *ls_conf_load_file(const char *path, char *err, size_t errlen)
     struct ls_conf *c;
 
     if (ls_read_file(path, CONF_FILE_MAX + 1, &text, &len) != LS_OK) {
-        snprintf(err, errlen, "%s:0: cannot read configuration file: %s", path, strerror(errno));
+        snprintf(err, errlen, "%s: cannot read configuration file: %s", path, strerror(errno));
         return NULL;
     }
     if (len > CONF_FILE_MAX) {
-        snprintf(err, errlen, "%s:0: configuration file is larger than %d bytes", path, CONF_FILE_MAX);
+        snprintf(err, errlen, "%s: configuration file is larger than %d bytes", path, CONF_FILE_MAX);
         ls_free(text);
         return NULL;
     }
@@ -1546,12 +1553,24 @@ const char *ls_conf_get(struct ls_conf_section *sec, const char *key)
 const char *ls_conf_type(struct ls_conf_section *sec)
 {
     struct ls_conf_param *t = ls_conf_get_param(sec, "@type");
-    struct ls_conf_param *old = ls_conf_get_param(sec, "type");
+    struct ls_conf_param *old = NULL;
+    bool seen = false;
 
+    /* find 'type' by hand: warn only the first time it is read, not on every lookup */
+    for (struct ls_conf_param *cp = sec ? sec->params : NULL; cp; cp = cp->next) {
+        if (strcmp(cp->key, "type") == 0) {
+            seen = seen || cp->used;
+            cp->used = true;
+            old = cp;
+        }
+    }
     if (t) {
         return t->value;
     }
     if (old) {
+        if (seen) {
+            return old->value;
+        }
         ls_warn("%s:%d: 'type' is deprecated parameter name. use '@type' instead", old->file,
                 old->line);
         return old->value;

@@ -441,6 +441,8 @@ START_TEST(test_v012_type)
     ck_assert_str_eq(ls_conf_type(m), "s3");
     ck_assert_msg(strstr(logbuf, "t.conf:2: 'type' is deprecated") != NULL, "log: %s", logbuf);
     logbuf[0] = '\0';
+    ck_assert_str_eq(ls_conf_type(m), "s3");   /* warned once, not on every lookup */
+    ck_assert_str_eq(logbuf, "");
     ck_assert_str_eq(ls_conf_type(m->next), "file");
     ck_assert_msg(strstr(logbuf, "deprecated") == NULL, "unexpected warning: %s", logbuf);
     ls_conf_destroy(c);
@@ -584,6 +586,21 @@ START_TEST(test_include_from_string_base)
     ck_assert_msg(c != NULL, "%s", err);
     ck_assert_str_eq(val(c, "source", "rate"), "5");
     ls_conf_destroy(c);
+
+    /* a glob that catches a backup copy still includes it (as fluentd) but warns */
+    t = "@include inc/bak/*.conf\n";
+    c = ls_conf_load_string(DATA "virtual.conf", t, strlen(t), err, sizeof(err));
+    ck_assert_msg(c != NULL, "%s", err);
+    ck_assert_str_eq(c->root->params->key, "from_bak");   /* "a.bak.conf" < "a.conf" */
+    ck_assert_str_eq(c->root->params->next->key, "from_a");
+    ck_assert_msg(strstr(logbuf, "looks like a backup copy") != NULL, "log: %s", logbuf);
+    ls_conf_destroy(c);
+
+    /* a glob matching directories is an include error, not a crash */
+    t = "@include inc/*/\n";
+    c = ls_conf_load_string(DATA "virtual.conf", t, strlen(t), err, sizeof(err));
+    ck_assert_ptr_null(c);
+    ck_assert_msg(strstr(err, "virtual.conf:1: include error: cannot read") != NULL, "%s", err);
 }
 END_TEST
 
