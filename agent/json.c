@@ -1022,3 +1022,294 @@ fail:
     rec->nfields = start;
     return LS_ERROR;
 }
+
+/* ------------------------------------------------------------------ */
+/* Ruby to_s / inspect                                                */
+/* ------------------------------------------------------------------ */
+
+/* String#inspect of a UTF-8 string: \" \\ \n \t \r \f \v \b \a \e, other
+ * controls as \u00XX (upper-case hex, as Ruby), invalid bytes as \xFF, and
+ * '#' before '{', '$' or '@' as \# (so the text is a valid Ruby literal). */
+static int ruby_put_str_inspect(struct ls_buf *b, const unsigned char *s, size_t len)
+{
+    static const char HX[] = "0123456789ABCDEF";
+    size_t start = b->len, i = 0;
+
+    if (ls_buf_putc(b, '"') != LS_OK) {
+        return LS_AGAIN;
+    }
+    while (i < len) {
+        unsigned c = s[i];
+        size_t run = i;
+        char e = 0;
+        while (i < len && s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\' && s[i] != '#') {
+            i++;
+        }
+        if (ls_buf_append(b, s + run, i - run) != LS_OK) {
+            goto full;
+        }
+        if (i == len) {
+            break;
+        }
+        c = s[i];
+        switch (c) {
+        case '"': e = '"'; break;
+        case '\\': e = '\\'; break;
+        case '\n': e = 'n'; break;
+        case '\t': e = 't'; break;
+        case '\r': e = 'r'; break;
+        case '\f': e = 'f'; break;
+        case '\v': e = 'v'; break;
+        case '\b': e = 'b'; break;
+        case '\a': e = 'a'; break;
+        case 0x1b: e = 'e'; break;
+        default: break;
+        }
+        if (e) {
+            char two[2] = { '\\', e };
+            if (ls_buf_append(b, two, 2) != LS_OK) {
+                goto full;
+            }
+            i++;
+            continue;
+        }
+        if (c == '#') {
+            bool interp = i + 1 < len && (s[i + 1] == '{' || s[i + 1] == '$' || s[i + 1] == '@');
+            if (ls_buf_append(b, interp ? "\\#" : "#", interp ? 2 : 1) != LS_OK) {
+                goto full;
+            }
+            i++;
+            continue;
+        }
+        if (c < 0x80) {
+            char u[6] = { '\\', 'u', '0', '0', HX[c >> 4], HX[c & 15] };
+            if (ls_buf_append(b, u, 6) != LS_OK) {
+                goto full;
+            }
+            i++;
+            continue;
+        }
+        {
+            size_t bad = 0;
+            size_t n = utf8_seq(s + i, len - i, &bad);
+            if (n == 0) {
+                size_t k;
+                for (k = 0; k < bad; k++) {
+                    char x[4] = { '\\', 'x', HX[s[i + k] >> 4], HX[s[i + k] & 15] };
+                    if (ls_buf_append(b, x, 4) != LS_OK) {
+                        goto full;
+                    }
+                }
+                i += bad;
+            } else if (n == 2 && s[i] == 0xc2 && s[i + 1] < 0xa0) {
+                /* U+0080..U+009F are not printable */
+                unsigned cp = s[i + 1];
+                char u[6] = { '\\', 'u', '0', '0', HX[cp >> 4], HX[cp & 15] };
+                if (ls_buf_append(b, u, 6) != LS_OK) {
+                    goto full;
+                }
+                i += 2;
+            } else {
+                if (ls_buf_append(b, s + i, n) != LS_OK) {
+                    goto full;
+                }
+                i += n;
+            }
+        }
+    }
+    if (ls_buf_putc(b, '"') == LS_OK) {
+        return LS_OK;
+    }
+full:
+    b->len = start;
+    return LS_AGAIN;
+}
+
+static int ruby_put_float(struct ls_buf *b, double d)
+{
+    char tmp[40];
+    size_t n;
+
+    if (isnan(d)) {
+        return ls_buf_append(b, "NaN", 3);
+    }
+    if (isinf(d)) {
+        return d < 0 ? ls_buf_append(b, "-Infinity", 9) : ls_buf_append(b, "Infinity", 8);
+    }
+    n = fmt_double(tmp, d);
+    return ls_buf_append(b, tmp, n);
+}
+
+/* Ruby's inspect of a JSON value (Hash/Array/String/Integer/Float/true/false/nil). */
+static int ruby_json(struct jp *j, struct ls_buf *b)
+{
+    const unsigned char *s;
+    size_t bl;
+    bool e;
+    int rc = LS_OK;
+
+    jp_ws(j);
+    if (j->p >= j->end) {
+        return LS_ERROR;
+    }
+    switch (*j->p) {
+    case '{':
+    case '[': {
+        unsigned char close = *j->p == '{' ? '}' : ']';
+        bool obj = close == '}';
+        bool first = true;
+        if (++j->depth > JSON_MAX_DEPTH) {
+            return LS_ERROR;
+        }
+        if (ls_buf_putc(b, (char)*j->p) != LS_OK) {
+            return LS_AGAIN;
+        }
+        j->p++;
+        for (;;) {
+            jp_ws(j);
+            if (first && j->p < j->end && *j->p == close) {
+                j->p++;
+                break;
+            }
+            if (!first && j->p < j->end && *j->p == close) {
+                j->p++;
+                break;
+            }
+            if (!first) {
+                if (j->p >= j->end || *j->p != ',') {
+                    return LS_ERROR;
+                }
+                j->p++;
+                if (ls_buf_append(b, ", ", 2) != LS_OK) {
+                    return LS_AGAIN;
+                }
+            }
+            first = false;
+            if (obj) {
+                jp_ws(j);
+                if (j->p >= j->end || *j->p != '"' || (rc = ruby_json(j, b)) != LS_OK) {
+                    return rc != LS_OK ? rc : LS_ERROR;
+                }
+                jp_ws(j);
+                if (j->p >= j->end || *j->p != ':') {
+                    return LS_ERROR;
+                }
+                j->p++;
+                if (ls_buf_append(b, "=>", 2) != LS_OK) {
+                    return LS_AGAIN;
+                }
+            }
+            if ((rc = ruby_json(j, b)) != LS_OK) {
+                return rc;
+            }
+        }
+        j->depth--;
+        return ls_buf_putc(b, (char)close);
+    }
+    case '"':
+        if (jp_string(j, &s, &bl, &e) != LS_OK) {
+            return LS_ERROR;
+        }
+        if (!e) {
+            return ruby_put_str_inspect(b, s, bl);
+        } else {
+            unsigned char *d = ls_malloc(bl + 1);
+            size_t n = decode_string(s, bl, d);
+            rc = ruby_put_str_inspect(b, d, n);
+            ls_free(d);
+            return rc;
+        }
+    case 't':
+        return jp_literal(j, "true", 4) == LS_OK ? ls_buf_append(b, "true", 4) : LS_ERROR;
+    case 'f':
+        return jp_literal(j, "false", 5) == LS_OK ? ls_buf_append(b, "false", 5) : LS_ERROR;
+    case 'n':
+        return jp_literal(j, "null", 4) == LS_OK ? ls_buf_append(b, "nil", 3) : LS_ERROR;
+    default: {
+        bool is_int;
+        const unsigned char *ns = j->p;
+        size_t n;
+        if (jp_number(j, &is_int) != LS_OK) {
+            return LS_ERROR;
+        }
+        n = (size_t)(j->p - ns);
+        if (is_int) {
+            if (n == 2 && ns[0] == '-' && ns[1] == '0') {
+                return ls_buf_putc(b, '0');
+            }
+            return ls_buf_append(b, ns, n);     /* Ruby integers are unbounded */
+        } else {
+            char *t = ls_malloc(n + 1);
+            double d;
+            memcpy(t, ns, n);
+            t[n] = '\0';
+            d = strtod(t, NULL);
+            ls_free(t);
+            return ruby_put_float(b, d);
+        }
+    }
+    }
+}
+
+int ls_ruby_put_value(struct ls_buf *out, const struct ls_value *v, bool inspect)
+{
+    char tmp[32];
+    size_t n;
+
+    switch (v->type) {
+    case LS_V_STR:
+        if (inspect) {
+            return ruby_put_str_inspect(out, (const unsigned char *)v->u.s.p, v->u.s.len);
+        }
+        return ls_buf_append(out, v->u.s.p, v->u.s.len);
+    case LS_V_INT:
+        n = fmt_int64(tmp, v->u.i);
+        return ls_buf_append(out, tmp, n);
+    case LS_V_FLOAT:
+        return ruby_put_float(out, v->u.f);
+    case LS_V_BOOL:
+        return v->u.b ? ls_buf_append(out, "true", 4) : ls_buf_append(out, "false", 5);
+    case LS_V_JSON: {
+        struct jp j = { (const unsigned char *)v->u.s.p, (const unsigned char *)v->u.s.p + v->u.s.len, 0 };
+        size_t start = out->len;
+        int rc = ruby_json(&j, out);
+        if (rc == LS_AGAIN) {
+            out->len = start;
+            return LS_AGAIN;
+        }
+        if (rc != LS_OK) {
+            /* not valid JSON after all: print it as it is */
+            out->len = start;
+            return ls_buf_append(out, v->u.s.p, v->u.s.len);
+        }
+        return LS_OK;
+    }
+    case LS_V_NULL:
+        break;
+    }
+    return inspect ? ls_buf_append(out, "nil", 3) : LS_OK;
+}
+
+int ls_ruby_put_record(struct ls_buf *out, const struct ls_record *rec)
+{
+    size_t start = out->len;
+    unsigned i;
+
+    if (ls_buf_putc(out, '{') != LS_OK) {
+        return LS_AGAIN;
+    }
+    for (i = 0; i < rec->nfields; i++) {
+        const struct ls_field *f = &rec->fields[i];
+        if ((i > 0 && ls_buf_append(out, ", ", 2) != LS_OK)
+            || ruby_put_str_inspect(out, (const unsigned char *)f->key, f->key_len) != LS_OK
+            || ls_buf_append(out, "=>", 2) != LS_OK || ls_ruby_put_value(out, &f->v, true) != LS_OK) {
+            out->len = start;
+            return LS_AGAIN;
+        }
+    }
+    if (ls_buf_putc(out, '}') != LS_OK) {
+        out->len = start;
+        return LS_AGAIN;
+    }
+    return LS_OK;
+}

@@ -26,6 +26,17 @@ size_t ls_json_fmt_double(char *out, double d);
 int ls_json_put_record(struct ls_buf *out, const struct ls_record *rec);
 
 /*
+ * Ruby's rendering of values, for the text formatters (ltsv, csv, tsv,
+ * single_value, hash), which print record values with to_s / inspect.
+ * inspect false: to_s (strings raw, nil as "", floats like Float#to_s);
+ * true: inspect (strings quoted and escaped, nil). Nested objects/arrays
+ * (LS_V_JSON) print as Ruby's Hash/Array#inspect: {"k"=>"v", "n"=>[1, nil]}.
+ */
+int ls_ruby_put_value(struct ls_buf *out, const struct ls_value *v, bool inspect);
+/* Hash#inspect of the whole record: {"k"=>"v", "n"=>1} */
+int ls_ruby_put_record(struct ls_buf *out, const struct ls_record *rec);
+
+/*
  * Parse a JSON object's top level into rec's fields, without copying where
  * possible: string values without escapes are slices of p; escaped ones are
  * decoded into rec->arena; nested objects/arrays become LS_V_JSON slices.
