@@ -127,10 +127,12 @@ static int daemonize(const char *pidfile)
     if (pid > 0) {
         _exit(0);
     }
+    /* detach from the terminal or pipe that started us; the log goes to -o's file */
     fd = open("/dev/null", O_RDWR);
     if (fd >= 0) {
         dup2(fd, 0);
         dup2(fd, 1);
+        dup2(fd, 2);
         if (fd > 2) {
             close(fd);
         }
@@ -282,6 +284,9 @@ int main(int argc, char **argv)
             return 0;
         }
         if (pidfile) {
+            if (logfile == NULL) {
+                ls_warn("daemonized without -o LOGFILE: logship's own log is discarded");
+            }
             if (daemonize(pidfile) != LS_OK) {
                 return 1;
             }

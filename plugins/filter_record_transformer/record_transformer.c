@@ -126,7 +126,9 @@ static int compile_template(struct rt_field *f, const char *tmpl, char *msg, siz
         } else if (strncmp(expr, "record[\"", 8) == 0 || strncmp(expr, "record['", 8) == 0) {
             size_t n = strlen(expr);
             if (n < 11 || expr[n - 1] != ']' || expr[n - 2] != expr[7]) {
-                snprintf(msg, msglen, "cannot read placeholder ${%s}", expr);
+                snprintf(msg, msglen, "${%s} is a Ruby expression; logship evaluates only "
+                         "${hostname}, ${tag}, ${tag_parts[N]}, ${tag_prefix[N]}, "
+                         "${tag_suffix[N]}, ${time}, ${record[\"key\"]} and ${key}", expr);
                 ls_free(expr);
                 return LS_ERROR;
             }
