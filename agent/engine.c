@@ -349,6 +349,13 @@ void ls_input_done(struct ls_instance *in)
     }
 }
 
+void ls_input_fail(struct ls_instance *in)
+{
+    /* sticky: tick_cb and ls_engine_run only ever raise exit_code */
+    in->engine->exit_code = 1;
+    ls_input_done(in);
+}
+
 void ls_engine_backpressure(struct ls_engine *eng, bool on)
 {
     size_t i;

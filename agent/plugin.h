@@ -171,6 +171,12 @@ int ls_emit_error(struct ls_instance *in, struct ls_record *rec, const char *why
 int ls_input_commit(struct ls_instance *in);
 /* oneshot: this input has reached the end of its data. */
 void ls_input_done(struct ls_instance *in);
+/*
+ * oneshot: this input cannot reach the end of its data (source unreachable,
+ * records refused by a full buffer). Marks it done, so what was emitted is
+ * still flushed, and makes the run exit non-zero. Use only with --oneshot.
+ */
+void ls_input_fail(struct ls_instance *in);
 /* True when running with --oneshot. */
 bool ls_oneshot(const struct ls_engine *eng);
 /* 64-bit key naming a delivery source (FNV-1a of bytes). Never 0. */
