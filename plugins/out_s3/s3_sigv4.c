@@ -161,8 +161,9 @@ int s3_canonical_query(struct ls_buf *out, const struct s3_kv *q, size_t n)
 /* ---- canonical path ---- */
 
 /*
- * RFC 3986 dot-segment removal plus empty-segment removal, for non-S3
- * services only. The result keeps a trailing slash when the input had one.
+ * Dot-segment and empty-segment removal, for non-S3 services only. Like
+ * botocore (the reference AWS services are tested against), the result ends
+ * in '/' only when the input did and something is left.
  */
 static char *s3_normalize_path(const char *path)
 {
@@ -171,7 +172,6 @@ static char *s3_normalize_path(const char *path)
     size_t *starts = ls_calloc(len + 1, sizeof(size_t));   /* segment start offsets in out */
     size_t nseg = 0, o = 0;
     const char *p = path;
-    bool trailing = false;
     while (*p) {
         while (*p == '/') {
             p++;
@@ -181,8 +181,6 @@ static char *s3_normalize_path(const char *path)
             p++;
         }
         size_t sl = (size_t)(p - s);
-        trailing = (*p == '/') || sl == 0 || (sl == 1 && s[0] == '.') ||
-                   (sl == 2 && s[0] == '.' && s[1] == '.');
         if (sl == 0 || (sl == 1 && s[0] == '.')) {
             continue;
         }
@@ -197,7 +195,7 @@ static char *s3_normalize_path(const char *path)
         memcpy(out + o, s, sl);
         o += sl;
     }
-    if (o == 0 || trailing) {
+    if (o == 0 || (len > 0 && path[len - 1] == '/')) {
         out[o++] = '/';
     }
     out[o] = '\0';
