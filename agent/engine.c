@@ -16,6 +16,7 @@
 #include "engine.h"
 #include "buffer.h"
 #include "inject.h"
+#include "http.h"
 #include "log.h"
 
 #include <signal.h>
@@ -863,6 +864,7 @@ out:
         drain(eng, 30.0);
     }
     ls_work_shutdown(eng);
+    ls_http_shutdown(eng);
     ev_timer_stop(eng->loop, &eng->tick);
     ev_signal_stop(eng->loop, &eng->sig_term);
     ev_signal_stop(eng->loop, &eng->sig_int);

@@ -68,6 +68,13 @@ struct ls_instance *ls_instance_create(struct ls_engine *eng, struct ls_instance
     const char *file = sec ? sec->file : "(default)";
     int line = sec ? sec->line : 0;
 
+    if (sec == NULL && owner && owner->conf) {
+        /* a default sub-plugin (e.g. the formatter an output uses when it has no <format>):
+         * errors point at the owner's section */
+        file = owner->conf->file;
+        line = owner->conf->line;
+    }
+
     if (sec) {
         t = ls_conf_type(sec);
         id = ls_conf_get(sec, "@id");
