@@ -1,0 +1,694 @@
+/*
+ * file.c - fluentd v1's out_file: write each sealed chunk to a file named
+ * from `path` (placeholders ${tag}, ${key}, strftime on the chunk's time
+ * slice), optionally gzip-compressed, one file per chunk or appended.
+ *
+ * File names follow out_file's generate_path_template exactly: a path
+ * without placeholders gets ".<slice>" (%Y%m%d for a 1d timekey), "_<N>"
+ * (first free index; not with append) and path_suffix (".log") added; a
+ * '*' in path is replaced by "<slice>_<N>"; ".gz" is added with gzip.
+ *
+ * The write itself runs on the worker pool (it reads the chunk, compresses,
+ * fsyncs). The design decision is idempotency across crashes: the target
+ * name is resolved once per chunk and stored as the chunk's state (which
+ * the file buffer persists next to the chunk), so a chunk retried after
+ * kill -9 goes to the same name, never to a second file:
+ *  - one file per chunk: the name is reserved by creating it empty with
+ *    O_EXCL (so no other chunk, in this process or after a restart, can
+ *    take that index), the state is saved, the data is written to a hidden
+ *    temp file and renamed over the reservation. A retry overwrites.
+ *  - append: renaming cannot help, so the file size *before* the append is
+ *    stored in the state; a retry cuts the file back to that size first. A
+ *    failure inside the process cuts back at once and forgets the size, so
+ *    chunks appended later are never cut by an older chunk's retry.
+ * Tag and record-key values that would leave the configured directory
+ * ("../", a leading "/") are refused as unrecoverable (fluentd 1.19).
+ */
+#include "plugin.h"
+#include "compress.h"
+#include "log.h"
+
+#include <fcntl.h>
+#include <libgen.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+enum { FILE_TEXT, FILE_GZ, FILE_GZIP };
+
+struct file_ctx {
+    char *path;
+    bool add_path_suffix;
+    char *path_suffix;
+    bool append;
+    int compress;
+    bool recompress;
+    char *symlink_path;
+    /* derived */
+    char *tmpl;                 /* path template; "_**" marks the index (non-append) */
+    bool uses_tag;
+    bool uses_keys;
+    pthread_mutex_t append_mu;  /* appends to one file never interleave */
+    bool mu_ready;
+};
+
+static const struct ls_param file_params[] = {
+    { "path", LS_P_STR, NULL, LS_PF_REQUIRED, offsetof(struct file_ctx, path),
+      "file path; placeholders ${tag}, ${key}, %Y%m%d..., '*' marks where the slice goes", NULL,
+      NULL, 0, 0 },
+    { "add_path_suffix", LS_P_BOOL, "true", 0, offsetof(struct file_ctx, add_path_suffix),
+      "add path_suffix to a path without '*'", NULL, NULL, 0, 0 },
+    { "path_suffix", LS_P_STR, ".log", 0, offsetof(struct file_ctx, path_suffix),
+      "suffix added to the file name", NULL, NULL, 0, 0 },
+    { "append", LS_P_BOOL, "false", 0, offsetof(struct file_ctx, append),
+      "append chunks of a slice to one file (false: one file per chunk, _0, _1...)", NULL, NULL,
+      0, 0 },
+    { "compress", LS_P_ENUM, "text", 0, offsetof(struct file_ctx, compress),
+      "gzip the files (.gz is added)", NULL, "text|gz|gzip", 0, 0 },
+    { "recompress", LS_P_BOOL, "false", 0, offsetof(struct file_ctx, recompress),
+      "accepted; chunks are stored as text, so gzip always compresses once", NULL, NULL, 0, 0 },
+    { "symlink_path", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct file_ctx, symlink_path),
+      "keep a symlink here to the latest file written", NULL, NULL, 0, 0 },
+    LS_PARAM_END
+};
+
+/* ------------------------------------------------------------------ */
+/* configuration                                                        */
+
+static const char *timekey_format(double timekey)
+{
+    if (timekey < 60) {
+        return "%Y%m%d%H%M%S";
+    }
+    if (timekey < 3600) {
+        return "%Y%m%d%H%M";
+    }
+    if (timekey < 86400) {
+        return "%Y%m%d%H";
+    }
+    return "%Y%m%d";
+}
+
+static bool keys_have_time(const char *keys)
+{
+    char buf[256];
+    char *s = buf, *tok;
+
+    snprintf(buf, sizeof(buf), "%s", keys);
+    while ((tok = strsep(&s, ", ")) != NULL) {
+        if (strcmp(tok, "time") == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool keys_have(const char *keys, const char *name)
+{
+    char buf[256];
+    char *s = buf, *tok;
+
+    snprintf(buf, sizeof(buf), "%s", keys);
+    while ((tok = strsep(&s, ", ")) != NULL) {
+        if (strcmp(tok, name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * How the chunks this instance receives are keyed: from the <buffer> of its
+ * own <match>, or of the primary's when it is a <secondary>. *timekey is 0
+ * when time is not a chunk key; *slice_fmt is a v0.12 time_slice_format.
+ */
+static void chunking_of(struct ls_conf_section *sec, const char **keys, double *timekey,
+                        const char **slice_fmt)
+{
+    struct ls_conf_section *m = sec;
+    struct ls_conf_section *bs;
+    const char *def = "time";
+    const char *v;
+
+    if (strcmp(sec->name, "secondary") == 0 && sec->parent) {
+        const char *pt = ls_conf_type(sec->parent);
+        const struct ls_plugin *p = pt ? ls_plugin_find(LS_PLUGIN_OUTPUT, pt) : NULL;
+        m = sec->parent;
+        def = p ? (p->default_chunk_keys ? p->default_chunk_keys : "") : "time";
+    }
+    bs = ls_conf_child(m, "buffer");
+    *keys = bs && bs->arg[0] ? bs->arg : def;
+    if (strcmp(*keys, "[]") == 0) {
+        *keys = "";
+    }
+    *slice_fmt = NULL;
+    *timekey = 0;
+    if (!bs && (v = ls_conf_get(m, "time_slice_format")) != NULL && *v) {
+        *slice_fmt = v;
+        *keys = "time";
+    }
+    if (!keys_have_time(*keys)) {
+        return;
+    }
+    *timekey = 86400;
+    v = bs ? ls_conf_get(bs, "timekey") : NULL;
+    if (v && ls_parse_time(v, timekey) != LS_OK) {
+        *timekey = 86400;
+    }
+    if (*slice_fmt) {
+        if (strstr(*slice_fmt, "%S")) {
+            *timekey = 1;
+        } else if (strstr(*slice_fmt, "%M")) {
+            *timekey = 60;
+        } else if (strstr(*slice_fmt, "%H")) {
+            *timekey = 3600;
+        }
+    }
+}
+
+/* fluentd's generate_path_template */
+static int build_template(struct file_ctx *ctx, double timekey, const char *slice_fmt,
+                          struct ls_buf *o, char *msg, size_t msglen)
+{
+    const char *comp = ctx->compress == FILE_TEXT ? "" : ".gz";
+    const char *index = ctx->append ? "" : "_**";
+    const char *suffix = ctx->add_path_suffix ? ctx->path_suffix : "";
+    const char *p;
+
+    if (strchr(ctx->path, '*')) {
+        const char *tf = slice_fmt ? slice_fmt : timekey_format(timekey);
+        if (timekey <= 0) {
+            snprintf(msg, msglen, "path including '*' must be used with buffer chunk key 'time'");
+            return LS_ERROR;
+        }
+        for (p = ctx->path; *p; p++) {
+            if (*p == '*') {
+                ls_buf_printf(o, "%s%s", tf, index);
+            } else {
+                ls_buf_putc(o, *p);
+            }
+        }
+        ls_buf_printf(o, "%s", comp);
+        return LS_OK;
+    }
+    if (timekey > 0) {
+        if (slice_fmt) {
+            ls_buf_printf(o, "%s.%s%s%s%s", ctx->path, slice_fmt, index, suffix, comp);
+            return LS_OK;
+        } else {
+            const char *tf = timekey_format(timekey);
+            size_t i, n = strlen(tf), have = 0;
+            for (i = 0; i + 1 < n; i += 2) {
+                char ph[3] = { tf[i], tf[i + 1], 0 };
+                have += strstr(ctx->path, ph) != NULL;
+            }
+            if (have > 0 && have < n / 2) {
+                snprintf(msg, msglen, "insufficient timestamp placeholders in path (a timekey of "
+                         "%gs needs %s)", timekey, tf);
+                return LS_ERROR;
+            }
+            if (have) {
+                ls_buf_printf(o, "%s%s%s%s", ctx->path, index, suffix, comp);
+            } else {
+                ls_buf_printf(o, "%s.%s%s%s%s", ctx->path, tf, index, suffix, comp);
+            }
+            return LS_OK;
+        }
+    }
+    ls_buf_printf(o, "%s%s%s%s", ctx->path, index, suffix, comp);
+    return LS_OK;
+}
+
+static const char *root_dir_of(struct ls_conf_section *sec)
+{
+    struct ls_conf_section *root = sec, *sys;
+
+    while (root->parent) {
+        root = root->parent;
+    }
+    sys = ls_conf_child(root, "system");
+    return sys ? ls_conf_get(sys, "root_dir") : NULL;
+}
+
+static int file_init(struct ls_instance *ins, struct ls_conf_section *sec, char *err,
+                     size_t errlen)
+{
+    struct file_ctx *ctx = ins->ctx;
+    const char *keys, *slice_fmt;
+    double timekey;
+    struct ls_buf t;
+    char msg[256];
+    const char *s;
+    bool secondary = strcmp(sec->name, "secondary") == 0;
+
+    pthread_mutex_init(&ctx->append_mu, NULL);
+    ctx->mu_ready = true;
+    chunking_of(sec, &keys, &timekey, &slice_fmt);
+    ls_buf_init(&t, 0);
+    if (build_template(ctx, timekey, slice_fmt, &t, msg, sizeof(msg)) != LS_OK) {
+        struct ls_conf_param *p = ls_conf_get_param(sec, "path");
+        snprintf(err, errlen, "%s:%d: %s", p ? p->file : sec->file, p ? p->line : sec->line, msg);
+        ls_buf_release(&t);
+        return LS_ERROR;
+    }
+    ctx->tmpl = ls_strndup(t.p, t.len);
+    ls_buf_release(&t);
+    /* a placeholder whose chunk key is not configured is an error, as in fluentd */
+    for (s = strstr(ctx->tmpl, "${"); s; s = strstr(s + 2, "${")) {
+        const char *end = strchr(s, '}');
+        char name[128];
+        size_t n;
+        if (end == NULL) {
+            break;
+        }
+        n = (size_t)(end - s - 2);
+        snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : sizeof(name) - 1),
+                 s + 2);
+        if (strncmp(name, "tag", 3) == 0 && (name[3] == '\0' || name[3] == '[')) {
+            ctx->uses_tag = true;
+            if (!keys_have(keys, "tag") && !secondary) {
+                snprintf(err, errlen, "%s:%d: path uses ${%s} but 'tag' is not a chunk key "
+                         "(add it: <buffer tag,time>)", sec->file, sec->line, name);
+                return LS_ERROR;
+            }
+        } else if (strcmp(name, "chunk_id") != 0) {
+            ctx->uses_keys = true;
+            if (!keys_have(keys, name) && !secondary) {
+                snprintf(err, errlen, "%s:%d: path uses ${%s} but '%s' is not a chunk key",
+                         sec->file, sec->line, name, name);
+                return LS_ERROR;
+            }
+        }
+    }
+    if (ctx->symlink_path && secondary) {
+        snprintf(err, errlen, "%s:%d: symlink_path option is unavailable in <secondary>: "
+                 "consider to use secondary_file plugin", sec->file, sec->line);
+        return LS_ERROR;
+    }
+    if (!secondary) {
+        /*
+         * out_file's buffer is a file buffer in the directory `path` unless
+         * the configuration says otherwise (fluentd: config_set_default
+         * @type file, and buffer path = path). Flat v0.12 configs name it
+         * with buffer_path / buffer_type.
+         */
+        struct ls_conf_section *bs = ls_conf_child(sec, "buffer");
+        bool root_ok = root_dir_of(sec) && ls_conf_get(sec, "@id");
+        if (bs) {
+            if (ls_conf_type(bs) == NULL) {
+                ls_conf_set(bs, "@type", "file", bs->file, bs->line);
+            }
+            if (ls_conf_get(bs, "path") == NULL && !root_ok) {
+                ls_conf_set(bs, "path", ctx->path, bs->file, bs->line);
+            }
+        } else {
+            if (ls_conf_get(sec, "buffer_type") == NULL) {
+                ls_conf_set(sec, "buffer_type", "file", sec->file, sec->line);
+            }
+            if (ls_conf_get(sec, "buffer_path") == NULL && !root_ok) {
+                ls_conf_set(sec, "buffer_path", ctx->path, sec->file, sec->line);
+            }
+        }
+    }
+    return LS_OK;
+}
+
+static void file_destroy(struct ls_instance *ins)
+{
+    struct file_ctx *ctx = ins->ctx;
+
+    if (ctx->mu_ready) {
+        pthread_mutex_destroy(&ctx->append_mu);
+    }
+    ls_free(ctx->tmpl);
+}
+
+/* ------------------------------------------------------------------ */
+/* writing (worker thread)                                              */
+
+struct file_job {
+    struct ls_instance *ins;
+    struct ls_chunk *chunk;
+    char *target;               /* expanded template, when the chunk has no state yet */
+    char *final;                /* the file written */
+    char *state_path;           /* from a stored state */
+    long long state_size;       /* append: size before this chunk, -1 unknown */
+    int rc;
+    uint64_t out_bytes;
+    char err[256];
+};
+
+static long file_read_cb(void *arg, void *buf, size_t n)
+{
+    return ls_chunk_reader_read(arg, buf, n);
+}
+
+static int mkdir_parent(const char *path)
+{
+    char *copy = ls_strdup(path);
+    char *dir = dirname(copy);
+    int rc = ls_mkdir_p(dir, 0755);
+
+    ls_free(copy);
+    return rc;
+}
+
+/* Compress the chunk's payload to fd (at its current offset / O_APPEND). */
+static int write_chunk_to(struct file_job *j, int fd)
+{
+    struct file_ctx *ctx = j->ins->ctx;
+    struct ls_chunk_reader *r = ls_chunk_reader_open(j->chunk);
+    struct ls_digest dig;
+    char cerr[200];
+    int rc;
+
+    if (r == NULL) {
+        snprintf(j->err, sizeof(j->err), "cannot read chunk %s (%d: %s)",
+                 ls_chunk_info(j->chunk)->id, errno, strerror(errno));
+        return LS_ERROR;
+    }
+    cerr[0] = '\0';
+    rc = ls_compress_stream(ctx->compress == FILE_TEXT ? LS_COMPRESS_TEXT : LS_COMPRESS_GZIP, -1,
+                            file_read_cb, r, fd, &dig, cerr, sizeof(cerr));
+    ls_chunk_reader_close(r);
+    if (rc != LS_OK) {
+        snprintf(j->err, sizeof(j->err), "writing '%s' failed: %s", j->final,
+                 cerr[0] ? cerr : strerror(errno));
+        return LS_ERROR;
+    }
+    if (fsync(fd) != 0) {
+        snprintf(j->err, sizeof(j->err), "fsync() '%s' failed (%d: %s)", j->final, errno,
+                 strerror(errno));
+        return LS_ERROR;
+    }
+    j->out_bytes = dig.size;
+    return LS_OK;
+}
+
+/* Replace the "_**" index mark with "_<i>". */
+static char *with_index(const char *tmpl, unsigned i)
+{
+    const char *m = strstr(tmpl, "_**");
+
+    if (m == NULL) {
+        return ls_strdup(tmpl);
+    }
+    return ls_asprintf("%.*s_%u%s", (int)(m - tmpl), tmpl, i, m + 3);
+}
+
+static int write_one_file(struct file_job *j)
+{
+    char *tmp, *copy, *base, *dir;
+    int fd;
+
+    if (j->state_path) {
+        j->final = ls_strdup(j->state_path);
+        if (mkdir_parent(j->final) != LS_OK) {
+            snprintf(j->err, sizeof(j->err), "mkdir '%s' failed (%d: %s)", j->final, errno,
+                     strerror(errno));
+            return LS_ERROR;
+        }
+    } else {
+        unsigned i;
+        char *state;
+        if (mkdir_parent(j->target) != LS_OK) {
+            snprintf(j->err, sizeof(j->err), "cannot create the directory of '%s' (%d: %s)",
+                     j->target, errno, strerror(errno));
+            return LS_ERROR;
+        }
+        /* reserve the first free index: O_EXCL makes it ours against other chunks */
+        for (i = 0;; i++) {
+            char *p = with_index(j->target, i);
+            fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+            if (fd >= 0) {
+                close(fd);
+                j->final = p;
+                break;
+            }
+            ls_free(p);
+            if (errno != EEXIST || i > 1000000) {
+                snprintf(j->err, sizeof(j->err), "cannot create '%s' (%d: %s)", j->target,
+                         errno, strerror(errno));
+                return LS_ERROR;
+            }
+        }
+        state = ls_asprintf("owner\t%s\npath\t%s\n", j->ins->id, j->final);
+        if (ls_chunk_set_state(j->chunk, state) != LS_OK) {
+            snprintf(j->err, sizeof(j->err), "cannot save the state of chunk %s (%d: %s)",
+                     ls_chunk_info(j->chunk)->id, errno, strerror(errno));
+            unlink(j->final);
+            ls_free(state);
+            return LS_ERROR;
+        }
+        ls_free(state);
+    }
+    copy = ls_strdup(j->final);
+    base = ls_strdup(basename(copy));
+    ls_free(copy);
+    copy = ls_strdup(j->final);
+    dir = dirname(copy);
+    tmp = ls_asprintf("%s/.%s.%s.tmp", dir, base, ls_chunk_info(j->chunk)->id);
+    ls_free(base);
+    ls_free(copy);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(j->err, sizeof(j->err), "open() '%s' failed (%d: %s)", tmp, errno,
+                 strerror(errno));
+        ls_free(tmp);
+        return LS_ERROR;
+    }
+    if (write_chunk_to(j, fd) != LS_OK) {
+        close(fd);
+        unlink(tmp);
+        ls_free(tmp);
+        return LS_ERROR;
+    }
+    close(fd);
+    if (rename(tmp, j->final) != 0) {
+        snprintf(j->err, sizeof(j->err), "rename() '%s' failed (%d: %s)", tmp, errno,
+                 strerror(errno));
+        unlink(tmp);
+        ls_free(tmp);
+        return LS_ERROR;
+    }
+    ls_free(tmp);
+    (void)ls_fsync_dir_of(j->final);
+    return LS_OK;
+}
+
+static int append_file(struct file_job *j)
+{
+    struct file_ctx *ctx = j->ins->ctx;
+    struct stat st;
+    long long before;
+    int fd, rc = LS_ERROR;
+
+    pthread_mutex_lock(&ctx->append_mu);
+    j->final = ls_strdup(j->state_path ? j->state_path : j->target);
+    if (mkdir_parent(j->final) != LS_OK) {
+        snprintf(j->err, sizeof(j->err), "cannot create the directory of '%s' (%d: %s)",
+                 j->final, errno, strerror(errno));
+        goto out;
+    }
+    fd = open(j->final, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        snprintf(j->err, sizeof(j->err), "open() '%s' failed (%d: %s)", j->final, errno,
+                 strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        goto out;
+    }
+    if (j->state_size >= 0) {
+        /* retried after a crash mid-append: cut what that attempt left */
+        before = j->state_size;
+        if ((long long)st.st_size > before && ftruncate(fd, (off_t)before) != 0) {
+            snprintf(j->err, sizeof(j->err), "ftruncate() '%s' failed (%d: %s)", j->final,
+                     errno, strerror(errno));
+            close(fd);
+            goto out;
+        }
+    } else {
+        char *state;
+        before = (long long)st.st_size;
+        state = ls_asprintf("owner\t%s\npath\t%s\nsize\t%lld\n", j->ins->id, j->final,
+                            before);
+        if (ls_chunk_set_state(j->chunk, state) != LS_OK) {
+            snprintf(j->err, sizeof(j->err), "cannot save the state of chunk %s (%d: %s)",
+                     ls_chunk_info(j->chunk)->id, errno, strerror(errno));
+            ls_free(state);
+            close(fd);
+            goto out;
+        }
+        ls_free(state);
+    }
+    rc = write_chunk_to(j, fd);
+    if (rc != LS_OK) {
+        /*
+         * Cut back now and forget the size: another chunk may append to this
+         * file before our retry, and the retry must not cut its data.
+         */
+        if (ftruncate(fd, (off_t)before) != 0) {
+            ls_plg_error(j->ins, "ftruncate() '%s' failed (%d: %s)", j->final, errno,
+                         strerror(errno));
+        } else {
+            (void)ls_chunk_set_state(j->chunk, NULL);
+        }
+    }
+    close(fd);
+out:
+    pthread_mutex_unlock(&ctx->append_mu);
+    return rc;
+}
+
+static void file_work(void *arg)
+{
+    struct file_job *j = arg;
+    struct file_ctx *ctx = j->ins->ctx;
+
+    j->rc = ctx->append ? append_file(j) : write_one_file(j);
+}
+
+static void update_symlink(struct ls_instance *ins, const char *target)
+{
+    struct file_ctx *ctx = ins->ctx;
+    char *tmp = ls_asprintf("%s.tmp.%d", ctx->symlink_path, (int)getpid());
+
+    unlink(tmp);
+    if (symlink(target, tmp) != 0 || rename(tmp, ctx->symlink_path) != 0) {
+        ls_plg_warn(ins, "cannot link '%s' to '%s' (%d: %s)", ctx->symlink_path, target, errno,
+                    strerror(errno));
+        unlink(tmp);
+    }
+    ls_free(tmp);
+}
+
+static void file_done(void *arg)
+{
+    struct file_job *j = arg;
+    struct ls_instance *ins = j->ins;
+    struct file_ctx *ctx = ins->ctx;
+
+    if (j->rc == LS_OK) {
+        ins->metrics.write_bytes += j->out_bytes;
+        ls_plg_debug(ins, "chunk %s written to '%s'", ls_chunk_info(j->chunk)->id, j->final);
+        if (ctx->symlink_path) {
+            update_symlink(ins, j->final);
+        }
+        ls_output_write_done(ins, j->chunk, LS_OK, NULL);
+    } else {
+        ls_plg_error(ins, "%s", j->err);
+        ls_output_write_done(ins, j->chunk, LS_ERROR, j->err);
+    }
+    ls_free(j->target);
+    ls_free(j->final);
+    ls_free(j->state_path);
+    ls_free(j);
+}
+
+/* fluentd 1.19: a tag or key with "../" or a leading "/" must not pick the directory */
+static bool unsafe_component(const char *s)
+{
+    const char *p = s;
+
+    if (*s == '/') {
+        return true;
+    }
+    while (*p) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        if (n == 2 && p[0] == '.' && p[1] == '.') {
+            return true;
+        }
+        if (!slash) {
+            break;
+        }
+        p = slash + 1;
+    }
+    return false;
+}
+
+/*
+ * Parse "owner\t<id>\npath\t...\nsize\t...\n". A state written by another
+ * instance (the primary, when this one is its <secondary>) is not ours.
+ */
+static void parse_state(const char *st, const char *id, char **path, long long *size)
+{
+    const char *line = st;
+    size_t idlen = strlen(id);
+
+    if (strncmp(st, "owner\t", 6) != 0 || strncmp(st + 6, id, idlen) != 0 ||
+        st[6 + idlen] != '\n') {
+        return;
+    }
+    while (line && *line) {
+        const char *nl = strchr(line, '\n');
+        size_t n = nl ? (size_t)(nl - line) : strlen(line);
+        if (n > 5 && strncmp(line, "path\t", 5) == 0) {
+            ls_free(*path);
+            *path = ls_strndup(line + 5, n - 5);
+        } else if (n > 5 && strncmp(line, "size\t", 5) == 0) {
+            *size = strtoll(line + 5, NULL, 10);
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+}
+
+static int file_write(struct ls_instance *ins, struct ls_chunk *chunk)
+{
+    struct file_ctx *ctx = ins->ctx;
+    const struct ls_chunk_info *info = ls_chunk_info(chunk);
+    struct file_job *j = ls_calloc(1, sizeof(*j));
+    const char *st = ls_chunk_state(chunk);
+    size_t i;
+
+    j->ins = ins;
+    j->chunk = chunk;
+    j->state_size = -1;
+    if (st) {
+        parse_state(st, ins->id, &j->state_path, &j->state_size);
+    }
+    if (j->state_path == NULL) {
+        struct ls_buf o;
+        if ((ctx->uses_tag && unsafe_component(info->tag)) || (ctx->uses_keys && info->keys)) {
+            bool bad = ctx->uses_tag && unsafe_component(info->tag);
+            for (i = 0; ctx->uses_keys && i < info->keys->n && !bad; i++) {
+                bad = unsafe_component(info->keys->v[i].value);
+            }
+            if (bad) {
+                snprintf(ins->metrics.last_error, sizeof(ins->metrics.last_error),
+                         "chunk %s: a tag or key value would leave the directory of path "
+                         "(\"../\" or a leading \"/\"); refusing to write it", info->id);
+                ls_plg_error(ins, "%s", ins->metrics.last_error);
+                ls_free(j);
+                return LS_DECLINED;
+            }
+        }
+        ls_buf_init(&o, 0);
+        if (ls_chunk_expand(chunk, ctx->tmpl, &o) != LS_OK || o.len == 0) {
+            snprintf(ins->metrics.last_error, sizeof(ins->metrics.last_error),
+                     "cannot expand path '%s' for chunk %s", ctx->tmpl, info->id);
+            ls_buf_release(&o);
+            ls_free(j);
+            return LS_ERROR;
+        }
+        j->target = ls_strndup(o.p, o.len);
+        ls_buf_release(&o);
+    }
+    ls_work_submit(ins->engine, file_work, file_done, j);
+    return LS_AGAIN;
+}
+
+const struct ls_plugin ls_plugin_out_file = {
+    .name = "file",
+    .kind = LS_PLUGIN_OUTPUT,
+    .description = "write chunks to time-sliced files, optionally gzipped (fluentd's out_file)",
+    .params = file_params,
+    .ctx_size = sizeof(struct file_ctx),
+    .init = file_init,
+    .destroy = file_destroy,
+    .output_flags = LS_OUT_BUFFERED,
+    .default_formatter = "out_file",
+    .default_chunk_keys = "time",
+    .write = file_write,
+};
