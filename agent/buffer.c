@@ -386,6 +386,17 @@ struct ls_buffer *ls_buffer_create(struct ls_instance *out, struct ls_conf_secti
     if (ls_param_bind(ls_buffer_params, src, &b->c, err, errlen) != LS_OK) {
         goto fail;
     }
+    if (!bufsec && outsec) {
+        /*
+         * Flat v0.12 names: only buffer_path names the buffer. The output's
+         * own 'path' (out_file's file name, out_s3's key prefix) is bound to
+         * the "path" row above because it is the primary name, but it is
+         * not the buffer's (fluentd's compat layer maps buffer_path only).
+         */
+        const char *bp = ls_conf_get(outsec, "buffer_path");
+        ls_free(b->c.path);
+        b->c.path = bp && *bp ? ls_strdup(bp) : NULL;
+    }
     if (type == NULL || *type == '\0') {
         /* v0.12: an output with buffer_path had a file buffer (TimeSlicedOutput) */
         type = b->c.path ? "file" : "memory";
@@ -1246,7 +1257,8 @@ static void write_finished(struct ls_buffer *b, struct ls_chunk *c, int rc, cons
     }
     c->state = CH_QUEUED;
     b->out->metrics.errors++;
-    if (msg) {
+    if (msg && msg != b->out->metrics.last_error) {
+        /* start_write passes the writer's own last_error: copying it onto itself is UB */
         snprintf(b->out->metrics.last_error, sizeof(b->out->metrics.last_error), "%s", msg);
     }
     if (core->secondary && writer == core->secondary) {
@@ -1255,6 +1267,20 @@ static void write_finished(struct ls_buffer *b, struct ls_chunk *c, int rc, cons
         if (b->eng && b->eng->oneshot) {
             b->failed = true;
             return;
+        }
+        chunk_backup(b, c);
+        return;
+    }
+    if (rc == LS_DECLINED) {
+        /* unrecoverable (fluentd's UnrecoverableError): retrying cannot help */
+        if (core->secondary) {
+            ls_plg_warn(b->out, "unrecoverable error for chunk %s; handing it to the secondary "
+                        "output", c->id);
+            start_write(b, c, core->secondary);
+            return;
+        }
+        if (b->eng && b->eng->oneshot) {
+            b->failed = true;
         }
         chunk_backup(b, c);
         return;

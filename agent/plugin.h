@@ -94,6 +94,9 @@ struct ls_plugin {
     /*
      * buffered: deliver a sealed chunk. LS_OK: delivered (the core deletes
      * the chunk). LS_ERROR: failed, the core retries with backoff.
+     * LS_DECLINED: unrecoverable (fluentd's UnrecoverableError, e.g. a tag
+     * that would escape the output directory): no retries, the chunk goes
+     * to <secondary> or backup/ at once.
      * LS_AGAIN: started asynchronously; the plugin calls
      * ls_output_write_done() exactly once later.
      */
@@ -290,7 +293,8 @@ char *ls_chunk_side_path(const struct ls_chunk *c, const char *suffix);
  * sequences using the chunk's timekey (in the buffer's zone). Appends to out.
  */
 int ls_chunk_expand(const struct ls_chunk *c, const char *tmpl, struct ls_buf *out);
-/* Finish an asynchronous .write: rc LS_OK (delivered) or LS_ERROR (retry). */
+/* Finish an asynchronous .write: rc LS_OK (delivered), LS_ERROR (retry) or LS_DECLINED
+ * (unrecoverable, see .write). */
 void ls_output_write_done(struct ls_instance *out, struct ls_chunk *c, int rc, const char *errmsg);
 /* For outputs: the buffer's configured flush_thread_count (uploads in flight). */
 int ls_output_concurrency(const struct ls_instance *out);
