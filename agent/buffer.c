@@ -397,6 +397,27 @@ struct ls_buffer *ls_buffer_create(struct ls_instance *out, struct ls_conf_secti
         ls_free(b->c.path);
         b->c.path = bp && *bp ? ls_strdup(bp) : NULL;
     }
+    /* permissions are octal ("0640"), as in fluentd; the INT row parsed them as decimal */
+    {
+        static const char *const pk[2] = { "file_permission", "dir_permission" };
+        int64_t *pv[2] = { &b->c.file_permission, &b->c.dir_permission };
+        int64_t pd[2] = { 0640, 0750 };
+        for (int k = 0; k < 2; k++) {
+            const char *pval = src ? ls_conf_get(src, pk[k]) : NULL;
+            char *end;
+            long mode = pd[k];
+            if (pval) {
+                mode = strtol(pval, &end, 8);
+                if (end == pval || *end != '\0' || mode < 0 || mode > 07777) {
+                    struct ls_conf_param *pp = ls_conf_get_param(src, pk[k]);
+                    snprintf(err, errlen, "%s:%d: %s '%s' is not an octal mode like 0640",
+                             pp->file, pp->line, pk[k], pval);
+                    goto fail;
+                }
+            }
+            *pv[k] = mode;
+        }
+    }
     if (type == NULL || *type == '\0') {
         /* v0.12: an output with buffer_path had a file buffer (TimeSlicedOutput) */
         type = b->c.path ? "file" : "memory";
@@ -1911,4 +1932,41 @@ int ls_chunk_expand(const struct ls_chunk *c, const char *tmpl, struct ls_buf *o
     }
     ls_buf_release(&tmp);
     return LS_OK;
+}
+
+/* Monitoring snapshot; monotonic retry times are converted to wall clock. */
+void ls_buffer_get_stats(const struct ls_buffer *b, struct ls_buffer_stats *st)
+{
+    const struct ls_chunk *c;
+    double mono = ls_mono_now(), wall;
+    int64_t sec;
+    int32_t nsec;
+    size_t i;
+
+    memset(st, 0, sizeof(*st));
+    ls_wall_now(&sec, &nsec);
+    wall = (double)sec + (double)nsec / 1e9;
+    for (c = b->staged; c; c = c->next) {
+        st->stage_length++;
+        st->stage_bytes += chunk_bytes(c);
+        if (c->timekey >= 0 && st->ntimekeys < LS_BUFFER_STATS_TIMEKEYS) {
+            for (i = 0; i < st->ntimekeys && st->timekeys[i] != c->timekey; i++) {
+            }
+            if (i == st->ntimekeys) {
+                st->timekeys[st->ntimekeys++] = c->timekey;
+            }
+        }
+    }
+    for (c = b->queue_head; c; c = c->next) {
+        st->queue_length++;
+        st->queue_bytes += chunk_bytes(c);
+    }
+    st->total_bytes = b->total_bytes;
+    st->total_limit = b->c.total_limit_size > 0 ? (uint64_t)b->c.total_limit_size : 0;
+    st->inflight = b->inflight;
+    st->retry_steps = b->retries;
+    if (b->retries > 0) {
+        st->retry_start = wall - (mono - b->first_failure);
+        st->retry_next = b->next_try > 0 ? wall + (b->next_try - mono) : 0;
+    }
 }

@@ -49,4 +49,22 @@ void ls_buffer_destroy(struct ls_buffer *b);
 /* Parameter table of <buffer> (for --describe and docs). */
 extern const struct ls_param ls_buffer_params[];
 
+/* A snapshot of a buffer's state for monitoring (monitor_agent, /metrics). */
+#define LS_BUFFER_STATS_TIMEKEYS 32
+struct ls_buffer_stats {
+    size_t stage_length;        /* staged (open) chunks */
+    uint64_t stage_bytes;
+    size_t queue_length;        /* sealed chunks waiting or being written */
+    uint64_t queue_bytes;
+    uint64_t total_bytes;       /* staged + queued, as counted against total_limit_size */
+    uint64_t total_limit;       /* total_limit_size */
+    int inflight;               /* writes in progress */
+    int retry_steps;            /* failed flushes in the current retry episode (0: not retrying) */
+    double retry_start;         /* wall clock (epoch sec) of the episode's first failure, or 0 */
+    double retry_next;          /* wall clock of the next attempt, or 0 */
+    int64_t timekeys[LS_BUFFER_STATS_TIMEKEYS];   /* staged chunks' timekeys (first ones) */
+    size_t ntimekeys;
+};
+void ls_buffer_get_stats(const struct ls_buffer *b, struct ls_buffer_stats *st);
+
 #endif
