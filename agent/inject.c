@@ -35,7 +35,7 @@ struct ls_time_formatter {
 };
 
 struct ls_time_formatter *ls_time_formatter_create(enum ls_time_type type, const char *format,
-                                                   bool localtime, const char *timezone,
+                                                   bool localtime, const char *tz_name,
                                                    bool float_usec, char *err, size_t errlen)
 {
     struct ls_time_formatter *t = ls_calloc(1, sizeof(*t));
@@ -50,8 +50,8 @@ struct ls_time_formatter *ls_time_formatter_create(enum ls_time_type type, const
     if (format && *format == '\0') {
         format = NULL;
     }
-    if (timezone && *timezone) {
-        zone = timezone;
+    if (tz_name && *tz_name) {
+        zone = tz_name;
     } else if (localtime) {
         zone = NULL;
     } else {

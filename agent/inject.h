@@ -44,12 +44,12 @@ struct ls_time_formatter;
 
 /*
  * format NULL: ISO 8601 ("2026-11-21T12:00:00+09:00", or "...Z" in UTC),
- * as Ruby's Time#iso8601. timezone (NULL = none) wins over localtime; else
+ * as Ruby's Time#iso8601. tz_name (timezone; NULL = none) wins over localtime; else
  * localtime true = the process's zone, false = UTC. float_usec: floats are
  * truncated to microseconds (what <inject> does) rather than nanoseconds.
  */
 struct ls_time_formatter *ls_time_formatter_create(enum ls_time_type type, const char *format,
-                                                   bool localtime, const char *timezone,
+                                                   bool localtime, const char *tz_name,
                                                    bool float_usec, char *err, size_t errlen);
 /* Append the time as text (floats like Ruby's Float#to_s). LS_OK / LS_AGAIN (out full). */
 int ls_time_formatter_put(struct ls_time_formatter *tf, const struct ls_time *t, struct ls_buf *out);

@@ -32,7 +32,7 @@ static int fj_format(struct ls_instance *ins, const struct ls_record *rec, struc
     if (ls_json_put_record(out, rec) != LS_OK) {
         return LS_AGAIN;
     }
-    if (c->add_newline && ls_buf_append(out, "\r\n" + (c->newline ? 0 : 1), c->newline ? 2 : 1) != LS_OK) {
+    if (c->add_newline && ls_buf_append(out, c->newline ? "\r\n" : "\n", c->newline ? 2 : 1) != LS_OK) {
         out->len = start;
         return LS_AGAIN;
     }

@@ -32,7 +32,7 @@ static int fs_format(struct ls_instance *ins, const struct ls_record *rec, struc
     const struct ls_field *f = ls_record_get(rec, c->message_key, strlen(c->message_key));
 
     if ((f && ls_ruby_put_value(out, &f->v, false) != LS_OK)
-        || (c->add_newline && ls_buf_append(out, "\r\n" + (c->newline ? 0 : 1), c->newline ? 2 : 1) != LS_OK)) {
+        || (c->add_newline && ls_buf_append(out, c->newline ? "\r\n" : "\n", c->newline ? 2 : 1) != LS_OK)) {
         out->len = start;
         return LS_AGAIN;
     }

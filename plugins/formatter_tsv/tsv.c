@@ -38,7 +38,7 @@ static int ft_format(struct ls_instance *ins, const struct ls_record *rec, struc
             goto full;
         }
     }
-    if (c->add_newline && ls_buf_append(out, "\r\n" + (c->newline ? 0 : 1), c->newline ? 2 : 1) != LS_OK) {
+    if (c->add_newline && ls_buf_append(out, c->newline ? "\r\n" : "\n", c->newline ? 2 : 1) != LS_OK) {
         goto full;
     }
     return LS_OK;
