@@ -1,0 +1,1830 @@
+/*
+ * tail.c - fluentd's in_tail: follow log files, parse each line, emit.
+ *
+ * Same parameters, defaults and pos_file as fluentd (tail_pos.c), with the
+ * delivery rules of logship: a file's position (in the pos_file) only
+ * advances past lines whose records every output has made durable
+ * (ls_input_commit returned LS_OK). Every record carries src = a key of one
+ * *generation* of one file (device, inode and a hash of the file's first
+ * line, so copytruncate and inode reuse give a new key) and pos = the byte
+ * offset just after its last line; outputs drop records they already hold,
+ * so re-reading after kill -9 or a failed commit never duplicates. At start
+ * a file resumes at max(pos_file offset, what the file buffer durably holds
+ * for its key), which closes the window between a chunk write and the
+ * pos_file write.
+ *
+ * The file on disk is the buffer: under back-pressure (ls_emit returns
+ * LS_AGAIN, or .pause) reading stops and later starts again from the first
+ * record not taken. Nothing is held in memory but the partial last line.
+ *
+ * Rotation (rename + create, copytruncate, delete, inode reuse) is detected
+ * by stat(path) against the open fd's inode, a size below the read offset,
+ * or a changed first line (checked once a second). A renamed file keeps
+ * being read through its fd until rotate_wait has passed *and* its end was
+ * reached; while it drains, the path's pos_file entry stays on the old
+ * inode, so a crash in that window finds the old file again at restart (it
+ * is looked up by inode in the same directory) instead of losing its tail.
+ * A renamed file that a glob matches again (access.log.1) is recognised by
+ * (device, inode, first line) and continued, not read twice (fluentd#3532).
+ *
+ * Notifications: inotify through ls_fstat (enable_stat_watcher) and a 1 s
+ * timer (enable_watch_timer), as fluentd.
+ */
+#include "tail.h"
+#include "parser.h"
+#include "log.h"
+#include "timefmt.h"
+
+#include <fcntl.h>
+#include <glob.h>
+#include <dirent.h>
+#include <sys/stat.h>
+
+#define TAIL_RBUF (64u * 1024u)
+#define TAIL_CALL_MAX (8u << 20)      /* bytes per file per callback before yielding */
+#define TAIL_FP_MAX 256               /* fingerprint: first line, at most this many bytes */
+#define TAIL_GHOSTS 256
+
+enum { GLOB_BACKWARD, GLOB_EXTENDED, GLOB_ALWAYS };
+
+struct tail_file;
+
+/* A file we stopped following, remembered so that a glob finding it again under another name
+ * (the rotated access.log.1) continues where we were instead of starting over. */
+struct tail_ghost {
+    uint64_t dev, ino, fp, pos;
+    double at;
+};
+
+struct tail_ctx {
+    /* parameters */
+    char *path;
+    char *path_delimiter;
+    int glob_policy;
+    char *path_timezone;
+    char *tag;
+    struct ls_strv exclude_path;
+    char *pos_file;
+    double pos_file_compaction_interval;
+    bool read_from_head;
+    double refresh_interval;
+    double rotate_wait;
+    bool follow_inodes;
+    double limit_recently_modified;
+    bool skip_refresh_on_startup;
+    int64_t read_lines_limit;
+    char *read_bytes_limit_str;
+    int64_t max_line_size;
+    double multiline_flush_interval;
+    bool emit_unmatched_lines;
+    bool emit_invalid_record_to_error;
+    bool enable_watch_timer;
+    bool enable_stat_watcher;
+    bool open_on_every_update;
+    char *encoding;
+    char *from_encoding;
+    char *path_key;
+    bool ignore_repeated_permission_error;
+
+    /* state */
+    struct ls_instance *ins;
+    struct ls_conf_section *parse_sec;
+    struct ls_instance *parser;        /* shared by every file (single-line parsers) */
+    bool multiline;                    /* one parser per file: it holds a pending record */
+    char **paths;
+    size_t npaths;
+    char *tag_prefix, *tag_suffix;
+    bool tag_star;
+    struct tail_pos *pf;
+    struct tail_file *files;
+    struct tail_ghost ghosts[TAIL_GHOSTS];
+    size_t nghosts, ghost_next;
+    struct ls_timer *tick, *refresh, *compact, *kick;
+    char *rbuf;
+    struct ls_arena arena;
+    struct ls_record rec;
+    bool started, stopped, paused, startup, done;
+    double warn_unmatched_at, warn_long_at;
+    struct ls_strv perm_warned;
+    int64_t read_bytes_limit_per_second;     /* parsed; <= 0: off */
+};
+
+struct tail_file {
+    struct tail_ctx *ctx;
+    char *path;
+    char *tag;
+    size_t tag_len;
+    bool literal;            /* from a path entry without a glob: watched even while absent */
+    int fd;                  /* -1: waiting for the file, or closed (open_on_every_update) */
+    uint64_t dev, ino;
+    uint64_t fp;             /* hash of the first line; 0 until it exists */
+    uint64_t key;            /* source key of this generation; 0 until fp */
+    uint64_t read_pos;       /* next byte to read */
+    uint64_t line_start;     /* offset of the first byte of the current (partial) line */
+    uint64_t safe;           /* every line before this is handled and nothing is pending */
+    uint64_t committed;      /* persisted in the pos_file */
+    struct ls_buf carry;     /* the partial line */
+    bool skipping;           /* inside a line longer than max_line_size */
+    struct tail_pos_entry *pe;
+    struct tail_file *pe_from;   /* a draining predecessor holds the path's entry */
+    struct ls_fstat *st;
+    bool draining;           /* rotated away or unwatched: read until rotate_wait and EOF */
+    bool unwatched;          /* no longer matched: entry becomes ffff.. when closed */
+    double drain_deadline;
+    /* multiline */
+    struct ls_instance *mparser;
+    bool ml_pending;
+    uint64_t ml_start, ml_end;
+    double last_line_at;
+    /* flow */
+    bool blocked;            /* back-pressure or failed commit: retry on the timer */
+    bool eof;
+    uint64_t batch_lines;
+    uint64_t window_bytes;
+    struct tail_file *next;
+};
+
+static const struct ls_param tail_params[] = {
+    { "path", LS_P_STR, NULL, LS_PF_REQUIRED, offsetof(struct tail_ctx, path),
+      "files to follow: comma-separated, '*' globs and strftime %Y%m%d... evaluated at each refresh",
+      NULL, NULL, 0, 0 },
+    { "path_delimiter", LS_P_STR, ",", 0, offsetof(struct tail_ctx, path_delimiter),
+      "separator of the entries in path", NULL, NULL, 0, 0 },
+    { "glob_policy", LS_P_ENUM, "backward_compatible", 0, offsetof(struct tail_ctx, glob_policy),
+      "backward_compatible: only '*'; extended: also ? and []; always: also {a,b}", NULL,
+      "backward_compatible|extended|always", 0, 0 },
+    { "path_timezone", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct tail_ctx, path_timezone),
+      "time zone for strftime in path (default: local time)", NULL, NULL, 0, 0 },
+    { "tag", LS_P_STR, NULL, LS_PF_REQUIRED, offsetof(struct tail_ctx, tag),
+      "tag of the records; '*' is replaced by the path with '/' turned into '.'", NULL, NULL, 0, 0 },
+    { "exclude_path", LS_P_ARRAY, "[]", 0, offsetof(struct tail_ctx, exclude_path),
+      "paths or globs (strftime'd) removed from the expanded set", NULL, NULL, 0, 0 },
+    { "pos_file", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct tail_ctx, pos_file),
+      "position database (fluentd's format); strongly recommended", NULL, NULL, 0, 0 },
+    { "pos_file_compaction_interval", LS_P_TIME, NULL, LS_PF_NULLABLE,
+      offsetof(struct tail_ctx, pos_file_compaction_interval),
+      "rewrite the pos_file without stale entries this often (default: only at start)", NULL, NULL,
+      0, 0 },
+    { "read_from_head", LS_P_BOOL, "false", 0, offsetof(struct tail_ctx, read_from_head),
+      "files without a pos entry at start are read from the beginning, not the end", NULL, NULL,
+      0, 0 },
+    { "refresh_interval", LS_P_TIME, "60", 0, offsetof(struct tail_ctx, refresh_interval),
+      "how often path is expanded again", NULL, NULL, 0.001, 1e9 },
+    { "rotate_wait", LS_P_TIME, "5", 0, offsetof(struct tail_ctx, rotate_wait),
+      "keep reading a rotated file this long after the new one appeared", NULL, NULL, 0, 1e9 },
+    { "follow_inodes", LS_P_BOOL, "false", 0, offsetof(struct tail_ctx, follow_inodes),
+      "key pos_file entries by inode instead of path (globs that match rotated files)", NULL,
+      NULL, 0, 0 },
+    { "limit_recently_modified", LS_P_TIME, NULL, LS_PF_NULLABLE,
+      offsetof(struct tail_ctx, limit_recently_modified),
+      "ignore glob results not modified within this time", NULL, NULL, 0, 0 },
+    { "skip_refresh_on_startup", LS_P_BOOL, "false", 0,
+      offsetof(struct tail_ctx, skip_refresh_on_startup),
+      "do not expand path at start; wait for the first refresh", NULL, NULL, 0, 0 },
+    { "read_lines_limit", LS_P_INT, "1000", 0, offsetof(struct tail_ctx, read_lines_limit),
+      "lines per batch: the position is committed after each batch", NULL, NULL, 1, 1e9 },
+    { "read_bytes_limit_per_second", LS_P_STR, "-1", 0,
+      offsetof(struct tail_ctx, read_bytes_limit_str),
+      "per file throttle, a size (-1: off; values below 64k are raised to 64k)", NULL, NULL, 0, 0 },
+    { "max_line_size", LS_P_SIZE, "1m", 0, offsetof(struct tail_ctx, max_line_size),
+      "longer lines are skipped and counted as dropped (fluentd: unlimited)", NULL, NULL, 1,
+      1073741824.0 },
+    { "multiline_flush_interval", LS_P_TIME, NULL, LS_PF_NULLABLE,
+      offsetof(struct tail_ctx, multiline_flush_interval),
+      "multiline parsers: emit the pending record after this idle time", NULL, NULL, 0, 0 },
+    { "emit_unmatched_lines", LS_P_BOOL, "false", 0, offsetof(struct tail_ctx, emit_unmatched_lines),
+      "emit lines that do not parse as {\"unmatched_line\": line}", NULL, NULL, 0, 0 },
+    { "emit_invalid_record_to_error", LS_P_BOOL, "false", 0,
+      offsetof(struct tail_ctx, emit_invalid_record_to_error),
+      "logship: also route lines that do not parse to @ERROR as {\"message\": line}", NULL, NULL,
+      0, 0 },
+    { "enable_watch_timer", LS_P_BOOL, "true", 0, offsetof(struct tail_ctx, enable_watch_timer),
+      "poll every file once a second", NULL, NULL, 0, 0 },
+    { "enable_stat_watcher", LS_P_BOOL, "true", 0, offsetof(struct tail_ctx, enable_stat_watcher),
+      "inotify watch on every path", NULL, NULL, 0, 0 },
+    { "open_on_every_update", LS_P_BOOL, "false", 0, offsetof(struct tail_ctx, open_on_every_update),
+      "open, read and close the file at every notification", NULL, NULL, 0, 0 },
+    { "encoding", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct tail_ctx, encoding),
+      "accepted and ignored: lines are passed on as bytes", NULL, NULL, 0, 0 },
+    { "from_encoding", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct tail_ctx, from_encoding),
+      "accepted and ignored: lines are passed on as bytes", NULL, NULL, 0, 0 },
+    { "path_key", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct tail_ctx, path_key),
+      "add the file path to each record under this key", NULL, NULL, 0, 0 },
+    { "ignore_repeated_permission_error", LS_P_BOOL, "false", 0,
+      offsetof(struct tail_ctx, ignore_repeated_permission_error),
+      "warn about an unreadable file only once", NULL, NULL, 0, 0 },
+    LS_PARAM_END
+};
+
+/* pos_files in use in this process: two sources may not share one (fluentd refuses too) */
+static char **tail_pos_in_use;
+static size_t tail_npos_in_use;
+
+static void tail_read(struct tail_file *f);
+static void tail_file_close(struct tail_file *f);
+
+/* ------------------------------------------------------------------ */
+/* configuration                                                        */
+
+/* v0.12 flat parser parameters that fluentd's compat layer moves into <parse> */
+static const char *const tail_flat_keys[] = {
+    "time_key", "time_format", "keep_time_key", "null_empty_string", "null_value_pattern",
+    "delimiter", "keys", "json_parser", "label_delimiter", "format_firstline", "message_key",
+    "with_priority", "message_format", "rfc5424_time_format", "types", "localtime", "utc",
+    "timezone", "time_type", "estimate_current_event", "unmatched_lines", NULL
+};
+
+static struct ls_conf_section *tail_flat_parse(struct ls_conf_section *sec)
+{
+    struct ls_conf_param *fp = ls_conf_get_param(sec, "format");
+    struct ls_conf_section *ps;
+    const char *v = fp->value;
+    size_t i, n = strlen(v);
+    char key[16];
+
+    ps = ls_conf_add_child(sec, "parse", "");
+    ps->file = fp->file;
+    ps->line = fp->line;
+    if (n >= 2 && v[0] == '/' && strrchr(v + 1, '/') != NULL) {
+        ls_conf_set(ps, "@type", "regexp", fp->file, fp->line);
+        ls_conf_set(ps, "expression", v, fp->file, fp->line);
+    } else {
+        ls_conf_set(ps, "@type", v, fp->file, fp->line);
+    }
+    for (i = 0; tail_flat_keys[i]; i++) {
+        struct ls_conf_param *p = ls_conf_get_param(sec, tail_flat_keys[i]);
+        if (p) {
+            p->used = true;
+            ls_conf_set(ps, p->key, p->value, p->file, p->line);
+        }
+    }
+    for (i = 1; i <= 20; i++) {
+        struct ls_conf_param *p;
+        snprintf(key, sizeof(key), "format%zu", i);
+        p = ls_conf_get_param(sec, key);
+        if (p) {
+            p->used = true;
+            ls_conf_set(ps, p->key, p->value, p->file, p->line);
+        }
+    }
+    return ps;
+}
+
+static void tail_split_paths(struct tail_ctx *ctx)
+{
+    const char *p = ctx->path;
+    const char *d = ctx->path_delimiter;
+    size_t dl = strlen(d);
+
+    while (p) {
+        const char *e = dl ? strstr(p, d) : NULL;
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        const char *s = p;
+        size_t i;
+        bool dup = false;
+
+        while (len && (*s == ' ' || *s == '\t')) {
+            s++;
+            len--;
+        }
+        while (len && (s[len - 1] == ' ' || s[len - 1] == '\t')) {
+            len--;
+        }
+        for (i = 0; i < ctx->npaths; i++) {
+            if (strlen(ctx->paths[i]) == len && memcmp(ctx->paths[i], s, len) == 0) {
+                dup = true;
+            }
+        }
+        if (len && !dup) {
+            ctx->paths = ls_realloc(ctx->paths, (ctx->npaths + 1) * sizeof(char *));
+            ctx->paths[ctx->npaths++] = ls_strndup(s, len);
+        }
+        p = e ? e + dl : NULL;
+    }
+}
+
+static int tail_init(struct ls_instance *ins, struct ls_conf_section *sec, char *err, size_t errlen)
+{
+    struct tail_ctx *ctx = ins->ctx;
+    struct ls_conf_section *ps;
+    const char *star;
+    size_t i;
+
+    ctx->ins = ins;
+    ls_arena_init(&ctx->arena, 8192);
+    ls_record_init(&ctx->rec, &ctx->arena);
+    if (strpbrk(ctx->path_delimiter, "/*%") || ctx->path_delimiter[0] == '\0') {
+        struct ls_conf_param *p = ls_conf_get_param(sec, "path_delimiter");
+        snprintf(err, errlen, "%s:%d: path_delimiter must not be empty or contain '/', '*' or '%%'",
+                 p ? p->file : sec->file, p ? p->line : sec->line);
+        return LS_ERROR;
+    }
+    tail_split_paths(ctx);
+    if (ctx->npaths == 0) {
+        struct ls_conf_param *p = ls_conf_get_param(sec, "path");
+        snprintf(err, errlen, "%s:%d: 'path' is empty", p->file, p->line);
+        return LS_ERROR;
+    }
+    if (!ctx->enable_watch_timer && !ctx->enable_stat_watcher) {
+        snprintf(err, errlen, "%s:%d: either enable_watch_timer or enable_stat_watcher has to be "
+                 "true", sec->file, sec->line);
+        return LS_ERROR;
+    }
+    if (ctx->follow_inodes && ctx->pos_file == NULL) {
+        snprintf(err, errlen, "%s:%d: follow_inodes requires pos_file", sec->file, sec->line);
+        return LS_ERROR;
+    }
+    if (strcmp(ctx->read_bytes_limit_str, "-1") == 0) {
+        ctx->read_bytes_limit_per_second = -1;
+    } else if (ls_parse_size(ctx->read_bytes_limit_str, &ctx->read_bytes_limit_per_second) !=
+               LS_OK) {
+        struct ls_conf_param *p = ls_conf_get_param(sec, "read_bytes_limit_per_second");
+        snprintf(err, errlen, "%s:%d: invalid value '%s' for 'read_bytes_limit_per_second' "
+                 "(expected -1 or a size like 8k, 1m)", p ? p->file : sec->file,
+                 p ? p->line : sec->line, ctx->read_bytes_limit_str);
+        return LS_ERROR;
+    }
+    if (ctx->read_bytes_limit_per_second > 0 &&
+        ctx->read_bytes_limit_per_second < (int64_t)TAIL_RBUF) {
+        ctx->read_bytes_limit_per_second = TAIL_RBUF;
+    }
+    star = strchr(ctx->tag, '*');
+    if (star) {
+        const char *star2 = strchr(star + 1, '*');
+        ctx->tag_star = true;
+        ctx->tag_prefix = ls_strndup(ctx->tag, (size_t)(star - ctx->tag));
+        ctx->tag_suffix = star2 ? ls_strndup(star + 1, (size_t)(star2 - star - 1))
+                                : ls_strdup(star + 1);
+    }
+    if (ctx->pos_file) {
+        for (i = 0; i < tail_npos_in_use; i++) {
+            if (strcmp(tail_pos_in_use[i], ctx->pos_file) == 0) {
+                struct ls_conf_param *p = ls_conf_get_param(sec, "pos_file");
+                snprintf(err, errlen, "%s:%d: pos_file '%s' is already used by another tail "
+                         "source", p->file, p->line, ctx->pos_file);
+                ls_free(ctx->pos_file);
+                ctx->pos_file = NULL;   /* not ours: destroy must not release it */
+                return LS_ERROR;
+            }
+        }
+        tail_pos_in_use = ls_realloc(tail_pos_in_use, (tail_npos_in_use + 1) * sizeof(char *));
+        tail_pos_in_use[tail_npos_in_use++] = ls_strdup(ctx->pos_file);
+    } else {
+        ls_plg_warn(ins, "'pos_file PATH' parameter is not set to a 'tail' source; this "
+                    "parameter is highly recommended to save the position to resume tailing");
+    }
+    if (ctx->encoding || ctx->from_encoding) {
+        ls_plg_info(ins, "encoding/from_encoding are ignored: lines are passed on as bytes "
+                    "(formatters escape invalid UTF-8)");
+    }
+    ps = ls_conf_child(sec, "parse");
+    if (ps == NULL) {
+        const char *fmt = ls_conf_get(sec, "format");
+        if (fmt == NULL || *fmt == '\0') {
+            snprintf(err, errlen, "%s:%d: <parse> section is required", sec->file, sec->line);
+            return LS_ERROR;
+        }
+        ps = tail_flat_parse(sec);
+    }
+    ctx->parse_sec = ps;
+    if (ctx->emit_unmatched_lines && ls_conf_get_param(ps, "unmatched_lines") == NULL) {
+        /* fluentd hands this to the (multiline) parser too */
+        ls_conf_set(ps, "unmatched_lines", "true", sec->file, sec->line)->used = true;
+    }
+    ctx->parser = ls_instance_create(ins->engine, ins, LS_PLUGIN_PARSER, NULL, ps, err, errlen);
+    if (ctx->parser == NULL) {
+        return LS_ERROR;
+    }
+    ctx->multiline = ls_parser_is_multiline(ctx->parser);
+    return LS_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* helpers                                                              */
+
+static char *tail_make_tag(struct tail_ctx *ctx, const char *path, size_t *len)
+{
+    struct ls_buf b;
+    const char *p;
+    bool last_dot = true;     /* drops leading dots: .sub(/^\./, '') after squeeze */
+
+    if (!ctx->tag_star) {
+        *len = strlen(ctx->tag);
+        return ls_strdup(ctx->tag);
+    }
+    ls_buf_init(&b, 0);
+    ls_buf_append(&b, ctx->tag_prefix, strlen(ctx->tag_prefix));
+    for (p = path; *p; p++) {
+        char c = *p == '/' ? '.' : *p;
+        if (c == '.' && last_dot) {
+            continue;
+        }
+        last_dot = c == '.';
+        ls_buf_putc(&b, c);
+    }
+    ls_buf_append(&b, ctx->tag_suffix, strlen(ctx->tag_suffix));
+    ls_buf_cstr(&b);
+    return ls_buf_detach(&b, len);
+}
+
+static bool tail_is_glob(const struct tail_ctx *ctx, const char *p)
+{
+    if (ctx->glob_policy == GLOB_BACKWARD) {
+        return strchr(p, '*') != NULL;
+    }
+    if (ctx->glob_policy == GLOB_EXTENDED) {
+        return strpbrk(p, "*?[") != NULL;
+    }
+    return strpbrk(p, "*?[{") != NULL;
+}
+
+/* strftime the path entry with the current time (path_timezone or local) */
+static char *tail_strftime(struct tail_ctx *ctx, const char *pattern, time_t now)
+{
+    char out[4096];
+    struct tm tm;
+    size_t n;
+
+    if (strchr(pattern, '%') == NULL) {
+        return ls_strdup(pattern);
+    }
+    if (ctx->path_timezone) {
+        int off = 0;
+        time_t t;
+        (void)ls_tz_offset(ctx->path_timezone, (int64_t)now, &off);
+        t = now + off;
+        gmtime_r(&t, &tm);
+    } else {
+        localtime_r(&now, &tm);
+    }
+    /* the pattern is the user's path entry, as fluentd's Time#strftime(path) */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+    n = strftime(out, sizeof(out), pattern, &tm);
+#pragma GCC diagnostic pop
+    if (n == 0) {
+        return ls_strdup(pattern);
+    }
+    return ls_strdup(out);
+}
+
+/* glob(3) with the policy's metacharacters only: escape the others */
+static void tail_glob(struct tail_ctx *ctx, const char *pattern, glob_t *g)
+{
+    struct ls_buf b;
+    const char *p;
+    int flags = 0;
+
+    ls_buf_init(&b, 0);
+    for (p = pattern; *p; p++) {
+        bool esc = false;
+        if (ctx->glob_policy == GLOB_BACKWARD) {
+            esc = *p == '?' || *p == '[' || *p == ']' || *p == '\\';
+        }
+        if (esc) {
+            ls_buf_putc(&b, '\\');
+        }
+        ls_buf_putc(&b, *p);
+    }
+    if (ctx->glob_policy == GLOB_ALWAYS) {
+        flags |= GLOB_BRACE;
+    }
+    memset(g, 0, sizeof(*g));
+    if (glob(ls_buf_cstr(&b), flags, NULL, g) != 0) {
+        globfree(g);
+        memset(g, 0, sizeof(*g));
+    }
+    ls_buf_release(&b);
+}
+
+static bool strv_has(const struct ls_strv *v, const char *s)
+{
+    size_t i;
+
+    for (i = 0; i < v->n; i++) {
+        if (strcmp(v->v[i], s) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void strv_add(struct ls_strv *v, const char *s)
+{
+    v->v = ls_realloc(v->v, (v->n + 1) * sizeof(char *));
+    v->v[v->n++] = ls_strdup(s);
+}
+
+/* once per path, or once per refresh without ignore_repeated_permission_error */
+static void tail_perm_warn(struct tail_ctx *ctx, const char *path, int e)
+{
+    if (strv_has(&ctx->perm_warned, path)) {
+        return;
+    }
+    strv_add(&ctx->perm_warned, path);
+    ls_plg_warn(ctx->ins, "open() '%s' failed (%d: %s); skipping it", path, e, strerror(e));
+}
+
+/* ---- fingerprint and source key ---- */
+
+static bool tail_fingerprint(int fd, uint64_t *fp)
+{
+    char b[TAIL_FP_MAX];
+    ssize_t n;
+    const char *nl;
+    size_t len;
+
+    do {
+        n = pread(fd, b, sizeof(b), 0);
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+        return false;
+    }
+    nl = memchr(b, '\n', (size_t)n);
+    if (nl) {
+        len = (size_t)(nl - b);
+    } else if ((size_t)n == sizeof(b)) {
+        len = sizeof(b);
+    } else {
+        return false;       /* the first line is not complete yet */
+    }
+    /* an empty first line still identifies something: hash its newline */
+    *fp = ls_source_key(b, nl ? len + 1 : len);
+    return true;
+}
+
+static void tail_set_key(struct tail_file *f)
+{
+    uint64_t k[3];
+
+    k[0] = f->dev;
+    k[1] = f->ino;
+    k[2] = f->fp;
+    f->key = ls_source_key(k, sizeof(k));
+}
+
+static bool tail_ensure_key(struct tail_file *f)
+{
+    if (f->key) {
+        return true;
+    }
+    if (f->fd < 0 || !tail_fingerprint(f->fd, &f->fp)) {
+        return false;
+    }
+    tail_set_key(f);
+    return true;
+}
+
+/* ---- ghosts ---- */
+
+static void ghost_add(struct tail_ctx *ctx, const struct tail_file *f)
+{
+    struct tail_ghost *g;
+
+    if (f->fp == 0 || f->ino == 0) {
+        return;
+    }
+    g = &ctx->ghosts[ctx->ghost_next];
+    ctx->ghost_next = (ctx->ghost_next + 1) % TAIL_GHOSTS;
+    if (ctx->nghosts < TAIL_GHOSTS) {
+        ctx->nghosts++;
+    }
+    g->dev = f->dev;
+    g->ino = f->ino;
+    g->fp = f->fp;
+    g->pos = f->safe;
+    g->at = ls_mono_now();
+}
+
+static bool ghost_find(struct tail_ctx *ctx, uint64_t dev, uint64_t ino, uint64_t fp,
+                       uint64_t *pos)
+{
+    size_t i;
+
+    for (i = 0; i < ctx->nghosts; i++) {
+        struct tail_ghost *g = &ctx->ghosts[i];
+        if (g->ino == ino && g->dev == dev && g->fp == fp && fp != 0) {
+            *pos = g->pos;
+            g->ino = 0;    /* used up: the file is followed again */
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* positions                                                            */
+
+static void tail_persist(struct tail_file *f, uint64_t pos)
+{
+    f->committed = pos;
+    if (f->pe && f->pe_from == NULL) {
+        if (f->pe->ino != f->ino) {
+            (void)tail_pos_update2(f->ctx->pf, f->pe, pos, f->ino);
+        } else {
+            (void)tail_pos_update(f->ctx->pf, f->pe, pos);
+        }
+    }
+}
+
+static void tail_parser_reset(struct tail_file *f)
+{
+    struct tail_ctx *ctx = f->ctx;
+    char err[256];
+
+    f->ml_pending = false;
+    if (!ctx->multiline) {
+        return;
+    }
+    ls_instance_destroy(f->mparser);
+    err[0] = '\0';
+    f->mparser = ls_instance_create(ctx->ins->engine, ctx->ins, LS_PLUGIN_PARSER, NULL,
+                                    ctx->parse_sec, err, sizeof(err));
+    if (f->mparser == NULL) {
+        /* it was created once from the same section: only out of memory gets here */
+        ls_plg_error(ctx->ins, "cannot re-create the multiline parser: %s", err);
+    }
+}
+
+/* Read again from pos: the records after it were not taken (or not made durable). */
+static void tail_rewind(struct tail_file *f, uint64_t pos)
+{
+    f->read_pos = pos;
+    f->line_start = pos;
+    f->safe = pos;
+    f->skipping = false;
+    f->eof = false;
+    ls_buf_reset(&f->carry);
+    tail_parser_reset(f);
+}
+
+/* Make what was emitted durable, then persist. LS_OK, or LS_ERROR (rewound to the last commit). */
+static int tail_commit(struct tail_file *f, bool after_again)
+{
+    struct tail_ctx *ctx = f->ctx;
+    uint64_t target = f->safe;
+
+    f->batch_lines = 0;
+    if (ls_input_commit(ctx->ins) != LS_OK) {
+        ls_plg_warn(ctx->ins, "outputs could not make records durable; reading '%s' again from "
+                    "offset %llu later", f->path, (unsigned long long)f->committed);
+        tail_rewind(f, f->committed);
+        f->blocked = true;
+        return LS_ERROR;
+    }
+    if (after_again && f->key) {
+        /* a buffer that refused a record may have dropped its pending frame: never persist past
+         * what the buffers hold (re-reading costs nothing, outputs drop what they have) */
+        uint64_t d = ls_source_durable_pos(ctx->ins->engine, f->key);
+        if (d > 0 && d < target) {
+            target = d > f->committed ? d : f->committed;
+            tail_rewind(f, target);
+        }
+    }
+    if (target != f->committed) {
+        tail_persist(f, target);
+    }
+    return LS_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* lines                                                                */
+
+static void tail_rec_start(struct tail_file *f)
+{
+    struct tail_ctx *ctx = f->ctx;
+    struct ls_record *rec = &ctx->rec;
+
+    ls_record_clear(rec);
+    ls_arena_reset(&ctx->arena);
+    rec->tag = f->tag;
+    rec->tag_len = f->tag_len;
+    ls_wall_now(&rec->time.sec, &rec->time.nsec);
+}
+
+static int tail_emit(struct tail_file *f, uint64_t pos)
+{
+    struct tail_ctx *ctx = f->ctx;
+    struct ls_record *rec = &ctx->rec;
+    int rc;
+
+    rec->tag = f->tag;
+    rec->tag_len = f->tag_len;
+    rec->src = f->key;
+    rec->pos = pos;
+    if (ctx->path_key) {
+        struct ls_value v = ls_vstr(f->path, strlen(f->path));
+        ls_record_set(rec, ctx->path_key, strlen(ctx->path_key), &v);
+    }
+    rc = ls_emit(ctx->ins, rec);
+    ls_record_clear(rec);
+    ls_arena_reset(&ctx->arena);
+    return rc;
+}
+
+/* A line (or joined multiline text) that did not parse. LS_AGAIN: back-pressure. */
+static int tail_unmatched(struct tail_file *f, struct ls_instance *parser, const char *line,
+                          size_t len, uint64_t pos)
+{
+    struct tail_ctx *ctx = f->ctx;
+    const char *why = ls_parser_error(parser);
+    size_t dlen = 0;
+    const char *d = ls_parser_declined_text(parser, &dlen);
+    double now = ls_mono_now();
+    struct ls_value v;
+    int rc = LS_OK;
+
+    if (d) {
+        line = d;
+        len = dlen;
+    }
+    ctx->ins->metrics.errors++;
+    if (now - ctx->warn_unmatched_at >= 1.0) {
+        ctx->warn_unmatched_at = now;
+        ls_plg_warn(ctx->ins, "%s: \"%.*s\"%s (file '%s')", why ? why : "pattern not matched",
+                    (int)(len > 200 ? 200 : len), line, len > 200 ? "..." : "", f->path);
+    }
+    if (ctx->emit_unmatched_lines) {
+        tail_rec_start(f);
+        v = ls_vstr(line, len);
+        ls_record_add(&ctx->rec, "unmatched_line", 14, &v);
+        rc = tail_emit(f, pos);
+        if (rc != LS_AGAIN) {
+            rc = LS_OK;
+        }
+    }
+    if (ctx->emit_invalid_record_to_error && rc == LS_OK) {
+        tail_rec_start(f);
+        v = ls_vstr(line, len);
+        ls_record_add(&ctx->rec, "message", 7, &v);
+        ctx->rec.src = f->key;
+        ctx->rec.pos = pos;
+        (void)ls_emit_error(ctx->ins, &ctx->rec, why ? why : "pattern not matched");
+        ls_record_clear(&ctx->rec);
+        ls_arena_reset(&ctx->arena);
+    }
+    return rc;
+}
+
+/* One complete line [start, end). LS_AGAIN: not taken, the file was rewound. */
+static int tail_line(struct tail_file *f, const char *line, size_t len, uint64_t start,
+                     uint64_t end)
+{
+    struct tail_ctx *ctx = f->ctx;
+    uint64_t before = f->safe;
+    int rc, erc;
+
+    if (len && line[len - 1] == '\r') {
+        len--;
+    }
+    tail_rec_start(f);
+    if (!ctx->multiline) {
+        rc = ls_parser_parse(ctx->parser, line, len, &ctx->rec);
+        if (rc == LS_OK) {
+            erc = tail_emit(f, end);
+        } else {
+            ls_record_clear(&ctx->rec);
+            erc = tail_unmatched(f, ctx->parser, line, len, end);
+        }
+        if (erc == LS_AGAIN) {
+            tail_rewind(f, before);
+            return LS_AGAIN;
+        }
+        f->safe = end;
+        return LS_OK;
+    }
+
+    if (f->mparser == NULL) {
+        return LS_ERROR;
+    }
+    f->last_line_at = ls_mono_now();
+    rc = ls_parser_parse(f->mparser, line, len, &ctx->rec);
+    if (rc == LS_AGAIN) {
+        /* buffered: part of the pending record */
+        if (!f->ml_pending) {
+            f->ml_pending = true;
+            f->ml_start = start;
+        }
+        f->ml_end = end;
+        f->safe = f->ml_start;
+        return LS_OK;
+    }
+    if (rc == LS_OK) {
+        /* the previous record is complete; this line starts the next one */
+        erc = tail_emit(f, f->ml_pending ? f->ml_end : start);
+    } else {
+        ls_record_clear(&ctx->rec);
+        erc = tail_unmatched(f, f->mparser, line, len, f->ml_pending ? f->ml_end : end);
+    }
+    if (erc == LS_AGAIN) {
+        tail_rewind(f, before);
+        return LS_AGAIN;
+    }
+    /* the current line may now be pending (it is if it was a first line) */
+    f->ml_pending = true;
+    f->ml_start = start;
+    f->ml_end = end;
+    f->safe = start;
+    return LS_OK;
+}
+
+/* Emit the multiline parser's pending record. LS_AGAIN: not taken (rewound). */
+static int tail_ml_flush(struct tail_file *f)
+{
+    struct tail_ctx *ctx = f->ctx;
+    uint64_t before = f->safe;
+    int rc, erc = LS_OK;
+
+    if (!ctx->multiline || !f->ml_pending || f->mparser == NULL) {
+        return LS_OK;
+    }
+    tail_rec_start(f);
+    rc = ls_parser_flush(f->mparser, &ctx->rec);
+    if (rc == LS_OK) {
+        erc = tail_emit(f, f->ml_end);
+    } else {
+        ls_record_clear(&ctx->rec);
+        if (ls_parser_declined_text(f->mparser, &(size_t){0}) != NULL) {
+            erc = tail_unmatched(f, f->mparser, "", 0, f->ml_end);
+        }
+    }
+    if (erc == LS_AGAIN) {
+        tail_rewind(f, before);
+        return LS_AGAIN;
+    }
+    f->ml_pending = false;
+    f->safe = f->ml_end;
+    return LS_OK;
+}
+
+static void tail_drop_long(struct tail_file *f, uint64_t len)
+{
+    struct tail_ctx *ctx = f->ctx;
+    double now = ls_mono_now();
+
+    ctx->ins->metrics.dropped++;
+    if (now - ctx->warn_long_at >= 1.0) {
+        ctx->warn_long_at = now;
+        ls_plg_warn(ctx->ins, "a line of %s%llu bytes in '%s' is longer than max_line_size %lld; "
+                    "skipped", len > (uint64_t)ctx->max_line_size ? "more than " : "",
+                    (unsigned long long)(len > (uint64_t)ctx->max_line_size
+                                         ? (uint64_t)ctx->max_line_size : len),
+                    f->path, (long long)ctx->max_line_size);
+    }
+}
+
+/* Split a block read at f->read_pos into lines. LS_AGAIN: stopped (rewound or commit failed). */
+static int tail_block(struct tail_file *f, const char *p, size_t n)
+{
+    struct tail_ctx *ctx = f->ctx;
+    uint64_t base = f->read_pos;
+    size_t i = 0;
+
+    while (i < n) {
+        const char *nl = memchr(p + i, '\n', n - i);
+        size_t seg;
+        uint64_t end;
+        int rc;
+
+        if (nl == NULL) {
+            size_t rest = n - i;
+            if (!f->skipping) {
+                if (f->carry.len + rest > (size_t)ctx->max_line_size) {
+                    tail_drop_long(f, f->carry.len + rest + 1);
+                    ls_buf_reset(&f->carry);
+                    f->skipping = true;
+                } else {
+                    ls_buf_append(&f->carry, p + i, rest);
+                }
+            }
+            f->read_pos = base + n;
+            return LS_OK;
+        }
+        seg = (size_t)(nl - (p + i));
+        end = base + (uint64_t)(nl - p) + 1;
+        if (f->skipping) {
+            f->skipping = false;
+            if (!f->ml_pending) {
+                f->safe = end;
+            }
+            rc = LS_OK;
+        } else if (f->carry.len + seg > (size_t)ctx->max_line_size) {
+            tail_drop_long(f, f->carry.len + seg);
+            ls_buf_reset(&f->carry);
+            if (!f->ml_pending) {
+                f->safe = end;
+            }
+            rc = LS_OK;
+        } else {
+            if (f->key == 0 && !tail_ensure_key(f)) {
+                /* the first line vanished under us (truncated): start over at the next check */
+                tail_rewind(f, 0);
+                return LS_AGAIN;
+            }
+            if (f->carry.len) {
+                ls_buf_append(&f->carry, p + i, seg);
+                rc = tail_line(f, f->carry.p, f->carry.len, f->line_start, end);
+            } else {
+                rc = tail_line(f, p + i, seg, f->line_start, end);
+            }
+            if (rc == LS_AGAIN) {
+                return LS_AGAIN;
+            }
+            ls_buf_reset(&f->carry);
+        }
+        f->line_start = end;
+        f->read_pos = end;
+        i = (size_t)(nl - p) + 1;
+        if (++f->batch_lines >= (uint64_t)ctx->read_lines_limit) {
+            if (tail_commit(f, false) != LS_OK) {
+                return LS_AGAIN;
+            }
+        }
+    }
+    f->read_pos = base + n;
+    return LS_OK;
+}
+
+/* Read from the file until EOF, a limit, or back-pressure; commit what was emitted. */
+static void tail_read(struct tail_file *f)
+{
+    struct tail_ctx *ctx = f->ctx;
+    size_t total = 0;
+    int rc = LS_OK;
+
+    if (ctx->paused || ctx->stopped || f->fd < 0) {
+        return;
+    }
+    f->blocked = false;
+    for (;;) {
+        ssize_t n;
+        size_t want = TAIL_RBUF;
+
+        if (ctx->read_bytes_limit_per_second > 0) {
+            if (f->window_bytes >= (uint64_t)ctx->read_bytes_limit_per_second) {
+                f->eof = false;
+                break;    /* the 1 s timer opens the next window */
+            }
+        }
+        if (total >= TAIL_CALL_MAX) {
+            f->eof = false;
+            ls_timer_start(ctx->kick, 0.0, 0.0);   /* let the loop breathe, then go on */
+            break;
+        }
+        do {
+            n = pread(f->fd, ctx->rbuf, want, (off_t)f->read_pos);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) {
+            ls_plg_warn(ctx->ins, "read() '%s' failed (%d: %s)", f->path, errno, strerror(errno));
+            break;
+        }
+        if (n == 0) {
+            f->eof = true;
+            break;
+        }
+        f->eof = false;
+        f->window_bytes += (uint64_t)n;
+        total += (size_t)n;
+        rc = tail_block(f, ctx->rbuf, (size_t)n);
+        if (rc == LS_AGAIN) {
+            break;
+        }
+    }
+    if (rc == LS_AGAIN) {
+        f->blocked = true;
+        (void)tail_commit(f, true);
+        f->blocked = true;
+        return;
+    }
+    /* in --oneshot the end of the file ends the pending multiline record */
+    if (f->eof && ls_oneshot(ctx->ins->engine) && f->ml_pending) {
+        if (tail_ml_flush(f) == LS_AGAIN) {
+            f->blocked = true;
+            (void)tail_commit(f, true);
+            f->blocked = true;
+            return;
+        }
+    }
+    if (f->safe != f->committed || f->batch_lines) {
+        (void)tail_commit(f, false);
+    }
+    if (f->eof && ctx->open_on_every_update && !f->draining && f->fd >= 0) {
+        close(f->fd);
+        f->fd = -1;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* files                                                                */
+
+static void tail_stat_cb(struct ls_fstat *st, void *arg);
+
+static struct tail_file *tail_file_new(struct tail_ctx *ctx, const char *path, bool literal)
+{
+    struct tail_file *f = ls_calloc(1, sizeof(*f));
+
+    f->ctx = ctx;
+    f->path = ls_strdup(path);
+    f->tag = tail_make_tag(ctx, path, &f->tag_len);
+    f->literal = literal;
+    f->fd = -1;
+    ls_buf_init(&f->carry, 0);
+    if (ctx->multiline) {
+        tail_parser_reset(f);
+    }
+    f->next = ctx->files;
+    ctx->files = f;
+    if (ctx->enable_stat_watcher) {
+        f->st = ls_fstat_new(ctx->ins, path, ctx->enable_watch_timer ? 5.0 : 1.0, tail_stat_cb, f);
+    }
+    return f;
+}
+
+static void tail_file_free(struct tail_file *f)
+{
+    struct tail_ctx *ctx = f->ctx;
+    struct tail_file **pp, *o;
+
+    for (pp = &ctx->files; *pp; pp = &(*pp)->next) {
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    }
+    for (o = ctx->files; o; o = o->next) {
+        if (o->pe_from == f) {
+            o->pe_from = NULL;
+        }
+    }
+    ls_fstat_free(f->st);
+    if (f->fd >= 0) {
+        close(f->fd);
+    }
+    ls_instance_destroy(f->mparser);
+    ls_buf_release(&f->carry);
+    ls_free(f->path);
+    ls_free(f->tag);
+    ls_free(f);
+}
+
+/* Where a file found for the first time starts when not from the head: after the last complete
+ * line (a line being written when we start is read whole once it ends). */
+static uint64_t tail_eof_start(int fd, uint64_t size)
+{
+    char b[4096];
+    uint64_t at = size;
+
+    while (at > 0 && size - at < (1u << 20)) {
+        size_t want = at > sizeof(b) ? sizeof(b) : (size_t)at;
+        ssize_t n = pread(fd, b, want, (off_t)(at - want));
+        const char *nl;
+        if (n != (ssize_t)want) {
+            return size;
+        }
+        nl = memrchr(b, '\n', want);
+        if (nl) {
+            return at - want + (uint64_t)(nl - b) + 1;
+        }
+        at -= want;
+    }
+    return at == 0 ? 0 : size;
+}
+
+/* Start reading f at pos (adjusted by what the buffers durably hold for this generation). */
+static void tail_file_position(struct tail_file *f, uint64_t pos, uint64_t size)
+{
+    struct tail_ctx *ctx = f->ctx;
+
+    if (tail_ensure_key(f)) {
+        uint64_t d = ls_source_durable_pos(ctx->ins->engine, f->key);
+        if (d > pos && d <= size) {
+            ls_plg_info(ctx->ins, "'%s': the buffer already holds records up to offset %llu "
+                        "(pos_file: %llu); resuming there", f->path, (unsigned long long)d,
+                        (unsigned long long)pos);
+            pos = d;
+        }
+    }
+    f->read_pos = f->line_start = f->safe = pos;
+    f->committed = pos;
+}
+
+static int tail_file_open_fd(struct tail_file *f, struct stat *st)
+{
+    int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+    if (fd < 0) {
+        return LS_ERROR;
+    }
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+        close(fd);
+        errno = EISDIR;
+        return LS_ERROR;
+    }
+    f->fd = fd;
+    f->dev = (uint64_t)st->st_dev;
+    f->ino = (uint64_t)st->st_ino;
+    f->fp = 0;
+    f->key = 0;
+    return LS_OK;
+}
+
+static struct tail_file *tail_find_ino(struct tail_ctx *ctx, uint64_t dev, uint64_t ino,
+                                       const struct tail_file *except)
+{
+    struct tail_file *o;
+
+    for (o = ctx->files; o; o = o->next) {
+        if (o != except && o->fd >= 0 && o->ino == ino && o->dev == dev) {
+            return o;
+        }
+    }
+    return NULL;
+}
+
+/* Rotated while we were down: find the old inode next to the path and drain it. */
+static void tail_find_rotated(struct tail_ctx *ctx, struct tail_file *nf, struct tail_pos_entry *pe)
+{
+    char *dir = ls_strdup(nf->path);
+    char *slash = strrchr(dir, '/');
+    DIR *d;
+    struct dirent *de;
+
+    if (slash) {
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    }
+    d = opendir(slash ? dir : ".");
+    while (d && (de = readdir(d)) != NULL) {
+        struct stat st;
+        char *p;
+        struct tail_file *of;
+        if ((uint64_t)de->d_ino != pe->ino) {
+            continue;
+        }
+        p = slash ? ls_asprintf("%s%s%s", dir, slash == dir ? "" : "/", de->d_name)
+                  : ls_strdup(de->d_name);
+        if (stat(p, &st) != 0 || (uint64_t)st.st_ino != pe->ino || !S_ISREG(st.st_mode) ||
+            tail_find_ino(ctx, (uint64_t)st.st_dev, (uint64_t)st.st_ino, NULL)) {
+            ls_free(p);
+            continue;
+        }
+        of = ls_calloc(1, sizeof(*of));
+        of->ctx = ctx;
+        of->path = p;
+        of->tag = ls_strdup(nf->tag);
+        of->tag_len = nf->tag_len;
+        of->fd = -1;
+        ls_buf_init(&of->carry, 0);
+        if (ctx->multiline) {
+            tail_parser_reset(of);
+        }
+        if (tail_file_open_fd(of, &st) != LS_OK) {
+            tail_file_free(of);
+            break;
+        }
+        of->next = ctx->files;
+        ctx->files = of;
+        of->pe = pe;
+        pe->live = true;
+        tail_file_position(of, pe->pos <= (uint64_t)st.st_size ? pe->pos : 0,
+                           (uint64_t)st.st_size);
+        of->draining = true;
+        of->drain_deadline = ls_mono_now() + ctx->rotate_wait;
+        nf->pe_from = of;
+        nf->pe = pe;
+        ls_plg_info(ctx->ins, "'%s' was rotated while logship was down; reading the rest of "
+                    "'%s' from offset %llu", nf->path, p, (unsigned long long)of->read_pos);
+        break;
+    }
+    if (d) {
+        closedir(d);
+    }
+    ls_free(dir);
+}
+
+/* Open f (a path we follow) and choose where to start. */
+static int tail_file_start(struct tail_file *f, bool from_head)
+{
+    struct tail_ctx *ctx = f->ctx;
+    struct tail_pos_entry *pe;
+    struct stat st;
+    uint64_t pos, size, gpos;
+
+    if (tail_file_open_fd(f, &st) != LS_OK) {
+        if (errno == EACCES || errno == EPERM) {
+            tail_perm_warn(ctx, f->path, errno);
+        }
+        return LS_ERROR;
+    }
+    size = (uint64_t)st.st_size;
+    /* a successor of a draining file adopts the path's entry when that one is closed */
+    pe = f->pe_from ? NULL : tail_pos_find(ctx->pf, f->path, f->ino);
+    if (pe && pe->live) {
+        pe = NULL;    /* held by another watcher */
+    }
+    if (pe && pe->ino == f->ino) {
+        pos = pe->pos <= size ? pe->pos : 0;
+        f->pe = pe;
+        pe->live = true;
+        if (pe->pos > size) {
+            ls_plg_info(ctx->ins, "'%s' is smaller than its saved position: it was truncated; "
+                        "reading from the head", f->path);
+        }
+    } else if (pe) {
+        /* the path has a new inode: the old file was rotated while we were down */
+        pos = 0;
+        if (pe->ino != 0) {
+            tail_find_rotated(ctx, f, pe);
+        }
+        if (f->pe == NULL) {
+            f->pe = pe;
+            pe->live = true;
+        }
+    } else {
+        if (tail_ensure_key(f) && ghost_find(ctx, f->dev, f->ino, f->fp, &gpos) && gpos <= size) {
+            pos = gpos;
+        } else if (from_head) {
+            pos = 0;
+        } else {
+            pos = tail_eof_start(f->fd, size);
+        }
+        if (ctx->pf && f->pe_from == NULL) {
+            f->pe = tail_pos_add(ctx->pf, f->path, pos, f->ino);
+            f->pe->live = true;
+        }
+    }
+    tail_file_position(f, pos, size);
+    tail_persist(f, f->committed);
+    ls_plg_info(ctx->ins, "following tail of '%s' from offset %llu", f->path,
+                (unsigned long long)f->read_pos);
+    return LS_OK;
+}
+
+/* Stop following f: read what is left, flush, release its pos entry, close. */
+static void tail_file_close(struct tail_file *f)
+{
+    struct tail_ctx *ctx = f->ctx;
+    struct tail_file *o;
+
+    if (f->fd >= 0 && !ctx->paused) {
+        tail_read(f);
+        if (f->ml_pending && tail_ml_flush(f) == LS_OK) {
+            (void)tail_commit(f, false);
+        }
+    }
+    for (o = ctx->files; o; o = o->next) {
+        if (o->pe_from == f) {
+            /* the successor takes over the path's entry now */
+            o->pe_from = NULL;
+            o->pe = f->pe;
+            f->pe = NULL;
+            tail_pos_update2(ctx->pf, o->pe, o->committed, o->ino);
+        }
+    }
+    if (f->pe) {
+        if (f->unwatched || ctx->follow_inodes) {
+            (void)tail_pos_update(ctx->pf, f->pe, TAIL_POS_UNWATCHED);
+        }
+        f->pe->live = false;
+        f->pe = NULL;
+    }
+    ghost_add(ctx, f);
+    tail_file_free(f);
+}
+
+/* The path now names another file: keep draining f, follow the new one. */
+static void tail_rotated(struct tail_file *f, bool path_exists)
+{
+    struct tail_ctx *ctx = f->ctx;
+    struct tail_file *nf = NULL;
+
+    f->draining = true;
+    f->drain_deadline = ls_mono_now() + ctx->rotate_wait;
+    ls_fstat_free(f->st);
+    f->st = NULL;
+    if (path_exists || f->literal) {
+        ls_plg_info(ctx->ins, "detected rotation of '%s'; waiting %g seconds", f->path,
+                    ctx->rotate_wait);
+        nf = tail_file_new(ctx, f->path, f->literal);
+        if (!ctx->follow_inodes) {
+            nf->pe_from = f;    /* the path's entry moves on when f is closed */
+        }
+        if (path_exists && tail_file_start(nf, true) == LS_OK) {
+            tail_read(nf);
+        }
+    } else {
+        f->unwatched = true;
+        ls_plg_info(ctx->ins, "'%s' was removed; reading what is left for %g seconds", f->path,
+                    ctx->rotate_wait);
+    }
+}
+
+/* A successor that adopts its entry later starts from 0 without one; see tail_file_start. */
+
+/* Check f's path for rotation and truncation, then read. */
+static void tail_check(struct tail_file *f, bool deep)
+{
+    struct tail_ctx *ctx = f->ctx;
+    struct stat st;
+
+    if (ctx->stopped) {
+        return;
+    }
+    if (f->draining) {
+        tail_read(f);
+        return;
+    }
+    if (stat(f->path, &st) != 0) {
+        if (f->fd >= 0) {
+            tail_rotated(f, false);
+            tail_read(f);
+        }
+        return;
+    }
+    if (f->fd < 0 && f->ino == 0) {
+        /* a literal path that now exists: found after startup, so from the head */
+        if (tail_file_start(f, true) == LS_OK) {
+            tail_read(f);
+        }
+        return;
+    }
+    if ((uint64_t)st.st_ino != f->ino || (uint64_t)st.st_dev != f->dev) {
+        if (f->fd < 0) {
+            /* open_on_every_update: the old file cannot be drained any more */
+            struct tail_file *nf;
+            ls_plg_info(ctx->ins, "detected rotation of '%s'", f->path);
+            nf = tail_file_new(ctx, f->path, f->literal);
+            if (!ctx->follow_inodes && f->pe) {
+                nf->pe = f->pe;
+                f->pe = NULL;
+                nf->pe->live = true;
+            }
+            tail_file_free(f);
+            if (tail_file_start(nf, true) == LS_OK) {
+                tail_read(nf);
+            }
+            return;
+        }
+        tail_rotated(f, true);
+        tail_read(f);
+        return;
+    }
+    if (f->fd < 0) {
+        int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0) {
+            return;
+        }
+        f->fd = fd;
+    }
+    if ((uint64_t)st.st_size < f->read_pos ||
+        (deep && f->key && (uint64_t)st.st_size > 0)) {
+        uint64_t fp = 0;
+        bool have = tail_fingerprint(f->fd, &fp);
+        if ((uint64_t)st.st_size < f->read_pos || (have && fp != f->fp) ||
+            (!have && f->read_pos > 0)) {
+            ls_plg_info(ctx->ins, "'%s' was truncated (copytruncate?); reading it from the head",
+                        f->path);
+            /* a new generation: new key, positions from 0 */
+            f->key = 0;
+            f->fp = 0;
+            tail_rewind(f, 0);
+            f->committed = 0;
+            tail_persist(f, 0);
+        }
+    }
+    tail_read(f);
+}
+
+static void tail_stat_cb(struct ls_fstat *st, void *arg)
+{
+    struct tail_file *f = arg;
+    LS_UNUSED(st);
+
+    if (f->ctx->paused) {
+        return;
+    }
+    tail_check(f, false);
+}
+
+/* ------------------------------------------------------------------ */
+/* refresh                                                              */
+
+struct tail_cand {
+    char *path;
+    bool literal;
+};
+
+static void cand_add(struct tail_cand **v, size_t *n, const char *p, bool literal)
+{
+    size_t i;
+
+    for (i = 0; i < *n; i++) {
+        if (strcmp((*v)[i].path, p) == 0) {
+            return;
+        }
+    }
+    *v = ls_realloc(*v, (*n + 1) * sizeof(**v));
+    (*v)[*n].path = ls_strdup(p);
+    (*v)[*n].literal = literal;
+    (*n)++;
+}
+
+static void tail_refresh_now(struct tail_ctx *ctx)
+{
+    time_t now = time(NULL);
+    struct tail_cand *cand = NULL;
+    struct ls_strv excl = { NULL, 0 };
+    size_t ncand = 0, i, j;
+    struct tail_file *f, *next;
+    bool from_head = !ctx->startup || ctx->read_from_head;
+
+    if (!ctx->ignore_repeated_permission_error) {
+        ls_strv_release(&ctx->perm_warned);
+    }
+
+    for (i = 0; i < ctx->exclude_path.n; i++) {
+        char *p = tail_strftime(ctx, ctx->exclude_path.v[i], now);
+        if (tail_is_glob(ctx, p)) {
+            glob_t g;
+            tail_glob(ctx, p, &g);
+            for (j = 0; j < g.gl_pathc; j++) {
+                strv_add(&excl, g.gl_pathv[j]);
+            }
+            globfree(&g);
+        } else {
+            strv_add(&excl, p);
+        }
+        ls_free(p);
+    }
+    for (i = 0; i < ctx->npaths; i++) {
+        char *p = tail_strftime(ctx, ctx->paths[i], now);
+        if (tail_is_glob(ctx, p)) {
+            glob_t g;
+            tail_glob(ctx, p, &g);
+            for (j = 0; j < g.gl_pathc; j++) {
+                struct stat st;
+                const char *gp = g.gl_pathv[j];
+                if (stat(gp, &st) != 0 || !S_ISREG(st.st_mode) || strv_has(&excl, gp)) {
+                    continue;
+                }
+                if (access(gp, R_OK) != 0) {
+                    tail_perm_warn(ctx, gp, errno);
+                    continue;
+                }
+                if (ctx->limit_recently_modified > 0 &&
+                    (double)st.st_mtime < (double)now - ctx->limit_recently_modified) {
+                    continue;
+                }
+                cand_add(&cand, &ncand, gp, false);
+            }
+            globfree(&g);
+        } else if (!strv_has(&excl, p)) {
+            cand_add(&cand, &ncand, p, true);
+        }
+        ls_free(p);
+    }
+
+    /* files no longer matched: drain for rotate_wait, then stop (fluentd's unwatch) */
+    for (f = ctx->files; f; f = next) {
+        bool found = false;
+        next = f->next;
+        if (f->draining) {
+            continue;
+        }
+        for (i = 0; i < ncand; i++) {
+            if (strcmp(cand[i].path, f->path) == 0) {
+                found = true;
+                break;
+            }
+        }
+        if (!found) {
+            if (f->fd < 0) {
+                if (f->pe) {
+                    f->pe->live = false;
+                    f->pe = NULL;
+                }
+                tail_file_free(f);
+            } else {
+                f->draining = true;
+                f->unwatched = true;
+                f->drain_deadline = ls_mono_now() + ctx->rotate_wait;
+                ls_fstat_free(f->st);
+                f->st = NULL;
+            }
+        }
+    }
+
+    for (i = 0; i < ncand; i++) {
+        struct stat st;
+        bool have = false;
+        for (f = ctx->files; f; f = f->next) {
+            if (!f->draining && strcmp(f->path, cand[i].path) == 0) {
+                have = true;
+                break;
+            }
+        }
+        if (have) {
+            continue;
+        }
+        if (stat(cand[i].path, &st) == 0) {
+            struct tail_file *o = tail_find_ino(ctx, (uint64_t)st.st_dev, (uint64_t)st.st_ino,
+                                                NULL);
+            if (o && o->draining && !o->unwatched) {
+                /* a rotated file we are still reading, now matched under its new name
+                 * (access.log.1): keep following it from where we are */
+                struct tail_file *s;
+                for (s = ctx->files; s; s = s->next) {
+                    if (s->pe_from == o) {
+                        s->pe_from = NULL;
+                        s->pe = o->pe;
+                        o->pe = NULL;
+                        (void)tail_pos_update2(ctx->pf, s->pe, s->committed, s->ino);
+                    }
+                }
+                if (o->pe == NULL && ctx->pf) {
+                    o->pe = tail_pos_add(ctx->pf, cand[i].path, o->committed, o->ino);
+                    o->pe->live = true;
+                }
+                ls_free(o->path);
+                o->path = ls_strdup(cand[i].path);
+                o->draining = false;
+                o->literal = cand[i].literal;
+                if (ctx->enable_stat_watcher) {
+                    o->st = ls_fstat_new(ctx->ins, o->path, ctx->enable_watch_timer ? 5.0 : 1.0,
+                                         tail_stat_cb, o);
+                }
+                ls_plg_info(ctx->ins, "'%s' is the file we were following before its rotation; "
+                            "continuing at offset %llu", o->path, (unsigned long long)o->read_pos);
+                continue;
+            }
+            if (o) {
+                ls_plg_debug(ctx->ins, "'%s' is already followed as '%s'", cand[i].path, o->path);
+                continue;
+            }
+        }
+        f = tail_file_new(ctx, cand[i].path, cand[i].literal);
+        if (stat(cand[i].path, &st) == 0) {
+            if (tail_file_start(f, from_head) != LS_OK && !cand[i].literal) {
+                tail_file_free(f);
+                continue;
+            }
+        }
+        if (ctx->started && !ctx->paused) {
+            tail_read(f);
+        }
+    }
+
+    for (i = 0; i < ncand; i++) {
+        ls_free(cand[i].path);
+    }
+    ls_free(cand);
+    ls_strv_release(&excl);
+}
+
+/* ------------------------------------------------------------------ */
+/* timers                                                               */
+
+static void tail_check_done(struct tail_ctx *ctx)
+{
+    struct tail_file *f;
+
+    if (!ls_oneshot(ctx->ins->engine) || ctx->done || ctx->paused) {
+        return;
+    }
+    for (f = ctx->files; f; f = f->next) {
+        if (f->fd < 0) {
+            continue;
+        }
+        if (!f->eof || f->blocked || f->ml_pending || f->committed != f->safe) {
+            return;
+        }
+    }
+    ctx->done = true;
+    if (ctx->pf) {
+        (void)tail_pos_compact(ctx->pf);
+    }
+    ls_input_done(ctx->ins);
+}
+
+static void tail_tick_cb(struct ls_timer *t, void *arg)
+{
+    struct tail_ctx *ctx = arg;
+    struct tail_file *f, *next;
+    double now = ls_mono_now();
+    LS_UNUSED(t);
+
+    if (ctx->stopped) {
+        return;
+    }
+    for (f = ctx->files; f; f = f->next) {
+        f->window_bytes = 0;
+    }
+    if (ctx->paused) {
+        return;
+    }
+    for (f = ctx->files; f; f = next) {
+        next = f->next;
+        if (f->draining) {
+            tail_read(f);
+            if (now >= f->drain_deadline && f->eof && !f->blocked) {
+                ls_plg_info(ctx->ins, "stop following '%s' (offset %llu)", f->path,
+                            (unsigned long long)f->read_pos);
+                tail_file_close(f);
+            }
+            continue;
+        }
+        if (ctx->enable_watch_timer || f->blocked || f->fd < 0) {
+            tail_check(f, true);
+        }
+        if (ctx->multiline && f->ml_pending && ctx->multiline_flush_interval > 0 &&
+            now - f->last_line_at >= ctx->multiline_flush_interval && !f->blocked) {
+            if (tail_ml_flush(f) == LS_OK) {
+                (void)tail_commit(f, false);
+            } else {
+                f->blocked = true;
+                (void)tail_commit(f, true);
+            }
+        }
+    }
+    tail_check_done(ctx);
+}
+
+static void tail_kick_cb(struct ls_timer *t, void *arg)
+{
+    struct tail_ctx *ctx = arg;
+    struct tail_file *f, *next;
+    LS_UNUSED(t);
+
+    for (f = ctx->files; f && !ctx->paused && !ctx->stopped; f = next) {
+        next = f->next;
+        if (f->draining) {
+            tail_read(f);
+        } else {
+            tail_check(f, false);
+        }
+    }
+    tail_check_done(ctx);
+}
+
+static void tail_refresh_cb(struct ls_timer *t, void *arg)
+{
+    struct tail_ctx *ctx = arg;
+    bool first = ctx->startup;
+    LS_UNUSED(t);
+
+    ctx->startup = false;
+    tail_refresh_now(ctx);
+    if (first && ctx->pf) {
+        (void)tail_pos_compact(ctx->pf);
+    }
+}
+
+static void tail_compact_cb(struct ls_timer *t, void *arg)
+{
+    struct tail_ctx *ctx = arg;
+    LS_UNUSED(t);
+    (void)tail_pos_compact(ctx->pf);
+}
+
+/* ------------------------------------------------------------------ */
+/* lifecycle                                                            */
+
+static int tail_start(struct ls_instance *ins)
+{
+    struct tail_ctx *ctx = ins->ctx;
+    char err[512];
+
+    ctx->rbuf = ls_malloc(TAIL_RBUF);
+    if (ctx->pos_file) {
+        err[0] = '\0';
+        ctx->pf = tail_pos_open(ctx->pos_file, ctx->follow_inodes, err, sizeof(err));
+        if (ctx->pf == NULL) {
+            ls_plg_error(ins, "%s", err);
+            return LS_ERROR;
+        }
+        if (ctx->pf->unparsable) {
+            ls_plg_warn(ins, "pos_file '%s': %zu unparsable line(s) dropped", ctx->pos_file,
+                        ctx->pf->unparsable);
+        }
+        if (ctx->pf->duplicates) {
+            ls_plg_warn(ins, "pos_file '%s': %zu duplicate entr%s (the last one wins)",
+                        ctx->pos_file, ctx->pf->duplicates, ctx->pf->duplicates == 1 ? "y" : "ies");
+        }
+    }
+    ctx->tick = ls_timer_new(ins, tail_tick_cb, ctx);
+    ctx->kick = ls_timer_new(ins, tail_kick_cb, ctx);
+    ctx->refresh = ls_timer_new(ins, tail_refresh_cb, ctx);
+    ctx->startup = true;
+    if (!ctx->skip_refresh_on_startup) {
+        tail_refresh_cb(ctx->refresh, ctx);
+    }
+    ctx->startup = ctx->skip_refresh_on_startup ? false : ctx->startup;
+    ctx->started = true;
+    ls_timer_start(ctx->refresh, ctx->refresh_interval, ctx->refresh_interval);
+    ls_timer_start(ctx->tick, 1.0, 1.0);
+    ls_timer_start(ctx->kick, 0.0, 0.0);
+    if (ctx->pf && ctx->pos_file_compaction_interval > 0) {
+        ctx->compact = ls_timer_new(ins, tail_compact_cb, ctx);
+        ls_timer_start(ctx->compact, ctx->pos_file_compaction_interval,
+                       ctx->pos_file_compaction_interval);
+    }
+    return LS_OK;
+}
+
+static void tail_stop(struct ls_instance *ins)
+{
+    struct tail_ctx *ctx = ins->ctx;
+    struct tail_file *f;
+
+    if (!ctx->started || ctx->stopped) {
+        return;
+    }
+    /* fluentd flushes pending multiline records at shutdown */
+    for (f = ctx->files; f; f = f->next) {
+        if (f->ml_pending && !ctx->paused && tail_ml_flush(f) == LS_OK) {
+            (void)tail_commit(f, false);
+        }
+    }
+    ctx->stopped = true;
+    ls_timer_free(ctx->tick);
+    ls_timer_free(ctx->kick);
+    ls_timer_free(ctx->refresh);
+    ls_timer_free(ctx->compact);
+    ctx->tick = ctx->kick = ctx->refresh = ctx->compact = NULL;
+    while (ctx->files) {
+        f = ctx->files;
+        if (f->pe) {
+            f->pe->live = false;
+        }
+        tail_file_free(f);
+    }
+}
+
+static void tail_pause(struct ls_instance *ins)
+{
+    ((struct tail_ctx *)ins->ctx)->paused = true;
+}
+
+static void tail_resume(struct ls_instance *ins)
+{
+    struct tail_ctx *ctx = ins->ctx;
+
+    ctx->paused = false;
+    if (ctx->kick && !ctx->stopped) {
+        ls_timer_start(ctx->kick, 0.0, 0.0);
+    }
+}
+
+static void tail_destroy(struct ls_instance *ins)
+{
+    struct tail_ctx *ctx = ins->ctx;
+    size_t i;
+
+    tail_stop(ins);
+    while (ctx->files) {
+        tail_file_free(ctx->files);
+    }
+    ls_timer_free(ctx->tick);
+    ls_timer_free(ctx->kick);
+    ls_timer_free(ctx->refresh);
+    ls_timer_free(ctx->compact);
+    tail_pos_close(ctx->pf);
+    ls_instance_destroy(ctx->parser);
+    if (ctx->pos_file) {
+        for (i = 0; i < tail_npos_in_use; i++) {
+            if (strcmp(tail_pos_in_use[i], ctx->pos_file) == 0) {
+                ls_free(tail_pos_in_use[i]);
+                tail_pos_in_use[i] = tail_pos_in_use[--tail_npos_in_use];
+                break;
+            }
+        }
+        if (tail_npos_in_use == 0) {
+            ls_free(tail_pos_in_use);
+            tail_pos_in_use = NULL;
+        }
+    }
+    for (i = 0; i < ctx->npaths; i++) {
+        ls_free(ctx->paths[i]);
+    }
+    ls_free(ctx->paths);
+    ls_free(ctx->tag_prefix);
+    ls_free(ctx->tag_suffix);
+    ls_free(ctx->rbuf);
+    ls_strv_release(&ctx->perm_warned);
+    ls_record_release(&ctx->rec);
+    ls_arena_release(&ctx->arena);
+}
+
+const struct ls_plugin ls_plugin_in_tail = {
+    .name = "tail",
+    .kind = LS_PLUGIN_INPUT,
+    .description = "follow log files (fluentd's in_tail): rotation, pos_file, exactly-once with "
+                   "the file buffer",
+    .params = tail_params,
+    .ctx_size = sizeof(struct tail_ctx),
+    .init = tail_init,
+    .destroy = tail_destroy,
+    .start = tail_start,
+    .stop = tail_stop,
+    .pause = tail_pause,
+    .resume = tail_resume,
+};
