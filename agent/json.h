@@ -3,9 +3,10 @@
  * a small reader used by the json parser and configuration values.
  *
  * Writing: strings are raw bytes; control bytes are escaped (\n \t \u0001),
- * '"' and '\\' are escaped, valid UTF-8 passes through, and each byte of an
- * invalid UTF-8 sequence becomes U+FFFD (as Ruby's scrub does), so the
- * output is always valid JSON and valid UTF-8. Fast path: a run of safe
+ * '"' and '\\' are escaped, valid UTF-8 passes through, and invalid UTF-8
+ * becomes U+FFFD per maximal invalid subpart (a stray byte, or the valid
+ * prefix of a truncated sequence, is one U+FFFD; Ruby's scrub and Python's
+ * "replace" do the same), so the output is always valid JSON and UTF-8. Fast path: a run of safe
  * ASCII bytes is copied with one memcpy.
  */
 #ifndef LS_JSON_H
