@@ -6,8 +6,8 @@
  * '"' and '\\' are escaped, valid UTF-8 passes through, and invalid UTF-8
  * becomes U+FFFD per maximal invalid subpart (a stray byte, or the valid
  * prefix of a truncated sequence, is one U+FFFD; Ruby's scrub and Python's
- * "replace" do the same), so the output is always valid JSON and UTF-8. Fast path: a run of safe
- * ASCII bytes is copied with one memcpy.
+ * "replace" do the same), so the output is always valid JSON and UTF-8.
+ * Fast path: a run of safe ASCII bytes is copied with one memcpy.
  */
 #ifndef LS_JSON_H
 #define LS_JSON_H
