@@ -1,0 +1,402 @@
+"""out_file and secondary_file: fluentd's file names, append, gzip, placeholders,
+path-traversal refusal, symlink_path, and idempotent retries (a chunk retried
+after a crash rewrites the same file, an append is cut back before it is redone).
+
+Event times are set from a record field (record_transformer renew_time_key),
+so the slices are fixed dates and the expected names are exact.
+"""
+import glob, gzip, json, os, re, signal, subprocess, time
+import lstest
+from lstest import Agent, conf, run, tmpdir, wait_until, write
+
+# 2024-01-01 00:30:00 UTC and the following hours
+T0 = 1704069000
+# 2030-01-01 00:00:00 UTC: a slice that is not due, so its chunk stays staged
+TF = 1893456000
+
+def sample_conf(d, times, out_block, tag="app.web", extra_records=None, count=None):
+    recs = []
+    for i, t in enumerate(times):
+        r = {"t": t, "seq": i}
+        if extra_records:
+            r.update(extra_records[i])
+        recs.append(r)
+    n = count if count is not None else len(recs)
+    return conf(f"""
+<source>
+  @type sample
+  tag {tag}
+  sample {json.dumps(recs)}
+  count {n}
+</source>
+<filter **>
+  @type record_transformer
+  renew_time_key t
+</filter>
+{out_block}
+""", d)
+
+def oneshot(path, timeout=60):
+    p = run(["-c", path, "--oneshot"], timeout=timeout)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return p
+
+def seqs_in(text):
+    return [json.loads(l.split("\t")[2])["seq"] for l in text.splitlines() if l.strip()]
+
+def test_default_name_is_path_dot_day_index_log():
+    d = tmpdir()
+    out = os.path.join(d, "out", "app")
+    c = sample_conf(d, [T0, T0 + 60, T0 + 120], f"""
+<match **>
+  @type file
+  path {out}
+  <buffer>
+    timekey_use_utc true
+  </buffer>
+</match>""")
+    oneshot(c)
+    files = sorted(glob.glob(out + ".*"))
+    assert files == [out + ".20240101_0.log"], files
+    text = lstest.read(files[0])
+    assert seqs_in(text) == [0, 1, 2]
+    # out_file formatter: time TAB tag TAB json
+    assert re.match(r"2024-01-01T00:30:00(\+00:00|Z)\tapp\.web\t\{", text), text[:200]
+    # the file buffer lived in the directory named by path (fluentd's default)
+    assert os.path.isdir(out) and not glob.glob(os.path.join(out, "logship.*.chunk"))
+
+def test_one_file_per_chunk_gets_the_next_index():
+    d = tmpdir()
+    out = os.path.join(d, "o")
+    c = sample_conf(d, [T0 + i for i in range(10)], f"""
+<match **>
+  @type file
+  path {out}
+  <buffer time>
+    timekey_use_utc true
+    chunk_limit_records 4
+  </buffer>
+</match>""")
+    oneshot(c)
+    files = sorted(glob.glob(out + ".*"))
+    assert files == [out + f".20240101_{i}.log" for i in range(3)], files
+    allseq = sorted(s for f in files for s in seqs_in(lstest.read(f)))
+    assert allseq == list(range(10))
+    # a second run does not overwrite: it takes the next free indexes
+    oneshot(c)
+    files = sorted(glob.glob(out + ".*"))
+    assert len(files) == 6 and out + ".20240101_5.log" in files, files
+
+def test_append_and_gzip():
+    d = tmpdir()
+    out = os.path.join(d, "o")
+    c = sample_conf(d, [T0 + i for i in range(10)], f"""
+<match **>
+  @type file
+  path {out}
+  append true
+  compress gzip
+  <buffer time>
+    timekey_use_utc true
+    chunk_limit_records 3
+  </buffer>
+</match>""")
+    oneshot(c)
+    files = sorted(glob.glob(out + ".*"))
+    assert files == [out + ".20240101.log.gz"], files
+    # several gzip members appended: gzip -t and zcat accept the file
+    assert subprocess.run(["gzip", "-t", files[0]]).returncode == 0
+    with gzip.open(files[0], "rt") as f:
+        assert sorted(seqs_in(f.read())) == list(range(10))
+    oneshot(c)
+    with gzip.open(files[0], "rt") as f:
+        assert sorted(seqs_in(f.read())) == sorted(list(range(10)) * 2)
+
+def test_star_path_hour_slices_and_suffix_rules():
+    d = tmpdir()
+    out = os.path.join(d, "x", "file.*")
+    c = sample_conf(d, [T0, T0 + 3600, T0 + 7200], f"""
+<match **>
+  @type file
+  path {out}
+  <buffer time>
+    timekey 1h
+    timekey_use_utc true
+  </buffer>
+</match>""")
+    oneshot(c)
+    names = sorted(os.path.basename(f) for f in glob.glob(os.path.join(d, "x", "file.2*")))
+    # '*' becomes the slice + index; no path_suffix is added (fluentd)
+    assert names == ["file.2024010100_0", "file.2024010101_0", "file.2024010102_0"], names
+    # add_path_suffix false / path_suffix
+    out2 = os.path.join(d, "y", "f")
+    c2 = sample_conf(d, [T0], f"""
+<match **>
+  @type file
+  path {out2}
+  path_suffix .txt
+  <buffer>
+    timekey_use_utc true
+  </buffer>
+</match>""")
+    oneshot(c2)
+    assert os.path.exists(out2 + ".20240101_0.txt"), os.listdir(os.path.dirname(out2))
+    out3 = os.path.join(d, "z", "f")
+    c3 = sample_conf(d, [T0], f"""
+<match **>
+  @type file
+  path {out3}
+  add_path_suffix false
+  <buffer>
+    timekey_use_utc true
+  </buffer>
+</match>""")
+    oneshot(c3)
+    assert os.path.exists(out3 + ".20240101_0"), os.listdir(os.path.dirname(out3))
+
+def test_placeholders_tag_key_and_time_in_path():
+    d = tmpdir()
+    base = os.path.join(d, "logs")
+    c = sample_conf(d, [T0, T0 + 3600, T0], f"""
+<match **>
+  @type file
+  path {base}/${{tag}}/${{host}}/%Y/%m/%d/access.%H
+  <buffer tag,time,host>
+    timekey 1h
+    timekey_use_utc true
+  </buffer>
+</match>""", extra_records=[{"host": "a"}, {"host": "a"}, {"host": "b"}])
+    oneshot(c)
+    got = sorted(os.path.relpath(f, base) for f in glob.glob(base + "/**/*.log", recursive=True))
+    assert got == ["app.web/a/2024/01/01/access.00_0.log", "app.web/a/2024/01/01/access.01_0.log",
+                   "app.web/b/2024/01/01/access.00_0.log"], got
+
+def test_insufficient_time_placeholders_is_a_config_error():
+    d = tmpdir()
+    c = conf(f"""
+<match **>
+  @type file
+  path {d}/o.%Y%m
+  <buffer time>
+    timekey 1d
+  </buffer>
+</match>""", d)
+    p = run(["-c", c, "--dry-run"])
+    assert p.returncode != 0 and "insufficient timestamp placeholders" in p.stderr, p.stderr
+    c = conf(f"""
+<match **>
+  @type file
+  path {d}/o.*
+  <buffer []>
+  </buffer>
+</match>""", d)
+    p = run(["-c", c, "--dry-run"])
+    assert p.returncode != 0 and "chunk key 'time'" in p.stderr, p.stderr
+    c = conf(f"""
+<match **>
+  @type file
+  path {d}/${{tag}}/o
+</match>""", d)
+    p = run(["-c", c, "--dry-run"])
+    assert p.returncode != 0 and "tag" in p.stderr, p.stderr
+
+def test_tag_or_key_escaping_the_directory_is_refused():
+    d = tmpdir()
+    base = os.path.join(d, "logs")
+    buf = os.path.join(d, "buf")
+    c = sample_conf(d, [T0], f"""
+<match **>
+  @type file
+  path {base}/${{tag}}/o
+  <buffer tag,time>
+    path {buf}
+    timekey_use_utc true
+    retry_wait 0.1
+  </buffer>
+</match>""", tag="../../escaped")
+    p = run(["-c", c, "--oneshot"], timeout=60)
+    # unrecoverable: no retries, the chunk is kept in backup/, nothing outside base
+    assert p.returncode != 0, p.stderr
+    assert "leave the directory" in p.stderr, p.stderr
+    assert "retry" not in p.stderr.lower() or "failed to flush" not in p.stderr, p.stderr
+    assert not glob.glob(os.path.join(d, "escaped*")) and not glob.glob(d + "/../escaped*")
+    assert len(glob.glob(os.path.join(buf, "backup", "*.chunk"))) == 1
+    # a record key with a leading '/' too
+    c = sample_conf(d, [T0], f"""
+<match **>
+  @type file
+  path {base}/${{dir}}/o
+  <buffer time,dir>
+    path {buf}2
+    timekey_use_utc true
+  </buffer>
+</match>""", extra_records=[{"dir": "/tmp/ls-abs-escape"}])
+    p = run(["-c", c, "--oneshot"], timeout=60)
+    assert p.returncode != 0 and not os.path.exists("/tmp/ls-abs-escape"), p.stderr
+
+def test_symlink_path_points_to_the_latest_file():
+    d = tmpdir()
+    out = os.path.join(d, "o")
+    link = os.path.join(d, "current.log")
+    c = sample_conf(d, [T0, T0 + 86400], f"""
+<match **>
+  @type file
+  path {out}
+  symlink_path {link}
+  <buffer>
+    timekey_use_utc true
+  </buffer>
+</match>""")
+    oneshot(c)
+    assert os.path.islink(link)
+    assert os.readlink(link) in (out + ".20240101_0.log", out + ".20240102_0.log")
+    assert os.path.exists(os.readlink(link))
+
+def _staged_chunks(conf_text, d):
+    """Run an agent until its records are in the file buffer, then stop it without flushing."""
+    c = conf(conf_text, d)
+    a = Agent(c).start()
+    a.wait_log(r"logship started")
+    time.sleep(1.0)
+    a.stop()   # file buffer: flush_at_shutdown false, chunks stay
+    return c
+
+def _recovery_conf(d, out, buf, append):
+    return f"""
+<system>
+  without_source true
+</system>
+<match **>
+  @type file
+  path {out}
+  append {str(append).lower()}
+  <buffer time>
+    @type file
+    path {buf}
+    timekey_use_utc true
+  </buffer>
+</match>"""
+
+def test_retry_after_crash_rewrites_the_same_file():
+    d = tmpdir()
+    out = os.path.join(d, "o")
+    buf = os.path.join(d, "buf")
+    _staged_chunks(f"""
+<source>
+  @type sample
+  tag a
+  sample {{"t": {TF}, "msg": "x"}}
+  count 5
+  rate 100
+</source>
+<filter **>
+  @type record_transformer
+  renew_time_key t
+</filter>
+<match **>
+  @type file
+  path {out}
+  <buffer time>
+    @type file
+    path {buf}
+    timekey_use_utc true
+  </buffer>
+</match>""", d)
+    chunks = glob.glob(os.path.join(buf, "logship.*.chunk"))
+    assert len(chunks) == 1, os.listdir(buf)
+    cid = re.search(r"logship\.[bq]([0-9a-f]{32})\.chunk", chunks[0]).group(1)
+    # as if the previous run had resolved the name, written it and crashed before the purge
+    target = out + ".20300101_0.log"
+    write(target, "half a file from the crashed attempt\n")
+    write(os.path.join(buf, f"logship.{cid}.state"), f"owner\tfile.x\npath\t{target}\n")
+    # the owner is the output's @id
+    rc = _recovery_conf(d, out, buf, False).replace("@type file\n  path", "@type file\n  @id file.x\n  path", 1)
+    oneshot(conf(rc, d, "r.conf"))
+    files = sorted(glob.glob(out + ".*"))
+    assert files == [target], files
+    text = lstest.read(target)
+    assert "crashed attempt" not in text and text.count("\"msg\":\"x\"") == 5, text
+    assert not glob.glob(os.path.join(buf, "logship.*"))
+
+def test_append_retry_after_crash_cuts_back_first():
+    d = tmpdir()
+    out = os.path.join(d, "o")
+    buf = os.path.join(d, "buf")
+    _staged_chunks(f"""
+<source>
+  @type sample
+  tag a
+  sample {{"t": {TF}, "msg": "y"}}
+  count 4
+  rate 100
+</source>
+<filter **>
+  @type record_transformer
+  renew_time_key t
+</filter>
+<match **>
+  @type file
+  @id fa
+  path {out}
+  append true
+  <buffer time>
+    @type file
+    path {buf}
+    timekey_use_utc true
+  </buffer>
+</match>""", d)
+    chunks = glob.glob(os.path.join(buf, "logship.*.chunk"))
+    assert len(chunks) == 1
+    cid = re.search(r"logship\.[bq]([0-9a-f]{32})\.chunk", chunks[0]).group(1)
+    target = out + ".20300101.log"
+    earlier = "earlier line 1\nearlier line 2\n"
+    # the crashed attempt had appended part of the chunk after 'earlier'
+    write(target, earlier + "2030-01-01T00:00:00+00:00\ta\t{\"t\":18934")
+    write(os.path.join(buf, f"logship.{cid}.state"), f"owner\tfa\npath\t{target}\nsize\t{len(earlier)}\n")
+    rc = _recovery_conf(d, out, buf, True).replace("@type file\n  path", "@type file\n  @id fa\n  path", 1)
+    oneshot(conf(rc, d, "r.conf"))
+    text = lstest.read(target)
+    assert text.startswith(earlier), text
+    body = text[len(earlier):]
+    assert body.count("\"msg\":\"y\"") == 4 and "{\"t\":18934\n" not in body, text
+    assert len(body.splitlines()) == 4, text
+
+def test_secondary_file_names_and_gzip():
+    d = tmpdir()
+    err = os.path.join(d, "err")
+    c = sample_conf(d, [T0 + i for i in range(6)], f"""
+<match **>
+  @type fault
+  fail_times 1000
+  <format>
+    @type json
+  </format>
+  <buffer tag>
+    chunk_limit_records 3
+    retry_wait 0.1
+    retry_max_times 0
+  </buffer>
+  <secondary>
+    @type secondary_file
+    directory {err}
+    basename dump.${{tag}}
+    compress gzip
+  </secondary>
+</match>""")
+    oneshot(c)
+    names = sorted(os.listdir(err))
+    assert names == ["dump.app.web.0.gz", "dump.app.web.1.gz"], names
+    seqs = []
+    for n in names:
+        with gzip.open(os.path.join(err, n), "rt") as f:
+            seqs += [json.loads(l)["seq"] for l in f.read().splitlines()]
+    assert sorted(seqs) == list(range(6))
+
+def test_secondary_file_only_in_secondary():
+    d = tmpdir()
+    c = conf(f"<match **>\n  @type secondary_file\n  directory {d}\n</match>\n", d)
+    p = run(["-c", c, "--dry-run"])
+    assert p.returncode != 0 and "<secondary>" in p.stderr, p.stderr
+    c = conf(f"<match **>\n  @type fault\n  <secondary>\n    @type secondary_file\n    directory {d}\n    basename a/b\n  </secondary>\n</match>\n", d)
+    p = run(["-c", c, "--dry-run"])
+    assert p.returncode != 0 and "basename" in p.stderr, p.stderr
