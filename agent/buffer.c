@@ -1423,6 +1423,11 @@ bool ls_buffer_idle(const struct ls_buffer *b)
     return true;
 }
 
+bool ls_buffer_busy(const struct ls_buffer *b)
+{
+    return b->inflight > 0;
+}
+
 bool ls_buffer_failed(const struct ls_buffer *b)
 {
     return b->failed;

@@ -39,6 +39,8 @@ void ls_buffer_tick(struct ls_buffer *b);
 void ls_buffer_enqueue_all(struct ls_buffer *b);
 /* Nothing staged, queued or in flight. */
 bool ls_buffer_idle(const struct ls_buffer *b);
+/* A write is in flight (the output has not called back yet). */
+bool ls_buffer_busy(const struct ls_buffer *b);
 /* Some chunk hit its retry limit and could not be handed to a secondary. */
 bool ls_buffer_failed(const struct ls_buffer *b);
 bool ls_buffer_flush_at_shutdown(const struct ls_buffer *b);

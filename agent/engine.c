@@ -800,6 +800,34 @@ static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
     }
 }
 
+/*
+ * Shutdown is complete when buffers that flush at shutdown are empty and
+ * the others (file buffers by default) have no write in flight: their
+ * staged and queued chunks stay on disk for the next start, so waiting for
+ * them would only burn the whole drain deadline.
+ */
+static bool shutdown_done(struct ls_engine *eng, bool *failed)
+{
+    size_t i;
+    bool done = true;
+
+    *failed = false;
+    for (i = 0; i < eng->noutputs; i++) {
+        struct ls_output_core *core = eng->outputs[i]->core;
+        if (core == NULL || core->buffer == NULL) {
+            continue;
+        }
+        if (ls_buffer_failed(core->buffer)) {
+            *failed = true;
+        }
+        if (ls_buffer_flush_at_shutdown(core->buffer) ? !ls_buffer_idle(core->buffer)
+                                                      : ls_buffer_busy(core->buffer)) {
+            done = false;
+        }
+    }
+    return done;
+}
+
 /* Run the loop until nothing is in flight or the deadline passes (shutdown drain). */
 static void drain(struct ls_engine *eng, double seconds)
 {
@@ -808,7 +836,7 @@ static void drain(struct ls_engine *eng, double seconds)
 
     while (ls_mono_now() < deadline) {
         tick_buffers(eng);
-        if (ls_engine_all_delivered(eng, &failed) && eng->work_inflight == 0) {
+        if (shutdown_done(eng, &failed) && eng->work_inflight == 0) {
             break;
         }
         if (failed) {
