@@ -665,6 +665,7 @@ struct ls_timefmt {
     struct step *steps;
     size_t nsteps;
     bool has_date;         /* the format gives year/month/day itself */
+    bool clf;              /* exactly "%d/%b/%Y:%H:%M:%S %z" (nginx, apache): fast path */
 
     /* parse cache: the epoch of (y, m, d, h) at offset (or in the zone) */
     bool pc_valid;
@@ -673,6 +674,11 @@ struct ls_timefmt {
     int pc_mon, pc_day, pc_hour;
     int32_t pc_off;
     int64_t pc_base;
+
+    /* last input string and its result (fluentd caches the last strings too) */
+    char memo[48];
+    size_t memo_len;            /* 0 = empty */
+    struct ls_time memo_val;
 
     /* format cache: one rendered second, fraction digits patched per call */
     bool fc_valid;
@@ -834,6 +840,7 @@ struct ls_timefmt *ls_timefmt_create(const char *fmt, const char *zone, char *er
         ls_timefmt_destroy(tf);
         return NULL;
     }
+    tf->clf = strcmp(fmt, "%d/%b/%Y:%H:%M:%S %z") == 0;
     if (tf->nsteps == 0) {
         add_step(tf, &cap, ST_LIT, 0, tf->fmt, 0);
     }
@@ -886,24 +893,32 @@ static inline int read_num(const char **pp, const char *end, int maxd, bool allo
     return n;
 }
 
-/* Case-insensitive name match against full names or their 3-letter forms. */
+/*
+ * Case-insensitive name match: the 3-letter form, or the full name. The
+ * first three letters are folded and packed into one integer, so the
+ * common case (an access log's "Nov") is one load and up to 12 compares.
+ */
 static int read_name(const char **pp, const char *end, const char *const *names, int count)
 {
-    const char *p = *pp;
-    size_t avail = (size_t)(end - p);
+    const unsigned char *p = (const unsigned char *)*pp;
+    uint32_t key;
     int i;
 
-    if (avail < 3) {
+    if (end - *pp < 3) {
         return -1;
     }
+    key = (uint32_t)(p[0] | 0x20) << 16 | (uint32_t)(p[1] | 0x20) << 8 | (uint32_t)(p[2] | 0x20);
     for (i = 0; i < count; i++) {
-        size_t full = strlen(names[i]);
-        if (avail >= full && strncasecmp(p, names[i], full) == 0) {
-            *pp = p + full;
-            return i;
-        }
-        if (strncasecmp(p, names[i], 3) == 0) {
-            *pp = p + 3;
+        const unsigned char *n = (const unsigned char *)names[i];
+        uint32_t nk = (uint32_t)(n[0] | 0x20) << 16 | (uint32_t)n[1] << 8 | n[2];
+        if (nk == key) {
+            size_t full = strlen(names[i]);
+            if ((size_t)(end - *pp) > 3 && isalpha(p[3]) && (size_t)(end - *pp) >= full &&
+                strncasecmp(*pp + 3, names[i] + 3, full - 3) == 0) {
+                *pp += full;
+            } else {
+                *pp += 3;
+            }
             return i;
         }
     }
@@ -921,6 +936,9 @@ static bool read_zone(const char **pp, const char *end, int32_t *off)
         *pp = p + 1;
         return true;
     }
+    if (p < end && (*p == '+' || *p == '-')) {
+        goto numeric;
+    }
     if (end - p >= 3 && (strncasecmp(p, "UTC", 3) == 0 || strncasecmp(p, "GMT", 3) == 0)) {
         p += 3;
         if (p == end || (*p != '+' && *p != '-')) {
@@ -936,6 +954,7 @@ static bool read_zone(const char **pp, const char *end, int32_t *off)
     if (p >= end || (*p != '+' && *p != '-')) {
         return false;
     }
+numeric:
     sign = *p++ == '-' ? -1 : 1;
     nd = read_num(&p, end, 2, false, &h);
     if (nd == 0) {
@@ -1220,6 +1239,60 @@ static int64_t current_year_in(struct ls_timefmt *tf, int *mon, int *day)
     return y;
 }
 
+static inline int dig2(const char *s)
+{
+    unsigned a = (unsigned)(s[0] - '0'), b = (unsigned)(s[1] - '0');
+    return a < 10 && b < 10 ? (int)(a * 10 + b) : -1;
+}
+
+/*
+ * "21/Nov/2026:12:00:00 +0900" at fixed positions, the access-log case.
+ * Returns false for anything unusual (one-digit day, "Z", other lengths),
+ * which then takes the general path; a hit reuses the hour cache.
+ */
+static bool parse_clf(struct ls_timefmt *tf, const char *s, struct ls_time *out)
+{
+    const char *mp = s + 3;
+    int d = dig2(s), y1 = dig2(s + 7), y2 = dig2(s + 9), h = dig2(s + 12), mi = dig2(s + 15);
+    int se = dig2(s + 18), oh = dig2(s + 22), om = dig2(s + 24), m;
+    int32_t off;
+    int64_t y, base;
+
+    if ((d | y1 | y2 | h | mi | se | oh | om) < 0 || s[2] != '/' || s[6] != '/' || s[11] != ':' ||
+        s[14] != ':' || s[17] != ':' || s[20] != ' ' || (s[21] != '+' && s[21] != '-')) {
+        return false;
+    }
+    m = read_name(&mp, s + 6, mon_names, 12) + 1;
+    if (m == 0 || mp != s + 6 || h > 23 || mi > 59 || se > 60 || d < 1 || oh > 24 || om > 59) {
+        return false;
+    }
+    y = y1 * 100 + y2;
+    off = (oh * 3600 + om * 60) * (s[21] == '-' ? -1 : 1);
+    if (tf->pc_valid && !tf->pc_zoned && tf->pc_off == off && tf->pc_hour == h &&
+        tf->pc_day == d && tf->pc_mon == m && tf->pc_year == y) {
+        base = tf->pc_base;
+    } else {
+        if (d > days_in_month(y, m)) {
+            return false;
+        }
+        base = ls_timegm((int)y, m, d, h, 0, 0) - off;
+        tf->pc_valid = true;
+        tf->pc_zoned = false;
+        tf->pc_year = y;
+        tf->pc_mon = m;
+        tf->pc_day = d;
+        tf->pc_hour = h;
+        tf->pc_off = off;
+        tf->pc_base = base;
+    }
+    out->sec = base + mi * 60 + se;
+    out->nsec = 0;
+    memcpy(tf->memo, s, 26);
+    tf->memo_len = 26;
+    tf->memo_val = *out;
+    return true;
+}
+
 int ls_timefmt_parse(struct ls_timefmt *tf, const char *s, size_t len, struct ls_time *out)
 {
     const char *p = s, *end = s + len;
@@ -1228,6 +1301,13 @@ int ls_timefmt_parse(struct ls_timefmt *tf, const char *s, size_t len, struct ls
     int v;
     int64_t base;
 
+    if (len == tf->memo_len && len > 0 && memcmp(s, tf->memo, len) == 0) {
+        *out = tf->memo_val;
+        return LS_OK;
+    }
+    if (tf->clf && len == 26 && parse_clf(tf, s, out)) {
+        return LS_OK;
+    }
     memset(&tp, 0, sizeof(tp));
     tp.mon = 1;
     tp.day = 1;
@@ -1444,6 +1524,12 @@ int ls_timefmt_parse(struct ls_timefmt *tf, const char *s, size_t len, struct ls
     }
     out->sec = base + tp.min * 60 + tp.sec;
     out->nsec = tp.nsec;
+    /* a result that depended on today's date must not be replayed later */
+    if (len > 0 && len <= sizeof(tf->memo) && tp.have_year) {
+        memcpy(tf->memo, s, len);
+        tf->memo_len = len;
+        tf->memo_val = *out;
+    }
     return LS_OK;
 }
 

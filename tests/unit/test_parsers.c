@@ -284,6 +284,106 @@ START_TEST(test_nginx_types_and_options)
 }
 END_TEST
 
+
+/*
+ * The nginx parser's hand-written fast path must agree with fluentd's regex
+ * (run through the regexp parser) on every line: generated from tricky
+ * pieces and by mutating real lines.
+ */
+#define NGINX_RE "/^(?<remote>[^ ]*) (?<host>[^ ]*) (?<user>[^ ]*) \\[(?<time>[^\\]]*)\\] " \
+    "\"(?<method>\\S+)(?: +(?<path>[^\\\"]*?)(?: +\\S*)?)?\" (?<code>[^ ]*) (?<size>[^ ]*)" \
+    "(?: \"(?<referer>[^\\\"]*)\" \"(?<agent>[^\\\"]*)\"(?:\\s+\\\"?(?<http_x_forwarded_for>" \
+    "[^\\\"]*)\\\"?)?)?$/"
+
+static void same_records(struct tp *a, struct tp *b, const char *line, size_t len)
+{
+    unsigned i;
+
+    ck_assert_msg(a->rec.nfields == b->rec.nfields, "nfields %u vs %u for '%.*s'", a->rec.nfields,
+                  b->rec.nfields, (int)len, line);
+    for (i = 0; i < a->rec.nfields; i++) {
+        const struct ls_field *x = &a->rec.fields[i], *y = &b->rec.fields[i];
+        ck_assert_msg(x->key_len == y->key_len && memcmp(x->key, y->key, x->key_len) == 0 &&
+                      x->v.type == y->v.type && x->v.u.s.len == y->v.u.s.len &&
+                      memcmp(x->v.u.s.p, y->v.u.s.p, x->v.u.s.len) == 0,
+                      "field %u: '%.*s'='%.*s' vs '%.*s'='%.*s' for line '%.*s'", i,
+                      (int)x->key_len, x->key, (int)x->v.u.s.len, x->v.u.s.p, (int)y->key_len,
+                      y->key, (int)y->v.u.s.len, y->v.u.s.p, (int)len, line);
+    }
+    ck_assert_int_eq(a->rec.time.sec, b->rec.time.sec);
+}
+
+START_TEST(test_nginx_fast_path_matches_regex)
+{
+    struct tp *fast = tp_new("nginx", "  keep_time_key true\n");
+    struct tp *slow = tp_new("regexp", "  expression " NGINX_RE "\n  keep_time_key true\n"
+                                       "  time_format %d/%b/%Y:%H:%M:%S %z\n");
+    static const char *const pieces[] = {
+        " ", "  ", "\"", "[", "]", "-", "GET", "/p", "/a b", "HTTP/1.1", "200", "\t", "x", " \"",
+        "\" \"", "\" ", "21/Nov/2026:12:00:00 +0000", "\\\"", "1.2.3.4", "\r", "\n", "\"-\"",
+    };
+    static const char *const bases[] = {
+        "203.0.113.5 - - [21/Nov/2026:12:00:00 +0000] \"GET /index.html HTTP/1.1\" 200 612 \"-\" \"Mozilla/5.0 (X11)\"",
+        "::1 - u [21/Nov/2026:12:00:00 +0000] \"POST /a b  c HTTP/2.0\" 201 0 \"r\" \"ua\" \"1.1.1.1, 2.2.2.2\"",
+        "1.1.1.1 - - [21/Nov/2026:12:00:00 +0000] \"GET /x\" 200 1 \"-\" \"-\"  10.0.0.1",
+        "1.1.1.1 - - [21/Nov/2026:12:00:00 +0000] \"GET  /x  y  \" 200 1",
+    };
+    unsigned seed = 2024;
+    char line[512];
+    int i, fast_ok = 0;
+
+    for (i = 0; i < 200000; i++) {
+        size_t len = 0;
+        int ra, rb;
+        if (i % 2 == 0) {
+            /* mutate a real line: a few random edits with interesting bytes */
+            const char *b = bases[(size_t)rand_r(&seed) % LS_ARRAY_LEN(bases)];
+            int k, edits = 1 + rand_r(&seed) % 3;
+            len = strlen(b);
+            memcpy(line, b, len);
+            for (k = 0; k < edits; k++) {
+                const char *pc = pieces[(size_t)rand_r(&seed) % LS_ARRAY_LEN(pieces)];
+                size_t pl = strlen(pc), at = (size_t)rand_r(&seed) % (len + 1);
+                int op = rand_r(&seed) % 3;
+                if (op == 0 && len + pl < sizeof(line)) {          /* insert */
+                    memmove(line + at + pl, line + at, len - at);
+                    memcpy(line + at, pc, pl);
+                    len += pl;
+                } else if (op == 1 && at < len) {                  /* delete a byte */
+                    memmove(line + at, line + at + 1, len - at - 1);
+                    len--;
+                } else if (at < len) {                             /* replace a byte */
+                    line[at] = pc[0];
+                }
+            }
+        } else {
+            /* build from pieces around a valid skeleton */
+            int k, n = 5 + rand_r(&seed) % 25;
+            len = (size_t)snprintf(line, sizeof(line), "1.2.3.4 - - [21/Nov/2026:12:00:00 +0000] \"");
+            for (k = 0; k < n; k++) {
+                const char *pc = pieces[(size_t)rand_r(&seed) % LS_ARRAY_LEN(pieces)];
+                size_t pl = strlen(pc);
+                if (len + pl >= sizeof(line)) {
+                    break;
+                }
+                memcpy(line + len, pc, pl);
+                len += pl;
+            }
+        }
+        ra = tp_parse_n(fast, line, len);
+        rb = tp_parse_n(slow, line, len);
+        ck_assert_msg(ra == rb, "rc %d vs regex %d for '%.*s'", ra, rb, (int)len, line);
+        if (ra == LS_OK) {
+            fast_ok++;
+            same_records(fast, slow, line, len);
+        }
+    }
+    ck_assert_int_gt(fast_ok, 10000);   /* the comparison covered many matching lines */
+    tp_free(fast);
+    tp_free(slow);
+}
+END_TEST
+
 /* ---- apache ---- */
 
 START_TEST(test_apache2)
@@ -936,6 +1036,7 @@ int main(void)
     tcase_add_test(tc, test_nginx_combined);
     tcase_add_test(tc, test_nginx_long_and_malformed);
     tcase_add_test(tc, test_nginx_types_and_options);
+    tcase_add_test(tc, test_nginx_fast_path_matches_regex);
     tcase_add_test(tc, test_apache2);
     tcase_add_test(tc, test_apache_error);
     tcase_add_test(tc, test_regexp);

@@ -346,6 +346,49 @@ START_TEST(test_format)
 }
 END_TEST
 
+
+/* The fixed-position access-log fast path agrees with the general step parser. */
+START_TEST(test_clf_fast_path_vs_general)
+{
+    struct ls_timefmt *fast = mk("%d/%b/%Y:%H:%M:%S %z", NULL);
+    struct ls_timefmt *gen = mk("%d/%b/%Y:%H:%M:%S%t%z", NULL);   /* same grammar, no fast path */
+    static const char *const odd[] = {
+        "21/Nov/2026:24:00:00 +0000", "1/Nov/2026:12:00:00 +0000", "21/nov/2026:12:00:00 +0000",
+        "21/Nov/2026:12:00:60 +0000", "29/Feb/2023:12:00:00 +0000", "21/Nov/2026:12:00:00 -1230",
+        "21/Xyz/2026:12:00:00 +0000", "21/Nov/2026:12:00:00 +2460", "21/Nov/2026:12:00:00 Z",
+        "21/Nov/2026:12:0a:00 +0000", "00/Nov/2026:12:00:00 +0000",
+    };
+    unsigned seed = 11;
+    size_t i;
+    char buf[64];
+
+    for (i = 0; i < 20000 + LS_ARRAY_LEN(odd); i++) {
+        struct ls_time a = { 0, 0 }, b = { 0, 0 };
+        int ra, rb;
+        const char *s = buf;
+        if (i < LS_ARRAY_LEN(odd)) {
+            s = odd[i];
+        } else {
+            struct tm tm;
+            time_t t = (time_t)(rand_r(&seed) % 4000000000u);
+            int off = (rand_r(&seed) % 49 - 24) * 1800;
+            time_t lt = t + off;
+            gmtime_r(&lt, &tm);
+            strftime(buf, 32, "%d/%b/%Y:%H:%M:%S", &tm);
+            snprintf(buf + 20, sizeof(buf) - 20, " %c%02d%02d", off < 0 ? '-' : '+',
+                     abs(off) / 3600, abs(off) / 60 % 60);
+            ck_assert_int_eq(parse_ok(fast, buf, NULL), (int64_t)t);
+        }
+        ra = ls_timefmt_parse(fast, s, strlen(s), &a);
+        rb = ls_timefmt_parse(gen, s, strlen(s), &b);
+        ck_assert_msg(ra == rb && a.sec == b.sec && a.nsec == b.nsec, "'%s': %d/%lld vs %d/%lld", s,
+                      ra, (long long)a.sec, rb, (long long)b.sec);
+    }
+    ls_timefmt_destroy(fast);
+    ls_timefmt_destroy(gen);
+}
+END_TEST
+
 /* Round trip: format then parse with the same format gives the same instant. */
 START_TEST(test_roundtrip)
 {
@@ -393,6 +436,7 @@ int main(void)
     tcase_add_test(tc, test_misc_conversions);
     tcase_add_test(tc, test_format);
     tcase_add_test(tc, test_roundtrip);
+    tcase_add_test(tc, test_clf_fast_path_vs_general);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
