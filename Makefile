@@ -15,7 +15,7 @@ CC      ?= cc
 PREFIX  ?= /usr/local
 BUILD   ?= build
 ifneq ($(SANITIZE),)
-BUILD   := $(BUILD)/san
+override BUILD := $(BUILD)/san
 endif
 
 PKGS    := libcurl zlib libcrypto libpcre2-8 libmariadb libxml-2.0 libmicrohttpd
@@ -26,13 +26,16 @@ OPT     := -O2
 ifeq ($(DEBUG),1)
 OPT     := -O0
 endif
+# CFLAGS/LDFLAGS may be given on the command line (e.g. by `make fuzz`); the project's own
+# flags are kept separately in ALL_CFLAGS so such a CFLAGS adds to them instead of replacing them.
 CFLAGS  ?= $(OPT) -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wpointer-arith \
+ALL_CFLAGS = $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wpointer-arith \
            -Wformat=2 -fno-strict-aliasing -D_GNU_SOURCE -Iagent -I$(BUILD) -MMD -MP $(PKG_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -lev -ldeflate -lpthread -lm
+ALL_LDFLAGS = $(LDFLAGS)
 ifneq ($(SANITIZE),)
-CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-LDFLAGS += -fsanitize=$(SANITIZE)
+ALL_CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ALL_LDFLAGS += -fsanitize=$(SANITIZE)
 endif
 
 ifeq ($(V),1)
@@ -48,7 +51,7 @@ UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 DEPS_STAMP  := $(BUILD)/.deps-ok
 
-.PHONY: all test unit bench demo docs fuzz deb install clean check-style deps
+.PHONY: all test unit bench demo docs fuzz fuzz-run deb install clean check-style deps
 all: $(BUILD)/logship
 
 # Install missing Debian packages once per build dir (fresh Debian 12 as root).
@@ -59,7 +62,7 @@ $(DEPS_STAMP): packaging/install-deps.sh
 
 $(BUILD)/logship: $(BUILD)/agent/main.o $(BUILD)/liblogship.a
 	@echo "  LINK    $@"
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/liblogship.a: $(LIB_OBJS)
 	@echo "  AR      $@"
@@ -74,15 +77,15 @@ $(BUILD)/plugins.c: $(PLUGIN_SRCS) scripts/gen-plugins.sh | $(DEPS_STAMP)
 $(BUILD)/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/plugins.o: $(BUILD)/plugins.c
-	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/liblogship.a
 	@mkdir -p $(@D)
 	@echo "  TEST    $@"
-	$(Q)$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/liblogship.a $(LDLIBS) \
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(BUILD)/liblogship.a $(LDLIBS) \
 		$(shell pkg-config --libs check 2>/dev/null)
 
 TOOL_SRCS   := $(wildcard tests/tools/*.c)
@@ -92,7 +95,7 @@ TOOL_BINS   := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRCS))
 $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/liblogship.a
 	@mkdir -p $(@D)
 	@echo "  TOOL    $@"
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/liblogship.a $(LDLIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/liblogship.a $(LDLIBS)
 
 unit: $(UNIT_BINS)
 
@@ -122,6 +125,19 @@ fuzz: $(DEPS_STAMP)
 		echo "  FUZZ    build/fuzz/bin/$$n"; \
 		clang -O1 -g -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iagent -Ibuild/fuzz $(PKG_CFLAGS) \
 			-o build/fuzz/bin/$$n $$f build/fuzz/liblogship.a $(LDLIBS) || exit 1; done
+
+# A short fuzzing pass over every target (CI): FUZZ_TIME seconds each, starting from the
+# committed corpus tests/fuzz/corpus/<name>/ (new inputs go to build/fuzz/corpus, not the repo).
+FUZZ_TIME ?= 20
+fuzz-run: fuzz
+	$(Q)for f in build/fuzz/bin/fuzz_*; do n=$$(basename $$f); c=$${n#fuzz_}; \
+		mkdir -p build/fuzz/corpus/$$c; \
+		echo "  RUN     $$n for $(FUZZ_TIME)s"; \
+		$$f -max_total_time=$(FUZZ_TIME) -rss_limit_mb=2048 -print_final_stats=0 \
+			build/fuzz/corpus/$$c tests/fuzz/corpus/$$c > build/fuzz/$$n.log 2>&1 \
+			|| { tail -50 build/fuzz/$$n.log; exit 1; }; \
+		grep -h "^#.*DONE" build/fuzz/$$n.log | tail -1; \
+	done
 
 deb: $(BUILD)/logship
 	$(Q)sh packaging/build-deb.sh $(BUILD)/logship
