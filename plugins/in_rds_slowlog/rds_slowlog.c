@@ -35,6 +35,7 @@
 #include "rds.h"
 
 #include <inttypes.h>
+#include <signal.h>
 #include <mysql.h>
 #include <mysqld_error.h>
 
@@ -96,9 +97,11 @@ struct rds_ctx {
     bool keep_time_key;
     int64_t batch_rows;
     int64_t batch_size;
+    double wait_buffer_timeout;
 
     const struct rds_kind *kind;
     struct ls_instance *ins;
+    const char *kill_at;        /* test hook: LOGSHIP_TEST_RDS_KILL_AT */
     char *state_path;
     char *lock;
     struct ls_timer *timer;
@@ -108,6 +111,10 @@ struct rds_ctx {
     bool stopping;
     bool busy;                  /* a worker step is in flight */
     bool in_cycle;
+    bool finished;              /* oneshot: done or failed */
+    bool blocked;               /* the last cycle stopped on a full buffer */
+    double blocked_at;          /* when the buffer first refused rows (mono) */
+    double cycle_at;            /* start of the last cycle (mono) */
     enum rds_phase phase;
 
     /* watermark */
@@ -191,6 +198,9 @@ static const struct ls_param rds_params[] = {
       "rows fetched per step", NULL, NULL, 1, 1e6 },
     { "batch_size", LS_P_SIZE, "4m", 0, offsetof(struct rds_ctx, batch_size),
       "bytes fetched per step (a single row may exceed it)", NULL, NULL, 4096, 1e9 },
+    { "wait_buffer_timeout", LS_P_TIME, "30s", 0, offsetof(struct rds_ctx, wait_buffer_timeout),
+      "--oneshot: how long to wait for a full buffer to drain before giving up (exit non-zero, "
+      "no rotation)", NULL, NULL, 0, 86400 },
     LS_PARAM_END
 };
 
@@ -539,6 +549,18 @@ static void rds_work(void *arg)
 /* ------------------------------------------------------------------ */
 /* loop side: the harvest cycle                                        */
 
+/*
+ * Crash injection for the integration tests: SIGKILL ourselves at a named
+ * point of the cycle, which is exactly what kill -9 would do there. Unset
+ * (the normal case) it costs one pointer test.
+ */
+static void rds_kill_point(const struct rds_ctx *ctx, const char *point)
+{
+    if (ctx->kill_at && strcmp(ctx->kill_at, point) == 0) {
+        raise(SIGKILL);
+    }
+}
+
 static void rds_done(void *arg);
 
 static void rds_submit(struct rds_ctx *ctx, enum rds_op op)
@@ -548,6 +570,15 @@ static void rds_submit(struct rds_ctx *ctx, enum rds_op op)
     ls_work_submit(ctx->ins->engine, rds_work, rds_done, ctx);
 }
 
+static void rds_oneshot_fail(struct rds_ctx *ctx)
+{
+    ctx->finished = true;
+    ls_timer_stop(ctx->timer);
+    ls_plg_error(ctx->ins, "harvest incomplete; exiting non-zero (the rows stay in "
+                 "mysql.%s / the buffer for the next run)", ctx->kind->backup);
+    ls_input_fail(ctx->ins);
+}
+
 static void rds_cycle_end(struct rds_ctx *ctx, bool ok)
 {
     ctx->in_cycle = false;
@@ -555,16 +586,24 @@ static void rds_cycle_end(struct rds_ctx *ctx, bool ok)
     if (ctx->res || !ok) {
         rds_close(ctx);
     }
-    if (ls_oneshot(ctx->ins->engine)) {
-        if (ok) {
-            ls_plg_info(ctx->ins, "harvest complete; delivering");
-            ls_input_done(ctx->ins);
-        } else {
-            ls_plg_error(ctx->ins, "harvest incomplete; exiting non-zero (rows stay in "
-                         "mysql.%s / the buffer for the next run)", ctx->kind->backup);
-            ls_input_fail(ctx->ins);
-        }
+    if (ok) {
+        ctx->blocked = false;
+        ctx->blocked_at = 0;
+    } else if (ctx->blocked && ctx->blocked_at == 0) {
+        ctx->blocked_at = ls_mono_now();
     }
+    if (!ls_oneshot(ctx->ins->engine)) {
+        return;
+    }
+    if (ok) {
+        ctx->finished = true;
+        ls_timer_stop(ctx->timer);
+        ls_plg_info(ctx->ins, "harvest complete; delivering");
+        ls_input_done(ctx->ins);
+    } else if (!ctx->blocked) {
+        rds_oneshot_fail(ctx);
+    }
+    /* blocked: rds_tick retries once the buffer drains, or gives up after wait_buffer_timeout */
 }
 
 static int rds_persist(struct rds_ctx *ctx, const struct rds_state *st)
@@ -584,11 +623,13 @@ static int rds_commit(struct rds_ctx *ctx)
     if (!ctx->pending) {
         return LS_OK;
     }
+    rds_kill_point(ctx, "emitted");
     if (ls_input_commit(ctx->ins) != LS_OK) {
         ls_plg_warn(ctx->ins, "buffer commit failed; the watermark stays at row %" PRIu64,
                     ctx->st.done);
         return LS_ERROR;
     }
+    rds_kill_point(ctx, "committed");
     ctx->pending = false;
     return rds_persist(ctx, &ctx->pending_st);
 }
@@ -785,6 +826,7 @@ static void rds_after_fetch(struct rds_ctx *ctx)
                         ctx->table, row->index);
         }
         ctx->pending = true;
+        ctx->blocked_at = 0;        /* progress: wait_buffer_timeout counts from the next stall */
         snprintf(ctx->pending_st.table, sizeof(ctx->pending_st.table), "%s", ctx->table);
         ctx->pending_st.ident = ctx->ident;
         ctx->pending_st.done = row->index + 1;
@@ -797,6 +839,7 @@ static void rds_after_fetch(struct rds_ctx *ctx)
     if (blocked) {
         ls_plg_warn(ctx->ins, "buffer full: stopping at row %" PRIu64 " of mysql.%s; no "
                     "rotation until it is buffered", ctx->st.done, ctx->table);
+        ctx->blocked = true;
         rds_cycle_end(ctx, false);
         return;
     }
@@ -812,6 +855,7 @@ static void rds_next_table(struct rds_ctx *ctx)
     switch (ctx->phase) {
     case PH_SALVAGE:
         /* the backup is completely and durably buffered: now it may be dropped */
+        rds_kill_point(ctx, "salvaged");
         ctx->phase = PH_ROTATE;
         rds_submit(ctx, OP_ROTATE);
         break;
@@ -864,6 +908,7 @@ static void rds_done(void *arg)
         break;
     case OP_ROTATE:
         ls_plg_debug(ctx->ins, "rotated mysql.%s", ctx->kind->live);
+        rds_kill_point(ctx, "rotated");
         ctx->phase = PH_FRESH;
         rds_start_table(ctx, ctx->kind->backup);
         break;
@@ -878,10 +923,24 @@ static void rds_tick(struct ls_timer *t, void *arg)
     struct rds_ctx *ctx = arg;
     LS_UNUSED(t);
 
-    if (ctx->in_cycle || ctx->busy || ctx->paused || ctx->stopping) {
+    if (ctx->in_cycle || ctx->busy || ctx->stopping || ctx->finished) {
         return;
     }
+    if (ctx->paused && !ctx->blocked) {
+        return;
+    }
+    if (ctx->blocked) {
+        double now = ls_mono_now();
+        if (ls_oneshot(ctx->ins->engine) && now - ctx->blocked_at > ctx->wait_buffer_timeout) {
+            rds_oneshot_fail(ctx);
+            return;
+        }
+        if (ctx->paused || now - ctx->cycle_at < 0.25) {
+            return;     /* wait for .resume; without one (overflow throw), poll */
+        }
+    }
     ctx->in_cycle = true;
+    ctx->cycle_at = ls_mono_now();
     rds_submit(ctx, OP_BEGIN);
 }
 
@@ -906,6 +965,7 @@ static int rds_init_kind(struct ls_instance *ins, struct ls_conf_section *sec, c
 
     ctx->kind = kind;
     ctx->ins = ins;
+    ctx->kill_at = getenv("LOGSHIP_TEST_RDS_KILL_AT");
     ls_arena_init(&ctx->arena, 4096);
     ls_arena_init(&ctx->batch_arena, 64 * 1024);
     ls_record_init(&ctx->rec, &ctx->arena);
@@ -973,7 +1033,8 @@ static int rds_start(struct ls_instance *ins)
         return LS_ERROR;
     }
     ctx->timer = ls_timer_new(ins, rds_tick, ctx);
-    ls_timer_start(ctx->timer, 0.0, ls_oneshot(ins->engine) ? 0.0 : ctx->interval);
+    /* oneshot ticks often: a cycle blocked by a full buffer resumes as soon as it drains */
+    ls_timer_start(ctx->timer, 0.0, ls_oneshot(ins->engine) ? 0.2 : ctx->interval);
     return LS_OK;
 }
 
