@@ -163,18 +163,20 @@ int main(void)
             r.nh++;
             continue;
         }
+        struct {
+            const char *name;
+            char **slot;
+        } fields[] = {
+            { "mode", &r.mode }, { "method", &r.method }, { "path", &r.path }, { "payload", &r.payload },
+            { "region", &r.region }, { "service", &r.service }, { "key", &r.key }, { "secret", &r.secret },
+            { "token", &r.token }, { "resource", &r.resource }, { "date", &r.date },
+        };
         char **slot = NULL;
-        if (strcmp(f, "mode") == 0) slot = &r.mode;
-        else if (strcmp(f, "method") == 0) slot = &r.method;
-        else if (strcmp(f, "path") == 0) slot = &r.path;
-        else if (strcmp(f, "payload") == 0) slot = &r.payload;
-        else if (strcmp(f, "region") == 0) slot = &r.region;
-        else if (strcmp(f, "service") == 0) slot = &r.service;
-        else if (strcmp(f, "key") == 0) slot = &r.key;
-        else if (strcmp(f, "secret") == 0) slot = &r.secret;
-        else if (strcmp(f, "token") == 0) slot = &r.token;
-        else if (strcmp(f, "resource") == 0) slot = &r.resource;
-        else if (strcmp(f, "date") == 0) slot = &r.date;
+        for (size_t i = 0; i < LS_ARRAY_LEN(fields); i++) {
+            if (strcmp(f, fields[i].name) == 0) {
+                slot = fields[i].slot;
+            }
+        }
         if (slot) {
             ls_free(*slot);
             *slot = val;
