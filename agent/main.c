@@ -41,6 +41,8 @@ static void usage(FILE *f)
             "  -v, -vv                more log (debug, trace)\n"
             "  -q, -qq                less log (warn, error)\n"
             "      --describe NAME    print a plugin's parameters, types and defaults\n"
+            "      --describe-md KIND:NAME  the same as a Markdown section (make docs);\n"
+            "                         also buffer, inject, parse for the common tables\n"
             "      --list-plugins     list the built-in plugins\n"
             "      --version          print the version\n"
             "  -h, --help             this help\n"
@@ -93,6 +95,72 @@ static int describe(const char *name)
         return 1;
     }
     return 0;
+}
+
+/*
+ * --describe-md KIND:NAME prints one plugin's section of docs/plugins.md
+ * (heading, description, Markdown parameter table); --describe-md buffer,
+ * inject or parse prints the common tables. scripts/gen-docs.sh (make docs)
+ * strings them together, so the reference comes from the tables themselves.
+ */
+static int describe_md(const char *what)
+{
+    static const struct {
+        const char *name, *title, *text;
+        const struct ls_param *table;
+    } common[] = {
+        { "buffer", "`<buffer>` parameters",
+          "Every buffered output takes a `<buffer CHUNK_KEYS>` section (or the v0.12 flat names "
+          "listed as aliases).", ls_buffer_params },
+        { "inject", "`<inject>` parameters",
+          "Outputs and formatters that add the tag or time to each record take an `<inject>` "
+          "section (or the v0.12 flat names).", ls_inject_params },
+        { "parse", "Common parser parameters",
+          "Every parser (`<parse>` section, or an input's flat v0.12 `format`) also takes these.",
+          ls_parser_common_params },
+    };
+    const char *colon = strchr(what, ':');
+    size_t i;
+
+    for (i = 0; i < sizeof(common) / sizeof(common[0]); i++) {
+        if (strcmp(what, common[i].name) == 0) {
+            printf("## %s\n\n%s\n\n", common[i].title, common[i].text);
+            ls_param_describe(common[i].table, true, out_stdout, NULL);
+            printf("\n");
+            return 0;
+        }
+    }
+    for (i = 0; colon && ls_plugins[i]; i++) {
+        const struct ls_plugin *p = ls_plugins[i];
+        const char *kind = ls_plugin_kind_name(p->kind);
+        if (strlen(kind) != (size_t)(colon - what) || strncmp(kind, what, strlen(kind)) != 0 ||
+            strcmp(p->name, colon + 1) != 0) {
+            continue;
+        }
+        printf("## %s `%s`\n\n%s\n\n", kind, p->name, p->description ? p->description : "");
+        if (p->aliases) {
+            printf("Also accepted as `@type %s`.\n\n", p->aliases);
+        }
+        if (p->kind == LS_PLUGIN_OUTPUT && (p->output_flags & LS_OUT_BUFFERED)) {
+            printf("Buffered: takes a `<buffer%s%s>` section ([buffer parameters](#buffer-parameters))"
+                   " and `<inject>` ([inject parameters](#inject-parameters)).\n\n",
+                   p->default_chunk_keys ? " " : "",
+                   p->default_chunk_keys ? p->default_chunk_keys : "");
+        }
+        if (p->kind == LS_PLUGIN_PARSER) {
+            printf("Also takes the [common parser parameters](#common-parser-parameters).\n\n");
+        }
+        if (p->params && p->params[0].name) {
+            ls_param_describe(p->params, true, out_stdout, NULL);
+        } else {
+            printf("No parameters.\n");
+        }
+        printf("\n");
+        return 0;
+    }
+    fprintf(stderr, "logship: no plugin '%s' (use KIND:NAME as --list-plugins shows, "
+            "or buffer, inject, parse)\n", what);
+    return 1;
 }
 
 static void list_plugins(void)
@@ -201,6 +269,7 @@ int main(int argc, char **argv)
         { "verbose", no_argument, NULL, 'v' },
         { "quiet", no_argument, NULL, 'q' },
         { "describe", required_argument, NULL, 'S' },
+        { "describe-md", required_argument, NULL, 'M' },
         { "list-plugins", no_argument, NULL, 'L' },
         { "version", no_argument, NULL, 'V' },
         { "help", no_argument, NULL, 'h' },
@@ -225,6 +294,7 @@ int main(int argc, char **argv)
         case 'v': verbose++; break;
         case 'q': quiet++; break;
         case 'S': return describe(optarg);
+        case 'M': return describe_md(optarg);
         case 'L': list_plugins(); return 0;
         case 'V': printf("logship %s\n", LS_VERSION); return 0;
         case 'h': usage(stdout); return 0;
