@@ -675,6 +675,11 @@ static void rds_after_probe(struct rds_ctx *ctx)
         ctx->start = durable;
         ctx->verify = false;
     }
+    if (!same && ctx->phase == PH_SALVAGE && ctx->start < ctx->count) {
+        /* after our own crash between rotate and read, or a rotation by RDS / somebody else */
+        ls_plg_info(ctx->ins, "mysql.%s holds %" PRIu64 " rows of a generation not read yet; "
+                    "salvaging them", ctx->table, ctx->count - ctx->start);
+    }
     if (ctx->table == ctx->kind->backup && ctx->start >= ctx->count) {
         if (!same) {
             struct rds_state st = ctx->st;
