@@ -374,3 +374,17 @@ def test_oneshot_run_with_monitor_finishes():
     p = run(["-c", cfg, "--oneshot"], timeout=60)
     assert p.returncode == 0, p.stderr
     assert lines(out) == 30
+
+def test_reload_rebinds_the_port():
+    d = tmpdir()
+    port = free_port()
+    cfg, _ = pipeline(d, port, rate=5)
+    a = Agent(cfg).start()
+    a.wait_log(r"listening on")
+    pid_before = json.loads(get(port, "/api/config.json")[2])["pid"]
+    a.signal(signal.SIGHUP)
+    wait_until(lambda: len(re.findall(r"listening on http://", a.log())) >= 2, what="second listen")
+    st, _, body = get(port, "/api/plugins.json")
+    assert st == 200 and plugin(json.loads(body), "in_s")["type"] == "sample"
+    assert json.loads(get(port, "/api/config.json")[2])["pid"] == pid_before   # same process
+    assert a.stop() == 0
