@@ -100,6 +100,14 @@ class MariaDB:
                 "--skip-innodb-doublewrite", "--performance-schema=OFF",
                 f"--log-error={self.dir}/error.log"] + self.extra
         self.p = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        try:
+            self._setup()
+        except BaseException:
+            self.stop()         # never leave a half-started server behind
+            raise
+        return self
+
+    def _setup(self):
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.p.poll() is not None:
@@ -118,7 +126,6 @@ GRANT SELECT ON mysql.* TO '{USER}'@'%';
 GRANT EXECUTE ON PROCEDURE mysql.rds_rotate_slow_log TO '{USER}'@'%';
 GRANT EXECUTE ON PROCEDURE mysql.rds_rotate_general_log TO '{USER}'@'%';
 """)
-        return self
 
     def error_log(self):
         try:
