@@ -1340,8 +1340,20 @@ static void write_finished(struct ls_buffer *b, struct ls_chunk *c, int rc, cons
 
 void ls_output_write_done(struct ls_instance *out, struct ls_chunk *c, int rc, const char *errmsg)
 {
+    struct ls_buffer *b = c->b;
     LS_UNUSED(out);
-    write_finished(c->b, c, rc, errmsg);
+
+    write_finished(b, c, rc, errmsg);
+    /*
+     * Start the next queued chunk now instead of at the next 0.2 s tick:
+     * otherwise an asynchronous output writes at most 5 chunks per second
+     * per flush thread, and many small chunks (many tags, short
+     * flush_interval) pile up without bound. Not during the worker pool's
+     * shutdown, when new work could no longer run.
+     */
+    if (b->eng && b->eng->threads) {
+        ls_buffer_tick(b);
+    }
 }
 
 static void start_write(struct ls_buffer *b, struct ls_chunk *c, struct ls_instance *writer)
