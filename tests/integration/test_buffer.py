@@ -407,6 +407,38 @@ def test_overflow_block_pauses_input_without_loss():
     seqs = json_seqs(os.path.join(d, "delivered"))
     assert len(seqs) == n and sorted(seqs) == list(range(n)), f"{len(seqs)} / {len(set(seqs))}"
 
+def test_async_output_drains_many_small_chunks_quickly():
+    # each completed write starts the next queued chunk at once, not at the next 0.2 s tick
+    d = tmpdir()
+    c = conf(f"""
+<source>
+  @type sample
+  tag a
+  count 3000
+  size 100
+  auto_increment_key seq
+</source>
+<match **>
+  @type file
+  path {d}/out/o
+  <format>
+    @type json
+  </format>
+  <buffer []>
+    @type memory
+    chunk_limit_records 10
+  </buffer>
+</match>
+""", d)
+    t0 = time.time()
+    oneshot(c)
+    took = time.time() - t0
+    files = glob.glob(os.path.join(d, "out", "o_*.log"))
+    assert len(files) == 300, len(files)
+    seqs = sorted(s for f in files for s in json_seqs(f))
+    assert seqs == list(range(3000))
+    assert took < 20, f"300 chunks took {took:.1f}s"
+
 # ---- v0.12 flat parameters ----
 
 def test_v012_flat_buffer_parameters():
