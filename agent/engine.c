@@ -71,12 +71,8 @@ static struct ls_instance *make_formatter(struct ls_engine *eng, struct ls_insta
     }
     flat = ls_conf_get(sec, "format");
     if (flat && *flat) {
-        /* the output's own section carries the formatter's flat parameters */
-        struct ls_conf_param *p = ls_conf_get_param(sec, "format");
-        struct ls_instance *f;
-        ls_conf_set(sec, "@type", flat, p->file, p->line);
-        f = ls_instance_create(eng, out, LS_PLUGIN_FORMATTER, flat, sec, err, errlen);
-        return f;
+        /* v0.12: the output's own section carries the formatter's flat parameters */
+        return ls_instance_create(eng, out, LS_PLUGIN_FORMATTER, flat, sec, err, errlen);
     }
     return ls_instance_create(eng, out, LS_PLUGIN_FORMATTER, out->plugin->default_formatter, NULL,
                               err, errlen);

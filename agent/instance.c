@@ -75,7 +75,13 @@ struct ls_instance *ls_instance_create(struct ls_engine *eng, struct ls_instance
         line = owner->conf->line;
     }
 
-    if (sec) {
+    /*
+     * A sub-plugin built from its owner's own section (v0.12 flat `format json` on a
+     * <source> or <match>) must not take the owner's @type: the caller names the type.
+     */
+    bool flat = owner && sec && sec == owner->conf && type != NULL;
+
+    if (sec && !flat) {
         t = ls_conf_type(sec);
         id = ls_conf_get(sec, "@id");
         if (id == NULL) {
@@ -85,6 +91,10 @@ struct ls_instance *ls_instance_create(struct ls_engine *eng, struct ls_instance
         if (lvl == NULL) {
             lvl = ls_conf_get(sec, "log_level");
         }
+    }
+    if (flat) {
+        id = NULL;
+        lvl = NULL;
     }
     if (t == NULL || *t == '\0') {
         t = type;
