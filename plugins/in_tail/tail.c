@@ -21,9 +21,10 @@
  * by stat(path) against the open fd's inode, a size below the read offset,
  * or a changed first line (checked once a second). A renamed file keeps
  * being read through its fd until rotate_wait has passed *and* its end was
- * reached; while it drains, the path's pos_file entry stays on the old
- * inode, so a crash in that window finds the old file again at restart (it
- * is looked up by inode in the same directory) instead of losing its tail.
+ * reached; while it drains, it has its own pos_file entry under the name
+ * it has now (access.log.1), so a crash in that window finds it again at
+ * restart, and a file rotated while logship was down is looked up by its
+ * inode in the same directory, so its unread tail is not lost either.
  * A renamed file that a glob matches again (access.log.1) is recognised by
  * (device, inode, first line) and continued, not read twice (fluentd#3532).
  *
@@ -126,7 +127,6 @@ struct tail_file {
     struct ls_buf carry;     /* the partial line */
     bool skipping;           /* inside a line longer than max_line_size */
     struct tail_pos_entry *pe;
-    struct tail_file *pe_from;   /* a draining predecessor holds the path's entry */
     struct ls_fstat *st;
     bool draining;           /* rotated away or unwatched: read until rotate_wait and EOF */
     bool unwatched;          /* no longer matched: entry becomes ffff.. when closed */
@@ -618,7 +618,7 @@ static bool ghost_find(struct tail_ctx *ctx, uint64_t dev, uint64_t ino, uint64_
 static void tail_persist(struct tail_file *f, uint64_t pos)
 {
     f->committed = pos;
-    if (f->pe && f->pe_from == NULL) {
+    if (f->pe) {
         if (f->pe->ino != f->ino) {
             (void)tail_pos_update2(f->ctx->pf, f->pe, pos, f->ino);
         } else {
@@ -1043,17 +1043,12 @@ static struct tail_file *tail_file_new(struct tail_ctx *ctx, const char *path, b
 static void tail_file_free(struct tail_file *f)
 {
     struct tail_ctx *ctx = f->ctx;
-    struct tail_file **pp, *o;
+    struct tail_file **pp;
 
     for (pp = &ctx->files; *pp; pp = &(*pp)->next) {
         if (*pp == f) {
             *pp = f->next;
             break;
-        }
-    }
-    for (o = ctx->files; o; o = o->next) {
-        if (o->pe_from == f) {
-            o->pe_from = NULL;
         }
     }
     ls_fstat_free(f->st);
@@ -1141,64 +1136,173 @@ static struct tail_file *tail_find_ino(struct tail_ctx *ctx, uint64_t dev, uint6
     return NULL;
 }
 
-/* Rotated while we were down: find the old inode next to the path and drain it. */
-static void tail_find_rotated(struct tail_ctx *ctx, struct tail_file *nf, struct tail_pos_entry *pe)
+/* The name a file has now (after a rename), from /proc; NULL when deleted or unknown. */
+static char *tail_fd_path(int fd)
 {
-    char *dir = ls_strdup(nf->path);
-    char *slash = strrchr(dir, '/');
+    char link[64], buf[4096];
+    ssize_t n;
+
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    n = readlink(link, buf, sizeof(buf) - 1);
+    if (n <= 0) {
+        return NULL;
+    }
+    buf[n] = '\0';
+    if (n > 10 && strcmp(buf + n - 10, " (deleted)") == 0) {
+        return NULL;
+    }
+    return ls_strdup(buf);
+}
+
+static bool tail_ino_followed(struct tail_ctx *ctx, uint64_t ino)
+{
+    struct tail_file *o;
+
+    for (o = ctx->files; o; o = o->next) {
+        if (o->fd >= 0 && o->ino == ino) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Find inode ino as a regular file at path, or else in path's directory (logrotate renamed it
+ * while we were down). The path found (caller frees) with *st, or NULL. */
+static char *tail_locate(const char *path, uint64_t ino, struct stat *st)
+{
+    char *dir, *slash, *found = NULL;
     DIR *d;
     struct dirent *de;
 
+    if (stat(path, st) == 0 && (uint64_t)st->st_ino == ino && S_ISREG(st->st_mode)) {
+        return ls_strdup(path);
+    }
+    dir = ls_strdup(path);
+    slash = strrchr(dir, '/');
     if (slash) {
         *(slash == dir ? slash + 1 : slash) = '\0';
     }
     d = opendir(slash ? dir : ".");
-    while (d && (de = readdir(d)) != NULL) {
-        struct stat st;
+    while (d && found == NULL && (de = readdir(d)) != NULL) {
         char *p;
-        struct tail_file *of;
-        if ((uint64_t)de->d_ino != pe->ino) {
+        if ((uint64_t)de->d_ino != ino) {
             continue;
         }
         p = slash ? ls_asprintf("%s%s%s", dir, slash == dir ? "" : "/", de->d_name)
                   : ls_strdup(de->d_name);
-        if (stat(p, &st) != 0 || (uint64_t)st.st_ino != pe->ino || !S_ISREG(st.st_mode) ||
-            tail_find_ino(ctx, (uint64_t)st.st_dev, (uint64_t)st.st_ino, NULL)) {
+        if (stat(p, st) == 0 && (uint64_t)st->st_ino == ino && S_ISREG(st->st_mode)) {
+            found = p;
+        } else {
             ls_free(p);
-            continue;
         }
-        of = ls_calloc(1, sizeof(*of));
-        of->ctx = ctx;
-        of->path = p;
-        of->tag = ls_strdup(nf->tag);
-        of->tag_len = nf->tag_len;
-        of->fd = -1;
-        ls_buf_init(&of->carry, 0);
-        if (ctx->multiline) {
-            tail_parser_reset(of);
-        }
-        if (tail_file_open_fd(of, &st) != LS_OK) {
-            tail_file_free(of);
-            break;
-        }
-        of->next = ctx->files;
-        ctx->files = of;
-        of->pe = pe;
-        pe->live = true;
-        tail_file_position(of, pe->pos <= (uint64_t)st.st_size ? pe->pos : 0,
-                           (uint64_t)st.st_size);
-        of->draining = true;
-        of->drain_deadline = ls_mono_now() + ctx->rotate_wait;
-        nf->pe_from = of;
-        nf->pe = pe;
-        ls_plg_info(ctx->ins, "'%s' was rotated while logship was down; reading the rest of "
-                    "'%s' from offset %llu", nf->path, p, (unsigned long long)of->read_pos);
-        break;
     }
     if (d) {
         closedir(d);
     }
     ls_free(dir);
+    return found;
+}
+
+/* Read a file that is no longer under a followed path (found at start) from pos to its end. */
+static struct tail_file *tail_drain_new(struct tail_ctx *ctx, char *path, struct stat *st,
+                                        uint64_t pos, const char *tag, size_t tag_len)
+{
+    struct tail_file *of = ls_calloc(1, sizeof(*of));
+
+    of->ctx = ctx;
+    of->path = path;
+    of->tag = ls_strndup(tag, tag_len);
+    of->tag_len = tag_len;
+    of->fd = -1;
+    ls_buf_init(&of->carry, 0);
+    if (ctx->multiline) {
+        tail_parser_reset(of);
+    }
+    of->next = ctx->files;
+    ctx->files = of;
+    if (tail_file_open_fd(of, st) != LS_OK) {
+        tail_file_free(of);
+        return NULL;
+    }
+    tail_file_position(of, pos <= (uint64_t)st->st_size ? pos : 0, (uint64_t)st->st_size);
+    of->draining = true;
+    of->drain_deadline = ls_mono_now() + ctx->rotate_wait;
+    ls_plg_info(ctx->ins, "reading the rest of rotated '%s' from offset %llu", path,
+                (unsigned long long)of->read_pos);
+    return of;
+}
+
+/* The path's entry names another inode: the old file was rotated while we were down. */
+static void tail_find_rotated(struct tail_ctx *ctx, struct tail_file *nf, struct tail_pos_entry *pe)
+{
+    struct tail_file *of;
+    struct stat st;
+    char *p;
+
+    if (tail_ino_followed(ctx, pe->ino)) {
+        return;      /* a rotation we saw happen: the old file is already being drained */
+    }
+    p = tail_locate(nf->path, pe->ino, &st);
+    if (p == NULL) {
+        return;
+    }
+    if ((uint64_t)st.st_size <= pe->pos) {
+        ls_free(p);
+        return;
+    }
+    ls_plg_info(ctx->ins, "'%s' was rotated while logship was down", nf->path);
+    of = tail_drain_new(ctx, p, &st, pe->pos, nf->tag, nf->tag_len);
+    if (of && ctx->pf) {
+        /* its own entry, written before the path's entry moves to the new inode */
+        of->pe = tail_pos_add(ctx->pf, of->path, of->committed, of->ino);
+        of->pe->live = true;
+    }
+}
+
+/* Entries nobody claimed at start: files rotated away whose end we had not read yet. */
+static void tail_recover_leftovers(struct tail_ctx *ctx)
+{
+    size_t i;
+
+    for (i = 0; ctx->pf && i < ctx->pf->n; i++) {
+        struct tail_pos_entry *e = ctx->pf->v[i];
+        struct tail_file *o, *best = NULL;
+        struct stat st;
+        char *p;
+
+        if (e->live || e->pos == TAIL_POS_UNWATCHED || e->ino == 0 ||
+            tail_ino_followed(ctx, e->ino)) {
+            continue;
+        }
+        p = tail_locate(e->path, e->ino, &st);
+        if (p == NULL) {
+            continue;
+        }
+        if ((uint64_t)st.st_size <= e->pos) {
+            ls_free(p);
+            continue;
+        }
+        /* its records get the tag of the followed path it was rotated from (access.log.1 ->
+         * access.log): the longest followed path that prefixes its name */
+        for (o = ctx->files; o; o = o->next) {
+            if (!o->draining && strncmp(e->path, o->path, strlen(o->path)) == 0 &&
+                (best == NULL || strlen(o->path) > strlen(best->path))) {
+                best = o;
+            }
+        }
+        if (best) {
+            o = tail_drain_new(ctx, p, &st, e->pos, best->tag, best->tag_len);
+        } else {
+            size_t tl;
+            char *tag = tail_make_tag(ctx, e->path, &tl);
+            o = tail_drain_new(ctx, p, &st, e->pos, tag, tl);
+            ls_free(tag);
+        }
+        if (o) {
+            o->pe = e;
+            e->live = true;
+        }
+    }
 }
 
 /* Open f (a path we follow) and choose where to start. */
@@ -1216,8 +1320,7 @@ static int tail_file_start(struct tail_file *f, bool from_head)
         return LS_ERROR;
     }
     size = (uint64_t)st.st_size;
-    /* a successor of a draining file adopts the path's entry when that one is closed */
-    pe = f->pe_from ? NULL : tail_pos_find(ctx->pf, f->path, f->ino);
+    pe = tail_pos_find(ctx->pf, f->path, f->ino);
     if (pe && pe->live) {
         pe = NULL;    /* held by another watcher */
     }
@@ -1247,7 +1350,7 @@ static int tail_file_start(struct tail_file *f, bool from_head)
         } else {
             pos = tail_eof_start(f->fd, size);
         }
-        if (ctx->pf && f->pe_from == NULL) {
+        if (ctx->pf) {
             f->pe = tail_pos_add(ctx->pf, f->path, pos, f->ino);
             f->pe->live = true;
         }
@@ -1263,7 +1366,6 @@ static int tail_file_start(struct tail_file *f, bool from_head)
 static void tail_file_close(struct tail_file *f)
 {
     struct tail_ctx *ctx = f->ctx;
-    struct tail_file *o;
 
     if (f->fd >= 0 && !ctx->paused) {
         tail_read(f);
@@ -1271,19 +1373,9 @@ static void tail_file_close(struct tail_file *f)
             (void)tail_commit(f, false);
         }
     }
-    for (o = ctx->files; o; o = o->next) {
-        if (o->pe_from == f) {
-            /* the successor takes over the path's entry now */
-            o->pe_from = NULL;
-            o->pe = f->pe;
-            f->pe = NULL;
-            tail_pos_update2(ctx->pf, o->pe, o->committed, o->ino);
-        }
-    }
     if (f->pe) {
-        if (f->unwatched || ctx->follow_inodes) {
-            (void)tail_pos_update(ctx->pf, f->pe, TAIL_POS_UNWATCHED);
-        }
+        /* fluentd's unwatch: the entry is dropped at the next compaction */
+        (void)tail_pos_update(ctx->pf, f->pe, TAIL_POS_UNWATCHED);
         f->pe->live = false;
         f->pe = NULL;
     }
@@ -1301,13 +1393,23 @@ static void tail_rotated(struct tail_file *f, bool path_exists)
     f->drain_deadline = ls_mono_now() + ctx->rotate_wait;
     ls_fstat_free(f->st);
     f->st = NULL;
+    if (!ctx->follow_inodes && f->pe) {
+        /* the path's entry goes to the new file; the old one is saved under the name it has
+         * now (access.log.1), written first, so a crash while it drains finds it again */
+        struct tail_pos_entry *pe = f->pe;
+        char *real = tail_fd_path(f->fd);
+        f->pe = NULL;
+        if (real && strcmp(real, f->path) != 0 && ctx->pf) {
+            f->pe = tail_pos_add(ctx->pf, real, f->committed, f->ino);
+            f->pe->live = true;
+        }
+        ls_free(real);
+        pe->live = false;      /* claimed by the successor in tail_file_start */
+    }
     if (path_exists || f->literal) {
         ls_plg_info(ctx->ins, "detected rotation of '%s'; waiting %g seconds", f->path,
                     ctx->rotate_wait);
         nf = tail_file_new(ctx, f->path, f->literal);
-        if (!ctx->follow_inodes) {
-            nf->pe_from = f;    /* the path's entry moves on when f is closed */
-        }
         if (path_exists && tail_file_start(nf, true) == LS_OK) {
             tail_read(nf);
         }
@@ -1317,8 +1419,6 @@ static void tail_rotated(struct tail_file *f, bool path_exists)
                     ctx->rotate_wait);
     }
 }
-
-/* A successor that adopts its entry later starts from 0 without one; see tail_file_start. */
 
 /* Check f's path for rotation and truncation, then read. */
 static void tail_check(struct tail_file *f, bool deep)
@@ -1531,14 +1631,10 @@ static void tail_refresh_now(struct tail_ctx *ctx)
             if (o && o->draining && !o->unwatched) {
                 /* a rotated file we are still reading, now matched under its new name
                  * (access.log.1): keep following it from where we are */
-                struct tail_file *s;
-                for (s = ctx->files; s; s = s->next) {
-                    if (s->pe_from == o) {
-                        s->pe_from = NULL;
-                        s->pe = o->pe;
-                        o->pe = NULL;
-                        (void)tail_pos_update2(ctx->pf, s->pe, s->committed, s->ino);
-                    }
+                if (o->pe && !ctx->follow_inodes && strcmp(o->pe->path, cand[i].path) != 0) {
+                    (void)tail_pos_update(ctx->pf, o->pe, TAIL_POS_UNWATCHED);
+                    o->pe->live = false;
+                    o->pe = NULL;
                 }
                 if (o->pe == NULL && ctx->pf) {
                     o->pe = tail_pos_add(ctx->pf, cand[i].path, o->committed, o->ino);
@@ -1671,9 +1767,10 @@ static void tail_refresh_cb(struct ls_timer *t, void *arg)
     bool first = ctx->startup;
     LS_UNUSED(t);
 
-    ctx->startup = false;
     tail_refresh_now(ctx);
+    ctx->startup = false;
     if (first && ctx->pf) {
+        tail_recover_leftovers(ctx);
         (void)tail_pos_compact(ctx->pf);
     }
 }
@@ -1717,7 +1814,8 @@ static int tail_start(struct ls_instance *ins)
     if (!ctx->skip_refresh_on_startup) {
         tail_refresh_cb(ctx->refresh, ctx);
     }
-    ctx->startup = ctx->skip_refresh_on_startup ? false : ctx->startup;
+    /* fluentd: files found after start (also with skip_refresh_on_startup) are read from the head */
+    ctx->startup = false;
     ctx->started = true;
     ls_timer_start(ctx->refresh, ctx->refresh_interval, ctx->refresh_interval);
     ls_timer_start(ctx->tick, 1.0, 1.0);
