@@ -235,25 +235,59 @@ static struct ls_conf *load_config(const char *path, const char *inline_conf, ch
     }
 }
 
-/* Warn when a configuration that holds secrets can be read by others. */
-static void check_config_permissions(const char *path, struct ls_conf *conf)
+/*
+ * Warn when a configuration that holds secrets can be read by others. A secret is a
+ * literal value of a secret-looking parameter; a value taken from the environment
+ * ("#{ENV[...]}") is not in the file and does not count.
+ */
+static bool line_has_literal_secret(const char *line)
 {
-    struct stat st;
-    size_t i;
-    bool secrets = false;
+    static const char *const keys[] = { "aws_sec_key", "password", "sse_customer_key",
+                                        "secret_access_key", "aws_secret_access_key" };
+    const char *p = line;
+    size_t i, n;
 
-    for (i = 0; i < conf->nfiles; i++) {
-        char *text = NULL;
-        if (ls_read_file(conf->files[i], 16 << 20, &text, NULL) == LS_OK) {
-            if (strstr(text, "aws_sec_key") || strstr(text, "password")) {
-                secrets = true;
+    while (*p == ' ' || *p == '\t') {
+        p++;
+    }
+    for (i = 0; i < LS_ARRAY_LEN(keys); i++) {
+        n = strlen(keys[i]);
+        if (strncmp(p, keys[i], n) == 0 && (p[n] == ' ' || p[n] == '\t')) {
+            const char *v = p + n;
+            while (*v == ' ' || *v == '\t') {
+                v++;
             }
-            ls_free(text);
+            return *v != '\0' && *v != '\n' && *v != '#' && strstr(v, "#{") == NULL &&
+                   strncmp(v, "\"\"", 2) != 0;
         }
     }
-    if (secrets && path && stat(path, &st) == 0 && (st.st_mode & S_IROTH)) {
-        ls_warn("'%s' holds secrets and is readable by every user (mode %04o); "
-                "chmod 640 it", path, (unsigned)(st.st_mode & 07777));
+    return false;
+}
+
+static void check_config_permissions(struct ls_conf *conf)
+{
+    size_t i;
+
+    for (i = 0; i < conf->nfiles; i++) {
+        char *text = NULL, *line, *next;
+        struct stat st;
+        bool secrets = false;
+
+        if (ls_read_file(conf->files[i], 16 << 20, &text, NULL) != LS_OK) {
+            continue;
+        }
+        for (line = text; line && !secrets; line = next) {
+            next = strchr(line, '\n');
+            if (next) {
+                *next++ = '\0';
+            }
+            secrets = line_has_literal_secret(line);
+        }
+        ls_free(text);
+        if (secrets && stat(conf->files[i], &st) == 0 && (st.st_mode & S_IROTH)) {
+            ls_warn("'%s' holds secrets and is readable by every user (mode %04o); chmod 640 it",
+                    conf->files[i], (unsigned)(st.st_mode & 07777));
+        }
     }
 }
 
@@ -338,7 +372,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "logship: configuration error: %s\n", err);
         return 1;
     }
-    check_config_permissions(config, conf);
+    check_config_permissions(conf);
     for (;;) {
         struct ls_engine *eng = ls_engine_create(conf, config, oneshot, dry_run, err, sizeof(err));
 
