@@ -1728,6 +1728,11 @@ void ls_buffer_destroy(struct ls_buffer *b)
     ls_free(b);
 }
 
+struct ls_chunk *ls_buffer_queue_head(struct ls_buffer *b)
+{
+    return b->queue_head;
+}
+
 /* ---------------------------------------------------------------- */
 /* chunk API for outputs                                             */
 

@@ -48,6 +48,8 @@ bool ls_buffer_over_limit(const struct ls_buffer *b);
 /* Highest position of src durably held (known=false if never seen). */
 uint64_t ls_buffer_durable_pos(const struct ls_buffer *b, uint64_t src, bool *known);
 void ls_buffer_destroy(struct ls_buffer *b);
+/* Test hook (tests/fuzz/fuzz_chunk.c): the oldest queued chunk, or NULL. */
+struct ls_chunk *ls_buffer_queue_head(struct ls_buffer *b);
 /* Parameter table of <buffer> (for --describe and docs). */
 extern const struct ls_param ls_buffer_params[];
 
