@@ -146,7 +146,7 @@ struct tail_file {
 
 static const struct ls_param tail_params[] = {
     { "path", LS_P_STR, NULL, LS_PF_REQUIRED, offsetof(struct tail_ctx, path),
-      "files to follow: comma-separated, '*' globs and strftime %Y%m%d... evaluated at each refresh",
+      "files to follow: comma-separated, '*' globs and strftime %Y%m%d..., evaluated at refresh",
       NULL, NULL, 0, 0 },
     { "path_delimiter", LS_P_STR, ",", 0, offsetof(struct tail_ctx, path_delimiter),
       "separator of the entries in path", NULL, NULL, 0, 0 },
@@ -156,7 +156,8 @@ static const struct ls_param tail_params[] = {
     { "path_timezone", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct tail_ctx, path_timezone),
       "time zone for strftime in path (default: local time)", NULL, NULL, 0, 0 },
     { "tag", LS_P_STR, NULL, LS_PF_REQUIRED, offsetof(struct tail_ctx, tag),
-      "tag of the records; '*' is replaced by the path with '/' turned into '.'", NULL, NULL, 0, 0 },
+      "tag of the records; '*' is replaced by the path with '/' turned into '.'", NULL, NULL, 0,
+      0 },
     { "exclude_path", LS_P_ARRAY, "[]", 0, offsetof(struct tail_ctx, exclude_path),
       "paths or globs (strftime'd) removed from the expanded set", NULL, NULL, 0, 0 },
     { "pos_file", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct tail_ctx, pos_file),
@@ -192,7 +193,8 @@ static const struct ls_param tail_params[] = {
     { "multiline_flush_interval", LS_P_TIME, NULL, LS_PF_NULLABLE,
       offsetof(struct tail_ctx, multiline_flush_interval),
       "multiline parsers: emit the pending record after this idle time", NULL, NULL, 0, 0 },
-    { "emit_unmatched_lines", LS_P_BOOL, "false", 0, offsetof(struct tail_ctx, emit_unmatched_lines),
+    { "emit_unmatched_lines", LS_P_BOOL, "false", 0,
+      offsetof(struct tail_ctx, emit_unmatched_lines),
       "emit lines that do not parse as {\"unmatched_line\": line}", NULL, NULL, 0, 0 },
     { "emit_invalid_record_to_error", LS_P_BOOL, "false", 0,
       offsetof(struct tail_ctx, emit_invalid_record_to_error),
@@ -202,7 +204,8 @@ static const struct ls_param tail_params[] = {
       "poll every file once a second", NULL, NULL, 0, 0 },
     { "enable_stat_watcher", LS_P_BOOL, "true", 0, offsetof(struct tail_ctx, enable_stat_watcher),
       "inotify watch on every path", NULL, NULL, 0, 0 },
-    { "open_on_every_update", LS_P_BOOL, "false", 0, offsetof(struct tail_ctx, open_on_every_update),
+    { "open_on_every_update", LS_P_BOOL, "false", 0,
+      offsetof(struct tail_ctx, open_on_every_update),
       "open, read and close the file at every notification", NULL, NULL, 0, 0 },
     { "encoding", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct tail_ctx, encoding),
       "accepted and ignored: lines are passed on as bytes", NULL, NULL, 0, 0 },
@@ -1415,8 +1418,8 @@ static void tail_rotated(struct tail_file *f, bool path_exists)
         }
     } else {
         f->unwatched = true;
-        ls_plg_info(ctx->ins, "'%s' was removed; reading what is left for %g seconds", f->path,
-                    ctx->rotate_wait);
+        ls_plg_info(ctx->ins, "'%s' was moved or removed; reading what is left for %g seconds",
+                    f->path, ctx->rotate_wait);
     }
 }
 
@@ -1628,7 +1631,7 @@ static void tail_refresh_now(struct tail_ctx *ctx)
         if (stat(cand[i].path, &st) == 0) {
             struct tail_file *o = tail_find_ino(ctx, (uint64_t)st.st_dev, (uint64_t)st.st_ino,
                                                 NULL);
-            if (o && o->draining && !o->unwatched) {
+            if (o && o->draining) {
                 /* a rotated file we are still reading, now matched under its new name
                  * (access.log.1): keep following it from where we are */
                 if (o->pe && !ctx->follow_inodes && strcmp(o->pe->path, cand[i].path) != 0) {
@@ -1643,6 +1646,7 @@ static void tail_refresh_now(struct tail_ctx *ctx)
                 ls_free(o->path);
                 o->path = ls_strdup(cand[i].path);
                 o->draining = false;
+                o->unwatched = false;
                 o->literal = cand[i].literal;
                 if (ctx->enable_stat_watcher) {
                     o->st = ls_fstat_new(ctx->ins, o->path, ctx->enable_watch_timer ? 5.0 : 1.0,
@@ -1814,7 +1818,7 @@ static int tail_start(struct ls_instance *ins)
     if (!ctx->skip_refresh_on_startup) {
         tail_refresh_cb(ctx->refresh, ctx);
     }
-    /* fluentd: files found after start (also with skip_refresh_on_startup) are read from the head */
+    /* fluentd: files found after start (even with skip_refresh_on_startup) are read from the head */
     ctx->startup = false;
     ctx->started = true;
     ls_timer_start(ctx->refresh, ctx->refresh_interval, ctx->refresh_interval);
