@@ -1818,7 +1818,7 @@ static int tail_start(struct ls_instance *ins)
     if (!ctx->skip_refresh_on_startup) {
         tail_refresh_cb(ctx->refresh, ctx);
     }
-    /* fluentd: files found after start (even with skip_refresh_on_startup) are read from the head */
+    /* fluentd: files found after start (even with skip_refresh_on_startup) start at the head */
     ctx->startup = false;
     ctx->started = true;
     ls_timer_start(ctx->refresh, ctx->refresh_interval, ctx->refresh_interval);
