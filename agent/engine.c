@@ -78,8 +78,21 @@ static struct ls_instance *make_formatter(struct ls_engine *eng, struct ls_insta
                               err, errlen);
 }
 
+static struct ls_instance *output_create(struct ls_engine *eng, struct ls_conf_section *sec,
+                                         bool is_secondary, char *err, size_t errlen);
+
 struct ls_instance *ls_output_create(struct ls_engine *eng, struct ls_conf_section *sec,
                                      char *err, size_t errlen)
+{
+    return output_create(eng, sec, false, err, errlen);
+}
+
+/*
+ * A <secondary> gets the primary's chunks handed to its .write directly (as in
+ * fluentd), so it has no buffer, inject or formatter of its own.
+ */
+static struct ls_instance *output_create(struct ls_engine *eng, struct ls_conf_section *sec,
+                                         bool is_secondary, char *err, size_t errlen)
 {
     struct ls_instance *out;
     struct ls_output_core *core;
@@ -93,7 +106,8 @@ struct ls_instance *ls_output_create(struct ls_engine *eng, struct ls_conf_secti
     out->core = core;
     ls_arena_init(&core->arena, 4096);
     ls_record_init(&core->scratch, &core->arena);
-    if (out->plugin->output_flags & LS_OUT_BUFFERED) {
+    core->is_secondary = is_secondary;
+    if ((out->plugin->output_flags & LS_OUT_BUFFERED) && !is_secondary) {
         if (out->plugin->default_formatter) {
             core->formatter = make_formatter(eng, out, sec, err, errlen);
             if (core->formatter == NULL) {
@@ -115,11 +129,10 @@ struct ls_instance *ls_output_create(struct ls_engine *eng, struct ls_conf_secti
             if (ls_conf_type(sub) == NULL) {
                 ls_conf_set(sub, "@type", out->plugin->name, sub->file, sub->line);
             }
-            core->secondary = ls_output_create(eng, sub, err, errlen);
+            core->secondary = output_create(eng, sub, true, err, errlen);
             if (core->secondary == NULL) {
                 goto fail;
             }
-            ((struct ls_output_core *)core->secondary->core)->is_secondary = true;
         }
     }
     ls_engine_add_output(eng, out);
