@@ -1,0 +1,433 @@
+#!/usr/bin/env python3
+"""make bench: logship's nginx -> JSON -> hourly gzip chunks pipeline against the physical floor.
+
+    LOGSHIP=build/logship python3 tests/bench/bench.py [--size 500M] [--seed 1] [--stages ...]
+
+One run measures everything, so the ratios compare numbers taken on the same
+machine state:
+
+  floor rows   `cat log > /dev/null` (reading the input) and the real
+               `gzip -6` over the JSON lines logship produces from the log
+               (the unavoidable cost of the job: every byte must be
+               compressed once);
+  stage rows   logship --oneshot end to end from the same log: tail
+               (read_from_head) -> nginx parser -> into null; into out_file
+               as JSON text and as gzip (hourly <buffer time> chunks, file
+               buffer); into out_s3 (moto with IAM auth, tests/lib/s3server.py)
+               when `@type s3` is registered, else "n/a"; and out_file gzip
+               with the default (memory) buffer, to show its memory use;
+  idle RSS     VmRSS of an agent following an idle file, after start-up settles.
+
+CPU is user+sys of the logship process (wait4 rusage, taken by runstat.c), so the S3 server's
+own work is not counted; peak RSS is ru_maxrss. "CPU s/GB" is per GB (10^9
+bytes) of *input log* for every row, the gzip floor included, so rows
+compare directly; "x gzip" is a row's CPU over the gzip -6 floor's CPU.
+Every stage but null is checked: the records delivered must equal the
+lines generated.
+"""
+import argparse, gzip, os, shutil, signal, subprocess, sys, tempfile, time, zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+
+import gen_nginx  # noqa: E402
+
+LOGSHIP = os.environ.get("LOGSHIP", os.path.join(ROOT, "build", "logship"))
+GB = 1e9
+MB = 1e6
+
+
+class Result:
+    def __init__(self, name, cpu=None, wall=None, rss_kb=None, note=""):
+        self.name = name
+        self.cpu = cpu
+        self.wall = wall
+        self.rss_kb = rss_kb
+        self.note = note
+
+
+RUNSTAT = None
+
+
+def build_runstat(cache):
+    """Compile runstat.c (see its comment: why not os.wait4 from Python) into the cache dir."""
+    global RUNSTAT
+    src = os.path.join(HERE, "runstat.c")
+    exe = os.path.join(cache, "runstat")
+    if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+        subprocess.run([os.environ.get("CC", "cc"), "-O2", "-o", exe, src], check=True)
+    RUNSTAT = exe
+
+
+def run_measured(argv, stdout=None, log=None):
+    """Run argv under runstat: (exit status, cpu seconds, wall seconds, peak RSS KiB)."""
+    out = open(stdout, "wb") if stdout else subprocess.DEVNULL
+    err = open(log, "wb") if log else subprocess.DEVNULL
+    fd, stat = tempfile.mkstemp(prefix="runstat-")
+    os.close(fd)
+    try:
+        subprocess.run([RUNSTAT, stat] + argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        with open(stat) as f:
+            code, user, sys_, rss, wall = f.read().split()
+    finally:
+        os.unlink(stat)
+        for f in (out, err):
+            if hasattr(f, "close"):
+                f.close()
+    return int(code), float(user) + float(sys_), float(wall), int(rss)
+
+
+def vmrss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for ln in f:
+            if ln.startswith("VmRSS:"):
+                return int(ln.split()[1])
+    return None
+
+
+def has_plugin(kind, name):
+    out = subprocess.run([LOGSHIP, "--list-plugins"], capture_output=True, text=True).stdout
+    return any(ln.split()[:2] == [kind, name] for ln in out.splitlines())
+
+
+SOURCE = """
+<source>
+  @type tail
+  path {log}
+  pos_file {work}/pos
+  read_from_head {head}
+  tag nginx.access
+  <parse>
+    @type nginx
+  </parse>
+</source>
+"""
+
+
+def conf_null(log, work):
+    return SOURCE.format(log=log, work=work, head="true") + """
+<match nginx.**>
+  @type null
+</match>
+"""
+
+
+def conf_file(log, work, compress, buffer_type="file", head="true"):
+    buf = "    @type file\n    path %s/buf\n" % work if buffer_type == "file" else "    @type memory\n"
+    return SOURCE.format(log=log, work=work, head=head) + """
+<match nginx.**>
+  @type file
+  path {work}/out/access
+  compress {compress}
+  <format>
+    @type json
+  </format>
+  <buffer time>
+{buf}    timekey 1h
+  </buffer>
+</match>
+""".format(work=work, compress=compress, buf=buf)
+
+
+def conf_s3(log, work, srv, buffer_type="file", head="true"):
+    buf = "    @type file\n    path %s/buf\n" % work if buffer_type == "file" else ""
+    return SOURCE.format(log=log, work=work, head=head) + """
+<match nginx.**>
+  @type s3
+  aws_key_id {key}
+  aws_sec_key {secret}
+  s3_bucket {bucket}
+  s3_region {region}
+  s3_endpoint {endpoint}
+  force_path_style true
+  path logs/
+  store_as gzip
+  <format>
+    @type json
+  </format>
+  <buffer time>
+{buf}    timekey 1h
+  </buffer>
+</match>
+""".format(key=srv.key, secret=srv.secret, bucket=srv.bucket, region=srv.region,
+           endpoint=srv.endpoint, buf=buf)
+
+
+def fresh(work):
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(os.path.join(work, "out"))
+    return work
+
+
+def run_logship(name, conf, work):
+    path = os.path.join(work, "logship.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    rc, cpu, wall, rss = run_measured([LOGSHIP, "-c", path, "--oneshot", "-q"],
+                                      log=os.path.join(work, "logship.log"))
+    if rc != 0:
+        with open(os.path.join(work, "logship.log"), errors="replace") as f:
+            tail = f.read()[-3000:]
+        raise SystemExit("bench: %s: logship exited %d\n%s" % (name, rc, tail))
+    return Result(name, cpu, wall, rss)
+
+
+def out_files(work):
+    d = os.path.join(work, "out")
+    return sorted(os.path.join(d, n) for n in os.listdir(d) if os.path.isfile(os.path.join(d, n)))
+
+
+def count_lines_files(paths):
+    n = 0
+    for p in paths:
+        opener = gzip.open if p.endswith(".gz") else open
+        with opener(p, "rb") as f:
+            while True:
+                b = f.read(1 << 20)
+                if not b:
+                    break
+                n += b.count(b"\n")
+    return n
+
+
+def check_count(name, got, want):
+    if got != want:
+        raise SystemExit("bench: %s delivered %d records, expected %d" % (name, got, want))
+
+
+def gunzip_single_member(data):
+    """Decompress data as exactly one gzip member; fail on trailing bytes (a second member)."""
+    d = zlib.decompressobj(wbits=31)
+    out = d.decompress(data) + d.flush()
+    if not d.eof or d.unused_data:
+        raise SystemExit("bench: object is not one gzip member (eof=%s, %d trailing bytes)"
+                         % (d.eof, len(d.unused_data)))
+    return out
+
+
+def idle_rss(conf, work, settle=3.0):
+    path = os.path.join(work, "idle.conf")
+    with open(path, "w") as f:
+        f.write(conf)
+    p = subprocess.Popen([LOGSHIP, "-c", path, "-q"], stdout=subprocess.DEVNULL,
+                         stderr=open(os.path.join(work, "idle.log"), "wb"))
+    try:
+        time.sleep(settle)
+        if p.poll() is not None:
+            raise SystemExit("bench: idle agent exited %d" % p.returncode)
+        samples = []
+        for _ in range(5):
+            samples.append(vmrss_kb(p.pid))
+            time.sleep(0.2)
+        return max(samples)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def fmt_row(r, in_bytes, lines, floor_cpu):
+    if r.cpu is None:
+        return "| %s | n/a | n/a | n/a | n/a | n/a |%s" % (r.name, " " + r.note if r.note else "")
+    lps = lines / r.wall if lines else 0
+    mbs = in_bytes / MB / r.wall
+    cpugb = r.cpu / (in_bytes / GB)
+    ratio = r.cpu / floor_cpu if floor_cpu else float("nan")
+    lps_s = "%.0f" % lps if lines else "-"
+    return "| %s | %s | %.1f | %.2f | %.1f MB | %.2fx |%s" % (
+        r.name, lps_s, mbs, cpugb, r.rss_kb / 1024.0, ratio, " " + r.note if r.note else "")
+
+
+def main():
+    ap = argparse.ArgumentParser(description="logship end-to-end benchmark against the gzip floor")
+    ap.add_argument("--size", default=os.environ.get("BENCH_SIZE", "500M"),
+                    help="input log size (k/M/G), default 500M")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--hours", type=int, default=6, help="time span of the generated log")
+    ap.add_argument("--cache", default=os.environ.get("BENCH_CACHE", "/tmp/logship-bench"),
+                    help="where generated logs are kept between runs")
+    ap.add_argument("--stages", default="null,file-text,file-gzip,s3,file-gzip-membuf",
+                    help="comma-separated subset of null,file-text,file-gzip,s3,file-gzip-membuf")
+    ap.add_argument("--no-idle", action="store_true", help="skip the idle RSS measurement")
+    ap.add_argument("--results", help="also write the table as Markdown to this file")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    a = ap.parse_args()
+
+    if not os.access(LOGSHIP, os.X_OK):
+        raise SystemExit("bench: LOGSHIP=%s is not executable (run make first)" % LOGSHIP)
+    stages = [s for s in a.stages.split(",") if s]
+    size = gen_nginx.parse_size(a.size)
+    os.makedirs(a.cache, exist_ok=True)
+    build_runstat(a.cache)
+    log = os.path.join(a.cache, "nginx-%d-s%d-h%d.log" % (size, a.seed, a.hours))
+    meta = log + ".lines"
+    if not (os.path.exists(log) and os.path.exists(meta)):
+        print("generating %s (%d bytes, seed %d)..." % (log, size, a.seed), flush=True)
+        t0 = time.monotonic()
+        n, _ = gen_nginx.generate(log, size, a.seed, a.hours)
+        with open(meta, "w") as f:
+            f.write("%d\n" % n)
+        print("  %d lines in %.1f s" % (n, time.monotonic() - t0), flush=True)
+    lines = int(open(meta).read())
+    in_bytes = os.path.getsize(log)
+    base = tempfile.mkdtemp(prefix="logship-bench-")
+    results = []
+    floor_rows = []
+    try:
+        # Floor 1: reading the input (also warms the page cache for every stage).
+        rc, cpu, wall, rss = run_measured(["cat", log], stdout=None)
+        rc, cpu, wall, rss = run_measured(["cat", log], stdout=None)
+        floor_rows.append(Result("floor: cat log > /dev/null", cpu, wall, rss))
+
+        # JSON lines for the gzip floor: logship's own JSON output (file-text stage), or
+        # the same run without it being a listed stage.
+        work = fresh(os.path.join(base, "file-text"))
+        print("running file-text...", flush=True)
+        r = run_logship("tail > nginx > json > file buffer > out_file (text)",
+                        conf_file(log, work, "text"), work)
+        files = out_files(work)
+        check_count("file-text", count_lines_files(files), lines)
+        json_path = os.path.join(base, "lines.json")
+        with open(json_path, "wb") as o:
+            for p in files:
+                with open(p, "rb") as f:
+                    shutil.copyfileobj(f, o, 1 << 20)
+        shutil.rmtree(work)
+        json_bytes = os.path.getsize(json_path)
+        if "file-text" in stages:
+            results.append(r)
+
+        # Floor 2: the real gzip -6 over those JSON lines.
+        print("running gzip -6...", flush=True)
+        gz_path = os.path.join(base, "lines.json.gz")
+        rc, cpu, wall, rss = run_measured(["gzip", "-6", "-c", json_path], stdout=gz_path)
+        gz_bytes = os.path.getsize(gz_path)
+        floor = Result("floor: gzip -6 of the JSON lines", cpu, wall, rss)
+        floor_rows.append(floor)
+        os.unlink(gz_path)
+        os.unlink(json_path)
+
+        if "null" in stages:
+            print("running null...", flush=True)
+            work = fresh(os.path.join(base, "null"))
+            results.append(run_logship("tail > nginx > null", conf_null(log, work), work))
+            shutil.rmtree(work)
+
+        out_gz_bytes = None
+        if "file-gzip" in stages:
+            print("running file-gzip...", flush=True)
+            work = fresh(os.path.join(base, "file-gzip"))
+            r = run_logship("tail > nginx > json > file buffer > out_file gzip",
+                            conf_file(log, work, "gzip"), work)
+            files = out_files(work)
+            out_gz_bytes = sum(os.path.getsize(p) for p in files)
+            check_count("file-gzip", count_lines_files(files), lines)
+            subprocess.run(["gzip", "-t"] + files, check=True)
+            r.note = "(%d files, %.1f MB)" % (len(files), out_gz_bytes / MB)
+            results.append(r)
+            shutil.rmtree(work)
+
+        s3_ok = has_plugin("output", "s3")
+        if "s3" in stages:
+            if not s3_ok:
+                results.append(Result("tail > nginx > json > file buffer > gzip > S3 (moto)",
+                                      note="(`@type s3` not registered yet)"))
+            else:
+                import s3server, lstest  # noqa: E401
+                print("running s3...", flush=True)
+                srv = s3server.S3Server.start()
+                try:
+                    work = fresh(os.path.join(base, "s3"))
+                    r = run_logship("tail > nginx > json > file buffer > gzip > S3 (moto)",
+                                    conf_s3(log, work, srv), work)
+                    n = objs = obytes = 0
+                    for key in sorted(srv.list_objects()):
+                        body = srv.get_object(key)
+                        objs += 1
+                        obytes += len(body)
+                        n += gunzip_single_member(body).count(b"\n")
+                    check_count("s3", n, lines)
+                    r.note = "(%d objects, %.1f MB)" % (objs, obytes / MB)
+                    results.append(r)
+                    shutil.rmtree(work)
+                finally:
+                    lstest.cleanup()
+
+        if "file-gzip-membuf" in stages:
+            print("running file-gzip-membuf...", flush=True)
+            work = fresh(os.path.join(base, "membuf"))
+            r = run_logship("same, default memory buffer (8 MB chunks)",
+                            conf_file(log, work, "gzip", buffer_type="memory"), work)
+            files = out_files(work)
+            check_count("file-gzip-membuf", count_lines_files(files), lines)
+            r.note = "(%d files)" % len(files)
+            results.append(r)
+            shutil.rmtree(work)
+
+        idle = None
+        if not a.no_idle:
+            work = fresh(os.path.join(base, "idle"))
+            idle_log = os.path.join(work, "idle-access.log")
+            with open(idle_log, "w") as f:
+                f.write("")
+            if s3_ok:
+                import s3server, lstest  # noqa: E401
+                srv = s3server.S3Server.start()
+                try:
+                    idle = ("s3, file buffer", idle_rss(conf_s3(idle_log, work, srv, head="false"), work))
+                finally:
+                    lstest.cleanup()
+            else:
+                idle = ("out_file gzip, file buffer",
+                        idle_rss(conf_file(idle_log, work, "gzip", head="false"), work))
+    finally:
+        if a.keep:
+            print("work directory kept: %s" % base)
+        else:
+            shutil.rmtree(base, ignore_errors=True)
+
+    out = []
+    out.append("Input: %s: %d lines, %.1f MB (seed %d, %d h); JSON lines %.1f MB; gzip -6 of them %.1f MB%s"
+               % (os.path.basename(log), lines, in_bytes / MB, a.seed, a.hours, json_bytes / MB,
+                  gz_bytes / MB,
+                  "; logship's gzip %.1f MB" % (out_gz_bytes / MB) if out_gz_bytes else ""))
+    out.append("Machine: %d CPUs, %s" % (os.cpu_count(), cpu_model()))
+    out.append("")
+    out.append("| stage | lines/s | MB/s | CPU s/GB | peak RSS | x gzip -6 |")
+    out.append("|---|---|---|---|---|---|")
+    for r in floor_rows:
+        out.append(fmt_row(r, in_bytes, 0, floor.cpu))
+    for r in results:
+        out.append(fmt_row(r, in_bytes, lines, floor.cpu))
+    out.append("")
+    if idle:
+        out.append("Idle RSS (%s, tail on an idle file, %s): %.1f MB" % (
+            idle[0], "after 3 s", idle[1] / 1024.0))
+    out.append("MB/s: input MB (10^6 bytes) per wall second; CPU s/GB: user+sys seconds per GB of input log;"
+               " x gzip -6: CPU over the gzip -6 floor's CPU in the same run.")
+    text = "\n".join(out)
+    print()
+    print(text)
+    if a.results:
+        with open(a.results, "w") as f:
+            f.write(text + "\n")
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for ln in f:
+                if ln.startswith("model name"):
+                    return ln.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+if __name__ == "__main__":
+    main()
