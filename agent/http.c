@@ -327,6 +327,9 @@ int ls_http_submit(struct ls_engine *eng, const struct ls_http_req *req, ls_http
         curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
         curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)req->low_speed_time);
     }
+    if (req->path_as_is) {
+        curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
+    }
     if (req->headers) {
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
     }

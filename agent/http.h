@@ -31,6 +31,7 @@ struct ls_http_req {
     const char *ca_file;          /* NULL: system bundle */
     const char *proxy;            /* NULL: none (curl also reads the *_proxy env vars) */
     size_t max_response;          /* cap on the response body (0: 1 MiB) */
+    bool path_as_is;              /* send the URL path as given (no "/../" squashing): signed S3 keys */
 };
 
 struct ls_http_resp {

@@ -1,0 +1,278 @@
+/*
+ * s3_out.h - the out_s3 plugin's private structures, shared by s3.c (the
+ * plugin: parameters, start-up checks, credentials), s3_key.c (object keys
+ * and the %{index} allocator), s3_upload.c (signed requests on the loop,
+ * chunk state, PutObject) and s3_multipart.c (resumable multipart uploads).
+ * The protocol layer underneath (signing, addressing, XML, credential
+ * chain) is s3.h.
+ */
+#ifndef LS_S3_OUT_H
+#define LS_S3_OUT_H
+
+#include "plugin.h"
+#include "http.h"
+#include "compress.h"
+#include "s3.h"
+
+enum { S3_STORE_GZIP, S3_STORE_JSON, S3_STORE_TEXT };
+enum { S3_SIG_V4, S3_SIG_V2 };
+enum { S3_GATE_NONE, S3_GATE_BUSY, S3_GATE_READY, S3_GATE_FAILED };
+
+/* Sentinels that stand for %{...} placeholders while ${...}/strftime run over a template. */
+#define S3_PH_START '\x01'
+#define S3_PH_END '\x02'
+#define S3_PH_TIME_SLICE 't'
+#define S3_PH_INDEX 'i'
+#define S3_PH_HEX_RANDOM 'h'
+#define S3_PH_UUID_FLUSH 'u'
+#define S3_PH_DATE_SLICE 'd'
+#define S3_PH_HMS_SLICE 'm'
+
+struct s3_shared_conf {
+    char *path;
+    char *profile_name;
+};
+
+struct s3_imds_conf {
+    int64_t retries;
+    char *ip_address;
+    int64_t port;
+    double http_open_timeout;
+    double http_read_timeout;
+};
+
+struct s3_sts_conf {
+    char *role_arn;
+    char *role_session_name;
+    char *policy;
+    int64_t duration_seconds;
+    char *external_id;
+    char *sts_region;
+    char *sts_endpoint_url;
+    char *sts_http_proxy;
+    char *web_identity_token_file;
+};
+
+struct s3_job;
+struct s3_prefix;
+
+struct s3_out {
+    /* parameters (bound by the core from the table in s3.c) */
+    char *aws_key_id;
+    char *aws_sec_key;
+    char *aws_profile;
+    char *aws_credential_process;
+    int64_t aws_iam_retries;
+    char *s3_bucket;
+    char *s3_region;
+    char *s3_endpoint;
+    bool use_ssl;
+    bool force_path_style;
+    bool enable_transfer_acceleration;
+    bool enable_dual_stack;
+    bool ssl_verify_peer;
+    char *ssl_ca_bundle;
+    char *ssl_ca_directory;
+    bool use_bundled_cert;
+    int signature_version;
+    bool compute_checksums;
+    char *checksum_algorithm;
+    char *proxy_uri;
+    char *path;
+    char *s3_object_key_format;
+    char *index_format;
+    int64_t hex_random_length;
+    char *store_as;
+    char *command_parameter;
+    int64_t compression_level;
+    bool check_object;
+    bool overwrite;
+    bool check_bucket;
+    bool auto_create_bucket;
+    bool check_apikey_on_start;
+    char *storage_class;
+    bool reduced_redundancy;
+    char *acl;
+    char *grant_full_control;
+    char *grant_read;
+    char *grant_read_acp;
+    char *grant_write_acp;
+    char *use_server_side_encryption;
+    char *ssekms_key_id;
+    char *sse_customer_algorithm;
+    char *sse_customer_key;
+    char *sse_customer_key_md5;
+    struct ls_kvv s3_metadata;
+    char *tagging;
+    char *content_type;
+    double warn_for_delay;
+    char *time_slice_format;
+    int64_t multipart_threshold;
+    int64_t multipart_chunk_size;
+    double http_connect_timeout;
+    double http_stall_timeout;
+
+    /* credential sub-sections */
+    struct s3_shared_conf shared;
+    struct s3_imds_conf imds;
+    struct s3_sts_conf assume;
+    struct s3_sts_conf web;
+    bool has_shared, has_imds, has_assume, has_web;
+    char *imds_endpoint;
+
+    /* derived */
+    struct ls_instance *ins;
+    struct ls_engine *eng;
+    int store;
+    const char *ext;
+    const char *ctype;
+    char *key_tmpl;              /* key format with %{...} as sentinels, %{path}/ext/hostname resolved */
+    bool key_has_index;
+    char **meta_tmpl;            /* s3_metadata values, prepared the same way */
+    char *slice_fmt;             /* strftime format of %{time_slice} */
+    char *endpoint_url;          /* endpoint with scheme */
+    struct s3_addr addr;
+    struct s3_cred_config cc;
+
+    struct s3_creds creds;       /* loop thread only */
+    bool have_creds;
+    bool creds_stale;            /* ExpiredToken & co: refresh before the next request */
+    bool checks_done;            /* check_apikey_on_start / check_bucket passed */
+    int gate;
+    char gate_err[256];
+    struct s3_job *waiters;      /* writes waiting for the gate (start-up, refresh) */
+    struct ls_timer *start_timer;
+    struct s3_sigv4_cache sigcache;
+    int64_t clock_offset;        /* seconds added to now when signing (RequestTimeTooSkewed) */
+
+    struct s3_prefix **prefixes; /* %{index} allocator: one entry per key prefix */
+    size_t nprefixes;
+    bool list_denied_warned;
+    uint64_t seq;                /* job ids for logs */
+};
+
+/* One multipart part of a job. */
+struct s3_jpart {
+    uint64_t off, len;
+    char md5b64[25];
+    char md5hex[33];
+    char sha[65];
+    char *etag;                  /* from UploadPart / ListParts; NULL = not uploaded */
+};
+
+/* One .write of a chunk, from compression to the last response. */
+struct s3_job {
+    struct s3_out *s;
+    struct ls_chunk *c;
+    struct s3_job *next;         /* gate / prefix waiter lists */
+    uint64_t id;
+
+    /* persisted in the chunk state */
+    char *key;
+    bool have_digest;
+    uint64_t size;
+    char md5hex[33];
+    char sha[65];
+    char *upload_id;
+    int64_t part_size;
+    char **state_etags;          /* ETags recorded in the state, by part number - 1 */
+    size_t nstate_etags;
+
+    /* derived */
+    char md5b64[25];
+    char *side;                  /* compressed (or copied) payload next to the chunk */
+    int fd;
+    bool digest_changed;         /* recompressed output differs from the recorded digest */
+    struct s3_jpart *parts;
+    size_t nparts;
+    size_t cur;
+    char werr[256];
+    int wrc;
+
+    /* key resolution */
+    char *base;                  /* key with the %{index} sentinels still in it */
+    struct s3_prefix *prefix;
+    int64_t index;
+    char *list_marker;
+    int list_pages;
+    int probes;
+    void (*key_done)(struct s3_job *j, int rc, const char *msg);
+};
+
+/* s3_upload.c: signed requests ------------------------------------------------------------ */
+
+typedef void (*s3_call_cb)(struct s3_out *s, struct ls_http_resp *r, void *arg);
+
+struct s3_call_opts {
+    const char *method;
+    const char *key;                 /* NULL: the bucket */
+    const struct s3_kv *query;
+    size_t nquery;
+    const struct s3_kv *headers;     /* besides Host, dates, auth */
+    size_t nheaders;
+    const void *body;                /* memory body (copied) */
+    size_t body_len;
+    int fd;                          /* file body when >= 0 (borrowed until the callback) */
+    uint64_t off, len;
+    const char *sha256_hex;          /* payload hash for file bodies */
+    double timeout;                  /* 0: none (uploads rely on the stall timeout) */
+};
+
+/* Sign and submit; cb runs exactly once on the loop. LS_OK / LS_ERROR (msg filled). */
+int s3_call(struct s3_out *s, const struct s3_call_opts *o, s3_call_cb cb, void *arg);
+/*
+ * Turn a non-2xx (or failed) response into "OP 'key': HTTP 503 SlowDown: msg" in msg,
+ * adjusting the clock offset (RequestTimeTooSkewed) and marking credentials stale
+ * (ExpiredToken...). code (may be NULL) receives the S3 error code. Returns LS_ERROR.
+ */
+int s3_describe_error(struct s3_out *s, const char *op, const char *key, struct ls_http_resp *r,
+                      char *msg, size_t msglen, char *code, size_t codelen);
+/* The headers PutObject and CreateMultipartUpload share (content type, class, ACL, SSE, meta). */
+void s3_object_headers(struct s3_job *j, struct s3_kv *h, size_t *n, size_t max, char ***owned,
+                       size_t *nowned);
+/* SSE-C headers that every UploadPart repeats. */
+size_t s3_ssec_headers(struct s3_out *s, struct s3_kv *h);
+/* Parse an RFC 1123 HTTP date; -1 if it is not one. */
+int64_t s3_parse_http_date(const char *s);
+/* Wall clock plus the skew correction. */
+int64_t s3_now(const struct s3_out *s);
+
+int s3_job_start(struct s3_out *s, struct ls_chunk *c);
+void s3_job_resume(struct s3_job *j);        /* after the gate opened */
+void s3_job_finish(struct s3_job *j, int rc, const char *msg);
+int s3_job_save_state(struct s3_job *j);
+/* Remember part's ETag in the state (saved by the next s3_job_save_state). */
+void s3_job_record_etag(struct s3_job *j, size_t part, const char *etag);
+/* AbortMultipartUpload, fire and forget (logged). */
+void s3_abort_upload(struct s3_out *s, const char *key, const char *upload_id);
+
+/* s3.c: the gate every write passes (credentials, start-up checks) */
+void s3_gate_open(struct s3_out *s);
+bool s3_gate_needed(struct s3_out *s);
+
+/* s3_multipart.c ---------------------------------------------------------------------------- */
+void s3_mpu_run(struct s3_job *j);
+
+/* s3_key.c: keys ------------------------------------------------------------------------------ */
+
+/*
+ * Step 1 of fluent-plugin-s3's key construction, done once at configure time:
+ * %{path}, %{file_extension} and %{hostname} are substituted, the %{...} that are
+ * filled per chunk become sentinels, unknown ones vanish. NULL + err on a removed
+ * placeholder (%{uuid}...).
+ */
+char *s3_tmpl_prepare(const char *fmt, const char *path, const char *ext, const char *hostname,
+                      char *err, size_t errlen);
+/* Steps 2-3: ${...} and strftime on the chunk, then the sentinels except %{index}. */
+char *s3_tmpl_render(struct s3_out *s, struct s3_job *j, const char *tmpl);
+/* Replace the %{index} sentinels of base with index formatted by fmt ("%d", "%03x"). */
+char *s3_key_with_index(const char *base, const char *fmt, int64_t index);
+/* Validate index_format against /^%(0\d*)?[dxX]$/. */
+bool s3_index_format_ok(const char *fmt);
+/* Resolve j->key (LIST/HEAD as configured), then call s3_job_resume-like continuation. */
+void s3_key_resolve(struct s3_job *j, void (*done)(struct s3_job *j, int rc, const char *msg));
+void s3_key_release_all(struct s3_out *s);
+/* If key is base with some index i, return i, else -1 (used to seed from a LIST). */
+int64_t s3_key_index_of(const char *base, const char *fmt, const char *key);
+
+#endif
