@@ -687,6 +687,15 @@ static struct ls_chunk *chunk_new(struct ls_buffer *b, const char *tag, size_t t
         c->path = chunk_file_name(b, c->id, 'b');
         c->fd = open(c->path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
                      (int)b->c.file_permission);
+        if (c->fd < 0 && errno == ENOENT) {
+            /* the directory was removed under us (rm -rf): make it again, keep buffering */
+            ls_plg_warn(b->out, "buffer directory '%s' is gone (deleted while running?); "
+                        "creating it again", b->dir);
+            if (ls_mkdir_p(b->dir, (int)b->c.dir_permission) == LS_OK) {
+                c->fd = open(c->path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
+                             (int)b->c.file_permission);
+            }
+        }
         if (c->fd < 0 || chunk_write_header(c) != LS_OK) {
             ls_plg_error(b->out, "cannot create chunk file '%s' (%d: %s)", c->path, errno,
                          strerror(errno));
@@ -1084,6 +1093,49 @@ int ls_buffer_write(struct ls_buffer *b, const struct ls_record *rec)
 /* ---------------------------------------------------------------- */
 /* queue and flushing                                                */
 
+/*
+ * A staged chunk whose file was unlinked under us (rm -rf of the buffer
+ * directory) holds its records only in the still-open file: the input has
+ * advanced past them. Copy them to a new file at the same path, reading the
+ * deleted file through /proc/self/fd (our descriptor is write-only).
+ */
+static void chunk_salvage(struct ls_buffer *b, struct ls_chunk *c)
+{
+    struct stat st;
+    char proc[64], buf[65536];
+    int in, out;
+    ssize_t n = 0;
+
+    if (c->fd < 0 || fstat(c->fd, &st) != 0 || st.st_nlink > 0) {
+        return;
+    }
+    ls_plg_warn(b->out, "chunk file '%s' was deleted while open; writing its %llu records "
+                "again", c->path, (unsigned long long)c->info.records);
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", c->fd);
+    in = open(proc, O_RDONLY | O_CLOEXEC);
+    (void)ls_mkdir_p(b->dir, (int)b->c.dir_permission);
+    out = open(c->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (int)b->c.file_permission);
+    if (in >= 0 && out >= 0) {
+        while ((n = read(in, buf, sizeof(buf))) > 0) {
+            if (write(out, buf, (size_t)n) != n) {
+                n = -1;
+                break;
+            }
+        }
+    }
+    if (in < 0 || out < 0 || n < 0) {
+        ls_plg_error(b->out, "cannot rewrite deleted chunk '%s' (%d: %s): its %llu records are "
+                     "lost", c->path, errno, strerror(errno), (unsigned long long)c->info.records);
+    }
+    if (in >= 0) {
+        close(in);
+    }
+    if (out >= 0) {
+        close(c->fd);
+        c->fd = out;     /* fsynced and closed by enqueue */
+    }
+}
+
 static void enqueue(struct ls_buffer *b, struct ls_chunk *c)
 {
     struct ls_chunk **pp;
@@ -1113,6 +1165,7 @@ static void enqueue(struct ls_buffer *b, struct ls_chunk *c)
     }
     if (b->type == BUF_FILE) {
         char *q = chunk_file_name(b, c->id, 'q');
+        chunk_salvage(b, c);
         /* fsync before it can be uploaded and before the rename makes it "queued" */
         if (fsync(c->fd) != 0) {
             ls_plg_warn(b->out, "fsync() '%s' failed (%d: %s)", c->path, errno, strerror(errno));

@@ -39,6 +39,7 @@
 #include <fcntl.h>
 #include <glob.h>
 #include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #define TAIL_RBUF (64u * 1024u)
@@ -1109,9 +1110,25 @@ static void tail_file_position(struct tail_file *f, uint64_t pos, uint64_t size)
 static int tail_file_open_fd(struct tail_file *f, struct stat *st)
 {
     int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct rlimit rl;
 
     if (fd < 0) {
         return LS_ERROR;
+    }
+    /*
+     * Leave an eighth of the fd limit (16..256) to the buffer's chunk files,
+     * the outputs' sockets and the pos_file: a glob matching more files than
+     * the limit must not starve the rest of the agent, or nothing at all
+     * could be buffered. Descriptors are allocated lowest first, so fd
+     * itself tells how many are in use.
+     */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        rlim_t reserve = rl.rlim_cur / 8 < 16 ? 16 : rl.rlim_cur / 8 > 256 ? 256 : rl.rlim_cur / 8;
+        if ((rlim_t)fd + reserve >= rl.rlim_cur) {
+            close(fd);
+            errno = EMFILE;
+            return LS_ERROR;
+        }
     }
     if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
         close(fd);
@@ -1319,6 +1336,15 @@ static int tail_file_start(struct tail_file *f, bool from_head)
     if (tail_file_open_fd(f, &st) != LS_OK) {
         if (errno == EACCES || errno == EPERM) {
             tail_perm_warn(ctx, f->path, errno);
+        } else if (errno == EMFILE || errno == ENFILE) {
+            /* once a minute, not once per file: a glob can hold thousands */
+            static double warned_at = -1e9;
+            if (ls_mono_now() - warned_at >= 60) {
+                warned_at = ls_mono_now();
+                ls_plg_warn(ctx->ins, "open() '%s' failed (%d: %s): too many files for the "
+                            "fd limit (ulimit -n / LimitNOFILE); following the others, "
+                            "retrying on every refresh", f->path, errno, strerror(errno));
+            }
         }
         return LS_ERROR;
     }

@@ -11,6 +11,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 LOGSHIP = os.environ.get("LOGSHIP", os.path.join(ROOT, "build", "logship"))
 SANITIZE = os.environ.get("SANITIZE", "")
 LONG = os.environ.get("LONG", "") not in ("", "0")   # longer reliability runs
+# LOGSHIP_WRAP="valgrind --error-exitcode=97 --leak-check=full": run every logship under it
+WRAP = os.environ.get("LOGSHIP_WRAP", "").split()
 
 class Skip(Exception):
     pass
@@ -83,8 +85,13 @@ def sanitizer_env(env=None):
 
 SAN_RE = re.compile(r"(AddressSanitizer|LeakSanitizer|runtime error:|UndefinedBehaviorSanitizer)")
 
+# valgrind's reports (with LOGSHIP_WRAP=valgrind ...): memory errors and real leaks
+VG_RE = re.compile(r"==\d+== (Invalid (read|write|free)|Conditional jump|Use of uninitialised|"
+                   r"Syscall param|Mismatched free|Source and destination overlap|"
+                   r"\s*definitely lost: [1-9]|\s*indirectly lost: [1-9])")
+
 def check_sanitizer(text, what="logship"):
-    m = SAN_RE.search(text or "")
+    m = SAN_RE.search(text or "") or (VG_RE.search(text or "") if WRAP else None)
     if m:
         i = m.start()
         raise AssertionError(f"{what}: sanitizer report:\n{text[max(0, i-200):i+3000]}")
@@ -92,7 +99,7 @@ def check_sanitizer(text, what="logship"):
 def run(args, input=None, timeout=60, env=None, cwd=None, check_san=True):
     """Run logship to completion; returns CompletedProcess (text)."""
     e = sanitizer_env(env)
-    p = subprocess.run([LOGSHIP] + list(args), input=input, capture_output=True, text=True,
+    p = subprocess.run(WRAP + [LOGSHIP] + list(args), input=input, capture_output=True, text=True,
                        timeout=timeout, env=e, cwd=cwd)
     if check_san:
         check_sanitizer(p.stderr, "logship " + " ".join(args))
@@ -121,7 +128,7 @@ class Agent:
         self.err_path = os.path.join(self.dir, f"{self.name}.{self.n}.log")
         self.out = open(self.out_path, "wb")
         self.err = open(self.err_path, "wb")
-        self.p = subprocess.Popen([LOGSHIP, "-c", self.config] + self.args, stdout=self.out,
+        self.p = subprocess.Popen(WRAP + [LOGSHIP, "-c", self.config] + self.args, stdout=self.out,
                                   stderr=self.err, env=self.env, cwd=self.dir)
         _procs.append((self.p, self.name))
         return self
