@@ -1,25 +1,41 @@
 /*
  * compress.c - chunk compression and digests for uploads (see compress.h).
  *
- * One streaming pass: read a block from the chunk reader, deflate it into
- * a fixed output block, hash what comes out (MD5 for Content-MD5, SHA-256
- * for x-amz-content-sha256) and write it. Memory stays at two 128 KiB
- * blocks plus zlib's state (~256 KiB at memLevel 8) whatever the chunk
- * size, and the payload is read exactly once.
+ * One streaming pass: read a piece from the chunk reader, deflate it, hash
+ * what comes out (MD5 for Content-MD5, SHA-256 for x-amz-content-sha256)
+ * and write it. The payload is read exactly once and memory is bounded by
+ * the piece size, whatever the chunk size.
  *
- * zlib rather than libdeflate: libdeflate is faster per byte but only
- * compresses whole buffers, and its output always ends with a final block,
- * so separately compressed pieces cannot be stitched into the single gzip
- * member the format contract promises without re-encoding bit streams.
- * zlib's deflate with windowBits 31 streams one member in bounded memory.
+ * gzip uses libdeflate, not zlib's streaming deflate: at the same level it
+ * costs about 0.65x the CPU of `gzip -6` (zlib: 0.87x) for slightly smaller
+ * output, and compression is most of a log shipper's CPU. libdeflate only
+ * compresses whole buffers, and each result ends with a final block
+ * (BFINAL=1), so pieces of CZ_PIECE bytes are compressed separately and
+ * stitched into the one gzip member compress.h promises: for every piece
+ * but the last, gz_unfinal() clears the BFINAL bit of its last block and
+ * appends an empty stored block (the 00 00 FF FF of zlib's Z_SYNC_FLUSH),
+ * which ends the piece on a byte boundary so the next piece's bytes follow
+ * as they are. A piece does not refer back into the previous one (it was
+ * compressed alone), which a decoder allows; the cost is a dictionary reset
+ * every 2 MiB (~0.4% bigger output). Where the last block starts is only
+ * known by walking the stream, so zlib's inflate in Z_BLOCK mode (which
+ * stops after every block and reports the bit position; the technique of
+ * zlib's examples/gzjoin.c) walks each piece: about 0.09x gzip -6 CPU, a
+ * well-tested decoder rather than a hand-written one. The CRC-32 of the
+ * trailer comes from libdeflate_crc32 over the input.
  */
 #include "compress.h"
 #include "buf.h"
 
+#include <libdeflate.h>
 #include <zlib.h>
 #include <openssl/evp.h>
 
 #define CZ_BLOCK (128 * 1024)
+/* gzip: input bytes compressed by one libdeflate call (see the top comment) */
+#define CZ_PIECE (2 * 1024 * 1024)
+/* gzip: output space for the inflate walk (its output is thrown away) */
+#define CZ_SCRATCH (64 * 1024)
 
 struct cz_sink {
     int fd;                 /* write here when buf is NULL */
@@ -83,12 +99,180 @@ static int digest_final(struct cz_sink *s, struct ls_digest *dig, char *err, siz
     return LS_OK;
 }
 
+/* Read up to n bytes (short reads joined). Bytes read, -1 on error; fewer than n: end of input. */
+static long read_full(ls_read_cb read_cb, void *arg, unsigned char *buf, size_t n)
+{
+    size_t got = 0;
+
+    while (got < n) {
+        long k = read_cb(arg, buf + got, n - got);
+        if (k < 0) {
+            return -1;
+        }
+        if (k == 0) {
+            break;
+        }
+        got += (size_t)k;
+    }
+    return (long)got;
+}
+
+/*
+ * p[0..*len) is one complete raw deflate stream. Make it a non-final part
+ * of a longer stream ending on a byte boundary: clear the BFINAL bit of its
+ * last block, then append an empty stored block (BFINAL=0 BTYPE=00 in the
+ * 3 bits after the end-of-block code, zero padding to the byte boundary,
+ * LEN=0000 NLEN=FFFF). p has room for 5 more bytes. z is a raw inflate
+ * stream (windowBits -15). LS_OK, LS_ERROR if p is not what it should be.
+ */
+static int gz_unfinal(z_stream *z, unsigned char *p, size_t *len, unsigned char *scratch)
+{
+    uint64_t last_hdr = 0;      /* bit position of the last block's header (BFINAL bit) */
+    uint64_t end;               /* bit position just after its end-of-block code */
+    size_t n, i;
+
+    if (inflateReset(z) != Z_OK) {
+        return LS_ERROR;
+    }
+    z->next_in = p;
+    z->avail_in = (uInt)*len;
+    for (;;) {
+        int zr;
+        z->next_out = scratch;
+        z->avail_out = CZ_SCRATCH;
+        zr = inflate(z, Z_BLOCK);
+        if (zr != Z_OK && zr != Z_STREAM_END) {
+            return LS_ERROR;    /* corrupt or truncated: never expected from libdeflate */
+        }
+        if (z->data_type & 128) {
+            /* stopped after an end-of-block code; fewer than 8 bits are unused (zlib.h) */
+            uint64_t bit;
+            if (z->data_type & 0x38) {
+                return LS_ERROR;
+            }
+            bit = (uint64_t)(z->next_in - p) * 8 - (uint64_t)(z->data_type & 7);
+            if (z->data_type & 64) {
+                end = bit;      /* that was the final block */
+                break;
+            }
+            last_hdr = bit;     /* the next block starts here */
+        } else if (zr == Z_STREAM_END) {
+            return LS_ERROR;
+        }
+    }
+    if ((end + 7) / 8 != *len || !(p[last_hdr / 8] & (1u << (last_hdr % 8)))) {
+        return LS_ERROR;
+    }
+    p[last_hdr / 8] &= (unsigned char)~(1u << (last_hdr % 8));
+    if (end % 8) {
+        p[end / 8] &= (unsigned char)((1u << (end % 8)) - 1);   /* padding bits become the header */
+    }
+    n = (size_t)((end + 3 + 7) / 8);
+    for (i = *len; i < n; i++) {
+        p[i] = 0;
+    }
+    memcpy(p + n, "\x00\x00\xff\xff", 4);
+    *len = n + 4;
+    return LS_OK;
+}
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+/* One gzip member from read_cb into s (see the top comment). */
+static int gz_run(int level, ls_read_cb read_cb, void *arg, struct cz_sink *s, uint64_t *in_size,
+                  char *err, size_t errlen)
+{
+    struct libdeflate_compressor *c = libdeflate_alloc_compressor(level);
+    unsigned char *in = NULL, *out = NULL, *scratch = NULL;
+    unsigned char hdr[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3 };   /* no name, mtime 0, Unix */
+    unsigned char trailer[8];
+    size_t cap, olen;
+    uint32_t crc = 0;
+    uint64_t total = 0;
+    z_stream z;
+    bool zinit = false;
+    int rc = LS_ERROR;
+    long n;
+
+    if (c == NULL) {
+        snprintf(err, errlen, "libdeflate_alloc_compressor() failed");
+        return LS_ERROR;
+    }
+    hdr[8] = level >= 9 ? 2 : level <= 1 ? 4 : 0;     /* XFL as zlib sets it */
+    memset(&z, 0, sizeof(z));
+    if (inflateInit2(&z, -15) != Z_OK) {
+        snprintf(err, errlen, "inflateInit2() failed");
+        goto out;
+    }
+    zinit = true;
+    in = ls_malloc(CZ_PIECE);
+    cap = libdeflate_deflate_compress_bound(c, CZ_PIECE);
+    out = ls_malloc(cap + 5);
+    scratch = ls_malloc(CZ_SCRATCH);
+    if (sink_put(s, hdr, sizeof(hdr), err, errlen) != LS_OK) {
+        goto out;
+    }
+    n = read_full(read_cb, arg, in, CZ_PIECE);
+    for (;;) {
+        bool last;
+        if (n < 0) {
+            if (err[0] == '\0') {
+                snprintf(err, errlen, "reading the chunk failed (%d: %s)", errno, strerror(errno));
+            }
+            goto out;
+        }
+        crc = libdeflate_crc32(crc, in, (size_t)n);
+        total += (uint64_t)n;
+        olen = libdeflate_deflate_compress(c, in, (size_t)n, out, cap);
+        if (olen == 0) {
+            snprintf(err, errlen, "libdeflate_deflate_compress() failed");
+            goto out;
+        }
+        /* a full piece may be the last one: only the next read tells */
+        last = (size_t)n < CZ_PIECE;
+        if (!last) {
+            n = read_full(read_cb, arg, in, CZ_PIECE);
+            last = n == 0;
+        }
+        if (!last && gz_unfinal(&z, out, &olen, scratch) != LS_OK) {
+            snprintf(err, errlen, "joining deflate pieces failed");
+            goto out;
+        }
+        if (sink_put(s, out, olen, err, errlen) != LS_OK) {
+            goto out;
+        }
+        if (last) {
+            break;
+        }
+    }
+    put_le32(trailer, crc);
+    put_le32(trailer + 4, (uint32_t)total);
+    if (sink_put(s, trailer, sizeof(trailer), err, errlen) != LS_OK) {
+        goto out;
+    }
+    *in_size = total;
+    rc = LS_OK;
+out:
+    if (zinit) {
+        inflateEnd(&z);
+    }
+    libdeflate_free_compressor(c);
+    ls_free(in);
+    ls_free(out);
+    ls_free(scratch);
+    return rc;
+}
+
 static int run(enum ls_compress_algo algo, int level, ls_read_cb read_cb, void *arg,
                struct cz_sink *s, struct ls_digest *dig, char *err, size_t errlen)
 {
-    unsigned char *in = NULL, *out = NULL;
-    z_stream z;
-    bool zinit = false;
+    unsigned char *in = NULL;
     uint64_t in_size = 0;
     int rc = LS_ERROR;
     long n;
@@ -113,53 +297,27 @@ static int run(enum ls_compress_algo algo, int level, ls_read_cb read_cb, void *
     if (digest_init(s, dig != NULL, err, errlen) != LS_OK) {
         goto out;
     }
-    in = ls_malloc(CZ_BLOCK);
     if (algo == LS_COMPRESS_GZIP) {
-        out = ls_malloc(CZ_BLOCK);
-        memset(&z, 0, sizeof(z));
-        if (deflateInit2(&z, level, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
-            snprintf(err, errlen, "deflateInit2() failed");
+        if (gz_run(level, read_cb, arg, s, &in_size, err, errlen) != LS_OK) {
             goto out;
         }
-        zinit = true;
-    }
-    for (;;) {
-        int flush;
-        n = read_cb(arg, in, CZ_BLOCK);
-        if (n < 0) {
-            if (err[0] == '\0') {
-                snprintf(err, errlen, "reading the chunk failed (%d: %s)", errno, strerror(errno));
+    } else {
+        in = ls_malloc(CZ_BLOCK);
+        for (;;) {
+            n = read_cb(arg, in, CZ_BLOCK);
+            if (n < 0) {
+                if (err[0] == '\0') {
+                    snprintf(err, errlen, "reading the chunk failed (%d: %s)", errno, strerror(errno));
+                }
+                goto out;
             }
-            goto out;
-        }
-        in_size += (uint64_t)n;
-        if (algo == LS_COMPRESS_TEXT) {
             if (n == 0) {
                 break;
             }
+            in_size += (uint64_t)n;
             if (sink_put(s, in, (size_t)n, err, errlen) != LS_OK) {
                 goto out;
             }
-            continue;
-        }
-        flush = n == 0 ? Z_FINISH : Z_NO_FLUSH;
-        z.next_in = in;
-        z.avail_in = (uInt)n;
-        do {
-            int zr;
-            z.next_out = out;
-            z.avail_out = CZ_BLOCK;
-            zr = deflate(&z, flush);
-            if (zr == Z_STREAM_ERROR) {
-                snprintf(err, errlen, "deflate() failed");
-                goto out;
-            }
-            if (sink_put(s, out, CZ_BLOCK - z.avail_out, err, errlen) != LS_OK) {
-                goto out;
-            }
-        } while (z.avail_out == 0);
-        if (flush == Z_FINISH) {
-            break;
         }
     }
     if (digest_final(s, dig, err, errlen) != LS_OK) {
@@ -170,13 +328,9 @@ static int run(enum ls_compress_algo algo, int level, ls_read_cb read_cb, void *
     }
     rc = LS_OK;
 out:
-    if (zinit) {
-        deflateEnd(&z);
-    }
     EVP_MD_CTX_free(s->md5);
     EVP_MD_CTX_free(s->sha);
     ls_free(in);
-    ls_free(out);
     return rc;
 }
 
