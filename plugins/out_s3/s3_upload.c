@@ -107,14 +107,19 @@ struct s3_pending {
     char *body;
 };
 
-/* Any response's Date tells us how far our clock is off; 5 minutes or more is corrected. */
+/*
+ * An error response's Date tells us how far our clock is off: 5 minutes or
+ * more (or any amount with RequestTimeTooSkewed & co, force) becomes the
+ * offset added to the signing time. Successful responses are not used: a
+ * request that worked needs no correction.
+ */
 static void s3u_learn_clock(struct s3_out *s, struct ls_http_resp *r, bool force)
 {
     char date[64];
     int64_t server, sec, skew;
     int32_t ns;
 
-    if (r->status <= 0 || ls_http_resp_header(r, "Date", date, sizeof(date)) == NULL) {
+    if (r->status < 400 || ls_http_resp_header(r, "Date", date, sizeof(date)) == NULL) {
         return;
     }
     server = s3_parse_http_date(date);
@@ -123,12 +128,16 @@ static void s3u_learn_clock(struct s3_out *s, struct ls_http_resp *r, bool force
     }
     ls_wall_now(&sec, &ns);
     skew = server - sec;
-    if (force || llabs(skew - s->clock_offset) >= 300) {
-        if (skew != s->clock_offset) {
-            ls_plg_warn(s->ins, "server clock differs from ours by %llds (Date: %s); signing "
-                        "requests with that offset", (long long)skew, date);
-        }
-        s->clock_offset = llabs(skew) < 300 && !force ? 0 : skew;
+    if (!force && llabs(skew - s->clock_offset) < 300) {
+        return;
+    }
+    if (!force && llabs(skew) < 300) {
+        skew = 0;
+    }
+    if (skew != s->clock_offset) {
+        ls_plg_warn(s->ins, "server clock differs from ours by %llds (Date: %s); signing "
+                    "requests with that offset", (long long)skew, date);
+        s->clock_offset = skew;
     }
 }
 

@@ -15,9 +15,10 @@ from s3server import S3Server
 T0 = 1704069000
 
 # moto 5 verifies SigV4 over werkzeug's re-quoted URL, which leaves '/' (and ':' '@'...)
-# raw in the query, where AWS (and botocore, and logship) canonicalise it as %2F: any
-# request with such a query value (ListObjects prefix=logs/) fails with
-# SignatureDoesNotMatch, from boto3 as well. The moto_server started by S3Server gets
+# raw in the query and '=' raw in the path, where AWS (and botocore, and logship)
+# canonicalise them as %2F / %3D: any request with such a query value (ListObjects
+# prefix=logs/) or key (dt=2024-01-01/) fails with SignatureDoesNotMatch, from boto3
+# as well. The moto_server started by S3Server gets
 # this sitecustomize, which canonicalises the query as AWS does before moto checks the
 # signature (the signature is still verified).
 MOTO_FIX = r"""
@@ -27,10 +28,10 @@ try:
     _orig = _A.ActionAuthenticatorMixin._authenticate_and_authorize_action
     def _fixed(self, cls, resource="*"):
         u = _up.urlsplit(self.uri)
-        if u.query:
-            q = "&".join(_up.quote(k, safe="-_.~") + "=" + _up.quote(v, safe="-_.~")
-                         for k, v in _up.parse_qsl(u.query, keep_blank_values=True))
-            self.uri = _up.urlunsplit((u.scheme, u.netloc, u.path, q, u.fragment))
+        q = "&".join(_up.quote(k, safe="-_.~") + "=" + _up.quote(v, safe="-_.~")
+                     for k, v in _up.parse_qsl(u.query, keep_blank_values=True))
+        p = _up.quote(_up.unquote(u.path), safe="/-_.~")
+        self.uri = _up.urlunsplit((u.scheme, u.netloc, p, q, u.fragment))
         return _orig(self, cls, resource)
     _A.ActionAuthenticatorMixin._authenticate_and_authorize_action = _fixed
 except Exception:

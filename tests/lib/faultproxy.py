@@ -10,6 +10,9 @@ schedule of rules decides which requests get a fault instead:
     px.add("reset", method="PUT")                 # read the request, then RST the connection
     px.add("stall", seconds=30, query="partNumber=2")  # hold the request, no answer
     px.add("skew", seconds=3600)                  # 403 RequestTimeTooSkewed, Date skewed by +1 h
+    px.add("drop", method="PUT")                  # forward (S3 stores it), then RST: the client never hears
+    px.add("hold", seconds=60, method="PUT")      # forward (S3 stores it), then hold the answer
+    px.add("200err", method="POST", query="uploadId")  # 200 OK with an <Error> body (Complete)
     px.add("pass", ...)                           # explicit pass-through (counts matches)
 
 Rules are tried in order; a rule matches on method, a regex over the path
@@ -109,7 +112,8 @@ class FaultProxy:
                 return data
 
             def _reply(self, status, body=b"", headers=None, head=False):
-                self.send_response(status)
+                self.log_request(status)
+                self.send_response_only(status)   # no automatic Date: ours may be skewed
                 hs = dict(headers or {})
                 hs.setdefault("Date", formatdate(usegmt=True))
                 for k, v in hs.items():
@@ -142,6 +146,11 @@ class FaultProxy:
                     self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     self.connection.close()
                     self.close_connection = True
+                    return
+                if action == "200err":
+                    x = ERR_XML.format(code="InternalError", msg="We encountered an internal error. Please try again.", extra="")
+                    self._record(action, 200)
+                    self._reply(200, (" \n" + x).encode(), {"Content-Type": "application/xml"})
                     return
                 if action in ("503", "500", "skew", "400"):
                     if action == "503":
@@ -185,6 +194,16 @@ class FaultProxy:
                     self._reply(502, str(e).encode())
                     return
                 self._record(action, r.status)
+                if action == "drop":
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                    self.close_connection = True
+                    return
+                if action == "hold":
+                    proxy.stalled.append(self.connection)
+                    proxy.closing.wait(rule.seconds)
+                    self.close_connection = True
+                    return
                 self._reply(r.status, data, dict(rh), head=self.command == "HEAD")
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
