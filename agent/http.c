@@ -109,12 +109,14 @@ static void check_done(struct http_multi *hm)
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct http_sock *s = ls_container_of(w, struct http_sock, io);
+    struct http_multi *hm = s->hm;
     int action = (revents & EV_READ ? CURL_CSELECT_IN : 0) |
                  (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
     LS_UNUSED(loop);
 
-    curl_multi_socket_action(s->hm->multi, s->fd, action, &s->hm->running);
-    check_done(s->hm);
+    /* curl may close the socket in this call (sock_cb REMOVE frees s): use s no more */
+    curl_multi_socket_action(hm->multi, s->fd, action, &hm->running);
+    check_done(hm);
 }
 
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)

@@ -94,7 +94,11 @@ char *s3_tmpl_prepare(const char *fmt, const char *path, const char *ext, const 
 #undef S3K_IS
         p = end + 1;
     }
-    return ls_strdup(b.p ? ls_buf_cstr(&b) : "");
+    {
+        char *out = ls_strdup(b.p ? ls_buf_cstr(&b) : "");
+        ls_buf_release(&b);
+        return out;
+    }
 }
 
 static void s3k_uuid(char out[37])
