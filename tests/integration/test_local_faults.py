@@ -124,13 +124,14 @@ def test_fd_limit_lower_than_files_to_tail():
     assert len(got) > 0, "nothing delivered at all: " + lstest.tail_text(a.log(), 30)
     # whatever was delivered, was delivered once
     check_exactly_once(got, relkit.line_keys(got), "fd limit")
-    # free the limit's worth: delete most files; the rest must arrive eventually
+    # delete most files (20 left: room even under valgrind, which takes fds of its own);
+    # the ones not read yet must arrive eventually
     done = set(relkit.line_keys(got))
     left = [i for i in keys if not set(keys[i]) <= done]
     for i in keys:
-        if i not in left[:30]:
+        if i not in left[:20]:
             os.unlink(os.path.join(logs, f"f{i:03d}.log"))
-    want = [k for i in left[:30] for k in keys[i]]
+    want = [k for i in left[:20] for k in keys[i]]
     relkit.wait_delivered(out, want, a, timeout=60)
     check_exactly_once(delivered_lines(out), relkit.line_keys(delivered_lines(out)), "fd limit")
     _alive(a, "fd limit after files were removed")
