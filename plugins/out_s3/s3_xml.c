@@ -210,7 +210,10 @@ int s3_xml_parse_complete(const char *body, size_t len, char **etag, struct s3_x
     }
     xmlNodePtr root = xmlDocGetRootElement(doc);
     int rc = LS_ERROR;
-    if (s3_is(root, "CompleteMultipartUploadResult")) {
+    /* moto (and its users' S3 doubles) name the root ...Response; anything but <Error> with
+     * a completed upload's fields is success, anything else is not */
+    if (s3_is(root, "CompleteMultipartUploadResult") ||
+        s3_is(root, "CompleteMultipartUploadResponse")) {
         rc = LS_OK;
         if (etag) {
             *etag = s3_child_text(root, "ETag");
@@ -292,7 +295,7 @@ int s3_xml_parse_parts(const char *body, size_t len, struct s3_parts *p, struct 
         return LS_ERROR;
     }
     xmlNodePtr root = xmlDocGetRootElement(doc);
-    if (!s3_is(root, "ListPartsResult")) {
+    if (!s3_is(root, "ListPartsResult") && !s3_is(root, "ListPartsResponse")) {   /* moto: ...Response */
         s3_fill_error(root, e);
         xmlFreeDoc(doc);
         return LS_ERROR;

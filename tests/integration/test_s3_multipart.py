@@ -1,0 +1,154 @@
+"""out_s3 multipart uploads against moto: chunks whose payload is above
+multipart_threshold go up in parts (>= 5 MiB except the last); a part that
+fails is retried without re-sending the parts S3 already holds; a
+CompleteMultipartUpload answered "200 OK" with an <Error> body is a failure;
+kill -9 between parts, then a restart, resumes the same upload (ListParts)
+and the object exists once with the right content. No multipart upload is
+left behind.
+"""
+import base64, os, random, sys, time
+import lstest
+from lstest import Agent, conf, tmpdir, wait_until, write
+from faultproxy import FaultProxy
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_s3 as base  # noqa: E402
+from s3server import S3Server  # noqa: E402
+
+MiB = 1 << 20
+
+
+def make_log(d, size):
+    """~size bytes of JSON lines with incompressible-ish content."""
+    rnd = random.Random(7)
+    lines, total, i = [], 0, 0
+    while total < size:
+        blob = base64.b64encode(rnd.getrandbits(576).to_bytes(72, "little")).decode()
+        line = '{"seq": %d, "blob": "%s"}\n' % (i, blob)
+        lines.append(line)
+        total += len(line)
+        i += 1
+    path = os.path.join(d, "big.log")
+    write(path, "".join(lines))
+    return path, i
+
+
+def mp_conf(srv, d, endpoint, log, store="text", extra=""):
+    return conf(f"""
+<source>
+  @type tail
+  path {log}
+  pos_file {d}/big.pos
+  tag big
+  read_from_head true
+  <parse>
+    @type json
+  </parse>
+</source>
+<match **>
+  @type s3
+  aws_key_id "#{{ENV['S3_KEY']}}"
+  aws_sec_key "#{{ENV['S3_SECRET']}}"
+  s3_bucket {srv.bucket}
+  s3_endpoint {endpoint}
+  force_path_style true
+  path mp/
+  store_as {store}
+  multipart_threshold 6m
+  multipart_chunk_size 5m
+  http_stall_timeout 3
+{extra}
+  <buffer time>
+    @type file
+    path {d}/buf
+    timekey 1d
+    chunk_limit_size 64m
+    retry_wait 0.2
+    retry_max_interval 1
+    retry_randomize false
+  </buffer>
+</match>
+""", d)
+
+
+def seqs_of(text):
+    return [r["seq"] for r in base.records_of(text)]
+
+
+def no_uploads_left(srv):
+    r = srv.admin.list_multipart_uploads(Bucket=srv.bucket)
+    return r.get("Uploads", [])
+
+
+def test_multipart_upload_text_and_gzip():
+    srv = S3Server.start()
+    d = tmpdir()
+    log, n = make_log(d, 12 * MiB)
+    c = mp_conf(srv, d, srv.endpoint, log)
+    base.oneshot(c, base.s3env(srv), timeout=180)
+    objs = srv.list_objects("mp/")
+    assert len(objs) == 1, objs
+    k = objs[0]["Key"]
+    assert k.endswith("_0.txt"), k
+    assert srv.head_object(k)["ETag"].strip('"').endswith("-3"), srv.head_object(k)["ETag"]  # 5+5+~2 MiB
+    assert seqs_of(srv.get_object(k).decode()) == list(range(n))
+    assert not no_uploads_left(srv)
+    # gzip: random base64 compresses ~4:3, so 12 MiB of lines give a multipart .gz
+    d2 = tmpdir()
+    log2, n2 = make_log(d2, 12 * MiB)
+    base.oneshot(mp_conf(srv, d2, srv.endpoint, log2, store="gzip"), base.s3env(srv), timeout=180)
+    gz = [o for o in srv.list_objects("mp/") if o["Key"].endswith(".gz")]
+    assert len(gz) == 1 and "-" in srv.head_object(gz[0]["Key"])["ETag"], gz
+    assert seqs_of(base.zcat(srv.get_object(gz[0]["Key"]))) == list(range(n2))
+    assert not no_uploads_left(srv)
+
+
+def test_failed_part_and_complete_200_error_resume_without_resending_parts():
+    srv = S3Server.start()
+    px = FaultProxy(srv.endpoint).start()
+    px.add("500", method="PUT", query="partNumber=2", times=1)
+    px.add("200err", method="POST", query="uploadId", times=1)
+    d = tmpdir()
+    log, n = make_log(d, 12 * MiB)
+    p = base.oneshot(mp_conf(srv, d, px.endpoint, log), base.s3env(srv), timeout=180)
+    objs = srv.list_objects("mp/")
+    assert len(objs) == 1, objs
+    assert seqs_of(srv.get_object(objs[0]["Key"]).decode()) == list(range(n))
+    # one upload id throughout; part 1 sent once, part 2 twice (the 500), the complete twice
+    inits = px.requests("POST", "?uploads")
+    assert len(inits) == 1, [e["target"] for e in inits]
+    assert len(px.requests("PUT", "partNumber=1&")) == 1
+    assert len(px.requests("PUT", "partNumber=2&")) == 2
+    assert len(px.requests("POST", "uploadId=")) == 2
+    assert "CompleteMultipartUpload" in p.stderr and "InternalError" in p.stderr, p.stderr[-3000:]
+    assert not no_uploads_left(srv)
+
+
+def test_kill9_between_parts_resumes_the_upload():
+    srv = S3Server.start()
+    px = FaultProxy(srv.endpoint).start()
+    px.add("stall", method="PUT", query="partNumber=2", times=None, seconds=120)
+    d = tmpdir()
+    log, n = make_log(d, 12 * MiB)
+    c = mp_conf(srv, d, px.endpoint, log)
+    a = Agent(c, args=["--oneshot"], env=lstest.sanitizer_env(base.s3env(srv))).start()
+    wait_until(lambda: px.requests("PUT", "partNumber=2&"), 60, what="part 2 in flight")
+    a.kill9()
+    buf = os.path.join(d, "buf")
+    states = [f for f in os.listdir(buf) if f.endswith(".state")]
+    assert len(states) == 1, os.listdir(buf)
+    st = lstest.read(os.path.join(buf, states[0]))
+    assert "upload\t" in st and "etag\t1\t" in st, st
+    assert [f for f in os.listdir(buf) if f.endswith(".txt")], os.listdir(buf)   # the side file is kept
+    assert len(srv.admin.list_multipart_uploads(Bucket=srv.bucket).get("Uploads", [])) == 1
+    px.clear()
+    p = base.oneshot(c, base.s3env(srv), timeout=180)
+    assert "resuming multipart upload" in p.stderr and "1 of 3 parts already there" in p.stderr, p.stderr[-3000:]
+    objs = srv.list_objects("mp/")
+    assert len(objs) == 1, objs
+    assert seqs_of(srv.get_object(objs[0]["Key"]).decode()) == list(range(n))
+    # part 1 crossed the wire once in total; one upload id
+    assert len(px.requests("PUT", "partNumber=1&")) == 1
+    assert len(px.requests("POST", "?uploads")) == 1
+    assert not no_uploads_left(srv)
+    assert not [f for f in os.listdir(buf) if f.startswith("logship.")], os.listdir(buf)
