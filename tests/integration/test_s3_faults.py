@@ -15,7 +15,7 @@ import test_s3 as base  # noqa: E402  (helpers and the moto query fix)
 from s3server import S3Server  # noqa: E402
 
 
-def tail_conf(srv, d, endpoint, lines, body="", buffer_body=""):
+def tail_conf(srv, d, endpoint, lines, body="", buffer_body="", keys=True):
     log = os.path.join(d, "app.log")
     write(log, "".join(f'{{"seq": {i}, "msg": "record {i} {"x" * 40}"}}\n' for i in range(lines)))
     return conf(f"""
@@ -31,8 +31,7 @@ def tail_conf(srv, d, endpoint, lines, body="", buffer_body=""):
 </source>
 <match **>
   @type s3
-  aws_key_id "#{{ENV['S3_KEY']}}"
-  aws_sec_key "#{{ENV['S3_SECRET']}}"
+{KEYS if keys else ""}
   s3_bucket {srv.bucket}
   s3_endpoint {endpoint}
   force_path_style true
@@ -53,6 +52,11 @@ def tail_conf(srv, d, endpoint, lines, body="", buffer_body=""):
   </buffer>
 </match>
 """, d)
+
+
+KEYS = """  aws_key_id "#{ENV['S3_KEY']}"
+  aws_sec_key "#{ENV['S3_SECRET']}"
+"""
 
 
 def check_exactly_once(srv, n_records, n_objects=None):
@@ -139,3 +143,35 @@ def test_kill9_during_uploads_then_restart_no_duplicates():
         assert h in keys
     assert not [f for f in os.listdir(os.path.join(d, "buf")) if f.startswith("logship.")]
     assert srv.secret not in p.stderr + a.log()
+
+
+def test_expired_token_refreshes_credentials_and_retries():
+    srv = S3Server.start()
+    px = FaultProxy(srv.endpoint).start()
+    px.add("error", method="PUT", times=1, status=400, code="ExpiredToken")
+    d = tmpdir()
+    creds = write(os.path.join(d, "credentials"),
+                  f"[logs]\naws_access_key_id = {srv.key}\naws_secret_access_key = {srv.secret}\n")
+    c = tail_conf(srv, d, px.endpoint, 10, body=f"""
+  <shared_credentials>
+    path {creds}
+    profile_name logs
+  </shared_credentials>""", keys=False)
+    p = base.oneshot(c, base.s3env(srv), timeout=60)
+    check_exactly_once(srv, 10, 2)
+    assert "ExpiredToken: refreshing the shared-file credentials" in p.stderr, p.stderr[-3000:]
+    assert p.stderr.count("credentials from shared-file") >= 2, p.stderr[-3000:]
+    assert srv.secret not in p.stderr
+
+
+def test_check_object_false_uses_hms_slice_format_without_requests():
+    srv = S3Server.start()
+    px = FaultProxy(srv.endpoint).start()
+    d = tmpdir()
+    c = tail_conf(srv, d, px.endpoint, 5, body="  check_object false\n  check_apikey_on_start false\n  check_bucket false")
+    base.oneshot(c, base.s3env(srv), timeout=60)
+    keys = [o["Key"] for o in srv.list_objects("logs/")]
+    # fluent-plugin-s3's check_object false default: %{path}/%{time_slice}_%{hms_slice}.%{file_extension}
+    assert len(keys) == 1 and re.fullmatch(r"logs//\d{8}_\d{6}\.gz", keys[0]), keys
+    # no HEAD, no LIST: one PUT per chunk and nothing else
+    assert [e["method"] for e in px.log] == ["PUT"], [(e["method"], e["target"]) for e in px.log]
