@@ -285,7 +285,7 @@ def test_v012_flat_config_runs_unchanged():
     assert sorted(r["seq"] for r in recs) == list(range(20)), recs
 
 
-def test_bucket_checks_and_auto_create():
+def test_startup_check_fails_on_a_forbidden_bucket():
     srv = S3Server.start()
     # a bucket the limited user may not touch: the start-up check fails, writes retry, no upload
     d = tmpdir()
