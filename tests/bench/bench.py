@@ -61,16 +61,26 @@ def build_runstat(cache):
     RUNSTAT = exe
 
 
-def run_measured(argv, stdout=None, log=None):
-    """Run argv under runstat: (exit status, cpu seconds, wall seconds, peak RSS KiB)."""
+def run_measured(argv, stdout=None, log=None, timeout=None):
+    """Run argv under runstat: (exit status, cpu seconds, wall seconds, peak RSS KiB).
+    After timeout seconds the command is killed (SIGKILL, status 137)."""
     out = open(stdout, "wb") if stdout else subprocess.DEVNULL
     err = open(log, "wb") if log else subprocess.DEVNULL
     fd, stat = tempfile.mkstemp(prefix="runstat-")
     os.close(fd)
     try:
-        subprocess.run([RUNSTAT, stat] + argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        p = subprocess.Popen([RUNSTAT, stat] + argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                             start_new_session=True)
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
         with open(stat) as f:
-            code, user, sys_, rss, wall = f.read().split()
+            fields = f.read().split()
+        if len(fields) != 5:
+            return 137, 0.0, 0.0, 0    # killed on timeout
+        code, user, sys_, rss, wall = fields
     finally:
         os.unlink(stat)
         for f in (out, err):
@@ -79,12 +89,27 @@ def run_measured(argv, stdout=None, log=None):
     return int(code), float(user) + float(sys_), float(wall), int(rss)
 
 
-def vmrss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
+def rss_split_kb(pid):
+    """VmRSS of pid split into anonymous memory, the logship binary and shared libraries (KiB)."""
+    total = anon = exe = libs = 0
+    nlibs = set()
+    name = ""
+    with open("/proc/%d/smaps" % pid) as f:
         for ln in f:
-            if ln.startswith("VmRSS:"):
-                return int(ln.split()[1])
-    return None
+            parts = ln.split()
+            if parts and "-" in parts[0] and not parts[0].endswith(":"):
+                name = parts[5] if len(parts) > 5 else ""
+            elif parts and parts[0] == "Rss:":
+                kb = int(parts[1])
+                total += kb
+                if name.startswith("/") and ".so" in os.path.basename(name):
+                    libs += kb
+                    nlibs.add(name)
+                elif name.startswith("/"):
+                    exe += kb
+                else:
+                    anon += kb
+    return {"rss": total, "anon": anon, "exe": exe, "libs": libs, "nlibs": len(nlibs)}
 
 
 def has_plugin(kind, name):
@@ -136,13 +161,13 @@ def conf_s3(log, work, srv, buffer_type="file", head="true"):
     return SOURCE.format(log=log, work=work, head=head) + """
 <match nginx.**>
   @type s3
-  aws_key_id {key}
-  aws_sec_key {secret}
+  aws_key_id "{key}"
+  aws_sec_key "{secret}"
   s3_bucket {bucket}
   s3_region {region}
   s3_endpoint {endpoint}
   force_path_style true
-  path logs/
+  path nginx-access-
   store_as gzip
   <format>
     @type json
@@ -161,17 +186,38 @@ def fresh(work):
     return work
 
 
+REPEAT = 1
+TIMEOUT = 1800
+
+
 def run_logship(name, conf, work):
+    """Run logship --oneshot REPEAT times from a clean state; keep the run with the least CPU.
+    The output of the last run is left in work/out for checking."""
     path = os.path.join(work, "logship.conf")
-    with open(path, "w") as f:
-        f.write(conf)
-    rc, cpu, wall, rss = run_measured([LOGSHIP, "-c", path, "--oneshot", "-q"],
-                                      log=os.path.join(work, "logship.log"))
-    if rc != 0:
-        with open(os.path.join(work, "logship.log"), errors="replace") as f:
-            tail = f.read()[-3000:]
-        raise SystemExit("bench: %s: logship exited %d\n%s" % (name, rc, tail))
-    return Result(name, cpu, wall, rss)
+    best = None
+    for i in range(REPEAT):
+        if i:
+            fresh(work)
+        with open(path, "w") as f:
+            f.write(conf)
+        rc, cpu, wall, rss = run_measured([LOGSHIP, "-c", path, "--oneshot", "-q"],
+                                          log=os.path.join(work, "logship.log"), timeout=TIMEOUT)
+        if rc != 0:
+            with open(os.path.join(work, "logship.log"), errors="replace") as f:
+                tail = f.read()[-3000:]
+            raise SystemExit("bench: %s: logship exited %d\n%s" % (name, rc, tail))
+        if best is None or cpu < best.cpu:
+            best = Result(name, cpu, wall, max(rss, best.rss_kb if best else 0))
+    return best
+
+
+def best_of(argv, stdout=None):
+    best = None
+    for _ in range(REPEAT):
+        r = run_measured(argv, stdout=stdout)
+        if best is None or r[1] < best[1]:
+            best = r
+    return best
 
 
 def out_files(work):
@@ -219,9 +265,9 @@ def idle_rss(conf, work, settle=3.0):
             raise SystemExit("bench: idle agent exited %d" % p.returncode)
         samples = []
         for _ in range(5):
-            samples.append(vmrss_kb(p.pid))
+            samples.append(rss_split_kb(p.pid))
             time.sleep(0.2)
-        return max(samples)
+        return max(samples, key=lambda d: d["rss"])
     finally:
         p.send_signal(signal.SIGTERM)
         try:
@@ -229,6 +275,35 @@ def idle_rss(conf, work, settle=3.0):
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+
+
+S3_NAME = "tail > nginx > json > file buffer > gzip > S3 (moto)"
+
+
+def s3_stage(log, work, lines):
+    """The S3 row: upload to moto (IAM auth on), then read every object back with the admin
+    client and check it is one gzip member holding the expected records."""
+    import s3server, lstest  # noqa: E401
+    srv = s3server.S3Server.start()
+    try:
+        fresh(work)
+        # path without "/": moto 5 mis-canonicalises "/" in query strings (see test_s3.py)
+        r = run_logship(S3_NAME, conf_s3(log, work, srv), work)
+        n = objs = obytes = 0
+        for key in sorted(o["Key"] for o in srv.list_objects()):
+            body = srv.get_object(key)
+            objs += 1
+            obytes += len(body)
+            n += gunzip_single_member(body).count(b"\n")
+        check_count("s3", n, lines)
+        r.note = "(%d objects, %.1f MB)" % (objs, obytes / MB)
+        shutil.rmtree(work)
+        return r
+    except SystemExit as e:
+        print(str(e)[-1500:], file=sys.stderr)
+        return Result(S3_NAME, note="(failed: %s)" % str(e).splitlines()[0])
+    finally:
+        lstest.cleanup()
 
 
 def fmt_row(r, in_bytes, lines, floor_cpu):
@@ -253,6 +328,8 @@ def main():
                     help="where generated logs are kept between runs")
     ap.add_argument("--stages", default="null,file-text,file-gzip,s3,file-gzip-membuf",
                     help="comma-separated subset of null,file-text,file-gzip,s3,file-gzip-membuf")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run every measurement N times and keep the one with the least CPU")
     ap.add_argument("--no-idle", action="store_true", help="skip the idle RSS measurement")
     ap.add_argument("--results", help="also write the table as Markdown to this file")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -260,6 +337,8 @@ def main():
 
     if not os.access(LOGSHIP, os.X_OK):
         raise SystemExit("bench: LOGSHIP=%s is not executable (run make first)" % LOGSHIP)
+    global REPEAT
+    REPEAT = max(1, a.repeat)
     stages = [s for s in a.stages.split(",") if s]
     size = gen_nginx.parse_size(a.size)
     os.makedirs(a.cache, exist_ok=True)
@@ -280,8 +359,8 @@ def main():
     floor_rows = []
     try:
         # Floor 1: reading the input (also warms the page cache for every stage).
-        rc, cpu, wall, rss = run_measured(["cat", log], stdout=None)
-        rc, cpu, wall, rss = run_measured(["cat", log], stdout=None)
+        run_measured(["cat", log])
+        rc, cpu, wall, rss = best_of(["cat", log])
         floor_rows.append(Result("floor: cat log > /dev/null", cpu, wall, rss))
 
         # JSON lines for the gzip floor: logship's own JSON output (file-text stage), or
@@ -305,7 +384,7 @@ def main():
         # Floor 2: the real gzip -6 over those JSON lines.
         print("running gzip -6...", flush=True)
         gz_path = os.path.join(base, "lines.json.gz")
-        rc, cpu, wall, rss = run_measured(["gzip", "-6", "-c", json_path], stdout=gz_path)
+        rc, cpu, wall, rss = best_of(["gzip", "-6", "-c", json_path], stdout=gz_path)
         gz_bytes = os.path.getsize(gz_path)
         floor = Result("floor: gzip -6 of the JSON lines", cpu, wall, rss)
         floor_rows.append(floor)
@@ -335,28 +414,10 @@ def main():
         s3_ok = has_plugin("output", "s3")
         if "s3" in stages:
             if not s3_ok:
-                results.append(Result("tail > nginx > json > file buffer > gzip > S3 (moto)",
-                                      note="(`@type s3` not registered yet)"))
+                results.append(Result(S3_NAME, note="(`@type s3` not registered yet)"))
             else:
-                import s3server, lstest  # noqa: E401
                 print("running s3...", flush=True)
-                srv = s3server.S3Server.start()
-                try:
-                    work = fresh(os.path.join(base, "s3"))
-                    r = run_logship("tail > nginx > json > file buffer > gzip > S3 (moto)",
-                                    conf_s3(log, work, srv), work)
-                    n = objs = obytes = 0
-                    for key in sorted(srv.list_objects()):
-                        body = srv.get_object(key)
-                        objs += 1
-                        obytes += len(body)
-                        n += gunzip_single_member(body).count(b"\n")
-                    check_count("s3", n, lines)
-                    r.note = "(%d objects, %.1f MB)" % (objs, obytes / MB)
-                    results.append(r)
-                    shutil.rmtree(work)
-                finally:
-                    lstest.cleanup()
+                results.append(s3_stage(log, os.path.join(base, "s3"), lines))
 
         if "file-gzip-membuf" in stages:
             print("running file-gzip-membuf...", flush=True)
@@ -406,8 +467,11 @@ def main():
         out.append(fmt_row(r, in_bytes, lines, floor.cpu))
     out.append("")
     if idle:
-        out.append("Idle RSS (%s, tail on an idle file, %s): %.1f MB" % (
-            idle[0], "after 3 s", idle[1] / 1024.0))
+        d = idle[1]
+        out.append("Idle RSS (%s, tail on an idle file, after 3 s): %.1f MB = %.1f MB anonymous + %.1f MB"
+                   " logship binary + %.1f MB mapped pages of %d shared libraries"
+                   % (idle[0], d["rss"] / 1024.0, d["anon"] / 1024.0, d["exe"] / 1024.0,
+                      d["libs"] / 1024.0, d["nlibs"]))
     out.append("MB/s: input MB (10^6 bytes) per wall second; CPU s/GB: user+sys seconds per GB of input log;"
                " x gzip -6: CPU over the gzip -6 floor's CPU in the same run.")
     text = "\n".join(out)
