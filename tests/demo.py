@@ -38,7 +38,7 @@ def nginx_lines(n, seed=42):
         ip = rnd.choice(["192.0.2.%d" % rnd.randint(1, 254), "2001:db8::%x" % rnd.randint(1, 65535)])
         path = rnd.choice(paths).format(rnd.randint(1, 9999))
         status = rnd.choice([200] * 8 + [304, 404, 500])
-        ua = rnd.choice(agents).replace('"', '\\"')
+        ua = rnd.choice(agents).replace('"', '\\x22')   # nginx escapes " in $http_user_agent as \x22
         out.append(f'{ip} - - [{ts}] "GET {path} HTTP/1.1" {status} {rnd.randint(0, 50000)} "-" "{ua}"\n')
     return "".join(out)
 
@@ -55,7 +55,7 @@ def main():
     with open(log, "w") as f:
         f.write(nginx_lines(2000))
     env = dict(os.environ, DEMO_LOG=log, DEMO_DIR=d, S3_ENDPOINT=s3.endpoint, S3_BUCKET=s3.bucket,
-               AWS_ACCESS_KEY_ID=s3.key_id, AWS_SECRET_ACCESS_KEY=s3.secret)
+               AWS_ACCESS_KEY_ID=s3.key, AWS_SECRET_ACCESS_KEY=s3.secret)
     conf = os.path.join(ROOT, "conf", "demo.conf")
     print(f"$ logship -c {conf} --oneshot   (S3 server {s3.endpoint}, bucket {s3.bucket})")
     p = subprocess.run([LOGSHIP, "-c", conf, "--oneshot"], env=env)
@@ -66,7 +66,8 @@ def main():
     print(f"\n{len(objs)} objects landed in s3://{s3.bucket}/:")
     total = 0
     first = None
-    for key, size in objs:
+    for o in objs:
+        key, size = o["Key"], o["Size"]
         body = gzip.decompress(s3.get_object(key))
         n = body.count(b"\n")
         total += n

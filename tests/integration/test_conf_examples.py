@@ -35,7 +35,7 @@ def nginx_log(path, n, seed=1):
     for i in range(n):
         ts = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(t0 + i * 7200 // n))
         lines.append(f'192.0.2.{rnd.randint(1,254)} - - [{ts}] "GET /item/{i}?q=x HTTP/1.1" 200 '
-                     f'{rnd.randint(1,9999)} "-" "agent \\"{i}\\""\n')
+                     f'{rnd.randint(1,9999)} "-" "agent \\x22{i}\\x22"\n')
     write(path, "".join(lines))
     return lines
 

@@ -14,46 +14,7 @@ from s3server import S3Server
 # 2024-01-01 00:30:00 UTC and the following hours
 T0 = 1704069000
 
-# moto 5 verifies SigV4 over werkzeug's re-quoted URL, which leaves '/' (and ':' '@'...)
-# raw in the query and '=' raw in the path, where AWS (and botocore, and logship)
-# canonicalise them as %2F / %3D: any request with such a query value (ListObjects
-# prefix=logs/) or key (dt=2024-01-01/) fails with SignatureDoesNotMatch, from boto3
-# as well. The moto_server started by S3Server gets
-# this sitecustomize, which canonicalises the query as AWS does before moto checks the
-# signature (the signature is still verified).
-MOTO_FIX = r"""
-try:
-    import urllib.parse as _up
-    import moto.core.authorization as _A
-    _orig = _A.ActionAuthenticatorMixin._authenticate_and_authorize_action
-    def _fixed(self, cls, resource="*"):
-        u = _up.urlsplit(self.uri)
-        q = "&".join(_up.quote(k, safe="-_.~") + "=" + _up.quote(v, safe="-_.~")
-                     for k, v in _up.parse_qsl(u.query, keep_blank_values=True))
-        p = _up.quote(_up.unquote(u.path), safe="/-_.~")
-        self.uri = _up.urlunsplit((u.scheme, u.netloc, p, q, u.fragment))
-        return _orig(self, cls, resource)
-    _A.ActionAuthenticatorMixin._authenticate_and_authorize_action = _fixed
-except Exception:
-    pass
-"""
-
-
-def _install_moto_fix():
-    d = lstest.tmpdir("ls-motofix-")
-    write(os.path.join(d, "sitecustomize.py"), MOTO_FIX)
-    os.environ["PYTHONPATH"] = d + (":" + os.environ["PYTHONPATH"] if os.environ.get("PYTHONPATH") else "")
-
-
-_real_start = S3Server.start.__func__
-
-
-def _start_fixed(cls, *a, **kw):
-    _install_moto_fix()
-    return _real_start(cls, *a, **kw)
-
-
-S3Server.start = classmethod(_start_fixed)
+# moto's URL canonicalisation is corrected in tests/lib/s3server.py (MOTO_FIX).
 
 
 def s3env(srv, extra=None):
