@@ -346,7 +346,8 @@ def test_assume_role_signed_with_base_credentials():
         if seen["form"].get("RoleArn") != "arn:aws:iam::123456789012:role/logs":
             return 403, {}, ("<ErrorResponse><Error><Code>AccessDenied</Code><Message>not allowed</Message>"
                              "</Error></ErrorResponse>")
-        return 200, {}, sts_xml("AssumeRole", "ASIAASSUMED", "assumed-secret", "assumedtoken", time.time() + 900)
+        # 600 s left: clearly inside the 15-minute refresh window (900 s sat on its edge)
+        return 200, {}, sts_xml("AssumeRole", "ASIAASSUMED", "assumed-secret", "assumedtoken", time.time() + 600)
     srv = FakeServer(h)
     args = ["--key-id", "AKIABASE", "--secret", base_secret, "--assume-role-arn", "arn:aws:iam::123456789012:role/logs",
             "--assume-session-name", "logship-test", "--assume-external-id", "ext-123", "--assume-duration", "900",
@@ -354,7 +355,7 @@ def test_assume_role_signed_with_base_credentials():
     out = resolve(args)
     assert seen["ok"], "signature did not verify"
     assert (out["source"], out["key"], out["token"]) == ("assume-role", "ASIAASSUMED", "yes")
-    assert out["needs_refresh"] == "yes"    # 900 s lifetime is inside the 15 min refresh window
+    assert out["needs_refresh"] == "yes"    # 600 s lifetime is inside the 15 min refresh window
     assert seen["form"] == {"Action": "AssumeRole", "Version": "2011-06-15",
                             "RoleArn": "arn:aws:iam::123456789012:role/logs", "RoleSessionName": "logship-test",
                             "DurationSeconds": "900", "ExternalId": "ext-123", "Policy": '{"Version":"2012-10-17"}'}
