@@ -1919,6 +1919,20 @@ char *ls_chunk_side_path(const struct ls_chunk *c, const char *suffix)
     return ls_asprintf("%s/logship.%s.%s", b->dir, c->id, suffix);
 }
 
+const char *ls_timekey_format(double timekey)
+{
+    if (timekey < 60) {
+        return "%Y%m%d%H%M%S";
+    }
+    if (timekey < 3600) {
+        return "%Y%m%d%H%M";
+    }
+    if (timekey < 86400) {
+        return "%Y%m%d%H";
+    }
+    return "%Y%m%d";
+}
+
 int ls_output_concurrency(const struct ls_instance *out)
 {
     const struct ls_output_core *core = out->core;

@@ -293,6 +293,12 @@ char *ls_chunk_side_path(const struct ls_chunk *c, const char *suffix);
  * sequences using the chunk's timekey (in the buffer's zone). Appends to out.
  */
 int ls_chunk_expand(const struct ls_chunk *c, const char *tmpl, struct ls_buf *out);
+/*
+ * The strftime format fluentd derives from a timekey for a chunk's time slice
+ * (timekey_to_timeformat): %Y%m%d%H%M%S below a minute, %Y%m%d%H%M below an hour,
+ * %Y%m%d%H below a day, else %Y%m%d. Used for %{time_slice} and out_file names.
+ */
+const char *ls_timekey_format(double timekey);
 /* Finish an asynchronous .write: rc LS_OK (delivered), LS_ERROR (retry) or LS_DECLINED
  * (unrecoverable, see .write). */
 void ls_output_write_done(struct ls_instance *out, struct ls_chunk *c, int rc, const char *errmsg);

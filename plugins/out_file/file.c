@@ -75,34 +75,6 @@ static const struct ls_param file_params[] = {
 /* ------------------------------------------------------------------ */
 /* configuration                                                        */
 
-static const char *timekey_format(double timekey)
-{
-    if (timekey < 60) {
-        return "%Y%m%d%H%M%S";
-    }
-    if (timekey < 3600) {
-        return "%Y%m%d%H%M";
-    }
-    if (timekey < 86400) {
-        return "%Y%m%d%H";
-    }
-    return "%Y%m%d";
-}
-
-static bool keys_have_time(const char *keys)
-{
-    char buf[256];
-    char *s = buf, *tok;
-
-    snprintf(buf, sizeof(buf), "%s", keys);
-    while ((tok = strsep(&s, ", ")) != NULL) {
-        if (strcmp(tok, "time") == 0) {
-            return true;
-        }
-    }
-    return false;
-}
-
 static bool keys_have(const char *keys, const char *name)
 {
     char buf[256];
@@ -147,7 +119,7 @@ static void chunking_of(struct ls_conf_section *sec, const char **keys, double *
         *slice_fmt = v;
         *keys = "time";
     }
-    if (!keys_have_time(*keys)) {
+    if (!keys_have(*keys, "time")) {
         return;
     }
     *timekey = 86400;
@@ -176,7 +148,7 @@ static int build_template(struct file_ctx *ctx, double timekey, const char *slic
     const char *p;
 
     if (strchr(ctx->path, '*')) {
-        const char *tf = slice_fmt ? slice_fmt : timekey_format(timekey);
+        const char *tf = slice_fmt ? slice_fmt : ls_timekey_format(timekey);
         if (timekey <= 0) {
             snprintf(msg, msglen, "path including '*' must be used with buffer chunk key 'time'");
             return LS_ERROR;
@@ -196,7 +168,7 @@ static int build_template(struct file_ctx *ctx, double timekey, const char *slic
             ls_buf_printf(o, "%s.%s%s%s%s", ctx->path, slice_fmt, index, suffix, comp);
             return LS_OK;
         } else {
-            const char *tf = timekey_format(timekey);
+            const char *tf = ls_timekey_format(timekey);
             size_t i, n = strlen(tf), have = 0;
             for (i = 0; i + 1 < n; i += 2) {
                 char ph[3] = { tf[i], tf[i + 1], 0 };

@@ -427,20 +427,6 @@ static void s3_start_cb(struct ls_timer *t, void *arg)
 /* ------------------------------------------------------------------ */
 /* configuration                                                        */
 
-static const char *s3_timekey_format(double timekey)
-{
-    if (timekey < 60) {
-        return "%Y%m%d%H%M%S";
-    }
-    if (timekey < 3600) {
-        return "%Y%m%d%H%M";
-    }
-    if (timekey < 86400) {
-        return "%Y%m%d%H";
-    }
-    return "%Y%m%d";
-}
-
 static int s3_bind_sub(struct ls_conf_section *sec, const char *name, const struct ls_param *table,
                        void *dst, bool *present, char *err, size_t errlen)
 {
@@ -601,7 +587,7 @@ static int s3_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
         if (bs && (v = ls_conf_get(bs, "timekey")) != NULL && ls_parse_time(v, &tk) != LS_OK) {
             tk = 86400;
         }
-        s->slice_fmt = ls_strdup(s3_timekey_format(tk));
+        s->slice_fmt = ls_strdup(ls_timekey_format(tk));
     }
     if (s->multipart_chunk_size < (5 << 20)) {
         snprintf(err, errlen, "%s:%d: multipart_chunk_size must be at least 5m (S3's minimum "
