@@ -35,6 +35,7 @@
 #include "buffer.h"
 #include "engine.h"
 #include "timefmt.h"
+#include "compress.h"
 #include "log.h"
 
 #include <dirent.h>
@@ -1917,6 +1918,77 @@ char *ls_chunk_side_path(const struct ls_chunk *c, const char *suffix)
         (void)ls_mkdir_p(b->dir, 0700);
     }
     return ls_asprintf("%s/logship.%s.%s", b->dir, c->id, suffix);
+}
+
+static long chunk_read_cb(void *arg, void *buf, size_t n)
+{
+    return ls_chunk_reader_read(arg, buf, n);
+}
+
+int ls_chunk_write_fd(struct ls_chunk *c, int algo, int fd, uint64_t *written, char *err,
+                      size_t errlen)
+{
+    struct ls_chunk_reader *r = ls_chunk_reader_open(c);
+    struct stat st;
+    off_t before, after;
+    char cerr[200] = "";
+    int rc;
+
+    if (r == NULL) {
+        snprintf(err, errlen, "cannot read chunk %s (%d: %s)", c->id, errno, strerror(errno));
+        return LS_ERROR;
+    }
+    /* the file's growth gives the size: digests of every byte would cost a fifth of the
+     * CPU of writing a text chunk just for a metric */
+    before = fstat(fd, &st) == 0 ? st.st_size : 0;
+    rc = ls_compress_stream(algo == LS_COMPRESS_GZIP ? LS_COMPRESS_GZIP : LS_COMPRESS_TEXT, -1,
+                            chunk_read_cb, r, fd, NULL, cerr, sizeof(cerr));
+    ls_chunk_reader_close(r);
+    if (rc != LS_OK) {
+        snprintf(err, errlen, "writing chunk %s failed: %s", c->id,
+                 cerr[0] ? cerr : strerror(errno));
+        return LS_ERROR;
+    }
+    if (fsync(fd) != 0) {
+        snprintf(err, errlen, "fsync() failed (%d: %s)", errno, strerror(errno));
+        return LS_ERROR;
+    }
+    after = fstat(fd, &st) == 0 ? st.st_size : before;
+    if (written) {
+        *written = after > before ? (uint64_t)(after - before) : 0;
+    }
+    return LS_OK;
+}
+
+int ls_chunk_write_file(struct ls_chunk *c, int algo, const char *path, uint64_t *written,
+                        char *err, size_t errlen)
+{
+    const char *slash = strrchr(path, '/');
+    char *tmp = slash ? ls_asprintf("%.*s/.%s.%s.tmp", (int)(slash - path), path, slash + 1, c->id)
+                      : ls_asprintf(".%s.%s.tmp", path, c->id);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+    if (fd < 0) {
+        snprintf(err, errlen, "open() '%s' failed (%d: %s)", tmp, errno, strerror(errno));
+        ls_free(tmp);
+        return LS_ERROR;
+    }
+    if (ls_chunk_write_fd(c, algo, fd, written, err, errlen) != LS_OK) {
+        close(fd);
+        unlink(tmp);
+        ls_free(tmp);
+        return LS_ERROR;
+    }
+    close(fd);
+    if (rename(tmp, path) != 0) {
+        snprintf(err, errlen, "rename() '%s' failed (%d: %s)", tmp, errno, strerror(errno));
+        unlink(tmp);
+        ls_free(tmp);
+        return LS_ERROR;
+    }
+    ls_free(tmp);
+    (void)ls_fsync_dir_of(path);
+    return LS_OK;
 }
 
 const char *ls_timekey_format(double timekey)

@@ -294,6 +294,20 @@ char *ls_chunk_side_path(const struct ls_chunk *c, const char *suffix);
  */
 int ls_chunk_expand(const struct ls_chunk *c, const char *tmpl, struct ls_buf *out);
 /*
+ * Blocking (call from a worker): write chunk c's payload, compressed with algo (an
+ * enum ls_compress_algo: 0 text, 1 gzip), to fd and fsync it. *written gets the bytes
+ * written. LS_OK, or LS_ERROR with a message in err.
+ */
+int ls_chunk_write_fd(struct ls_chunk *c, int algo, int fd, uint64_t *written, char *err,
+                      size_t errlen);
+/*
+ * Blocking: write chunk c's payload to path atomically: a hidden temp file next to it
+ * (".<name>.<chunk id>.tmp"), fsync, rename over path, fsync the directory. A crash
+ * leaves either the old file or the whole new one, so a retry can simply write again.
+ */
+int ls_chunk_write_file(struct ls_chunk *c, int algo, const char *path, uint64_t *written,
+                        char *err, size_t errlen);
+/*
  * The strftime format fluentd derives from a timekey for a chunk's time slice
  * (timekey_to_timeformat): %Y%m%d%H%M%S below a minute, %Y%m%d%H%M below an hour,
  * %Y%m%d%H below a day, else %Y%m%d. Used for %{time_slice} and out_file names.

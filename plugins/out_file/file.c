@@ -310,11 +310,6 @@ struct file_job {
     char err[256];
 };
 
-static long file_read_cb(void *arg, void *buf, size_t n)
-{
-    return ls_chunk_reader_read(arg, buf, n);
-}
-
 static int mkdir_parent(const char *path)
 {
     char *copy = ls_strdup(path);
@@ -329,37 +324,10 @@ static int mkdir_parent(const char *path)
 static int write_chunk_to(struct file_job *j, int fd)
 {
     struct file_ctx *ctx = j->ins->ctx;
-    struct ls_chunk_reader *r = ls_chunk_reader_open(j->chunk);
-    struct stat st;
-    off_t before, after;
-    char cerr[200];
-    int rc;
 
-    if (r == NULL) {
-        snprintf(j->err, sizeof(j->err), "cannot read chunk %s (%d: %s)",
-                 ls_chunk_info(j->chunk)->id, errno, strerror(errno));
-        return LS_ERROR;
-    }
-    cerr[0] = '\0';
-    /* no digests (MD5 + SHA-256 of every byte: a fifth of the CPU of a text chunk) just to
-     * learn the size for the write_bytes metric: the file's growth says it */
-    before = fstat(fd, &st) == 0 ? st.st_size : 0;
-    rc = ls_compress_stream(ctx->compress == FILE_TEXT ? LS_COMPRESS_TEXT : LS_COMPRESS_GZIP, -1,
-                            file_read_cb, r, fd, NULL, cerr, sizeof(cerr));
-    ls_chunk_reader_close(r);
-    if (rc != LS_OK) {
-        snprintf(j->err, sizeof(j->err), "writing '%s' failed: %s", j->final,
-                 cerr[0] ? cerr : strerror(errno));
-        return LS_ERROR;
-    }
-    if (fsync(fd) != 0) {
-        snprintf(j->err, sizeof(j->err), "fsync() '%s' failed (%d: %s)", j->final, errno,
-                 strerror(errno));
-        return LS_ERROR;
-    }
-    after = fstat(fd, &st) == 0 ? st.st_size : before;
-    j->out_bytes = after > before ? (uint64_t)(after - before) : 0;
-    return LS_OK;
+    return ls_chunk_write_fd(j->chunk, ctx->compress == FILE_TEXT ? LS_COMPRESS_TEXT
+                                                                  : LS_COMPRESS_GZIP,
+                             fd, &j->out_bytes, j->err, sizeof(j->err));
 }
 
 /* Replace the "_**" index mark with "_<i>". */
@@ -375,7 +343,6 @@ static char *with_index(const char *tmpl, unsigned i)
 
 static int write_one_file(struct file_job *j)
 {
-    char *tmp, *copy, *base, *dir;
     int fd;
 
     if (j->state_path) {
@@ -419,38 +386,12 @@ static int write_one_file(struct file_job *j)
         }
         ls_free(state);
     }
-    copy = ls_strdup(j->final);
-    base = ls_strdup(basename(copy));
-    ls_free(copy);
-    copy = ls_strdup(j->final);
-    dir = dirname(copy);
-    tmp = ls_asprintf("%s/.%s.%s.tmp", dir, base, ls_chunk_info(j->chunk)->id);
-    ls_free(base);
-    ls_free(copy);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        snprintf(j->err, sizeof(j->err), "open() '%s' failed (%d: %s)", tmp, errno,
-                 strerror(errno));
-        ls_free(tmp);
-        return LS_ERROR;
+    {
+        struct file_ctx *ctx = j->ins->ctx;
+        return ls_chunk_write_file(j->chunk, ctx->compress == FILE_TEXT ? LS_COMPRESS_TEXT
+                                                                        : LS_COMPRESS_GZIP,
+                                   j->final, &j->out_bytes, j->err, sizeof(j->err));
     }
-    if (write_chunk_to(j, fd) != LS_OK) {
-        close(fd);
-        unlink(tmp);
-        ls_free(tmp);
-        return LS_ERROR;
-    }
-    close(fd);
-    if (rename(tmp, j->final) != 0) {
-        snprintf(j->err, sizeof(j->err), "rename() '%s' failed (%d: %s)", tmp, errno,
-                 strerror(errno));
-        unlink(tmp);
-        ls_free(tmp);
-        return LS_ERROR;
-    }
-    ls_free(tmp);
-    (void)ls_fsync_dir_of(j->final);
-    return LS_OK;
 }
 
 static int append_file(struct file_job *j)

@@ -93,33 +93,13 @@ struct sf_job {
     char err[256];
 };
 
-static long sf_read(void *arg, void *buf, size_t n)
-{
-    return ls_chunk_reader_read(arg, buf, n);
-}
-
 static int sf_copy(struct sf_job *j, int fd)
 {
     struct sf_ctx *ctx = j->ins->ctx;
-    struct ls_chunk_reader *r = ls_chunk_reader_open(j->chunk);
-    struct ls_digest dig;
-    char cerr[200] = "";
-    int rc;
 
-    if (r == NULL) {
-        snprintf(j->err, sizeof(j->err), "cannot read chunk %s", ls_chunk_info(j->chunk)->id);
-        return LS_ERROR;
-    }
-    rc = ls_compress_stream(ctx->compress == SF_TEXT ? LS_COMPRESS_TEXT : LS_COMPRESS_GZIP, -1,
-                            sf_read, r, fd, &dig, cerr, sizeof(cerr));
-    ls_chunk_reader_close(r);
-    if (rc != LS_OK || fsync(fd) != 0) {
-        snprintf(j->err, sizeof(j->err), "writing '%s' failed: %s", j->final,
-                 cerr[0] ? cerr : strerror(errno));
-        return LS_ERROR;
-    }
-    j->out_bytes = dig.size;
-    return LS_OK;
+    return ls_chunk_write_fd(j->chunk, ctx->compress == SF_TEXT ? LS_COMPRESS_TEXT
+                                                                : LS_COMPRESS_GZIP,
+                             fd, &j->out_bytes, j->err, sizeof(j->err));
 }
 
 static int sf_save_state(struct sf_job *j)
@@ -139,8 +119,6 @@ static int sf_save_state(struct sf_job *j)
 
 static int sf_write_new(struct sf_job *j)
 {
-    const char *dirend;
-    char *tmp;
     int fd;
 
     if (j->final == NULL) {
@@ -167,33 +145,12 @@ static int sf_write_new(struct sf_job *j)
             return LS_ERROR;
         }
     }
-    dirend = strrchr(j->final, '/');
-    tmp = ls_asprintf("%.*s/.%s.%s.tmp", (int)(dirend - j->final), j->final, dirend + 1,
-                      ls_chunk_info(j->chunk)->id);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        snprintf(j->err, sizeof(j->err), "open() '%s' failed (%d: %s)", tmp, errno,
-                 strerror(errno));
-        ls_free(tmp);
-        return LS_ERROR;
+    {
+        struct sf_ctx *ctx = j->ins->ctx;
+        return ls_chunk_write_file(j->chunk, ctx->compress == SF_TEXT ? LS_COMPRESS_TEXT
+                                                                      : LS_COMPRESS_GZIP,
+                                   j->final, &j->out_bytes, j->err, sizeof(j->err));
     }
-    if (sf_copy(j, fd) != LS_OK) {
-        close(fd);
-        unlink(tmp);
-        ls_free(tmp);
-        return LS_ERROR;
-    }
-    close(fd);
-    if (rename(tmp, j->final) != 0) {
-        snprintf(j->err, sizeof(j->err), "rename() '%s' failed (%d: %s)", tmp, errno,
-                 strerror(errno));
-        unlink(tmp);
-        ls_free(tmp);
-        return LS_ERROR;
-    }
-    ls_free(tmp);
-    (void)ls_fsync_dir_of(j->final);
-    return LS_OK;
 }
 
 static int sf_append(struct sf_job *j)
