@@ -241,6 +241,7 @@ struct ls_buffer {
     bool failed;
     bool blocked;
     bool warned_full;
+    bool warned_soft;
 
     struct ls_arena arena;
 };
@@ -925,9 +926,30 @@ static bool chunk_key_equal(const struct ls_chunk *c, const char *tag, size_t ta
     return true;
 }
 
+/*
+ * A memory buffer holds at most the staged chunk plus queued_chunks_limit_size
+ * queued ones (default: flush_thread_count), not fluentd's 512 MB total: the inputs
+ * that feed it can wait (tail's file on disk, the RDS table, is the real buffer), and a
+ * parser that outruns compression ten to one would otherwise fill memory up to the
+ * total limit. An explicit smaller total_limit_size still wins.
+ */
+static uint64_t effective_limit(const struct ls_buffer *b)
+{
+    uint64_t limit = (uint64_t)b->c.total_limit_size;
+
+    if (b->type == BUF_MEMORY) {
+        uint64_t soft = (uint64_t)(b->c.queued_chunks_limit_size + 1) *
+                        (uint64_t)b->c.chunk_limit_size;
+        if (soft < limit) {
+            limit = soft;
+        }
+    }
+    return limit;
+}
+
 bool ls_buffer_over_limit(const struct ls_buffer *b)
 {
-    return b->total_bytes + b->pending.len >= (uint64_t)b->c.total_limit_size;
+    return b->total_bytes + b->pending.len >= effective_limit(b);
 }
 
 static void drop_oldest(struct ls_buffer *b)
@@ -983,16 +1005,33 @@ int ls_buffer_write(struct ls_buffer *b, const struct ls_record *rec)
         }
     }
     if (ls_buffer_over_limit(b)) {
-        if (b->c.overflow_action == OVERFLOW_DROP_OLDEST && b->queue_head) {
+        /* only the configured total_limit_size is "full"; the memory buffer's bound is flow
+         * control, which makes inputs wait but never drops anything */
+        bool hard = b->total_bytes + b->pending.len >= (uint64_t)b->c.total_limit_size;
+        if (hard && b->c.overflow_action == OVERFLOW_DROP_OLDEST && b->queue_head) {
             drop_oldest(b);
         }
         if (ls_buffer_over_limit(b)) {
+            if (!hard && b->nqueued == 0 && b->inflight == 0) {
+                /* many small staged chunks (tags, slices) and nothing to drain: ship them
+                 * now, or the inputs would wait forever */
+                ls_buffer_enqueue_all(b);
+            }
             if (!b->warned_full) {
                 b->warned_full = true;
-                ls_plg_warn(b->out, "buffer is full (total_limit_size %lld bytes); %s",
-                            (long long)b->c.total_limit_size,
-                            b->c.overflow_action == OVERFLOW_BLOCK ? "pausing inputs"
-                                                                   : "inputs will retry");
+                if (hard) {
+                    ls_plg_warn(b->out, "buffer is full (total_limit_size %lld bytes); %s",
+                                (long long)b->c.total_limit_size,
+                                b->c.overflow_action == OVERFLOW_BLOCK ? "pausing inputs"
+                                                                       : "inputs will retry");
+                } else if (!b->warned_soft) {
+                    /* normal flow control: said once, not at every pause */
+                    b->warned_soft = true;
+                    ls_plg_info(b->out, "memory buffer is full (%llu bytes: the staged chunk and "
+                                "%lld queued); inputs wait for the output",
+                                (unsigned long long)effective_limit(b),
+                                (long long)b->c.queued_chunks_limit_size);
+                }
             }
             b->blocked = true;
             ls_engine_backpressure(b->eng, true);

@@ -364,6 +364,8 @@ def test_memory_bounded_by_total_limit_size_under_flood():
   <buffer>
     chunk_limit_size 256k
     total_limit_size 4m
+    # above the memory buffer's own bound ((this + 1) chunks), so total_limit_size is what acts
+    queued_chunks_limit_size 64
     flush_interval 0.1
   </buffer>
 </match>
@@ -386,12 +388,52 @@ def test_memory_bounded_by_total_limit_size_under_flood():
     if not lstest.SANITIZE:
         assert max(r for _, r in samples) < 48 * 1024, samples
 
+def test_memory_buffer_defaults_stay_small_under_flood():
+    """With fluentd's defaults (8 MB chunks, 512 MB total) a fast input and a slow output
+    would fill memory to 512 MB; logship's memory buffer holds the staged chunk and
+    queued_chunks_limit_size queued ones, and the input waits."""
+    d = tmpdir()
+    big = "y" * 400
+    c = conf(f"""
+<source>
+  @type sample
+  tag a
+  rate 1000
+  size 200
+  sample {{"message": "{big}"}}
+</source>
+<match **>
+  @type fault
+  hang 3600
+  <buffer>
+    flush_mode immediate
+  </buffer>
+</match>
+""", d)
+    a = Agent(c).start()
+    a.wait_log(r"logship started")
+    samples = []
+    t0 = time.time()
+    while time.time() - t0 < 8:
+        samples.append((time.time() - t0, _rss_kb(a.p.pid)))
+        time.sleep(0.25)
+    log = a.log()
+    a.p.kill()
+    a.p.wait()
+    assert "memory buffer is full" in log, log[-2000:]
+    # two 8 MB chunks of data at most: far below the 512 MB fluentd would allow
+    late = [r for t, r in samples if t >= 4]
+    assert max(late) - min(r for t, r in samples if 2 <= t < 4) < 4 * 1024, samples
+    if not lstest.SANITIZE:
+        assert max(r for _, r in samples) < 48 * 1024, samples
+
 def test_overflow_block_pauses_input_without_loss():
     d = tmpdir()
     n = 20000
     c = fault_conf(d, "  hang 0.2", """
     chunk_limit_size 64k
     total_limit_size 256k
+    queued_chunks_limit_size 64
     overflow_action block
     flush_interval 0
     flush_thread_count 2""", source=f"""
