@@ -229,3 +229,18 @@ int ls_mkdir_p(const char *path, int mode)
     ls_free(p);
     return rc;
 }
+
+bool ls_path_unsafe(const char *s)
+{
+    const char *p;
+
+    if (s[0] == '/') {
+        return true;
+    }
+    for (p = strstr(s, ".."); p; p = strstr(p + 1, "..")) {
+        if ((p == s || p[-1] == '/') && (p[2] == '\0' || p[2] == '/')) {
+            return true;
+        }
+    }
+    return false;
+}

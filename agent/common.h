@@ -55,6 +55,12 @@ int ls_write_file_atomic(const char *path, const void *buf, size_t len, int mode
 int ls_read_file(const char *path, size_t max, char **out, size_t *len);
 /* mkdir -p */
 int ls_mkdir_p(const char *path, int mode);
+/*
+ * True when s, used inside a file path (a tag or record value in a placeholder), could
+ * leave the configured directory: it starts with '/' or has a ".." component. fluentd
+ * 1.19 refuses the same values.
+ */
+bool ls_path_unsafe(const char *s);
 /* fsync the directory containing path (so a rename/create in it is durable). */
 int ls_fsync_dir_of(const char *path);
 

@@ -504,28 +504,6 @@ static void file_done(void *arg)
     ls_free(j);
 }
 
-/* fluentd 1.19: a tag or key with "../" or a leading "/" must not pick the directory */
-static bool unsafe_component(const char *s)
-{
-    const char *p = s;
-
-    if (*s == '/') {
-        return true;
-    }
-    while (*p) {
-        const char *slash = strchr(p, '/');
-        size_t n = slash ? (size_t)(slash - p) : strlen(p);
-        if (n == 2 && p[0] == '.' && p[1] == '.') {
-            return true;
-        }
-        if (!slash) {
-            break;
-        }
-        p = slash + 1;
-    }
-    return false;
-}
-
 /*
  * Parse "owner\t<id>\npath\t...\nsize\t...\n". A state written by another
  * instance (the primary, when this one is its <secondary>) is not ours.
@@ -568,10 +546,10 @@ static int file_write(struct ls_instance *ins, struct ls_chunk *chunk)
     }
     if (j->state_path == NULL) {
         struct ls_buf o;
-        if ((ctx->uses_tag && unsafe_component(info->tag)) || (ctx->uses_keys && info->keys)) {
-            bool bad = ctx->uses_tag && unsafe_component(info->tag);
+        if ((ctx->uses_tag && ls_path_unsafe(info->tag)) || (ctx->uses_keys && info->keys)) {
+            bool bad = ctx->uses_tag && ls_path_unsafe(info->tag);
             for (i = 0; ctx->uses_keys && i < info->keys->n && !bad; i++) {
-                bad = unsafe_component(info->keys->v[i].value);
+                bad = ls_path_unsafe(info->keys->v[i].value);
             }
             if (bad) {
                 snprintf(ins->metrics.last_error, sizeof(ins->metrics.last_error),

@@ -233,21 +233,6 @@ static void sf_done(void *arg)
     ls_free(j);
 }
 
-static bool sf_unsafe(const char *s)
-{
-    const char *p;
-
-    if (s[0] == '/') {
-        return true;
-    }
-    for (p = strstr(s, ".."); p; p = strstr(p + 1, "..")) {
-        if ((p == s || p[-1] == '/') && (p[2] == '\0' || p[2] == '/')) {
-            return true;
-        }
-    }
-    return false;
-}
-
 static int sf_write(struct ls_instance *ins, struct ls_chunk *chunk)
 {
     struct sf_ctx *ctx = ins->ctx;
@@ -272,9 +257,9 @@ static int sf_write(struct ls_instance *ins, struct ls_chunk *chunk)
     }
     if (j->final == NULL) {
         struct ls_buf o;
-        bool bad = strstr(ctx->basename, "${tag") && sf_unsafe(info->tag);
+        bool bad = strstr(ctx->basename, "${tag") && ls_path_unsafe(info->tag);
         for (i = 0; info->keys && i < info->keys->n && !bad; i++) {
-            bad = sf_unsafe(info->keys->v[i].value) || strchr(info->keys->v[i].value, '/');
+            bad = ls_path_unsafe(info->keys->v[i].value) || strchr(info->keys->v[i].value, '/');
         }
         if (bad || (strstr(ctx->basename, "${tag") && strchr(info->tag, '/'))) {
             snprintf(ins->metrics.last_error, sizeof(ins->metrics.last_error),
