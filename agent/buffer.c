@@ -2052,6 +2052,19 @@ int ls_output_concurrency(const struct ls_instance *out)
 }
 
 /* ${tag}, ${tag[N]}, ${key}, ${chunk_id} and strftime on the chunk's timekey */
+char *ls_chunk_expand_str(const struct ls_chunk *c, const char *tmpl)
+{
+    struct ls_buf o;
+    char *r = NULL;
+
+    ls_buf_init(&o, 0);
+    if (ls_chunk_expand(c, tmpl, &o) == LS_OK && o.len > 0) {
+        r = ls_strndup(o.p, o.len);
+    }
+    ls_buf_release(&o);
+    return r;
+}
+
 int ls_chunk_expand(const struct ls_chunk *c, const char *tmpl, struct ls_buf *out)
 {
     struct ls_buffer *b = c->b;

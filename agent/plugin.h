@@ -293,6 +293,8 @@ char *ls_chunk_side_path(const struct ls_chunk *c, const char *suffix);
  * sequences using the chunk's timekey (in the buffer's zone). Appends to out.
  */
 int ls_chunk_expand(const struct ls_chunk *c, const char *tmpl, struct ls_buf *out);
+/* The same into a new string (caller owns it); NULL when expansion fails or is empty. */
+char *ls_chunk_expand_str(const struct ls_chunk *c, const char *tmpl);
 /*
  * Blocking (call from a worker): write chunk c's payload, compressed with algo (an
  * enum ls_compress_algo: 0 text, 1 gzip), to fd and fsync it. *written gets the bytes

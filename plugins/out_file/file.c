@@ -545,7 +545,6 @@ static int file_write(struct ls_instance *ins, struct ls_chunk *chunk)
         parse_state(st, ins->id, &j->state_path, &j->state_size);
     }
     if (j->state_path == NULL) {
-        struct ls_buf o;
         if ((ctx->uses_tag && ls_path_unsafe(info->tag)) || (ctx->uses_keys && info->keys)) {
             bool bad = ctx->uses_tag && ls_path_unsafe(info->tag);
             for (i = 0; ctx->uses_keys && i < info->keys->n && !bad; i++) {
@@ -560,16 +559,13 @@ static int file_write(struct ls_instance *ins, struct ls_chunk *chunk)
                 return LS_DECLINED;
             }
         }
-        ls_buf_init(&o, 0);
-        if (ls_chunk_expand(chunk, ctx->tmpl, &o) != LS_OK || o.len == 0) {
+        j->target = ls_chunk_expand_str(chunk, ctx->tmpl);
+        if (j->target == NULL) {
             snprintf(ins->metrics.last_error, sizeof(ins->metrics.last_error),
                      "cannot expand path '%s' for chunk %s", ctx->tmpl, info->id);
-            ls_buf_release(&o);
             ls_free(j);
             return LS_ERROR;
         }
-        j->target = ls_strndup(o.p, o.len);
-        ls_buf_release(&o);
     }
     ls_work_submit(ins->engine, file_work, file_done, j);
     return LS_AGAIN;

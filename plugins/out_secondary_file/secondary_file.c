@@ -256,7 +256,6 @@ static int sf_write(struct ls_instance *ins, struct ls_chunk *chunk)
         }
     }
     if (j->final == NULL) {
-        struct ls_buf o;
         bool bad = strstr(ctx->basename, "${tag") && ls_path_unsafe(info->tag);
         for (i = 0; info->keys && i < info->keys->n && !bad; i++) {
             bad = ls_path_unsafe(info->keys->v[i].value) || strchr(info->keys->v[i].value, '/');
@@ -268,16 +267,13 @@ static int sf_write(struct ls_instance *ins, struct ls_chunk *chunk)
             ls_free(j);
             return LS_DECLINED;
         }
-        ls_buf_init(&o, 0);
-        if (ls_chunk_expand(chunk, ctx->tmpl, &o) != LS_OK || o.len == 0) {
+        j->target = ls_chunk_expand_str(chunk, ctx->tmpl);
+        if (j->target == NULL) {
             snprintf(ins->metrics.last_error, sizeof(ins->metrics.last_error),
                      "cannot expand '%s' for chunk %s", ctx->tmpl, info->id);
-            ls_buf_release(&o);
             ls_free(j);
             return LS_ERROR;
         }
-        j->target = ls_strndup(o.p, o.len);
-        ls_buf_release(&o);
     }
     ls_work_submit(ins->engine, sf_work, sf_done, j);
     return LS_AGAIN;
