@@ -616,8 +616,7 @@ static char *unescape(const char *s, size_t n)
     size_t i, j = 0;
 
     for (i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n + 1 && i + 2 <= n && hexval(s[i + 1]) >= 0 &&
-            i + 2 < n + 1 && hexval(s[i + 2]) >= 0) {
+        if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
             o[j++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
             i += 2;
             continue;
@@ -1596,6 +1595,8 @@ static struct ls_chunk *recover_file(struct ls_buffer *b, const char *path, char
             if (tab) {
                 *tab = '\0';
                 if (strcmp(line, "tag") == 0) {
+                    /* a damaged header may repeat a line: the last one wins */
+                    ls_free(c->tag);
                     c->tag = unescape(tab + 1, strlen(tab + 1));
                 } else if (strcmp(line, "timekey") == 0) {
                     c->timekey = strtoll(tab + 1, NULL, 10);
