@@ -20,6 +20,9 @@
 
 #include <fcntl.h>
 #include <getopt.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -316,6 +319,17 @@ int main(int argc, char **argv)
     struct ls_conf *conf;
     int verbose = 0, quiet = 0, c, rc;
     char err[2048];
+
+#ifdef __GLIBC__
+    /*
+     * Pin glibc's mmap threshold. By default it rises to the size of the largest
+     * block freed (up to 32 MiB), after which memory chunks, compression pieces and
+     * upload bodies come from the heap and stay resident when freed; measured with
+     * the default memory buffer, peak RSS 37.3 -> 31.2 MB. Big blocks then live in
+     * their own mappings and go back to the kernel on free().
+     */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
 
     while ((c = getopt_long(argc, argv, "c:i:d:o:vqhp:", opts, NULL)) != -1) {
         switch (c) {
