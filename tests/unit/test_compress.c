@@ -178,7 +178,7 @@ START_TEST(gzip_levels)
 END_TEST
 
 /*
- * compress.c joins separately compressed pieces (2 MiB now) into one member
+ * compress.c joins separately compressed pieces (1 MiB now) into one member
  * by rewriting deflate bits: sizes at and around multiples of 1 MiB (so any
  * piece size from 1 to 8 MiB hits its boundaries) with every kind of data
  * must give one member that gzip, zcat and Python's zlib accept.
