@@ -15,7 +15,8 @@ machine state:
                as JSON text and as gzip (hourly <buffer time> chunks, file
                buffer); into out_s3 (moto with IAM auth, tests/lib/s3server.py)
                when `@type s3` is registered, else "n/a"; and out_file gzip
-               with the default (memory) buffer, to show its memory use;
+               with the default (memory) buffer, to show its memory use, and
+               out_s3 with its default (memory) buffer;
   idle RSS     VmRSS of an agent following an idle file, after start-up settles.
 
 CPU is user+sys of the logship process (wait4 rusage, taken by runstat.c), so the S3 server's
@@ -283,9 +284,10 @@ def idle_rss(conf, work, settle=3.0):
 S3_NAME = "tail > nginx > json > file buffer > gzip > S3 (moto)"
 
 
-def s3_stage(log, work, lines):
+def s3_stage(log, work, lines, buffer_type="file", name=None):
     """The S3 row: upload to moto (IAM auth on), then read every object back with the admin
     client and check it is one gzip member holding the expected records."""
+    name = name or S3_NAME
     import s3server, lstest  # noqa: E401
     srv = s3server.S3Server.start()
     try:
@@ -295,7 +297,8 @@ def s3_stage(log, work, lines):
             for o in srv.list_objects():
                 srv.admin.delete_object(Bucket=srv.bucket, Key=o["Key"])
 
-        r = run_logship(S3_NAME, conf_s3(log, work, srv), work, reset=empty_bucket)
+        r = run_logship(name, conf_s3(log, work, srv, buffer_type=buffer_type), work,
+                        reset=empty_bucket)
         n = objs = obytes = 0
         for key in sorted(o["Key"] for o in srv.list_objects()):
             body = srv.get_object(key)
@@ -308,7 +311,7 @@ def s3_stage(log, work, lines):
         return r
     except SystemExit as e:
         print(str(e)[-1500:], file=sys.stderr)
-        return Result(S3_NAME, note="(failed: %s)" % str(e).splitlines()[0])
+        return Result(name, note="(failed: %s)" % str(e).splitlines()[0])
     finally:
         lstest.cleanup()
 
@@ -333,8 +336,9 @@ def main():
     ap.add_argument("--hours", type=int, default=6, help="time span of the generated log")
     ap.add_argument("--cache", default=os.environ.get("BENCH_CACHE", "/tmp/logship-bench"),
                     help="where generated logs are kept between runs")
-    ap.add_argument("--stages", default="null,file-text,file-gzip,s3,file-gzip-membuf",
-                    help="comma-separated subset of null,file-text,file-gzip,s3,file-gzip-membuf")
+    ap.add_argument("--stages", default="null,file-text,file-gzip,s3,s3-membuf,file-gzip-membuf",
+                    help="comma-separated subset of null,file-text,file-gzip,s3,s3-membuf,"
+                         "file-gzip-membuf")
     ap.add_argument("--repeat", type=int, default=1,
                     help="run every measurement N times and keep the one with the least CPU")
     ap.add_argument("--no-idle", action="store_true", help="skip the idle RSS measurement")
@@ -425,6 +429,10 @@ def main():
             else:
                 print("running s3...", flush=True)
                 results.append(s3_stage(log, os.path.join(base, "s3"), lines))
+        if "s3-membuf" in stages and s3_ok:
+            print("running s3-membuf...", flush=True)
+            results.append(s3_stage(log, os.path.join(base, "s3m"), lines, buffer_type="memory",
+                                    name="same, out_s3's default memory buffer (8 MB chunks)"))
 
         if "file-gzip-membuf" in stages:
             print("running file-gzip-membuf...", flush=True)
