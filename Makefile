@@ -18,7 +18,7 @@ ifneq ($(SANITIZE),)
 override BUILD := $(BUILD)/san
 endif
 
-PKGS    := libcurl zlib libcrypto libpcre2-8 libmariadb libxml-2.0 libmicrohttpd
+PKGS    := libcurl zlib libcrypto libpcre2-8 libmariadb expat libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -126,15 +126,24 @@ fuzz: $(DEPS_STAMP)
 		clang -O1 -g -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iagent -Ibuild/fuzz $(PKG_CFLAGS) \
 			-o build/fuzz/bin/$$n $$f build/fuzz/liblogship.a $(LDLIBS) || exit 1; done
 
-# A short fuzzing pass over every target (CI): FUZZ_TIME seconds each, starting from the
-# committed corpus tests/fuzz/corpus/<name>/ (new inputs go to build/fuzz/corpus, not the repo).
+# A short fuzzing pass over every target: FUZZ_TIME seconds each, starting from the committed
+# corpus tests/fuzz/corpus/<name>/ (new inputs go to build/fuzz/corpus, not the repo).
+# FUZZ_SEED=n FUZZ_RUNS=n makes the pass reproducible (CI): a fixed seed, a fixed number of
+# inputs and a fresh scratch corpus, so a red CI replays the same way on a laptop and a green
+# one does not depend on how fast the machine was. Long exploration: FUZZ_TIME=600, no seed.
+comma := ,
 FUZZ_TIME ?= 20
+FUZZ_SEED ?=
+FUZZ_RUNS ?=
+FUZZ_OPTS = -max_total_time=$(FUZZ_TIME) -rss_limit_mb=2048 -print_final_stats=0 \
+	$(if $(FUZZ_SEED),-seed=$(FUZZ_SEED)) $(if $(FUZZ_RUNS),-runs=$(FUZZ_RUNS))
 fuzz-run: fuzz
 	$(Q)for f in build/fuzz/bin/fuzz_*; do n=$$(basename $$f); c=$${n#fuzz_}; \
-		mkdir -p build/fuzz/corpus/$$c; \
-		echo "  RUN     $$n for $(FUZZ_TIME)s"; \
-		$$f -max_total_time=$(FUZZ_TIME) -rss_limit_mb=2048 -print_final_stats=0 \
-			build/fuzz/corpus/$$c tests/fuzz/corpus/$$c > build/fuzz/$$n.log 2>&1 \
+		d=build/fuzz/corpus/$$c; \
+		if [ -n "$(FUZZ_SEED)" ]; then d=build/fuzz/scratch/$$c; rm -rf $$d; fi; \
+		mkdir -p $$d; \
+		echo "  RUN     $$n ($(if $(FUZZ_RUNS),$(FUZZ_RUNS) inputs$(comma) seed $(FUZZ_SEED)$(comma) )at most $(FUZZ_TIME)s)"; \
+		$$f $(FUZZ_OPTS) -artifact_prefix=build/fuzz/ $$d tests/fuzz/corpus/$$c > build/fuzz/$$n.log 2>&1 \
 			|| { tail -50 build/fuzz/$$n.log; exit 1; }; \
 		grep -h "^#.*DONE" build/fuzz/$$n.log | tail -1; \
 	done
