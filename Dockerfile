@@ -21,7 +21,7 @@ FROM debian:12-slim AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential pkg-config libev-dev libcurl4-openssl-dev zlib1g-dev libssl-dev \
-      libpcre2-dev libmariadb-dev libxml2-dev libdeflate-dev libmicrohttpd-dev \
+      libpcre2-dev libmariadb-dev libexpat1-dev libdeflate-dev libmicrohttpd-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -32,7 +32,7 @@ RUN make clean && make NO_DEPS=1 -j"$(nproc)" \
 FROM debian:12-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libev4 libcurl4 zlib1g libssl3 libpcre2-8-0 libmariadb3 libxml2 libdeflate0 \
+      libev4 libcurl4 zlib1g libssl3 libpcre2-8-0 libmariadb3 libexpat1 libdeflate0 \
       libmicrohttpd12 ca-certificates tzdata \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --gid adm --home-dir /var/lib/logship --no-create-home \
