@@ -106,7 +106,10 @@ struct tail_ctx {
     struct ls_arena arena;
     struct ls_record rec;
     bool started, stopped, paused, startup, done;
-    double warn_unmatched_at, warn_long_at;
+    double warn_unmatched_at, warn_long_at, warn_enc_at;
+    bool convert;                      /* from_encoding + encoding differ: convert every line */
+    struct tail_enc enc;
+    uint64_t enc_bad_lines;            /* lines with replaced bytes since the last warning */
     struct ls_strv perm_warned;
     int64_t read_bytes_limit_per_second;     /* parsed; <= 0: off */
 };
@@ -209,9 +212,11 @@ static const struct ls_param tail_params[] = {
       offsetof(struct tail_ctx, open_on_every_update),
       "open, read and close the file at every notification", NULL, NULL, 0, 0 },
     { "encoding", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct tail_ctx, encoding),
-      "accepted and ignored: lines are passed on as bytes", NULL, NULL, 0, 0 },
+      "encoding of the lines (e.g. UTF-8); alone it only names them: bytes pass unchanged",
+      NULL, NULL, 0, 0 },
     { "from_encoding", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct tail_ctx, from_encoding),
-      "accepted and ignored: lines are passed on as bytes", NULL, NULL, 0, 0 },
+      "convert each line from this encoding (Shift_JIS, CP932, EUC-JP...) to 'encoding' (iconv); "
+      "bad bytes become U+FFFD (or '?'); not UTF-16/32", NULL, NULL, 0, 0 },
     { "path_key", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct tail_ctx, path_key),
       "add the file path to each record under this key", NULL, NULL, 0, 0 },
     { "ignore_repeated_permission_error", LS_P_BOOL, "false", 0,
@@ -307,6 +312,49 @@ static void tail_split_paths(struct tail_ctx *ctx)
     }
 }
 
+/* fluentd's configure_encoding: names checked here, with the parameter's file:line */
+static int tail_init_encoding(struct tail_ctx *ctx, struct ls_conf_section *sec, char *err,
+                              size_t errlen)
+{
+    struct ls_conf_param *pe = ls_conf_get_param(sec, "encoding");
+    struct ls_conf_param *pf = ls_conf_get_param(sec, "from_encoding");
+    char msg[256];
+
+    if (ctx->from_encoding && !ctx->encoding) {
+        snprintf(err, errlen, "%s:%d: 'from_encoding' parameter must be specified with "
+                 "'encoding' parameter", pf ? pf->file : sec->file, pf ? pf->line : sec->line);
+        return LS_ERROR;
+    }
+    if (ctx->encoding &&
+        tail_enc_check(ctx->encoding, ctx->from_encoding != NULL, msg, sizeof(msg)) != LS_OK) {
+        snprintf(err, errlen, "%s:%d: 'encoding': %s", pe ? pe->file : sec->file,
+                 pe ? pe->line : sec->line, msg);
+        return LS_ERROR;
+    }
+    if (ctx->from_encoding &&
+        tail_enc_check(ctx->from_encoding, false, msg, sizeof(msg)) != LS_OK) {
+        snprintf(err, errlen, "%s:%d: 'from_encoding': %s", pf ? pf->file : sec->file,
+                 pf ? pf->line : sec->line, msg);
+        return LS_ERROR;
+    }
+    if (!ctx->from_encoding) {
+        return LS_OK;     /* encoding alone names the bytes (force_encoding): nothing to do */
+    }
+    if (tail_enc_same(ctx->from_encoding, ctx->encoding)) {
+        ls_plg_warn(ctx->ins, "'encoding' and 'from_encoding' are same encoding. No effect");
+        return LS_OK;
+    }
+    /* 1 source byte becomes at most 3 UTF-8 bytes (half-width katakana, U+FFFD for a bad byte) */
+    if (tail_enc_open(&ctx->enc, ctx->from_encoding, ctx->encoding,
+                      (size_t)ctx->max_line_size * 4 + 16, msg, sizeof(msg)) != LS_OK) {
+        snprintf(err, errlen, "%s:%d: %s", pf ? pf->file : sec->file, pf ? pf->line : sec->line,
+                 msg);
+        return LS_ERROR;
+    }
+    ctx->convert = true;
+    return LS_OK;
+}
+
 static int tail_init(struct ls_instance *ins, struct ls_conf_section *sec, char *err, size_t errlen)
 {
     struct tail_ctx *ctx = ins->ctx;
@@ -377,9 +425,8 @@ static int tail_init(struct ls_instance *ins, struct ls_conf_section *sec, char 
         ls_plg_warn(ins, "'pos_file PATH' parameter is not set to a 'tail' source; this "
                     "parameter is highly recommended to save the position to resume tailing");
     }
-    if (ctx->encoding || ctx->from_encoding) {
-        ls_plg_info(ins, "encoding/from_encoding are ignored: lines are passed on as bytes "
-                    "(formatters escape invalid UTF-8)");
+    if (tail_init_encoding(ctx, sec, err, errlen) != LS_OK) {
+        return LS_ERROR;
     }
     ps = ls_conf_child(sec, "parse");
     if (ps == NULL) {
@@ -770,6 +817,36 @@ static int tail_unmatched(struct tail_file *f, struct ls_instance *parser, const
     return rc;
 }
 
+/* from_encoding -> encoding. LS_DECLINED: the converted line would pass its cap (skipped). */
+static int tail_convert(struct tail_file *f, const char **line, size_t *len)
+{
+    struct tail_ctx *ctx = f->ctx;
+    long bad = tail_enc_convert(&ctx->enc, *line, *len, line, len);
+    double now;
+
+    if (bad == 0) {
+        return LS_OK;
+    }
+    now = ls_mono_now();
+    if (bad < 0) {
+        ctx->ins->metrics.dropped++;
+        ls_plg_warn(ctx->ins, "a line of %zu bytes in '%s' is longer than %zu bytes once "
+                    "converted from %s to %s; skipped", *len, f->path, ctx->enc.out.max,
+                    ctx->from_encoding, ctx->encoding);
+        return LS_DECLINED;
+    }
+    ctx->enc_bad_lines++;
+    if (now - ctx->warn_enc_at >= 1.0) {
+        ctx->warn_enc_at = now;
+        ls_plg_warn(ctx->ins, "%llu line(s) had bytes that are not valid %s or have no %s "
+                    "equivalent (last in '%s', %ld replaced): replaced with %s",
+                    (unsigned long long)ctx->enc_bad_lines, ctx->from_encoding, ctx->encoding,
+                    f->path, bad, ctx->enc.repl_len == 1 ? "'?'" : "U+FFFD");
+        ctx->enc_bad_lines = 0;
+    }
+    return LS_OK;
+}
+
 /* One complete line [start, end). LS_AGAIN: not taken, the file was rewound. */
 static int tail_line(struct tail_file *f, const char *line, size_t len, uint64_t start,
                      uint64_t end)
@@ -780,6 +857,12 @@ static int tail_line(struct tail_file *f, const char *line, size_t len, uint64_t
 
     if (len && line[len - 1] == '\r') {
         len--;
+    }
+    if (ctx->convert && tail_convert(f, &line, &len) != LS_OK) {
+        if (!f->ml_pending) {
+            f->safe = end;
+        }
+        return LS_OK;
     }
     tail_rec_start(f);
     if (!ctx->multiline) {
@@ -1916,6 +1999,13 @@ static void tail_destroy(struct ls_instance *ins)
     ls_timer_free(ctx->refresh);
     ls_timer_free(ctx->compact);
     tail_pos_close(ctx->pf);
+    if (ctx->enc_bad_lines) {
+        /* the rate limit held these back: say so before going */
+        ls_plg_warn(ins, "%llu more line(s) had bytes that are not valid %s or have no %s "
+                    "equivalent: replaced", (unsigned long long)ctx->enc_bad_lines,
+                    ctx->from_encoding, ctx->encoding);
+    }
+    tail_enc_close(&ctx->enc);
     ls_instance_destroy(ctx->parser);
     if (ctx->pos_file) {
         for (i = 0; i < tail_npos_in_use; i++) {
