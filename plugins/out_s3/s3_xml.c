@@ -27,9 +27,12 @@
  * own, and S3-compatible stores vary. The parser runs with namespace
  * processing (XML_ParserCreateNS): expat then hands element names as
  * "URI<sep>local" and resolves prefixes, so <s3:Code xmlns:s3="..."> is
- * "Code" too, and the local name is whatever follows the last separator (a
- * space, which no name can contain). Leading whitespace is skipped: S3 keeps
- * a slow CompleteMultipartUpload alive by sending spaces before the XML.
+ * "Code" too, and the local name is whatever follows the separator. The
+ * separator is the byte 0xff, which UTF-8 text never holds: expat refuses a
+ * namespace URI containing its separator, and a space (the usual choice)
+ * would make it refuse xmlns="urn:a b", which libxml2 read. Leading
+ * whitespace is skipped: S3 keeps a slow CompleteMultipartUpload alive by
+ * sending spaces before the XML.
  */
 #include <expat.h>
 
@@ -41,7 +44,7 @@
 #define S3_XML_MAX_DEPTH 256
 /* Deepest element any reader asks for, plus one. */
 #define S3_XML_MAX_MATCH 8
-#define S3_XML_NS_SEP ' '
+#define S3_XML_NS_SEP '\xff'
 
 /* Where the text of a wanted element goes (0: nowhere). */
 enum s3_slot {
@@ -297,6 +300,21 @@ static void XMLCALL s3_xp_entity(void *ud, const XML_Char *name, int is_param, c
     s3_xp_fail(ud);
 }
 
+/* <?xml version="..."?>: only XML 1.x, as libxml2 required (expat takes any version name). */
+static void XMLCALL s3_xp_xmldecl(void *ud, const XML_Char *version, const XML_Char *encoding, int standalone)
+{
+    if (version == NULL) {
+        return;
+    }
+    bool ok = version[0] == '1' && version[1] == '.' && version[2] != '\0';
+    for (const char *v = version + 2; ok && *v; v++) {
+        ok = *v >= '0' && *v <= '9';
+    }
+    if (!ok) {
+        s3_xp_fail(ud);
+    }
+}
+
 static bool s3_has_decl(const char *p, size_t len)
 {
     return memmem(p, len, "<!DOCTYPE", 9) != NULL || memmem(p, len, "<!ENTITY", 8) != NULL ||
@@ -336,8 +354,12 @@ static bool s3_xp_run(struct s3_xp *x, const char *body, size_t len)
         return false;
     }
     /* the document ends at a NUL byte (libxml2 did the same, and some bodies arrive padded):
-     * a NUL inside the document still leaves it unfinished, so malformed */
-    const char *nul = memchr(body, '\0', len);
+     * a NUL inside the document still leaves it unfinished, so malformed. UTF-16 (BOM or
+     * "<" as a 16-bit unit) is full of zero bytes and is left to expat whole. */
+    const unsigned char *u = (const unsigned char *)body;
+    bool utf16 = len >= 2 && ((u[0] == 0xfe && u[1] == 0xff) || (u[0] == 0xff && u[1] == 0xfe) ||
+                              (u[0] == '<' && u[1] == 0) || (u[0] == 0 && u[1] == '<'));
+    const char *nul = utf16 ? NULL : memchr(body, '\0', len);
     if (nul) {
         len = (size_t)(nul - body);
     }
@@ -348,6 +370,7 @@ static bool s3_xp_run(struct s3_xp *x, const char *body, size_t len)
     XML_SetUserData(x->parser, x);
     XML_SetElementHandler(x->parser, s3_xp_start, s3_xp_end);
     XML_SetCharacterDataHandler(x->parser, s3_xp_text);
+    XML_SetXmlDeclHandler(x->parser, s3_xp_xmldecl);
     XML_SetStartDoctypeDeclHandler(x->parser, s3_xp_doctype);
     XML_SetEntityDeclHandler(x->parser, s3_xp_entity);
     XML_SetParamEntityParsing(x->parser, XML_PARAM_ENTITY_PARSING_NEVER);
