@@ -951,6 +951,8 @@ bool ls_buffer_over_limit(const struct ls_buffer *b)
     return b->total_bytes + b->pending.len >= effective_limit(b);
 }
 
+static void chunk_abandon(struct ls_buffer *b, struct ls_chunk *c);
+
 static void drop_oldest(struct ls_buffer *b)
 {
     struct ls_chunk *c = b->queue_head;
@@ -982,6 +984,7 @@ static void drop_oldest(struct ls_buffer *b)
     ls_plg_warn(b->out, "buffer full: dropping the oldest chunk %s (%llu records) as "
                 "overflow_action drop_oldest_chunk says", c->id,
                 (unsigned long long)c->info.records);
+    chunk_abandon(b, c);
     chunk_purge(c);
 }
 
@@ -1344,6 +1347,18 @@ static bool retries_exhausted(struct ls_buffer *b)
     return ls_mono_now() - b->first_failure >= b->c.retry_timeout;
 }
 
+/*
+ * The primary output gives a chunk up (secondary, backup/ or dropped): let it release what it
+ * holds for the chunk elsewhere, e.g. out_s3's half-done multipart upload, whose parts the
+ * store would otherwise keep (and bill) until a lifecycle rule removes them.
+ */
+static void chunk_abandon(struct ls_buffer *b, struct ls_chunk *c)
+{
+    if (b->out->plugin->abandon) {
+        b->out->plugin->abandon(b->out, c);
+    }
+}
+
 static void write_finished(struct ls_buffer *b, struct ls_chunk *c, int rc, const char *msg)
 {
     struct ls_output_core *core = b->out->core;
@@ -1389,12 +1404,14 @@ static void write_finished(struct ls_buffer *b, struct ls_chunk *c, int rc, cons
         if (core->secondary) {
             ls_plg_warn(b->out, "unrecoverable error for chunk %s; handing it to the secondary "
                         "output", c->id);
+            chunk_abandon(b, c);
             start_write(b, c, core->secondary);
             return;
         }
         if (b->eng && b->eng->oneshot) {
             b->failed = true;
         }
+        chunk_abandon(b, c);
         chunk_backup(b, c);
         return;
     }
@@ -1407,6 +1424,7 @@ static void write_finished(struct ls_buffer *b, struct ls_chunk *c, int rc, cons
         if (core->secondary) {
             ls_plg_warn(b->out, "retries exhausted (%d); handing chunk %s to the secondary output",
                         b->retries, c->id);
+            chunk_abandon(b, c);
             start_write(b, c, core->secondary);
             return;
         }
@@ -1418,6 +1436,7 @@ static void write_finished(struct ls_buffer *b, struct ls_chunk *c, int rc, cons
             c->failed = true;
             return;
         }
+        chunk_abandon(b, c);
         chunk_backup(b, c);
         b->retries = 0;
         return;

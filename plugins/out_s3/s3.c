@@ -701,6 +701,11 @@ static int s3_write(struct ls_instance *ins, struct ls_chunk *c)
     return s3_job_start(ins->ctx, c);
 }
 
+static void s3_abandon(struct ls_instance *ins, struct ls_chunk *c)
+{
+    s3_job_abandon(ins->ctx, c);
+}
+
 const struct ls_plugin ls_plugin_out_s3 = {
     .name = "s3",
     .kind = LS_PLUGIN_OUTPUT,
@@ -714,4 +719,5 @@ const struct ls_plugin ls_plugin_out_s3 = {
     .default_formatter = "out_file",
     .default_chunk_keys = "time",
     .write = s3_write,
+    .abandon = s3_abandon,
 };

@@ -740,6 +740,28 @@ void s3_abort_upload(struct s3_out *s, const char *key, const char *upload_id)
     }
 }
 
+/* The core gave the chunk up: abort the multipart upload its state names, if any. */
+void s3_job_abandon(struct s3_out *s, struct ls_chunk *c)
+{
+    struct s3_job j;
+
+    memset(&j, 0, sizeof(j));
+    j.s = s;
+    j.c = c;
+    s3u_load_state(&j);
+    if (j.key && j.upload_id) {
+        ls_plg_info(s->ins, "chunk %s is given up: aborting its multipart upload",
+                    ls_chunk_info(c)->id);
+        s3_abort_upload(s, j.key, j.upload_id);
+    }
+    ls_free(j.key);
+    ls_free(j.upload_id);
+    for (size_t i = 0; i < j.nstate_etags; i++) {
+        ls_free(j.state_etags[i]);
+    }
+    ls_free(j.state_etags);
+}
+
 static void s3u_put_cb(struct s3_out *s, struct ls_http_resp *r, void *arg)
 {
     struct s3_job *j = arg;

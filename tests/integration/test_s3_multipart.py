@@ -33,7 +33,7 @@ def make_log(d, size):
     return path, i
 
 
-def mp_conf(srv, d, endpoint, log, store="text", extra=""):
+def mp_conf(srv, d, endpoint, log, store="text", extra="", buffer_extra=""):
     return conf(f"""
 <source>
   @type tail
@@ -66,6 +66,7 @@ def mp_conf(srv, d, endpoint, log, store="text", extra=""):
     retry_wait 0.2
     retry_max_interval 1
     retry_randomize false
+{buffer_extra}
   </buffer>
 </match>
 """, d)
@@ -152,3 +153,31 @@ def test_kill9_between_parts_resumes_the_upload():
     assert len(px.requests("POST", "?uploads")) == 1
     assert not no_uploads_left(srv)
     assert not [f for f in os.listdir(buf) if f.startswith("logship.")], os.listdir(buf)
+
+
+def test_chunk_given_up_to_the_secondary_aborts_its_multipart_upload():
+    """Part 2 always fails: after retry_max_times the chunk goes to <secondary>, and the
+    upload whose part 1 S3 already holds is aborted instead of left (and billed) behind."""
+    srv = S3Server.start()
+    px = FaultProxy(srv.endpoint).start()
+    px.add("500", method="PUT", query="partNumber=2", times=None)
+    d = tmpdir()
+    log, n = make_log(d, 12 * MiB)
+    sec = os.path.join(d, "secondary")
+    c = mp_conf(srv, d, px.endpoint, log, extra=f"""
+  <secondary>
+    @type secondary_file
+    directory {sec}
+  </secondary>""", buffer_extra="    retry_max_times 1")
+    p = base.oneshot(c, base.s3env(srv), timeout=180, ok=False)
+    assert os.path.isdir(sec) and os.listdir(sec), p.stderr[-3000:]
+    assert "aborting its multipart upload" in p.stderr, p.stderr[-3000:]
+    wait_until(lambda: px.requests("DELETE", "uploadId="), 10, what="AbortMultipartUpload")
+    assert not no_uploads_left(srv), no_uploads_left(srv)
+    assert len(px.requests("POST", "?uploads")) >= 1
+    assert not srv.list_objects("mp/")
+    # the records went to the secondary, all of them
+    got = 0
+    for f in os.listdir(sec):
+        got += lstest.read(os.path.join(sec, f)).count("\n")
+    assert got == n, (got, n)
