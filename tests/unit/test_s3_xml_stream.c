@@ -77,6 +77,11 @@ START_TEST(namespaces)
     ck_assert_int_eq(s3_xml_parse_error(b2, strlen(b2), &e), LS_OK);
     ck_assert_str_eq(e.code, "X");
     s3_xml_error_release(&e);
+    /* namespace mistakes elsewhere do not make the document unreadable */
+    const char *b3 = "<Error xmln:=\"x\" q:a:b=\"y\"><:Code>no prefix</:Code><Code>C</Code></Error>";
+    ck_assert_int_eq(s3_xml_parse_error(b3, strlen(b3), &e), LS_OK);
+    ck_assert_str_eq(e.code, "C");
+    s3_xml_error_release(&e);
 }
 END_TEST
 
