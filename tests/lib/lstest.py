@@ -11,7 +11,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 LOGSHIP = os.environ.get("LOGSHIP", os.path.join(ROOT, "build", "logship"))
 SANITIZE = os.environ.get("SANITIZE", "")
 LONG = os.environ.get("LONG", "") not in ("", "0")   # longer reliability runs
-# LOGSHIP_WRAP="valgrind --error-exitcode=97 --leak-check=full": run every logship under it
+# LOGSHIP_WRAP="valgrind --error-exitcode=97 --leak-check=full --suppressions=$PWD/tests/valgrind.supp":
+# run every logship under it
 WRAP = os.environ.get("LOGSHIP_WRAP", "").split()
 
 class Skip(Exception):
