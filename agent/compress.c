@@ -20,10 +20,10 @@
  * every piece. The piece size trades memory (an input piece and its output
  * bound live at once, per compressing thread) against size: on the bench's
  * JSON lines 2 MiB -> 1 MiB pieces cost 0.4% more output (512 KiB: 1.4%,
- * 256 KiB: 3.5%) and save 1.3 MB of peak RSS with the memory buffer. Where the last block starts is only
- * known by walking the stream, so zlib's inflate in Z_BLOCK mode (which
- * stops after every block and reports the bit position; the technique of
- * zlib's examples/gzjoin.c) walks each piece: about 0.09x gzip -6 CPU, a
+ * 256 KiB: 3.5%) and save 1.3 MB of peak RSS with the memory buffer.
+ * Where the last block starts is only known by walking the stream, so
+ * zlib's inflate in Z_BLOCK mode (which stops after every block and
+ * reports the bit position; the technique of zlib's examples/gzjoin.c) walks each piece: about 0.09x gzip -6 CPU, a
  * well-tested decoder rather than a hand-written one. The CRC-32 of the
  * trailer comes from libdeflate_crc32 over the input.
  */
@@ -36,9 +36,7 @@
 
 #define CZ_BLOCK (128 * 1024)
 /* gzip: input bytes compressed by one libdeflate call (see the top comment) */
-#ifndef CZ_PIECE
 #define CZ_PIECE (1024 * 1024)
-#endif
 /* gzip: output space for the inflate walk (its output is thrown away) */
 #define CZ_SCRATCH (64 * 1024)
 

@@ -29,6 +29,7 @@
 #include "buf.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <glob.h>
 #include <limits.h>
 
@@ -1525,6 +1526,19 @@ void ls_conf_destroy(struct ls_conf *conf)
     }
     ls_free(conf->files);
     ls_free(conf);
+}
+
+void ls_conf_param_error(struct ls_conf_section *sec, const char *key, char *err, size_t errlen,
+                         const char *fmt, ...)
+{
+    struct ls_conf_param *p = ls_conf_get_param(sec, key);
+    char msg[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    snprintf(err, errlen, "%s:%d: %s", p ? p->file : sec->file, p ? p->line : sec->line, msg);
 }
 
 struct ls_conf_param *ls_conf_get_param(struct ls_conf_section *sec, const char *key)

@@ -64,6 +64,12 @@ void ls_conf_destroy(struct ls_conf *conf);
 /* Last value of key in section (NULL if absent); marks it used. */
 const char *ls_conf_get(struct ls_conf_section *sec, const char *key);
 struct ls_conf_param *ls_conf_get_param(struct ls_conf_section *sec, const char *key);
+/*
+ * A plugin's own check of a parameter failed: write "file:line: message" into err, naming
+ * the line of key in sec (or the section's line when key is absent).
+ */
+void ls_conf_param_error(struct ls_conf_section *sec, const char *key, char *err, size_t errlen,
+                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* @type, falling back to v0.12 'type' (marks both used). NULL if absent. */
 const char *ls_conf_type(struct ls_conf_section *sec);
 /* First child named name, or NULL. */

@@ -316,25 +316,21 @@ static void tail_split_paths(struct tail_ctx *ctx)
 static int tail_init_encoding(struct tail_ctx *ctx, struct ls_conf_section *sec, char *err,
                               size_t errlen)
 {
-    struct ls_conf_param *pe = ls_conf_get_param(sec, "encoding");
-    struct ls_conf_param *pf = ls_conf_get_param(sec, "from_encoding");
     char msg[256];
 
     if (ctx->from_encoding && !ctx->encoding) {
-        snprintf(err, errlen, "%s:%d: 'from_encoding' parameter must be specified with "
-                 "'encoding' parameter", pf ? pf->file : sec->file, pf ? pf->line : sec->line);
+        ls_conf_param_error(sec, "from_encoding", err, errlen, "'from_encoding' parameter must "
+                            "be specified with 'encoding' parameter");
         return LS_ERROR;
     }
     if (ctx->encoding &&
         tail_enc_check(ctx->encoding, ctx->from_encoding != NULL, msg, sizeof(msg)) != LS_OK) {
-        snprintf(err, errlen, "%s:%d: 'encoding': %s", pe ? pe->file : sec->file,
-                 pe ? pe->line : sec->line, msg);
+        ls_conf_param_error(sec, "encoding", err, errlen, "'encoding': %s", msg);
         return LS_ERROR;
     }
     if (ctx->from_encoding &&
         tail_enc_check(ctx->from_encoding, false, msg, sizeof(msg)) != LS_OK) {
-        snprintf(err, errlen, "%s:%d: 'from_encoding': %s", pf ? pf->file : sec->file,
-                 pf ? pf->line : sec->line, msg);
+        ls_conf_param_error(sec, "from_encoding", err, errlen, "'from_encoding': %s", msg);
         return LS_ERROR;
     }
     if (!ctx->from_encoding) {
@@ -347,8 +343,7 @@ static int tail_init_encoding(struct tail_ctx *ctx, struct ls_conf_section *sec,
     /* 1 source byte becomes at most 3 UTF-8 bytes (half-width katakana, U+FFFD for a bad byte) */
     if (tail_enc_open(&ctx->enc, ctx->from_encoding, ctx->encoding,
                       (size_t)ctx->max_line_size * 4 + 16, msg, sizeof(msg)) != LS_OK) {
-        snprintf(err, errlen, "%s:%d: %s", pf ? pf->file : sec->file, pf ? pf->line : sec->line,
-                 msg);
+        ls_conf_param_error(sec, "from_encoding", err, errlen, "%s", msg);
         return LS_ERROR;
     }
     ctx->convert = true;
@@ -366,9 +361,8 @@ static int tail_init(struct ls_instance *ins, struct ls_conf_section *sec, char 
     ls_arena_init(&ctx->arena, 8192);
     ls_record_init(&ctx->rec, &ctx->arena);
     if (strpbrk(ctx->path_delimiter, "/*%") || ctx->path_delimiter[0] == '\0') {
-        struct ls_conf_param *p = ls_conf_get_param(sec, "path_delimiter");
-        snprintf(err, errlen, "%s:%d: path_delimiter must not be empty or contain '/', '*' or '%%'",
-                 p ? p->file : sec->file, p ? p->line : sec->line);
+        ls_conf_param_error(sec, "path_delimiter", err, errlen,
+                            "path_delimiter must not be empty or contain '/', '*' or '%%'");
         return LS_ERROR;
     }
     tail_split_paths(ctx);
@@ -390,10 +384,9 @@ static int tail_init(struct ls_instance *ins, struct ls_conf_section *sec, char 
         ctx->read_bytes_limit_per_second = -1;
     } else if (ls_parse_size(ctx->read_bytes_limit_str, &ctx->read_bytes_limit_per_second) !=
                LS_OK) {
-        struct ls_conf_param *p = ls_conf_get_param(sec, "read_bytes_limit_per_second");
-        snprintf(err, errlen, "%s:%d: invalid value '%s' for 'read_bytes_limit_per_second' "
-                 "(expected -1 or a size like 8k, 1m)", p ? p->file : sec->file,
-                 p ? p->line : sec->line, ctx->read_bytes_limit_str);
+        ls_conf_param_error(sec, "read_bytes_limit_per_second", err, errlen,
+                            "invalid value '%s' for 'read_bytes_limit_per_second' "
+                            "(expected -1 or a size like 8k, 1m)", ctx->read_bytes_limit_str);
         return LS_ERROR;
     }
     if (ctx->read_bytes_limit_per_second > 0 &&

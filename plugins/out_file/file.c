@@ -218,8 +218,7 @@ static int file_init(struct ls_instance *ins, struct ls_conf_section *sec, char 
     chunking_of(sec, &keys, &timekey, &slice_fmt);
     ls_buf_init(&t, 0);
     if (build_template(ctx, timekey, slice_fmt, &t, msg, sizeof(msg)) != LS_OK) {
-        struct ls_conf_param *p = ls_conf_get_param(sec, "path");
-        snprintf(err, errlen, "%s:%d: %s", p ? p->file : sec->file, p ? p->line : sec->line, msg);
+        ls_conf_param_error(sec, "path", err, errlen, "%s", msg);
         ls_buf_release(&t);
         return LS_ERROR;
     }

@@ -58,9 +58,7 @@ static int sf_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
         return LS_ERROR;
     }
     if (strchr(ctx->basename, '/')) {
-        struct ls_conf_param *p = ls_conf_get_param(sec, "basename");
-        snprintf(err, errlen, "%s:%d: basename should not include `/`", p ? p->file : sec->file,
-                 p ? p->line : sec->line);
+        ls_conf_param_error(sec, "basename", err, errlen, "basename should not include `/`");
         return LS_ERROR;
     }
     n = strlen(ctx->directory);
