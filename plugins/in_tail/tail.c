@@ -1328,30 +1328,160 @@ static struct tail_file *tail_drain_new(struct tail_ctx *ctx, char *path, struct
     return of;
 }
 
-/* The path's entry names another inode: the old file was rotated while we were down. */
+/* Birth time of fd (or of path when fd < 0) as ns; false when the file system keeps none. */
+static bool tail_birth(int fd, const char *path, int64_t *ns)
+{
+    struct statx sx;
+    int rc = fd >= 0 ? statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &sx)
+                     : statx(AT_FDCWD, path, 0, STATX_BTIME, &sx);
+
+    if (rc != 0 || !(sx.stx_mask & STATX_BTIME)) {
+        return false;
+    }
+    *ns = (int64_t)sx.stx_btime.tv_sec * 1000000000 + sx.stx_btime.tv_nsec;
+    return true;
+}
+
+static bool tail_pos_has_ino(const struct tail_pos *pf, uint64_t ino)
+{
+    size_t i;
+
+    for (i = 0; pf && i < pf->n; i++) {
+        if (pf->v[i]->ino == ino && pf->v[i]->pos != TAIL_POS_UNWATCHED) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Names logrotate gives compressed generations: never text we could read. */
+static bool tail_compressed_name(const char *name)
+{
+    static const char *const ext[] = { ".gz", ".bz2", ".xz", ".zst", ".lz4", ".lzo", ".Z",
+                                       ".zip", ".br" };
+    size_t n = strlen(name), i;
+
+    for (i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+        size_t e = strlen(ext[i]);
+        if (n > e && strcmp(name + n - e, ext[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Generations between the one the pos_file names (A, born a_birth) and the one the path
+ * names now (nf, C): logship was down, or slow to look, across more than one rotation, so
+ * a generation B came and went that no pos_file entry ever named. fluentd and Fluent Bit
+ * lose it. A file is taken as such a generation when its name is the path's name plus a
+ * suffix (access.log.1, access.log-20261121), it is not compressed, no entry and no watcher
+ * knows its inode, it was born after A and before C, and it stopped growing about when C
+ * appeared (a log still being written is another log, not a generation). It is read from
+ * its head, with its own pos_file entry written before the path's entry moves on.
+ */
+static void tail_find_generations(struct tail_ctx *ctx, struct tail_file *nf, uint64_t a_ino,
+                                  int64_t a_birth)
+{
+    const int64_t slack = (int64_t)60 * 1000000000;   /* B's last write after C's birth */
+    char *dir, *slash;
+    const char *base;
+    size_t blen;
+    int64_t c_birth;
+    DIR *d;
+    struct dirent *de;
+
+    if (ctx->follow_inodes || !tail_birth(nf->fd, NULL, &c_birth) || c_birth <= a_birth) {
+        return;
+    }
+    dir = ls_strdup(nf->path);
+    slash = strrchr(dir, '/');
+    base = slash ? nf->path + (slash - dir) + 1 : nf->path;
+    if (slash) {
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    }
+    blen = strlen(base);
+    d = opendir(slash ? dir : ".");
+    while (d && (de = readdir(d)) != NULL) {
+        struct stat st;
+        int64_t b_birth, b_mtime;
+        char *p;
+
+        if (strncmp(de->d_name, base, blen) != 0 || de->d_name[blen] == '\0' ||
+            tail_compressed_name(de->d_name) || (uint64_t)de->d_ino == a_ino ||
+            (uint64_t)de->d_ino == nf->ino || tail_ino_followed(ctx, (uint64_t)de->d_ino) ||
+            tail_pos_has_ino(ctx->pf, (uint64_t)de->d_ino)) {
+            continue;
+        }
+        p = slash ? ls_asprintf("%s%s%s", dir, slash == dir ? "" : "/", de->d_name)
+                  : ls_strdup(de->d_name);
+        b_mtime = 0;
+        if (stat(p, &st) == 0) {
+            b_mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        }
+        if (b_mtime == 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
+            (uint64_t)st.st_dev != nf->dev || !tail_birth(-1, p, &b_birth) ||
+            b_birth <= a_birth || b_birth >= c_birth || b_mtime > c_birth + slack) {
+            ls_free(p);
+            continue;
+        }
+        ls_plg_info(ctx->ins, "'%s' is a generation of '%s' rotated away before logship "
+                    "looked at it: reading it from the head", p, nf->path);
+        {
+            struct tail_file *of = tail_drain_new(ctx, p, &st, 0, nf->tag, nf->tag_len);
+            if (of && ctx->pf) {
+                of->pe = tail_pos_add(ctx->pf, of->path, of->committed, of->ino);
+                of->pe->live = true;
+            }
+        }
+    }
+    if (d) {
+        closedir(d);
+    }
+    ls_free(dir);
+}
+
+/* The path's entry names another inode (A): the file was rotated while we were down, or is
+ * being rotated now (A is followed and draining). Drain A's unread end, and look for the
+ * generations in between. */
 static void tail_find_rotated(struct tail_ctx *ctx, struct tail_file *nf, struct tail_pos_entry *pe)
 {
     struct tail_file *of;
     struct stat st;
+    int64_t a_birth;
+    bool have_birth;
     char *p;
 
-    if (tail_ino_followed(ctx, pe->ino)) {
-        return;      /* a rotation we saw happen: the old file is already being drained */
+    for (of = ctx->files; of; of = of->next) {
+        if (of != nf && of->fd >= 0 && of->ino == pe->ino) {
+            break;
+        }
+    }
+    if (of) {
+        /* a rotation we saw happen: the old file is already being drained */
+        if (tail_birth(of->fd, NULL, &a_birth)) {
+            tail_find_generations(ctx, nf, pe->ino, a_birth);
+        }
+        return;
     }
     p = tail_locate(nf->path, pe->ino, &st);
     if (p == NULL) {
         return;
     }
+    have_birth = tail_birth(-1, p, &a_birth);
     if ((uint64_t)st.st_size <= pe->pos) {
         ls_free(p);
-        return;
+    } else {
+        ls_plg_info(ctx->ins, "'%s' was rotated while logship was down", nf->path);
+        of = tail_drain_new(ctx, p, &st, pe->pos, nf->tag, nf->tag_len);
+        if (of && ctx->pf) {
+            /* its own entry, written before the path's entry moves to the new inode */
+            of->pe = tail_pos_add(ctx->pf, of->path, of->committed, of->ino);
+            of->pe->live = true;
+        }
     }
-    ls_plg_info(ctx->ins, "'%s' was rotated while logship was down", nf->path);
-    of = tail_drain_new(ctx, p, &st, pe->pos, nf->tag, nf->tag_len);
-    if (of && ctx->pf) {
-        /* its own entry, written before the path's entry moves to the new inode */
-        of->pe = tail_pos_add(ctx->pf, of->path, of->committed, of->ino);
-        of->pe->live = true;
+    if (have_birth) {
+        tail_find_generations(ctx, nf, pe->ino, a_birth);
     }
 }
 

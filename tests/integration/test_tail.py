@@ -9,7 +9,7 @@ independent implementation of fluentd's format, and a td-agent pos_file is
 adopted. Line handling: a partial last line waits for its newline,
 max_line_size, CRLF, NUL and invalid UTF-8.
 """
-import glob, json, os, random, re, signal, threading, time
+import glob, json, os, random, re, signal, subprocess, threading, time
 import lstest
 from lstest import Agent, conf, run, tmpdir, wait_until, write
 from nginx import Nginx
@@ -508,3 +508,41 @@ def test_backpressure_block_small_buffer_no_loss():
     a.stop()
     got = [int(r["message"].split()[1]) for r in recs]
     assert len(got) == n and sorted(got) == list(range(n)), (len(got), len(set(got)))
+
+
+def test_two_rotations_while_down_every_generation_read():
+    """logship is down across two rotations (logrotate numbering: access.log -> .1, then .1 ->
+    .2 and access.log -> .1): the pos_file names only the oldest generation, yet the middle
+    one, which no pos_file entry ever named, is read too, and older rotated files are not."""
+    d = tmpdir()
+    log = os.path.join(d, "access.log")
+    write(log + ".3", "".join(f"old {i}\n" for i in range(5)))     # rotated before: not read
+    birth = subprocess.run(["stat", "-c", "%W", log + ".3"], capture_output=True, text=True)
+    if birth.stdout.strip() in ("", "0", "-"):
+        raise lstest.Skip("this file system records no birth time (statx STATX_BTIME)")
+    time.sleep(0.05)
+    write(log, "".join(f"l {i}\n" for i in range(10)))
+    a = Agent(conf(source(log, d, parse="@type none", extra="rotate_wait 1") + file_match(d), d))
+    a.start()
+    wait_delivered(d, 10)
+    a.stop()
+    write(log, "".join(f"l {i}\n" for i in range(10, 20)), "a")   # written while down
+    os.rename(log, log + ".1")                                    # generation A
+    time.sleep(0.05)
+    write(log, "".join(f"l {i}\n" for i in range(20, 30)))        # generation B
+    time.sleep(0.05)
+    os.rename(log + ".1", log + ".2")
+    os.rename(log, log + ".1")
+    time.sleep(0.05)
+    write(log, "".join(f"l {i}\n" for i in range(30, 40)))        # generation C
+    a.start()
+    recs = wait_delivered(d, 40)
+    a.stop()
+    got = sorted(int(r["message"].split()[1]) for r in recs if r["message"].startswith("l "))
+    old = [r for r in recs if r["message"].startswith("old ")]
+    assert got == list(range(40)) and not old, (got, old)
+    # a restart reads nothing again
+    a.start()
+    time.sleep(2)
+    a.stop()
+    assert len(delivered(d)) == 40
