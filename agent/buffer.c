@@ -1941,6 +1941,25 @@ void ls_chunk_reader_close(struct ls_chunk_reader *r)
     ls_free(r);
 }
 
+void ls_output_each_chunk(struct ls_instance *out, void (*cb)(struct ls_chunk *c, void *arg),
+                          void *arg)
+{
+    struct ls_output_core *core = out->core;
+    struct ls_chunk *c, *next;
+
+    if (core == NULL || core->buffer == NULL) {
+        return;
+    }
+    for (c = core->buffer->queue_head; c; c = next) {
+        next = c->next;
+        cb(c, arg);
+    }
+    for (c = core->buffer->staged; c; c = next) {
+        next = c->next;
+        cb(c, arg);
+    }
+}
+
 const char *ls_chunk_state(const struct ls_chunk *c)
 {
     return c->state_text;

@@ -284,6 +284,10 @@ void ls_chunk_reader_close(struct ls_chunk_reader *r);
  */
 const char *ls_chunk_state(const struct ls_chunk *c);
 int ls_chunk_set_state(struct ls_chunk *c, const char *text);
+/* Call cb for every chunk output out holds (queued, being written, staged): what earlier
+ * attempts, or the process before a crash, left in their states. */
+void ls_output_each_chunk(struct ls_instance *out, void (*cb)(struct ls_chunk *c, void *arg),
+                          void *arg);
 /* A stable path for derived files of this chunk (e.g. "<chunk>.gz"), in the
  * buffer dir for file buffers, in a temp dir for memory buffers. Caller owns it. */
 char *ls_chunk_side_path(const struct ls_chunk *c, const char *suffix);

@@ -504,6 +504,22 @@ static void s3k_pick(struct s3_job *j)
 
 static void s3k_list_page(struct s3_job *j);
 
+struct s3k_reserved {
+    struct s3_job *j;
+    struct s3_prefix *pf;
+};
+
+static void s3k_reserved_cb(struct ls_chunk *c, void *arg)
+{
+    struct s3k_reserved *r = arg;
+    char *key = s3_state_key(ls_chunk_state(c));
+
+    if (key) {
+        s3k_mark(r->pf, s3_key_index_of(r->j->base, r->j->s->index_format, key));
+        ls_free(key);
+    }
+}
+
 static void s3k_list_finish(struct s3_prefix *pf, int rc, const char *msg, struct s3_job *first)
 {
     struct s3_job *w = pf->waiters, *next;
@@ -511,6 +527,14 @@ static void s3k_list_finish(struct s3_prefix *pf, int rc, const char *msg, struc
     pf->waiters = NULL;
     pf->listing = false;
     if (rc == LS_OK) {
+        /*
+         * The listing shows uploaded objects only. A chunk whose key was fixed earlier (by
+         * this process before the prefix was last forgotten, or by the one before a crash)
+         * and whose upload has not succeeded yet is not in it, yet its retry will PUT that
+         * key: taking the index again would overwrite one chunk's object with the other's.
+         */
+        struct s3k_reserved r = { first, pf };
+        ls_output_each_chunk(first->s->ins, s3k_reserved_cb, &r);
         pf->seeded = true;
     }
     /* waiters were pushed in front: run them in arrival order */

@@ -241,6 +241,8 @@ int s3_job_start(struct s3_out *s, struct ls_chunk *c);
 void s3_job_resume(struct s3_job *j);        /* after the gate opened */
 void s3_job_finish(struct s3_job *j, int rc, const char *msg);
 int s3_job_save_state(struct s3_job *j);
+/* The object key a chunk's saved state holds (caller frees), or NULL. */
+char *s3_state_key(const char *state);
 /* The core gave chunk c up (secondary, backup/, dropped): abort its multipart upload. */
 void s3_job_abandon(struct s3_out *s, struct ls_chunk *c);
 /* Remember part's ETag in the state (saved by the next s3_job_save_state). */

@@ -403,6 +403,27 @@ int s3_job_save_state(struct s3_job *j)
     return rc;
 }
 
+char *s3_state_key(const char *st)
+{
+    const char *p, *e;
+    char *enc, *key;
+
+    if (st == NULL || strncmp(st, "s3state\t", 8) != 0) {
+        return NULL;
+    }
+    for (p = st; p; p = (p = strchr(p, '\n')) ? p + 1 : NULL) {
+        if (strncmp(p, "key\t", 4) == 0) {
+            p += 4;
+            e = strchr(p, '\n');
+            enc = ls_strndup(p, e ? (size_t)(e - p) : strlen(p));
+            key = enc[0] ? s3u_unescape(enc) : NULL;
+            ls_free(enc);
+            return key;
+        }
+    }
+    return NULL;
+}
+
 static void s3u_state_set_etag(struct s3_job *j, size_t part, const char *etag)
 {
     if (part == 0 || part > 10000) {

@@ -175,3 +175,45 @@ def test_check_object_false_uses_hms_slice_format_without_requests():
     assert len(keys) == 1 and re.fullmatch(r"logs//\d{8}_\d{6}\.gz", keys[0]), keys
     # no HEAD, no LIST: one PUT per chunk and nothing else
     assert [e["method"] for e in px.log] == ["PUT"], [(e["method"], e["target"]) for e in px.log]
+
+
+def test_key_fixed_before_a_crash_is_not_given_to_another_chunk():
+    """A chunk's key is fixed (saved in its state) and its PUT fails; kill -9. After the
+    restart a new chunk of the same slice must not take that %{index}: LIST cannot show an
+    object that was never uploaded, and the old chunk's retry would overwrite the new one's
+    object (the loss the crash loop in test_reliability.py found)."""
+    srv = S3Server.start()
+    px = FaultProxy(srv.endpoint).start()
+    px.add("reset", method="PUT", times=None)
+    d = tmpdir()
+    c = tail_conf(srv, d, px.endpoint, 5, buffer_body="    flush_mode interval\n    flush_interval 0.2s")
+    env = lstest.sanitizer_env(base.s3env(srv))
+    a = Agent(c, env=env).start()
+    wait_until(lambda: px.requests("PUT"), 30, what="the first PUT")
+    wait_until(lambda: "failed to flush" in a.log(), 30, what="the failed flush")
+    a.kill9()
+    a.out.close()
+    a.err.close()
+    states = [f for f in os.listdir(os.path.join(d, "buf")) if f.endswith(".state")]
+    assert states, os.listdir(os.path.join(d, "buf"))
+    # 5 more records; the old chunk's PUT keeps failing while the new chunk picks its key
+    log = os.path.join(d, "app.log")
+    write(log, "".join(f'{{"seq": {i}, "msg": "record {i}"}}\n' for i in range(5, 10)), "a")
+    a.start()
+
+    def keyed():
+        n = 0
+        for f in os.listdir(os.path.join(d, "buf")):
+            if f.endswith(".state"):
+                try:
+                    n += "\nkey\t" in lstest.read(os.path.join(d, "buf", f))
+                except FileNotFoundError:
+                    pass
+        return n
+    wait_until(lambda: keyed() >= 2 or srv.list_objects("logs/"), 30, what="the new chunk's key")
+    px.clear()
+    wait_until(lambda: len(srv.list_objects("logs/")) >= 2, 30, what="both objects")
+    time.sleep(0.5)
+    a.stop()
+    keys = check_exactly_once(srv, 10, 2)
+    assert srv.secret not in a.all_logs()
