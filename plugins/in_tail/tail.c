@@ -1376,12 +1376,26 @@ static bool tail_compressed_name(const char *name)
  * a generation B came and went that no pos_file entry ever named. fluentd and Fluent Bit
  * lose it. A file is taken as such a generation when its name is the path's name plus a
  * suffix (access.log.1, access.log-20261121), it is not compressed, no entry and no watcher
- * knows its inode, it was born after A and before C, and it stopped growing about when C
- * appeared (a log still being written is another log, not a generation). It is read from
+ * knows its inode, it was born after A and before C, it stopped growing about when C
+ * appeared (a log still being written is another log, not a generation), and its first line
+ * is not A's (cp access.log access.log.bak is a copy, not a generation). It is read from
  * its head, with its own pos_file entry written before the path's entry moves on.
  */
+static bool tail_path_fingerprint(const char *path, uint64_t *fp)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    bool ok;
+
+    if (fd < 0) {
+        return false;
+    }
+    ok = tail_fingerprint(fd, fp);
+    close(fd);
+    return ok;
+}
+
 static void tail_find_generations(struct tail_ctx *ctx, struct tail_file *nf, uint64_t a_ino,
-                                  int64_t a_birth)
+                                  int64_t a_birth, uint64_t a_fp)
 {
     const int64_t slack = (int64_t)60 * 1000000000;   /* B's last write after C's birth */
     char *dir, *slash;
@@ -1405,6 +1419,7 @@ static void tail_find_generations(struct tail_ctx *ctx, struct tail_file *nf, ui
     while (d && (de = readdir(d)) != NULL) {
         struct stat st;
         int64_t b_birth, b_mtime;
+        uint64_t b_fp;
         char *p;
 
         if (strncmp(de->d_name, base, blen) != 0 || de->d_name[blen] == '\0' ||
@@ -1421,7 +1436,8 @@ static void tail_find_generations(struct tail_ctx *ctx, struct tail_file *nf, ui
         }
         if (b_mtime == 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
             (uint64_t)st.st_dev != nf->dev || !tail_birth(-1, p, &b_birth) ||
-            b_birth <= a_birth || b_birth >= c_birth || b_mtime > c_birth + slack) {
+            b_birth <= a_birth || b_birth >= c_birth || b_mtime > c_birth + slack ||
+            (a_fp != 0 && tail_path_fingerprint(p, &b_fp) && b_fp == a_fp)) {
             ls_free(p);
             continue;
         }
@@ -1449,6 +1465,7 @@ static void tail_find_rotated(struct tail_ctx *ctx, struct tail_file *nf, struct
     struct tail_file *of;
     struct stat st;
     int64_t a_birth;
+    uint64_t a_fp;
     bool have_birth;
     char *p;
 
@@ -1460,7 +1477,10 @@ static void tail_find_rotated(struct tail_ctx *ctx, struct tail_file *nf, struct
     if (of) {
         /* a rotation we saw happen: the old file is already being drained */
         if (tail_birth(of->fd, NULL, &a_birth)) {
-            tail_find_generations(ctx, nf, pe->ino, a_birth);
+            if (!tail_fingerprint(of->fd, &a_fp)) {
+                a_fp = 0;
+            }
+            tail_find_generations(ctx, nf, pe->ino, a_birth, a_fp);
         }
         return;
     }
@@ -1469,6 +1489,9 @@ static void tail_find_rotated(struct tail_ctx *ctx, struct tail_file *nf, struct
         return;
     }
     have_birth = tail_birth(-1, p, &a_birth);
+    if (!tail_path_fingerprint(p, &a_fp)) {
+        a_fp = 0;
+    }
     if ((uint64_t)st.st_size <= pe->pos) {
         ls_free(p);
     } else {
@@ -1481,7 +1504,7 @@ static void tail_find_rotated(struct tail_ctx *ctx, struct tail_file *nf, struct
         }
     }
     if (have_birth) {
-        tail_find_generations(ctx, nf, pe->ino, a_birth);
+        tail_find_generations(ctx, nf, pe->ino, a_birth, a_fp);
     }
 }
 

@@ -513,7 +513,8 @@ def test_backpressure_block_small_buffer_no_loss():
 def test_two_rotations_while_down_every_generation_read():
     """logship is down across two rotations (logrotate numbering: access.log -> .1, then .1 ->
     .2 and access.log -> .1): the pos_file names only the oldest generation, yet the middle
-    one, which no pos_file entry ever named, is read too, and older rotated files are not."""
+    one, which no pos_file entry ever named, is read too; older rotated files and a copy of
+    the log are not."""
     d = tmpdir()
     log = os.path.join(d, "access.log")
     write(log + ".3", "".join(f"old {i}\n" for i in range(5)))     # rotated before: not read
@@ -527,6 +528,7 @@ def test_two_rotations_while_down_every_generation_read():
     wait_delivered(d, 10)
     a.stop()
     write(log, "".join(f"l {i}\n" for i in range(10, 20)), "a")   # written while down
+    write(log + ".bak", lstest.read(log))                         # a copy of A: not read
     os.rename(log, log + ".1")                                    # generation A
     time.sleep(0.05)
     write(log, "".join(f"l {i}\n" for i in range(20, 30)))        # generation B
