@@ -119,10 +119,53 @@ def _crash_loop(ngx, d, agent, delivered, sink_down, sink_up, rounds, rnd, seed,
     finally:
         agent.stop()
     paths = delivered()
-    _check(paths, sent, f"{what}, seed {seed}: {rounds} kill -9 rounds, {rotations} rotations, "
-                        f"{downs} sink outages")
+    try:
+        _check(paths, sent, f"{what}, seed {seed}: {rounds} kill -9 rounds, {rotations} rotations, "
+                            f"{downs} sink outages")
+    except AssertionError:
+        _diagnose(paths, sent, d, agent)
+        raise
     print(f"    {what}: seed {seed}, {rounds} kills, {rotations} rotations, {downs} outages, "
           f"{len(sent)} requests exactly once (drained in {time.time() - t0:.1f}s)", flush=True)
+
+
+def _ranges(nums):
+    out, start, prev = [], None, None
+    for n in sorted(nums):
+        if start is None:
+            start = prev = n
+        elif n == prev + 1:
+            prev = n
+        else:
+            out.append((start, prev))
+            start = prev = n
+    if start is not None:
+        out.append((start, prev))
+    return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in out)
+
+
+def _diagnose(paths, sent, d, agent):
+    """What CI needs to find a loss it cannot replay: which requests, where they were
+    in the log, what every run said."""
+    seen = set(paths)
+    miss = [int(p.rsplit("/", 1)[1]) for p in sent if p not in seen]
+    print(f"    missing requests: {_ranges(miss)}", flush=True)
+    pos = os.path.join(d, "tail.pos")
+    if os.path.exists(pos):
+        print("    pos_file:\n" + "".join("      " + l for l in open(pos)), flush=True)
+    for root, _, files in os.walk(os.path.join(d, "buf")):
+        for f in sorted(files):
+            pth = os.path.join(root, f)
+            print(f"    buffer: {pth} {os.path.getsize(pth)} bytes", flush=True)
+    for i in range(1, agent.n + 1):
+        pth = os.path.join(agent.dir, f"{agent.name}.{i}.log")
+        if not os.path.exists(pth):
+            continue
+        lines = [l for l in lstest.read(pth, "rb").decode("utf-8", "replace").splitlines()
+                 if "[debug]" not in l]
+        print(f"    run {i} log ({len(lines)} lines, last 25):", flush=True)
+        for l in lines[-25:]:
+            print("      " + l, flush=True)
 
 
 def relkit_check_no_sanitizer(agent):
