@@ -548,3 +548,37 @@ def test_two_rotations_while_down_every_generation_read():
     time.sleep(2)
     a.stop()
     assert len(delivered(d)) == 40
+
+
+def test_two_rotations_before_logship_looks_every_generation_read():
+    """logship running but not looking (SIGSTOP: a stalled host) across two rotations: when it
+    resumes it sees the path on its third generation while it still follows the first; the
+    middle one is found (the running case of the generation search) and read once."""
+    d = tmpdir()
+    log = os.path.join(d, "access.log")
+    write(log, "".join(f"l {i}\n" for i in range(10)))
+    birth = subprocess.run(["stat", "-c", "%W", log], capture_output=True, text=True)
+    if birth.stdout.strip() in ("", "0", "-"):
+        raise lstest.Skip("this file system records no birth time (statx STATX_BTIME)")
+    a = Agent(conf(source(log, d, parse="@type none", extra="rotate_wait 1") + file_match(d), d))
+    a.start()
+    wait_delivered(d, 10)
+    a.signal(signal.SIGSTOP)
+    try:
+        write(log, "".join(f"l {i}\n" for i in range(10, 20)), "a")
+        os.rename(log, log + ".1")                                # A
+        time.sleep(0.05)
+        write(log, "".join(f"l {i}\n" for i in range(20, 30)))    # B
+        time.sleep(0.05)
+        os.rename(log + ".1", log + ".2")
+        os.rename(log, log + ".1")
+        time.sleep(0.05)
+        write(log, "".join(f"l {i}\n" for i in range(30, 40)))    # C
+    finally:
+        a.signal(signal.SIGCONT)
+    recs = wait_delivered(d, 40)
+    time.sleep(1.5)
+    a.stop()
+    got = sorted(int(r["message"].split()[1]) for r in delivered(d))
+    assert got == list(range(40)), got
+    assert "is a generation of" in a.log(), a.log()[-2000:]
