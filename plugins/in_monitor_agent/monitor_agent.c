@@ -38,10 +38,10 @@
 #include "buffer.h"
 #include "json.h"
 #include "log.h"
+#include "mhd_api.h"
 
 #include <ctype.h>
 #include <fcntl.h>
-#include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -875,13 +875,15 @@ static int mon_init(struct ls_instance *ins, struct ls_conf_section *sec, char *
                     size_t errlen)
 {
     struct mon_ctx *ctx = ins->ctx;
-    LS_UNUSED(sec);
-    LS_UNUSED(err);
-    LS_UNUSED(errlen);
+    char why[512];
 
     ctx->ins = ins;
     ls_arena_init(&ctx->arena, 8192);
     ls_record_init(&ctx->rec, &ctx->arena);
+    if (mhd_api_load(why, sizeof(why)) != LS_OK) {
+        snprintf(err, errlen, "%s:%d: %s", sec->file, sec->line, why);
+        return LS_ERROR;
+    }
     return LS_OK;
 }
 

@@ -33,11 +33,10 @@
 #include "plugin.h"
 #include "log.h"
 #include "rds.h"
+#include "rds_mysql.h"
 
 #include <inttypes.h>
 #include <signal.h>
-#include <mysql.h>
-#include <mysqld_error.h>
 
 #define RDS_MAX_COLS 64
 
@@ -967,6 +966,7 @@ static int rds_init_kind(struct ls_instance *ins, struct ls_conf_section *sec, c
                          size_t errlen, const struct rds_kind *kind)
 {
     struct rds_ctx *ctx = ins->ctx;
+    char why[512];
 
     ctx->kind = kind;
     ctx->ins = ins;
@@ -997,6 +997,10 @@ static int rds_init_kind(struct ls_instance *ins, struct ls_conf_section *sec, c
     }
     if (ctx->ssl_ca && !ctx->ssl) {
         ls_plg_warn(ins, "ssl_ca is set but ssl is false: the connection is not encrypted");
+    }
+    if (rds_mysql_load(why, sizeof(why)) != LS_OK) {
+        snprintf(err, errlen, "%s:%d: %s", sec->file, sec->line, why);
+        return LS_ERROR;
     }
     /* not thread-safe on first use: do it here, before any worker touches the client */
     if (mysql_library_init(0, NULL, NULL) != 0) {

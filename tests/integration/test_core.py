@@ -333,3 +333,42 @@ def test_daemon_with_pidfile_and_logfile():
     os.kill(pid, signal.SIGTERM)
     wait_until(lambda: not os.path.exists(f"/proc/{pid}"), what="daemon exit")
     assert "logship stopped" in open(log_path).read()
+
+# ---- libraries ----
+
+def test_unused_plugin_libraries_are_not_mapped():
+    # rds_slowlog's libmariadb and monitor_agent's libmicrohttpd are dlopen()ed by those
+    # plugins only: an agent tailing into a file maps neither, nor anything beyond what it links
+    if lstest.WRAP:
+        raise lstest.Skip("the wrapper maps libraries of its own")
+    d = tmpdir()
+    write(os.path.join(d, "in.log"), "")
+    path = conf(f"""
+<source>
+  @type tail
+  path {d}/in.log
+  pos_file {d}/in.pos
+  tag t
+  <parse>
+    @type none
+  </parse>
+</source>
+<match t>
+  @type file
+  path {d}/out/o
+  <buffer>
+    @type file
+    path {d}/buf
+  </buffer>
+</match>
+""", d)
+    a = Agent(path).start()
+    a.wait_log("logship started")
+    mapped = lstest.mapped_libs(a.p.pid)
+    linked = lstest.linked_libs()
+    assert a.stop() == 0, a.log()
+    names = "\n".join(sorted(mapped))
+    for lib in ("libmariadb.so", "libmicrohttpd.so"):
+        assert lib not in names, f"{lib} is mapped by an agent that does not use it:\n{names}"
+        assert lib not in "\n".join(linked), f"logship links {lib}; its plugin should dlopen it"
+    assert mapped <= linked, f"mapped beyond the link: {sorted(mapped - linked)}"

@@ -388,3 +388,30 @@ def test_reload_rebinds_the_port():
     assert st == 200 and plugin(json.loads(body), "in_s")["type"] == "sample"
     assert json.loads(get(port, "/api/config.json")[2])["pid"] == pid_before   # same process
     assert a.stop() == 0
+
+def test_http_library_is_loaded_by_the_plugin():
+    # logship does not link libmicrohttpd (test_core checks that): monitor_agent loads it
+    d = tmpdir()
+    port = free_port()
+    cfg, _ = pipeline(d, port, rate=5)
+    a = Agent(cfg).start()
+    a.wait_log(r"listening on")
+    assert get(port, "/metrics")[0] == 200
+    names = "\n".join(sorted(lstest.mapped_libs(a.p.pid)))
+    assert "libmicrohttpd.so.12" in names, names
+    assert "libmariadb.so" not in names, names
+    assert a.stop() == 0
+
+def test_missing_http_library_is_a_clear_configuration_error():
+    # a file the dynamic linker finds first but cannot load stands in for a missing package
+    d = tmpdir()
+    lib = tmpdir()
+    open(os.path.join(lib, "libmicrohttpd.so.12"), "wb").close()
+    cfg, _ = pipeline(d, free_port(), rate=5)
+    env = dict(os.environ, LD_LIBRARY_PATH=lib)
+    for args in (["--dry-run"], []):
+        p = run(["-c", cfg] + args, env=env, timeout=30)
+        assert p.returncode == 1, (args, p.returncode, p.stderr)
+        assert re.search(r"configuration error: .*logship\.conf:2: cannot load libmicrohttpd\.so\.12 "
+                         r"\(install the Debian package libmicrohttpd12\): .*libmicrohttpd\.so\.12",
+                         p.stderr), p.stderr

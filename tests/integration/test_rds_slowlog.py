@@ -172,12 +172,38 @@ def test_daemon_mode_rows_once():
     lstest.wait_until(lambda: set(markers(records(d), prefix)) >= set(want), timeout=30,
                       what="all rows delivered")
     assert agent.alive(), agent.log()[-2000:]
+    # not linked (test_core checks that): the plugin loaded the client library
+    assert any("libmariadb.so.3" in p for p in lstest.mapped_libs(agent.p.pid))
     rc = agent.stop()
     assert rc == 0, agent.log()[-2000:]
     assert_once(markers(records(d), prefix), want, "daemon")
     # the daemon rotated (the marker rows left slow_log)
     left = [m for m in server.slow_markers(prefix) if "SLEEP" in m]
     assert len(left) < len(want), left
+
+
+def test_missing_client_library_is_a_clear_configuration_error():
+    # a file the dynamic linker finds first but cannot load stands in for a missing package;
+    # no server needed: the library is loaded when the configuration is checked
+    d = lstest.tmpdir()
+    lib = lstest.tmpdir()
+    open(os.path.join(lib, "libmariadb.so.3"), "wb").close()
+    cfg = lstest.conf(f"""
+<source>
+  @type rds_slowlog
+  tag rds.slow
+  host 127.0.0.1
+  state_file {d}/state
+</source>
+<match rds.**>
+  @type null
+</match>
+""", d)
+    p = lstest.run(["-c", cfg, "--dry-run"], env=dict(os.environ, LD_LIBRARY_PATH=lib))
+    assert p.returncode == 1, p.stderr
+    assert re.search(r"configuration error: .*logship\.conf:2: cannot load libmariadb\.so\.3 "
+                     r"\(install the Debian package libmariadb3\): .*libmariadb\.so\.3",
+                     p.stderr), p.stderr
 
 
 def test_time_zone_of_the_server():

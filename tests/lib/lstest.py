@@ -174,5 +174,19 @@ class Agent:
         rx = re.compile(pattern)
         return wait_until(lambda: rx.search(self.log()), timeout, what=f"log /{pattern}/")
 
+def mapped_libs(pid):
+    """Real paths of the shared objects process pid has mapped."""
+    libs = set()
+    for line in read(f"/proc/{pid}/maps").splitlines():
+        parts = line.split(None, 5)
+        if len(parts) == 6 and ".so" in os.path.basename(parts[5]):
+            libs.add(os.path.realpath(parts[5]))
+    return libs
+
+def linked_libs(binary=None):
+    """Real paths of what the dynamic linker maps for binary (ldd)."""
+    p = subprocess.run(["ldd", binary or LOGSHIP], capture_output=True, text=True, timeout=30)
+    return {os.path.realpath(m.group(1)) for m in re.finditer(r"(/\S+) \(0x", p.stdout)}
+
 def tail_text(text, n=40):
     return "\n".join(text.splitlines()[-n:])
