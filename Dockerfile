@@ -26,10 +26,12 @@ RUN apt-get update \
 WORKDIR /src
 COPY . .
 RUN make clean && make NO_DEPS=1 -j"$(nproc)" \
- && strip --strip-unneeded build/logship \
+ && strip --strip-unneeded build/logship build/logship-http \
  && build/logship --version
 
 FROM debian:12-slim
+# libmariadb3 and libmicrohttpd12 are dlopen()ed by rds_slowlog and monitor_agent: ldd does not
+# list them, but those plugins need them
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libev4 libcurl4 zlib1g libssl3 libpcre2-8-0 libmariadb3 libexpat1 libdeflate0 \
@@ -39,6 +41,7 @@ RUN apt-get update \
       --shell /usr/sbin/nologin logship \
  && install -d -o logship -g adm -m 0750 /var/lib/logship /var/log/logship /etc/logship
 COPY --from=build /src/build/logship /usr/bin/logship
+COPY --from=build /src/build/logship-http /usr/lib/logship/logship-http
 COPY --chown=root:adm --chmod=0640 packaging/logship.conf /etc/logship/logship.conf
 COPY conf/ /usr/share/doc/logship/examples/
 USER logship:adm

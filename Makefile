@@ -18,8 +18,13 @@ ifneq ($(SANITIZE),)
 override BUILD := $(BUILD)/san
 endif
 
-PKGS    := libcurl zlib libcrypto libpcre2-8 libmariadb expat libmicrohttpd
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKGS    := zlib libcrypto libpcre2-8 expat
+# only build/logship-http links libcurl (agent/http.h says why)
+CURL_LIBS  := $(shell pkg-config --libs libcurl 2>/dev/null)
+# headers only: the plugins dlopen these (agent/dynlib.h), so processes that do not use them
+# do not map them; the .deb must name their packages itself
+DLOPEN_PKGS := libmariadb libmicrohttpd
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(DLOPEN_PKGS) libcurl 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 OPT     := -O2
@@ -44,7 +49,7 @@ else
 Q := @
 endif
 
-AGENT_SRCS  := $(filter-out agent/main.c,$(wildcard agent/*.c))
+AGENT_SRCS  := $(filter-out agent/main.c agent/http_helper_main.c,$(wildcard agent/*.c))
 PLUGIN_SRCS := $(wildcard plugins/*/*.c)
 LIB_OBJS    := $(patsubst %.c,$(BUILD)/%.o,$(AGENT_SRCS) $(PLUGIN_SRCS)) $(BUILD)/plugins.o
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
@@ -52,7 +57,7 @@ UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 DEPS_STAMP  := $(BUILD)/.deps-ok
 
 .PHONY: all test unit bench demo docs fuzz fuzz-run deb install clean check-style deps
-all: $(BUILD)/logship
+all: $(BUILD)/logship $(BUILD)/logship-http
 
 # Install missing Debian packages once per build dir (fresh Debian 12 as root).
 deps: $(DEPS_STAMP)
@@ -60,9 +65,13 @@ $(DEPS_STAMP): packaging/install-deps.sh
 	$(Q)if [ "$(NO_DEPS)" != 1 ]; then sh packaging/install-deps.sh build; fi
 	$(Q)mkdir -p $(@D) && touch $@
 
-$(BUILD)/logship: $(BUILD)/agent/main.o $(BUILD)/liblogship.a
+$(BUILD)/logship: $(BUILD)/agent/main.o $(BUILD)/liblogship.a | $(BUILD)/logship-http
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/logship-http: $(BUILD)/agent/http_helper_main.o $(BUILD)/liblogship.a
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CURL_LIBS) -lev
 
 $(BUILD)/liblogship.a: $(LIB_OBJS)
 	@echo "  AR      $@"
@@ -95,7 +104,7 @@ TOOL_BINS   := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRCS))
 $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/liblogship.a
 	@mkdir -p $(@D)
 	@echo "  TOOL    $@"
-	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/liblogship.a $(LDLIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(BUILD)/liblogship.a $(LDLIBS) $(CURL_LIBS)
 
 unit: $(UNIT_BINS)
 
@@ -151,7 +160,7 @@ fuzz-run: fuzz
 deb: $(BUILD)/logship
 	$(Q)sh packaging/build-deb.sh $(BUILD)/logship
 
-install: $(BUILD)/logship
+install: $(BUILD)/logship $(BUILD)/logship-http
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/logship/conf
 	install -m 0755 $(BUILD)/logship $(DESTDIR)$(PREFIX)/bin/logship
 	install -m 0644 conf/*.conf $(DESTDIR)$(PREFIX)/share/doc/logship/conf/

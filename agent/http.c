@@ -1,368 +1,678 @@
 /*
- * http.c - libcurl's multi socket API on libev (see http.h).
+ * http.c - the agent's side of the HTTP helper (see http.h and http_wire.h).
  *
- * The pattern is curl's own "multi-event" example shape: curl owns the
- * protocol, we own the waiting. Each socket curl cares about gets an ev_io
- * in a small struct hung on curl's socket pointer (curl_multi_assign); the
- * single ev_timer follows CURLMOPT_TIMERFUNCTION. After every
- * curl_multi_socket_action we drain curl_multi_info_read and complete the
- * finished transfers.
+ * Each engine has at most one logship-http child. A request becomes one
+ * datagram (plus a descriptor for a large or file body) as soon as it is
+ * submitted, so the caller's buffers are free again at once; datagrams the
+ * socket cannot take yet wait in submit order for EV_WRITE. Answers carry
+ * the request's id. The agent, not the helper, decides when the helper is
+ * idle: only the side that submits can know no request is on its way, so an
+ * idle exit never races a new request.
  */
 #include "http.h"
-#include "engine.h"
+#include "http_wire.h"
 #include "log.h"
 
-#include <curl/curl.h>
+#include <errno.h>
 #include <ev.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <strings.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
-struct http_xfer;
-struct http_sock;
+extern char **environ;
 
-struct http_multi {
-    CURLM *multi;
-    struct ev_loop *loop;
-    ev_timer timer;
-    int running;
-    struct http_xfer *xfers;     /* in flight, so shutdown can complete them */
-    struct http_sock *socks;     /* watched, so shutdown can free them */
-};
-
-struct http_sock {
-    ev_io io;
-    struct http_multi *hm;
-    curl_socket_t fd;
-    struct http_sock *prev, *next;
-};
-
-struct http_xfer {
-    CURL *easy;
-    struct ls_http_resp resp;
+struct http_call {
+    uint32_t id;
     ls_http_cb cb;
     void *arg;
-    int body_fd;
-    uint64_t body_off, body_left;
-    const char *mem;
-    size_t mem_left;
-    size_t max_response;
-    struct http_xfer *prev, *next;
+    char *msg;             /* the datagram until it is sent */
+    size_t len;
+    int fd;                /* descriptor to pass with it, or -1 */
+    bool own_fd;           /* a memfd we made: closed once sent */
+    struct http_call *next;
 };
 
-static void xfer_unlink(struct http_multi *hm, struct http_xfer *x)
+struct http_client {
+    struct ls_engine *eng;
+    struct ev_loop *loop;
+    int fd;                        /* our end of the socketpair, -1 when no helper runs */
+    pid_t pid;
+    ev_io rio, wio;
+    ev_timer idle;
+    ev_timer reap;
+    pid_t zombies[8];
+    size_t nzombies;
+    uint32_t next_id;
+    struct http_call *calls, *tail;   /* outstanding, in submit order */
+    struct http_call *unsent;         /* first call not yet sent (calls are sent in order) */
+};
+
+static struct http_client *clients[4];
+static pthread_mutex_t path_lock = PTHREAD_MUTEX_INITIALIZER;
+static char helper_path[PATH_MAX];
+static char argv0_dir[PATH_MAX];
+
+/* ------------------------------------------------------------------ */
+/* finding and starting the helper                                     */
+
+void ls_http_set_argv0(const char *argv0)
 {
-    if (x->prev) {
-        x->prev->next = x->next;
-    } else {
-        hm->xfers = x->next;
+    const char *slash = argv0 ? strrchr(argv0, '/') : NULL;
+    char dir[PATH_MAX], *real;
+
+    if (slash == NULL || (size_t)(slash - argv0) >= sizeof(dir)) {
+        return;
     }
-    if (x->next) {
-        x->next->prev = x->prev;
-    }
+    memcpy(dir, argv0, (size_t)(slash - argv0));
+    dir[slash - argv0] = '\0';
+    /* absolute now: --daemon changes the working directory before the first request */
+    real = realpath(dir[0] ? dir : "/", NULL);
+    snprintf(argv0_dir, sizeof(argv0_dir), "%s", real ? real : dir);
+    free(real);
 }
 
-static void sock_free(struct http_multi *hm, struct http_sock *s)
+static bool try_dir(const char *dir)
 {
-    ev_io_stop(hm->loop, &s->io);
-    if (s->prev) {
-        s->prev->next = s->next;
-    } else {
-        hm->socks = s->next;
-    }
-    if (s->next) {
-        s->next->prev = s->prev;
-    }
-    ls_free(s);
-}
+    static const char *const rel[] = { "logship-http", "../lib/logship/logship-http" };
+    size_t i;
 
-static struct http_multi *multis[4];
-static struct ls_engine *multi_owner[4];
-
-static void check_done(struct http_multi *hm)
-{
-    CURLMsg *msg;
-    int left;
-
-    while ((msg = curl_multi_info_read(hm->multi, &left)) != NULL) {
-        struct http_xfer *x = NULL;
-        if (msg->msg != CURLMSG_DONE) {
+    for (i = 0; dir[0] && i < LS_ARRAY_LEN(rel); i++) {
+        char p[PATH_MAX];
+        char *real;
+        if (snprintf(p, sizeof(p), "%s/%s", dir, rel[i]) >= (int)sizeof(p) || access(p, X_OK) != 0) {
             continue;
         }
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-        x->resp.curl_code = (int)msg->data.result;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &x->resp.status);
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_TOTAL_TIME, &x->resp.total_time);
-        if (msg->data.result != CURLE_OK && x->resp.error[0] == '\0') {
-            snprintf(x->resp.error, sizeof(x->resp.error), "%s",
-                     curl_easy_strerror(msg->data.result));
+        real = realpath(p, NULL);
+        snprintf(helper_path, sizeof(helper_path), "%s", real ? real : p);
+        free(real);
+        return true;
+    }
+    return false;
+}
+
+/*
+ * Next to the binary (a build tree) or in ../lib/logship (an installed
+ * /usr/bin/logship, /usr/local/bin/logship). /proc/self/exe first, then
+ * argv[0]'s directory: under valgrind /proc/self/exe is valgrind's tool.
+ */
+const char *ls_http_helper_path(char *err, size_t errlen)
+{
+    const char *env = getenv("LOGSHIP_HTTP_HELPER");
+    char exe[PATH_MAX];
+    ssize_t n;
+    const char *found = NULL;
+
+    pthread_mutex_lock(&path_lock);
+    if (helper_path[0]) {
+        found = helper_path;
+    } else if (env && env[0]) {
+        if (access(env, X_OK) == 0) {
+            snprintf(helper_path, sizeof(helper_path), "%s", env);
+            found = helper_path;
+        } else if (err) {
+            snprintf(err, errlen, "LOGSHIP_HTTP_HELPER=%s: %s", env, strerror(errno));
         }
-        curl_multi_remove_handle(hm->multi, msg->easy_handle);
-        curl_easy_cleanup(msg->easy_handle);
-        xfer_unlink(hm, x);
-        x->cb(&x->resp, x->arg);
-        ls_buf_release(&x->resp.body);
-        ls_buf_release(&x->resp.headers);
-        ls_free(x);
+    } else {
+        n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        if (n > 0) {
+            char *slash;
+            exe[n] = '\0';
+            slash = strrchr(exe, '/');
+            if (slash) {
+                *slash = '\0';
+            }
+            if (try_dir(exe)) {
+                found = helper_path;
+            }
+        }
+        if (found == NULL && try_dir(argv0_dir)) {
+            found = helper_path;
+        }
+        if (found == NULL && err) {
+            snprintf(err, errlen, "cannot find logship-http (the program that runs logship's HTTP "
+                     "requests) next to %s or in its ../lib/logship/; reinstall logship or set "
+                     "LOGSHIP_HTTP_HELPER", n > 0 ? exe : "the logship binary");
+        }
+    }
+    pthread_mutex_unlock(&path_lock);
+    return found;
+}
+
+static int spawn_helper(int *fd_out, pid_t *pid_out, char *err, size_t errlen)
+{
+    const char *path = ls_http_helper_path(err, errlen);
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    sigset_t none, dflt;
+    char *argv[] = { (char *)"logship-http", NULL };
+    int sv[2], rc;
+    pid_t pid;
+
+    if (path == NULL) {
+        return LS_ERROR;
+    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+        snprintf(err, errlen, "socketpair: %s", strerror(errno));
+        return LS_ERROR;
+    }
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, sv[1], LS_HTTP_HELPER_FD);
+    posix_spawnattr_init(&at);
+    /* the engine threads may block signals; the helper starts with a clean slate */
+    sigemptyset(&none);
+    sigfillset(&dflt);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &dflt);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    rc = posix_spawn(&pid, path, &fa, &at, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    close(sv[1]);
+    if (rc != 0) {
+        close(sv[0]);
+        snprintf(err, errlen, "cannot start %s: %s", path, strerror(rc));
+        return LS_ERROR;
+    }
+    *fd_out = sv[0];
+    *pid_out = pid;
+    return LS_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* datagrams                                                           */
+
+void ls_http_hdr_add(struct ls_buf *h, const char *line)
+{
+    ls_buf_append(h, line, strlen(line) + 1);
+}
+
+static void add_str(struct ls_buf *b, const char *s)
+{
+    ls_buf_append(b, s ? s : "", strlen(s ? s : "") + 1);
+}
+
+/* The request as a datagram; *pass_fd / *own_fd say which descriptor goes with it. */
+static int build_req(const struct ls_http_req *req, uint32_t id, struct ls_buf *out, int *pass_fd, bool *own_fd,
+                     char *err, size_t errlen)
+{
+    struct ls_http_wire_req q;
+    size_t strings_at, i, nh = 0;
+
+    memset(&q, 0, sizeof(q));
+    q.magic = LS_HTTP_WIRE_MAGIC;
+    q.id = id;
+    q.flags = (req->verify_peer ? LS_HTTP_W_VERIFY : 0) | (req->path_as_is ? LS_HTTP_W_PATH_AS_IS : 0) |
+              (req->no_proxy ? LS_HTTP_W_NO_PROXY : 0);
+    q.max_response = req->max_response;
+    q.timeout = req->timeout;
+    q.connect_timeout = req->connect_timeout;
+    q.low_speed_time = req->low_speed_time;
+    *pass_fd = -1;
+    *own_fd = false;
+    ls_buf_append(out, &q, sizeof(q));
+    strings_at = out->len;
+    add_str(out, req->method);
+    add_str(out, req->url);
+    add_str(out, req->ca_file);
+    add_str(out, req->proxy);
+    if (req->headers) {
+        for (i = 0; i < req->headers->len; i += strlen(req->headers->p + i) + 1) {
+            add_str(out, req->headers->p + i);
+            nh++;
+        }
+    }
+    q.nheaders = (uint32_t)nh;
+    q.strings_len = (uint32_t)(out->len - strings_at);
+    if (req->body) {
+        q.body_len = req->body_len;
+        if (req->body_len <= LS_HTTP_WIRE_INLINE) {
+            q.flags |= LS_HTTP_W_BODY_INLINE;
+            ls_buf_append(out, req->body, req->body_len);
+        } else {
+            /* larger than a datagram should be: hand it over as a memfd */
+            int mfd = memfd_create("logship-http-body", MFD_CLOEXEC);
+            if (mfd < 0 || write(mfd, req->body, req->body_len) != (ssize_t)req->body_len) {
+                snprintf(err, errlen, "memfd for a %zu-byte body: %s", req->body_len, strerror(errno));
+                if (mfd >= 0) {
+                    close(mfd);
+                }
+                return LS_ERROR;
+            }
+            q.flags |= LS_HTTP_W_BODY_FD;
+            *pass_fd = mfd;
+            *own_fd = true;
+        }
+    } else if (req->body_fd >= 0) {
+        q.flags |= LS_HTTP_W_BODY_FD;
+        q.body_off = req->body_off;
+        q.body_len = req->body_file_len;
+        *pass_fd = req->body_fd;
+    }
+    if (out->len > LS_HTTP_WIRE_MAX) {
+        snprintf(err, errlen, "request too large (%zu bytes of URL and headers)", out->len);
+        if (*own_fd) {
+            close(*pass_fd);
+        }
+        return LS_ERROR;
+    }
+    memcpy(out->p, &q, sizeof(q));
+    return LS_OK;
+}
+
+/* 1: sent, 0: would block, -1: error (errno) */
+static int send_dgram(int fd, const char *msg, size_t len, int pass_fd, int flags)
+{
+    struct msghdr mh;
+    struct iovec iov = { (void *)msg, len };
+    char cbuf[CMSG_SPACE(sizeof(int))];
+
+    memset(&mh, 0, sizeof(mh));
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    if (pass_fd >= 0) {
+        struct cmsghdr *cm;
+        memset(cbuf, 0, sizeof(cbuf));
+        mh.msg_control = cbuf;
+        mh.msg_controllen = sizeof(cbuf);
+        cm = CMSG_FIRSTHDR(&mh);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+    }
+    for (;;) {
+        if (sendmsg(fd, &mh, MSG_NOSIGNAL | flags) >= 0) {
+            return 1;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
     }
 }
 
-static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
+/*
+ * One answer datagram into resp. The id is returned in *id. LS_ERROR if it
+ * is not an answer of this build.
+ */
+static int parse_resp(const char *msg, size_t n, int fd, uint32_t *id, struct ls_http_resp *resp)
 {
-    struct http_sock *s = ls_container_of(w, struct http_sock, io);
-    struct http_multi *hm = s->hm;
-    int action = (revents & EV_READ ? CURL_CSELECT_IN : 0) |
-                 (revents & EV_WRITE ? CURL_CSELECT_OUT : 0);
-    LS_UNUSED(loop);
+    struct ls_http_wire_resp r;
 
-    /* curl may close the socket in this call (sock_cb REMOVE frees s): use s no more */
-    curl_multi_socket_action(hm->multi, s->fd, action, &hm->running);
-    check_done(hm);
+    if (n < sizeof(r)) {
+        return LS_ERROR;
+    }
+    memcpy(&r, msg, sizeof(r));
+    if (r.magic != LS_HTTP_WIRE_MAGIC || r.headers_len > n - sizeof(r) ||
+        (!(r.flags & LS_HTTP_W_BODY_FD) && r.body_len > n - sizeof(r) - r.headers_len) ||
+        ((r.flags & LS_HTTP_W_BODY_FD) && fd < 0)) {
+        return LS_ERROR;
+    }
+    *id = r.id;
+    resp->status = (long)r.status;
+    resp->curl_code = r.curl_code;
+    resp->total_time = r.total_time;
+    memcpy(resp->error, r.error, sizeof(resp->error));
+    resp->error[sizeof(resp->error) - 1] = '\0';
+    ls_buf_append(&resp->headers, msg + sizeof(r), r.headers_len);
+    if (r.flags & LS_HTTP_W_BODY_FD) {
+        if (ls_buf_reserve(&resp->body, r.body_len) != LS_OK ||
+            pread(fd, resp->body.p, r.body_len, 0) != (ssize_t)r.body_len) {
+            resp->status = 0;
+            resp->curl_code = LS_HTTP_E_HELPER;
+            snprintf(resp->error, sizeof(resp->error), "cannot read a %u-byte response from logship-http",
+                     r.body_len);
+        } else {
+            resp->body.len = r.body_len;
+        }
+    } else {
+        ls_buf_append(&resp->body, msg + sizeof(r) + r.headers_len, r.body_len);
+    }
+    return LS_OK;
 }
 
-static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+static ssize_t recv_dgram(int fd, char *buf, size_t cap, int *pass_fd, int flags)
 {
-    struct http_multi *hm = ls_container_of(w, struct http_multi, timer);
+    char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+    struct msghdr mh;
+    struct iovec iov = { buf, cap };
+    struct cmsghdr *cm;
+    ssize_t n;
+
+    *pass_fd = -1;
+    memset(&mh, 0, sizeof(mh));
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = cbuf;
+    mh.msg_controllen = sizeof(cbuf);
+    do {
+        n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | flags);
+    } while (n < 0 && errno == EINTR);
+    for (cm = n >= 0 ? CMSG_FIRSTHDR(&mh) : NULL; cm; cm = CMSG_NXTHDR(&mh, cm)) {
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+            size_t k, cnt = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (k = 0; k < cnt; k++) {
+                int f;
+                memcpy(&f, CMSG_DATA(cm) + k * sizeof(int), sizeof(int));
+                if (*pass_fd < 0) {
+                    *pass_fd = f;
+                } else {
+                    close(f);
+                }
+            }
+        }
+    }
+    if (n >= 0 && (mh.msg_flags & MSG_TRUNC)) {
+        errno = EMSGSIZE;
+        return -1;
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* the engine's helper                                                 */
+
+static double idle_seconds(void)
+{
+    const char *e = getenv("LOGSHIP_HTTP_IDLE");
+    double v = e ? atof(e) : 10.0;
+    return v > 0 ? v : 10.0;
+}
+
+static void reap_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct http_client *c = ls_container_of(w, struct http_client, reap);
+    size_t i = 0;
+    LS_UNUSED(revents);
+
+    while (i < c->nzombies) {
+        pid_t r = waitpid(c->zombies[i], NULL, WNOHANG);
+        if (r == 0) {
+            i++;
+            continue;
+        }
+        c->zombies[i] = c->zombies[--c->nzombies];
+    }
+    if (c->nzombies == 0) {
+        ev_timer_stop(loop, w);
+    }
+}
+
+/* Close our end: the helper sees end of file and exits; it is reaped from a timer. */
+static void helper_close(struct http_client *c)
+{
+    if (c->fd < 0) {
+        return;
+    }
+    ev_io_stop(c->loop, &c->rio);
+    ev_io_stop(c->loop, &c->wio);
+    ev_timer_stop(c->loop, &c->idle);
+    close(c->fd);
+    c->fd = -1;
+    if (c->pid > 0 && waitpid(c->pid, NULL, WNOHANG) == 0) {
+        if (c->nzombies == LS_ARRAY_LEN(c->zombies)) {
+            /* helpers that will not exit (should not happen): do not let them pile up */
+            kill(c->zombies[0], SIGKILL);
+            waitpid(c->zombies[0], NULL, 0);
+            c->zombies[0] = c->zombies[--c->nzombies];
+        }
+        c->zombies[c->nzombies++] = c->pid;
+        if (!ev_is_active(&c->reap)) {
+            ev_timer_set(&c->reap, 0.05, 0.2);
+            ev_timer_start(c->loop, &c->reap);
+        }
+    }
+    c->pid = 0;
+}
+
+static void call_free(struct http_call *k)
+{
+    if (k->own_fd && k->fd >= 0) {
+        close(k->fd);
+    }
+    ls_free(k->msg);
+    ls_free(k);
+}
+
+/* Every outstanding call completes with an error; callbacks may submit again. */
+static void fail_all(struct http_client *c, const char *why)
+{
+    struct http_call *list = c->calls;
+
+    c->calls = c->tail = c->unsent = NULL;
+    helper_close(c);
+    while (list) {
+        struct http_call *k = list;
+        struct ls_http_resp resp;
+        list = k->next;
+        memset(&resp, 0, sizeof(resp));
+        ls_buf_init(&resp.body, 0);
+        ls_buf_init(&resp.headers, 0);
+        resp.curl_code = LS_HTTP_E_HELPER;
+        snprintf(resp.error, sizeof(resp.error), "%s", why);
+        k->cb(&resp, k->arg);
+        ls_buf_release(&resp.body);
+        ls_buf_release(&resp.headers);
+        call_free(k);
+    }
+}
+
+static void arm_idle(struct http_client *c)
+{
+    if (c->calls == NULL && c->fd >= 0) {
+        ev_timer_stop(c->loop, &c->idle);
+        ev_timer_set(&c->idle, idle_seconds(), 0.0);
+        ev_timer_start(c->loop, &c->idle);
+    }
+}
+
+static void flush_unsent(struct http_client *c)
+{
+    while (c->unsent) {
+        struct http_call *k = c->unsent;
+        int r = send_dgram(c->fd, k->msg, k->len, k->fd, MSG_DONTWAIT);
+        if (r == 0) {
+            ev_io_start(c->loop, &c->wio);
+            return;
+        }
+        if (r < 0) {
+            char why[160];
+            snprintf(why, sizeof(why), "logship-http: send: %s", strerror(errno));
+            ls_warn("http: %s", why);
+            fail_all(c, why);
+            return;
+        }
+        ls_free(k->msg);
+        k->msg = NULL;
+        if (k->own_fd) {
+            close(k->fd);
+        }
+        k->fd = -1;
+        c->unsent = k->next;
+    }
+    ev_io_stop(c->loop, &c->wio);
+}
+
+static void wio_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    LS_UNUSED(loop);
+    LS_UNUSED(revents);
+    flush_unsent(ls_container_of(w, struct http_client, wio));
+}
+
+static void rio_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct http_client *c = ls_container_of(w, struct http_client, rio);
+    char *buf = ls_malloc(LS_HTTP_WIRE_MAX);
     LS_UNUSED(loop);
     LS_UNUSED(revents);
 
-    curl_multi_socket_action(hm->multi, CURL_SOCKET_TIMEOUT, 0, &hm->running);
-    check_done(hm);
+    while (c->fd >= 0) {
+        int pfd;
+        ssize_t n = recv_dgram(c->fd, buf, LS_HTTP_WIRE_MAX, &pfd, MSG_DONTWAIT);
+        struct ls_http_resp resp;
+        struct http_call *k, *prev = NULL;
+        uint32_t id = 0;
+        int ok;
+
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;
+        }
+        if (n <= 0) {
+            char why[200];
+            int st = 0;
+            pid_t pid = c->pid;
+            if (n < 0) {
+                snprintf(why, sizeof(why), "logship-http (pid %d): %s", (int)pid, strerror(errno));
+            } else if (pid > 0 && waitpid(pid, &st, WNOHANG) == pid) {
+                c->pid = 0;   /* reaped: helper_close must not wait for it */
+                if (WIFSIGNALED(st)) {
+                    snprintf(why, sizeof(why), "logship-http (pid %d) was killed by signal %d", (int)pid,
+                             WTERMSIG(st));
+                } else {
+                    snprintf(why, sizeof(why), "logship-http (pid %d) exited with status %d", (int)pid,
+                             WEXITSTATUS(st));
+                }
+            } else {
+                snprintf(why, sizeof(why), "logship-http (pid %d) closed its socket", (int)pid);
+            }
+            if (c->calls) {
+                ls_warn("http: %s; its requests will be retried", why);
+            }
+            fail_all(c, why);
+            break;
+        }
+        memset(&resp, 0, sizeof(resp));
+        ls_buf_init(&resp.body, 0);
+        ls_buf_init(&resp.headers, 0);
+        ok = parse_resp(buf, (size_t)n, pfd, &id, &resp);
+        if (pfd >= 0) {
+            close(pfd);
+        }
+        for (k = c->calls; ok == LS_OK && k && k->id != id; prev = k, k = k->next) {
+        }
+        if (ok != LS_OK || k == NULL || k == c->unsent) {
+            ls_buf_release(&resp.body);
+            ls_buf_release(&resp.headers);
+            ls_warn("http: a malformed or unexpected answer from logship-http; restarting it");
+            fail_all(c, "logship-http answered out of protocol");
+            break;
+        }
+        if (prev) {
+            prev->next = k->next;
+        } else {
+            c->calls = k->next;
+        }
+        if (c->tail == k) {
+            c->tail = prev;
+        }
+        arm_idle(c);
+        k->cb(&resp, k->arg);
+        ls_buf_release(&resp.body);
+        ls_buf_release(&resp.headers);
+        call_free(k);
+    }
+    ls_free(buf);
 }
 
-static int sock_cb(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp)
+static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    struct http_multi *hm = userp;
-    struct http_sock *s = socketp;
-    int ev = (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
-    LS_UNUSED(e);
+    struct http_client *c = ls_container_of(w, struct http_client, idle);
+    LS_UNUSED(loop);
+    LS_UNUSED(revents);
 
-    if (what == CURL_POLL_REMOVE) {
-        if (s) {
-            sock_free(hm, s);
-            curl_multi_assign(hm->multi, fd, NULL);
-        }
-        return 0;
+    if (c->calls == NULL) {
+        ls_debug("http: idle for %.0fs, stopping logship-http (pid %d)", idle_seconds(), (int)c->pid);
+        helper_close(c);
     }
-    if (s == NULL) {
-        s = ls_calloc(1, sizeof(*s));
-        s->hm = hm;
-        s->fd = fd;
-        s->next = hm->socks;
-        if (hm->socks) {
-            hm->socks->prev = s;
-        }
-        hm->socks = s;
-        ev_init(&s->io, io_cb);
-        curl_multi_assign(hm->multi, fd, s);
-    }
-    ev_io_stop(hm->loop, &s->io);
-    ev_io_set(&s->io, fd, ev);
-    ev_io_start(hm->loop, &s->io);
-    return 0;
 }
 
-static int mtimer_cb(CURLM *multi, long timeout_ms, void *userp)
+static struct http_client *client_for(struct ls_engine *eng)
 {
-    struct http_multi *hm = userp;
-    LS_UNUSED(multi);
+    size_t i, free_slot = LS_ARRAY_LEN(clients);
+    struct http_client *c;
 
-    ev_timer_stop(hm->loop, &hm->timer);
-    if (timeout_ms >= 0) {
-        /* 0 means "as soon as possible": run from the loop, not re-entrantly */
-        ev_timer_set(&hm->timer, (double)timeout_ms / 1000.0, 0.0);
-        ev_timer_start(hm->loop, &hm->timer);
-    }
-    return 0;
-}
-
-static struct http_multi *multi_for(struct ls_engine *eng)
-{
-    size_t i, free_slot = LS_ARRAY_LEN(multis);
-    struct http_multi *hm;
-
-    for (i = 0; i < LS_ARRAY_LEN(multis); i++) {
-        if (multi_owner[i] == eng) {
-            return multis[i];
+    for (i = 0; i < LS_ARRAY_LEN(clients); i++) {
+        if (clients[i] && clients[i]->eng == eng) {
+            return clients[i];
         }
-        if (multi_owner[i] == NULL && free_slot == LS_ARRAY_LEN(multis)) {
+        if (clients[i] == NULL && free_slot == LS_ARRAY_LEN(clients)) {
             free_slot = i;
         }
     }
-    if (free_slot == LS_ARRAY_LEN(multis)) {
+    if (free_slot == LS_ARRAY_LEN(clients)) {
         return NULL;
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    hm = ls_calloc(1, sizeof(*hm));
-    hm->multi = curl_multi_init();
-    hm->loop = ls_engine_loop(eng);
-    ev_init(&hm->timer, timer_cb);
-    curl_multi_setopt(hm->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
-    curl_multi_setopt(hm->multi, CURLMOPT_SOCKETDATA, hm);
-    curl_multi_setopt(hm->multi, CURLMOPT_TIMERFUNCTION, mtimer_cb);
-    curl_multi_setopt(hm->multi, CURLMOPT_TIMERDATA, hm);
-    curl_multi_setopt(hm->multi, CURLMOPT_MAXCONNECTS, 16L);
-    multis[free_slot] = hm;
-    multi_owner[free_slot] = eng;
-    return hm;
-}
-
-static size_t write_cb(char *p, size_t size, size_t n, void *arg)
-{
-    struct http_xfer *x = arg;
-    size_t len = size * n;
-
-    if (x->resp.body.len + len > x->max_response) {
-        /* keep what fits: an error body is small, a huge body is not ours to keep */
-        size_t room = x->max_response - x->resp.body.len;
-        if (room) {
-            ls_buf_append(&x->resp.body, p, room);
-        }
-        return len;
-    }
-    ls_buf_append(&x->resp.body, p, len);
-    return len;
-}
-
-static size_t header_cb(char *p, size_t size, size_t n, void *arg)
-{
-    struct http_xfer *x = arg;
-    size_t len = size * n;
-
-    /* a new status line (after 100-continue or a redirect) starts the final headers again */
-    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
-        ls_buf_reset(&x->resp.headers);
-    }
-    if (x->resp.headers.len + len <= 64 * 1024) {
-        ls_buf_append(&x->resp.headers, p, len);
-    }
-    return len;
-}
-
-static size_t read_cb(char *p, size_t size, size_t n, void *arg)
-{
-    struct http_xfer *x = arg;
-    size_t want = size * n;
-    ssize_t got;
-
-    if (x->mem) {
-        if (want > x->mem_left) {
-            want = x->mem_left;
-        }
-        memcpy(p, x->mem, want);
-        x->mem += want;
-        x->mem_left -= want;
-        return want;
-    }
-    if (x->body_left == 0) {
-        return 0;
-    }
-    if (want > x->body_left) {
-        want = (size_t)x->body_left;
-    }
-    got = pread(x->body_fd, p, want, (off_t)x->body_off);
-    if (got < 0) {
-        return CURL_READFUNC_ABORT;
-    }
-    x->body_off += (uint64_t)got;
-    x->body_left -= (uint64_t)got;
-    return (size_t)got;
-}
-
-static int seek_cb(void *arg, curl_off_t offset, int origin)
-{
-    /* curl rewinds the body when it must resend (e.g. after a 100-continue refusal) */
-    struct http_xfer *x = arg;
-    LS_UNUSED(x);
-    LS_UNUSED(offset);
-    LS_UNUSED(origin);
-    return CURL_SEEKFUNC_CANTSEEK;
+    c = ls_calloc(1, sizeof(*c));
+    c->eng = eng;
+    c->loop = ls_engine_loop(eng);
+    c->fd = -1;
+    ev_init(&c->rio, rio_cb);
+    ev_init(&c->wio, wio_cb);
+    ev_init(&c->idle, idle_cb);
+    ev_init(&c->reap, reap_cb);
+    clients[free_slot] = c;
+    return c;
 }
 
 int ls_http_submit(struct ls_engine *eng, const struct ls_http_req *req, ls_http_cb cb, void *arg)
 {
-    struct http_multi *hm = multi_for(eng);
-    struct http_xfer *x;
-    CURL *e;
-    bool has_body = req->body != NULL || req->body_fd >= 0;
+    struct http_client *c = client_for(eng);
+    struct http_call *k;
+    struct ls_buf msg;
+    char err[512];
 
-    if (hm == NULL) {
+    if (c == NULL) {
         return LS_ERROR;
     }
-    x = ls_calloc(1, sizeof(*x));
-    e = curl_easy_init();
-    x->easy = e;
-    x->cb = cb;
-    x->arg = arg;
-    x->max_response = req->max_response ? req->max_response : (1 << 20);
-    ls_buf_init(&x->resp.body, 0);
-    ls_buf_init(&x->resp.headers, 0);
-    x->body_fd = req->body_fd;
-    x->body_off = req->body_off;
-    x->body_left = req->body_file_len;
-    x->mem = req->body;
-    x->mem_left = req->body_len;
-
-    curl_easy_setopt(e, CURLOPT_URL, req->url);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->resp.error);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, req->verify_peer ? 1L : 0L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, req->verify_peer ? 2L : 0L);
-    if (req->ca_file) {
-        curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
-    }
-    if (req->proxy) {
-        curl_easy_setopt(e, CURLOPT_PROXY, req->proxy);
-    }
-    if (req->timeout > 0) {
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(req->timeout * 1000));
-    }
-    if (req->connect_timeout > 0) {
-        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)(req->connect_timeout * 1000));
-    }
-    if (req->low_speed_time > 0) {
-        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)req->low_speed_time);
-    }
-    if (req->path_as_is) {
-        curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
-    }
-    if (req->headers) {
-        curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->headers);
-    }
-    if (strcmp(req->method, "HEAD") == 0) {
-        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-    } else if (strcmp(req->method, "GET") == 0) {
-        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-    } else {
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
-        if (has_body || strcmp(req->method, "PUT") == 0 || strcmp(req->method, "POST") == 0) {
-            curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
-            curl_easy_setopt(e, CURLOPT_READFUNCTION, read_cb);
-            curl_easy_setopt(e, CURLOPT_READDATA, x);
-            curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, seek_cb);
-            curl_easy_setopt(e, CURLOPT_SEEKDATA, x);
-            curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE,
-                             (curl_off_t)(req->body ? req->body_len : req->body_file_len));
+    if (c->fd < 0) {
+        if (spawn_helper(&c->fd, &c->pid, err, sizeof(err)) != LS_OK) {
+            ls_error("http: %s", err);
+            c->fd = -1;
+            return LS_ERROR;
         }
+        ls_debug("http: started logship-http (pid %d)", (int)c->pid);
+        ev_io_set(&c->rio, c->fd, EV_READ);
+        ev_io_set(&c->wio, c->fd, EV_WRITE);
+        ev_io_start(c->loop, &c->rio);
     }
-    if (curl_multi_add_handle(hm->multi, e) != CURLM_OK) {
-        curl_easy_cleanup(e);
-        ls_buf_release(&x->resp.body);
-        ls_buf_release(&x->resp.headers);
-        ls_free(x);
+    k = ls_calloc(1, sizeof(*k));
+    k->id = ++c->next_id;
+    k->cb = cb;
+    k->arg = arg;
+    ls_buf_init(&msg, 0);
+    if (build_req(req, k->id, &msg, &k->fd, &k->own_fd, err, sizeof(err)) != LS_OK) {
+        ls_error("http: %s %s: %s", req->method, req->url, err);
+        ls_buf_release(&msg);
+        ls_free(k);
+        arm_idle(c);
         return LS_ERROR;
     }
-    x->next = hm->xfers;
-    if (hm->xfers) {
-        hm->xfers->prev = x;
+    k->msg = ls_buf_detach(&msg, &k->len);
+    if (c->tail) {
+        c->tail->next = k;
+    } else {
+        c->calls = k;
     }
-    hm->xfers = x;
+    c->tail = k;
+    if (c->unsent == NULL) {
+        c->unsent = k;
+    }
+    ev_timer_stop(c->loop, &c->idle);
+    /* sent from the loop, not here: a failing send must not call back into the submitter */
+    ev_io_start(c->loop, &c->wio);
     return LS_OK;
 }
 
@@ -398,34 +708,108 @@ const char *ls_http_resp_header(const struct ls_http_resp *resp, const char *nam
     return NULL;
 }
 
+/* Wait for a helper we closed, killing it if it will not go (shutdown only). */
+static void reap_now(pid_t pid)
+{
+    int i;
+
+    for (i = 0; i < 500; i++) {
+        pid_t r = waitpid(pid, NULL, WNOHANG);
+        if (r != 0) {
+            return;
+        }
+        if (i == 0) {
+            continue;
+        }
+        struct timespec ts = { 0, 10 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
 void ls_http_shutdown(struct ls_engine *eng)
 {
     size_t i;
 
-    for (i = 0; i < LS_ARRAY_LEN(multis); i++) {
-        if (multi_owner[i] == eng) {
-            struct http_multi *hm = multis[i];
-            ev_timer_stop(hm->loop, &hm->timer);
-            /* complete what is still in flight, with an error, so owners can clean up */
-            while (hm->xfers) {
-                struct http_xfer *x = hm->xfers;
-                xfer_unlink(hm, x);
-                curl_multi_remove_handle(hm->multi, x->easy);
-                curl_easy_cleanup(x->easy);
-                x->resp.curl_code = CURLE_ABORTED_BY_CALLBACK;
-                snprintf(x->resp.error, sizeof(x->resp.error), "aborted at shutdown");
-                x->cb(&x->resp, x->arg);
-                ls_buf_release(&x->resp.body);
-                ls_buf_release(&x->resp.headers);
-                ls_free(x);
-            }
-            curl_multi_cleanup(hm->multi);
-            while (hm->socks) {
-                sock_free(hm, hm->socks);
-            }
-            ls_free(hm);
-            multis[i] = NULL;
-            multi_owner[i] = NULL;
+    for (i = 0; i < LS_ARRAY_LEN(clients); i++) {
+        struct http_client *c = clients[i];
+        if (c == NULL || c->eng != eng) {
+            continue;
         }
+        fail_all(c, "aborted at shutdown");
+        /* reaped here so its CPU time is counted in ours (getrusage RUSAGE_CHILDREN) */
+        ev_timer_stop(c->loop, &c->reap);
+        while (c->nzombies) {
+            reap_now(c->zombies[--c->nzombies]);
+        }
+        ls_free(c);
+        clients[i] = NULL;
     }
+}
+
+/* ------------------------------------------------------------------ */
+/* one blocking request                                                */
+
+int ls_http_fetch(const struct ls_http_req *req, struct ls_http_resp *resp)
+{
+    struct ls_buf msg;
+    int fd, pass_fd = -1, rfd = -1;
+    bool own_fd = false;
+    pid_t pid;
+    int rc = LS_ERROR;
+    uint32_t id = 0;
+    double wait_s = (req->timeout > 0 ? req->timeout : 300) + (req->connect_timeout > 0 ? req->connect_timeout : 0) + 10;
+    struct pollfd pf;
+    char *buf = NULL;
+    ssize_t n;
+
+    memset(resp, 0, sizeof(*resp));
+    ls_buf_init(&resp->body, 0);
+    ls_buf_init(&resp->headers, 0);
+    if (spawn_helper(&fd, &pid, resp->error, sizeof(resp->error)) != LS_OK) {
+        resp->curl_code = LS_HTTP_E_HELPER;
+        return LS_ERROR;
+    }
+    ls_buf_init(&msg, 0);
+    if (build_req(req, 1, &msg, &pass_fd, &own_fd, resp->error, sizeof(resp->error)) != LS_OK) {
+        goto out;
+    }
+    if (send_dgram(fd, msg.p, msg.len, pass_fd, 0) != 1) {
+        snprintf(resp->error, sizeof(resp->error), "logship-http: send: %s", strerror(errno));
+        goto out;
+    }
+    pf.fd = fd;
+    pf.events = POLLIN;
+    if (poll(&pf, 1, (int)(wait_s * 1000)) != 1) {
+        snprintf(resp->error, sizeof(resp->error), "logship-http did not answer in %.0fs", wait_s);
+        goto out;
+    }
+    buf = ls_malloc(LS_HTTP_WIRE_MAX);
+    n = recv_dgram(fd, buf, LS_HTTP_WIRE_MAX, &rfd, 0);
+    if (n <= 0) {
+        snprintf(resp->error, sizeof(resp->error), "logship-http exited without answering");
+        goto out;
+    }
+    if (parse_resp(buf, (size_t)n, rfd, &id, resp) != LS_OK || id != 1) {
+        snprintf(resp->error, sizeof(resp->error), "logship-http answered out of protocol");
+        goto out;
+    }
+    rc = LS_OK;
+out:
+    if (rc != LS_OK) {
+        resp->status = 0;
+        resp->curl_code = LS_HTTP_E_HELPER;
+    }
+    if (rfd >= 0) {
+        close(rfd);
+    }
+    if (own_fd) {
+        close(pass_fd);
+    }
+    ls_free(buf);
+    ls_buf_release(&msg);
+    close(fd);
+    reap_now(pid);
+    return rc;
 }

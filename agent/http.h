@@ -1,24 +1,31 @@
 /*
- * http.h - asynchronous HTTP on the engine's loop (libcurl multi socket API).
+ * http.h - asynchronous HTTP on the engine's loop, performed by a helper process.
  *
- * One curl multi handle per engine, driven by libev: curl tells us which
- * sockets to watch (CURLMOPT_SOCKETFUNCTION -> ev_io) and when to time out
- * (CURLMOPT_TIMERFUNCTION -> ev_timer). Connections are kept alive and
- * reused across requests to the same host. Request bodies come from memory
- * or from a file range (so a 256 MB chunk is never loaded into memory);
- * response bodies are capped. The callback runs on the loop thread.
+ * libcurl, and the TLS, Kerberos, LDAP, SSH, IDN and PSL libraries Debian's
+ * libcurl is linked with, cost an idle process about 6 MB of RSS just by being
+ * mapped and relocated (tests/bench/RESULTS.md). logship therefore does not
+ * link libcurl: requests are passed over a socketpair to `logship-http`, a
+ * small program that runs them with libcurl's multi socket API on its own
+ * libev loop, keeps connections alive while requests keep coming, and exits
+ * when the agent has had nothing to send for a while (LOGSHIP_HTTP_IDLE
+ * seconds, 10 by default). The agent starts it again on the next request.
+ *
+ * Request bodies come from memory or from a file range; a file body is
+ * passed as a descriptor (SCM_RIGHTS), so a 256 MB chunk is never copied
+ * through the socket or loaded into memory. Response bodies are capped. The
+ * callback runs on the loop thread. If the helper dies, every request it held
+ * completes with an error (status 0), which callers already retry.
  */
 #ifndef LS_HTTP_H
 #define LS_HTTP_H
 
 #include "plugin.h"
 
-struct curl_slist;
-
 struct ls_http_req {
     const char *method;           /* "GET", "PUT", "POST", "HEAD", "DELETE" */
     const char *url;
-    struct curl_slist *headers;   /* borrowed until the callback */
+    const struct ls_buf *headers; /* "Name: value" lines, each ended by a NUL (ls_http_hdr_add);
+                                     copied at submit */
     const void *body;             /* memory body, or NULL */
     size_t body_len;
     int body_fd;                  /* file body when body == NULL and body_fd >= 0 */
@@ -32,16 +39,20 @@ struct ls_http_req {
     const char *proxy;            /* NULL: none (curl also reads the *_proxy env vars) */
     size_t max_response;          /* cap on the response body (0: 1 MiB) */
     bool path_as_is;              /* send the URL path as given (no "/../" squashing): signed S3 keys */
+    bool no_proxy;                /* never via a proxy (link-local metadata endpoints) */
 };
 
 struct ls_http_resp {
     long status;                  /* 0 when no response (connection error) */
-    int curl_code;                /* CURLcode */
+    int curl_code;                /* CURLcode (LS_HTTP_E_HELPER: the helper failed or died) */
     char error[256];              /* curl's message when curl_code != 0 */
     struct ls_buf body;
     struct ls_buf headers;        /* raw header lines of the final response */
     double total_time;
 };
+
+/* curl_code of a request lost with its helper; like a connection error, callers retry */
+#define LS_HTTP_E_HELPER 1000
 
 typedef void (*ls_http_cb)(struct ls_http_resp *resp, void *arg);
 
@@ -50,7 +61,23 @@ int ls_http_submit(struct ls_engine *eng, const struct ls_http_req *req, ls_http
 /* Value of a response header (case-insensitive), copied into out; NULL if absent. */
 const char *ls_http_resp_header(const struct ls_http_resp *resp, const char *name, char *out,
                                 size_t outlen);
-/* Tear down the engine's multi handle (pending requests complete with an error). */
+/* Tear down the engine's helper (pending requests complete with an error). */
 void ls_http_shutdown(struct ls_engine *eng);
+
+/* Append one header line ("Name: value", or "Name:" to suppress one curl would add). */
+void ls_http_hdr_add(struct ls_buf *h, const char *line);
+
+/*
+ * One blocking request, run by a helper started for it (credentials lookups
+ * on a worker thread). LS_OK when the helper answered (resp->status and
+ * curl_code say how the request went); LS_ERROR when no helper could run,
+ * with resp->error filled. The caller releases resp->body and resp->headers.
+ */
+int ls_http_fetch(const struct ls_http_req *req, struct ls_http_resp *resp);
+
+/* Where logship-http is; NULL with err filled when it cannot be found. */
+const char *ls_http_helper_path(char *err, size_t errlen);
+/* Remember argv[0]: under a wrapper (valgrind), /proc/self/exe is not logship. */
+void ls_http_set_argv0(const char *argv0);
 
 #endif

@@ -17,6 +17,7 @@
 #include "inject.h"
 #include "parser.h"
 #include "log.h"
+#include "http.h"
 
 #include <fcntl.h>
 #include <getopt.h>
@@ -330,6 +331,7 @@ int main(int argc, char **argv)
      */
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 #endif
+    ls_http_set_argv0(argv[0]);
 
     while ((c = getopt_long(argc, argv, "c:i:d:o:vqhp:", opts, NULL)) != -1) {
         switch (c) {

@@ -4,7 +4,8 @@
 # No debhelper: the package is one binary plus a handful of text files, so
 # the tree is laid out here and dpkg-deb --root-owner-group builds it
 # without fakeroot. Dependencies come from dpkg-shlibdeps on the binary
-# (the libraries it was actually linked with). Prints the .deb's path.
+# (the libraries it was actually linked with), plus the libraries plugins
+# dlopen, which no tool can see. Prints the .deb's path.
 #
 #   sh packaging/build-deb.sh build/logship            -> build/logship_<ver>_<arch>.deb
 #   sh packaging/build-deb.sh build/logship /tmp/out
@@ -27,11 +28,17 @@ pkg=$work/pkg
 install -d -m 0755 "$pkg/DEBIAN" "$pkg/usr/bin" "$pkg/etc/logship" "$pkg/etc/logrotate.d" \
     "$pkg/lib/systemd/system" "$pkg/usr/share/man/man1" "$pkg/usr/share/doc/logship/examples"
 
+helper="$bin-http"   # logship-http, built next to logship; it runs the HTTP requests (agent/http.h)
+[ -x "$helper" ] || { echo "build-deb: '$helper' is missing (make $helper)" >&2; exit 1; }
+install -d -m 0755 "$pkg/usr/lib/logship"
 install -m 0755 "$bin" "$pkg/usr/bin/logship"
+install -m 0755 "$helper" "$pkg/usr/lib/logship/logship-http"
 # strip only what a normal build produced (sanitizer builds keep their symbols)
-if command -v strip >/dev/null 2>&1 && ! nm -D "$pkg/usr/bin/logship" 2>/dev/null | grep -q __asan_init; then
-    strip --strip-unneeded --remove-section=.comment --remove-section=.note "$pkg/usr/bin/logship"
-fi
+for b in "$pkg/usr/bin/logship" "$pkg/usr/lib/logship/logship-http"; do
+    if command -v strip >/dev/null 2>&1 && ! nm -D "$b" 2>/dev/null | grep -q __asan_init; then
+        strip --strip-unneeded --remove-section=.comment --remove-section=.note "$b"
+    fi
+done
 install -m 0640 "$here/logship.conf" "$pkg/etc/logship/logship.conf"
 install -m 0644 "$here/logship.logrotate" "$pkg/etc/logrotate.d/logship"
 install -m 0644 "$here/logship.service" "$pkg/lib/systemd/system/logship.service"
@@ -63,14 +70,18 @@ depends=
 if command -v dpkg-shlibdeps >/dev/null 2>&1; then
     mkdir -p "$work/src/debian"
     printf 'Source: logship\n\nPackage: logship\nArchitecture: any\n' > "$work/src/debian/control"
-    depends=$(cd "$work/src" && dpkg-shlibdeps -O "$pkg/usr/bin/logship" 2>/dev/null |
+    depends=$(cd "$work/src" && dpkg-shlibdeps -O "$pkg/usr/bin/logship" "$pkg/usr/lib/logship/logship-http" 2>/dev/null |
               sed -n 's/^shlibs:Depends=//p')
 fi
 if [ -z "$depends" ]; then
     # fallback: the packages that own the linked libraries
-    depends=$(ldd "$pkg/usr/bin/logship" | awk '/=> \//{print $3}' | xargs -r realpath |
+    depends=$(ldd "$pkg/usr/bin/logship" "$pkg/usr/lib/logship/logship-http" | awk '/=> \//{print $3}' | xargs -r realpath |
               xargs -r dpkg -S 2>/dev/null | cut -d: -f1 | sort -u | paste -sd, - | sed 's/,/, /g')
 fi
+# dlopen()ed by rds_slowlog and monitor_agent (agent/dynlib.h): keep in step with the SONAMEs
+# in plugins/in_rds_slowlog/rds_mysql.c and plugins/in_monitor_agent/mhd_api.c; the versions
+# are those dpkg-shlibdeps gave when the binary was linked with them
+dlopened="libmariadb3 (>= 3.0.0), libmicrohttpd12 (>= 0.9.50)"
 size=$(du -sk "$pkg" | cut -f1)
 
 cat > "$pkg/DEBIAN/control" <<EOF
@@ -79,7 +90,7 @@ Version: $version
 Architecture: $arch
 Maintainer: logship maintainers <logship@localhost>
 Installed-Size: $size
-Depends: ${depends:+$depends, }passwd
+Depends: ${depends:+$depends, }$dlopened, passwd
 Recommends: logrotate
 Section: admin
 Priority: optional

@@ -496,6 +496,13 @@ static int s3_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
                  line);
         return LS_ERROR;
     }
+    {
+        char herr[512];
+        if (ls_http_helper_path(herr, sizeof(herr)) == NULL) {
+            snprintf(err, errlen, "%s:%d: @type s3: %s", file, line, herr);
+            return LS_ERROR;
+        }
+    }
     if (s->enable_transfer_acceleration || s->enable_dual_stack) {
         ls_plg_warn(ins, "enable_transfer_acceleration / enable_dual_stack are not supported; "
                     "set s3_endpoint to the accelerated or dual-stack host instead");

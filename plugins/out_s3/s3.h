@@ -8,7 +8,7 @@
  *    s3"), the S3 URI encoding and the canonical request. The caller says
  *    which headers it sends; the signer returns the extra headers to send
  *    (x-amz-date, x-amz-content-sha256, x-amz-security-token, Authorization)
- *    as ready "Name: value" lines for a curl_slist.
+ *    as ready "Name: value" header lines.
  *  - addressing (s3_addr.c): endpoint/region/bucket -> base URL, Host header,
  *    path-style or virtual-hosted style, and the raw path a key signs as.
  *  - XML (s3_xml.c): error bodies, ListObjectsV2, multipart results and
@@ -91,7 +91,7 @@ struct s3_cred_config {
 #define S3_CRED_REFRESH_BEFORE (15 * 60)
 
 /*
- * Resolve credentials. Blocking (libcurl easy handles): call at start and
+ * Resolve credentials. Blocking (ls_http_fetch): call at start and
  * from a worker thread on refresh, never from the event loop. Logs the
  * source and key id at info level. LS_OK, or LS_ERROR with err filled.
  */
@@ -222,7 +222,7 @@ char *s3_addr_resource(const struct s3_addr *a, const char *key);
 /*
  * Full URL for key (encoded like the canonical URI) with an optional raw
  * query (encoded here; value NULL = bare "name"). Keys may hold "//", "./" and
- * "../": set CURLOPT_PATH_AS_IS so libcurl sends the path as signed.
+ * "../": requests set path_as_is so libcurl sends the path as signed.
  */
 char *s3_addr_url(const struct s3_addr *a, const char *key, const struct s3_kv *query, size_t nquery);
 /* Region from an AWS S3 host name, or NULL (caller frees). */

@@ -16,13 +16,14 @@
  *     botocore does);
  *   then <assume_role_credentials> (STS AssumeRole, SigV4 "sts") on top.
  *
- * The HTTP calls use blocking libcurl easy handles with short timeouts.
- * That is deliberate: resolution runs once at start and then on refresh from
+ * The HTTP calls are blocking (ls_http_fetch, one logship-http run each)
+ * with short timeouts. That is deliberate: resolution runs once at start and then on refresh from
  * a worker thread, never on the event loop, and a blocking call keeps this
  * code linear and easy to audit. Every response body is capped.
  */
 #include <ctype.h>
-#include <curl/curl.h>
+
+#include "http.h"
 
 #include "log.h"
 #include "s3.h"
@@ -157,58 +158,42 @@ static int s3c_set(struct s3_creds *out, const char *key, const char *secret, co
 
 /* ---- HTTP (blocking, see the file comment) ---- */
 
-static size_t s3c_write(char *p, size_t size, size_t n, void *ud)
-{
-    struct ls_buf *b = ud;
-    return ls_buf_append(b, p, size * n) == LS_OK ? size * n : 0;
-}
-
 /*
  * One request. method "GET"/"PUT"/"POST"; body for POST/PUT (may be "").
+ * hdrs: NUL-separated header lines (ls_http_hdr_add) or NULL.
  * Sets *status (0 when no HTTP response). LS_OK when a response arrived
  * (any status), LS_ERROR on transport failure with err filled.
  */
-static int s3c_http(const char *method, const char *url, struct curl_slist *hdrs, const char *body,
+static int s3c_http(const char *method, const char *url, const struct ls_buf *hdrs, const char *body,
                     long timeout_ms, bool no_proxy, long *status, struct ls_buf *out, char *err, size_t errlen)
 {
+    struct ls_http_req req;
+    struct ls_http_resp resp;
+
     *status = 0;
     ls_buf_reset(out);
-    CURL *c = curl_easy_init();
-    if (c == NULL) {
-        s3c_err(err, errlen, "curl_easy_init() failed");
+    memset(&req, 0, sizeof(req));
+    req.method = method;
+    req.url = url;
+    req.headers = hdrs;
+    req.body = strcmp(method, "GET") != 0 ? (body ? body : "") : NULL;
+    req.body_len = req.body ? strlen(req.body) : 0;
+    req.body_fd = -1;
+    req.timeout = (double)timeout_ms / 1000.0;
+    req.connect_timeout = (double)timeout_ms / 1000.0;
+    req.verify_peer = true;
+    req.no_proxy = no_proxy;   /* link-local metadata endpoints never go via a proxy */
+    req.max_response = out->max ? out->max : S3_CRED_MAX_BODY;
+    if (ls_http_fetch(&req, &resp) != LS_OK || resp.curl_code != 0) {
+        s3c_err(err, errlen, "%s %s failed: %s", method, url, resp.error[0] ? resp.error : "no response");
+        ls_buf_release(&resp.body);
+        ls_buf_release(&resp.headers);
         return LS_ERROR;
     }
-    char ebuf[CURL_ERROR_SIZE] = "";
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);   /* may run on a worker thread */
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s3c_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "logship");
-    if (no_proxy) {
-        curl_easy_setopt(c, CURLOPT_NOPROXY, "*");   /* link-local metadata endpoints never go via a proxy */
-    }
-    if (hdrs) {
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    }
-    if (strcmp(method, "GET") != 0) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)(body ? strlen(body) : 0));
-        if (strcmp(method, "POST") != 0) {
-            curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-        }
-    }
-    CURLcode rc = curl_easy_perform(c);
-    if (rc != CURLE_OK) {
-        s3c_err(err, errlen, "%s %s failed: %s", method, url, ebuf[0] ? ebuf : curl_easy_strerror(rc));
-        curl_easy_cleanup(c);
-        return LS_ERROR;
-    }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    curl_easy_cleanup(c);
+    *status = resp.status;
+    ls_buf_append(out, resp.body.p, resp.body.len);
+    ls_buf_release(&resp.body);
+    ls_buf_release(&resp.headers);
     ls_buf_cstr(out);
     return LS_OK;
 }
@@ -540,9 +525,11 @@ static int s3c_imds(const char *endpoint, int retries, long timeout_ms, struct s
         token = NULL;
         ls_free(url);
         url = ls_asprintf("%s/latest/api/token", base);
-        struct curl_slist *h = curl_slist_append(NULL, "X-aws-ec2-metadata-token-ttl-seconds: 21600");
-        int hr = s3c_http("PUT", url, h, "", timeout_ms, true, &st, &body, err, errlen);
-        curl_slist_free_all(h);
+        struct ls_buf h;
+        ls_buf_init(&h, 0);
+        ls_http_hdr_add(&h, "X-aws-ec2-metadata-token-ttl-seconds: 21600");
+        int hr = s3c_http("PUT", url, &h, "", timeout_ms, true, &st, &body, err, errlen);
+        ls_buf_release(&h);
         if (hr != LS_OK) {
             continue;
         }
@@ -559,10 +546,13 @@ static int s3c_imds(const char *endpoint, int retries, long timeout_ms, struct s
             ls_debug("s3: imds token refused (HTTP %ld), falling back to IMDSv1", st);
         }
         char *th = token ? ls_asprintf("X-aws-ec2-metadata-token: %s", token) : NULL;
-        h = th ? curl_slist_append(NULL, th) : NULL;
+        ls_buf_init(&h, 0);
+        if (th) {
+            ls_http_hdr_add(&h, th);
+        }
         ls_free(url);
         url = ls_asprintf("%s/latest/meta-data/iam/security-credentials/", base);
-        hr = s3c_http("GET", url, h, NULL, timeout_ms, true, &st, &body, err, errlen);
+        hr = s3c_http("GET", url, &h, NULL, timeout_ms, true, &st, &body, err, errlen);
         if (hr == LS_OK && st != 200) {
             s3c_err(err, errlen, "imds: GET %s: HTTP %ld%s", url, st, st == 404 ? " (no IAM role attached?)" : "");
         }
@@ -575,7 +565,7 @@ static int s3c_imds(const char *endpoint, int retries, long timeout_ms, struct s
             } else {
                 ls_free(url);
                 url = ls_asprintf("%s/latest/meta-data/iam/security-credentials/%s", base, role);
-                hr = s3c_http("GET", url, h, NULL, timeout_ms, true, &st, &body, err, errlen);
+                hr = s3c_http("GET", url, &h, NULL, timeout_ms, true, &st, &body, err, errlen);
                 if (hr == LS_OK && st == 200) {
                     rc = s3c_from_json(ls_buf_cstr(&body), "imds", out, err, errlen);
                 } else if (hr == LS_OK) {
@@ -584,7 +574,10 @@ static int s3c_imds(const char *endpoint, int retries, long timeout_ms, struct s
             }
             ls_free(role);
         }
-        curl_slist_free_all(h);
+        if (h.p) {
+            memset(h.p, 0, h.len);   /* the session token */
+        }
+        ls_buf_release(&h);
         ls_free(th);
     }
     if (token) {
@@ -638,8 +631,9 @@ static int s3c_ecs(long timeout_ms, struct s3_creds *out, char *err, size_t errl
     } else if (s3c_env("AWS_CONTAINER_AUTHORIZATION_TOKEN")) {
         tok = ls_strdup(s3c_env("AWS_CONTAINER_AUTHORIZATION_TOKEN"));
     }
-    struct curl_slist *h = NULL;
+    struct ls_buf h;
     char *ah = NULL;
+    ls_buf_init(&h, 0);
     if (tok) {
         char *t = s3c_trim(tok);
         if (s3c_has_ctl(t)) {
@@ -649,12 +643,12 @@ static int s3c_ecs(long timeout_ms, struct s3_creds *out, char *err, size_t errl
             return LS_ERROR;
         }
         ah = ls_asprintf("Authorization: %s", t);
-        h = curl_slist_append(NULL, ah);
+        ls_http_hdr_add(&h, ah);
     }
     struct ls_buf body;
     ls_buf_init(&body, S3_CRED_MAX_BODY);
     long st = 0;
-    int rc = s3c_http("GET", url, h, NULL, timeout_ms, true, &st, &body, err, errlen);
+    int rc = s3c_http("GET", url, &h, NULL, timeout_ms, true, &st, &body, err, errlen);
     if (rc == LS_OK && st != 200) {
         s3c_err(err, errlen, "ecs: GET %s: HTTP %ld", url, st);
         rc = LS_ERROR;
@@ -662,7 +656,10 @@ static int s3c_ecs(long timeout_ms, struct s3_creds *out, char *err, size_t errl
     if (rc == LS_OK) {
         rc = s3c_from_json(ls_buf_cstr(&body), "ecs", out, err, errlen);
     }
-    curl_slist_free_all(h);
+    if (h.p) {
+        memset(h.p, 0, h.len);   /* the authorization token */
+    }
+    ls_buf_release(&h);
     if (ah) {
         memset(ah, 0, strlen(ah));
     }
@@ -705,6 +702,67 @@ static char *s3c_sts_url(const struct s3_sts_config *sc, const char **region)
 }
 
 /*
+ * scheme://host[:port][/path][?query] into its parts (host keeps an IPv6
+ * literal's brackets, port is NULL when absent, path is "/" when empty):
+ * what the STS request needs for its Host header and canonical path.
+ */
+static int s3c_split_url(const char *url, char **scheme, char **host, char **port, char **path)
+{
+    const char *p = strstr(url, "://");
+    const char *h, *hend, *pstart;
+
+    if (p == NULL || p == url) {
+        return LS_ERROR;
+    }
+    for (const char *q = url; q < p; q++) {
+        if (!isalpha((unsigned char)*q)) {
+            return LS_ERROR;
+        }
+    }
+    h = p + 3;
+    pstart = h + strcspn(h, "/?#");
+    if (h[0] == '[') {
+        hend = memchr(h, ']', (size_t)(pstart - h));
+        if (hend == NULL) {
+            return LS_ERROR;
+        }
+        hend++;
+    } else {
+        hend = memchr(h, ':', (size_t)(pstart - h));
+        if (hend == NULL) {
+            hend = pstart;
+        }
+    }
+    if (hend == h || memchr(h, '@', (size_t)(pstart - h))) {
+        return LS_ERROR;   /* no host, or user info we would not send anyway */
+    }
+    if (hend < pstart) {
+        if (*hend != ':' || hend + 1 == pstart) {
+            return LS_ERROR;
+        }
+        for (const char *q = hend + 1; q < pstart; q++) {
+            if (!isdigit((unsigned char)*q)) {
+                return LS_ERROR;
+            }
+        }
+        *port = ls_strndup(hend + 1, (size_t)(pstart - hend - 1));
+    } else {
+        *port = NULL;
+    }
+    *scheme = ls_strndup(url, (size_t)(p - url));
+    for (char *q = *scheme; *q; q++) {
+        *q = (char)tolower((unsigned char)*q);
+    }
+    *host = ls_strndup(h, (size_t)(hend - h));
+    if (*pstart == '/') {
+        *path = ls_strndup(pstart, strcspn(pstart, "?#"));
+    } else {
+        *path = ls_strdup("/");
+    }
+    return LS_OK;
+}
+
+/*
  * POST an STS query action. base != NULL: SigV4-signed with it (AssumeRole);
  * NULL: unsigned (AssumeRoleWithWebIdentity authenticates with the token).
  */
@@ -714,29 +772,25 @@ static int s3c_sts_call(const struct s3_sts_config *sc, const char *form, const 
 {
     const char *region;
     char *url = s3c_sts_url(sc, &region);
-    CURLU *u = curl_url();
     char *host = NULL, *port = NULL, *path = NULL, *scheme = NULL;
     int rc = LS_ERROR;
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
+    if (s3c_split_url(url, &scheme, &host, &port, &path) != LS_OK) {
         s3c_err(err, errlen, "%s: bad sts_endpoint_url '%s'", source, url);
         goto out;
     }
-    curl_url_get(u, CURLUPART_PORT, &port, 0);
     bool deflt = port == NULL || (strcmp(scheme, "http") == 0 && strcmp(port, "80") == 0) ||
                  (strcmp(scheme, "https") == 0 && strcmp(port, "443") == 0);
     char *hosthdr = deflt ? ls_strdup(host) : ls_asprintf("%s:%s", host, port);
     const char *ctype = "application/x-www-form-urlencoded; charset=utf-8";
-    struct curl_slist *h = NULL;
+    struct ls_buf h;
+    ls_buf_init(&h, 0);
     char *line = ls_asprintf("Host: %s", hosthdr);
-    h = curl_slist_append(h, line);
+    ls_http_hdr_add(&h, line);
     ls_free(line);
     line = ls_asprintf("Content-Type: %s", ctype);
-    h = curl_slist_append(h, line);
+    ls_http_hdr_add(&h, line);
     ls_free(line);
-    h = curl_slist_append(h, "Accept:");
+    ls_http_hdr_add(&h, "Accept:");
     struct s3_signed sig;
     memset(&sig, 0, sizeof(sig));
     if (base) {
@@ -747,18 +801,18 @@ static int s3c_sts_call(const struct s3_sts_config *sc, const char *form, const 
         if (s3_sigv4_sign(&req, base, region, "sts", (int64_t)time(NULL), S3_SIGV4_NORMALIZE_PATH, NULL, &sig) !=
             LS_OK) {
             s3c_err(err, errlen, "%s: signing the STS request failed", source);
-            curl_slist_free_all(h);
+            ls_buf_release(&h);
             ls_free(hosthdr);
             goto out;
         }
         for (size_t i = 0; i < sig.nheaders; i++) {
-            h = curl_slist_append(h, sig.headers[i]);
+            ls_http_hdr_add(&h, sig.headers[i]);
         }
     }
     struct ls_buf body;
     ls_buf_init(&body, S3_CRED_MAX_BODY);
     long st = 0;
-    if (s3c_http("POST", url, h, form, timeout_ms, false, &st, &body, err, errlen) == LS_OK) {
+    if (s3c_http("POST", url, &h, form, timeout_ms, false, &st, &body, err, errlen) == LS_OK) {
         struct s3_xml_error xe = { 0 };
         if (st == 200 && s3_xml_parse_sts_creds(body.p, body.len, out, &xe) == LS_OK) {
             snprintf(out->source, sizeof(out->source), "%s", source);
@@ -778,15 +832,17 @@ static int s3c_sts_call(const struct s3_sts_config *sc, const char *form, const 
         s3_xml_error_release(&xe);
     }
     ls_buf_release(&body);
-    curl_slist_free_all(h);
+    if (h.p) {
+        memset(h.p, 0, h.len);   /* the session token, if signed with one */
+    }
+    ls_buf_release(&h);
     s3_signed_release(&sig);
     ls_free(hosthdr);
 out:
-    curl_free(host);
-    curl_free(port);
-    curl_free(path);
-    curl_free(scheme);
-    curl_url_cleanup(u);
+    ls_free(host);
+    ls_free(port);
+    ls_free(path);
+    ls_free(scheme);
     ls_free(url);
     return rc;
 }

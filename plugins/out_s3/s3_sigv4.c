@@ -14,7 +14,7 @@
  * S3-compatible stores still require; it signs the standard headers, the
  * x-amz-* headers and the path-style resource with the subresources.
  *
- * Nothing here does I/O; the results are strings for a curl_slist.
+ * Nothing here does I/O; the results are ready header lines.
  */
 #include <ctype.h>
 #include <openssl/evp.h>

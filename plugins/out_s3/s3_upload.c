@@ -25,7 +25,6 @@
 #include "timefmt.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <strings.h>
@@ -102,7 +101,7 @@ struct s3_pending {
     struct s3_out *s;
     s3_call_cb cb;
     void *arg;
-    struct curl_slist *sl;
+    struct ls_buf hdrs;
     char *url;
     char *body;
 };
@@ -148,7 +147,7 @@ static void s3u_call_done(struct ls_http_resp *r, void *arg)
 
     s3u_learn_clock(s, r, false);
     pd->cb(s, r, pd->arg);
-    curl_slist_free_all(pd->sl);
+    ls_buf_release(&pd->hdrs);
     ls_free(pd->url);
     ls_free(pd->body);
     ls_free(pd);
@@ -168,7 +167,7 @@ int s3_call(struct s3_out *s, const struct s3_call_opts *o, s3_call_cb cb, void 
     char *path, *url, *resource = NULL;
     struct s3_request req;
     struct s3_signed sig;
-    struct curl_slist *sl = NULL;
+    struct ls_buf sl;
     struct s3_pending *pd;
     struct ls_http_req hr;
     int rc;
@@ -224,22 +223,23 @@ int s3_call(struct s3_out *s, const struct s3_call_opts *o, s3_call_cb cb, void 
         ls_free(url);
         return LS_ERROR;
     }
+    ls_buf_init(&sl, 0);
     for (i = 1; i < nh; i++) {
         char *l = ls_asprintf("%s: %s", hv[i].name, hv[i].value);
-        sl = curl_slist_append(sl, l);
+        ls_http_hdr_add(&sl, l);
         ls_free(l);
     }
     if (s->signature_version == S3_SIG_V2) {
         snprintf(line, sizeof(line), "Date: %s", date);
-        sl = curl_slist_append(sl, line);
+        ls_http_hdr_add(&sl, line);
     }
     for (i = 0; i < sig.nheaders; i++) {
-        sl = curl_slist_append(sl, sig.headers[i]);
+        ls_http_hdr_add(&sl, sig.headers[i]);
     }
     /* no 100-continue round trip, no Content-Type curl would invent (it is signed in V2) */
-    sl = curl_slist_append(sl, "Expect:");
+    ls_http_hdr_add(&sl, "Expect:");
     if (!have_ctype) {
-        sl = curl_slist_append(sl, "Content-Type:");
+        ls_http_hdr_add(&sl, "Content-Type:");
     }
     s3_signed_release(&sig);
 
@@ -247,7 +247,7 @@ int s3_call(struct s3_out *s, const struct s3_call_opts *o, s3_call_cb cb, void 
     pd->s = s;
     pd->cb = cb;
     pd->arg = arg;
-    pd->sl = sl;
+    pd->hdrs = sl;
     pd->url = url;
     if (o->body && o->body_len) {
         pd->body = ls_malloc(o->body_len);
@@ -256,7 +256,7 @@ int s3_call(struct s3_out *s, const struct s3_call_opts *o, s3_call_cb cb, void 
     memset(&hr, 0, sizeof(hr));
     hr.method = o->method;
     hr.url = url;
-    hr.headers = sl;
+    hr.headers = &pd->hdrs;
     hr.body = pd->body;
     hr.body_len = pd->body ? o->body_len : 0;
     hr.body_fd = o->fd;
@@ -271,7 +271,7 @@ int s3_call(struct s3_out *s, const struct s3_call_opts *o, s3_call_cb cb, void 
     hr.max_response = S3_MAX_RESPONSE;
     hr.path_as_is = true;
     if (ls_http_submit(s->eng, &hr, s3u_call_done, pd) != LS_OK) {
-        curl_slist_free_all(sl);
+        ls_buf_release(&pd->hdrs);
         ls_free(url);
         ls_free(pd->body);
         ls_free(pd);
@@ -306,8 +306,13 @@ int s3_describe_error(struct s3_out *s, const char *op, const char *key, struct 
         code[0] = '\0';
     }
     if (r->status == 0) {
-        snprintf(msg, msglen, "%s '%s': %s (curl error %d)", op, key ? key : s->s3_bucket,
-                 r->error[0] ? r->error : "connection failed", r->curl_code);
+        if (r->curl_code == LS_HTTP_E_HELPER) {
+            snprintf(msg, msglen, "%s '%s': %s", op, key ? key : s->s3_bucket,
+                     r->error[0] ? r->error : "logship-http failed");
+        } else {
+            snprintf(msg, msglen, "%s '%s': %s (curl error %d)", op, key ? key : s->s3_bucket,
+                     r->error[0] ? r->error : "connection failed", r->curl_code);
+        }
         return LS_ERROR;
     }
     memset(&e, 0, sizeof(e));

@@ -65,8 +65,10 @@ def test_deb_builds_installs_runs_and_purges():
     version = sh(LOGSHIP, "--version").stdout.split()[1]
     assert re.search(rf"^Package: logship$", info, re.M) and re.search(rf"^Version: {re.escape(version)}$", info, re.M), info
     assert re.search(r"^Depends: .*libc6", info, re.M), "Depends should come from the linked libraries:\n" + info
+    for dep in ("libmariadb3", "libmicrohttpd12"):   # dlopen()ed: dpkg-shlibdeps cannot see them
+        assert re.search(rf"^Depends: .*\b{dep} ", info, re.M), f"Depends lacks {dep}:\n" + info
     contents = sh("dpkg-deb", "-c", deb).stdout
-    for path in ("./usr/bin/logship", "./etc/logship/logship.conf", "./lib/systemd/system/logship.service",
+    for path in ("./usr/bin/logship", "./usr/lib/logship/logship-http", "./etc/logship/logship.conf", "./lib/systemd/system/logship.service",
                  "./etc/logrotate.d/logship", "./usr/share/man/man1/logship.1.gz",
                  "./usr/share/doc/logship/README.md", "./usr/share/doc/logship/copyright",
                  "./usr/share/doc/logship/examples/"):
@@ -84,6 +86,17 @@ def test_deb_builds_installs_runs_and_purges():
         assert installed()
         # files and modes
         assert os.access("/usr/bin/logship", os.X_OK)
+        # the installed logship finds its HTTP helper in /usr/lib/logship (out_s3 checks at start)
+        s3conf = os.path.join(tmpdir(), "s3.conf")
+        with open(s3conf, "w") as f:
+            f.write("<source>\n  @type dummy\n  tag t\n</source>\n<match t>\n  @type s3\n"
+                    "  s3_bucket b\n  s3_region us-east-1\n  aws_key_id k\n  aws_sec_key s\n</match>\n")
+        os.chmod(s3conf, 0o600)
+        p = sh("/usr/bin/logship", "--dry-run", "-c", s3conf, check=False, env=dict(os.environ, LOGSHIP_HTTP_HELPER=""))
+        assert p.returncode == 0, p.stderr
+        p = sh("/usr/bin/logship", "--dry-run", "-c", s3conf, check=False,
+               env=dict(os.environ, LOGSHIP_HTTP_HELPER="/nonexistent/logship-http"))
+        assert p.returncode != 0 and "LOGSHIP_HTTP_HELPER" in p.stderr, p.stderr
         st = os.stat("/etc/logship/logship.conf")
         assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_uid == 0, oct(st.st_mode)
         assert grp.getgrgid(st.st_gid).gr_name == "logship"

@@ -154,6 +154,12 @@ int main(int argc, char **argv)
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     s3_xml_global_init();
+    /* credential lookups run through logship-http: the one built with the logship under test */
+    if (getenv("LOGSHIP_HTTP_HELPER") == NULL && getenv("LOGSHIP")) {
+        char *h = ls_asprintf("%s-http", getenv("LOGSHIP"));
+        setenv("LOGSHIP_HTTP_HELPER", h, 1);
+        ls_free(h);
+    }
     struct s3_creds c;
     char err[512] = "";
     if (s3_cred_resolve(&cfg, &c, err, sizeof(err)) != LS_OK) {

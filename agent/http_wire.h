@@ -1,0 +1,60 @@
+/*
+ * http_wire.h - the messages between the agent (http.c) and logship-http.
+ *
+ * One SOCK_SEQPACKET socketpair: every message is one datagram, so there is
+ * no framing to get wrong and a descriptor passed with SCM_RIGHTS arrives
+ * with the request it belongs to. Both ends are the same build of the same
+ * source, so the structs go as they are (native layout); the magic catches a
+ * helper from another build. A body too large for a datagram travels as a
+ * descriptor: the chunk file itself, or a memfd.
+ */
+#ifndef LS_HTTP_WIRE_H
+#define LS_HTTP_WIRE_H
+
+#include <stdint.h>
+
+#define LS_HTTP_WIRE_MAGIC 0x4c534832u      /* "LSH2" */
+#define LS_HTTP_WIRE_MAX (160 * 1024)       /* largest datagram either side sends */
+#define LS_HTTP_WIRE_INLINE (32 * 1024)     /* bodies up to this travel inside the datagram */
+#define LS_HTTP_WIRE_HDRS (64 * 1024)       /* response header bytes kept */
+#define LS_HTTP_HELPER_FD 3                 /* the helper's end of the socketpair */
+
+enum {
+    LS_HTTP_W_VERIFY = 1u << 0,
+    LS_HTTP_W_PATH_AS_IS = 1u << 1,
+    LS_HTTP_W_NO_PROXY = 1u << 2,
+    LS_HTTP_W_BODY_INLINE = 1u << 3,     /* body_len bytes follow the strings */
+    LS_HTTP_W_BODY_FD = 1u << 4,         /* body_len bytes at body_off of the passed descriptor */
+};
+
+/* followed by strings_len bytes: method, url, ca_file, proxy, then nheaders header lines, each
+ * NUL-terminated (an empty ca_file/proxy means none); then the inline body */
+struct ls_http_wire_req {
+    uint32_t magic;
+    uint32_t id;
+    uint32_t flags;
+    uint32_t nheaders;
+    uint32_t strings_len;
+    uint32_t pad;
+    uint64_t body_off;
+    uint64_t body_len;
+    uint64_t max_response;
+    double timeout;
+    double connect_timeout;
+    double low_speed_time;
+};
+
+/* followed by headers_len header bytes, then the body inline unless LS_HTTP_W_BODY_FD */
+struct ls_http_wire_resp {
+    uint32_t magic;
+    uint32_t id;
+    uint32_t flags;
+    int32_t curl_code;
+    int64_t status;
+    double total_time;
+    uint32_t headers_len;
+    uint32_t body_len;
+    char error[256];
+};
+
+#endif
