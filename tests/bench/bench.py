@@ -17,10 +17,14 @@ machine state:
                when `@type s3` is registered, else "n/a"; and out_file gzip
                with the default (memory) buffer, to show its memory use, and
                out_s3 with its default (memory) buffer;
-  idle RSS     VmRSS of an agent following an idle file, after start-up settles.
+  idle RSS     VmRSS of an agent following an idle file, and of any helper it runs, once
+               start-up settles (logship-http, which runs the HTTP requests, exits 10 s
+               after the last one).
 
-CPU is user+sys of the logship process (wait4 rusage, taken by runstat.c), so the S3 server's
-own work is not counted; peak RSS is ru_maxrss. "CPU s/GB" is per GB (10^9
+CPU is user+sys of the logship process and the logship-http helpers it ran and reaped (wait4
+rusage, taken by runstat.c), so the S3 server's own work is not counted; peak RSS is the larger
+of ru_maxrss and the sampled resident memory of logship and its helper together (pages they
+share counted once; see run_measured). "CPU s/GB" is per GB (10^9
 bytes) of *input log* for every row, the gzip floor included, so rows
 compare directly; "x gzip" is a row's CPU over the gzip -6 floor's CPU.
 Every stage but null is checked: the records delivered must equal the
@@ -62,21 +66,111 @@ def build_runstat(cache):
     RUNSTAT = exe
 
 
+def tree_pids(pid):
+    """pid and its descendants (logship and its logship-http helper)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for t in os.listdir("/proc/%d/task" % p):
+                with open("/proc/%d/task/%s/children" % (p, t)) as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            pass
+    return out
+
+
+def resident_pfns(pid):
+    """Physical frame numbers of pid's resident pages (/proc/PID/pagemap; needs root, else
+    None). Pages logship and logship-http share (libc, libcrypto text...) are one frame."""
+    import struct
+    pfns = set()
+    try:
+        maps = open("/proc/%d/maps" % pid).read().splitlines()
+        with open("/proc/%d/pagemap" % pid, "rb") as pm:
+            for ln in maps:
+                lo, hi = (int(x, 16) for x in ln.split()[0].split("-"))
+                if ln.endswith("[vsyscall]"):
+                    continue
+                pm.seek(lo // 4096 * 8)
+                data = pm.read((hi - lo) // 4096 * 8)
+                for (e,) in struct.iter_unpack("<Q", data):
+                    if e >> 63:
+                        pfns.add(e & ((1 << 55) - 1))
+    except OSError:
+        return None
+    if pfns and pfns <= {0}:
+        return None          # not root: the kernel hides frame numbers
+    return pfns
+
+
+def tree_union_kb(pids):
+    """Resident memory of a process tree with shared frames counted once (None if unknown)."""
+    allp = set()
+    for p in pids:
+        f = resident_pfns(p)
+        if f is None:
+            return None
+        allp |= f
+    return len(allp) * 4
+
+
+def tree_rss_kb(pid):
+    total = 0
+    for p in tree_pids(pid):
+        try:
+            with open("/proc/%d/status" % p) as f:
+                for ln in f:
+                    if ln.startswith("VmRSS:"):
+                        total += int(ln.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+PARTS_PEAK = {}   # peak VmRSS per program name (logship, logship-http) over the last run
+
+
 def run_measured(argv, stdout=None, log=None, timeout=None):
     """Run argv under runstat: (exit status, cpu seconds, wall seconds, peak RSS KiB).
+    CPU includes the helper processes logship reaps (wait4 counts them). Peak RSS is the larger
+    of runstat's (the biggest single process) and the resident memory of the whole tree,
+    sampled while it runs, so logship and its logship-http helper count together: as root,
+    the distinct physical pages of both (what they share, like libc, counted once); otherwise
+    the sum of their VmRSS.
     After timeout seconds the command is killed (SIGKILL, status 137)."""
     out = open(stdout, "wb") if stdout else subprocess.DEVNULL
     err = open(log, "wb") if log else subprocess.DEVNULL
     fd, stat = tempfile.mkstemp(prefix="runstat-")
     os.close(fd)
+    tree_peak = 0
+    PARTS_PEAK.clear()
     try:
         p = subprocess.Popen([RUNSTAT, stat] + argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                              start_new_session=True)
-        try:
-            p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
+        deadline = time.time() + timeout if timeout else None
+        while p.poll() is None:
+            if deadline and time.time() > deadline:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+                break
+            # runstat's children: the measured command and what it started; with more than
+            # one process, frames they share (libc...) are counted once when root can see them
+            procs = tree_pids(p.pid)[1:]
+            now = tree_union_kb(procs) if len(procs) > 1 else None
+            if now is None:
+                now = sum(tree_rss_kb(c) for c in procs[:1])   # logship's subtree
+            tree_peak = max(tree_peak, now)
+            for c in tree_pids(p.pid)[1:]:
+                try:
+                    name = os.path.basename(os.readlink("/proc/%d/exe" % c))
+                    with open("/proc/%d/status" % c) as f:
+                        kb = next(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS:"))
+                    PARTS_PEAK[name] = max(PARTS_PEAK.get(name, 0), kb)
+                except (OSError, StopIteration, ValueError):
+                    pass
+            time.sleep(0.02)
         with open(stat) as f:
             fields = f.read().split()
         if len(fields) != 5:
@@ -87,7 +181,7 @@ def run_measured(argv, stdout=None, log=None, timeout=None):
         for f in (out, err):
             if hasattr(f, "close"):
                 f.close()
-    return int(code), float(user) + float(sys_), float(wall), int(rss)
+    return int(code), float(user) + float(sys_), float(wall), max(int(rss), tree_peak)
 
 
 def rss_split_kb(pid):
@@ -212,6 +306,7 @@ def run_logship(name, conf, work, reset=None):
             raise SystemExit("bench: %s: logship exited %d\n%s" % (name, rc, tail))
         if best is None or cpu < best.cpu:
             best = Result(name, cpu, wall, max(rss, best.rss_kb if best else 0))
+            best.parts = dict(PARTS_PEAK)
     return best
 
 
@@ -257,7 +352,11 @@ def gunzip_single_member(data):
     return out
 
 
-def idle_rss(conf, work, settle=3.0):
+IDLE_SETTLE = 13.0   # logship-http exits 10 s after the last request (LOGSHIP_HTTP_IDLE)
+
+
+def idle_rss(conf, work, settle=IDLE_SETTLE):
+    """RSS of an idle agent and everything it runs, once start-up requests are done."""
     path = os.path.join(work, "idle.conf")
     with open(path, "w") as f:
         f.write(conf)
@@ -269,7 +368,10 @@ def idle_rss(conf, work, settle=3.0):
             raise SystemExit("bench: idle agent exited %d" % p.returncode)
         samples = []
         for _ in range(5):
-            samples.append(rss_split_kb(p.pid))
+            d = rss_split_kb(p.pid)
+            d["helpers"] = sum(tree_rss_kb(c) for c in tree_pids(p.pid)[1:])
+            d["rss"] += d["helpers"]
+            samples.append(d)
             time.sleep(0.2)
         return max(samples, key=lambda d: d["rss"])
     finally:
@@ -324,8 +426,14 @@ def fmt_row(r, in_bytes, lines, floor_cpu):
     cpugb = r.cpu / (in_bytes / GB)
     ratio = r.cpu / floor_cpu if floor_cpu else float("nan")
     lps_s = "%.0f" % lps if lines else "-"
-    return "| %s | %s | %.1f | %.2f | %.1f MB | %.2fx |%s" % (
-        r.name, lps_s, mbs, cpugb, r.rss_kb / 1024.0, ratio, " " + r.note if r.note else "")
+    parts = getattr(r, "parts", {})
+    split = ""
+    if "logship-http" in parts:
+        # each process's own peak; the column is the peak of their sum
+        split = " (peaks: logship %.1f MB, logship-http %.1f MB)" % (
+            parts.get("logship", 0) / 1024.0, parts["logship-http"] / 1024.0)
+    return "| %s | %s | %.1f | %.2f | %.1f MB | %.2fx |%s%s" % (
+        r.name, lps_s, mbs, cpugb, r.rss_kb / 1024.0, ratio, " " + r.note if r.note else "", split)
 
 
 def main():
@@ -483,10 +591,11 @@ def main():
     out.append("")
     if idle:
         d = idle[1]
-        out.append("Idle RSS (%s, tail on an idle file, after 3 s): %.1f MB = %.1f MB anonymous + %.1f MB"
-                   " logship binary + %.1f MB mapped pages of %d shared libraries"
-                   % (idle[0], d["rss"] / 1024.0, d["anon"] / 1024.0, d["exe"] / 1024.0,
-                      d["libs"] / 1024.0, d["nlibs"]))
+        out.append("Idle RSS (%s, tail on an idle file, after %.0f s): %.1f MB = %.1f MB anonymous + %.1f MB"
+                   " logship binary + %.1f MB mapped pages of %d shared libraries + %.1f MB helper"
+                   " processes (logship-http exits 10 s after its last request)"
+                   % (idle[0], IDLE_SETTLE, d["rss"] / 1024.0, d["anon"] / 1024.0, d["exe"] / 1024.0,
+                      d["libs"] / 1024.0, d["nlibs"], d["helpers"] / 1024.0))
     out.append("MB/s: input MB (10^6 bytes) per wall second; CPU s/GB: user+sys seconds per GB of input log;"
                " x gzip -6: CPU over the gzip -6 floor's CPU in the same run.")
     text = "\n".join(out)
