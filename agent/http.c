@@ -512,6 +512,29 @@ static void wio_cb(struct ev_loop *loop, ev_io *w, int revents)
     flush_unsent(ls_container_of(w, struct http_client, wio));
 }
 
+/*
+ * The helper closed its socket: it is exiting. Its descriptors close before it
+ * becomes a zombie, so give it a moment (at most 100 ms, once per helper) to
+ * say whether it exited or was killed.
+ */
+static bool wait_exit(pid_t pid, int *st)
+{
+    int i;
+
+    for (i = 0; i < 50; i++) {
+        pid_t r = waitpid(pid, st, WNOHANG);
+        struct timespec ts = { 0, 2 * 1000 * 1000 };
+        if (r == pid) {
+            return true;
+        }
+        if (r < 0) {
+            return false;
+        }
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
 static void rio_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct http_client *c = ls_container_of(w, struct http_client, rio);
@@ -536,7 +559,7 @@ static void rio_cb(struct ev_loop *loop, ev_io *w, int revents)
             pid_t pid = c->pid;
             if (n < 0) {
                 snprintf(why, sizeof(why), "logship-http (pid %d): %s", (int)pid, strerror(errno));
-            } else if (pid > 0 && waitpid(pid, &st, WNOHANG) == pid) {
+            } else if (pid > 0 && wait_exit(pid, &st)) {
                 c->pid = 0;   /* reaped: helper_close must not wait for it */
                 if (WIFSIGNALED(st)) {
                     snprintf(why, sizeof(why), "logship-http (pid %d) was killed by signal %d", (int)pid,
