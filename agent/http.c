@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -48,6 +47,7 @@ struct http_client {
     struct ls_engine *eng;
     struct ev_loop *loop;
     int fd;                        /* our end of the socketpair, -1 when no helper runs */
+    char *rbuf;                    /* LS_HTTP_WIRE_MAX bytes for answers, while a helper runs */
     pid_t pid;
     ev_io rio, wio;
     ev_timer idle;
@@ -242,12 +242,9 @@ static int build_req(const struct ls_http_req *req, uint32_t id, struct ls_buf *
             ls_buf_append(out, req->body, req->body_len);
         } else {
             /* larger than a datagram should be: hand it over as a memfd */
-            int mfd = memfd_create("logship-http-body", MFD_CLOEXEC);
-            if (mfd < 0 || write(mfd, req->body, req->body_len) != (ssize_t)req->body_len) {
+            int mfd = ls_wire_memfd(req->body, req->body_len);
+            if (mfd < 0) {
                 snprintf(err, errlen, "memfd for a %zu-byte body: %s", req->body_len, strerror(errno));
-                if (mfd >= 0) {
-                    close(mfd);
-                }
                 return LS_ERROR;
             }
             q.flags |= LS_HTTP_W_BODY_FD;
@@ -269,38 +266,6 @@ static int build_req(const struct ls_http_req *req, uint32_t id, struct ls_buf *
     }
     memcpy(out->p, &q, sizeof(q));
     return LS_OK;
-}
-
-/* 1: sent, 0: would block, -1: error (errno) */
-static int send_dgram(int fd, const char *msg, size_t len, int pass_fd, int flags)
-{
-    struct msghdr mh;
-    struct iovec iov = { (void *)msg, len };
-    char cbuf[CMSG_SPACE(sizeof(int))];
-
-    memset(&mh, 0, sizeof(mh));
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    if (pass_fd >= 0) {
-        struct cmsghdr *cm;
-        memset(cbuf, 0, sizeof(cbuf));
-        mh.msg_control = cbuf;
-        mh.msg_controllen = sizeof(cbuf);
-        cm = CMSG_FIRSTHDR(&mh);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
-    }
-    for (;;) {
-        if (sendmsg(fd, &mh, MSG_NOSIGNAL | flags) >= 0) {
-            return 1;
-        }
-        if (errno == EINTR) {
-            continue;
-        }
-        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
-    }
 }
 
 /*
@@ -343,44 +308,6 @@ static int parse_resp(const char *msg, size_t n, int fd, uint32_t *id, struct ls
     return LS_OK;
 }
 
-static ssize_t recv_dgram(int fd, char *buf, size_t cap, int *pass_fd, int flags)
-{
-    char cbuf[CMSG_SPACE(sizeof(int) * 4)];
-    struct msghdr mh;
-    struct iovec iov = { buf, cap };
-    struct cmsghdr *cm;
-    ssize_t n;
-
-    *pass_fd = -1;
-    memset(&mh, 0, sizeof(mh));
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = cbuf;
-    mh.msg_controllen = sizeof(cbuf);
-    do {
-        n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | flags);
-    } while (n < 0 && errno == EINTR);
-    for (cm = n >= 0 ? CMSG_FIRSTHDR(&mh) : NULL; cm; cm = CMSG_NXTHDR(&mh, cm)) {
-        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-            size_t k, cnt = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (k = 0; k < cnt; k++) {
-                int f;
-                memcpy(&f, CMSG_DATA(cm) + k * sizeof(int), sizeof(int));
-                if (*pass_fd < 0) {
-                    *pass_fd = f;
-                } else {
-                    close(f);
-                }
-            }
-        }
-    }
-    if (n >= 0 && (mh.msg_flags & MSG_TRUNC)) {
-        errno = EMSGSIZE;
-        return -1;
-    }
-    return n;
-}
-
 /* ------------------------------------------------------------------ */
 /* the engine's helper                                                 */
 
@@ -421,6 +348,8 @@ static void helper_close(struct http_client *c)
     ev_timer_stop(c->loop, &c->idle);
     close(c->fd);
     c->fd = -1;
+    ls_free(c->rbuf);
+    c->rbuf = NULL;
     if (c->pid > 0 && waitpid(c->pid, NULL, WNOHANG) == 0) {
         if (c->nzombies == LS_ARRAY_LEN(c->zombies)) {
             /* helpers that will not exit (should not happen): do not let them pile up */
@@ -482,7 +411,7 @@ static void flush_unsent(struct http_client *c)
 {
     while (c->unsent) {
         struct http_call *k = c->unsent;
-        int r = send_dgram(c->fd, k->msg, k->len, k->fd, MSG_DONTWAIT);
+        int r = ls_wire_send(c->fd, k->msg, k->len, k->fd, MSG_DONTWAIT);
         if (r == 0) {
             ev_io_start(c->loop, &c->wio);
             return;
@@ -538,13 +467,12 @@ static bool wait_exit(pid_t pid, int *st)
 static void rio_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct http_client *c = ls_container_of(w, struct http_client, rio);
-    char *buf = ls_malloc(LS_HTTP_WIRE_MAX);
     LS_UNUSED(loop);
     LS_UNUSED(revents);
 
     while (c->fd >= 0) {
         int pfd;
-        ssize_t n = recv_dgram(c->fd, buf, LS_HTTP_WIRE_MAX, &pfd, MSG_DONTWAIT);
+        ssize_t n = ls_wire_recv(c->fd, c->rbuf, LS_HTTP_WIRE_MAX, &pfd, MSG_DONTWAIT);
         struct ls_http_resp resp;
         struct http_call *k, *prev = NULL;
         uint32_t id = 0;
@@ -580,7 +508,7 @@ static void rio_cb(struct ev_loop *loop, ev_io *w, int revents)
         memset(&resp, 0, sizeof(resp));
         ls_buf_init(&resp.body, 0);
         ls_buf_init(&resp.headers, 0);
-        ok = parse_resp(buf, (size_t)n, pfd, &id, &resp);
+        ok = parse_resp(c->rbuf, (size_t)n, pfd, &id, &resp);
         if (pfd >= 0) {
             close(pfd);
         }
@@ -607,7 +535,6 @@ static void rio_cb(struct ev_loop *loop, ev_io *w, int revents)
         ls_buf_release(&resp.headers);
         call_free(k);
     }
-    ls_free(buf);
 }
 
 static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -667,6 +594,7 @@ int ls_http_submit(struct ls_engine *eng, const struct ls_http_req *req, ls_http
             return LS_ERROR;
         }
         ls_debug("http: started logship-http (pid %d)", (int)c->pid);
+        c->rbuf = ls_malloc(LS_HTTP_WIRE_MAX);
         ev_io_set(&c->rio, c->fd, EV_READ);
         ev_io_set(&c->wio, c->fd, EV_WRITE);
         ev_io_start(c->loop, &c->rio);
@@ -798,7 +726,7 @@ int ls_http_fetch(const struct ls_http_req *req, struct ls_http_resp *resp)
     if (build_req(req, 1, &msg, &pass_fd, &own_fd, resp->error, sizeof(resp->error)) != LS_OK) {
         goto out;
     }
-    if (send_dgram(fd, msg.p, msg.len, pass_fd, 0) != 1) {
+    if (ls_wire_send(fd, msg.p, msg.len, pass_fd, 0) != 1) {
         snprintf(resp->error, sizeof(resp->error), "logship-http: send: %s", strerror(errno));
         goto out;
     }
@@ -809,7 +737,7 @@ int ls_http_fetch(const struct ls_http_req *req, struct ls_http_resp *resp)
         goto out;
     }
     buf = ls_malloc(LS_HTTP_WIRE_MAX);
-    n = recv_dgram(fd, buf, LS_HTTP_WIRE_MAX, &rfd, 0);
+    n = ls_wire_recv(fd, buf, LS_HTTP_WIRE_MAX, &rfd, 0);
     if (n <= 0) {
         snprintf(resp->error, sizeof(resp->error), "logship-http exited without answering");
         goto out;

@@ -25,7 +25,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -104,11 +103,7 @@ static void send_resp(struct xfer *x)
     struct ls_http_wire_resp r;
     char *msg;
     size_t len;
-    int mfd = -1;
-    struct msghdr mh;
-    struct iovec iov;
-    char cbuf[CMSG_SPACE(sizeof(int))];
-
+    int mfd = -1, sent;
     memset(&r, 0, sizeof(r));
     r.magic = LS_HTTP_WIRE_MAGIC;
     r.id = x->id;
@@ -120,12 +115,8 @@ static void send_resp(struct xfer *x)
     r.body_len = (uint32_t)x->body.len;
     if (x->body.len > LS_HTTP_WIRE_INLINE) {
         /* a large body (a long ListObjects page) goes through a memfd, not the datagram */
-        mfd = memfd_create("logship-http-body", MFD_CLOEXEC);
-        if (mfd < 0 || write(mfd, x->body.p, x->body.len) != (ssize_t)x->body.len) {
-            if (mfd >= 0) {
-                close(mfd);
-                mfd = -1;
-            }
+        mfd = ls_wire_memfd(x->body.p, x->body.len);
+        if (mfd < 0) {
             r.curl_code = CURLE_OUT_OF_MEMORY;
             r.status = 0;
             r.body_len = 0;
@@ -144,29 +135,11 @@ static void send_resp(struct xfer *x)
     if (!(r.flags & LS_HTTP_W_BODY_FD) && r.body_len) {
         memcpy(msg + sizeof(r) + r.headers_len, x->body.p, r.body_len);
     }
-    memset(&mh, 0, sizeof(mh));
-    iov.iov_base = msg;
-    iov.iov_len = len;
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    if (mfd >= 0) {
-        struct cmsghdr *cm;
-        memset(cbuf, 0, sizeof(cbuf));
-        mh.msg_control = cbuf;
-        mh.msg_controllen = sizeof(cbuf);
-        cm = CMSG_FIRSTHDR(&mh);
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &mfd, sizeof(int));
+    sent = ls_wire_send(H.fd, msg, len, mfd, 0);
+    if (sent < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+        _exit(0);   /* the agent is gone (killed): nobody to answer, nothing to clean up for */
     }
-    while (sendmsg(H.fd, &mh, MSG_NOSIGNAL) < 0) {
-        if (errno == EINTR) {
-            continue;
-        }
-        if (errno == EPIPE || errno == ECONNRESET) {
-            _exit(0);   /* the agent is gone (killed): nobody to answer, nothing to clean up for */
-        }
+    if (sent != 1) {
         die("send");
     }
     if (mfd >= 0) {
@@ -528,46 +501,32 @@ static void shutdown_all(void)
 
 static void req_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
+    static char buf[LS_HTTP_WIRE_MAX];
     LS_UNUSED(w);
     LS_UNUSED(revents);
 
     for (;;) {
-        char *msg = ls_malloc(LS_HTTP_WIRE_MAX);
-        char cbuf[CMSG_SPACE(sizeof(int))];
-        struct msghdr mh;
-        struct iovec iov = { msg, LS_HTTP_WIRE_MAX };
-        struct cmsghdr *cm;
-        int fd = -1;
-        ssize_t n;
+        int fd;
+        ssize_t n = ls_wire_recv(H.fd, buf, sizeof(buf), &fd, MSG_DONTWAIT);
+        char *msg;
 
-        memset(&mh, 0, sizeof(mh));
-        mh.msg_iov = &iov;
-        mh.msg_iovlen = 1;
-        mh.msg_control = cbuf;
-        mh.msg_controllen = sizeof(cbuf);
-        n = recvmsg(H.fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-        for (cm = n >= 0 ? CMSG_FIRSTHDR(&mh) : NULL; cm; cm = CMSG_NXTHDR(&mh, cm)) {
-            if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-                memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-            }
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-            ls_free(msg);
+        if (n < 0 && errno == EAGAIN) {
             return;
+        }
+        if (n < 0 && errno == EMSGSIZE) {
+            struct ls_http_wire_req q;
+            memcpy(&q, buf, sizeof(q));
+            fail_early(q.id, -1, "request too large");
+            continue;
         }
         if (n <= 0) {
             /* the agent closed its end (idle, exit, or killed): nothing left to do for anyone */
-            ls_free(msg);
             ev_break(loop, EVBREAK_ALL);
             return;
         }
-        if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-            struct ls_http_wire_req q;
-            memcpy(&q, msg, sizeof(q) < (size_t)n ? sizeof(q) : (size_t)n);
-            ls_free(msg);
-            fail_early(q.id, fd, "request too large");
-            continue;
-        }
+        /* the request's strings and inline body live as long as its transfer, at their size */
+        msg = ls_malloc((size_t)n);
+        memcpy(msg, buf, (size_t)n);
         start_request(msg, (size_t)n, fd);
     }
 }

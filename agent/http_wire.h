@@ -11,7 +11,9 @@
 #ifndef LS_HTTP_WIRE_H
 #define LS_HTTP_WIRE_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define LS_HTTP_WIRE_MAGIC 0x4c534832u      /* "LSH2" */
 #define LS_HTTP_WIRE_MAX (160 * 1024)       /* largest datagram either side sends */
@@ -56,5 +58,16 @@ struct ls_http_wire_resp {
     uint32_t body_len;
     char error[256];
 };
+
+/* Send one datagram, with pass_fd (>= 0) as SCM_RIGHTS: 1 sent, 0 would block, -1 error (errno). */
+int ls_wire_send(int fd, const void *msg, size_t len, int pass_fd, int flags);
+/*
+ * Receive one datagram into buf; *pass_fd is the descriptor that came with it
+ * or -1. A datagram larger than cap: -1 with errno EMSGSIZE, its first cap
+ * bytes in buf (enough to answer its id).
+ */
+ssize_t ls_wire_recv(int fd, void *buf, size_t cap, int *pass_fd, int flags);
+/* A memfd holding p[0..len), for a body too large for a datagram; -1 on error (errno). */
+int ls_wire_memfd(const void *p, size_t len);
 
 #endif

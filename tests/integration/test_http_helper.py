@@ -45,11 +45,21 @@ def alive(pid):
         return False
 
 
+def start_agent(srv, d, endpoint, lines, flush="0.2s", env=None, args=()):
+    """An agent tailing `lines` JSON records into S3 via endpoint, flushing every `flush`."""
+    c = faults.tail_conf(srv, d, endpoint, lines, buffer_body="    flush_mode interval\n    flush_interval " + flush)
+    return Agent(c, env=env or base.s3env(srv), args=list(args)).start()
+
+
+def append_records(d, first, last):
+    with open(os.path.join(d, "app.log"), "a") as f:
+        f.write("".join(f'{{"seq": {i}, "msg": "record {i}"}}\n' for i in range(first, last)))
+
+
 def test_agent_does_not_map_libcurl_or_tls_libraries():
     srv = S3Server.start()
     d = tmpdir()
-    c = faults.tail_conf(srv, d, srv.endpoint, 5, buffer_body="    flush_mode interval\n    flush_interval 0.2s")
-    a = Agent(c, env=base.s3env(srv)).start()
+    a = start_agent(srv, d, srv.endpoint, 5)
     wait_until(lambda: len(srv.list_objects("logs/")) == 1, 30, what="the upload")
     # the upload ran in a helper; the agent itself never mapped libcurl or a TLS library
     mapped = "\n".join(sorted(lstest.mapped_libs(a.p.pid)))
@@ -70,8 +80,7 @@ def test_helper_killed_mid_upload_nothing_lost():
     px.add("pass", method="PUT", times=2)
     px.add("stall", method="PUT", times=None, seconds=120)
     d = tmpdir()
-    c = faults.tail_conf(srv, d, px.endpoint, 40, buffer_body="    flush_mode interval\n    flush_interval 0.5s")
-    a = Agent(c, env=base.s3env(srv)).start()
+    a = start_agent(srv, d, px.endpoint, 40, flush="0.5s")
     wait_until(lambda: any(e["action"] == "stall" for e in px.log), 30, what="a stalled PUT")
     hs = helpers(a.p.pid)
     assert len(hs) == 1, hs
@@ -89,9 +98,7 @@ def test_helper_killed_mid_upload_nothing_lost():
 def test_helper_exits_when_idle_and_comes_back_for_the_next_chunk():
     srv = S3Server.start()
     d = tmpdir()
-    c = faults.tail_conf(srv, d, srv.endpoint, 5, buffer_body="    flush_mode interval\n    flush_interval 0.2s")
-    env = dict(base.s3env(srv), LOGSHIP_HTTP_IDLE="1")
-    a = Agent(c, env=env, args=["-v"]).start()
+    a = start_agent(srv, d, srv.endpoint, 5, env=dict(base.s3env(srv), LOGSHIP_HTTP_IDLE="1"), args=["-v"])
     wait_until(lambda: len(srv.list_objects("logs/")) == 1, 30, what="the first upload")
     first = helpers(a.p.pid)
     wait_until(lambda: not helpers(a.p.pid), 20, what="logship-http to exit when idle")
@@ -99,8 +106,7 @@ def test_helper_exits_when_idle_and_comes_back_for_the_next_chunk():
         wait_until(lambda: not alive(pid), 10, what="the idle helper to be reaped")
     a.wait_log(r"idle for 1s, stopping logship-http")
     # more lines: a new helper uploads them
-    with open(os.path.join(d, "app.log"), "a") as f:
-        f.write("".join(f'{{"seq": {i}, "msg": "record {i}"}}\n' for i in range(5, 10)))
+    append_records(d, 5, 10)
     wait_until(lambda: len(srv.list_objects("logs/")) == 2, 30, what="the second upload")
     assert a.log().count("started logship-http") >= 2, a.log()[-3000:]
     assert a.stop() == 0
@@ -112,8 +118,7 @@ def test_helper_does_not_outlive_a_killed_agent():
     px = FaultProxy(srv.endpoint).start()
     px.add("stall", method="PUT", times=None, seconds=120)
     d = tmpdir()
-    c = faults.tail_conf(srv, d, px.endpoint, 5, buffer_body="    flush_mode interval\n    flush_interval 0.2s")
-    a = Agent(c, env=base.s3env(srv)).start()
+    a = start_agent(srv, d, px.endpoint, 5)
     wait_until(lambda: any(e["action"] == "stall" for e in px.log), 30, what="a stalled PUT")
     hs = helpers(a.p.pid)
     assert hs
@@ -127,16 +132,14 @@ def test_helper_ignores_sigterm_so_the_agent_can_flush_on_the_way_out():
     """systemd signals the whole cgroup: the helper must keep working while the agent flushes."""
     srv = S3Server.start()
     d = tmpdir()
-    c = faults.tail_conf(srv, d, srv.endpoint, 5, buffer_body="    flush_mode interval\n    flush_interval 0.2s")
-    a = Agent(c, env=base.s3env(srv)).start()
+    a = start_agent(srv, d, srv.endpoint, 5)
     wait_until(lambda: len(srv.list_objects("logs/")) == 1, 30, what="the first upload")
     hs = helpers(a.p.pid)
     assert hs
     os.kill(hs[0], signal.SIGTERM)
     time.sleep(0.3)
     assert alive(hs[0])
-    with open(os.path.join(d, "app.log"), "a") as f:
-        f.write("".join(f'{{"seq": {i}, "msg": "record {i}"}}\n' for i in range(5, 10)))
+    append_records(d, 5, 10)
     wait_until(lambda: len(srv.list_objects("logs/")) == 2, 30, what="the second upload")
     assert hs[0] in helpers(a.p.pid)     # the same helper did it
     assert a.stop() == 0
