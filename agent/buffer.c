@@ -1713,9 +1713,22 @@ static struct ls_chunk *recover_file(struct ls_buffer *b, const char *path, char
     return c;
 }
 
-static int cmp_str(const void *a, const void *b)
+/* "<dir>/logship.<b|q><id>.chunk": the id, past the state letter */
+static const char *chunk_path_id(const char *path)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    const char *base = strrchr(path, '/');
+
+    return (base ? base + 1 : path) + strlen("logship.") + 1;
+}
+
+/*
+ * Oldest first by id alone: sorting whole names put every staged ('b') chunk
+ * before every queued ('q') one, so a newer chunk could be written before an
+ * older one after a crash.
+ */
+static int cmp_chunk_id(const void *a, const void *b)
+{
+    return strcmp(chunk_path_id(*(char *const *)a), chunk_path_id(*(char *const *)b));
 }
 
 int ls_buffer_start(struct ls_buffer *b)
@@ -1744,12 +1757,12 @@ int ls_buffer_start(struct ls_buffer *b)
     }
     pat = ls_asprintf("%s/logship.[bq]*.chunk", b->dir);
     if (glob(pat, 0, NULL, &g) == 0) {
-        /* ids are time-ordered hex: sorting by name replays chunks oldest first */
+        /* ids are time-ordered hex: sorting by id replays chunks oldest first */
         char **names = ls_calloc(g.gl_pathc, sizeof(char *));
         for (i = 0; i < g.gl_pathc; i++) {
             names[i] = g.gl_pathv[i];
         }
-        qsort(names, g.gl_pathc, sizeof(char *), cmp_str);
+        qsort(names, g.gl_pathc, sizeof(char *), cmp_chunk_id);
         for (i = 0; i < g.gl_pathc; i++) {
             const char *base = strrchr(names[i], '/') + 1;
             char st = base[strlen("logship.")];
@@ -1947,6 +1960,9 @@ void ls_output_each_chunk(struct ls_instance *out, void (*cb)(struct ls_chunk *c
     struct ls_output_core *core = out->core;
     struct ls_chunk *c, *next;
 
+    if (core && core->primary) {
+        core = core->primary->core;
+    }
     if (core == NULL || core->buffer == NULL) {
         return;
     }

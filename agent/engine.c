@@ -133,6 +133,7 @@ static struct ls_instance *output_create(struct ls_engine *eng, struct ls_conf_s
             if (core->secondary == NULL) {
                 goto fail;
             }
+            ((struct ls_output_core *)core->secondary->core)->primary = out;
         }
     }
     ls_engine_add_output(eng, out);
@@ -876,6 +877,15 @@ int ls_engine_run(struct ls_engine *eng)
     for (i = 0; i < eng->noutputs; i++) {
         struct ls_output_core *core = eng->outputs[i]->core;
         if (core && core->buffer && ls_buffer_start(core->buffer) != LS_OK) {
+            eng->exit_code = 1;
+            goto out;
+        }
+    }
+    /* outputs look at what the buffers recovered (a crash's leftovers) before new data comes */
+    for (i = 0; i < eng->noutputs; i++) {
+        struct ls_instance *out = eng->outputs[i];
+        if (out->plugin->start && out->plugin->start(out) != LS_OK) {
+            ls_plg_error(out, "failed to start");
             eng->exit_code = 1;
             goto out;
         }

@@ -33,6 +33,7 @@ struct ls_output_core {
     struct ls_inject *inject;           /* NULL: nothing to inject */
     struct ls_buffer *buffer;           /* NULL: unbuffered */
     struct ls_instance *secondary;      /* <secondary>, or NULL */
+    struct ls_instance *primary;        /* a <secondary>'s primary (whose chunks it writes) */
     struct ls_record scratch;           /* inject's shallow copy */
     struct ls_arena arena;
     bool is_secondary;

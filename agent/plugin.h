@@ -59,7 +59,7 @@ struct ls_plugin {
     int (*init)(struct ls_instance *ins, struct ls_conf_section *sec, char *err, size_t errlen);
     void (*destroy)(struct ls_instance *ins);
 
-    /* inputs */
+    /* inputs; outputs: after every buffer has recovered its chunks, before any input starts */
     int (*start)(struct ls_instance *ins);
     void (*stop)(struct ls_instance *ins);
     void (*pause)(struct ls_instance *ins);    /* back-pressure: stop reading */
@@ -285,7 +285,8 @@ void ls_chunk_reader_close(struct ls_chunk_reader *r);
 const char *ls_chunk_state(const struct ls_chunk *c);
 int ls_chunk_set_state(struct ls_chunk *c, const char *text);
 /* Call cb for every chunk output out holds (queued, being written, staged): what earlier
- * attempts, or the process before a crash, left in their states. */
+ * attempts, or the process before a crash, left in their states. For a <secondary>, the
+ * chunks of its primary. */
 void ls_output_each_chunk(struct ls_instance *out, void (*cb)(struct ls_chunk *c, void *arg),
                           void *arg);
 /* A stable path for derived files of this chunk (e.g. "<chunk>.gz"), in the

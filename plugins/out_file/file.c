@@ -18,9 +18,15 @@
  *    take that index), the state is saved, the data is written to a hidden
  *    temp file and renamed over the reservation. A retry overwrites.
  *  - append: renaming cannot help, so the file size *before* the append is
- *    stored in the state; a retry cuts the file back to that size first. A
- *    failure inside the process cuts back at once and forgets the size, so
- *    chunks appended later are never cut by an older chunk's retry.
+ *    stored in the state, and once the data is fsynced, still holding the
+ *    file's append lock, the state says "done". So at most one chunk per file
+ *    is ever mid-append (stored size, not done), and it is the file's last
+ *    append: at start, before anything else is written, the file is cut back
+ *    to its size and the chunk forgets it (file_start). A done chunk that a
+ *    crash left in the buffer is not written twice. A failure inside the
+ *    process cuts back at once and forgets the size. Cutting at retry time
+ *    instead, as this file once did, cut the data of every chunk appended in
+ *    between whenever the retry order differed from the append order.
  * Tag and record-key values that would leave the configured directory
  * ("../", a leading "/") are refused as unrecoverable (fluentd 1.19).
  */
@@ -304,6 +310,7 @@ struct file_job {
     char *final;                /* the file written */
     char *state_path;           /* from a stored state */
     long long state_size;       /* append: size before this chunk, -1 unknown */
+    bool state_done;            /* append: the chunk is in the file (a crash before purge) */
     int rc;
     uint64_t out_bytes;
     char err[256];
@@ -402,6 +409,10 @@ static int append_file(struct file_job *j)
 
     pthread_mutex_lock(&ctx->append_mu);
     j->final = ls_strdup(j->state_path ? j->state_path : j->target);
+    if (j->state_done) {
+        rc = LS_OK;     /* appended and fsynced before a crash: writing again would duplicate */
+        goto out;
+    }
     if (mkdir_parent(j->final) != LS_OK) {
         snprintf(j->err, sizeof(j->err), "cannot create the directory of '%s' (%d: %s)",
                  j->final, errno, strerror(errno));
@@ -417,7 +428,7 @@ static int append_file(struct file_job *j)
         goto out;
     }
     if (j->state_size >= 0) {
-        /* retried after a crash mid-append: cut what that attempt left */
+        /* mid-append at a crash, and file_start could not cut: it is still the last append */
         before = j->state_size;
         if ((long long)st.st_size > before && ftruncate(fd, (off_t)before) != 0) {
             snprintf(j->err, sizeof(j->err), "ftruncate() '%s' failed (%d: %s)", j->final,
@@ -440,6 +451,17 @@ static int append_file(struct file_job *j)
         ls_free(state);
     }
     rc = write_chunk_to(j, fd);
+    if (rc == LS_OK) {
+        /* before the lock goes: the next append must find this one finished */
+        char *state = ls_asprintf("owner\t%s\npath\t%s\nsize\t%lld\ndone\n", j->ins->id,
+                                  j->final, before);
+        if (ls_chunk_set_state(j->chunk, state) != LS_OK) {
+            snprintf(j->err, sizeof(j->err), "cannot save the state of chunk %s (%d: %s)",
+                     ls_chunk_info(j->chunk)->id, errno, strerror(errno));
+            rc = LS_ERROR;
+        }
+        ls_free(state);
+    }
     if (rc != LS_OK) {
         /*
          * Cut back now and forget the size: another chunk may append to this
@@ -507,7 +529,8 @@ static void file_done(void *arg)
  * Parse "owner\t<id>\npath\t...\nsize\t...\n". A state written by another
  * instance (the primary, when this one is its <secondary>) is not ours.
  */
-static void parse_state(const char *st, const char *id, char **path, long long *size)
+static void parse_state(const char *st, const char *id, char **path, long long *size,
+                        bool *done)
 {
     const char *line = st;
     size_t idlen = strlen(id);
@@ -524,9 +547,117 @@ static void parse_state(const char *st, const char *id, char **path, long long *
             *path = ls_strndup(line + 5, n - 5);
         } else if (n > 5 && strncmp(line, "size\t", 5) == 0) {
             *size = strtoll(line + 5, NULL, 10);
+        } else if (n == 4 && strncmp(line, "done", 4) == 0) {
+            *done = true;
         }
         line = nl ? nl + 1 : NULL;
     }
+}
+
+/* ------------------------------------------------------------------ */
+/* start: settle appends a crash interrupted                            */
+
+struct torn {
+    struct ls_chunk *chunk;
+    char *path;
+    long long size;
+};
+
+struct torn_list {
+    struct ls_instance *ins;
+    struct torn *v;
+    size_t n;
+};
+
+static void torn_collect(struct ls_chunk *c, void *arg)
+{
+    struct torn_list *l = arg;
+    const char *st = ls_chunk_state(c);
+    char *path = NULL;
+    long long size = -1;
+    bool done = false;
+
+    if (st) {
+        parse_state(st, l->ins->id, &path, &size, &done);
+    }
+    if (path == NULL || size < 0 || done) {
+        ls_free(path);
+        return;
+    }
+    l->v = ls_realloc(l->v, (l->n + 1) * sizeof(*l->v));
+    l->v[l->n].chunk = c;
+    l->v[l->n].path = path;
+    l->v[l->n].size = size;
+    l->n++;
+}
+
+/*
+ * Runs before anything is written. A chunk with a stored size and no "done"
+ * was appending when the process died, so its bytes may be in the file, whole
+ * or torn, and nothing was appended after them: cut the file back to that size
+ * and let the chunk be written again. Several such chunks for one file come
+ * only from states written before "done" existed, when appends to a file also
+ * ran one at a time: all but the last (largest size) had finished.
+ */
+static int file_start(struct ls_instance *ins)
+{
+    struct file_ctx *ctx = ins->ctx;
+    struct torn_list l = { ins, NULL, 0 };
+    size_t i, k;
+    int rc = LS_OK;
+
+    if (!ctx->append) {
+        return LS_OK;
+    }
+    ls_output_each_chunk(ins, torn_collect, &l);
+    for (i = 0; i < l.n; i++) {
+        struct torn *t = &l.v[i];
+        bool last = true;
+        struct stat st;
+        int fd;
+
+        for (k = 0; k < l.n && last; k++) {
+            last = k == i || strcmp(l.v[k].path, t->path) != 0 || l.v[k].size < t->size ||
+                   (l.v[k].size == t->size && k > i);
+        }
+        if (!last) {
+            char *state = ls_asprintf("owner\t%s\npath\t%s\nsize\t%lld\ndone\n", ins->id,
+                                      t->path, t->size);
+            (void)ls_chunk_set_state(t->chunk, state);
+            ls_free(state);
+            continue;
+        }
+        fd = open(t->path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 && errno != ENOENT) {
+            ls_plg_error(ins, "cannot open '%s' to cut the append chunk %s left unfinished "
+                         "(%d: %s)", t->path, ls_chunk_info(t->chunk)->id, errno,
+                         strerror(errno));
+            rc = LS_ERROR;
+            continue;
+        }
+        if (fd >= 0 && fstat(fd, &st) == 0 && (long long)st.st_size > t->size) {
+            if (ftruncate(fd, (off_t)t->size) != 0 || fsync(fd) != 0) {
+                ls_plg_error(ins, "cannot cut '%s' back to %lld bytes, where chunk %s began "
+                             "appending before a crash (%d: %s)", t->path, t->size,
+                             ls_chunk_info(t->chunk)->id, errno, strerror(errno));
+                close(fd);
+                rc = LS_ERROR;
+                continue;
+            }
+            ls_plg_info(ins, "cut '%s' from %lld back to %lld bytes: chunk %s was appending "
+                        "there when the process stopped; it is written again",
+                        t->path, (long long)st.st_size, t->size, ls_chunk_info(t->chunk)->id);
+        }
+        if (fd >= 0) {
+            close(fd);
+        }
+        (void)ls_chunk_set_state(t->chunk, NULL);
+    }
+    for (i = 0; i < l.n; i++) {
+        ls_free(l.v[i].path);
+    }
+    ls_free(l.v);
+    return rc;
 }
 
 static int file_write(struct ls_instance *ins, struct ls_chunk *chunk)
@@ -541,7 +672,7 @@ static int file_write(struct ls_instance *ins, struct ls_chunk *chunk)
     j->chunk = chunk;
     j->state_size = -1;
     if (st) {
-        parse_state(st, ins->id, &j->state_path, &j->state_size);
+        parse_state(st, ins->id, &j->state_path, &j->state_size, &j->state_done);
     }
     if (j->state_path == NULL) {
         if ((ctx->uses_tag && ls_path_unsafe(info->tag)) || (ctx->uses_keys && info->keys)) {
@@ -578,6 +709,7 @@ const struct ls_plugin ls_plugin_out_file = {
     .ctx_size = sizeof(struct file_ctx),
     .init = file_init,
     .destroy = file_destroy,
+    .start = file_start,
     .output_flags = LS_OUT_BUFFERED,
     .default_formatter = "out_file",
     .default_chunk_keys = "time",

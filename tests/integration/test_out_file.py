@@ -361,6 +361,85 @@ def test_append_retry_after_crash_cuts_back_first():
     assert body.count("\"msg\":\"y\"") == 4 and "{\"t\":18934\n" not in body, text
     assert len(body.splitlines()) == 4, text
 
+def _unwritten_chunks(d, buf, count):
+    """count records numbered n = 0.. in 2-record chunks that an always failing output left
+    in the file buffer: full ones queued, the last one staged if count is odd."""
+    _staged_chunks(f"""
+<source>
+  @type sample
+  tag a
+  sample {{"t": {TF}, "msg": "y"}}
+  auto_increment_key n
+  count {count}
+  rate 100
+</source>
+<filter **>
+  @type record_transformer
+  renew_time_key t
+</filter>
+<match **>
+  @type fault
+  fail_times 1000000
+  <buffer time>
+    @type file
+    path {buf}
+    timekey_use_utc true
+    chunk_limit_records 2
+    retry_wait 60
+  </buffer>
+</match>""", d)
+
+def test_recovered_chunks_are_written_oldest_first():
+    """Queued (q) and staged (b) chunks from before a restart go out in the order they were
+    made; sorting file names put the newest, staged one first."""
+    d = tmpdir()
+    out = os.path.join(d, "o")
+    buf = os.path.join(d, "buf")
+    _unwritten_chunks(d, buf, 5)
+    names = sorted(os.path.basename(p)[8] for p in glob.glob(os.path.join(buf, "logship.*.chunk")))
+    assert names == ["b", "q", "q"], names
+    oneshot(conf(_recovery_conf(d, out, buf, True), d, "r.conf"))
+    text = lstest.read(out + ".20300101.log")
+    assert [json.loads(line.split("\t", 2)[2])["n"] for line in text.splitlines()] == \
+        [0, 1, 2, 3, 4], text
+
+def test_append_after_crash_cuts_only_the_unfinished_append():
+    """Chunks a crash left behind, appended to one file out of their id order. Only the chunk
+    that was mid-append (its size stored, no "done") is cut, at start; finished ones are not
+    written again and keep the data appended after them. Cutting at retry time instead cut
+    every chunk appended after the retried one began: whole batches lost."""
+    d = tmpdir()
+    out = os.path.join(d, "o")
+    buf = os.path.join(d, "buf")
+    _unwritten_chunks(d, buf, 8)
+    ids = sorted(re.search(r"logship\.[bq]([0-9a-f]{32})\.chunk", p).group(1)
+                 for p in glob.glob(os.path.join(buf, "logship.*.chunk")))
+    assert len(ids) == 4, ids
+    target = out + ".20300101.log"
+    earlier = "earlier line\n"
+    done1 = "chunk 1 finished, state done\n"
+    legacy3 = "chunk 3 finished, state without done\n"
+    torn = "2030-01-01T00:00:00+00:00\ta\t{\"t\":18934"
+    write(target, earlier + done1 + legacy3 + torn)
+
+    def state(cid, size, done=False):
+        write(os.path.join(buf, f"logship.{cid}.state"),
+              f"owner\tfa\npath\t{target}\nsize\t{size}\n" + ("done\n" if done else ""))
+    state(ids[1], len(earlier), done=True)
+    state(ids[3], len(earlier + done1))
+    state(ids[0], len(earlier + done1 + legacy3))       # the last append: torn by the crash
+    # ids[2] has no state: never written
+    rc = _recovery_conf(d, out, buf, True).replace("@type file\n  path", "@type file\n  @id fa\n  path", 1)
+    p = oneshot(conf(rc, d, "r.conf"))
+    text = lstest.read(target)
+    assert text.startswith(earlier + done1 + legacy3), text
+    assert "was appending there" in p.stderr, p.stderr[-2000:]
+    body = text[len(earlier + done1 + legacy3):]
+    assert '{"t":18934\n' not in body and not body.startswith('{"t"'), text
+    ns = sorted(json.loads(line.split("\t", 2)[2])["n"] for line in body.splitlines())
+    assert ns == [0, 1, 4, 5], text          # chunks 0 and 2, each once
+    assert not glob.glob(os.path.join(buf, "logship.*")), os.listdir(buf)
+
 def test_secondary_file_names_and_gzip():
     d = tmpdir()
     err = os.path.join(d, "err")
