@@ -12,7 +12,8 @@ import collections, glob, json, os, random, re, signal, subprocess, time
 import lstest
 import mariadb
 
-RUN = "%06x" % random.randrange(1 << 24)
+# TEST_RUN reproduces a run: it seeds the random kill times too
+RUN = os.environ.get("TEST_RUN") or "%06x" % random.randrange(1 << 24)
 
 
 def db(key="default", extra=()):
@@ -322,21 +323,25 @@ def test_kill9_at_every_step_and_random_cron_runs():
         want += gen(server, prefix, n, 4)
         n += 4
         if step == "random":
-            p = subprocess.Popen([lstest.LOGSHIP, "-c", cfg, "--oneshot"],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            time.sleep(rng.uniform(0.0, 0.4))
-            if p.poll() is None:
-                p.kill()
-                killed += 1
-            p.wait()
-            p.stderr.close()
+            with open(f"{d}/runs.log", "a") as log:
+                log.write(f"=== run {step} rows up to {n - 1}\n")
+                log.flush()
+                p = subprocess.Popen([lstest.LOGSHIP, "-c", cfg, "--oneshot"],
+                                     stdout=subprocess.DEVNULL, stderr=log)
+                time.sleep(rng.uniform(0.0, 0.4))
+                if p.poll() is None:
+                    p.kill()
+                    killed += 1
+                p.wait()
         else:
             p = oneshot(cfg, env={"LOGSHIP_TEST_RDS_KILL_AT": step})
+            lstest.write(f"{d}/runs.log", f"=== run {step} rows up to {n - 1}\n{p.stderr}", "a")
             assert p.returncode == -signal.SIGKILL, (step, p.returncode, p.stderr[-2000:])
             killed += 1
     p = oneshot(cfg)
+    lstest.write(f"{d}/runs.log", f"=== final run\n{p.stderr}", "a")
     assert p.returncode == 0, p.stderr[-3000:]
-    assert_once(markers(records(d), prefix), want, f"after {killed} kills")
+    assert_once(markers(records(d), prefix), want, f"after {killed} kills (logs: {d}/runs.log)")
 
     # the plain approach (rotate, read, ship), crashing on the same schedule: rows are lost
     nprefix = f"kn{RUN}"

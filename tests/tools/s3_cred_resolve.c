@@ -14,6 +14,8 @@
  */
 #include <curl/curl.h>
 #include <getopt.h>
+#include <libgen.h>
+#include <unistd.h>
 
 #include "../../plugins/out_s3/s3.h"
 
@@ -155,10 +157,21 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     s3_xml_global_init();
     /* credential lookups run through logship-http: the one built with the logship under test */
-    if (getenv("LOGSHIP_HTTP_HELPER") == NULL && getenv("LOGSHIP")) {
-        char *h = ls_asprintf("%s-http", getenv("LOGSHIP"));
-        setenv("LOGSHIP_HTTP_HELPER", h, 1);
-        ls_free(h);
+    if (getenv("LOGSHIP_HTTP_HELPER") == NULL) {
+        /* without $LOGSHIP: the one of this build, $(BUILD)/tools/../logship-http */
+        char exe[4096];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        char *h = NULL;
+        if (getenv("LOGSHIP")) {
+            h = ls_asprintf("%s-http", getenv("LOGSHIP"));
+        } else if (n > 0) {
+            exe[n] = '\0';
+            h = ls_asprintf("%s/../logship-http", dirname(exe));
+        }
+        if (h) {
+            setenv("LOGSHIP_HTTP_HELPER", h, 1);
+            ls_free(h);
+        }
     }
     struct s3_creds c;
     char err[512] = "";
