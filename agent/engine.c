@@ -856,6 +856,19 @@ static void drain(struct ls_engine *eng, double seconds)
     }
 }
 
+static int start_each(struct ls_instance **v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (v[i]->plugin->start && v[i]->plugin->start(v[i]) != LS_OK) {
+            ls_plg_error(v[i], "failed to start");
+            return LS_ERROR;
+        }
+    }
+    return LS_OK;
+}
+
 int ls_engine_run(struct ls_engine *eng)
 {
     size_t i;
@@ -882,21 +895,10 @@ int ls_engine_run(struct ls_engine *eng)
         }
     }
     /* outputs look at what the buffers recovered (a crash's leftovers) before new data comes */
-    for (i = 0; i < eng->noutputs; i++) {
-        struct ls_instance *out = eng->outputs[i];
-        if (out->plugin->start && out->plugin->start(out) != LS_OK) {
-            ls_plg_error(out, "failed to start");
-            eng->exit_code = 1;
-            goto out;
-        }
-    }
-    for (i = 0; i < eng->ninputs; i++) {
-        struct ls_instance *in = eng->inputs[i];
-        if (in->plugin->start && in->plugin->start(in) != LS_OK) {
-            ls_plg_error(in, "failed to start");
-            eng->exit_code = 1;
-            goto out;
-        }
+    if (start_each(eng->outputs, eng->noutputs) != LS_OK ||
+        start_each(eng->inputs, eng->ninputs) != LS_OK) {
+        eng->exit_code = 1;
+        goto out;
     }
     if (eng->oneshot && eng->ninputs == 0) {
         ls_info("oneshot: no inputs; flushing buffers");

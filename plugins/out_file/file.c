@@ -309,7 +309,6 @@ struct file_job {
     char *target;               /* expanded template, when the chunk has no state yet */
     char *final;                /* the file written */
     char *state_path;           /* from a stored state */
-    long long state_size;       /* append: size before this chunk, -1 unknown */
     bool state_done;            /* append: the chunk is in the file (a crash before purge) */
     int rc;
     uint64_t out_bytes;
@@ -400,6 +399,27 @@ static int write_one_file(struct file_job *j)
     }
 }
 
+/* The append state of a chunk: where it goes, the file's size before it, and once in, done. */
+static char *append_state(const struct ls_instance *ins, const char *path, long long before,
+                          bool done)
+{
+    return ls_asprintf("owner\t%s\npath\t%s\nsize\t%lld\n%s", ins->id, path, before,
+                       done ? "done\n" : "");
+}
+
+static int save_append_state(struct file_job *j, long long before, bool done)
+{
+    char *state = append_state(j->ins, j->final, before, done);
+    int rc = ls_chunk_set_state(j->chunk, state);
+
+    if (rc != LS_OK) {
+        snprintf(j->err, sizeof(j->err), "cannot save the state of chunk %s (%d: %s)",
+                 ls_chunk_info(j->chunk)->id, errno, strerror(errno));
+    }
+    ls_free(state);
+    return rc;
+}
+
 static int append_file(struct file_job *j)
 {
     struct file_ctx *ctx = j->ins->ctx;
@@ -427,52 +447,28 @@ static int append_file(struct file_job *j)
         }
         goto out;
     }
-    if (j->state_size >= 0) {
-        /* mid-append at a crash, and file_start could not cut: it is still the last append */
-        before = j->state_size;
-        if ((long long)st.st_size > before && ftruncate(fd, (off_t)before) != 0) {
-            snprintf(j->err, sizeof(j->err), "ftruncate() '%s' failed (%d: %s)", j->final,
-                     errno, strerror(errno));
-            close(fd);
-            goto out;
-        }
-    } else {
-        char *state;
-        before = (long long)st.st_size;
-        state = ls_asprintf("owner\t%s\npath\t%s\nsize\t%lld\n", j->ins->id, j->final,
-                            before);
-        if (ls_chunk_set_state(j->chunk, state) != LS_OK) {
-            snprintf(j->err, sizeof(j->err), "cannot save the state of chunk %s (%d: %s)",
-                     ls_chunk_info(j->chunk)->id, errno, strerror(errno));
-            ls_free(state);
-            close(fd);
-            goto out;
-        }
-        ls_free(state);
+    /* file_start settled any append a crash interrupted: this one starts at the end */
+    before = (long long)st.st_size;
+    if (save_append_state(j, before, false) != LS_OK) {
+        close(fd);
+        goto out;
     }
     rc = write_chunk_to(j, fd);
     if (rc == LS_OK) {
         /* before the lock goes: the next append must find this one finished */
-        char *state = ls_asprintf("owner\t%s\npath\t%s\nsize\t%lld\ndone\n", j->ins->id,
-                                  j->final, before);
-        if (ls_chunk_set_state(j->chunk, state) != LS_OK) {
-            snprintf(j->err, sizeof(j->err), "cannot save the state of chunk %s (%d: %s)",
-                     ls_chunk_info(j->chunk)->id, errno, strerror(errno));
-            rc = LS_ERROR;
-        }
-        ls_free(state);
+        rc = save_append_state(j, before, true);
     }
     if (rc != LS_OK) {
         /*
-         * Cut back now and forget the size: another chunk may append to this
-         * file before our retry, and the retry must not cut its data.
+         * Cut back now and forget the size either way: another chunk may append to
+         * this file before our retry, and the retry must not cut its data. If the
+         * cut fails, the torn part stays and some records may be there twice.
          */
         if (ftruncate(fd, (off_t)before) != 0) {
-            ls_plg_error(j->ins, "ftruncate() '%s' failed (%d: %s)", j->final, errno,
-                         strerror(errno));
-        } else {
-            (void)ls_chunk_set_state(j->chunk, NULL);
+            ls_plg_error(j->ins, "ftruncate() '%s' failed (%d: %s); the torn append stays",
+                         j->final, errno, strerror(errno));
         }
+        (void)ls_chunk_set_state(j->chunk, NULL);
     }
     close(fd);
 out:
@@ -621,8 +617,7 @@ static int file_start(struct ls_instance *ins)
                    (l.v[k].size == t->size && k > i);
         }
         if (!last) {
-            char *state = ls_asprintf("owner\t%s\npath\t%s\nsize\t%lld\ndone\n", ins->id,
-                                      t->path, t->size);
+            char *state = append_state(ins, t->path, t->size, true);
             (void)ls_chunk_set_state(t->chunk, state);
             ls_free(state);
             continue;
@@ -670,9 +665,9 @@ static int file_write(struct ls_instance *ins, struct ls_chunk *chunk)
 
     j->ins = ins;
     j->chunk = chunk;
-    j->state_size = -1;
     if (st) {
-        parse_state(st, ins->id, &j->state_path, &j->state_size, &j->state_done);
+        long long size = -1;    /* file_start has settled it */
+        parse_state(st, ins->id, &j->state_path, &size, &j->state_done);
     }
     if (j->state_path == NULL) {
         if ((ctx->uses_tag && ls_path_unsafe(info->tag)) || (ctx->uses_keys && info->keys)) {

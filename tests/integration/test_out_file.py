@@ -252,6 +252,21 @@ def test_symlink_path_points_to_the_latest_file():
     assert os.readlink(link) in (out + ".20240101_0.log", out + ".20240102_0.log")
     assert os.path.exists(os.readlink(link))
 
+def _tf_source(msg, count, extra=""):
+    """count records {"t": TF (2030-01-01), "msg": msg} with their time taken from t."""
+    return f"""<source>
+  @type sample
+  tag a
+  sample {{"t": {TF}, "msg": "{msg}"}}
+  count {count}
+  rate 100
+  {extra}
+</source>
+<filter **>
+  @type record_transformer
+  renew_time_key t
+</filter>"""
+
 def _staged_chunks(conf_text, d):
     """Run an agent until its records are in the file buffer, then stop it without flushing."""
     c = conf(conf_text, d)
@@ -282,17 +297,7 @@ def test_retry_after_crash_rewrites_the_same_file():
     out = os.path.join(d, "o")
     buf = os.path.join(d, "buf")
     _staged_chunks(f"""
-<source>
-  @type sample
-  tag a
-  sample {{"t": {TF}, "msg": "x"}}
-  count 5
-  rate 100
-</source>
-<filter **>
-  @type record_transformer
-  renew_time_key t
-</filter>
+{_tf_source("x", 5)}
 <match **>
   @type file
   path {out}
@@ -323,17 +328,7 @@ def test_append_retry_after_crash_cuts_back_first():
     out = os.path.join(d, "o")
     buf = os.path.join(d, "buf")
     _staged_chunks(f"""
-<source>
-  @type sample
-  tag a
-  sample {{"t": {TF}, "msg": "y"}}
-  count 4
-  rate 100
-</source>
-<filter **>
-  @type record_transformer
-  renew_time_key t
-</filter>
+{_tf_source("y", 4)}
 <match **>
   @type file
   @id fa
@@ -365,18 +360,7 @@ def _unwritten_chunks(d, buf, count):
     """count records numbered n = 0.. in 2-record chunks that an always failing output left
     in the file buffer: full ones queued, the last one staged if count is odd."""
     _staged_chunks(f"""
-<source>
-  @type sample
-  tag a
-  sample {{"t": {TF}, "msg": "y"}}
-  auto_increment_key n
-  count {count}
-  rate 100
-</source>
-<filter **>
-  @type record_transformer
-  renew_time_key t
-</filter>
+{_tf_source("y", count, "auto_increment_key n")}
 <match **>
   @type fault
   fail_times 1000000
