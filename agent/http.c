@@ -52,8 +52,9 @@ struct http_client {
     ev_io rio, wio;
     ev_timer idle;
     ev_timer reap;
-    pid_t zombies[8];
+    struct zombie { pid_t pid; bool report; } zombies[8];
     size_t nzombies;
+    bool died;                     /* the helper closed its socket first: report how it ended */
     uint32_t next_id;
     struct http_call *calls, *tail;   /* outstanding, in submit order */
     struct http_call *unsent;         /* first call not yet sent (calls are sent in order) */
@@ -318,6 +319,20 @@ static double idle_seconds(void)
     return v > 0 ? v : 10.0;
 }
 
+/*
+ * A helper that closed its socket on its own (killed, crashed) is reported when
+ * it is reaped: its descriptors close before it becomes a zombie, so the cause
+ * is not known yet when the agent sees end of file, and the loop must not wait.
+ */
+static void report_exit(pid_t pid, int st)
+{
+    if (WIFSIGNALED(st)) {
+        ls_warn("http: logship-http (pid %d) was killed by signal %d", (int)pid, WTERMSIG(st));
+    } else if (WIFEXITED(st)) {
+        ls_warn("http: logship-http (pid %d) exited with status %d", (int)pid, WEXITSTATUS(st));
+    }
+}
+
 static void reap_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct http_client *c = ls_container_of(w, struct http_client, reap);
@@ -325,10 +340,14 @@ static void reap_cb(struct ev_loop *loop, ev_timer *w, int revents)
     LS_UNUSED(revents);
 
     while (i < c->nzombies) {
-        pid_t r = waitpid(c->zombies[i], NULL, WNOHANG);
+        int st = 0;
+        pid_t r = waitpid(c->zombies[i].pid, &st, WNOHANG);
         if (r == 0) {
             i++;
             continue;
+        }
+        if (r > 0 && c->zombies[i].report) {
+            report_exit(r, st);
         }
         c->zombies[i] = c->zombies[--c->nzombies];
     }
@@ -350,20 +369,29 @@ static void helper_close(struct http_client *c)
     c->fd = -1;
     ls_free(c->rbuf);
     c->rbuf = NULL;
-    if (c->pid > 0 && waitpid(c->pid, NULL, WNOHANG) == 0) {
-        if (c->nzombies == LS_ARRAY_LEN(c->zombies)) {
-            /* helpers that will not exit (should not happen): do not let them pile up */
-            kill(c->zombies[0], SIGKILL);
-            waitpid(c->zombies[0], NULL, 0);
-            c->zombies[0] = c->zombies[--c->nzombies];
-        }
-        c->zombies[c->nzombies++] = c->pid;
-        if (!ev_is_active(&c->reap)) {
-            ev_timer_set(&c->reap, 0.05, 0.2);
-            ev_timer_start(c->loop, &c->reap);
+    if (c->pid > 0) {
+        int st = 0;
+        pid_t r = waitpid(c->pid, &st, WNOHANG);
+        if (r == c->pid && c->died) {
+            report_exit(r, st);
+        } else if (r == 0) {
+            if (c->nzombies == LS_ARRAY_LEN(c->zombies)) {
+                /* helpers that will not exit (should not happen): do not let them pile up */
+                kill(c->zombies[0].pid, SIGKILL);
+                waitpid(c->zombies[0].pid, NULL, 0);
+                c->zombies[0] = c->zombies[--c->nzombies];
+            }
+            c->zombies[c->nzombies].pid = c->pid;
+            c->zombies[c->nzombies++].report = c->died;
+            if (!ev_is_active(&c->reap)) {
+                /* soon for a helper that died (its cause goes to the log), lazily for an idle one */
+                ev_timer_set(&c->reap, c->died ? 0.01 : 0.05, c->died ? 0.05 : 0.2);
+                ev_timer_start(c->loop, &c->reap);
+            }
         }
     }
     c->pid = 0;
+    c->died = false;
 }
 
 static void call_free(struct http_call *k)
@@ -441,29 +469,6 @@ static void wio_cb(struct ev_loop *loop, ev_io *w, int revents)
     flush_unsent(ls_container_of(w, struct http_client, wio));
 }
 
-/*
- * The helper closed its socket: it is exiting. Its descriptors close before it
- * becomes a zombie, so give it a moment (at most 100 ms, once per helper) to
- * say whether it exited or was killed.
- */
-static bool wait_exit(pid_t pid, int *st)
-{
-    int i;
-
-    for (i = 0; i < 50; i++) {
-        pid_t r = waitpid(pid, st, WNOHANG);
-        struct timespec ts = { 0, 2 * 1000 * 1000 };
-        if (r == pid) {
-            return true;
-        }
-        if (r < 0) {
-            return false;
-        }
-        nanosleep(&ts, NULL);
-    }
-    return false;
-}
-
 static void rio_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct http_client *c = ls_container_of(w, struct http_client, rio);
@@ -483,25 +488,16 @@ static void rio_cb(struct ev_loop *loop, ev_io *w, int revents)
         }
         if (n <= 0) {
             char why[200];
-            int st = 0;
-            pid_t pid = c->pid;
+            /* ECONNRESET when it died with requests still unread in its queue */
             if (n < 0) {
-                snprintf(why, sizeof(why), "logship-http (pid %d): %s", (int)pid, strerror(errno));
-            } else if (pid > 0 && wait_exit(pid, &st)) {
-                c->pid = 0;   /* reaped: helper_close must not wait for it */
-                if (WIFSIGNALED(st)) {
-                    snprintf(why, sizeof(why), "logship-http (pid %d) was killed by signal %d", (int)pid,
-                             WTERMSIG(st));
-                } else {
-                    snprintf(why, sizeof(why), "logship-http (pid %d) exited with status %d", (int)pid,
-                             WEXITSTATUS(st));
-                }
+                snprintf(why, sizeof(why), "logship-http (pid %d): %s", (int)c->pid, strerror(errno));
             } else {
-                snprintf(why, sizeof(why), "logship-http (pid %d) closed its socket", (int)pid);
+                snprintf(why, sizeof(why), "logship-http (pid %d) closed its socket", (int)c->pid);
             }
             if (c->calls) {
                 ls_warn("http: %s; its requests will be retried", why);
             }
+            c->died = true;
             fail_all(c, why);
             break;
         }
@@ -660,13 +656,16 @@ const char *ls_http_resp_header(const struct ls_http_resp *resp, const char *nam
 }
 
 /* Wait for a helper we closed, killing it if it will not go (shutdown only). */
-static void reap_now(pid_t pid)
+static void reap_now(pid_t pid, bool report)
 {
-    int i;
+    int i, st = 0;
 
     for (i = 0; i < 500; i++) {
-        pid_t r = waitpid(pid, NULL, WNOHANG);
+        pid_t r = waitpid(pid, &st, WNOHANG);
         if (r != 0) {
+            if (r == pid && report) {
+                report_exit(pid, st);
+            }
             return;
         }
         if (i == 0) {
@@ -692,7 +691,8 @@ void ls_http_shutdown(struct ls_engine *eng)
         /* reaped here so its CPU time is counted in ours (getrusage RUSAGE_CHILDREN) */
         ev_timer_stop(c->loop, &c->reap);
         while (c->nzombies) {
-            reap_now(c->zombies[--c->nzombies]);
+            c->nzombies--;
+            reap_now(c->zombies[c->nzombies].pid, c->zombies[c->nzombies].report);
         }
         ls_free(c);
         clients[i] = NULL;
@@ -761,6 +761,6 @@ out:
     ls_free(buf);
     ls_buf_release(&msg);
     close(fd);
-    reap_now(pid);
+    reap_now(pid, false);
     return rc;
 }

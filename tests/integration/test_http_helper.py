@@ -86,7 +86,10 @@ def test_helper_killed_mid_upload_nothing_lost():
     assert len(hs) == 1, hs
     px.clear()
     os.kill(hs[0], signal.SIGKILL)
-    a.wait_log(r"logship-http \(pid %d\) was killed by signal 9; its requests will be retried" % hs[0])
+    # first what the agent sees (its socket closed, the PUTs fail over to a retry), then,
+    # once the helper is reaped, how it ended
+    a.wait_log(r"logship-http \(pid %d\)(: Connection reset by peer| closed its socket); its requests will be retried" % hs[0])
+    a.wait_log(r"(?m)logship-http \(pid %d\) was killed by signal 9$" % hs[0])
     wait_until(lambda: len(srv.list_objects("logs/")) == 8, 60, what="every chunk uploaded")
     new = helpers(a.p.pid)
     assert new and hs[0] not in new, (hs, new)
