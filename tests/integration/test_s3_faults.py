@@ -129,7 +129,8 @@ def test_kill9_during_uploads_then_restart_no_duplicates():
     a = Agent(c, env=lstest.sanitizer_env(base.s3env(srv))).start()
     wait_until(lambda: len(px.requests("PUT")) >= 5 and any(e["action"] == "stall" for e in px.log),
                30, what="uploads in flight")
-    time.sleep(0.3)
+    # a held PUT is logged when it reaches the proxy, stored when the server answers it
+    wait_until(lambda: len(srv.list_objects("logs/")) >= 5, 30, what="the held uploads stored")
     a.kill9()
     held = [e["target"].split("/", 2)[2] for e in px.log if e["action"] == "hold"]
     assert len(srv.list_objects("logs/")) == 5, srv.list_objects("logs/")   # 3 acknowledged + 2 held
