@@ -54,7 +54,6 @@ struct http_client {
     ev_timer reap;
     struct zombie { pid_t pid; bool report; } zombies[8];
     size_t nzombies;
-    bool died;                     /* the helper closed its socket first: report how it ended */
     uint32_t next_id;
     struct http_call *calls, *tail;   /* outstanding, in submit order */
     struct http_call *unsent;         /* first call not yet sent (calls are sent in order) */
@@ -356,8 +355,12 @@ static void reap_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
-/* Close our end: the helper sees end of file and exits; it is reaped from a timer. */
-static void helper_close(struct http_client *c)
+/*
+ * Close our end: the helper sees end of file and exits; it is reaped from a
+ * timer. report: it went away on its own (killed, crashed), so say how once
+ * it is reaped.
+ */
+static void helper_close(struct http_client *c, bool report)
 {
     if (c->fd < 0) {
         return;
@@ -370,28 +373,21 @@ static void helper_close(struct http_client *c)
     ls_free(c->rbuf);
     c->rbuf = NULL;
     if (c->pid > 0) {
-        int st = 0;
-        pid_t r = waitpid(c->pid, &st, WNOHANG);
-        if (r == c->pid && c->died) {
-            report_exit(r, st);
-        } else if (r == 0) {
-            if (c->nzombies == LS_ARRAY_LEN(c->zombies)) {
-                /* helpers that will not exit (should not happen): do not let them pile up */
-                kill(c->zombies[0].pid, SIGKILL);
-                waitpid(c->zombies[0].pid, NULL, 0);
-                c->zombies[0] = c->zombies[--c->nzombies];
-            }
-            c->zombies[c->nzombies].pid = c->pid;
-            c->zombies[c->nzombies++].report = c->died;
-            if (!ev_is_active(&c->reap)) {
-                /* soon for a helper that died (its cause goes to the log), lazily for an idle one */
-                ev_timer_set(&c->reap, c->died ? 0.01 : 0.05, c->died ? 0.05 : 0.2);
-                ev_timer_start(c->loop, &c->reap);
-            }
+        if (c->nzombies == LS_ARRAY_LEN(c->zombies)) {
+            /* helpers that will not exit (should not happen): do not let them pile up */
+            kill(c->zombies[0].pid, SIGKILL);
+            waitpid(c->zombies[0].pid, NULL, 0);
+            c->zombies[0] = c->zombies[--c->nzombies];
+        }
+        c->zombies[c->nzombies].pid = c->pid;
+        c->zombies[c->nzombies++].report = report;
+        if (!ev_is_active(&c->reap)) {
+            /* soon for a helper that died (its cause goes to the log), lazily for an idle one */
+            ev_timer_set(&c->reap, report ? 0.01 : 0.05, report ? 0.05 : 0.2);
+            ev_timer_start(c->loop, &c->reap);
         }
     }
     c->pid = 0;
-    c->died = false;
 }
 
 static void call_free(struct http_call *k)
@@ -409,7 +405,7 @@ static void fail_all(struct http_client *c, const char *why)
     struct http_call *list = c->calls;
 
     c->calls = c->tail = c->unsent = NULL;
-    helper_close(c);
+    helper_close(c, false);
     while (list) {
         struct http_call *k = list;
         struct ls_http_resp resp;
@@ -448,6 +444,7 @@ static void flush_unsent(struct http_client *c)
             char why[160];
             snprintf(why, sizeof(why), "logship-http: send: %s", strerror(errno));
             ls_warn("http: %s", why);
+            helper_close(c, true);   /* EPIPE, ECONNRESET: it died */
             fail_all(c, why);
             return;
         }
@@ -497,7 +494,7 @@ static void rio_cb(struct ev_loop *loop, ev_io *w, int revents)
             if (c->calls) {
                 ls_warn("http: %s; its requests will be retried", why);
             }
-            c->died = true;
+            helper_close(c, true);
             fail_all(c, why);
             break;
         }
@@ -541,7 +538,7 @@ static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
     if (c->calls == NULL) {
         ls_debug("http: idle for %.0fs, stopping logship-http (pid %d)", idle_seconds(), (int)c->pid);
-        helper_close(c);
+        helper_close(c, false);
     }
 }
 
