@@ -156,6 +156,15 @@ static int s3c_set(struct s3_creds *out, const char *key, const char *secret, co
     return LS_OK;
 }
 
+/* Free a buffer that held a token or a key, zeroing it first. */
+static void s3c_buf_wipe(struct ls_buf *b)
+{
+    if (b->p) {
+        memset(b->p, 0, b->len);
+    }
+    ls_buf_release(b);
+}
+
 /* ---- HTTP (blocking, see the file comment) ---- */
 
 /*
@@ -574,10 +583,7 @@ static int s3c_imds(const char *endpoint, int retries, long timeout_ms, struct s
             }
             ls_free(role);
         }
-        if (h.p) {
-            memset(h.p, 0, h.len);   /* the session token */
-        }
-        ls_buf_release(&h);
+        s3c_buf_wipe(&h);   /* the session token */
         ls_free(th);
     }
     if (token) {
@@ -656,10 +662,7 @@ static int s3c_ecs(long timeout_ms, struct s3_creds *out, char *err, size_t errl
     if (rc == LS_OK) {
         rc = s3c_from_json(ls_buf_cstr(&body), "ecs", out, err, errlen);
     }
-    if (h.p) {
-        memset(h.p, 0, h.len);   /* the authorization token */
-    }
-    ls_buf_release(&h);
+    s3c_buf_wipe(&h);   /* the authorization token */
     if (ah) {
         memset(ah, 0, strlen(ah));
     }
@@ -832,10 +835,7 @@ static int s3c_sts_call(const struct s3_sts_config *sc, const char *form, const 
         s3_xml_error_release(&xe);
     }
     ls_buf_release(&body);
-    if (h.p) {
-        memset(h.p, 0, h.len);   /* the session token, if signed with one */
-    }
-    ls_buf_release(&h);
+    s3c_buf_wipe(&h);   /* the session token, if signed with one */
     s3_signed_release(&sig);
     ls_free(hosthdr);
 out:
@@ -910,8 +910,7 @@ static int s3c_web_identity(const struct s3_sts_config *sc, long timeout_ms, str
     s3c_form_add(&f, "Policy", sc->policy);
     int rc = s3c_sts_call(sc, ls_buf_cstr(&f), NULL, "AssumeRoleWithWebIdentity", "web-identity", timeout_ms, out,
                           err, errlen);
-    memset(f.p, 0, f.len);
-    ls_buf_release(&f);
+    s3c_buf_wipe(&f);   /* the web identity token */
     memset(tok, 0, n);
     ls_free(tok);
     ls_free(sn);
