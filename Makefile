@@ -18,7 +18,7 @@ ifneq ($(SANITIZE),)
 override BUILD := $(BUILD)/san
 endif
 
-PKGS    := zlib libcrypto libpcre2-8 expat
+PKGS    := zlib libcrypto libpcre2-8 expat libzstd
 # only build/logship-http links libcurl (agent/http.h says why)
 CURL_LIBS  := $(shell pkg-config --libs libcurl 2>/dev/null)
 # headers only: the plugins dlopen these (agent/dynlib.h), so processes that do not use them
@@ -36,7 +36,7 @@ endif
 CFLAGS  ?= $(OPT) -g
 ALL_CFLAGS = $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wpointer-arith \
            -Wformat=2 -fno-strict-aliasing -D_GNU_SOURCE -Iagent -I$(BUILD) -MMD -MP $(PKG_CFLAGS)
-LDLIBS  += $(PKG_LIBS) -lev -ldeflate -lpthread -lm
+LDLIBS  += $(PKG_LIBS) -lev -ldeflate -lsnappy -lpthread -lm
 ALL_LDFLAGS = $(LDFLAGS)
 ifneq ($(SANITIZE),)
 ALL_CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined

@@ -7,7 +7,8 @@
 set -e
 mode=${1:-build}
 pkgs="build-essential pkg-config libev-dev libcurl4-openssl-dev zlib1g-dev libssl-dev libpcre2-dev
-      libmariadb-dev libexpat1-dev libdeflate-dev libmicrohttpd-dev check"
+      libmariadb-dev libexpat1-dev libdeflate-dev libmicrohttpd-dev check
+      libzstd-dev libsnappy-dev"
 if [ "$mode" = test ]; then
     pkgs="$pkgs nginx-light mariadb-server mariadb-client gzip procps curl logrotate"
 fi
