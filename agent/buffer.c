@@ -2019,24 +2019,51 @@ static long chunk_read_cb(void *arg, void *buf, size_t n)
     return ls_chunk_reader_read(arg, buf, n);
 }
 
+/* The formatter of the output that filled c, when it makes whole files (parquet). */
+static struct ls_instance *whole_file_formatter(const struct ls_chunk *c)
+{
+    const struct ls_output_core *core = c->b->out ? c->b->out->core : NULL;
+
+    if (core && core->formatter && core->formatter->plugin->finish) {
+        return core->formatter;
+    }
+    return NULL;
+}
+
+bool ls_chunk_whole_file(const struct ls_chunk *c)
+{
+    return whole_file_formatter(c) != NULL;
+}
+
 int ls_chunk_write_fd(struct ls_chunk *c, int algo, int fd, uint64_t *written, char *err,
                       size_t errlen)
 {
-    struct ls_chunk_reader *r = ls_chunk_reader_open(c);
+    struct ls_instance *whole = whole_file_formatter(c);
+    struct ls_chunk_reader *r;
     struct stat st;
     off_t before, after;
     char cerr[200] = "";
     int rc;
 
+    /* the file's growth gives the size: digests of every byte would cost a fifth of the
+     * CPU of writing a text chunk just for a metric */
+    before = fstat(fd, &st) == 0 ? st.st_size : 0;
+    if (whole && (algo != LS_COMPRESS_TEXT || before > 0)) {
+        snprintf(err, errlen, "a %s file can be neither compressed again nor appended to: "
+                 "use the formatter's compression, and append false", whole->plugin->file_ext);
+        return LS_ERROR;
+    }
+    r = ls_chunk_reader_open(c);
     if (r == NULL) {
         snprintf(err, errlen, "cannot read chunk %s (%d: %s)", c->id, errno, strerror(errno));
         return LS_ERROR;
     }
-    /* the file's growth gives the size: digests of every byte would cost a fifth of the
-     * CPU of writing a text chunk just for a metric */
-    before = fstat(fd, &st) == 0 ? st.st_size : 0;
-    rc = ls_compress_stream(algo == LS_COMPRESS_GZIP ? LS_COMPRESS_GZIP : LS_COMPRESS_TEXT, -1,
-                            chunk_read_cb, r, fd, NULL, cerr, sizeof(cerr));
+    if (whole) {
+        rc = whole->plugin->finish(whole, chunk_read_cb, r, fd, cerr, sizeof(cerr));
+    } else {
+        rc = ls_compress_stream(algo == LS_COMPRESS_GZIP ? LS_COMPRESS_GZIP : LS_COMPRESS_TEXT,
+                                -1, chunk_read_cb, r, fd, NULL, cerr, sizeof(cerr));
+    }
     ls_chunk_reader_close(r);
     if (rc != LS_OK) {
         snprintf(err, errlen, "writing chunk %s failed: %s", c->id,

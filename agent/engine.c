@@ -65,6 +65,18 @@ static struct ls_instance *make_formatter(struct ls_engine *eng, struct ls_insta
     struct ls_conf_section *fs = ls_conf_child(sec, "format");
     const char *flat;
 
+    if (out->plugin->formatter_for) {
+        struct ls_conf_section *fsec = NULL;
+        const char *t;
+        err[0] = '\0';
+        t = out->plugin->formatter_for(sec, &fsec, err, errlen);
+        if (t) {
+            return ls_instance_create(eng, out, LS_PLUGIN_FORMATTER, t, fsec, err, errlen);
+        }
+        if (err[0]) {
+            return NULL;
+        }
+    }
     if (fs) {
         return ls_instance_create(eng, out, LS_PLUGIN_FORMATTER, out->plugin->default_formatter,
                                   fs, err, errlen);
@@ -224,8 +236,13 @@ static int route_record(struct ls_engine *eng, struct ls_instance *in, struct ls
         }
         return LS_OK;
     }
-    LS_UNUSED(eng);
-    return ls_output_emit(route->output, rec);
+    rc = ls_output_emit(route->output, rec);
+    /* a record the output refuses (its formatter's schema, say) goes to @ERROR, as
+     * fluentd's emit_error_event; never from @ERROR itself, which would loop */
+    if (rc == LS_ERROR && eng->error_label && label != eng->error_label) {
+        return ls_emit_error(in, rec, "the output refused the record");
+    }
+    return rc;
 }
 
 int ls_emit(struct ls_instance *in, struct ls_record *rec)

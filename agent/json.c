@@ -123,6 +123,50 @@ static size_t utf8_seq(const unsigned char *s, size_t n, size_t *bad)
     return need;
 }
 
+size_t ls_utf8_valid_prefix(const char *p, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)p;
+    size_t i = 0, bad;
+
+    while (i < len) {
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n = utf8_seq(s + i, len - i, &bad);
+        if (n == 0) {
+            return i;
+        }
+        i += n;
+    }
+    return len;
+}
+
+int ls_utf8_scrub(struct ls_buf *out, const char *p, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)p;
+    size_t i = 0, start = out->len;
+
+    while (i < len) {
+        size_t ok = ls_utf8_valid_prefix(p + i, len - i), bad = 1;
+        if (ls_buf_append(out, p + i, ok) != LS_OK) {
+            out->len = start;
+            return LS_AGAIN;
+        }
+        i += ok;
+        if (i == len) {
+            break;
+        }
+        (void)utf8_seq(s + i, len - i, &bad);
+        if (ls_buf_append(out, "\xef\xbf\xbd", 3) != LS_OK) {
+            out->len = start;
+            return LS_AGAIN;
+        }
+        i += bad;
+    }
+    return LS_OK;
+}
+
 static const char json_hex[] = "0123456789abcdef";
 
 /* Make room for need more output bytes at *o (which points into b). */

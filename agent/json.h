@@ -45,6 +45,10 @@ int ls_ruby_put_record(struct ls_buf *out, const struct ls_record *rec);
  * not exactly one JSON object (surrounding whitespace allowed).
  */
 int ls_json_parse_object(const char *p, size_t len, struct ls_record *rec);
+/* Bytes of p[0..len) before its first invalid UTF-8 sequence (len: all valid). */
+size_t ls_utf8_valid_prefix(const char *p, size_t len);
+/* Append p with each maximal invalid UTF-8 subpart replaced by U+FFFD, as the writer does. */
+int ls_utf8_scrub(struct ls_buf *out, const char *p, size_t len);
 /* Validate a JSON text (any value). Returns true if valid. */
 bool ls_json_valid(const char *p, size_t len);
 

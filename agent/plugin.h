@@ -82,11 +82,27 @@ struct ls_plugin {
 
     /* formatters: append rec's bytes (including any record separator) to out */
     int (*format)(struct ls_instance *ins, const struct ls_record *rec, struct ls_buf *out);
+    /*
+     * formatters whose output is one whole file per chunk, not a stream of records that
+     * can be concatenated (parquet): .format appends the formatter's own rows, and
+     * .finish turns a chunk's rows (read_cb: bytes read, 0 at end, -1 error) into the
+     * file written to fd. Runs on a worker thread. file_ext names such files.
+     */
+    int (*finish)(struct ls_instance *ins, long (*read_cb)(void *arg, void *buf, size_t n),
+                  void *arg, int fd, char *err, size_t errlen);
+    const char *file_ext;
 
     /* outputs */
     unsigned output_flags;
     const char *default_formatter;   /* e.g. "out_file"; NULL = none */
     const char *default_chunk_keys;  /* <buffer> with empty arg means this ("time" for s3) */
+    /*
+     * optional: the formatter the output's section implies (s3's store_as parquet), or
+     * NULL for the usual <format> / format / default_formatter. *fsec: the section its
+     * parameters are read from. NULL with err set: a configuration error (file:line).
+     */
+    const char *(*formatter_for)(struct ls_conf_section *sec, struct ls_conf_section **fsec,
+                                 char *err, size_t errlen);
     /* unbuffered: take a record now. LS_OK, LS_AGAIN (not accepted, retry), LS_ERROR */
     int (*emit)(struct ls_instance *ins, const struct ls_record *rec);
     /* make everything emitted so far durable/visible (stdout: fflush). LS_OK / LS_ERROR */
@@ -307,6 +323,11 @@ char *ls_chunk_expand_str(const struct ls_chunk *c, const char *tmpl);
  */
 int ls_chunk_write_fd(struct ls_chunk *c, int algo, int fd, uint64_t *written, char *err,
                       size_t errlen);
+/*
+ * Does chunk c's formatter make whole files (parquet, see .finish)? Then ls_chunk_write_fd
+ * writes that file (and refuses compression and appending: the file is compressed inside).
+ */
+bool ls_chunk_whole_file(const struct ls_chunk *c);
 /*
  * Blocking: write chunk c's payload to path atomically: a hidden temp file next to it
  * (".<name>.<chunk id>.tmp"), fsync, rename over path, fsync the directory. A crash

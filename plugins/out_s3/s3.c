@@ -83,7 +83,7 @@ static const struct ls_param s3_params[] = {
     { "hex_random_length", LS_P_INT, "4", 0, offsetof(struct s3_out, hex_random_length),
       "length of %{hex_random}", NULL, NULL, 1, 16 },
     { "store_as", LS_P_STR, "gzip", 0, offsetof(struct s3_out, store_as),
-      "gzip, json or text (gzip_command is taken as gzip)", NULL, NULL, 0, 0 },
+      "gzip, json, text or parquet (gzip_command is taken as gzip)", NULL, NULL, 0, 0 },
     { "command_parameter", LS_P_STR, NULL, LS_PF_NULLABLE,
       offsetof(struct s3_out, command_parameter), "ignored (gzip_command runs in process)", NULL,
       NULL, 0, 0 },
@@ -532,10 +532,15 @@ static int s3_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
         s->store = S3_STORE_TEXT;
         s->ext = "txt";
         s->ctype = "text/plain";
+    } else if (strcmp(s->store_as, "parquet") == 0) {
+        /* the parquet formatter (s3_formatter_for) makes the whole file */
+        s->store = S3_STORE_PARQUET;
+        s->ext = "parquet";
+        s->ctype = "application/vnd.apache.parquet";
     } else if (strcmp(s->store_as, "lzo") == 0 || strcmp(s->store_as, "lzma2") == 0 ||
-               strcmp(s->store_as, "zstd") == 0 || strcmp(s->store_as, "parquet") == 0) {
+               strcmp(s->store_as, "zstd") == 0) {
         struct ls_conf_param *p = ls_conf_get_param(sec, "store_as");
-        snprintf(err, errlen, "%s:%d: store_as '%s' is not supported (gzip, json or text)",
+        snprintf(err, errlen, "%s:%d: store_as '%s' is not supported (gzip, json, text or parquet)",
                  p ? p->file : file, p ? p->line : line, s->store_as);
         return LS_ERROR;
     } else {
@@ -713,6 +718,40 @@ static void s3_abandon(struct ls_instance *ins, struct ls_chunk *c)
     s3_job_abandon(ins->ctx, c);
 }
 
+/*
+ * store_as parquet writes with the parquet formatter, whose parameters are read from
+ * fluent-plugin-s3's <compress> section (parquet_compression_codec, schema_file...), from
+ * <format> (@type parquet or none), or else from the s3 section itself.
+ */
+static const char *s3_formatter_for(struct ls_conf_section *sec, struct ls_conf_section **fsec,
+                                    char *err, size_t errlen)
+{
+    const char *store = ls_conf_get(sec, "store_as");
+    struct ls_conf_section *fs = ls_conf_child(sec, "format");
+    struct ls_conf_section *cs = ls_conf_child(sec, "compress");
+
+    if (store == NULL || strcmp(store, "parquet") != 0) {
+        if (fs && ls_conf_type(fs) && strcmp(ls_conf_type(fs), "parquet") == 0) {
+            snprintf(err, errlen, "%s:%d: <format> @type parquet needs store_as parquet (a "
+                     "Parquet file is compressed inside)", fs->file, fs->line);
+        }
+        return NULL;
+    }
+    if (fs && ls_conf_type(fs) && strcmp(ls_conf_type(fs), "parquet") != 0) {
+        snprintf(err, errlen, "%s:%d: store_as parquet writes Parquet files: <format> @type %s "
+                 "cannot be used with it (drop <format>, or use @type parquet)", fs->file,
+                 fs->line, ls_conf_type(fs));
+        return NULL;
+    }
+    if (fs && cs) {
+        snprintf(err, errlen, "%s:%d: give the Parquet parameters in <format> or in <compress>, "
+                 "not both", cs->file, cs->line);
+        return NULL;
+    }
+    *fsec = fs ? fs : cs ? cs : sec;
+    return "parquet";
+}
+
 const struct ls_plugin ls_plugin_out_s3 = {
     .name = "s3",
     .kind = LS_PLUGIN_OUTPUT,
@@ -725,6 +764,7 @@ const struct ls_plugin ls_plugin_out_s3 = {
     .output_flags = LS_OUT_BUFFERED,
     .default_formatter = "out_file",
     .default_chunk_keys = "time",
+    .formatter_for = s3_formatter_for,
     .write = s3_write,
     .abandon = s3_abandon,
 };

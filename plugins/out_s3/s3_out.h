@@ -14,7 +14,7 @@
 #include "compress.h"
 #include "s3.h"
 
-enum { S3_STORE_GZIP, S3_STORE_JSON, S3_STORE_TEXT };
+enum { S3_STORE_GZIP, S3_STORE_JSON, S3_STORE_TEXT, S3_STORE_PARQUET };
 enum { S3_SIG_V4, S3_SIG_V2 };
 enum { S3_GATE_NONE, S3_GATE_BUSY, S3_GATE_READY, S3_GATE_FAILED };
 

@@ -655,7 +655,7 @@ static void s3u_prep_work(void *arg)
     j->wrc = LS_OK;
     if (!reuse) {
         char *tmp = ls_asprintf("%s.tmp", j->side);
-        int fd = open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0640);
+        int fd = open(tmp, O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0640);   /* RDWR: digests */
         struct ls_chunk_reader *r = NULL;
         struct ls_digest dig;
         char md5hex[33], err[200] = "";
@@ -664,6 +664,22 @@ static void s3u_prep_work(void *arg)
         if (fd < 0) {
             snprintf(j->werr, sizeof(j->werr), "open('%s') failed (%d: %s)", tmp, errno,
                      strerror(errno));
+        } else if (s->store == S3_STORE_PARQUET) {
+            /* one whole file, made by the formatter; then its digests */
+            rc = ls_chunk_write_fd(j->c, LS_COMPRESS_TEXT, fd, NULL, err, sizeof(err));
+            if (rc == LS_OK && ls_digest_fd(fd, &dig) != LS_OK) {
+                snprintf(err, sizeof(err), "digest of '%s' failed (%d: %s)", tmp, errno,
+                         strerror(errno));
+                rc = LS_ERROR;
+            }
+            if (rc != LS_OK) {
+                snprintf(j->werr, sizeof(j->werr), "writing Parquet for chunk %s failed: %s",
+                         ls_chunk_info(j->c)->id, err);
+            } else if (rename(tmp, j->side) != 0) {
+                snprintf(j->werr, sizeof(j->werr), "writing '%s' failed (%d: %s)", j->side, errno,
+                         strerror(errno));
+                rc = LS_ERROR;
+            }
         } else if ((r = ls_chunk_reader_open(j->c)) == NULL) {
             snprintf(j->werr, sizeof(j->werr), "cannot read chunk %s", ls_chunk_info(j->c)->id);
         } else {
@@ -908,7 +924,9 @@ int s3_job_start(struct s3_out *s, struct ls_chunk *c)
     j->fd = -1;
     j->index = -1;
     j->id = ++s->seq;
-    j->side = ls_chunk_side_path(c, s->store == S3_STORE_GZIP ? "gz" : "txt");
+    j->side = ls_chunk_side_path(c, s->store == S3_STORE_GZIP      ? "gz"
+                                    : s->store == S3_STORE_PARQUET ? "parquet"
+                                                                   : "txt");
     s3u_load_state(j);
     if (s->warn_for_delay > 0 && ci->timekey >= 0) {
         int64_t sec;
