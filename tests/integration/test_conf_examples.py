@@ -96,6 +96,14 @@ def ship_example(name, extra_env=None, lines=300):
         if o["Key"].endswith(".gz"):
             # the real zcat, as users would
             body = subprocess.run(["zcat"], input=body, capture_output=True, check=True).stdout
+        if o["Key"].endswith(".parquet"):
+            # an independent reader: DuckDB, one JSON object per row
+            import duckdb, json
+            pq = write(os.path.join(d, "dl", o["Key"]), "")
+            with open(pq, "wb") as f:
+                f.write(body)
+            body = "\n".join(json.dumps(r) for r in duckdb.rows(
+                f"SELECT * FROM read_parquet('{pq}', hive_partitioning = false)")).encode()
         got += body.decode().splitlines()
     assert len(got) == len(sent), f"{len(got)} records for {len(sent)} lines"
     paths = sorted(re.search(r"/item/(\d+)", g).group(1) for g in got)
@@ -110,6 +118,21 @@ def test_aws_example_hive_keys():
         assert re.match(rf"nginx/dt=\d{{4}}-\d\d-\d\d/hour=\d\d/{re.escape(host)}_\d+\.gz$", o["Key"]), o["Key"]
     rec = json.loads(got[0])
     assert rec["method"] == "GET" and rec["code"] == "200" and "time" in rec
+
+def test_athena_parquet_example():
+    objs, got = ship_example("nginx-athena-parquet.conf")
+    import socket, json
+    host = socket.gethostname()
+    for o in objs:
+        assert re.match(rf"nginx_parquet/dt=\d{{4}}-\d\d-\d\d/hour=\d\d/{re.escape(host)}_\d+\.parquet$",
+                        o["Key"]), o["Key"]
+    rec = json.loads(got[0])
+    # typed as the table definition beside the example says
+    assert rec["method"] == "GET" and rec["code"] == "200" and re.match(r"\d{4}-.*\+00$", rec["time"])
+    cols = re.findall(r"^  `?(\w+)`?\s+\w+,?$", open(os.path.join(CONF, "nginx-athena-parquet.sql")).read(),
+                      re.M)
+    assert cols == list(rec), (cols, list(rec))
+
 
 def test_sakura_example():
     objs, _ = ship_example("nginx-sakura.conf")
