@@ -13,7 +13,9 @@ machine state:
   stage rows   logship --oneshot end to end from the same log: tail
                (read_from_head) -> nginx parser -> into null; into out_file
                as JSON text and as gzip (hourly <buffer time> chunks, file
-               buffer); into out_s3 (moto with IAM auth, tests/lib/s3server.py)
+               buffer); into out_file as Parquet (nginx schema, zstd pages;
+               also its bytes and an hour's count-by-status query read by
+               DuckDB's profiler, against the gzip JSON); into out_s3 (moto with IAM auth, tests/lib/s3server.py)
                when `@type s3` is registered, else "n/a"; and out_file gzip
                with the default (memory) buffer, to show its memory use, and
                out_s3 with its default (memory) buffer;
@@ -275,6 +277,41 @@ def conf_s3(log, work, srv, buffer_type="file", head="true"):
            endpoint=srv.endpoint, buf=buf)
 
 
+def conf_parquet(log, work):
+    return SOURCE.format(log=log, work=work, head="true") + """
+<match nginx.**>
+  @type file
+  path {work}/out/access
+  path_suffix .parquet
+  <format>
+    @type parquet
+    schema_parser nginx
+    compression zstd
+  </format>
+  <buffer time>
+    @type file
+    path {work}/buf
+    timekey 1h
+  </buffer>
+</match>
+""".format(work=work)
+
+
+def hour_query(fmt, paths, work):
+    """The Athena-like query (count by status for one hour, the hour's files only) in DuckDB:
+    (bytes its process read from the files for the query, {code: count}). The bytes are the
+    process's read()/pread() total (/proc/self/io rchar) around the query: DuckDB's profiler
+    reports total_bytes_read for Parquet scans but not for read_json, so it cannot compare."""
+    import duckdb
+    lst = "[" + ", ".join("'%s'" % p for p in paths) + "]"
+    src = ("read_parquet(%s)" % lst if fmt == "parquet"
+           else "read_json(%s, format = 'newline_delimited', compression = 'gzip')" % lst)
+    sql = "SELECT code::INTEGER AS code, count(*) AS n FROM %s GROUP BY ALL ORDER BY code" % src
+    (res,), (nread,) = duckdb.query(sql, reads=True)
+    counts = {int(r["code"]) if r["code"] is not None else None: int(r["n"]) for r in res}
+    return nread, counts
+
+
 def fresh(work):
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(os.path.join(work, "out"))
@@ -444,9 +481,10 @@ def main():
     ap.add_argument("--hours", type=int, default=6, help="time span of the generated log")
     ap.add_argument("--cache", default=os.environ.get("BENCH_CACHE", "/tmp/logship-bench"),
                     help="where generated logs are kept between runs")
-    ap.add_argument("--stages", default="null,file-text,file-gzip,s3,s3-membuf,file-gzip-membuf",
-                    help="comma-separated subset of null,file-text,file-gzip,s3,s3-membuf,"
-                         "file-gzip-membuf")
+    ap.add_argument("--stages",
+                    default="null,file-text,file-gzip,parquet,s3,s3-membuf,file-gzip-membuf",
+                    help="comma-separated subset of null,file-text,file-gzip,parquet,s3,s3-membuf,"
+                         "file-gzip-membuf (parquet's size and hour query compare with file-gzip)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="run every measurement N times and keep the one with the least CPU")
     ap.add_argument("--no-idle", action="store_true", help="skip the idle RSS measurement")
@@ -517,6 +555,7 @@ def main():
             shutil.rmtree(work)
 
         out_gz_bytes = None
+        gz_files, gz_work, query_note = [], None, []
         if "file-gzip" in stages:
             print("running file-gzip...", flush=True)
             work = fresh(os.path.join(base, "file-gzip"))
@@ -528,7 +567,44 @@ def main():
             subprocess.run(["gzip", "-t"] + files, check=True)
             r.note = "(%d files, %.1f MB)" % (len(files), out_gz_bytes / MB)
             results.append(r)
+            gz_files = files
+            gz_work = work
+
+        if "parquet" in stages:
+            print("running parquet...", flush=True)
+            import duckdb
+            work = fresh(os.path.join(base, "parquet"))
+            r = run_logship("tail > nginx > parquet (zstd pages) > file buffer > out_file",
+                            conf_parquet(log, work), work)
+            files = out_files(work)
+            pq_bytes = sum(os.path.getsize(p) for p in files)
+            got = duckdb.rows("SELECT count(*) AS n FROM read_parquet([%s])"
+                              % ", ".join("'%s'" % p for p in files))[0]["n"]
+            check_count("parquet", int(got), lines)
+            r.note = "(%d files, %.1f MB%s)" % (
+                len(files), pq_bytes / MB,
+                ", %.2fx the bytes of gzip JSON" % (pq_bytes / out_gz_bytes) if out_gz_bytes else "")
+            results.append(r)
+            if out_gz_bytes:
+                # one hour: the first slice both outputs have (file names carry the slice)
+                slice_of = lambda p: os.path.basename(p).split(".")[1].split("_")[0]
+                hour = slice_of(files[0])
+                pq_h = [p for p in files if slice_of(p) == hour]
+                gz_h = [p for p in gz_files if slice_of(p) == hour]
+                pq_read, pq_counts = hour_query("parquet", pq_h, work)
+                gz_read, gz_counts = hour_query("json", gz_h, work)
+                if pq_counts != gz_counts:
+                    raise SystemExit("bench: the hour query differs: parquet %r, gzip JSON %r"
+                                     % (pq_counts, gz_counts))
+                query_note.append(
+                    "Athena-like query (count by status, hour %s, that hour's files only; bytes DuckDB "
+                    "read): Parquet %.2f MB, gzip JSON %.2f MB (%.3fx); "
+                    "stored: Parquet %.1f MB, gzip JSON %.1f MB (%.2fx)"
+                    % (hour, pq_read / MB, gz_read / MB, pq_read / gz_read, pq_bytes / MB,
+                       out_gz_bytes / MB, pq_bytes / out_gz_bytes))
             shutil.rmtree(work)
+        if gz_work:
+            shutil.rmtree(gz_work)
 
         s3_ok = has_plugin("output", "s3")
         if "s3" in stages:
@@ -596,6 +672,7 @@ def main():
                    " processes (logship-http exits 10 s after its last request)"
                    % (idle[0], IDLE_SETTLE, d["rss"] / 1024.0, d["anon"] / 1024.0, d["exe"] / 1024.0,
                       d["libs"] / 1024.0, d["nlibs"], d["helpers"] / 1024.0))
+    out.extend(query_note)
     out.append("MB/s: input MB (10^6 bytes) per wall second; CPU s/GB: user+sys seconds per GB of input log;"
                " x gzip -6: CPU over the gzip -6 floor's CPU in the same run.")
     text = "\n".join(out)

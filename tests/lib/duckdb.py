@@ -16,12 +16,19 @@ QUERY_JS = r"""
 import { DuckDBInstance } from '@duckdb/node-api';
 const inst = await DuckDBInstance.create(':memory:');
 const con = await inst.connect();
+import { readFileSync } from 'node:fs';
+// bytes this process has read with read()/pread() so far (all threads): what a query
+// costs in storage reads, for any reader (DuckDB's own total_bytes_read misses read_json's)
+const rchar = () => Number(/rchar: (\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))[1]);
 const out = [];
+const reads = [];
 for (const sql of JSON.parse(process.argv[2])) {
+  const before = rchar();
   const r = await con.runAndReadAll(sql);
+  reads.push(rchar() - before);
   out.push(r.getRowObjectsJson());
 }
-process.stdout.write(JSON.stringify(out));
+process.stdout.write(JSON.stringify(process.argv[3] === 'reads' ? [out, reads] : out));
 """
 
 
@@ -41,9 +48,11 @@ def ensure():
         lstest.write(os.path.join(DIR, "query.mjs"), QUERY_JS)
 
 
-def query(*sqls):
+def query(*sqls, reads=False):
+    """Results of each statement; with reads=True also the bytes each one read from files."""
     ensure()
-    p = subprocess.run(["node", os.path.join(DIR, "query.mjs"), json.dumps(list(sqls))],
+    p = subprocess.run(["node", os.path.join(DIR, "query.mjs"), json.dumps(list(sqls))]
+                       + (["reads"] if reads else []),
                        capture_output=True, text=True, timeout=300, cwd=DIR)
     assert p.returncode == 0, f"DuckDB failed on {sqls}:\n{p.stderr[-3000:]}"
     return json.loads(p.stdout)
