@@ -265,7 +265,7 @@ static const char *put_value(struct ls_buf *b, const struct pqs_col *col, const 
         if (v->type == LS_V_INT) {
             i = v->u.i;
         } else if (v->type == LS_V_FLOAT && col->type != LSQ_INT32 && col->type != LSQ_INT64
-                   && isfinite(v->u.f) && fabs(v->u.f) < 9e15) {
+                   && v->u.f >= -62135596800.0 && v->u.f <= 253402300799.0) {
             /* timestamps: seconds with a fraction */
             if (col->type == LSQ_TS_MILLIS) {
                 put_int(b, (int64_t)llround(v->u.f * 1e3));
@@ -285,11 +285,12 @@ static const char *put_value(struct ls_buf *b, const struct pqs_col *col, const 
             return "integer out of the int32 range";
         }
         if (col->type == LSQ_TS_MILLIS || col->type == LSQ_TS_MICROS) {
-            int64_t mul = col->type == LSQ_TS_MILLIS ? 1000 : 1000000;
-            if (i > INT64_MAX / mul || i < INT64_MIN / mul) {
-                return "timestamp out of range";
+            /* integers in timestamp columns are epoch seconds; years 1..9999 as readers
+             * (DuckDB converts to microseconds and fails beyond) */
+            if (i < -62135596800 || i > 253402300799) {
+                return "timestamp out of range (years 1 to 9999)";
             }
-            i *= mul;       /* integers in timestamp columns are epoch seconds */
+            i *= col->type == LSQ_TS_MILLIS ? 1000 : 1000000;
         }
         put_int(b, i);
         return NULL;

@@ -323,3 +323,32 @@ def test_s3_store_as_parquet_hive_partitions():
                          f"hive_partitioning = true) WHERE code = 500 GROUP BY ALL ORDER BY hour")
     assert [(c_["dt"], int(c_["hour"]), c_["n"]) for c_ in counts] == \
         [("2024-01-01", 0, "10"), ("2024-01-01", 1, "10")], counts
+
+
+def test_odd_shapes_read_by_duckdb():
+    """The fuzz target's inputs (its corpus and seeded random bytes) made into files by the
+    same code (tests/fuzz/parquet_shapes.h): DuckDB decodes every column of every file and
+    counts the rows the writer accepted."""
+    import random, subprocess
+    import lstest
+    tool = os.path.join(os.environ.get("TOOLS", os.path.join(lstest.ROOT, "build", "tools")),
+                        "parquet_shapes")
+    d = tmpdir()
+    inputs = sorted(glob.glob(os.path.join(lstest.ROOT, "tests", "fuzz", "corpus", "parquet", "*")))
+    rnd = random.Random(16)
+    for i in range(40):
+        p = os.path.join(d, f"rand{i}")
+        with open(p, "wb") as f:
+            f.write(bytes(rnd.randrange(256) for _ in range(rnd.choice([3, 40, 400, 4000]))))
+        inputs.append(p)
+    sqls, want = [], []
+    for i, p in enumerate(inputs):
+        out = os.path.join(d, f"f{i}.parquet")
+        r = subprocess.run([tool, p, out], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, (p, r.stderr)
+        lstest.check_sanitizer(r.stderr, "parquet_shapes")
+        want.append(r.stdout.strip())
+        sqls.append(f"SELECT count(*) AS n, max(length(CAST(COLUMNS(*) AS VARCHAR))) "
+                    f"FROM read_parquet('{out}')")
+    got = duckdb.query(*sqls)
+    assert [g[0]["n"] for g in got] == want, (got, want)

@@ -54,7 +54,7 @@ def query(*sqls, reads=False):
     p = subprocess.run(["node", os.path.join(DIR, "query.mjs"), json.dumps(list(sqls))]
                        + (["reads"] if reads else []),
                        capture_output=True, text=True, timeout=300, cwd=DIR)
-    assert p.returncode == 0, f"DuckDB failed on {sqls}:\n{p.stderr[-3000:]}"
+    assert p.returncode == 0, f"DuckDB failed on {str(sqls)[:500]}:\n{p.stderr[-3000:]}"
     return json.loads(p.stdout)
 
 
