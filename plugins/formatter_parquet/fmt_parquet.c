@@ -381,7 +381,7 @@ static int pq_format(struct ls_instance *ins, const struct ls_record *rec, struc
             put_int(b, t);
             continue;
         }
-        const struct ls_field *f = ls_record_get(rec, col->key, strlen(col->key));
+        const struct ls_field *f = ls_record_get(rec, col->key, col->key_len);
         why = put_value(b, col, f ? &f->v : NULL, rec->arena);
         if (why) {
             bad = col;
@@ -544,7 +544,7 @@ static int pq_finish(struct ls_instance *ins, long (*read_cb)(void *arg, void *b
             uint32_t len = p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 24;
             int arc;
             if (p[0] != 'Q') {
-                snprintf(err, errlen, "the chunk's payload is not Parquet rows (byte %llu)",
+                snprintf(err, errlen, "the chunk's payload is not Parquet rows (at row %llu)",
                          (unsigned long long)row);
                 goto out;
             }

@@ -21,6 +21,7 @@ static void add_col(struct pqs *s, const char *key, enum lsq_type t, bool requir
     c = &s->cols[s->n++];
     memset(c, 0, sizeof(*c));
     c->key = ls_strdup(key);
+    c->key_len = strlen(key);
     c->name = ls_strdup(key);
     for (char *p = c->name; *p; p++) {
         *p = (char)tolower((unsigned char)*p);

@@ -13,6 +13,7 @@
 
 struct pqs_col {
     char *key;          /* record field name */
+    size_t key_len;
     char *name;         /* column name: the key lowercased (Trino lowercases names) */
     enum lsq_type type;
     bool required;
