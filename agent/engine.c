@@ -125,6 +125,10 @@ static struct ls_instance *output_create(struct ls_engine *eng, struct ls_conf_s
             if (core->formatter == NULL) {
                 goto fail;
             }
+            if (out->plugin->formatter_check
+                && out->plugin->formatter_check(out, core->formatter, err, errlen) != LS_OK) {
+                goto fail;
+            }
         }
         sub = ls_conf_child(sec, "inject");
         err[0] = '\0';

@@ -103,6 +103,10 @@ struct ls_plugin {
      */
     const char *(*formatter_for)(struct ls_conf_section *sec, struct ls_conf_section **fsec,
                                  char *err, size_t errlen);
+    /* optional: refuse a formatter the output cannot use (out_file: a whole-file formatter
+     * with compress or append). LS_OK, or LS_ERROR with "file:line: ..." in err. */
+    int (*formatter_check)(struct ls_instance *ins, const struct ls_instance *fmt, char *err,
+                           size_t errlen);
     /* unbuffered: take a record now. LS_OK, LS_AGAIN (not accepted, retry), LS_ERROR */
     int (*emit)(struct ls_instance *ins, const struct ls_record *rec);
     /* make everything emitted so far durable/visible (stdout: fflush). LS_OK / LS_ERROR */

@@ -696,6 +696,25 @@ static int file_write(struct ls_instance *ins, struct ls_chunk *chunk)
     return LS_AGAIN;
 }
 
+/* A formatter that makes whole files (parquet) compresses inside them and cannot be appended to. */
+static int file_formatter_check(struct ls_instance *ins, const struct ls_instance *fmt, char *err,
+                                size_t errlen)
+{
+    struct file_ctx *ctx = ins->ctx;
+    const char *key = ctx->compress != FILE_TEXT ? "compress" : ctx->append ? "append" : NULL;
+    struct ls_conf_param *p;
+
+    if (fmt->plugin->finish == NULL || key == NULL) {
+        return LS_OK;
+    }
+    p = ls_conf_get_param(ins->conf, key);
+    snprintf(err, errlen, "%s:%d: the %s formatter writes whole %s files: '%s' cannot be used "
+             "with it (its compression parameter compresses inside the file)",
+             p ? p->file : ins->conf->file, p ? p->line : ins->conf->line, fmt->plugin->name,
+             fmt->plugin->file_ext, key);
+    return LS_ERROR;
+}
+
 const struct ls_plugin ls_plugin_out_file = {
     .name = "file",
     .kind = LS_PLUGIN_OUTPUT,
@@ -705,6 +724,7 @@ const struct ls_plugin ls_plugin_out_file = {
     .init = file_init,
     .destroy = file_destroy,
     .start = file_start,
+    .formatter_check = file_formatter_check,
     .output_flags = LS_OUT_BUFFERED,
     .default_formatter = "out_file",
     .default_chunk_keys = "time",

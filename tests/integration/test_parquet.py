@@ -270,6 +270,17 @@ def test_bad_schemas_are_configuration_errors_with_file_and_line():
         assert re.search(r"logship\.conf:\d+: .*" + msg, p.stderr), (fmt, p.stderr[-1500:])
 
 
+def test_out_file_refuses_compress_and_append_with_parquet():
+    d = tmpdir()
+    for extra, key in (("  compress gzip\n", "compress"), ("  append true\n", "append")):
+        c = conf(sample([{"t": T0}]) + file_match(d, "    schema a:string").replace(
+            "  path_suffix .parquet\n", "  path_suffix .parquet\n" + extra), d)
+        p = run(["-c", c, "--dry-run"])
+        assert p.returncode == 1, p.stderr
+        assert re.search(rf"logship\.conf:\d+: the parquet formatter writes whole parquet files: "
+                         rf"'{key}' cannot be used", p.stderr), p.stderr[-1500:]
+
+
 def test_s3_store_as_parquet_hive_partitions():
     srv = S3Server.start()
     d = tmpdir()
