@@ -15,6 +15,7 @@
 #   scripts/fresh-root.sh 'make demo'          # any command, run in the clone
 #   KEEP=1 scripts/fresh-root.sh               # keep the root afterwards (its path is printed)
 set -euo pipefail
+trap 'echo "fresh-root: failed (line $LINENO)" >&2' ERR
 
 [ "$(id -u)" = 0 ] || { echo "fresh-root: must run as root (debootstrap, chroot, mounts)" >&2; exit 1; }
 src=$(git -C "$(dirname "$0")/.." rev-parse --show-toplevel)
@@ -71,6 +72,7 @@ make_base() {
     apt_files | while read -r f; do mkdir -p "$tmp$(dirname "$f")"; cp -p "$f" "$tmp$f"; done
     cp -pn /usr/share/keyrings/*.gpg "$tmp/usr/share/keyrings/" 2>/dev/null || true
     # the machine's Python first on PATH for login shells, as on the machine itself
+    mkdir -p "$tmp/etc/profile.d"
     printf 'PATH=%s/bin:$PATH\nexport PATH\n' "$py" > "$tmp/etc/profile.d/machine-python.sh"
     printf '#!/bin/sh\nexit 101\n' > "$tmp/usr/sbin/policy-rc.d"; chmod 755 "$tmp/usr/sbin/policy-rc.d"
     # shellcheck disable=SC2086
