@@ -14,7 +14,7 @@
 #   scripts/fresh-root.sh                      # make demo && make test
 #   scripts/fresh-root.sh 'make demo'          # any command, run in the clone
 #   KEEP=1 scripts/fresh-root.sh               # keep the root afterwards (its path is printed)
-set -euo pipefail
+set -eEuo pipefail
 trap 'echo "fresh-root: failed (line $LINENO)" >&2' ERR
 
 [ "$(id -u)" = 0 ] || { echo "fresh-root: must run as root (debootstrap, chroot, mounts)" >&2; exit 1; }
@@ -32,7 +32,7 @@ base_pkgs="build-essential git ca-certificates curl
 
 apt_files() {   # the host's apt sources and settings, copied into the root
     find /etc/apt/sources.list /etc/apt/sources.list.d /etc/apt/apt.conf.d /etc/apt/trusted.gpg.d \
-         /etc/apt/keyrings /etc/apt/preferences.d -type f 2>/dev/null | sort
+         /etc/apt/keyrings /etc/apt/preferences.d -type f 2>/dev/null | sort || true
 }
 key=$( { echo "$base_pkgs" "$py"; apt_files | xargs cat; cat /usr/share/keyrings/*.gpg 2>/dev/null; } \
        | sha256sum | cut -c1-16)
