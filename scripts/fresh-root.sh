@@ -14,6 +14,7 @@
 #   scripts/fresh-root.sh                      # make demo && make test
 #   scripts/fresh-root.sh 'make demo'          # any command, run in the clone
 #   KEEP=1 scripts/fresh-root.sh               # keep the root afterwards (its path is printed)
+#   REV=5ce9e7a scripts/fresh-root.sh          # another commit (e.g. to see an old failure)
 set -eEuo pipefail
 trap 'echo "fresh-root: failed (line $LINENO)" >&2' ERR
 
@@ -94,5 +95,6 @@ cleanup() {
 trap cleanup EXIT
 tar -C "$run" --zstd -xf "$tarball"
 git clone -q --no-local "$src" "$run/root/logship"
-echo "fresh-root: $(git -C "$src" log -1 --format='%h %s') in a fresh Debian 12 root: $cmd"
+[ -z "${REV:-}" ] || git -C "$run/root/logship" checkout -q "$REV"
+echo "fresh-root: $(git -C "$run/root/logship" log -1 --format='%h %s') in a fresh Debian 12 root: $cmd"
 in_root "$run" "cd /root/logship && $cmd"
