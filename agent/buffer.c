@@ -185,6 +185,7 @@ struct ls_chunk {
     int64_t timekey;
     enum chunk_state state;
     double created_mono;
+    double write_mono;           /* when the current write started (progress lines) */
     char *path;                 /* file buffer: current file name */
     int fd;                     /* file buffer: open for append while staged; -1 otherwise */
     uint64_t file_size;         /* bytes in the file (header + frames) */
@@ -233,6 +234,10 @@ struct ls_buffer {
     /* durable positions per source */
     struct src_pos *hwm;
     size_t hwm_cap, hwm_n;
+
+    /* progress lines (ls_output_delivered): the last line's time, what came since */
+    double prog_last;
+    uint64_t prog_n, prog_records, prog_bytes;
 
     /* retry state (per buffer, like fluentd) */
     int retries;
@@ -946,6 +951,11 @@ static uint64_t effective_limit(const struct ls_buffer *b)
     return limit;
 }
 
+const char *ls_buffer_dir(const struct ls_buffer *b)
+{
+    return b->dir;
+}
+
 bool ls_buffer_over_limit(const struct ls_buffer *b)
 {
     return b->total_bytes + b->pending.len >= effective_limit(b);
@@ -1473,6 +1483,7 @@ static void start_write(struct ls_buffer *b, struct ls_chunk *c, struct ls_insta
 
     c->state = CH_WRITING;
     c->writer = writer;
+    c->write_mono = ls_mono_now();
     b->inflight++;
     rc = writer->plugin->write(writer, c);
     if (rc == LS_AGAIN) {
@@ -1496,6 +1507,44 @@ static bool enqueue_due(struct ls_buffer *b, struct ls_chunk *c, double now_mono
     return false;
 }
 
+/* The deliveries no line has shown yet, as one line, once a second has passed since the last. */
+static void progress_summary(struct ls_buffer *b, double now, bool force)
+{
+    if (b->prog_n == 0 || (!force && now - b->prog_last < 1.0)) {
+        return;
+    }
+    ls_plg_info(b->out, "delivered %llu more chunk%s (%llu records, %llu bytes) in the last %.1fs",
+                (unsigned long long)b->prog_n, b->prog_n == 1 ? "" : "s",
+                (unsigned long long)b->prog_records, (unsigned long long)b->prog_bytes,
+                now - b->prog_last);
+    b->prog_n = b->prog_records = b->prog_bytes = 0;
+    b->prog_last = now;
+}
+
+void ls_buffer_progress_flush(struct ls_buffer *b)
+{
+    progress_summary(b, ls_mono_now(), true);
+}
+
+void ls_output_delivered(struct ls_instance *out, struct ls_chunk *c, const char *where,
+                         uint64_t bytes)
+{
+    struct ls_buffer *b = c->b;
+    double now = ls_mono_now();
+
+    if (now - b->prog_last < 1.0) {
+        b->prog_n++;
+        b->prog_records += c->info.records;
+        b->prog_bytes += bytes;
+        return;
+    }
+    progress_summary(b, now, true);
+    ls_plg_info(out, "delivered %s (%llu records, %llu bytes, %.2fs)", where,
+                (unsigned long long)c->info.records, (unsigned long long)bytes,
+                now - c->write_mono);
+    b->prog_last = now;
+}
+
 void ls_buffer_tick(struct ls_buffer *b)
 {
     double now_mono = ls_mono_now();
@@ -1503,6 +1552,7 @@ void ls_buffer_tick(struct ls_buffer *b)
     int32_t ns;
     struct ls_chunk *c, *next;
 
+    progress_summary(b, now_mono, false);
     ls_wall_now(&now, &ns);
     for (c = b->staged; c; c = next) {
         next = c->next;
@@ -1824,6 +1874,7 @@ void ls_buffer_destroy(struct ls_buffer *b)
     if (b == NULL) {
         return;
     }
+    progress_summary(b, ls_mono_now(), true);
     if (b->pending.len) {
         (void)frame_write(b);
     }

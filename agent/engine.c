@@ -19,6 +19,7 @@
 #include "http.h"
 #include "log.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 
@@ -869,6 +870,97 @@ static int start_each(struct ls_instance **v, size_t n)
     return LS_OK;
 }
 
+/* --oneshot's last word: what this run did, for the cron mail or the log */
+static void log_totals(struct ls_engine *eng)
+{
+    uint64_t in = 0, out = 0, chunks = 0, bytes = 0, retries = 0, errors = 0;
+
+    for (size_t i = 0; i < eng->noutputs; i++) {
+        struct ls_output_core *core = eng->outputs[i]->core;
+
+        if (core && core->buffer) {
+            ls_buffer_progress_flush(core->buffer);
+        }
+    }
+    for (size_t i = 0; i < eng->ninputs; i++) {
+        in += eng->inputs[i]->metrics.emit_records;
+    }
+    for (size_t i = 0; i < eng->noutputs; i++) {
+        const struct ls_metrics *m = &eng->outputs[i]->metrics;
+
+        out += m->write_records;
+        chunks += m->chunks_flushed;
+        bytes += m->write_bytes;
+        retries += m->retries;
+        errors += m->errors;
+    }
+    ls_info("oneshot totals: %llu records read, %llu delivered in %llu chunks (%llu bytes), "
+            "%llu retries, %llu failed writes, %.1fs", (unsigned long long)in,
+            (unsigned long long)out, (unsigned long long)chunks, (unsigned long long)bytes,
+            (unsigned long long)retries, (unsigned long long)errors,
+            ls_mono_now() - eng->started_mono);
+}
+
+void ls_engine_hold_start(struct ls_engine *eng)
+{
+    eng->start_holds++;
+}
+
+void ls_engine_release_start(struct ls_engine *eng, bool ok)
+{
+    if (eng->start_holds > 0) {
+        eng->start_holds--;
+    }
+    if (!ok) {
+        eng->start_failed = true;
+    }
+}
+
+static int check_each(struct ls_instance **v, size_t n)
+{
+    int bad = 0;
+    char why[PATH_MAX + 128];
+
+    for (size_t i = 0; i < n; i++) {
+        struct ls_output_core *core = v[i]->plugin->kind == LS_PLUGIN_OUTPUT ? v[i]->core : NULL;
+        const char *dir = core && core->buffer ? ls_buffer_dir(core->buffer) : NULL;
+
+        if (dir && !ls_dir_writable(dir, why, sizeof(why))) {
+            ls_plg_error(v[i], "%s:%d: buffer path: %s", v[i]->conf ? v[i]->conf->file : "?",
+                         v[i]->conf ? v[i]->conf->line : 0, why);
+            bad++;
+        }
+        if (v[i]->plugin->check) {
+            bad += v[i]->plugin->check(v[i]);
+        }
+    }
+    return bad;
+}
+
+int ls_engine_check_local(struct ls_engine *eng)
+{
+    return check_each(eng->inputs, eng->ninputs) + check_each(eng->outputs, eng->noutputs) +
+           check_each(eng->filters, eng->nfilters);
+}
+
+int ls_engine_check_remote(struct ls_engine *eng)
+{
+    int rc;
+
+    eng->check_remote = true;
+    ls_work_init(eng, 2);
+    if (eng->start_holds == 0) {
+        ls_info("check-remote: no output has a remote start-up check");
+    }
+    while (eng->start_holds > 0 && !eng->start_failed) {
+        ev_run(eng->loop, EVRUN_ONCE);
+    }
+    rc = eng->start_failed ? 1 : 0;
+    ls_work_shutdown(eng);
+    ls_http_shutdown(eng);
+    return rc;
+}
+
 int ls_engine_run(struct ls_engine *eng)
 {
     size_t i;
@@ -886,6 +978,7 @@ int ls_engine_run(struct ls_engine *eng)
     ev_timer_init(&eng->tick, tick_cb, 0.2, 0.2);
     ev_timer_start(eng->loop, &eng->tick);
     ls_work_init(eng, 2);
+    eng->started_mono = ls_mono_now();
 
     for (i = 0; i < eng->noutputs; i++) {
         struct ls_output_core *core = eng->outputs[i]->core;
@@ -895,8 +988,23 @@ int ls_engine_run(struct ls_engine *eng)
         }
     }
     /* outputs look at what the buffers recovered (a crash's leftovers) before new data comes */
-    if (start_each(eng->outputs, eng->noutputs) != LS_OK ||
-        start_each(eng->inputs, eng->ninputs) != LS_OK) {
+    if (start_each(eng->outputs, eng->noutputs) != LS_OK) {
+        eng->exit_code = 1;
+        goto out;
+    }
+    /* no input reads a line before the outputs' start-up checks have answered */
+    while (eng->start_holds > 0 && !eng->start_failed && !eng->stopping) {
+        ev_run(eng->loop, EVRUN_ONCE);
+    }
+    if (eng->start_failed) {
+        ls_error("an output's start-up check failed; not starting (see above)");
+        eng->exit_code = 1;
+        goto out;
+    }
+    if (eng->stopping) {
+        goto out;
+    }
+    if (start_each(eng->inputs, eng->ninputs) != LS_OK) {
         eng->exit_code = 1;
         goto out;
     }
@@ -921,6 +1029,9 @@ out:
     ev_signal_stop(eng->loop, &eng->sig_hup);
     if (eng->oneshot && eng->exit_code == 0 && eng->stopping) {
         eng->exit_code = 1;     /* interrupted before everything was delivered */
+    }
+    if (eng->oneshot) {
+        log_totals(eng);
     }
     ls_info("logship stopped");
     return eng->exit_code;

@@ -71,6 +71,12 @@ struct ls_engine {
     bool stopping;
     bool flushing_for_exit;
     int exit_code;
+    /* outputs' start-up checks that inputs wait for (ls_engine_hold_start), and whether one
+       failed so that the start stops */
+    int start_holds;
+    bool start_failed;
+    bool check_remote;                  /* --check-remote: any failed check is final */
+    double started_mono;                /* for --oneshot's totals */
     bool reload_requested;
 
     ev_signal sig_term, sig_int, sig_usr1, sig_hup;
@@ -98,6 +104,18 @@ int ls_engine_run(struct ls_engine *eng);         /* start, run the loop, stop; 
 void ls_engine_destroy(struct ls_engine *eng);
 void ls_engine_stop(struct ls_engine *eng);       /* request a graceful stop */
 void ls_engine_flush(struct ls_engine *eng);      /* SIGUSR1 */
+/*
+ * An output's start-up check (s3's check_apikey_on_start / check_bucket) that must settle
+ * before any input starts: hold in init, release once known. A release with ok false stops
+ * the start and logship exits 1, as fluentd does when a plugin's start raises.
+ */
+void ls_engine_hold_start(struct ls_engine *eng);
+/* --dry-run: every plugin's check hook and every file buffer's directory; problems found */
+int ls_engine_check_local(struct ls_engine *eng);
+/* --dry-run --check-remote: resolve credentials and run the outputs' start-up checks (no
+   buffer, input or upload starts); 0 when every check passed */
+int ls_engine_check_remote(struct ls_engine *eng);
+void ls_engine_release_start(struct ls_engine *eng, bool ok);
 
 /* loop.c */
 void ls_work_init(struct ls_engine *eng, int nthreads);

@@ -103,6 +103,12 @@ struct ls_plugin {
     int (*write)(struct ls_instance *ins, struct ls_chunk *chunk);
     /* buffered, optional: called when a chunk is given up (moved to secondary/dropped) */
     void (*abandon)(struct ls_instance *ins, struct ls_chunk *chunk);
+
+    /*
+     * optional, --dry-run: what the start would trip on here, as the user running it (files
+     * to read, directories to write). Logs each problem as an error; returns how many.
+     */
+    int (*check)(struct ls_instance *ins);
 };
 
 /* Metrics every instance keeps; monitoring (monitor_agent, /metrics) reads them. */
@@ -146,6 +152,16 @@ const char *ls_plugin_kind_name(enum ls_plugin_kind kind);
  * params). type: the @type to use when sec has none (NULL: required).
  * NULL on error with "file:line: message" in err.
  */
+/*
+ * For check hooks: can this user create files under path? path may be a template (a tag or
+ * time placeholder, a glob): only its fixed leading directories are checked. is_dir: path
+ * names the directory itself, else the file whose directory is checked. Logs an error naming
+ * the section's file:line and param; returns 0 (fine) or 1 (a problem).
+ */
+int ls_check_writable(struct ls_instance *ins, const char *param, const char *path, bool is_dir);
+/* Same for a file to read: 0 when it is readable or does not exist (yet), 1 with an error. */
+int ls_check_readable(struct ls_instance *ins, const char *param, const char *path);
+
 struct ls_instance *ls_instance_create(struct ls_engine *eng, struct ls_instance *owner,
                                        enum ls_plugin_kind kind, const char *type,
                                        struct ls_conf_section *sec, char *err, size_t errlen);
@@ -323,6 +339,13 @@ const char *ls_timekey_format(double timekey);
 /* Finish an asynchronous .write: rc LS_OK (delivered), LS_ERROR (retry) or LS_DECLINED
  * (unrecoverable, see .write). */
 void ls_output_write_done(struct ls_instance *out, struct ls_chunk *c, int rc, const char *errmsg);
+/*
+ * A buffered output delivered chunk c as `where` (an object's s3:// URL, a file's path) in
+ * bytes bytes: logged at info level, at most one line a second per output, with a summary of
+ * what was delivered in between (the operator sees progress without a line per chunk).
+ */
+void ls_output_delivered(struct ls_instance *out, struct ls_chunk *c, const char *where,
+                         uint64_t bytes);
 /* For outputs: the buffer's configured flush_thread_count (uploads in flight). */
 int ls_output_concurrency(const struct ls_instance *out);
 

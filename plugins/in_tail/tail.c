@@ -1815,6 +1815,9 @@ static void tail_refresh_now(struct tail_ctx *ctx)
     }
     for (i = 0; i < ctx->npaths; i++) {
         char *p = tail_strftime(ctx, ctx->paths[i], now);
+        size_t had = ncand;
+        struct stat pst;
+
         if (tail_is_glob(ctx, p)) {
             glob_t g;
             tail_glob(ctx, p, &g);
@@ -1837,6 +1840,14 @@ static void tail_refresh_now(struct tail_ctx *ctx)
             globfree(&g);
         } else if (!strv_has(&excl, p)) {
             cand_add(&cand, &ncand, p, true);
+            if (stat(p, &pst) != 0) {
+                had = ncand;   /* named, not there yet */
+            }
+        }
+        /* a typo in path is otherwise silent for ever: say so once, at start (fluentd too) */
+        if (ctx->startup && ncand == had) {
+            ls_plg_warn(ctx->ins, "path '%s' matches no file yet; it is checked again every %gs "
+                        "(refresh_interval)", p, ctx->refresh_interval);
         }
         ls_free(p);
     }
@@ -2178,6 +2189,31 @@ static void tail_destroy(struct ls_instance *ins)
     ls_arena_release(&ctx->arena);
 }
 
+/* --dry-run: the files to follow readable, the pos_file's directory writable, by this user */
+static int tail_check_access(struct ls_instance *ins)
+{
+    struct tail_ctx *ctx = ins->ctx;
+    int bad = ls_check_writable(ins, "pos_file", ctx->pos_file, false);
+
+    for (size_t i = 0; i < ctx->npaths; i++) {
+        char *p = tail_strftime(ctx, ctx->paths[i], time(NULL));
+
+        if (tail_is_glob(ctx, p)) {
+            glob_t g;
+
+            tail_glob(ctx, p, &g);
+            for (size_t j = 0; j < g.gl_pathc; j++) {
+                bad += ls_check_readable(ins, "path", g.gl_pathv[j]);
+            }
+            globfree(&g);
+        } else {
+            bad += ls_check_readable(ins, "path", p);
+        }
+        ls_free(p);
+    }
+    return bad;
+}
+
 const struct ls_plugin ls_plugin_in_tail = {
     .name = "tail",
     .kind = LS_PLUGIN_INPUT,
@@ -2189,6 +2225,7 @@ const struct ls_plugin ls_plugin_in_tail = {
     .destroy = tail_destroy,
     .start = tail_start,
     .stop = tail_stop,
+    .check = tail_check_access,
     .pause = tail_pause,
     .resume = tail_resume,
 };

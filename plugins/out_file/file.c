@@ -507,12 +507,13 @@ static void file_done(void *arg)
     if (j->rc == LS_OK) {
         ins->metrics.write_bytes += j->out_bytes;
         ls_plg_debug(ins, "chunk %s written to '%s'", ls_chunk_info(j->chunk)->id, j->final);
+        ls_output_delivered(ins, j->chunk, j->final, j->out_bytes);
         if (ctx->symlink_path) {
             update_symlink(ins, j->final);
         }
         ls_output_write_done(ins, j->chunk, LS_OK, NULL);
     } else {
-        ls_plg_error(ins, "%s", j->err);
+        /* the buffer's retry line carries the message: one line per failed attempt */
         ls_output_write_done(ins, j->chunk, LS_ERROR, j->err);
     }
     ls_free(j->target);
@@ -696,6 +697,14 @@ static int file_write(struct ls_instance *ins, struct ls_chunk *chunk)
     return LS_AGAIN;
 }
 
+/* --dry-run: the output directory can be made and written by this user */
+static int file_check_access(struct ls_instance *ins)
+{
+    struct file_ctx *ctx = ins->ctx;
+
+    return ls_check_writable(ins, "path", ctx->path, false);
+}
+
 const struct ls_plugin ls_plugin_out_file = {
     .name = "file",
     .kind = LS_PLUGIN_OUTPUT,
@@ -709,4 +718,5 @@ const struct ls_plugin ls_plugin_out_file = {
     .default_formatter = "out_file",
     .default_chunk_keys = "time",
     .write = file_write,
+    .check = file_check_access,
 };

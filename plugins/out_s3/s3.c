@@ -19,6 +19,7 @@
  */
 #include "s3_out.h"
 #include "log.h"
+#include "engine.h"
 
 #include <strings.h>
 
@@ -216,7 +217,8 @@ struct s3_cred_work {
     char err[256];
 };
 
-static void s3_gate_fail(struct s3_out *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void s3_gate_fail(struct s3_out *s, long status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void s3_gate_settle(struct s3_out *s, bool ok)
 {
@@ -240,14 +242,35 @@ static void s3_gate_settle(struct s3_out *s, bool ok)
     }
 }
 
-static void s3_gate_fail(struct s3_out *s, const char *fmt, ...)
+/*
+ * status: the HTTP status that failed the check, 0 for no answer, -1 for an answer no retry
+ * changes that is not HTTP (no credentials anywhere). At start, an answer that no retry will
+ * change (a 4xx: bad credentials, AccessDenied, no such bucket; a redirect to another region)
+ * stops the start, as fluent-plugin-s3's start raises. The store being away (no connection, 5xx,
+ * throttling) is not the configuration's fault: logship starts, keeps the records in its
+ * buffer and retries, where fluentd would refuse to start.
+ */
+static void s3_gate_fail(struct s3_out *s, long status, const char *fmt, ...)
 {
     va_list ap;
+    bool final = status < 0 || (status >= 300 && status < 500 && status != 408 && status != 429) ||
+                 s->eng->check_remote;
 
     va_start(ap, fmt);
     vsnprintf(s->gate_err, sizeof(s->gate_err), fmt, ap);
     va_end(ap);
-    ls_plg_error(s->ins, "%s", s->gate_err);
+    /* after the start, the buffer's retry line carries the message: one line per attempt */
+    if (s->start_hold || s->eng->check_remote) {
+        ls_plg_error(s->ins, "%s", s->gate_err);
+    }
+    if (s->start_hold) {
+        s->start_hold = false;
+        if (!final) {
+            ls_plg_warn(s->ins, "starting anyway: records stay in the buffer and the check is "
+                        "retried before the first upload");
+        }
+        ls_engine_release_start(s->eng, !final);
+    }
     s3_gate_settle(s, false);
 }
 
@@ -255,7 +278,25 @@ static void s3_gate_ready(struct s3_out *s)
 {
     s->checks_done = true;
     s->gate_err[0] = '\0';
+    if (s->start_hold) {
+        s->start_hold = false;
+        ls_engine_release_start(s->eng, true);
+    }
     s3_gate_settle(s, true);
+}
+
+/* A check answered from the wrong region: S3 names the bucket's own in x-amz-bucket-region. */
+static const char *s3_region_hint(struct s3_out *s, struct ls_http_resp *r, char *out, size_t n)
+{
+    char region[64];
+
+    if (ls_http_resp_header(r, "x-amz-bucket-region", region, sizeof(region)) == NULL ||
+        strcmp(region, s->addr.region) == 0) {
+        return "";
+    }
+    snprintf(out, n, "; the bucket is in region '%s', not '%s': set s3_region %s", region,
+             s->addr.region, region);
+    return out;
 }
 
 static void s3_create_bucket_cb(struct s3_out *s, struct ls_http_resp *r, void *arg)
@@ -268,12 +309,12 @@ static void s3_create_bucket_cb(struct s3_out *s, struct ls_http_resp *r, void *
         return;
     }
     s3_describe_error(s, "CreateBucket", NULL, r, msg, sizeof(msg), NULL, 0);
-    s3_gate_fail(s, "cannot create bucket '%s': %s", s->s3_bucket, msg);
+    s3_gate_fail(s, r->status, "cannot create bucket '%s': %s", s->s3_bucket, msg);
 }
 
 static void s3_head_bucket_cb(struct s3_out *s, struct ls_http_resp *r, void *arg)
 {
-    char msg[512];
+    char msg[512], hint[256];
     LS_UNUSED(arg);
 
     if (r->status >= 200 && r->status < 300) {
@@ -300,15 +341,17 @@ static void s3_head_bucket_cb(struct s3_out *s, struct ls_http_resp *r, void *ar
             rc = s3_call(s, &o, s3_create_bucket_cb, NULL);
             ls_buf_release(&body);
             if (rc != LS_OK) {
-                s3_gate_fail(s, "cannot create bucket '%s'", s->s3_bucket);
+                s3_gate_fail(s, 0, "cannot create bucket '%s'", s->s3_bucket);
             }
             return;
         }
-        s3_gate_fail(s, "The specified bucket does not exist: bucket = %s", s->s3_bucket);
+        s3_gate_fail(s, r->status, "The specified bucket does not exist: bucket = %s",
+                     s->s3_bucket);
         return;
     }
     s3_describe_error(s, "HeadBucket", NULL, r, msg, sizeof(msg), NULL, 0);
-    s3_gate_fail(s, "cannot check bucket '%s': %s", s->s3_bucket, msg);
+    s3_gate_fail(s, r->status, "cannot check bucket '%s': %s%s", s->s3_bucket, msg,
+                 s3_region_hint(s, r, hint, sizeof(hint)));
 }
 
 static void s3_check_bucket(struct s3_out *s)
@@ -320,13 +363,13 @@ static void s3_check_bucket(struct s3_out *s)
         return;
     }
     if (s3_call(s, &o, s3_head_bucket_cb, NULL) != LS_OK) {
-        s3_gate_fail(s, "cannot check bucket '%s'", s->s3_bucket);
+        s3_gate_fail(s, 0, "cannot check bucket '%s'", s->s3_bucket);
     }
 }
 
 static void s3_apikey_cb(struct s3_out *s, struct ls_http_resp *r, void *arg)
 {
-    char msg[512];
+    char msg[512], hint[256];
     LS_UNUSED(arg);
 
     if (r->status >= 200 && r->status < 300) {
@@ -334,8 +377,8 @@ static void s3_apikey_cb(struct s3_out *s, struct ls_http_resp *r, void *arg)
         return;
     }
     s3_describe_error(s, "ListObjects", NULL, r, msg, sizeof(msg), NULL, 0);
-    s3_gate_fail(s, "can't call S3 API. Please check your credentials or s3_region "
-                 "configuration. error = %s", msg);
+    s3_gate_fail(s, r->status, "can't call S3 API. Please check your credentials or s3_region "
+                 "configuration. error = %s%s", msg, s3_region_hint(s, r, hint, sizeof(hint)));
 }
 
 static void s3_run_checks(struct s3_out *s)
@@ -348,7 +391,7 @@ static void s3_run_checks(struct s3_out *s)
         return;
     }
     if (s3_call(s, &o, s3_apikey_cb, NULL) != LS_OK) {
-        s3_gate_fail(s, "can't call S3 API: cannot start the request");
+        s3_gate_fail(s, 0, "can't call S3 API: cannot start the request");
     }
 }
 
@@ -366,9 +409,21 @@ static void s3_cred_work_done(void *arg)
 
     if (w->rc != LS_OK) {
         s3_creds_release(&w->creds);
-        s3_gate_fail(s, "failed to get AWS credentials: %s", w->err);
+        s3_gate_fail(s, -1, "failed to get AWS credentials: %s", w->err);
         ls_free(w);
         return;
+    }
+    {
+        char was[160], now[160];
+
+        s3_creds_describe(&w->creds, now, sizeof(now));
+        if (s->have_creds) {
+            s3_creds_describe(&s->creds, was, sizeof(was));
+        }
+        /* once, and when they change: not at every retry of a store that is away */
+        if (!s->have_creds || s->creds_stale || strcmp(was, now) != 0) {
+            ls_info("s3: credentials from %s", now);
+        }
     }
     s3_creds_release(&s->creds);
     s->creds = w->creds;       /* moved */
@@ -410,7 +465,7 @@ void s3_gate_open(struct s3_out *s)
     w->s = s;
     if (ls_work_submit(s->eng, s3_cred_work_run, s3_cred_work_done, w) != LS_OK) {
         ls_free(w);
-        s3_gate_fail(s, "cannot submit the credentials job");
+        s3_gate_fail(s, 0, "cannot submit the credentials job");
     }
 }
 
@@ -672,6 +727,10 @@ static int s3_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
     /* the first loop iteration resolves credentials and runs the start-up checks */
     s->start_timer = ls_timer_new(ins, s3_start_cb, s);
     ls_timer_start(s->start_timer, 0, 0);
+    if (s->check_apikey_on_start || s->check_bucket) {
+        s->start_hold = true;
+        ls_engine_hold_start(s->eng);
+    }
     return LS_OK;
 }
 

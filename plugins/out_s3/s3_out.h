@@ -138,6 +138,7 @@ struct s3_out {
     bool have_creds;
     bool creds_stale;            /* ExpiredToken & co: refresh before the next request */
     bool checks_done;            /* check_apikey_on_start / check_bucket passed */
+    bool start_hold;             /* the engine's inputs wait for our first checks */
     int gate;
     char gate_err[256];
     struct s3_job *waiters;      /* writes waiting for the gate (start-up, refresh) */
@@ -278,5 +279,8 @@ void s3_key_resolve(struct s3_job *j, void (*done)(struct s3_job *j, int rc, con
 void s3_key_release_all(struct s3_out *s);
 /* If key is base with some index i, return i, else -1 (used to seed from a LIST). */
 int64_t s3_key_index_of(const char *base, const char *fmt, const char *key);
+
+/* a chunk is in the store: metrics and the progress line */
+void s3_delivered(struct s3_job *j);
 
 #endif

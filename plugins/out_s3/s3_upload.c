@@ -788,6 +788,16 @@ void s3_job_abandon(struct s3_out *s, struct ls_chunk *c)
     ls_free(j.state_etags);
 }
 
+void s3_delivered(struct s3_job *j)
+{
+    char *where = ls_asprintf("s3://%s/%s", j->s->s3_bucket, j->key);
+
+    ls_plg_debug(j->s->ins, "uploaded chunk %s to %s (%llu bytes%s)", ls_chunk_info(j->c)->id,
+                 where, (unsigned long long)j->size, j->nparts ? ", multipart" : "");
+    ls_output_delivered(j->s->ins, j->c, where, j->size);
+    ls_free(where);
+}
+
 static void s3u_put_cb(struct s3_out *s, struct ls_http_resp *r, void *arg)
 {
     struct s3_job *j = arg;
@@ -795,9 +805,7 @@ static void s3u_put_cb(struct s3_out *s, struct ls_http_resp *r, void *arg)
 
     if (r->status >= 200 && r->status < 300) {
         s->ins->metrics.write_bytes += j->size;
-        ls_plg_debug(s->ins, "uploaded chunk %s to s3://%s/%s (%llu bytes, %.2fs)",
-                     ls_chunk_info(j->c)->id, s->s3_bucket, j->key, (unsigned long long)j->size,
-                     r->total_time);
+        s3_delivered(j);
         s3_job_finish(j, LS_OK, NULL);
         return;
     }
