@@ -35,7 +35,7 @@ apt_files() {   # the host's apt sources and settings, copied into the root
     find /etc/apt/sources.list /etc/apt/sources.list.d /etc/apt/apt.conf.d /etc/apt/trusted.gpg.d \
          /etc/apt/keyrings /etc/apt/preferences.d -type f 2>/dev/null | sort || true
 }
-key=$( { echo "$base_pkgs" "$py"; apt_files | xargs cat; cat /usr/share/keyrings/*.gpg 2>/dev/null; } \
+key=$( { echo "$base_pkgs" "$py" base-v2; apt_files | xargs cat; cat /usr/share/keyrings/*.gpg 2>/dev/null; } \
        | sha256sum | cut -c1-16)
 tarball=$cache/bookworm-minbase-$key.tar.zst
 
@@ -56,7 +56,8 @@ in_root() {    # in_root ROOT COMMAND: run COMMAND in ROOT's clean login shell, 
         mkdir -p "$root$py"
         mount --bind "$py" "$root$py"
         mount -o remount,bind,ro "$root$py"
-        cp /etc/resolv.conf "$root/etc/resolv.conf"
+        # the machine'"'"'s name and resolver, as on the machine (mariadb-install-db resolves them)
+        cp /etc/resolv.conf /etc/hosts /etc/hostname "$root/etc/"
         exec chroot "$root" /usr/bin/env -i HOME=/root USER=root LOGNAME=root SHELL=/bin/bash \
             TERM=dumb LANG=C.UTF-8 CI="${CI:-}" /bin/bash -lc "$c"
     ' fresh-root "$root" "$py" "$c"
@@ -79,7 +80,9 @@ make_base() {
     # shellcheck disable=SC2086
     in_root "$tmp" "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(echo $base_pkgs) >/dev/null && apt-get clean"
     rm -f "$tmp/usr/sbin/policy-rc.d" "$tmp/etc/resolv.conf"
-    rm -rf "$tmp"/var/lib/apt/lists/* "$tmp$py"
+    chmod 755 "$tmp"           # mktemp made it 0700: the root directory of the new system
+    find "$tmp/var/lib/apt/lists" -maxdepth 1 -type f -delete
+    rm -rf "$tmp$py"
     mkdir -p "$cache"
     tar -C "$tmp" --zstd -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
     rm -rf --one-file-system "$tmp"
@@ -94,7 +97,11 @@ cleanup() {
 }
 trap cleanup EXIT
 tar -C "$run" --zstd -xf "$tarball"
-git clone -q --no-local "$src" "$run/root/logship"
-[ -z "${REV:-}" ] || git -C "$run/root/logship" checkout -q "$REV"
-echo "fresh-root: $(git -C "$run/root/logship" log -1 --format='%h %s') in a fresh Debian 12 root: $cmd"
-in_root "$run" "cd /root/logship && $cmd"
+chmod 755 "$run"
+# not under /root (0700): some tests run the build as an unprivileged user, as on the machine
+# where the work tree is /work/...
+mkdir -p "$run/work"
+git clone -q --no-local "$src" "$run/work/logship"
+[ -z "${REV:-}" ] || git -C "$run/work/logship" checkout -q "$REV"
+echo "fresh-root: $(git -C "$run/work/logship" log -1 --format='%h %s') in a fresh Debian 12 root: $cmd"
+in_root "$run" "cd /work/logship && $cmd"
