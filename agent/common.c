@@ -259,7 +259,8 @@ bool ls_dir_writable(const char *dir, char *why, size_t whylen)
     }
     /* the nearest existing ancestor is the one mkdir -p has to write into */
     while (stat(p, &st) != 0) {
-        if (errno != ENOENT) {
+        /* EACCES: an ancestor we cannot search; walking up finds it and says so */
+        if (errno != ENOENT && errno != EACCES && errno != ENOTDIR) {
             snprintf(why, whylen, "'%s': %s", p, strerror(errno));
             return false;
         }

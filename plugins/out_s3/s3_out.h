@@ -140,7 +140,7 @@ struct s3_out {
     bool checks_done;            /* check_apikey_on_start / check_bucket passed */
     bool start_hold;             /* the engine's inputs wait for our first checks */
     int gate;
-    char gate_err[256];
+    char gate_err[768];
     struct s3_job *waiters;      /* writes waiting for the gate (start-up, refresh) */
     struct ls_timer *start_timer;
     struct s3_sigv4_cache sigcache;
