@@ -235,6 +235,7 @@ struct ls_buffer {
     struct src_pos *hwm;
     size_t hwm_cap, hwm_n;
 
+    double slow_flush;           /* the output's slow_flush_log_threshold (fluentd: 20 s) */
     /* progress lines (ls_output_delivered): the last line's time, what came since */
     double prog_last;
     uint64_t prog_n, prog_records, prog_bytes;
@@ -392,6 +393,18 @@ struct ls_buffer *ls_buffer_create(struct ls_instance *out, struct ls_conf_secti
     }
     if (ls_param_bind(ls_buffer_params, src, &b->c, err, errlen) != LS_OK) {
         goto fail;
+    }
+    /* an output parameter in fluentd (not <buffer>'s), read here where writes are timed */
+    b->slow_flush = 20.0;
+    if (outsec && (v = ls_conf_get(outsec, "slow_flush_log_threshold")) != NULL) {
+        struct ls_conf_param *sp = ls_conf_get_param(outsec, "slow_flush_log_threshold");
+
+        sp->used = true;
+        if (ls_parse_time(v, &b->slow_flush) != LS_OK || b->slow_flush < 0) {
+            snprintf(err, errlen, "%s:%d: slow_flush_log_threshold '%s' is not a time like 20s",
+                     sp->file, sp->line, v);
+            goto fail;
+        }
     }
     if (!bufsec && outsec) {
         /*
@@ -1377,8 +1390,17 @@ static void write_finished(struct ls_buffer *b, struct ls_chunk *c, int rc, cons
     b->inflight--;
     c->writer = NULL;
     if (rc == LS_OK) {
+        double took = ls_mono_now() - c->write_mono;
+
         b->out->metrics.chunks_flushed++;
         b->out->metrics.write_records += c->info.records;
+        b->out->metrics.flush_time_ms += (uint64_t)(took * 1000.0);
+        if (took > b->slow_flush) {
+            b->out->metrics.slow_flushes++;
+            ls_plg_warn(b->out, "buffer flush took longer time than slow_flush_log_threshold: "
+                        "elapsed_time=%.3f slow_flush_log_threshold=%.1f chunk=%s", took,
+                        b->slow_flush, c->id);
+        }
         if (b->retries) {
             ls_plg_info(b->out, "retry succeeded after %d retries", b->retries);
         }
@@ -2266,6 +2288,9 @@ void ls_buffer_get_stats(const struct ls_buffer *b, struct ls_buffer_stats *st)
     ls_wall_now(&sec, &nsec);
     wall = (double)sec + (double)nsec / 1e9;
     for (c = b->staged; c; c = c->next) {
+        if (c->info.created > 0 && wall - (double)c->info.created > st->oldest_age) {
+            st->oldest_age = wall - (double)c->info.created;
+        }
         st->stage_length++;
         st->stage_bytes += chunk_bytes(c);
         if (c->timekey >= 0 && st->ntimekeys < LS_BUFFER_STATS_TIMEKEYS) {
@@ -2277,6 +2302,9 @@ void ls_buffer_get_stats(const struct ls_buffer *b, struct ls_buffer_stats *st)
         }
     }
     for (c = b->queue_head; c; c = c->next) {
+        if (c->info.created > 0 && wall - (double)c->info.created > st->oldest_age) {
+            st->oldest_age = wall - (double)c->info.created;
+        }
         st->queue_length++;
         st->queue_bytes += chunk_bytes(c);
     }

@@ -70,6 +70,7 @@ struct ls_buffer_stats {
     int retry_steps;            /* failed flushes in the current retry episode (0: not retrying) */
     double retry_start;         /* wall clock (epoch sec) of the episode's first failure, or 0 */
     double retry_next;          /* wall clock of the next attempt, or 0 */
+    double oldest_age;          /* seconds since the oldest undelivered chunk was made, or 0 */
     int64_t timekeys[LS_BUFFER_STATS_TIMEKEYS];   /* staged chunks' timekeys (first ones) */
     size_t ntimekeys;
 };

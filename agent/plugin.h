@@ -124,6 +124,9 @@ struct ls_metrics {
     uint64_t chunks_queued;     /* gauge */
     uint64_t buffer_bytes;      /* gauge: staged + queued */
     uint64_t unmatched;         /* inputs: records that matched no <match> */
+    uint64_t flush_time_ms;     /* outputs: time spent in successful writes (fluentd's
+                                   flush_time_count) */
+    uint64_t slow_flushes;      /* writes over slow_flush_log_threshold (slow_flush_count) */
     char last_error[256];
 };
 

@@ -248,3 +248,110 @@ def test_one_log_line_per_failed_attempt():
         nums = [int(x) for l in ls for x in re.findall(r"\(retry (\d+) in", l)]
         assert nums == sorted(set(nums)), ls   # one line per attempt, none repeated
     assert p.stderr.count("credentials from") == 1, p.stderr[-3000:]
+
+
+def _get(port, path):
+    import urllib.request, urllib.error
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_health_endpoint_says_which_output_is_not_delivering():
+    import json
+    srv = S3Server.start()
+    d = tmpdir()
+    port = lstest.free_port()
+    away = lstest.free_port()
+    c = conf(f"""
+<source>
+  @type monitor_agent
+  port {port}
+  unhealthy_after 1s
+</source>
+<source>
+  @type sample
+  tag t
+  rate 20
+</source>
+<match t>
+  @type copy
+  <store>
+    @type file
+    @id local
+    path {d}/out/t
+    slow_flush_log_threshold 0
+    <buffer>
+      flush_mode interval
+      flush_interval 0.3s
+    </buffer>
+  </store>
+  <store>
+    @type s3
+    @id store
+    aws_key_id k
+    aws_sec_key s
+    s3_bucket b
+    s3_endpoint http://127.0.0.1:{away}
+    force_path_style true
+    check_apikey_on_start false
+    check_bucket false
+    <buffer>
+      flush_mode interval
+      flush_interval 0.3s
+      retry_wait 0.2
+      retry_forever true
+    </buffer>
+  </store>
+</match>
+""", d)
+    os.chmod(c, 0o600)
+    a = Agent(c).start()
+    try:
+        a.wait_log("logship started")
+        # the store is away: after unhealthy_after the answer turns 503 and names the output
+        def failing():
+            st, body = _get(port, "/api/health")
+            return (st, json.loads(body)) if st == 503 else None
+        st, h = lstest.wait_until(failing, timeout=30, what="/api/health to answer 503")
+        outs = {o["plugin_id"]: o for o in h["outputs"]}
+        assert h["status"] == "failing" and outs["store"]["delivering"] is False, h
+        assert "Couldn't connect" in outs["store"]["last_error"] or "connect" in outs["store"]["last_error"], h
+        assert outs["store"]["retry_steps"] >= 1 and outs["store"]["oldest_undelivered_seconds"] >= 0, h
+        assert outs["local"]["delivering"] is True and "last_error" not in outs["local"], h
+        # fluentd's flush_time_count / slow_flush_count for the output that delivers
+        st, body = _get(port, "/api/plugins.json")
+        rows = {p["plugin_id"]: p for p in json.loads(body)["plugins"]}
+        assert rows["local"]["slow_flush_count"] >= 1 and "flush_time_count" in rows["local"], rows["local"]
+        assert "buffer flush took longer time than slow_flush_log_threshold" in a.log(), a.log()[-2000:]
+    finally:
+        a.kill9()   # a stop would wait for the store that is away
+
+
+def test_health_endpoint_ok_when_everything_delivers():
+    import json
+    d = tmpdir()
+    port = lstest.free_port()
+    c = conf(f"""
+<source>
+  @type monitor_agent
+  port {port}
+</source>
+<source>
+  @type sample
+  tag t
+</source>
+<match t>
+  @type file
+  path {d}/out/t
+</match>
+""", d)
+    a = Agent(c).start()
+    try:
+        a.wait_log("logship started")
+        st, body = _get(port, "/api/health")
+        assert st == 200 and json.loads(body)["status"] == "ok", (st, body)
+    finally:
+        a.stop()
