@@ -71,6 +71,7 @@ struct tail_ctx {
     bool read_from_head;
     double refresh_interval;
     double rotate_wait;
+    double progress_next;       /* backlog progress lines: when to look next (mono) */
     bool follow_inodes;
     double limit_recently_modified;
     bool skip_refresh_on_startup;
@@ -1971,6 +1972,30 @@ static void tail_check_done(struct tail_ctx *ctx)
     ls_input_done(ctx->ins);
 }
 
+/*
+ * A backlog (a day of logs at the first start, a catch-up after an outage) shows how far it
+ * has come: every 10 s, one line per file with more than 16 MiB still to read.
+ */
+static void tail_progress(struct tail_ctx *ctx, double now)
+{
+    struct stat st;
+
+    if (now < ctx->progress_next) {
+        return;
+    }
+    ctx->progress_next = now + 10.0;
+    for (struct tail_file *f = ctx->files; f; f = f->next) {
+        if (f->fd < 0 || fstat(f->fd, &st) != 0 || (uint64_t)st.st_size <= f->read_pos ||
+            (uint64_t)st.st_size - f->read_pos < 16u << 20) {
+            continue;
+        }
+        ls_plg_info(ctx->ins, "'%s': %.1f of %.1f MiB read (%.0f%%), %.1f MiB to go", f->path,
+                    (double)f->read_pos / 1048576.0, (double)st.st_size / 1048576.0,
+                    100.0 * (double)f->read_pos / (double)st.st_size,
+                    (double)((uint64_t)st.st_size - f->read_pos) / 1048576.0);
+    }
+}
+
 static void tail_tick_cb(struct ls_timer *t, void *arg)
 {
     struct tail_ctx *ctx = arg;
@@ -1984,6 +2009,7 @@ static void tail_tick_cb(struct ls_timer *t, void *arg)
     for (f = ctx->files; f; f = f->next) {
         f->window_bytes = 0;
     }
+    tail_progress(ctx, now);
     if (ctx->paused) {
         return;
     }

@@ -355,3 +355,46 @@ def test_health_endpoint_ok_when_everything_delivers():
         assert st == 200 and json.loads(body)["status"] == "ok", (st, body)
     finally:
         a.stop()
+
+
+def test_backlog_shows_how_far_it_has_come():
+    # 40 MiB to read while the output refuses for a while: the input pauses (overflow_action
+    # block) with most of the file still to go, and says how far it has come
+    d = tmpdir()
+    log = os.path.join(d, "big.log")
+    line = ("x" * 1000 + "\n").encode()
+    with open(log, "wb") as f:
+        f.write(line * (40 * 1024))
+    c = conf(f"""
+<source>
+  @type tail
+  path {log}
+  pos_file {d}/pos
+  read_from_head true
+  tag t
+  <parse>
+    @type none
+  </parse>
+</source>
+<match t>
+  @type fault
+  fail_for 60s
+  <buffer>
+    @type memory
+    chunk_limit_size 1m
+    total_limit_size 4m
+    overflow_action block
+    retry_wait 0.5
+  </buffer>
+</match>
+""", d)
+    a = Agent(c).start()
+    try:
+        line_re = re.compile(rf"'{re.escape(log)}': ([\d.]+) of ([\d.]+) MiB read \((\d+)%\), ([\d.]+) MiB to go")
+        m = lstest.wait_until(lambda: line_re.search(a.log()), timeout=30, what="a progress line")
+        read, total, pct, togo = float(m.group(1)), float(m.group(2)), int(m.group(3)), float(m.group(4))
+        size = os.path.getsize(log) / 1048576
+        assert abs(total - size) < 0.06 and 0 < read < total and abs(read + togo - total) < 0.2, m.group(0)
+        assert abs(pct - 100 * read / total) <= 1, m.group(0)
+    finally:
+        a.kill9()
