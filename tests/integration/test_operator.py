@@ -398,3 +398,34 @@ def test_backlog_shows_how_far_it_has_come():
         assert abs(pct - 100 * read / total) <= 1, m.group(0)
     finally:
         a.kill9()
+
+
+def test_make_install_puts_the_helper_where_logship_finds_it():
+    d = tmpdir()
+    build = os.path.dirname(lstest.LOGSHIP)
+    p = subprocess.run(["make", "-s", "-C", lstest.ROOT, "install", f"DESTDIR={d}", "PREFIX=/usr/local",
+                        f"BUILD={build}", "SANITIZE=", "NO_DEPS=1"], capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    exe = os.path.join(d, "usr/local/bin/logship")
+    assert os.access(exe, os.X_OK) and os.access(os.path.join(d, "usr/local/lib/logship/logship-http"), os.X_OK)
+    c = conf("""
+<source>
+  @type sample
+  tag t
+</source>
+<match t>
+  @type s3
+  s3_bucket b
+  aws_key_id k
+  aws_sec_key s
+</match>
+""", d)
+    os.chmod(c, 0o600)
+    env = lstest.sanitizer_env(dict(os.environ))
+    env.pop("LOGSHIP_HTTP_HELPER", None)
+    r = subprocess.run([exe, "-c", c, "--dry-run"], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stderr          # it finds ../lib/logship/logship-http
+    os.unlink(os.path.join(d, "usr/local/lib/logship/logship-http"))
+    r = subprocess.run([exe, "-c", c, "--dry-run"], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 1 and "logship-http" in r.stderr, r.stderr
