@@ -203,10 +203,13 @@ static bool rule_matches(struct grep_ctx *ctx, struct grep_rule *r, const struct
     const char *text;
     size_t len;
 
+    /* fluentd matches against record_accessor's value .to_s: a missing key is nil, so "" */
     if (f == NULL) {
-        return false;
+        text = "";
+        len = 0;
+    } else {
+        text = ls_value_to_text(arena, &f->v, &len);
     }
-    text = ls_value_to_text(arena, &f->v, &len);
     return pcre2_match(r->re, (PCRE2_SPTR)text, len, 0, 0, ctx->md, NULL) >= 0;
 }
 
