@@ -230,8 +230,8 @@ static int rb_fail(struct rb *r, const char *what)
     if (!r->failed) {
         snprintf(r->msg, r->msglen,
                  "unsupported embedded Ruby #{%.*s}: %s (supported: ENV[\"X\"], ENV['X'] || 'default', "
-                 "ENV.fetch('X', 'default'), Socket.gethostname, hostname, worker_id, "
-                 "use_nil, use_default, 'strings' and +)",
+                 "ENV.fetch('X', 'default'), cond ? a : b, (...), Socket.gethostname, hostname, "
+                 "worker_id, use_nil, use_default, 'strings' and +)",
                  (int)(r->len > 80 ? 80 : r->len), r->s, what);
     }
     r->failed = true;
@@ -298,6 +298,8 @@ static char *rb_hostname(void)
 
 static int rb_expr(struct rb *r, struct rv *v);
 
+static int rb_ternary(struct rb *r, struct rv *v);
+
 static int rb_term(struct rb *r, struct rv *v)
 {
     v->s = NULL;
@@ -307,7 +309,7 @@ static int rb_term(struct rb *r, struct rv *v)
         return rb_string(r, &v->s);
     }
     if (rb_lit(r, "(")) {
-        if (rb_expr(r, v) != LS_OK) {
+        if (rb_ternary(r, v) != LS_OK) {
             return LS_ERROR;
         }
         if (!rb_lit(r, ")")) {
@@ -445,6 +447,48 @@ static int rb_expr(struct rb *r, struct rv *v)
     return LS_OK;
 }
 
+/*
+ * or ('?' ternary ':' ternary)? : Ruby's conditional, as real files write it
+ * ("#{ENV['A'] ? ENV['A'] : 'x'}"): nil is false, any string (even "") is true.
+ */
+static int rb_ternary(struct rb *r, struct rv *v)
+{
+    struct rv a, b;
+    bool truthy;
+
+    if (rb_expr(r, v) != LS_OK) {
+        return LS_ERROR;
+    }
+    if (!rb_lit(r, "?")) {
+        return LS_OK;
+    }
+    truthy = v->s != NULL;
+    ls_free(v->s);
+    v->s = NULL;
+    if (v->special != RB_NONE) {
+        return rb_fail(r, "use_nil/use_default as a condition");
+    }
+    if (rb_ternary(r, &a) != LS_OK) {
+        return LS_ERROR;
+    }
+    if (!rb_lit(r, ":")) {
+        ls_free(a.s);
+        return rb_fail(r, "':' expected in 'cond ? a : b'");
+    }
+    if (rb_ternary(r, &b) != LS_OK) {
+        ls_free(a.s);
+        return LS_ERROR;
+    }
+    if (truthy) {
+        ls_free(b.s);
+        *v = a;
+    } else {
+        ls_free(a.s);
+        *v = b;
+    }
+    return LS_OK;
+}
+
 /* Evaluate code[0..len) and append the result to out. *special gets RB_USE_*. */
 static int rb_eval(const char *code, size_t len, struct ls_buf *out, int *special, char *msg,
                    size_t msglen)
@@ -452,7 +496,7 @@ static int rb_eval(const char *code, size_t len, struct ls_buf *out, int *specia
     struct rb r = { code, len, 0, msg, msglen, false };
     struct rv v;
 
-    if (rb_expr(&r, &v) != LS_OK) {
+    if (rb_ternary(&r, &v) != LS_OK) {
         return LS_ERROR;
     }
     rb_ws(&r);
