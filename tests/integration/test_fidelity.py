@@ -35,3 +35,34 @@ def test_grep_matches_a_missing_key_as_the_empty_string():
     assert _grep("<regexp>\n    key nokey\n    pattern /^$/\n  </regexp>") == [1, 3]
     assert _grep("<exclude>\n    key nokey\n    pattern /^$/\n  </exclude>") == [2]
     assert _grep("<regexp>\n    key nokey\n    pattern /./\n  </regexp>") == [2]
+
+
+def test_rds_slowlog_runs_the_plugins_own_readme_configuration():
+    # fluent-plugin-rds-slowlog's README: tag, host, username, password and nothing else
+    d = tmpdir()
+    text = """
+<source>
+  @type rds_slowlog
+  tag rds-slowlog
+  host rds.example.com
+  username user
+  password pass
+</source>
+<match rds-slowlog>
+  @type stdout
+</match>
+"""
+    c = conf(text, d)
+    os.chmod(c, 0o600)
+    p = run(["-c", c, "--dry-run"], cwd=d)
+    assert p.returncode == 0, p.stderr
+    if os.access("/var/lib/logship", os.W_OK):
+        want = "/var/lib/logship/rds_slowlog-"
+    else:
+        want = os.path.join(os.path.realpath(d), "rds_slowlog-")
+    assert f"keeping the watermark in '{want}" in p.stderr, p.stderr
+    # <system> root_dir wins
+    c2 = conf(f"<system>\n  root_dir {d}/root\n</system>\n" + text, d, name="r.conf")
+    os.chmod(c2, 0o600)
+    p = run(["-c", c2, "--dry-run"], cwd="/")
+    assert p.returncode == 0 and f"keeping the watermark in '{d}/root/rds_slowlog-" in p.stderr, p.stderr
