@@ -66,3 +66,35 @@ def test_rds_slowlog_runs_the_plugins_own_readme_configuration():
     os.chmod(c2, 0o600)
     p = run(["-c", c2, "--dry-run"], cwd="/")
     assert p.returncode == 0 and f"keeping the watermark in '{d}/root/rds_slowlog-" in p.stderr, p.stderr
+
+
+def test_syslog_day_past_the_months_end_rolls_over():
+    # fluentd's time parsers (the strptime gem, Ruby's Time) make Feb 30 into 2 March (1 March
+    # in a leap year); day 32 is refused
+    import re, time as _t
+    d = tmpdir()
+    log = os.path.join(d, "messages")
+    with open(log, "w") as f:
+        f.write("Feb 30 10:00:00 web1 app[12]: rolled\nFeb 32 10:00:00 web1 app[12]: refused\n")
+    text = f"""
+<source>
+  @type tail
+  path {log}
+  pos_file {d}/pos
+  read_from_head true
+  tag sys
+  <parse>
+    @type syslog
+  </parse>
+</source>
+<match sys>
+  @type stdout
+</match>
+"""
+    p = run(["-c", conf(text, d), "--oneshot"], env=dict(os.environ, TZ="UTC"))
+    assert p.returncode == 0, p.stderr
+    year = _t.gmtime().tm_year
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    want = f"{year}-03-0{1 if leap else 2} 10:00:00"
+    lines = [l for l in p.stdout.splitlines() if " sys: " in l]
+    assert len(lines) == 1 and lines[0].startswith(want) and '"rolled"' in lines[0], p.stdout + p.stderr
