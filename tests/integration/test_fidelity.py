@@ -98,3 +98,59 @@ def test_syslog_day_past_the_months_end_rolls_over():
     want = f"{year}-03-0{1 if leap else 2} 10:00:00"
     lines = [l for l in p.stdout.splitlines() if " sys: " in l]
     assert len(lines) == 1 and lines[0].startswith(want) and '"rolled"' in lines[0], p.stdout + p.stderr
+
+
+def _grep3(section):
+    recs = [{"n": 1, "a": "1", "b": "x"}, {"n": 2, "a": "2", "b": "y"}, {"n": 3, "a": "3", "b": "z"}]
+    p, out = oneshot(f"""
+<source>
+  @type sample
+  tag t
+  sample {json.dumps(recs)}
+  count 3
+  rate 100
+</source>
+<filter t>
+  @type grep
+  {section}
+</filter>
+<match t>
+  @type stdout
+</match>
+""")
+    assert p.returncode == 0, p.stderr
+    return sorted(r["n"] for _, r in out)
+
+
+def test_grep_and_or_blocks_merge_into_fluentds_four_sets():
+    # filter_grep.rb: every <or><regexp> is one OR set, every <and><exclude> one AND set
+    two_ors = ("<or>\n <regexp>\n key a\n pattern /1/\n </regexp>\n </or>\n"
+               "<or>\n <regexp>\n key b\n pattern /y/\n </regexp>\n </or>")
+    assert _grep3(two_ors) == [1, 2]
+    two_ands = ("<and>\n <exclude>\n key a\n pattern /1/\n </exclude>\n </and>\n"
+                "<and>\n <exclude>\n key b\n pattern /y/\n </exclude>\n </and>")
+    assert _grep3(two_ands) == [1, 2, 3]
+    one_and = ("<and>\n <exclude>\n key a\n pattern /1/\n </exclude>\n"
+               " <exclude>\n key b\n pattern /x/\n </exclude>\n </and>")
+    assert _grep3(one_and) == [2, 3]
+
+
+def test_configuration_checks_fluentd_makes():
+    cases = [
+        ("<filter t>\n  @type grep\n  <and>\n    <regexp>\n      key a\n      pattern /1/\n    </regexp>\n"
+         "    <exclude>\n      key b\n      pattern /2/\n    </exclude>\n  </and>\n</filter>\n",
+         r":\d+: Do not specify both <regexp> and <exclude> in <and>"),
+        ("<filter t>\n  @type grep\n  <regexp>\n    key a\n    pattern /1/\n  </regexp>\n"
+         "  <and>\n    <regexp>\n      key a\n      pattern /2/\n    </regexp>\n  </and>\n</filter>\n",
+         r":\d+: Duplicate key in <and>: a"),
+        ("<source>\n  @type tail\n  path /tmp/x.log\n  tag t\n  <parse>\n    @type multiline\n"
+         "    format_firstline /^x/\n    format1 /^(?<a>.*)/m\n  </parse>\n</source>\n",
+         r":12: format1 should be Regexp, need //: '/\^\(\?<a>\.\*\)/m'"),
+    ]
+    import re
+    for body, want in cases:
+        d = tmpdir()
+        c = conf("<source>\n  @type sample\n  tag t\n</source>\n" + body +
+                 "<match t>\n  @type null\n</match>\n", d)
+        p = run(["-c", c, "--dry-run"])
+        assert p.returncode == 1 and re.search(want, p.stderr), (want, p.stderr)
