@@ -1016,7 +1016,7 @@ int ls_buffer_write(struct ls_buffer *b, const struct ls_record *rec)
     struct ls_chunk *c;
     struct ls_kvv keys = { NULL, 0 };
     struct ls_kv kvs[8];
-    int64_t timekey = -1;
+    int64_t timekey = LS_NO_TIMEKEY;
     const char *tag = NULL;
     size_t tag_len = 0, before, i;
     struct src_pos *sp = NULL;
@@ -1519,7 +1519,7 @@ static bool enqueue_due(struct ls_buffer *b, struct ls_chunk *c, double now_mono
     if (b->c.flush_mode == FLUSH_INTERVAL && c->created_mono + b->c.flush_interval <= now_mono) {
         return true;
     }
-    if (b->key_time && c->timekey >= 0) {
+    if (b->key_time && c->timekey != LS_NO_TIMEKEY) {
         int64_t tk = (int64_t)b->c.timekey;
         int64_t current = slice_of(b, now);
         if (c->timekey < current && (double)(c->timekey + tk) + b->c.timekey_wait <= (double)now) {
@@ -1667,7 +1667,7 @@ static struct ls_chunk *recover_file(struct ls_buffer *b, const char *path, char
     c->b = b;
     c->fd = -1;
     ls_buf_init(&c->mem, 0);
-    c->timekey = -1;
+    c->timekey = LS_NO_TIMEKEY;
     snprintf(c->id, sizeof(c->id), "%.32s", base + 1 + strlen("logship.") + 1);
     htext = ls_malloc(hl + 1);
     if (read(fd, htext, hl) != (ssize_t)hl) {
@@ -1689,7 +1689,9 @@ static struct ls_chunk *recover_file(struct ls_buffer *b, const char *path, char
                     /* a damaged header may repeat a line: the last one wins */
                     ls_free(c->tag);
                     c->tag = unescape(tab + 1, strlen(tab + 1));
-                } else if (strcmp(line, "timekey") == 0) {
+                } else if (strcmp(line, "timekey") == 0 && b->key_time) {
+                    /* without time among the chunk keys the value is the old -1 or
+                       LS_NO_TIMEKEY: either way, none */
                     c->timekey = strtoll(tab + 1, NULL, 10);
                 } else if (strcmp(line, "created") == 0) {
                     c->info.created = strtoll(tab + 1, NULL, 10);
@@ -2255,7 +2257,7 @@ int ls_chunk_expand(const struct ls_chunk *c, const char *tmpl, struct ls_buf *o
         }
         ls_buf_putc(&tmp, *s++);
     }
-    if (c->timekey >= 0 && strchr(tmp.p ? ls_buf_cstr(&tmp) : "", '%')) {
+    if (c->timekey != LS_NO_TIMEKEY && strchr(tmp.p ? ls_buf_cstr(&tmp) : "", '%')) {
         char errbuf[128];
         struct ls_timefmt *tf = ls_timefmt_create(ls_buf_cstr(&tmp), b->zone, errbuf,
                                                   sizeof(errbuf));
@@ -2293,7 +2295,7 @@ void ls_buffer_get_stats(const struct ls_buffer *b, struct ls_buffer_stats *st)
         }
         st->stage_length++;
         st->stage_bytes += chunk_bytes(c);
-        if (c->timekey >= 0 && st->ntimekeys < LS_BUFFER_STATS_TIMEKEYS) {
+        if (c->timekey != LS_NO_TIMEKEY && st->ntimekeys < LS_BUFFER_STATS_TIMEKEYS) {
             for (i = 0; i < st->ntimekeys && st->timekeys[i] != c->timekey; i++) {
             }
             if (i == st->ntimekeys) {

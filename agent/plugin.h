@@ -276,10 +276,13 @@ int ls_formatter_format(struct ls_instance *fmt, const struct ls_record *rec, st
 
 /* ---- buffered outputs: chunks ---- */
 
+#define LS_NO_TIMEKEY INT64_MIN
+
 struct ls_chunk_info {
     const char *id;             /* 32 hex chars, unique, stable across restarts */
     const char *tag;            /* "" when tag is not a chunk key */
-    int64_t timekey;            /* start of the time slice (epoch sec), -1 if time is not a key */
+    int64_t timekey;            /* start of the time slice (epoch sec; before 1970 it is
+                                   negative), LS_NO_TIMEKEY if time is not a chunk key */
     const struct ls_kvv *keys;  /* record chunk keys' values (${host}...) */
     uint64_t bytes;             /* formatted payload bytes */
     uint64_t records;

@@ -918,7 +918,7 @@ int s3_job_start(struct s3_out *s, struct ls_chunk *c)
     j->id = ++s->seq;
     j->side = ls_chunk_side_path(c, s->store == S3_STORE_GZIP ? "gz" : "txt");
     s3u_load_state(j);
-    if (s->warn_for_delay > 0 && ci->timekey >= 0) {
+    if (s->warn_for_delay > 0 && ci->timekey != LS_NO_TIMEKEY) {
         int64_t sec;
         int32_t ns;
         ls_wall_now(&sec, &ns);

@@ -154,3 +154,32 @@ def test_configuration_checks_fluentd_makes():
                  "<match t>\n  @type null\n</match>\n", d)
         p = run(["-c", c, "--dry-run"])
         assert p.returncode == 1 and re.search(want, p.stderr), (want, p.stderr)
+
+
+def test_event_time_before_1970_names_its_out_file_slice():
+    # fluentd slices any time (Time#strftime); a negative timekey is a time, not "no time key"
+    d = tmpdir()
+    c = conf(f"""
+<source>
+  @type sample
+  tag t
+  sample {{"t": -14182940}}
+  count 1
+</source>
+<filter t>
+  @type record_transformer
+  renew_time_key t
+</filter>
+<match t>
+  @type file
+  path {d}/out/app.%Y%m%d
+  <buffer time>
+    @type file
+    path {d}/buf
+    timekey 1d
+  </buffer>
+</match>
+""", d)
+    p = run(["-c", c, "--oneshot"], env=dict(os.environ, TZ="UTC"))
+    assert p.returncode == 0, p.stderr
+    assert sorted(os.listdir(os.path.join(d, "out"))) == ["app.19690720_0.log"], os.listdir(os.path.join(d, "out"))
