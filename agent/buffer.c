@@ -476,8 +476,17 @@ struct ls_buffer *ls_buffer_create(struct ls_instance *out, struct ls_conf_secti
     if (b->key_time && b->c.timekey <= 0) {
         b->c.timekey = 86400;
     }
-    /* v0.12 utc / localtime flags */
-    if (!bufsec && outsec) {
+    /*
+     * v0.12 utc / localtime flags reach the buffer only with time_slice_format (fluentd's
+     * compat layer); without it the slices stay local and the flags only change how times are
+     * formatted (engine.c makes the <format>).
+     */
+    if (!bufsec && outsec && slice_fmt) {
+        if (ls_conf_get(outsec, "utc") && ls_conf_get(outsec, "localtime")) {
+            ls_conf_param_error(outsec, "localtime", err, errlen, "both of utc and localtime "
+                                "are specified, use only one of them");
+            goto fail;
+        }
         if (ls_conf_get(outsec, "utc")) {
             bool u = true;
             (void)ls_parse_bool(ls_conf_get(outsec, "utc"), &u);

@@ -75,6 +75,46 @@ static struct ls_instance *make_formatter(struct ls_engine *eng, struct ls_insta
         /* v0.12: the output's own section carries the formatter's flat parameters */
         return ls_instance_create(eng, out, LS_PLUGIN_FORMATTER, flat, sec, err, errlen);
     }
+    /*
+     * fluentd's compat layer makes a <format> of the plugin's default type from any of these
+     * flat keys even without `format` (so a flat `utc` puts UTC times in out_file's lines).
+     * Not time_format: in v1 that one only goes to <inject>.
+     */
+    {
+        static const char *const keys[] = { "delimiter", "force_quotes", "keys", "fields",
+                                            "json_parser", "label_delimiter", "output_time",
+                                            "output_tag", "localtime", "utc", "timezone",
+                                            "message_key", "add_newline", "output_type", NULL };
+        struct ls_conf_section *gen = NULL;
+
+        for (struct ls_conf_param *cp = sec->params; cp; cp = cp->next) {
+            bool epoch = strcmp(cp->key, "time_as_epoch") == 0;
+            size_t k = 0;
+
+            while (keys[k] && strcmp(keys[k], cp->key) != 0) {
+                k++;
+            }
+            if (keys[k] == NULL && !epoch) {
+                continue;
+            }
+            if (gen == NULL) {
+                gen = ls_conf_add_child(sec, "format", "");
+            }
+            if (epoch) {
+                bool on = false;
+
+                if (ls_parse_bool(cp->value, &on) == LS_OK && on) {
+                    ls_conf_set(gen, "time_type", "unixtime", cp->file, cp->line);
+                }
+            } else {
+                ls_conf_set(gen, cp->key, cp->value, cp->file, cp->line);
+            }
+        }
+        if (gen) {
+            return ls_instance_create(eng, out, LS_PLUGIN_FORMATTER,
+                                      out->plugin->default_formatter, gen, err, errlen);
+        }
+    }
     return ls_instance_create(eng, out, LS_PLUGIN_FORMATTER, out->plugin->default_formatter, NULL,
                               err, errlen);
 }
