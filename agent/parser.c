@@ -238,6 +238,18 @@ int ls_regex_search(struct ls_regex *re, const char *s, size_t len)
     return re_exec(re, s, len, 0);
 }
 
+bool ls_regex_group(const struct ls_regex *re, unsigned n, size_t *start, size_t *end)
+{
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(re->md);
+
+    if (n >= pcre2_get_ovector_count(re->md) || ov[2 * n] == PCRE2_UNSET) {
+        return false;
+    }
+    *start = ov[2 * n];
+    *end = ov[2 * n + 1];
+    return true;
+}
+
 int ls_regex_find(struct ls_regex *re, const char *s, size_t len, size_t offset, size_t *mstart,
                   size_t *mend)
 {

@@ -1,0 +1,302 @@
+"""td-agent's bundled filters: rewrite_tag_filter, filter parser, record_modifier,
+filter stdout, record_reformer.
+
+Each test runs the real binary with --oneshot on sample records and checks the
+records (and tags) that reach stdout against the plugins' documented and
+source-read semantics (/work/shared/reference/fidelity.md sections 1-4).
+"""
+import json, re, socket
+from lstest import conf, run
+
+def stdout_records(text):
+    out = []
+    for line in text.splitlines():
+        m = re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{9} [+-]\d{4} (\S+): (\{.*\})$", line)
+        if m:
+            out.append((m.group(1), json.loads(m.group(2))))
+    return out
+
+def oneshot(config_text, timeout=60):
+    path = conf(config_text)
+    p = run(["-c", path, "--oneshot"], timeout=timeout)
+    return p, stdout_records(p.stdout)
+
+def dry_run(config_text):
+    return run(["-c", conf(config_text), "--dry-run"])
+
+def sample(tag, records, extra=""):
+    return """
+<source>
+  @type sample
+  tag %s
+  sample %s
+  count %d
+  %s
+</source>
+""" % (tag, json.dumps(records), len(records), extra)
+
+STDOUT_ALL = "<match **>\n  @type stdout\n</match>\n"
+
+# ---- rewrite_tag_filter ----
+
+def test_rewrite_tag_filter_backreferences_and_tag_placeholders():
+    p, recs = oneshot(sample("app.web.access", [{"status": "503", "msg": "a"},
+                                                {"status": "200", "msg": "b"}]) + """
+<match app.**>
+  @type rewrite_tag_filter
+  <rule>
+    key status
+    pattern /^(5)(\\d)(\\d)$/
+    tag err.$1xx.$3.${tag}.${tag_parts[1]}.__TAG__.${hostname}.__HOSTNAME__.$9
+  </rule>
+  <rule>
+    key status
+    pattern /^2\\d\\d$/
+    tag ok.${tag_parts[2]}
+  </rule>
+</match>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    h = socket.gethostname()
+    assert recs == [
+        ("err.5xx.3.app.web.access.web.app.web.access.%s.%s." % (h, h),
+         {"status": "503", "msg": "a"}),
+        ("ok.access", {"status": "200", "msg": "b"}),
+    ], recs
+
+def test_rewrite_tag_filter_tag_parts_double_underscore_form_stays_literal():
+    # the plugin's token rule never matches __TAG_PARTS[N]__ (brackets are not [A-Z_])
+    p, recs = oneshot(sample("a.b", [{"k": "v"}]) + """
+<match a.b>
+  @type rewrite_tag_filter
+  <rule>
+    key k
+    pattern /v/
+    tag x.__TAG_PARTS[0]__
+  </rule>
+</match>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert recs == [("x.__TAG_PARTS[0]__", {"k": "v"})], recs
+    assert "__TAG_PARTS[N]__" in p.stderr
+
+def test_rewrite_tag_filter_record_accessor_key():
+    p, recs = oneshot(sample("k8s", [{"kubernetes": {"namespace_name": "prod", "labels": ["x", "y"]}},
+                                     {"kubernetes": {"other": 1}}]) + """
+<match k8s>
+  @type rewrite_tag_filter
+  <rule>
+    key $.kubernetes.namespace_name
+    pattern /^(.+)$/
+    tag ns.$1
+  </rule>
+  <rule>
+    key $['kubernetes']['other']
+    pattern /^1$/
+    tag other.one
+  </rule>
+</match>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert [t for t, _ in recs] == ["ns.prod", "other.one"], recs
+
+def test_rewrite_tag_filter_invert_missing_key_and_no_rule_drops():
+    p, recs = oneshot(sample("in", [{"level": "info"}, {"msg": "no level"}, {"level": "debug"}]) + """
+<match in>
+  @type rewrite_tag_filter
+  <rule>
+    key level
+    pattern /^info$/
+    tag level.$0info
+  </rule>
+  <rule>
+    key level
+    pattern /^(debug|info)$/
+    invert true
+    tag other.$1
+  </rule>
+</match>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    # $0 is not a group (""), an inverted rule leaves $N as written, debug fires no rule: dropped
+    assert recs == [("level.info", {"level": "info"}), ("other.$1", {"msg": "no level"})], recs
+
+def test_rewrite_tag_filter_same_tag_is_dropped():
+    p, recs = oneshot(sample("same", [{"a": "x"}]) + """
+<match same>
+  @type rewrite_tag_filter
+  <rule>
+    key a
+    pattern /x/
+    tag same
+  </rule>
+</match>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert recs == [], recs
+
+def test_rewrite_tag_filter_remove_tag_prefix_and_capitalize():
+    p, recs = oneshot(sample("app.web.x", [{"m": "mAIL"}]) + """
+<match app.**>
+  @type rewrite_tag_filter
+  remove_tag_prefix app
+  capitalize_regex_backreference yes
+  <rule>
+    key m
+    pattern /^(\\w+)$/
+    tag $1.${tag}.${tag_parts[0]}
+  </rule>
+</match>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert recs == [("Mail.web.x.web", {"m": "mAIL"})], recs
+
+def test_rewrite_tag_filter_reenters_routing_from_the_top():
+    # the re-emitted record passes the top-level filters again, under its new tag
+    p, recs = oneshot(sample("raw", [{"v": "a"}]) + """
+<filter **>
+  @type record_transformer
+  <record>
+    seen_as ${tag}
+  </record>
+</filter>
+<match raw>
+  @type rewrite_tag_filter
+  <rule>
+    key v
+    pattern /^(a)$/
+    tag cooked.$1
+  </rule>
+</match>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert recs == [("cooked.a", {"v": "a", "seen_as": "cooked.a"})], recs
+
+def test_rewrite_tag_filter_in_label_stays_in_label_and_rule_label_moves():
+    p, recs = oneshot(sample("in", [{"k": "stay"}, {"k": "move"}], "@label @A") + """
+<label @A>
+  <filter **>
+    @type record_transformer
+    <record>
+      via A
+    </record>
+  </filter>
+  <match in>
+    @type rewrite_tag_filter
+    <rule>
+      key k
+      pattern /^stay$/
+      tag a.stayed
+    </rule>
+    <rule>
+      key k
+      pattern /^move$/
+      tag b.moved
+      label @B
+    </rule>
+  </match>
+  <match a.**>
+    @type stdout
+  </match>
+</label>
+<label @B>
+  <match b.**>
+    @type stdout
+  </match>
+</label>
+<match **>
+  @type null
+</match>
+""")
+    assert p.returncode == 0, p.stderr
+    assert recs == [("a.stayed", {"k": "stay", "via": "A"}),
+                    ("b.moved", {"k": "move", "via": "A"})], recs
+
+def test_rewrite_tag_filter_loop_is_stopped_and_sent_to_error_label():
+    p, recs = oneshot(sample("app", [{"level": "x"}, {"level": "y"}]) + """
+<match app.**>
+  @type rewrite_tag_filter
+  <rule>
+    key level
+    pattern /(.+)/
+    tag ${tag}.$1
+  </rule>
+</match>
+<label @ERROR>
+  <match **>
+    @type stdout
+  </match>
+</label>
+""", timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert "routing loop" in p.stderr
+    assert [r for _, r in recs] == [{"level": "x"}, {"level": "y"}], recs
+    assert all(t.startswith("app.x.x.x") or t.startswith("app.y.y.y") for t, _ in recs), recs
+
+def test_rewrite_tag_filter_two_rewriters_ping_pong_loop_is_stopped():
+    p, recs = oneshot(sample("a", [{"v": "1"}]) + """
+<match a>
+  @type rewrite_tag_filter
+  <rule>
+    key v
+    pattern /1/
+    tag b
+  </rule>
+</match>
+<match b>
+  @type rewrite_tag_filter
+  <rule>
+    key v
+    pattern /1/
+    tag a
+  </rule>
+</match>
+""", timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert "routing loop" in p.stderr and "dump an error event" in p.stderr, p.stderr
+
+def test_rewrite_tag_filter_v012_rewriterule_form():
+    p, recs = oneshot(sample("td", [{"domain": "www.example.com", "code": "404"},
+                                    {"domain": "api.example.com", "code": "200"},
+                                    {"domain": "other", "code": "200"}]) + """
+<match td>
+  type rewrite_tag_filter
+  rewriterule2 code !^200$ notok.$1
+  rewriterule1 domain ^(www|api)\\.example\\.com$ site.$1
+  rewriterule3 domain "^other$" misc
+</match>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert [t for t, _ in recs] == ["site.www", "site.api", "misc"], recs
+
+def test_rewrite_tag_filter_config_errors_name_file_and_line():
+    p = dry_run("<match a>\n  @type rewrite_tag_filter\n  hostname_command hostname -s\n"
+                "  <rule>\n    key a\n    pattern /x/\n    tag b\n  </rule>\n</match>\n")
+    assert p.returncode == 1 and re.search(r"logship\.conf:3: hostname_command", p.stderr), p.stderr
+    p = dry_run("<match a>\n  @type rewrite_tag_filter\n</match>\n")
+    assert p.returncode == 1 and re.search(r"logship\.conf:1: missing rewriterules", p.stderr), p.stderr
+    p = dry_run("<match a>\n  @type rewrite_tag_filter\n  <rule>\n    key a\n    tag b\n  </rule>\n</match>\n")
+    assert p.returncode == 1 and re.search(r"logship\.conf:3: 'pattern' parameter is required", p.stderr), p.stderr
+    p = dry_run("<match a>\n  @type rewrite_tag_filter\n  <rule>\n    key a\n    pattern /(x/\n    tag b\n  </rule>\n</match>\n")
+    assert p.returncode == 1 and re.search(r"logship\.conf:3: invalid regexp", p.stderr), p.stderr
+    p = dry_run("<match a>\n  @type rewrite_tag_filter\n  <rule>\n    key a\n    pattern /x/\n    tag b\n  </rule>\n"
+                "  <rule>\n    key a\n    pattern /x/\n    tag c\n  </rule>\n</match>\n")
+    assert p.returncode == 1 and re.search(r"logship\.conf:8: duplicated rewriterules", p.stderr), p.stderr
+    p = dry_run("<match a>\n  @type rewrite_tag_filter\n  rewriterule1 onlykey\n</match>\n")
+    assert p.returncode == 1 and re.search(r"logship\.conf:3: missing values at rewriterule1", p.stderr), p.stderr
+
+def test_rewrite_tag_filter_add_tag_prefix_is_ignored_as_fluentd_does():
+    p, recs = oneshot(sample("a", [{"k": "v"}]) + """
+<match a>
+  @type rewrite_tag_filter
+  add_tag_prefix pre
+  <rule>
+    key k
+    pattern /v/
+    tag new
+  </rule>
+</match>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert recs == [("new", {"k": "v"})], recs
+    assert re.search(r"logship\.conf:\d+: rewrite_tag_filter has no 'add_tag_prefix'", p.stderr), p.stderr
