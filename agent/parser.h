@@ -12,6 +12,12 @@
 
 #include "plugin.h"
 
+/*
+ * v0.12 flat form (`format apache2`, `time_format ...` on the plugin itself): build the
+ * <parse> section fluentd's compat layer makes from them (a `/re/` format becomes
+ * @type regexp + expression), marking them used. sec must have a `format`.
+ */
+struct ls_conf_section *ls_parser_flat_section(struct ls_conf_section *sec);
 int ls_parser_setup(struct ls_instance *ins, struct ls_conf_section *sec, char *err, size_t errlen);
 void ls_parser_teardown(struct ls_instance *ins);
 /* Common parameter table (for --describe and docs). */

@@ -300,3 +300,156 @@ def test_rewrite_tag_filter_add_tag_prefix_is_ignored_as_fluentd_does():
     assert p.returncode == 0, p.stderr
     assert recs == [("new", {"k": "v"})], recs
     assert re.search(r"logship\.conf:\d+: rewrite_tag_filter has no 'add_tag_prefix'", p.stderr), p.stderr
+
+# ---- filter parser ----
+
+def stdout_times(text):
+    return [l.split(" ")[0] + " " + l.split(" ")[1] for l in text.splitlines()
+            if re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{9} [+-]\d{4} \S+: \{", l)]
+
+NGINX_LINE = '127.0.0.1 - - [21/Nov/2026:10:00:00 +0900] "GET /a HTTP/1.1" 200 12 "-" "curl"'
+
+def test_filter_parser_replaces_record_with_parsed_fields_and_their_time():
+    p, recs = oneshot(sample("web", [{"message": NGINX_LINE, "other": "x"}]) + """
+<filter web>
+  @type parser
+  key_name message
+  <parse>
+    @type nginx
+  </parse>
+</filter>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert recs == [("web", {"remote": "127.0.0.1", "host": "-", "user": "-", "method": "GET",
+                             "path": "/a", "code": "200", "size": "12", "referer": "-",
+                             "agent": "curl"})], recs
+    assert stdout_times(p.stdout) == ["2026-11-21 01:00:00.000000000"], p.stdout
+
+def test_filter_parser_reserve_time_keeps_the_original_time():
+    p, recs = oneshot(sample("web", [{"message": NGINX_LINE}]) + """
+<filter web>
+  @type parser
+  key_name message
+  reserve_time true
+  <parse>
+    @type nginx
+  </parse>
+</filter>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert recs and not stdout_times(p.stdout)[0].startswith("2026-11-21 01:00:00"), p.stdout
+
+def test_filter_parser_reserve_data_merges_and_remove_key_name_field():
+    p, recs = oneshot(sample("j", [{"log": '{"a":1,"keep":"parsed"}', "keep": "orig", "b": 2}]) + """
+<filter j>
+  @type parser
+  key_name log
+  reserve_data true
+  remove_key_name_field true
+  <parse>
+    @type json
+  </parse>
+</filter>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert recs == [("j", {"keep": "parsed", "b": 2, "a": 1})], recs
+
+def test_filter_parser_inject_key_prefix_and_hash_value_field():
+    p, recs = oneshot(sample("j", [{"log": '{"a":1,"s":"x"}', "o": 1}]) + """
+<filter j>
+  @type parser
+  key_name log
+  reserve_data true
+  inject_key_prefix p_
+  hash_value_field parsed
+  <parse>
+    @type json
+  </parse>
+</filter>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert recs == [("j", {"log": '{"a":1,"s":"x"}', "o": 1, "parsed": {"p_a": 1, "p_s": "x"}})], recs
+
+def test_filter_parser_unmatched_goes_to_error_label_and_is_dropped():
+    p, recs = oneshot(sample("r", [{"m": "abc"}, {"m": "123"}, {"x": 1}]) + """
+<filter r>
+  @type parser
+  key_name m
+  <parse>
+    @type regexp
+    expression /^(?<n>\\d+)$/
+  </parse>
+</filter>
+<match r>
+  @type stdout
+</match>
+<label @ERROR>
+  <match r>
+    @type stdout
+  </match>
+</label>
+""")
+    assert p.returncode == 0, p.stderr
+    assert recs == [("r", {"m": "abc"}), ("r", {"n": "123"}), ("r", {"x": 1})], recs
+
+def test_filter_parser_unmatched_with_reserve_data_passes_unchanged_and_error_off():
+    p, recs = oneshot(sample("r", [{"m": "abc"}, {"x": 1}]) + """
+<filter r>
+  @type parser
+  key_name m
+  reserve_data true
+  hash_value_field h
+  emit_invalid_record_to_error false
+  <parse>
+    @type regexp
+    expression /^(?<n>\\d+)$/
+  </parse>
+</filter>
+<match r>
+  @type stdout
+</match>
+<label @ERROR>
+  <match **>
+    @type stdout
+  </match>
+</label>
+""")
+    assert p.returncode == 0, p.stderr
+    assert recs == [("r", {"m": "abc", "h": {}}), ("r", {"x": 1, "h": {}})], recs
+
+def test_filter_parser_record_accessor_key_name():
+    p, recs = oneshot(sample("k", [{"kubernetes": {"log": "k=v a=b"}}]) + """
+<filter k>
+  @type parser
+  key_name $.kubernetes.log
+  <parse>
+    @type ltsv
+    delimiter " "
+    label_delimiter =
+  </parse>
+</filter>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert recs == [("k", {"k": "v", "a": "b"})], recs
+
+def test_filter_parser_v012_flat_format():
+    p, recs = oneshot(sample("v", [{"message": "2026-11-21 10:00:00 hello"}]) + """
+<filter v>
+  type parser
+  key_name message
+  format /^(?<time>[^ ]+ [^ ]+) (?<msg>.*)$/
+  time_format %Y-%m-%d %H:%M:%S
+  utc true
+</filter>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert recs == [("v", {"msg": "hello"})], recs
+    assert stdout_times(p.stdout) == ["2026-11-21 10:00:00.000000000"], p.stdout
+
+def test_filter_parser_config_errors_name_file_and_line():
+    p = dry_run("<filter a>\n  @type parser\n  key_name m\n</filter>\n<match **>\n  @type null\n</match>\n")
+    assert p.returncode == 1 and re.search(r"logship\.conf:1: <parse> section is required", p.stderr), p.stderr
+    p = dry_run("<filter a>\n  @type parser\n  <parse>\n    @type json\n  </parse>\n</filter>\n")
+    assert p.returncode == 1 and re.search(r"logship\.conf:1: 'key_name' parameter is required", p.stderr), p.stderr
+    p = dry_run("<filter a>\n  @type parser\n  key_name m\n  <parse>\n    @type nosuch\n  </parse>\n</filter>\n")
+    assert p.returncode == 1 and re.search(r"logship\.conf:\d+: .*nosuch", p.stderr), p.stderr
