@@ -109,7 +109,7 @@ struct tail_ctx {
     bool started, stopped, paused, startup, done;
     double warn_unmatched_at, warn_long_at, warn_enc_at;
     bool convert;                      /* from_encoding + encoding differ: convert every line */
-    struct tail_enc enc;
+    struct ls_enc enc;
     uint64_t enc_bad_lines;            /* lines with replaced bytes since the last warning */
     struct ls_strv perm_warned;
     int64_t read_bytes_limit_per_second;     /* parsed; <= 0: off */
@@ -282,24 +282,24 @@ static int tail_init_encoding(struct tail_ctx *ctx, struct ls_conf_section *sec,
         return LS_ERROR;
     }
     if (ctx->encoding &&
-        tail_enc_check(ctx->encoding, ctx->from_encoding != NULL, msg, sizeof(msg)) != LS_OK) {
+        ls_enc_check(ctx->encoding, ctx->from_encoding != NULL, msg, sizeof(msg)) != LS_OK) {
         ls_conf_param_error(sec, "encoding", err, errlen, "'encoding': %s", msg);
         return LS_ERROR;
     }
     if (ctx->from_encoding &&
-        tail_enc_check(ctx->from_encoding, false, msg, sizeof(msg)) != LS_OK) {
+        ls_enc_check(ctx->from_encoding, false, msg, sizeof(msg)) != LS_OK) {
         ls_conf_param_error(sec, "from_encoding", err, errlen, "'from_encoding': %s", msg);
         return LS_ERROR;
     }
     if (!ctx->from_encoding) {
         return LS_OK;     /* encoding alone names the bytes (force_encoding): nothing to do */
     }
-    if (tail_enc_same(ctx->from_encoding, ctx->encoding)) {
+    if (ls_enc_same(ctx->from_encoding, ctx->encoding)) {
         ls_plg_warn(ctx->ins, "'encoding' and 'from_encoding' are same encoding. No effect");
         return LS_OK;
     }
     /* 1 source byte becomes at most 3 UTF-8 bytes (half-width katakana, U+FFFD for a bad byte) */
-    if (tail_enc_open(&ctx->enc, ctx->from_encoding, ctx->encoding,
+    if (ls_enc_open(&ctx->enc, ctx->from_encoding, ctx->encoding,
                       (size_t)ctx->max_line_size * 4 + 16, msg, sizeof(msg)) != LS_OK) {
         ls_conf_param_error(sec, "from_encoding", err, errlen, "%s", msg);
         return LS_ERROR;
@@ -772,7 +772,7 @@ static int tail_unmatched(struct tail_file *f, struct ls_instance *parser, const
 static int tail_convert(struct tail_file *f, const char **line, size_t *len)
 {
     struct tail_ctx *ctx = f->ctx;
-    long bad = tail_enc_convert(&ctx->enc, *line, *len, line, len);
+    long bad = ls_enc_convert(&ctx->enc, *line, *len, line, len);
     double now;
 
     if (bad == 0) {
@@ -2145,7 +2145,7 @@ static void tail_destroy(struct ls_instance *ins)
                     "equivalent: replaced", (unsigned long long)ctx->enc_bad_lines,
                     ctx->from_encoding, ctx->encoding);
     }
-    tail_enc_close(&ctx->enc);
+    ls_enc_close(&ctx->enc);
     ls_instance_destroy(ctx->parser);
     if (ctx->pos_file) {
         for (i = 0; i < tail_npos_in_use; i++) {
