@@ -250,6 +250,14 @@ bool ls_regex_group(const struct ls_regex *re, unsigned n, size_t *start, size_t
     return true;
 }
 
+bool ls_regex_named_group(const struct ls_regex *re, const char *name, size_t *start,
+                          size_t *end)
+{
+    int n = pcre2_substring_number_from_name(re->code, (PCRE2_SPTR)name);
+
+    return n > 0 && ls_regex_group(re, (unsigned)n, start, end);
+}
+
 int ls_regex_find(struct ls_regex *re, const char *s, size_t len, size_t offset, size_t *mstart,
                   size_t *mend)
 {

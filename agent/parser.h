@@ -81,5 +81,8 @@ int ls_regex_search(struct ls_regex *re, const char *s, size_t len);
 /* After a match: group n's span (1-based; 0 the whole match). False when the group did not
  * take part in the match or does not exist. Valid until the next search with re. */
 bool ls_regex_group(const struct ls_regex *re, unsigned n, size_t *start, size_t *end);
+/* The same for a named group (?<name>...). */
+bool ls_regex_named_group(const struct ls_regex *re, const char *name, size_t *start,
+                          size_t *end);
 
 #endif

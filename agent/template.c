@@ -276,9 +276,9 @@ static void expand_part(const struct ls_tmpl_part *p, const struct ls_record *re
         append(b, tbuf, n);
         break;
     case P_FIELD:
+        /* Ruby's to_s: nested objects print as Hash#inspect, nil as "" */
         if (ls_accessor_get(&p->field, rec, &v)) {
-            s = ls_value_to_text(rec->arena, &v, &n);
-            append(b, s, n);
+            ls_ruby_put_value(b, &v, false);
         }
         break;
     }
@@ -317,5 +317,31 @@ bool ls_tmpl_field_value(const struct ls_tmpl *t, const struct ls_record *rec,
     if (!ls_accessor_get(&t->parts[0].field, rec, out)) {
         *out = ls_vnull();
     }
+    return true;
+}
+
+bool ls_tmpl_single_value(const struct ls_tmpl *t, const struct ls_record *rec,
+                          struct ls_value *out)
+{
+    const struct ls_tmpl_part *p;
+    const char *s;
+    size_t n;
+
+    if (t->n != 1 || !t->has_placeholder) {
+        return false;
+    }
+    p = &t->parts[0];
+    if (p->kind == P_FIELD) {
+        return ls_tmpl_field_value(t, rec, out);
+    }
+    if (p->kind == P_TIME && p->epoch) {
+        *out = ls_vint(rec->time.sec);
+        return true;
+    }
+    if (p->kind == P_TAG_PART && !tag_part(rec->tag, rec->tag_len, p->index, &s, &n)) {
+        *out = ls_vnull();
+        return true;
+    }
+    *out = ls_tmpl_expand_value(t, rec);
     return true;
 }

@@ -40,5 +40,13 @@ struct ls_value ls_tmpl_expand_value(const struct ls_tmpl *t, const struct ls_re
  */
 bool ls_tmpl_field_value(const struct ls_tmpl *t, const struct ls_record *rec,
                          struct ls_value *out);
+/*
+ * A template that is exactly one placeholder, evaluated as Ruby would return it (for
+ * record_modifier's "${expr}" values): a field keeps its type (null when missing),
+ * ${time} with LS_TMPL_TIME_EPOCH is an integer, ${tag_parts[N]} past the end is null,
+ * the rest are strings. False when the template is not a single placeholder.
+ */
+bool ls_tmpl_single_value(const struct ls_tmpl *t, const struct ls_record *rec,
+                          struct ls_value *out);
 
 #endif

@@ -5,8 +5,14 @@ Each test runs the real binary with --oneshot on sample records and checks the
 records (and tags) that reach stdout against the plugins' documented and
 source-read semantics (/work/shared/reference/fidelity.md sections 1-4).
 """
-import json, re, socket
-from lstest import conf, run
+import json, os, re, socket
+from lstest import conf, run, tmpdir
+
+def tmp_log(name, data):
+    path = os.path.join(tmpdir(), name)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
 
 def stdout_records(text):
     out = []
@@ -453,3 +459,158 @@ def test_filter_parser_config_errors_name_file_and_line():
     assert p.returncode == 1 and re.search(r"logship\.conf:1: 'key_name' parameter is required", p.stderr), p.stderr
     p = dry_run("<filter a>\n  @type parser\n  key_name m\n  <parse>\n    @type nosuch\n  </parse>\n</filter>\n")
     assert p.returncode == 1 and re.search(r"logship\.conf:\d+: .*nosuch", p.stderr), p.stderr
+
+# ---- record_modifier ----
+
+def test_record_modifier_record_placeholders_keep_types_and_see_earlier_fields():
+    p, recs = oneshot(sample("web.app", [{"n": 5, "s": "x", "o": {"a": {"b": "deep"}}}]) + """
+<filter web.**>
+  @type record_modifier
+  <record>
+    lit plain text $ {x}
+    t ${tag}
+    p ${tag_parts[1]}
+    neg ${tag_parts[-1]}
+    far ${tag_parts[9]}
+    copy ${record['n']}
+    text n=${record["n"]} s=${record['s']}
+    deep ${record['o']['a']['b']}
+    missing ${record['nope']}
+    later ${record['copy']}
+  </record>
+  <record>
+    t2 ${tag}-${time}
+  </record>
+</filter>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    r = recs[0][1]
+    assert r["lit"] == "plain text $ {x}" and r["t"] == "web.app" and r["p"] == "app", r
+    assert r["neg"] == "app" and r["far"] is None, r
+    assert r["copy"] == 5 and r["text"] == "n=5 s=x" and r["deep"] == "deep", r
+    assert r["missing"] is None and r["later"] == 5, r
+    assert re.match(r"^web\.app-\d{10}$", r["t2"]), r
+
+def test_record_modifier_time_alone_is_integer_seconds():
+    p, recs = oneshot(sample("t", [{"a": 1}]) + """
+<filter t>
+  @type record_modifier
+  <record>
+    at ${time}
+  </record>
+</filter>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert isinstance(recs[0][1]["at"], int) and recs[0][1]["at"] > 1700000000, recs
+
+def test_record_modifier_remove_keys_with_accessor():
+    p, recs = oneshot(sample("r", [{"a": 1, "b": 2, "c": {"d": 1, "e": 2}}]) + """
+<filter r>
+  @type record_modifier
+  remove_keys a, $.c.d
+</filter>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert recs == [("r", {"b": 2, "c": {"e": 2}})], recs
+
+def test_record_modifier_whitelist_keys_keeps_record_keys():
+    p, recs = oneshot(sample("w", [{"a": 1, "b": 2, "c": 3}]) + """
+<filter w>
+  @type record_modifier
+  whitelist_keys a,nothere
+  <record>
+    added yes
+  </record>
+</filter>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert recs == [("w", {"a": 1, "added": "yes"})], recs
+
+def test_record_modifier_replace_with_backreferences():
+    p, recs = oneshot(sample("x", [{"msg": "user=alice id=42 user=bob", "n": 1}]) + """
+<filter x>
+  @type record_modifier
+  <replace>
+    key msg
+    expression /user=(?<name>\\w+)/
+    replace u:\\k<name>/\\1
+  </replace>
+  <replace>
+    key absent
+    expression /x/
+    replace y
+  </replace>
+</filter>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert recs == [("x", {"msg": "u:alice/alice id=42 u:bob/bob", "n": 1})], recs
+
+def test_record_modifier_replace_on_a_number_goes_to_error():
+    p, recs = oneshot(sample("x", [{"n": 1}]) + """
+<filter x>
+  @type record_modifier
+  <replace>
+    key n
+    expression /1/
+    replace 2
+  </replace>
+</filter>
+<match x>
+  @type null
+</match>
+<label @ERROR>
+  <match **>
+    @type stdout
+  </match>
+</label>
+""")
+    assert p.returncode == 0, p.stderr
+    assert recs == [("x", {"n": 1})], recs
+
+def test_record_modifier_char_encoding_converts_strings():
+    # the bytes of "Nihon" in Shift_JIS, read as they are by tail
+    d = tmp_log("sjis.log", b"\x93\xfa\x96\x7b\n")
+    p, recs = oneshot("""
+<source>
+  @type tail
+  path %s
+  read_from_head true
+  tag sj
+  <parse>
+    @type none
+  </parse>
+</source>
+<filter sj>
+  @type record_modifier
+  char_encoding Shift_JIS:UTF-8
+</filter>
+""" % d + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert recs == [("sj", {"message": "\u65e5\u672c"})], recs
+
+def test_record_modifier_output_form_reemits_under_tag():
+    p, recs = oneshot(sample("in", [{"a": 1}]) + """
+<match in>
+  @type record_modifier
+  tag out.modified
+  <record>
+    from ${tag}
+  </record>
+</match>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert recs == [("out.modified", {"a": 1, "from": "in"})], recs
+
+def test_record_modifier_config_errors_name_file_and_line():
+    p = dry_run("<filter a>\n  @type record_modifier\n  <record>\n    h ${hostname}\n  </record>\n</filter>\n")
+    assert p.returncode == 1 and re.search(r"logship\.conf:4: record_modifier has no hostname", p.stderr), p.stderr
+    p = dry_run("<filter a>\n  @type record_modifier\n  <record>\n    h ${record['a'].upcase}\n  </record>\n</filter>\n")
+    assert p.returncode == 1 and re.search(r"logship\.conf:4: .*Ruby", p.stderr), p.stderr
+    p = dry_run("<filter a>\n  @type record_modifier\n  remove_keys a\n  whitelist_keys b\n</filter>\n")
+    assert p.returncode == 1 and re.search(r"logship\.conf:4: remove_keys and whitelist_keys are exclusive", p.stderr), p.stderr
+    p = dry_run("<filter a>\n  @type record_modifier\n  char_encoding NOPE-1:utf-8\n</filter>\n")
+    assert p.returncode == 1 and re.search(r"logship\.conf:3: ", p.stderr), p.stderr
+    p = dry_run("<filter a>\n  @type record_modifier\n  prepare_value @x = 1\n</filter>\n")
+    assert p.returncode == 1 and re.search(r"logship\.conf:3: prepare_value", p.stderr), p.stderr
+    p = dry_run("<filter a>\n  @type record_modifier\n  allowlist_keys a\n</filter>\n<match **>\n  @type null\n</match>\n")
+    assert p.returncode == 0 and re.search(r"logship\.conf:3: record_modifier has no 'allowlist_keys'", p.stderr), p.stderr
