@@ -614,3 +614,52 @@ def test_record_modifier_config_errors_name_file_and_line():
     assert p.returncode == 1 and re.search(r"logship\.conf:3: prepare_value", p.stderr), p.stderr
     p = dry_run("<filter a>\n  @type record_modifier\n  allowlist_keys a\n</filter>\n<match **>\n  @type null\n</match>\n")
     assert p.returncode == 0 and re.search(r"logship\.conf:3: record_modifier has no 'allowlist_keys'", p.stderr), p.stderr
+
+# ---- filter stdout ----
+
+def test_filter_stdout_prints_to_the_log_and_passes_the_record():
+    p, recs = oneshot(sample("s.x", [{"a": 1, "b": "two"}]) + """
+<filter s.**>
+  @type stdout
+</filter>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert recs == [("s.x", {"a": 1, "b": "two"})], recs
+    assert re.search(r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{9} [+-]\d{4} s\.x: \{"a":1,"b":"two"\}$',
+                     p.stderr, re.M), p.stderr
+
+def test_filter_stdout_output_type_and_inject_only_in_the_print():
+    p, recs = oneshot(sample("s", [{"a": 1}]) + """
+<filter s>
+  @type stdout
+  output_type ltsv
+  include_tag_key true
+</filter>
+<filter s>
+  @type stdout
+  <format>
+    @type json
+  </format>
+  <inject>
+    tag_key the_tag
+  </inject>
+</filter>
+<filter s>
+  @type stdout
+  format single_value
+  message_key a
+</filter>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert recs == [("s", {"a": 1})], recs
+    assert re.search(r" s: a:1\ttag:s$", p.stderr, re.M), p.stderr
+    assert re.search(r'^\{"a":1,"the_tag":"s"\}$', p.stderr, re.M), p.stderr
+    assert re.search(r"^1$", p.stderr, re.M), p.stderr
+
+def test_filter_stdout_writes_to_the_log_file_of_dash_o():
+    d = tmpdir()
+    log = os.path.join(d, "logship.log")
+    path = conf(sample("s", [{"k": "v"}]) + "<filter s>\n  @type stdout\n</filter>\n<match s>\n  @type null\n</match>\n")
+    p = run(["-c", path, "--oneshot", "-o", log])
+    assert p.returncode == 0, p.stderr
+    assert re.search(r' s: \{"k":"v"\}$', open(log).read(), re.M)
