@@ -109,6 +109,7 @@ static struct ls_instance *output_create(struct ls_engine *eng, struct ls_conf_s
     ls_record_init(&core->scratch, &core->arena);
     core->is_secondary = is_secondary;
     core->label = eng->building_label;
+    core->emit_label = ls_conf_get(sec, "@label");
     if ((out->plugin->output_flags & LS_OUT_BUFFERED) && !is_secondary) {
         if (out->plugin->default_formatter) {
             core->formatter = make_formatter(eng, out, sec, err, errlen);
@@ -347,6 +348,9 @@ int ls_output_reemit(struct ls_instance *out, const char *label, struct ls_recor
     struct ls_output_core *core = out->core;
     struct ls_label *l;
 
+    if ((label == NULL || *label == '\0') && core) {
+        label = core->emit_label;    /* fluentd's event_emitter: an output's @label */
+    }
     if (label && *label) {
         l = find_label(eng, label);
         if (l == NULL) {

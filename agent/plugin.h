@@ -227,9 +227,10 @@ int ls_emit_to_label(struct ls_instance *from, const char *label, struct ls_reco
  * router.emit does: first take a mutable copy of rec (fields borrowed, same arena, tag/time/
  * src/pos copied; the core owns it and reuses its storage per nesting level, so this does
  * not allocate in the steady state), change its tag or fields, then hand it to
- * ls_output_reemit, which routes it from the top of the label out's <match> is in (its
- * "context router"; the root at top level), or into label ("@NAME") when not NULL, so every
- * filter of that label runs again. Routing that nests deeper than LS_ROUTE_DEPTH_MAX (a
+ * ls_output_reemit, which routes it into label ("@NAME") when not NULL, else into the
+ * <match>'s own @label, else from the top of the label out's <match> is in (its "context
+ * router"; the root at top level), as fluentd's event_emitter does, so every filter of that
+ * label runs again. Routing that nests deeper than LS_ROUTE_DEPTH_MAX (a
  * rewrite loop) stops: the record goes to @ERROR (or is dropped with a warning) and
  * LS_ERROR is returned. Otherwise returns like ls_emit.
  */

@@ -663,3 +663,98 @@ def test_filter_stdout_writes_to_the_log_file_of_dash_o():
     p = run(["-c", path, "--oneshot", "-o", log])
     assert p.returncode == 0, p.stderr
     assert re.search(r' s: \{"k":"v"\}$', open(log).read(), re.M)
+
+# ---- record_reformer ----
+
+def test_record_reformer_tag_placeholders_and_flat_fields():
+    p, recs = oneshot(sample("app.web.x", [{"k": "v", "n": 3}]) + """
+<match app.**>
+  @type record_reformer
+  tag new.${tag_prefix[1]}.${tag_suffix[1]}.${tags[2]}.${tag_parts[-1]}
+  flatfield ${k}-${record["n"]}
+  host ${hostname}
+  nested {"a":[1,2]}
+  <record>
+    flatfield from_record
+    n_str ${n}
+  </record>
+</match>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert recs == [("new.app.web.web.x.x.x",
+                     {"k": "v", "n": 3, "flatfield": "from_record", "host": socket.gethostname(),
+                      "nested": {"a": [1, 2]}, "n_str": "3"})], recs
+
+def test_record_reformer_auto_typecast_renew_record_keep_keys_and_remove_keys():
+    p, recs = oneshot(sample("r", [{"a": 1, "b": {"c": 2}, "gone": "x", "ts": "1700000000x"}]) + """
+<match r>
+  @type record_reformer
+  tag out
+  renew_record true
+  keep_keys a,missing,ts
+  auto_typecast true
+  renew_time_key ts
+  remove_keys ts
+  <record>
+    b_copy ${b}
+    a_text a=${a}
+  </record>
+</match>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert recs == [("out", {"a": 1, "missing": None, "b_copy": {"c": 2}, "a_text": "a=1"})], recs
+    assert stdout_times(p.stdout) == ["2023-11-14 22:13:20.000000000"], p.stdout
+
+def test_record_reformer_output_tag_alias_and_reentry_into_label():
+    p, recs = oneshot(sample("in", [{"a": 1}], "@label @L") + """
+<label @L>
+  <filter moved>
+    @type record_transformer
+    <record>
+      seen yes
+    </record>
+  </filter>
+  <match in>
+    @type record_reformer
+    output_tag moved
+  </match>
+  <match moved>
+    @type stdout
+  </match>
+</label>
+""")
+    assert p.returncode == 0, p.stderr
+    assert recs == [("moved", {"a": 1, "seen": "yes"})], recs
+    assert re.search(r"logship\.conf:\d+: parameter 'output_tag' is deprecated", p.stderr), p.stderr
+
+def test_record_reformer_config_errors_name_file_and_line():
+    p = dry_run("<match a>\n  @type record_reformer\n</match>\n")
+    assert p.returncode == 1 and re.search(r"logship\.conf:1: `tag` must be specified", p.stderr), p.stderr
+    p = dry_run("<match a>\n  @type record_reformer\n  tag b\n  keep_keys x\n</match>\n")
+    assert p.returncode == 1 and re.search(r"logship\.conf:4: `renew_record` must be true", p.stderr), p.stderr
+    p = dry_run("<match a>\n  @type record_reformer\n  tag b\n  x ${record['a'].to_i * 2}\n</match>\n")
+    assert p.returncode == 1 and re.search(r"logship\.conf:4: .*Ruby", p.stderr), p.stderr
+
+def test_rewrite_tag_filter_match_label_sends_reemits_into_that_label():
+    # fluentd's event_emitter: an output's own @label is where router.emit goes
+    p, recs = oneshot(sample("a", [{"k": "v"}]) + """
+<match a>
+  @type rewrite_tag_filter
+  @label @X
+  <rule>
+    key k
+    pattern /v/
+    tag b
+  </rule>
+</match>
+<match b>
+  @type null
+</match>
+<label @X>
+  <match b>
+    @type stdout
+  </match>
+</label>
+""")
+    assert p.returncode == 0, p.stderr
+    assert recs == [("b", {"k": "v"})], recs
