@@ -100,25 +100,6 @@ static const struct ls_param rm_output_params[] = {
     LS_PARAM_END
 };
 
-static void split_list(const char *s, struct ls_strv *out)
-{
-    while (s && *s) {
-        const char *e = strchr(s, ',');
-        size_t n = e ? (size_t)(e - s) : strlen(s);
-        const char *b = s;
-        while (n && (*b == ' ' || *b == '\t')) {
-            b++;
-            n--;
-        }
-        while (n && (b[n - 1] == ' ' || b[n - 1] == '\t')) {
-            n--;
-        }
-        out->v = ls_realloc(out->v, (out->n + 1) * sizeof(*out->v));
-        out->v[out->n++] = ls_strndup(b, n);
-        s = e ? e + 1 : NULL;
-    }
-}
-
 static int add_field(struct rm_ctx *ctx, struct ls_conf_param *p, char *err, size_t errlen)
 {
     struct rm_field *f = NULL;
@@ -195,7 +176,7 @@ static int rm_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
     if (ctx->remove_keys) {
         struct ls_strv keys = { NULL, 0 };
         size_t i;
-        split_list(ctx->remove_keys, &keys);
+        ls_parse_array(ctx->remove_keys, &keys);
         ctx->remove = ls_calloc(keys.n ? keys.n : 1, sizeof(*ctx->remove));
         for (i = 0; i < keys.n; i++) {
             if (ls_accessor_compile(&ctx->remove[ctx->nremove], keys.v[i], msg, sizeof(msg)) !=
@@ -209,7 +190,7 @@ static int rm_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
         ls_strv_release(&keys);
     } else if (ctx->whitelist_keys) {
         size_t i;
-        split_list(ctx->whitelist_keys, &ctx->whitelist);
+        ls_parse_array(ctx->whitelist_keys, &ctx->whitelist);
         /* 2.1.0: the keys <record> sets are kept too */
         for (i = 0; i < ctx->nfields; i++) {
             ctx->whitelist.v = ls_realloc(ctx->whitelist.v,

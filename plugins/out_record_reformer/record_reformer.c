@@ -90,25 +90,6 @@ static bool is_builtin(const char *k)
     return false;
 }
 
-static void split_list(const char *s, struct ls_strv *out)
-{
-    while (s && *s) {
-        const char *e = strchr(s, ',');
-        size_t n = e ? (size_t)(e - s) : strlen(s);
-        const char *b = s;
-        while (n && (*b == ' ' || *b == '\t')) {
-            b++;
-            n--;
-        }
-        while (n && (b[n - 1] == ' ' || b[n - 1] == '\t')) {
-            n--;
-        }
-        out->v = ls_realloc(out->v, (out->n + 1) * sizeof(*out->v));
-        out->v[out->n++] = ls_strndup(b, n);
-        s = e ? e + 1 : NULL;
-    }
-}
-
 /* ${tags[N]} is the plugin's old name of ${tag_parts[N]} */
 static int compile(struct ls_tmpl *t, const char *text, char *msg, size_t msglen)
 {
@@ -210,8 +191,12 @@ static int rr_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
             }
         }
     }
-    split_list(ctx->remove_keys, &ctx->remove);
-    split_list(ctx->keep_keys, &ctx->keep);
+    if (ctx->remove_keys) {
+        ls_parse_array(ctx->remove_keys, &ctx->remove);
+    }
+    if (ctx->keep_keys) {
+        ls_parse_array(ctx->keep_keys, &ctx->keep);
+    }
     return LS_OK;
 }
 

@@ -30,6 +30,11 @@ def oneshot(config_text, timeout=60):
 def dry_run(config_text):
     return run(["-c", conf(config_text), "--dry-run"])
 
+def config_error(config_text, pattern):
+    """--dry-run fails with a message matching pattern (which names file:line)."""
+    p = dry_run(config_text)
+    assert p.returncode == 1 and re.search(pattern, p.stderr), p.stderr
+
 def sample(tag, records, extra=""):
     return """
 <source>
@@ -279,17 +284,17 @@ def test_rewrite_tag_filter_config_errors_name_file_and_line():
     p = dry_run("<match a>\n  @type rewrite_tag_filter\n  hostname_command hostname -s\n"
                 "  <rule>\n    key a\n    pattern /x/\n    tag b\n  </rule>\n</match>\n")
     assert p.returncode == 1 and re.search(r"logship\.conf:3: hostname_command", p.stderr), p.stderr
-    p = dry_run("<match a>\n  @type rewrite_tag_filter\n</match>\n")
-    assert p.returncode == 1 and re.search(r"logship\.conf:1: missing rewriterules", p.stderr), p.stderr
-    p = dry_run("<match a>\n  @type rewrite_tag_filter\n  <rule>\n    key a\n    tag b\n  </rule>\n</match>\n")
-    assert p.returncode == 1 and re.search(r"logship\.conf:3: 'pattern' parameter is required", p.stderr), p.stderr
-    p = dry_run("<match a>\n  @type rewrite_tag_filter\n  <rule>\n    key a\n    pattern /(x/\n    tag b\n  </rule>\n</match>\n")
-    assert p.returncode == 1 and re.search(r"logship\.conf:3: invalid regexp", p.stderr), p.stderr
+    config_error("<match a>\n  @type rewrite_tag_filter\n</match>\n",
+                 r"logship\.conf:1: missing rewriterules")
+    config_error("<match a>\n  @type rewrite_tag_filter\n  <rule>\n    key a\n    tag b\n  </rule>\n</match>\n",
+                 r"logship\.conf:3: 'pattern' parameter is required")
+    config_error("<match a>\n  @type rewrite_tag_filter\n  <rule>\n    key a\n    pattern /(x/\n    tag b\n  </rule>\n</match>\n",
+                 r"logship\.conf:3: invalid regexp")
     p = dry_run("<match a>\n  @type rewrite_tag_filter\n  <rule>\n    key a\n    pattern /x/\n    tag b\n  </rule>\n"
                 "  <rule>\n    key a\n    pattern /x/\n    tag c\n  </rule>\n</match>\n")
     assert p.returncode == 1 and re.search(r"logship\.conf:8: duplicated rewriterules", p.stderr), p.stderr
-    p = dry_run("<match a>\n  @type rewrite_tag_filter\n  rewriterule1 onlykey\n</match>\n")
-    assert p.returncode == 1 and re.search(r"logship\.conf:3: missing values at rewriterule1", p.stderr), p.stderr
+    config_error("<match a>\n  @type rewrite_tag_filter\n  rewriterule1 onlykey\n</match>\n",
+                 r"logship\.conf:3: missing values at rewriterule1")
 
 def test_rewrite_tag_filter_add_tag_prefix_is_ignored_as_fluentd_does():
     p, recs = oneshot(sample("a", [{"k": "v"}]) + """
@@ -453,12 +458,12 @@ def test_filter_parser_v012_flat_format():
     assert stdout_times(p.stdout) == ["2026-11-21 10:00:00.000000000"], p.stdout
 
 def test_filter_parser_config_errors_name_file_and_line():
-    p = dry_run("<filter a>\n  @type parser\n  key_name m\n</filter>\n<match **>\n  @type null\n</match>\n")
-    assert p.returncode == 1 and re.search(r"logship\.conf:1: <parse> section is required", p.stderr), p.stderr
-    p = dry_run("<filter a>\n  @type parser\n  <parse>\n    @type json\n  </parse>\n</filter>\n")
-    assert p.returncode == 1 and re.search(r"logship\.conf:1: 'key_name' parameter is required", p.stderr), p.stderr
-    p = dry_run("<filter a>\n  @type parser\n  key_name m\n  <parse>\n    @type nosuch\n  </parse>\n</filter>\n")
-    assert p.returncode == 1 and re.search(r"logship\.conf:\d+: .*nosuch", p.stderr), p.stderr
+    config_error("<filter a>\n  @type parser\n  key_name m\n</filter>\n<match **>\n  @type null\n</match>\n",
+                 r"logship\.conf:1: <parse> section is required")
+    config_error("<filter a>\n  @type parser\n  <parse>\n    @type json\n  </parse>\n</filter>\n",
+                 r"logship\.conf:1: 'key_name' parameter is required")
+    config_error("<filter a>\n  @type parser\n  key_name m\n  <parse>\n    @type nosuch\n  </parse>\n</filter>\n",
+                 r"logship\.conf:\d+: .*nosuch")
 
 # ---- record_modifier ----
 
@@ -602,16 +607,16 @@ def test_record_modifier_output_form_reemits_under_tag():
     assert recs == [("out.modified", {"a": 1, "from": "in"})], recs
 
 def test_record_modifier_config_errors_name_file_and_line():
-    p = dry_run("<filter a>\n  @type record_modifier\n  <record>\n    h ${hostname}\n  </record>\n</filter>\n")
-    assert p.returncode == 1 and re.search(r"logship\.conf:4: record_modifier has no hostname", p.stderr), p.stderr
-    p = dry_run("<filter a>\n  @type record_modifier\n  <record>\n    h ${record['a'].upcase}\n  </record>\n</filter>\n")
-    assert p.returncode == 1 and re.search(r"logship\.conf:4: .*Ruby", p.stderr), p.stderr
-    p = dry_run("<filter a>\n  @type record_modifier\n  remove_keys a\n  whitelist_keys b\n</filter>\n")
-    assert p.returncode == 1 and re.search(r"logship\.conf:4: remove_keys and whitelist_keys are exclusive", p.stderr), p.stderr
-    p = dry_run("<filter a>\n  @type record_modifier\n  char_encoding NOPE-1:utf-8\n</filter>\n")
-    assert p.returncode == 1 and re.search(r"logship\.conf:3: ", p.stderr), p.stderr
-    p = dry_run("<filter a>\n  @type record_modifier\n  prepare_value @x = 1\n</filter>\n")
-    assert p.returncode == 1 and re.search(r"logship\.conf:3: prepare_value", p.stderr), p.stderr
+    config_error("<filter a>\n  @type record_modifier\n  <record>\n    h ${hostname}\n  </record>\n</filter>\n",
+                 r"logship\.conf:4: record_modifier has no hostname")
+    config_error("<filter a>\n  @type record_modifier\n  <record>\n    h ${record['a'].upcase}\n  </record>\n</filter>\n",
+                 r"logship\.conf:4: .*Ruby")
+    config_error("<filter a>\n  @type record_modifier\n  remove_keys a\n  whitelist_keys b\n</filter>\n",
+                 r"logship\.conf:4: remove_keys and whitelist_keys are exclusive")
+    config_error("<filter a>\n  @type record_modifier\n  char_encoding NOPE-1:utf-8\n</filter>\n",
+                 r"logship\.conf:3: ")
+    config_error("<filter a>\n  @type record_modifier\n  prepare_value @x = 1\n</filter>\n",
+                 r"logship\.conf:3: prepare_value")
     p = dry_run("<filter a>\n  @type record_modifier\n  allowlist_keys a\n</filter>\n<match **>\n  @type null\n</match>\n")
     assert p.returncode == 0 and re.search(r"logship\.conf:3: record_modifier has no 'allowlist_keys'", p.stderr), p.stderr
 
@@ -728,12 +733,12 @@ def test_record_reformer_output_tag_alias_and_reentry_into_label():
     assert re.search(r"logship\.conf:\d+: parameter 'output_tag' is deprecated", p.stderr), p.stderr
 
 def test_record_reformer_config_errors_name_file_and_line():
-    p = dry_run("<match a>\n  @type record_reformer\n</match>\n")
-    assert p.returncode == 1 and re.search(r"logship\.conf:1: `tag` must be specified", p.stderr), p.stderr
-    p = dry_run("<match a>\n  @type record_reformer\n  tag b\n  keep_keys x\n</match>\n")
-    assert p.returncode == 1 and re.search(r"logship\.conf:4: `renew_record` must be true", p.stderr), p.stderr
-    p = dry_run("<match a>\n  @type record_reformer\n  tag b\n  x ${record['a'].to_i * 2}\n</match>\n")
-    assert p.returncode == 1 and re.search(r"logship\.conf:4: .*Ruby", p.stderr), p.stderr
+    config_error("<match a>\n  @type record_reformer\n</match>\n",
+                 r"logship\.conf:1: `tag` must be specified")
+    config_error("<match a>\n  @type record_reformer\n  tag b\n  keep_keys x\n</match>\n",
+                 r"logship\.conf:4: `renew_record` must be true")
+    config_error("<match a>\n  @type record_reformer\n  tag b\n  x ${record['a'].to_i * 2}\n</match>\n",
+                 r"logship\.conf:4: .*Ruby")
 
 def test_rewrite_tag_filter_match_label_sends_reemits_into_that_label():
     # fluentd's event_emitter: an output's own @label is where router.emit goes
