@@ -184,6 +184,18 @@ static int add_v012_rules(struct rtf_ctx *ctx, struct ls_conf_section *sec, char
             }
         }
     }
+    /* plugin 1.x: rewriterule1..9 must not skip a number ("jump of rewriterule index") */
+    for (n = 2; n <= 9 && n <= max; n++) {
+        char name[32];
+        snprintf(name, sizeof(name), "rewriterule%ld", n);
+        p = ls_conf_get_param(sec, name);
+        snprintf(name, sizeof(name), "rewriterule%ld", n - 1);
+        if (p && ls_conf_get_param(sec, name) == NULL) {
+            snprintf(err, errlen, "%s:%d: jump of rewriterule index found: %s without %s",
+                     p->file, p->line, p->key, name);
+            return LS_ERROR;
+        }
+    }
     for (n = 1; n <= max; n++) {
         char name[32], *v, *key, *pat, *tag;
         size_t len;

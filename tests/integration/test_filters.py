@@ -293,6 +293,8 @@ def test_rewrite_tag_filter_config_errors_name_file_and_line():
     p = dry_run("<match a>\n  @type rewrite_tag_filter\n  <rule>\n    key a\n    pattern /x/\n    tag b\n  </rule>\n"
                 "  <rule>\n    key a\n    pattern /x/\n    tag c\n  </rule>\n</match>\n")
     assert p.returncode == 1 and re.search(r"logship\.conf:8: duplicated rewriterules", p.stderr), p.stderr
+    config_error("<match a>\n  @type rewrite_tag_filter\n  rewriterule1 a /x/ b\n  rewriterule3 a /y/ c\n</match>\n",
+                 r"logship\.conf:4: jump of rewriterule index found")
     config_error("<match a>\n  @type rewrite_tag_filter\n  rewriterule1 onlykey\n</match>\n",
                  r"logship\.conf:3: missing values at rewriterule1")
 
