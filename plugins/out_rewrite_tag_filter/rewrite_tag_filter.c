@@ -44,6 +44,10 @@ struct rtf_ctx {
     struct rtf_rule *rules;
     size_t nrules;
     char hostname[256];
+    /* scratch for one record: the key's text, the tag after $N, after placeholders. A nested
+     * call (a re-emitted record reaching this output again) may reuse them: each is done with
+     * before the record is emitted. */
+    struct ls_buf vb, tb, nb;
 };
 
 /* one <rule> section, bound through rule_params */
@@ -267,6 +271,9 @@ static int rtf_init(struct ls_instance *ins, struct ls_conf_section *sec, char *
     struct ls_conf_param *p;
     char msg[400];
 
+    ls_buf_init(&ctx->vb, 0);
+    ls_buf_init(&ctx->tb, 0);
+    ls_buf_init(&ctx->nb, 0);
     if (ctx->hostname_command) {
         ls_conf_param_error(sec, "hostname_command", err, errlen,
                             "hostname_command runs a shell command, which logship does not do; "
@@ -427,8 +434,13 @@ static void expand_placeholders(struct ls_instance *ins, const char *in, size_t 
             }
         }
         if (tok == 0) {
-            ls_buf_putc(out, in[i]);
-            i++;
+            /* copy up to the next character that may start a token */
+            j = i + 1;
+            while (j < n && in[j] != '$' && in[j] != '_') {
+                j++;
+            }
+            ls_buf_append(out, in + i, j - i);
+            i = j;
             continue;
         }
         {
@@ -458,7 +470,7 @@ static int rtf_emit(struct ls_instance *ins, const struct ls_record *rec)
     struct rtf_ctx *ctx = ins->ctx;
     const char *tag = rec->tag;
     size_t tag_len = rec->tag_len, i;
-    struct ls_buf vb, tb, nb;
+    struct ls_buf *vb = &ctx->vb, *tb = &ctx->tb, *nb = &ctx->nb;
     struct rtf_rule *fired = NULL;
     struct ls_record *copy;
     int rc;
@@ -474,26 +486,24 @@ static int rtf_emit(struct ls_instance *ins, const struct ls_record *rec)
             tag = t;
         }
     }
-    ls_buf_init(&vb, 0);
-    ls_buf_init(&tb, 0);
-    ls_buf_init(&nb, 0);
+    ls_buf_reset(nb);
     for (i = 0; i < ctx->nrules && fired == NULL; i++) {
         struct rtf_rule *r = &ctx->rules[i];
         struct ls_value v;
         int m;
 
-        ls_buf_reset(&vb);
+        ls_buf_reset(vb);
         if (ls_accessor_get(&r->key, rec, &v)) {
-            ls_ruby_put_value(&vb, &v, false);     /* the plugin's .to_s */
+            ls_ruby_put_value(vb, &v, false);     /* the plugin's .to_s */
         }
-        if (vb.len == 0 && !r->invert) {
+        if (vb->len == 0 && !r->invert) {
             continue;
         }
-        m = ls_regex_search(r->re, vb.p ? vb.p : "", vb.len);
+        m = ls_regex_search(r->re, vb->p ? vb->p : "", vb->len);
         if (m < 0 || (r->invert ? m == 1 : m == 0)) {
             continue;
         }
-        ls_buf_reset(&tb);
+        ls_buf_reset(tb);
         if (!r->invert) {
             /* every $ followed by digits is one back-reference ($10 is group ten) */
             const char *s = r->tag;
@@ -504,35 +514,34 @@ static int rtf_emit(struct ls_instance *ins, const struct ls_record *rec)
                     size_t gs, ge;
                     if (g > 0 && g < 65536 && ls_regex_group(r->re, (unsigned)g, &gs, &ge)) {
                         if (ctx->capitalize) {
-                            put_capitalized(&tb, vb.p + gs, ge - gs);
+                            put_capitalized(tb, vb->p + gs, ge - gs);
                         } else {
-                            ls_buf_append(&tb, vb.p + gs, ge - gs);
+                            ls_buf_append(tb, vb->p + gs, ge - gs);
                         }
                     }
                     s = end;
                 } else {
-                    ls_buf_putc(&tb, *s++);
+                    size_t run = strcspn(s + 1, "$") + 1;
+                    ls_buf_append(tb, s, run);
+                    s += run;
                 }
             }
         } else {
-            ls_buf_append(&tb, r->tag, strlen(r->tag));
+            ls_buf_append(tb, r->tag, strlen(r->tag));
         }
-        expand_placeholders(ins, tb.p ? tb.p : "", tb.len, tag, tag_len, &nb);
+        expand_placeholders(ins, tb->p ? tb->p : "", tb->len, tag, tag_len, nb);
         fired = r;
     }
     rc = LS_OK;
-    if (fired == NULL || (fired->label == NULL && nb.len == rec->tag_len &&
-                          memcmp(nb.p ? nb.p : "", rec->tag, nb.len) == 0)) {
+    if (fired == NULL || (fired->label == NULL && nb->len == rec->tag_len &&
+                          memcmp(nb->p ? nb->p : "", rec->tag, nb->len) == 0)) {
         ls_plg_trace(ins, "tag has not been rewritten (tag %.*s)", (int)rec->tag_len, rec->tag);
     } else {
         copy = ls_output_reemit_copy(ins, rec);
-        copy->tag = ls_arena_memdup(rec->arena, nb.p ? nb.p : "", nb.len);
-        copy->tag_len = nb.len;
+        copy->tag = ls_arena_memdup(rec->arena, nb->p ? nb->p : "", nb->len);
+        copy->tag_len = nb->len;
         rc = ls_output_reemit(ins, fired->label, copy);
     }
-    ls_buf_release(&vb);
-    ls_buf_release(&tb);
-    ls_buf_release(&nb);
     return rc;
 }
 
@@ -550,6 +559,9 @@ static void rtf_destroy(struct ls_instance *ins)
     }
     ls_free(ctx->rules);
     ls_regex_free(ctx->remove_re);
+    ls_buf_release(&ctx->vb);
+    ls_buf_release(&ctx->tb);
+    ls_buf_release(&ctx->nb);
 }
 
 const struct ls_plugin ls_plugin_out_rewrite_tag_filter = {
