@@ -765,3 +765,30 @@ def test_rewrite_tag_filter_match_label_sends_reemits_into_that_label():
 """)
     assert p.returncode == 0, p.stderr
     assert recs == [("b", {"k": "v"})], recs
+
+# ---- all of them in one td-agent file ----
+
+def test_td_agent_filters_example_runs():
+    d = tmpdir()
+    log = os.path.join(d, "access.log")
+    with open(log, "w") as f:
+        f.write('192.0.2.1 - - [21/Nov/2026:10:00:00 +0000] "GET / HTTP/1.1" 503 1 "-" "curl/8"\n'
+                '192.0.2.2 - bob [21/Nov/2026:10:00:01 +0000] "GET /a HTTP/1.1" 200 1 "-" "Mozilla/5.0"\n')
+    env = dict(os.environ, NGINX_ACCESS_LOG=log, LOGSHIP_STATE_DIR=d)
+    p = run(["-c", os.path.join(os.path.dirname(__file__), "..", "..", "conf", "td-agent-filters.conf"),
+             "--oneshot"], env=env)
+    assert p.returncode == 0, p.stderr
+    assert re.search(r"^2026-11-21 10:00:00\.000000000 \+0000 error\.503\.nginx: \{.*\"code\":\"503\"", p.stderr, re.M), p.stderr
+    out = {}
+    for root, _, files in os.walk(os.path.join(d, "out")):
+        for n in files:
+            for line in open(os.path.join(root, n)):
+                t, tag, rec = line.rstrip("\n").split("\t")
+                out[tag] = (t, json.loads(rec))
+    h = socket.gethostname()
+    assert out["alert.503"] == ("2026-11-21T10:00:00+00:00",
+        {"remote": "192.0.2.1", "host": "-", "method": "GET", "path": "/", "code": "503", "size": "1",
+         "referer": "-", "agent": "curl/8", "hostname": h, "stream": "alert"}), out
+    assert out["ok.nginx.access"] == ("2026-11-21T10:00:01+00:00",
+        {"remote": "192.0.2.2", "host": "-", "method": "GET", "path": "/a", "code": "200", "size": "1",
+         "referer": "-", "agent": "Mozilla/5.0", "browser": "Mozilla", "hostname": h, "stream": "ok"}), out
