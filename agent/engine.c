@@ -272,6 +272,7 @@ int ls_emit(struct ls_instance *in, struct ls_record *rec)
     struct ls_label *label = core && core->label ? core->label : eng->root;
     int rc;
 
+    eng->emit_seq++;
     rc = route_record(eng, in, label, rec);
     if (rc == LS_OK) {
         in->metrics.emit_records++;

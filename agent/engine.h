@@ -100,6 +100,7 @@ struct ls_engine {
 
     struct ls_label *building_label;    /* while building: the label outputs are created in */
     int route_depth;                    /* nesting of route_record (re-emitting outputs) */
+    uint64_t emit_seq;                  /* counts ls_emit calls: copies of one record share it */
     bool loop_error;                    /* handling a rewrite loop: do not recurse again */
     struct ls_record reemit[LS_ROUTE_DEPTH_MAX + 1];   /* ls_output_reemit_copy, per level */
 };

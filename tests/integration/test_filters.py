@@ -792,3 +792,67 @@ def test_td_agent_filters_example_runs():
     assert out["ok.nginx.access"] == ("2026-11-21T10:00:01+00:00",
         {"remote": "192.0.2.2", "host": "-", "method": "GET", "path": "/a", "code": "200", "size": "1",
          "referer": "-", "agent": "Mozilla/5.0", "browser": "Mozilla", "hostname": h, "stream": "ok"}), out
+
+def test_copies_of_one_record_rewritten_into_one_buffered_output_are_all_kept_once():
+    # copy + two rewrite_tag_filter stores whose tags meet again in one file output: each
+    # copy is a record of its own (fluentd writes both), and a second run of the same
+    # file (pos_file) writes nothing again
+    d = tmpdir()
+    log = os.path.join(d, "in.log")
+    with open(log, "w") as f:
+        f.write('{"v":"a"}\n{"v":"b"}\n')
+    text = """
+<source>
+  @type tail
+  path %(d)s/in.log
+  pos_file %(d)s/in.pos
+  read_from_head true
+  tag raw
+  <parse>
+    @type json
+  </parse>
+</source>
+<match raw>
+  @type copy
+  <store>
+    @type rewrite_tag_filter
+    <rule>
+      key v
+      pattern /(.+)/
+      tag one.$1
+    </rule>
+  </store>
+  <store>
+    @type rewrite_tag_filter
+    <rule>
+      key v
+      pattern /(.+)/
+      tag two.$1
+    </rule>
+  </store>
+</match>
+<match one.** two.**>
+  @type file
+  path %(d)s/out/all
+  append true
+  <format>
+    @type json
+  </format>
+  <inject>
+    tag_key tag
+  </inject>
+  <buffer>
+    @type file
+    path %(d)s/buf
+  </buffer>
+</match>
+""" % {"d": d}
+    path = conf(text, d)
+    for _ in range(2):
+        p = run(["-c", path, "--oneshot"])
+        assert p.returncode == 0, p.stderr
+    got = []
+    for root, _, files in os.walk(os.path.join(d, "out")):
+        for n in files:
+            got += [json.loads(l)["tag"] for l in open(os.path.join(root, n))]
+    assert sorted(got) == ["one.a", "one.b", "two.a", "two.b"], got
