@@ -200,6 +200,7 @@ struct src_pos {
     uint64_t src;
     uint64_t durable;
     uint64_t pending;
+    uint64_t emit_seq;      /* the input emit that set pending (ls_engine.emit_seq) */
 };
 
 struct ls_buffer {
@@ -1031,10 +1032,15 @@ int ls_buffer_write(struct ls_buffer *b, const struct ls_record *rec)
     struct src_pos *sp = NULL;
     struct ls_output_core *core = b->out->core;
 
-    /* a record this output already holds (re-read after a restart) is dropped */
+    /*
+     * A record this output already holds (re-read after a restart) is dropped. The same
+     * record arriving again within one input emit is another copy of it (copy, or outputs
+     * that re-emit, such as rewrite_tag_filter, sending it here twice) and is kept.
+     */
     if (rec->src) {
         sp = hwm_slot(b, rec->src, true);
-        if (rec->pos <= sp->pending || rec->pos <= sp->durable) {
+        if ((rec->pos <= sp->pending || rec->pos <= sp->durable) &&
+            !(rec->pos == sp->pending && sp->emit_seq == b->eng->emit_seq)) {
             return LS_OK;
         }
     }
@@ -1128,6 +1134,7 @@ int ls_buffer_write(struct ls_buffer *b, const struct ls_record *rec)
     if (sp) {
         unsigned k;
         sp->pending = rec->pos;
+        sp->emit_seq = b->eng->emit_seq;
         for (k = 0; k < b->npsrc; k++) {
             if (b->psrc[k].src == rec->src) {
                 break;
