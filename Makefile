@@ -18,7 +18,7 @@ ifneq ($(SANITIZE),)
 override BUILD := $(BUILD)/san
 endif
 
-PKGS    := zlib libcrypto libpcre2-8 expat
+PKGS    := zlib libcrypto libpcre2-8 expat libzstd liblzma
 # headers only: the plugins dlopen these (agent/dynlib.h), so processes that do not use them
 # do not map them; the .deb must name their packages itself
 DLOPEN_PKGS := libmariadb libmicrohttpd
