@@ -652,6 +652,7 @@ static int s3_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
     const char *fmt, *region;
     bool fmt_given = sec && ls_conf_get(sec, "s3_object_key_format") != NULL;
     struct ls_conf_section *bs;
+    char msg[256];
 
     s->ins = ins;
     s->eng = ins->engine;
@@ -726,8 +727,9 @@ static int s3_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
     if (gethostname(host, sizeof(host) - 1) != 0) {
         snprintf(host, sizeof(host), "localhost");
     }
-    s->key_tmpl = s3_tmpl_prepare(fmt, s->path, s->ext, host, err, errlen);
+    s->key_tmpl = s3_tmpl_prepare(fmt, s->path, s->ext, host, msg, sizeof(msg));
     if (s->key_tmpl == NULL) {
+        ls_conf_param_error(sec, "s3_object_key_format", err, errlen, "%s", msg);
         return LS_ERROR;
     }
     {
