@@ -41,6 +41,13 @@ typedef long (*ls_read_cb)(void *arg, void *buf, size_t n);
  */
 int ls_compress_stream(enum ls_compress_algo algo, int level, ls_read_cb read_cb, void *arg,
                        int out_fd, struct ls_digest *dig, char *err, size_t errlen);
+/*
+ * Load the library algo needs (libzstd, liblzma: they are not linked, see
+ * compress.c) unless that was done; safe from any thread. Outputs call it in
+ * init so that a missing package is a configuration error; ls_compress_stream
+ * calls it too. LS_OK, or LS_ERROR naming the Debian package in err.
+ */
+int ls_compress_load(enum ls_compress_algo algo, char *err, size_t errlen);
 /* Whether level fits algo (see ls_compress_stream); if not, "lo-hi" in range. */
 bool ls_compress_level_ok(enum ls_compress_algo algo, int level, char *range, size_t rangelen);
 /* The same into memory (out is appended to). */

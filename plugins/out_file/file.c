@@ -85,6 +85,12 @@ static const struct ls_param file_params[] = {
 /* ------------------------------------------------------------------ */
 /* configuration                                                        */
 
+static enum ls_compress_algo file_algo(const struct file_ctx *ctx)
+{
+    return ctx->compress == FILE_TEXT ? LS_COMPRESS_TEXT
+           : ctx->compress == FILE_ZSTD ? LS_COMPRESS_ZSTD : LS_COMPRESS_GZIP;
+}
+
 static bool keys_have(const char *keys, const char *name)
 {
     char buf[256];
@@ -227,6 +233,11 @@ static int file_init(struct ls_instance *ins, struct ls_conf_section *sec, char 
 
     pthread_mutex_init(&ctx->append_mu, NULL);
     ctx->mu_ready = true;
+    if (ls_compress_load(file_algo(ctx), msg, sizeof(msg)) != LS_OK) {
+        ls_conf_param_error(sec, "compress", err, errlen, "compress %s: %s",
+                            ctx->compress == FILE_ZSTD ? "zstd" : "gzip", msg);
+        return LS_ERROR;
+    }
     chunking_of(sec, &keys, &timekey, &slice_fmt);
     ls_buf_init(&t, 0);
     if (build_template(ctx, timekey, slice_fmt, &t, msg, sizeof(msg)) != LS_OK) {
@@ -329,12 +340,6 @@ static int mkdir_parent(const char *path)
 
     ls_free(copy);
     return rc;
-}
-
-static enum ls_compress_algo file_algo(const struct file_ctx *ctx)
-{
-    return ctx->compress == FILE_TEXT ? LS_COMPRESS_TEXT
-           : ctx->compress == FILE_ZSTD ? LS_COMPRESS_ZSTD : LS_COMPRESS_GZIP;
 }
 
 /* Compress the chunk's payload to fd (at its current offset / O_APPEND). */

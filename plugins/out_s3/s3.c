@@ -576,7 +576,7 @@ static int s3_store_init(struct ls_instance *ins, struct ls_conf_section *sec, c
     struct ls_conf_param *lp = sec ? ls_conf_get_param(sec, "compression_level") : NULL;
     struct ls_conf_section *cs = sec ? ls_conf_child(sec, "compress") : NULL;
     struct ls_conf_param *cp = cs ? ls_conf_get_param(cs, "level") : NULL;
-    char range[16];
+    char range[16], why[256];
 
     s->algo = LS_COMPRESS_TEXT;
     s->level = -1;
@@ -623,6 +623,11 @@ static int s3_store_init(struct ls_instance *ins, struct ls_conf_section *sec, c
         s->store = S3_STORE_TEXT;
         s->ext = "txt";
         s->ctype = "text/plain";
+    }
+    if (ls_compress_load(s->algo, why, sizeof(why)) != LS_OK) {
+        snprintf(err, errlen, "%s:%d: store_as %s: %s", sp ? sp->file : file, sp ? sp->line : line,
+                 s->store_as, why);
+        return LS_ERROR;
     }
     /* a side file of a compressed payload is named by its format; text and json are copies */
     s->side_ext = s->algo == LS_COMPRESS_TEXT ? "txt" : s->ext;
