@@ -90,7 +90,8 @@ static const struct ls_param s3_params[] = {
       "lzma2: xz's options, of which the preset (-0..-9) is used (default -qf0); else ignored",
       NULL, NULL, 0, 0 },
     { "compression_level", LS_P_INT, NULL, 0, offsetof(struct s3_out, compression_level),
-      "level of store_as: gzip 1-9 (default 6), zstd 1-22 (3), lzma2 0-9 (0) (logship extension)",
+      "level of store_as: gzip 1-9 (default 6), zstd 1-22 (3), lzma2 0-9 (0); zstd's <compress> "
+      "level also sets it (logship extension)",
       NULL, NULL, 0, 22 },
     { "check_object", LS_P_BOOL, "true", 0, offsetof(struct s3_out, check_object),
       "make sure the key is free (%{index}) before uploading", NULL, NULL, 0, 0 },
