@@ -2126,8 +2126,8 @@ int ls_chunk_write_fd(struct ls_chunk *c, int algo, int fd, uint64_t *written, c
     /* the file's growth gives the size: digests of every byte would cost a fifth of the
      * CPU of writing a text chunk just for a metric */
     before = fstat(fd, &st) == 0 ? st.st_size : 0;
-    rc = ls_compress_stream(algo == LS_COMPRESS_GZIP ? LS_COMPRESS_GZIP : LS_COMPRESS_TEXT, -1,
-                            chunk_read_cb, r, fd, NULL, cerr, sizeof(cerr));
+    rc = ls_compress_stream((enum ls_compress_algo)algo, -1, chunk_read_cb, r, fd, NULL, cerr,
+                            sizeof(cerr));
     ls_chunk_reader_close(r);
     if (rc != LS_OK) {
         snprintf(err, errlen, "writing chunk %s failed: %s", c->id,

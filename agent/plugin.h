@@ -340,7 +340,7 @@ int ls_chunk_expand(const struct ls_chunk *c, const char *tmpl, struct ls_buf *o
 char *ls_chunk_expand_str(const struct ls_chunk *c, const char *tmpl);
 /*
  * Blocking (call from a worker): write chunk c's payload, compressed with algo (an
- * enum ls_compress_algo: 0 text, 1 gzip), to fd and fsync it. *written gets the bytes
+ * enum ls_compress_algo, at its default level), to fd and fsync it. *written gets the bytes
  * written. LS_OK, or LS_ERROR with a message in err.
  */
 int ls_chunk_write_fd(struct ls_chunk *c, int algo, int fd, uint64_t *written, char *err,
