@@ -18,14 +18,31 @@ ifneq ($(SANITIZE),)
 override BUILD := $(BUILD)/san
 endif
 
-PKGS    := zlib libcrypto libpcre2-8 expat libzstd
-# only build/logship-http links libcurl (agent/http.h says why)
-CURL_LIBS  := $(shell pkg-config --libs libcurl 2>/dev/null)
-# headers only: the plugins dlopen these (agent/dynlib.h), so processes that do not use them
-# do not map them; the .deb must name their packages itself
-DLOPEN_PKGS := libmariadb libmicrohttpd
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) $(DLOPEN_PKGS) libcurl 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKGS    := zlib libcrypto libpcre2-8 expat
+# headers only: the plugins and agent/compress.c dlopen these (agent/dynlib.h), so processes
+# that do not use them do not map them; the .deb must name their packages itself
+DLOPEN_PKGS := libmariadb libmicrohttpd libzstd liblzma snappy
+DEPS_STAMP  := $(BUILD)/.deps-ok
+
+# pkg-config may only run after the deps step: on a fresh machine neither pkg-config nor the
+# -dev packages are there when make reads this file. So the flags live in a generated makefile
+# that depends on the deps stamp; GNU make builds it, then restarts and reads it. Goals that
+# compile nothing do not need it (and must not install packages).
+NO_CONFIG_GOALS := clean check-style deps
+ifneq ($(filter-out $(NO_CONFIG_GOALS),$(or $(MAKECMDGOALS),all)),)
+include $(BUILD)/config.mk
+endif
+# only build/logship-http links libcurl (agent/http.h says why); a missing .pc file fails here,
+# naming the package, instead of compiling without its flags
+$(BUILD)/config.mk: $(DEPS_STAMP) Makefile
+	@mkdir -p $(@D)
+	$(Q)set -e; \
+	c=$$(pkg-config --cflags $(PKGS) $(DLOPEN_PKGS) libcurl); \
+	l=$$(pkg-config --libs $(PKGS)); \
+	k=$$(pkg-config --libs libcurl); \
+	t=$$(pkg-config --libs check); \
+	printf 'PKG_CFLAGS := %s\nPKG_LIBS := %s\nCURL_LIBS := %s\nCHECK_LIBS := %s\n' "$$c" "$$l" "$$k" "$$t" > $@.tmp
+	$(Q)mv $@.tmp $@
 
 OPT     := -O2
 ifeq ($(DEBUG),1)
@@ -36,7 +53,7 @@ endif
 CFLAGS  ?= $(OPT) -g
 ALL_CFLAGS = $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wpointer-arith \
            -Wformat=2 -fno-strict-aliasing -D_GNU_SOURCE -Iagent -I$(BUILD) -MMD -MP $(PKG_CFLAGS)
-LDLIBS  += $(PKG_LIBS) -lev -ldeflate -lsnappy -lpthread -lm
+LDLIBS  += $(PKG_LIBS) -lev -ldeflate -lpthread -lm
 ALL_LDFLAGS = $(LDFLAGS)
 ifneq ($(SANITIZE),)
 ALL_CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -54,7 +71,6 @@ PLUGIN_SRCS := $(wildcard plugins/*/*.c)
 LIB_OBJS    := $(patsubst %.c,$(BUILD)/%.o,$(AGENT_SRCS) $(PLUGIN_SRCS)) $(BUILD)/plugins.o
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
-DEPS_STAMP  := $(BUILD)/.deps-ok
 
 .PHONY: all test unit bench demo docs fuzz fuzz-run deb install clean check-style deps
 all: $(BUILD)/logship $(BUILD)/logship-http
@@ -94,8 +110,7 @@ $(BUILD)/plugins.o: $(BUILD)/plugins.c
 $(BUILD)/unit/%: tests/unit/%.c $(BUILD)/liblogship.a
 	@mkdir -p $(@D)
 	@echo "  TEST    $@"
-	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(BUILD)/liblogship.a $(LDLIBS) \
-		$(shell pkg-config --libs check 2>/dev/null)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit $(ALL_LDFLAGS) -o $@ $< $(BUILD)/liblogship.a $(LDLIBS) $(CHECK_LIBS)
 
 TOOL_SRCS   := $(wildcard tests/tools/*.c)
 TOOL_BINS   := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRCS))
@@ -114,11 +129,12 @@ test: $(BUILD)/logship $(UNIT_BINS) $(TOOL_BINS)
 		python3 tests/run.py $(T)
 
 bench: $(BUILD)/logship
-	$(Q)sh packaging/install-deps.sh test
+	$(Q)if [ "$(NO_DEPS)" != 1 ]; then sh packaging/install-deps.sh test; fi
 	$(Q)LOGSHIP=$(CURDIR)/$(BUILD)/logship python3 tests/bench/bench.py $(BENCH_ARGS)
 
+# the demo needs only the S3 server (moto): no nginx, no MariaDB
 demo: $(BUILD)/logship
-	$(Q)sh packaging/install-deps.sh test
+	$(Q)if [ "$(NO_DEPS)" != 1 ]; then sh packaging/install-deps.sh demo; fi
 	$(Q)LOGSHIP=$(CURDIR)/$(BUILD)/logship python3 tests/demo.py
 
 docs: $(BUILD)/logship
@@ -126,6 +142,7 @@ docs: $(BUILD)/logship
 
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 fuzz: $(DEPS_STAMP)
+	$(Q)if [ "$(NO_DEPS)" != 1 ]; then sh packaging/install-deps.sh fuzz; fi
 	$(Q)$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang \
 		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" \
 		LDFLAGS="-fsanitize=address,undefined" NO_DEPS=1 build/fuzz/liblogship.a
@@ -160,9 +177,11 @@ fuzz-run: fuzz
 deb: $(BUILD)/logship
 	$(Q)sh packaging/build-deb.sh $(BUILD)/logship
 
+# logship finds its helper at ../lib/logship/logship-http from its own directory (agent/http.c)
 install: $(BUILD)/logship $(BUILD)/logship-http
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/logship/conf
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/logship $(DESTDIR)$(PREFIX)/share/doc/logship/conf
 	install -m 0755 $(BUILD)/logship $(DESTDIR)$(PREFIX)/bin/logship
+	install -m 0755 $(BUILD)/logship-http $(DESTDIR)$(PREFIX)/lib/logship/logship-http
 	install -m 0644 conf/*.conf $(DESTDIR)$(PREFIX)/share/doc/logship/conf/
 
 check-style:

@@ -185,6 +185,7 @@ struct ls_chunk {
     int64_t timekey;
     enum chunk_state state;
     double created_mono;
+    double write_mono;           /* when the current write started (progress lines) */
     char *path;                 /* file buffer: current file name */
     int fd;                     /* file buffer: open for append while staged; -1 otherwise */
     uint64_t file_size;         /* bytes in the file (header + frames) */
@@ -199,6 +200,7 @@ struct src_pos {
     uint64_t src;
     uint64_t durable;
     uint64_t pending;
+    uint64_t emit_seq;      /* the input emit that set pending (ls_engine.emit_seq) */
 };
 
 struct ls_buffer {
@@ -233,6 +235,11 @@ struct ls_buffer {
     /* durable positions per source */
     struct src_pos *hwm;
     size_t hwm_cap, hwm_n;
+
+    double slow_flush;           /* the output's slow_flush_log_threshold (fluentd: 20 s) */
+    /* progress lines (ls_output_delivered): the last line's time, what came since */
+    double prog_last;
+    uint64_t prog_n, prog_records, prog_bytes;
 
     /* retry state (per buffer, like fluentd) */
     int retries;
@@ -388,6 +395,18 @@ struct ls_buffer *ls_buffer_create(struct ls_instance *out, struct ls_conf_secti
     if (ls_param_bind(ls_buffer_params, src, &b->c, err, errlen) != LS_OK) {
         goto fail;
     }
+    /* an output parameter in fluentd (not <buffer>'s), read here where writes are timed */
+    b->slow_flush = 20.0;
+    if (outsec && (v = ls_conf_get(outsec, "slow_flush_log_threshold")) != NULL) {
+        struct ls_conf_param *sp = ls_conf_get_param(outsec, "slow_flush_log_threshold");
+
+        sp->used = true;
+        if (ls_parse_time(v, &b->slow_flush) != LS_OK || b->slow_flush < 0) {
+            snprintf(err, errlen, "%s:%d: slow_flush_log_threshold '%s' is not a time like 20s",
+                     sp->file, sp->line, v);
+            goto fail;
+        }
+    }
     if (!bufsec && outsec) {
         /*
          * Flat v0.12 names: only buffer_path names the buffer. The output's
@@ -458,8 +477,17 @@ struct ls_buffer *ls_buffer_create(struct ls_instance *out, struct ls_conf_secti
     if (b->key_time && b->c.timekey <= 0) {
         b->c.timekey = 86400;
     }
-    /* v0.12 utc / localtime flags */
-    if (!bufsec && outsec) {
+    /*
+     * v0.12 utc / localtime flags reach the buffer only with time_slice_format (fluentd's
+     * compat layer); without it the slices stay local and the flags only change how times are
+     * formatted (engine.c makes the <format>).
+     */
+    if (!bufsec && outsec && slice_fmt) {
+        if (ls_conf_get(outsec, "utc") && ls_conf_get(outsec, "localtime")) {
+            ls_conf_param_error(outsec, "localtime", err, errlen, "both of utc and localtime "
+                                "are specified, use only one of them");
+            goto fail;
+        }
         if (ls_conf_get(outsec, "utc")) {
             bool u = true;
             (void)ls_parse_bool(ls_conf_get(outsec, "utc"), &u);
@@ -946,6 +974,11 @@ static uint64_t effective_limit(const struct ls_buffer *b)
     return limit;
 }
 
+const char *ls_buffer_dir(const struct ls_buffer *b)
+{
+    return b->dir;
+}
+
 bool ls_buffer_over_limit(const struct ls_buffer *b)
 {
     return b->total_bytes + b->pending.len >= effective_limit(b);
@@ -993,16 +1026,21 @@ int ls_buffer_write(struct ls_buffer *b, const struct ls_record *rec)
     struct ls_chunk *c;
     struct ls_kvv keys = { NULL, 0 };
     struct ls_kv kvs[8];
-    int64_t timekey = -1;
+    int64_t timekey = LS_NO_TIMEKEY;
     const char *tag = NULL;
     size_t tag_len = 0, before, i;
     struct src_pos *sp = NULL;
     struct ls_output_core *core = b->out->core;
 
-    /* a record this output already holds (re-read after a restart) is dropped */
+    /*
+     * A record this output already holds (re-read after a restart) is dropped. The same
+     * record arriving again within one input emit is another copy of it (copy, or outputs
+     * that re-emit, such as rewrite_tag_filter, sending it here twice) and is kept.
+     */
     if (rec->src) {
         sp = hwm_slot(b, rec->src, true);
-        if (rec->pos <= sp->pending || rec->pos <= sp->durable) {
+        if ((rec->pos <= sp->pending || rec->pos <= sp->durable) &&
+            !(rec->pos == sp->pending && sp->emit_seq == b->eng->emit_seq)) {
             return LS_OK;
         }
     }
@@ -1096,6 +1134,7 @@ int ls_buffer_write(struct ls_buffer *b, const struct ls_record *rec)
     if (sp) {
         unsigned k;
         sp->pending = rec->pos;
+        sp->emit_seq = b->eng->emit_seq;
         for (k = 0; k < b->npsrc; k++) {
             if (b->psrc[k].src == rec->src) {
                 break;
@@ -1367,8 +1406,17 @@ static void write_finished(struct ls_buffer *b, struct ls_chunk *c, int rc, cons
     b->inflight--;
     c->writer = NULL;
     if (rc == LS_OK) {
+        double took = ls_mono_now() - c->write_mono;
+
         b->out->metrics.chunks_flushed++;
         b->out->metrics.write_records += c->info.records;
+        b->out->metrics.flush_time_ms += (uint64_t)(took * 1000.0);
+        if (took > b->slow_flush) {
+            b->out->metrics.slow_flushes++;
+            ls_plg_warn(b->out, "buffer flush took longer time than slow_flush_log_threshold: "
+                        "elapsed_time=%.3f slow_flush_log_threshold=%.1f chunk=%s", took,
+                        b->slow_flush, c->id);
+        }
         if (b->retries) {
             ls_plg_info(b->out, "retry succeeded after %d retries", b->retries);
         }
@@ -1473,6 +1521,7 @@ static void start_write(struct ls_buffer *b, struct ls_chunk *c, struct ls_insta
 
     c->state = CH_WRITING;
     c->writer = writer;
+    c->write_mono = ls_mono_now();
     b->inflight++;
     rc = writer->plugin->write(writer, c);
     if (rc == LS_AGAIN) {
@@ -1486,7 +1535,7 @@ static bool enqueue_due(struct ls_buffer *b, struct ls_chunk *c, double now_mono
     if (b->c.flush_mode == FLUSH_INTERVAL && c->created_mono + b->c.flush_interval <= now_mono) {
         return true;
     }
-    if (b->key_time && c->timekey >= 0) {
+    if (b->key_time && c->timekey != LS_NO_TIMEKEY) {
         int64_t tk = (int64_t)b->c.timekey;
         int64_t current = slice_of(b, now);
         if (c->timekey < current && (double)(c->timekey + tk) + b->c.timekey_wait <= (double)now) {
@@ -1496,6 +1545,44 @@ static bool enqueue_due(struct ls_buffer *b, struct ls_chunk *c, double now_mono
     return false;
 }
 
+/* The deliveries no line has shown yet, as one line, once a second has passed since the last. */
+static void progress_summary(struct ls_buffer *b, double now, bool force)
+{
+    if (b->prog_n == 0 || (!force && now - b->prog_last < 1.0)) {
+        return;
+    }
+    ls_plg_info(b->out, "delivered %llu more chunk%s (%llu records, %llu bytes) in the last %.1fs",
+                (unsigned long long)b->prog_n, b->prog_n == 1 ? "" : "s",
+                (unsigned long long)b->prog_records, (unsigned long long)b->prog_bytes,
+                now - b->prog_last);
+    b->prog_n = b->prog_records = b->prog_bytes = 0;
+    b->prog_last = now;
+}
+
+void ls_buffer_progress_flush(struct ls_buffer *b)
+{
+    progress_summary(b, ls_mono_now(), true);
+}
+
+void ls_output_delivered(struct ls_instance *out, struct ls_chunk *c, const char *where,
+                         uint64_t bytes)
+{
+    struct ls_buffer *b = c->b;
+    double now = ls_mono_now();
+
+    if (now - b->prog_last < 1.0) {
+        b->prog_n++;
+        b->prog_records += c->info.records;
+        b->prog_bytes += bytes;
+        return;
+    }
+    progress_summary(b, now, true);
+    ls_plg_info(out, "delivered %s (%llu records, %llu bytes, %.2fs)", where,
+                (unsigned long long)c->info.records, (unsigned long long)bytes,
+                now - c->write_mono);
+    b->prog_last = now;
+}
+
 void ls_buffer_tick(struct ls_buffer *b)
 {
     double now_mono = ls_mono_now();
@@ -1503,6 +1590,7 @@ void ls_buffer_tick(struct ls_buffer *b)
     int32_t ns;
     struct ls_chunk *c, *next;
 
+    progress_summary(b, now_mono, false);
     ls_wall_now(&now, &ns);
     for (c = b->staged; c; c = next) {
         next = c->next;
@@ -1595,7 +1683,7 @@ static struct ls_chunk *recover_file(struct ls_buffer *b, const char *path, char
     c->b = b;
     c->fd = -1;
     ls_buf_init(&c->mem, 0);
-    c->timekey = -1;
+    c->timekey = LS_NO_TIMEKEY;
     snprintf(c->id, sizeof(c->id), "%.32s", base + 1 + strlen("logship.") + 1);
     htext = ls_malloc(hl + 1);
     if (read(fd, htext, hl) != (ssize_t)hl) {
@@ -1617,7 +1705,9 @@ static struct ls_chunk *recover_file(struct ls_buffer *b, const char *path, char
                     /* a damaged header may repeat a line: the last one wins */
                     ls_free(c->tag);
                     c->tag = unescape(tab + 1, strlen(tab + 1));
-                } else if (strcmp(line, "timekey") == 0) {
+                } else if (strcmp(line, "timekey") == 0 && b->key_time) {
+                    /* without time among the chunk keys the value is the old -1 or
+                       LS_NO_TIMEKEY: either way, none */
                     c->timekey = strtoll(tab + 1, NULL, 10);
                 } else if (strcmp(line, "created") == 0) {
                     c->info.created = strtoll(tab + 1, NULL, 10);
@@ -1824,6 +1914,7 @@ void ls_buffer_destroy(struct ls_buffer *b)
     if (b == NULL) {
         return;
     }
+    progress_summary(b, ls_mono_now(), true);
     if (b->pending.len) {
         (void)frame_write(b);
     }
@@ -2061,8 +2152,8 @@ int ls_chunk_write_fd(struct ls_chunk *c, int algo, int fd, uint64_t *written, c
     if (whole) {
         rc = whole->plugin->finish(whole, chunk_read_cb, r, fd, cerr, sizeof(cerr));
     } else {
-        rc = ls_compress_stream(algo == LS_COMPRESS_GZIP ? LS_COMPRESS_GZIP : LS_COMPRESS_TEXT,
-                                -1, chunk_read_cb, r, fd, NULL, cerr, sizeof(cerr));
+        rc = ls_compress_stream((enum ls_compress_algo)algo, -1, chunk_read_cb, r, fd, NULL, cerr,
+                                sizeof(cerr));
     }
     ls_chunk_reader_close(r);
     if (rc != LS_OK) {
@@ -2209,7 +2300,7 @@ int ls_chunk_expand(const struct ls_chunk *c, const char *tmpl, struct ls_buf *o
         }
         ls_buf_putc(&tmp, *s++);
     }
-    if (c->timekey >= 0 && strchr(tmp.p ? ls_buf_cstr(&tmp) : "", '%')) {
+    if (c->timekey != LS_NO_TIMEKEY && strchr(tmp.p ? ls_buf_cstr(&tmp) : "", '%')) {
         char errbuf[128];
         struct ls_timefmt *tf = ls_timefmt_create(ls_buf_cstr(&tmp), b->zone, errbuf,
                                                   sizeof(errbuf));
@@ -2242,9 +2333,12 @@ void ls_buffer_get_stats(const struct ls_buffer *b, struct ls_buffer_stats *st)
     ls_wall_now(&sec, &nsec);
     wall = (double)sec + (double)nsec / 1e9;
     for (c = b->staged; c; c = c->next) {
+        if (c->info.created > 0 && wall - (double)c->info.created > st->oldest_age) {
+            st->oldest_age = wall - (double)c->info.created;
+        }
         st->stage_length++;
         st->stage_bytes += chunk_bytes(c);
-        if (c->timekey >= 0 && st->ntimekeys < LS_BUFFER_STATS_TIMEKEYS) {
+        if (c->timekey != LS_NO_TIMEKEY && st->ntimekeys < LS_BUFFER_STATS_TIMEKEYS) {
             for (i = 0; i < st->ntimekeys && st->timekeys[i] != c->timekey; i++) {
             }
             if (i == st->ntimekeys) {
@@ -2253,6 +2347,9 @@ void ls_buffer_get_stats(const struct ls_buffer *b, struct ls_buffer_stats *st)
         }
     }
     for (c = b->queue_head; c; c = c->next) {
+        if (c->info.created > 0 && wall - (double)c->info.created > st->oldest_age) {
+            st->oldest_age = wall - (double)c->info.created;
+        }
         st->queue_length++;
         st->queue_bytes += chunk_bytes(c);
     }

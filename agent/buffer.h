@@ -45,6 +45,10 @@ bool ls_buffer_busy(const struct ls_buffer *b);
 bool ls_buffer_failed(const struct ls_buffer *b);
 bool ls_buffer_flush_at_shutdown(const struct ls_buffer *b);
 bool ls_buffer_over_limit(const struct ls_buffer *b);
+/* The progress line for deliveries not shown yet (ls_output_delivered), now. */
+void ls_buffer_progress_flush(struct ls_buffer *b);
+/* A file buffer's directory, or NULL for a memory buffer (--dry-run checks it). */
+const char *ls_buffer_dir(const struct ls_buffer *b);
 /* Highest position of src durably held (known=false if never seen). */
 uint64_t ls_buffer_durable_pos(const struct ls_buffer *b, uint64_t src, bool *known);
 void ls_buffer_destroy(struct ls_buffer *b);
@@ -66,6 +70,7 @@ struct ls_buffer_stats {
     int retry_steps;            /* failed flushes in the current retry episode (0: not retrying) */
     double retry_start;         /* wall clock (epoch sec) of the episode's first failure, or 0 */
     double retry_next;          /* wall clock of the next attempt, or 0 */
+    double oldest_age;          /* seconds since the oldest undelivered chunk was made, or 0 */
     int64_t timekeys[LS_BUFFER_STATS_TIMEKEYS];   /* staged chunks' timekeys (first ones) */
     size_t ntimekeys;
 };

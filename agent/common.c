@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
+#include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -243,4 +245,54 @@ bool ls_path_unsafe(const char *s)
         }
     }
     return false;
+}
+
+bool ls_dir_writable(const char *dir, char *why, size_t whylen)
+{
+    char p[PATH_MAX];
+    struct stat st;
+    size_t n;
+
+    if (snprintf(p, sizeof(p), "%s", dir) >= (int)sizeof(p) || p[0] == '\0') {
+        snprintf(why, whylen, "'%s': path too long or empty", dir);
+        return false;
+    }
+    /* the nearest existing ancestor is the one mkdir -p has to write into */
+    while (stat(p, &st) != 0) {
+        /* EACCES: an ancestor we cannot search; walking up finds it and says so */
+        if (errno != ENOENT && errno != EACCES && errno != ENOTDIR) {
+            snprintf(why, whylen, "'%s': %s", p, strerror(errno));
+            return false;
+        }
+        n = strlen(p);
+        while (n > 1 && p[n - 1] == '/') {
+            p[--n] = '\0';
+        }
+        while (n > 1 && p[n - 1] != '/') {
+            p[--n] = '\0';
+        }
+        if (n > 1) {
+            p[--n] = '\0';
+        }
+        if (n <= 1) {
+            snprintf(p, sizeof(p), "%s", dir[0] == '/' ? "/" : ".");
+            if (stat(p, &st) != 0) {
+                snprintf(why, whylen, "'%s': %s", p, strerror(errno));
+                return false;
+            }
+            break;
+        }
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(why, whylen, "'%s' is not a directory", p);
+        return false;
+    }
+    /* access() asks with the real uid: the service user when run as it */
+    if (access(p, W_OK | X_OK) != 0) {
+        snprintf(why, whylen, "'%s'%s is not writable by uid %u (%s)", p,
+                 strcmp(p, dir) != 0 ? " (where it would be created)" : "", (unsigned)getuid(),
+                 strerror(errno));
+        return false;
+    }
+    return true;
 }

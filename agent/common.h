@@ -63,6 +63,12 @@ int ls_mkdir_p(const char *path, int mode);
 bool ls_path_unsafe(const char *s);
 /* fsync the directory containing path (so a rename/create in it is durable). */
 int ls_fsync_dir_of(const char *path);
+/*
+ * Could this process create files in dir (made with mkdir -p if missing)? true, or false with
+ * the reason in why ("'/var/lib/x' is not writable by uid 998", a read-only file system...).
+ * For --dry-run: the start would trip on it.
+ */
+bool ls_dir_writable(const char *dir, char *why, size_t whylen);
 
 #include "banned.h"
 

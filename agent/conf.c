@@ -25,6 +25,7 @@
  * value size, section nesting, JSON nesting and include depth are capped.
  */
 #include "conf.h"
+#include "param.h"
 #include "log.h"
 #include "buf.h"
 
@@ -229,8 +230,8 @@ static int rb_fail(struct rb *r, const char *what)
     if (!r->failed) {
         snprintf(r->msg, r->msglen,
                  "unsupported embedded Ruby #{%.*s}: %s (supported: ENV[\"X\"], ENV['X'] || 'default', "
-                 "ENV.fetch('X', 'default'), Socket.gethostname, hostname, worker_id, "
-                 "use_nil, use_default, 'strings' and +)",
+                 "ENV.fetch('X', 'default'), cond ? a : b, (...), Socket.gethostname, hostname, "
+                 "worker_id, use_nil, use_default, 'strings' and +)",
                  (int)(r->len > 80 ? 80 : r->len), r->s, what);
     }
     r->failed = true;
@@ -297,6 +298,8 @@ static char *rb_hostname(void)
 
 static int rb_expr(struct rb *r, struct rv *v);
 
+static int rb_ternary(struct rb *r, struct rv *v);
+
 static int rb_term(struct rb *r, struct rv *v)
 {
     v->s = NULL;
@@ -306,7 +309,7 @@ static int rb_term(struct rb *r, struct rv *v)
         return rb_string(r, &v->s);
     }
     if (rb_lit(r, "(")) {
-        if (rb_expr(r, v) != LS_OK) {
+        if (rb_ternary(r, v) != LS_OK) {
             return LS_ERROR;
         }
         if (!rb_lit(r, ")")) {
@@ -444,6 +447,48 @@ static int rb_expr(struct rb *r, struct rv *v)
     return LS_OK;
 }
 
+/*
+ * or ('?' ternary ':' ternary)? : Ruby's conditional, as real files write it
+ * ("#{ENV['A'] ? ENV['A'] : 'x'}"): nil is false, any string (even "") is true.
+ */
+static int rb_ternary(struct rb *r, struct rv *v)
+{
+    struct rv a, b;
+    bool truthy;
+
+    if (rb_expr(r, v) != LS_OK) {
+        return LS_ERROR;
+    }
+    if (!rb_lit(r, "?")) {
+        return LS_OK;
+    }
+    truthy = v->s != NULL;
+    ls_free(v->s);
+    v->s = NULL;
+    if (v->special != RB_NONE) {
+        return rb_fail(r, "use_nil/use_default as a condition");
+    }
+    if (rb_ternary(r, &a) != LS_OK) {
+        return LS_ERROR;
+    }
+    if (!rb_lit(r, ":")) {
+        ls_free(a.s);
+        return rb_fail(r, "':' expected in 'cond ? a : b'");
+    }
+    if (rb_ternary(r, &b) != LS_OK) {
+        ls_free(a.s);
+        return LS_ERROR;
+    }
+    if (truthy) {
+        ls_free(b.s);
+        *v = a;
+    } else {
+        ls_free(a.s);
+        *v = b;
+    }
+    return LS_OK;
+}
+
 /* Evaluate code[0..len) and append the result to out. *special gets RB_USE_*. */
 static int rb_eval(const char *code, size_t len, struct ls_buf *out, int *special, char *msg,
                    size_t msglen)
@@ -451,7 +496,7 @@ static int rb_eval(const char *code, size_t len, struct ls_buf *out, int *specia
     struct rb r = { code, len, 0, msg, msglen, false };
     struct rv v;
 
-    if (rb_expr(&r, &v) != LS_OK) {
+    if (rb_ternary(&r, &v) != LS_OK) {
         return LS_ERROR;
     }
     rb_ws(&r);
@@ -1622,6 +1667,107 @@ struct ls_conf_section *ls_conf_add_child(struct ls_conf_section *sec, const cha
 static const char *const core_keys[] = { "@type", "type", "@id", "id", "@label", "@log_level",
                                          "log_level", NULL };
 
+/*
+ * Section names of fluentd, its bundled plugins and logship. A section outside this list is
+ * a misspelling or a plugin logship does not have: either way fluentd's own answer ("section
+ * <bufer> is not used") is the least a user must see, since the section's settings are lost.
+ */
+static const char *const known_sections[] = {
+    "source", "match", "filter", "label", "system", "worker", "buffer", "format", "parse",
+    "inject", "extract", "secondary", "store", "server", "record", "rule", "regexp", "exclude",
+    "and", "or", "security", "transport", "user", "client", "metric", "labels", "storage",
+    "service_discovery", "log", "user_host", "bucket_lifecycle_rule", "replace", "pattern",
+    "elements", "compress", "auth", "route", "grok", "template", "assume_role_credentials",
+    "web_identity_credentials", "instance_profile_credentials", "shared_credentials", "http",
+    "health_check", "monitor", "counter", "gauge", "summary", "histogram", NULL,
+};
+
+/* Edit distance with transpositions (a swapped pair counts once), case folded. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    size_t row[3][64];
+
+    if (la >= 63 || lb >= 63) {
+        return (size_t)-1;
+    }
+    for (size_t j = 0; j <= lb; j++) {
+        row[0][j] = j;
+    }
+    for (size_t i = 1; i <= la; i++) {
+        size_t *cur = row[i % 3], *prev = row[(i - 1) % 3], *prev2 = row[(i + 1) % 3];
+
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            int ca = tolower((unsigned char)a[i - 1]), cb = tolower((unsigned char)b[j - 1]);
+            size_t v = prev[j - 1] + (ca != cb);
+
+            if (prev[j] + 1 < v) {
+                v = prev[j] + 1;
+            }
+            if (cur[j - 1] + 1 < v) {
+                v = cur[j - 1] + 1;
+            }
+            if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
+                tolower((unsigned char)a[i - 2]) == cb && prev2[j - 2] + 1 < v) {
+                v = prev2[j - 2] + 1;
+            }
+            cur[j] = v;
+        }
+    }
+    return row[la % 3][lb];
+}
+
+/* Is cand a closer plausible spelling of word than *best (distance *bestd)? */
+static void consider(const char *word, const char *cand, size_t clen, const char **best,
+                     size_t *bestd)
+{
+    char name[64];
+    size_t d, n = strlen(word);
+
+    if (clen == 0 || clen >= sizeof(name)) {
+        return;
+    }
+    memcpy(name, cand, clen);
+    name[clen] = '\0';
+    d = edit_distance(word, name);
+    /* one slip in a short word, about one in four in a long one; never most of the word */
+    if (d == 0 || d > (n < 8 ? 1 : n / 4 + 1) || d * 2 >= n || d >= *bestd) {
+        return;
+    }
+    *bestd = d;
+    *best = cand;
+}
+
+/* The known parameter nearest to key in sec's bound tables, as "name" (length in *len). */
+static const char *nearest_param(const struct ls_conf_section *sec, const char *key, size_t *len)
+{
+    const char *best = NULL;
+    size_t bestd = (size_t)-1;
+
+    for (unsigned t = 0; t < sec->nbound; t++) {
+        for (const struct ls_param *p = sec->bound[t]; p->name; p++) {
+            const char *before = best;
+
+            consider(key, p->name, strlen(p->name), &best, &bestd);
+            if (best != before) {
+                *len = strlen(p->name);
+            }
+            for (const char *a = p->aliases; a && *a;) {
+                size_t n = strcspn(a, "|");
+
+                before = best;
+                consider(key, a, n, &best, &bestd);
+                if (best != before) {
+                    *len = n;
+                }
+                a += n + (a[n] == '|');
+            }
+        }
+    }
+    return best;
+}
+
 int ls_conf_warn_unused(struct ls_conf_section *sec)
 {
     int n = 0;
@@ -1631,12 +1777,34 @@ int ls_conf_warn_unused(struct ls_conf_section *sec)
     }
     for (struct ls_conf_param *cp = sec->params; cp; cp = cp->next) {
         if (!cp->used && !in_list(cp->key, core_keys)) {
-            ls_warn("%s:%d: parameter '%s' in <%s%s%s> is not used", cp->file, cp->line, cp->key,
-                    sec->name, *sec->arg ? " " : "", sec->arg);
+            size_t len = 0;
+            const char *near = nearest_param(sec, cp->key, &len);
+
+            if (near) {
+                ls_warn("%s:%d: parameter '%s' in <%s%s%s> is not used; did you mean '%.*s'?",
+                        cp->file, cp->line, cp->key, sec->name, *sec->arg ? " " : "", sec->arg,
+                        (int)len, near);
+            } else {
+                ls_warn("%s:%d: parameter '%s' in <%s%s%s> is not used", cp->file, cp->line,
+                        cp->key, sec->name, *sec->arg ? " " : "", sec->arg);
+            }
             n++;
         }
     }
     for (struct ls_conf_section *c = sec->children; c; c = c->next) {
+        if (!in_list(c->name, known_sections)) {
+            const char *best = NULL;
+            size_t bestd = (size_t)-1;
+
+            for (const char *const *k = known_sections; *k; k++) {
+                consider(c->name, *k, strlen(*k), &best, &bestd);
+            }
+            ls_warn("%s:%d: section <%s> in <%s%s%s> is not used%s%s%s", c->file, c->line,
+                    c->name, sec->name, *sec->arg ? " " : "", sec->arg,
+                    best ? "; did you mean <" : " (no plugin of logship reads it)",
+                    best ? best : "", best ? ">?" : "");
+            n++;
+        }
         n += ls_conf_warn_unused(c);
     }
     return n;

@@ -32,6 +32,8 @@ struct ls_conf_param {
     struct ls_conf_param *next;
 };
 
+struct ls_param;
+
 struct ls_conf_section {
     char *name;              /* "ROOT", "source", "match", "buffer", ... */
     char *arg;               /* text between name and '>', trimmed; "" when absent */
@@ -42,6 +44,10 @@ struct ls_conf_section {
     struct ls_conf_section *children;    /* in file order */
     struct ls_conf_section *next;        /* next sibling */
     struct ls_conf_section *parent;
+    /* the parameter tables bound to this section (ls_param_bind), so that an unused
+       parameter's warning can suggest the nearest known name */
+    const struct ls_param *bound[4];
+    unsigned nbound;
 };
 
 struct ls_conf {

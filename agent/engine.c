@@ -19,6 +19,7 @@
 #include "http.h"
 #include "log.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 
@@ -86,6 +87,46 @@ static struct ls_instance *make_formatter(struct ls_engine *eng, struct ls_insta
         /* v0.12: the output's own section carries the formatter's flat parameters */
         return ls_instance_create(eng, out, LS_PLUGIN_FORMATTER, flat, sec, err, errlen);
     }
+    /*
+     * fluentd's compat layer makes a <format> of the plugin's default type from any of these
+     * flat keys even without `format` (so a flat `utc` puts UTC times in out_file's lines).
+     * Not time_format: in v1 that one only goes to <inject>.
+     */
+    {
+        static const char *const keys[] = { "delimiter", "force_quotes", "keys", "fields",
+                                            "json_parser", "label_delimiter", "output_time",
+                                            "output_tag", "localtime", "utc", "timezone",
+                                            "message_key", "add_newline", "output_type", NULL };
+        struct ls_conf_section *gen = NULL;
+
+        for (struct ls_conf_param *cp = sec->params; cp; cp = cp->next) {
+            bool epoch = strcmp(cp->key, "time_as_epoch") == 0;
+            size_t k = 0;
+
+            while (keys[k] && strcmp(keys[k], cp->key) != 0) {
+                k++;
+            }
+            if (keys[k] == NULL && !epoch) {
+                continue;
+            }
+            if (gen == NULL) {
+                gen = ls_conf_add_child(sec, "format", "");
+            }
+            if (epoch) {
+                bool on = false;
+
+                if (ls_parse_bool(cp->value, &on) == LS_OK && on) {
+                    ls_conf_set(gen, "time_type", "unixtime", cp->file, cp->line);
+                }
+            } else {
+                ls_conf_set(gen, cp->key, cp->value, cp->file, cp->line);
+            }
+        }
+        if (gen) {
+            return ls_instance_create(eng, out, LS_PLUGIN_FORMATTER,
+                                      out->plugin->default_formatter, gen, err, errlen);
+        }
+    }
     return ls_instance_create(eng, out, LS_PLUGIN_FORMATTER, out->plugin->default_formatter, NULL,
                               err, errlen);
 }
@@ -119,6 +160,8 @@ static struct ls_instance *output_create(struct ls_engine *eng, struct ls_conf_s
     ls_arena_init(&core->arena, 4096);
     ls_record_init(&core->scratch, &core->arena);
     core->is_secondary = is_secondary;
+    core->label = eng->building_label;
+    core->emit_label = ls_conf_get(sec, "@label");
     if ((out->plugin->output_flags & LS_OUT_BUFFERED) && !is_secondary) {
         if (out->plugin->default_formatter) {
             core->formatter = make_formatter(eng, out, sec, err, errlen);
@@ -211,26 +254,60 @@ int ls_output_emit(struct ls_instance *out, struct ls_record *rec)
 /* ------------------------------------------------------------------ */
 /* emit                                                                 */
 
+static int emit_error(struct ls_engine *eng, struct ls_instance *in, struct ls_record *rec,
+                      const char *why);
+
 static int route_record(struct ls_engine *eng, struct ls_instance *in, struct ls_label *label,
                         struct ls_record *rec)
 {
-    struct ls_route *route = ls_label_route(label, rec->tag, rec->tag_len);
+    struct ls_route *route;
+    uint64_t errors;
     size_t i;
-    int rc;
+    int rc, depth;
 
+    /*
+     * fluentd has no loop detection: a rewrite_tag_filter whose new tag matches its own
+     * <match> again recurses until the Ruby stack overflows. A bound on the nesting turns
+     * that into one error per record.
+     */
+    if (eng->route_depth >= LS_ROUTE_DEPTH_MAX) {
+        static double last_warn;
+        double now = ls_mono_now();
+        if (now - last_warn >= 1.0) {
+            last_warn = now;
+            ls_warn("routing loop: a record was re-emitted %d times (last tag \"%.*s\"); check "
+                    "rewrite_tag_filter/relabel rules whose new tag matches their own <match>",
+                    LS_ROUTE_DEPTH_MAX, (int)(rec->tag_len > 120 ? 120 : rec->tag_len), rec->tag);
+        }
+        if (eng->loop_error) {
+            return LS_ERROR;     /* @ERROR's own rules loop too */
+        }
+        depth = eng->route_depth;
+        eng->loop_error = true;
+        eng->route_depth = 0;
+        rc = emit_error(eng, in, rec, "routing loop");
+        eng->route_depth = depth;
+        eng->loop_error = false;
+        return rc == LS_OK ? LS_ERROR : rc;
+    }
+    route = ls_label_route(label, rec->tag, rec->tag_len);
+    eng->route_depth++;
     for (i = 0; i < route->nfilters; i++) {
         struct ls_instance *f = route->filters[i];
         f->metrics.emit_records++;
         rc = f->plugin->filter(f, rec);
         if (rc == LS_DECLINED) {
+            eng->route_depth--;
             return LS_OK;
         }
         if (rc == LS_ERROR) {
             f->metrics.errors++;
-            return ls_emit_error(in, rec, "filter rejected the record");
+            eng->route_depth--;
+            return emit_error(eng, in, rec, "filter rejected the record");
         }
     }
     if (route->output == NULL) {
+        eng->route_depth--;
         if (in) {
             in->metrics.unmatched++;
         }
@@ -240,11 +317,15 @@ static int route_record(struct ls_engine *eng, struct ls_instance *in, struct ls
         }
         return LS_OK;
     }
+    errors = eng->error_events;
     rc = ls_output_emit(route->output, rec);
+    eng->route_depth--;
     /* a record the output refuses (its formatter's schema, say) goes to @ERROR, as
-     * fluentd's emit_error_event; never from @ERROR itself, which would loop */
-    if (rc == LS_ERROR && eng->error_label && label != eng->error_label) {
-        return ls_emit_error(in, rec, "the output refused the record");
+     * fluentd's emit_error_event; never from @ERROR itself, which would loop, and not
+     * again when a re-emitting output's nested route has already sent it there */
+    if (rc == LS_ERROR && eng->error_label && label != eng->error_label
+        && eng->error_events == errors) {
+        return emit_error(eng, in, rec, "the output refused the record");
     }
     return rc;
 }
@@ -256,6 +337,7 @@ int ls_emit(struct ls_instance *in, struct ls_record *rec)
     struct ls_label *label = core && core->label ? core->label : eng->root;
     int rc;
 
+    eng->emit_seq++;
     rc = route_record(eng, in, label, rec);
     if (rc == LS_OK) {
         in->metrics.emit_records++;
@@ -265,12 +347,16 @@ int ls_emit(struct ls_instance *in, struct ls_record *rec)
     return rc;
 }
 
-int ls_emit_error(struct ls_instance *in, struct ls_record *rec, const char *why)
+/* eng may be NULL (no engine: only the warning) */
+static int emit_error(struct ls_engine *eng, struct ls_instance *in, struct ls_record *rec,
+                      const char *why)
 {
-    struct ls_engine *eng = in ? in->engine : NULL;
     static double last_warn;
     double now = ls_mono_now();
 
+    if (eng) {
+        eng->error_events++;
+    }
     if (eng && eng->error_label) {
         return route_record(eng, NULL, eng->error_label, rec);
     }
@@ -281,28 +367,68 @@ int ls_emit_error(struct ls_instance *in, struct ls_record *rec, const char *why
             ls_plg_warn(in, "dump an error event: %s (tag=\"%.*s\")", why, (int)rec->tag_len,
                         rec->tag);
         } else {
-            ls_warn("dump an error event: %s", why);
+            ls_warn("dump an error event: %s (tag=\"%.*s\")", why, (int)rec->tag_len, rec->tag);
         }
     }
     return LS_ERROR;
 }
 
+int ls_emit_error(struct ls_instance *in, struct ls_record *rec, const char *why)
+{
+    return emit_error(in ? in->engine : NULL, in, rec, why);
+}
+
+static struct ls_label *find_label(struct ls_engine *eng, const char *name);
+
 /* A label-aware emit used by relabel: route rec into the named label. */
-int ls_emit_to_label(struct ls_instance *from, const char *label, struct ls_record *rec);
 int ls_emit_to_label(struct ls_instance *from, const char *label, struct ls_record *rec)
 {
     struct ls_engine *eng = from->engine;
-    size_t i;
+    struct ls_label *l = find_label(eng, label);
 
-    for (i = 0; i < eng->nlabels; i++) {
-        if (strcmp(eng->labels[i]->name, label) == 0) {
-            return route_record(eng, NULL, eng->labels[i], rec);
+    if (l == NULL) {
+        return LS_ERROR;
+    }
+    return route_record(eng, NULL, l, rec);
+}
+
+struct ls_record *ls_output_reemit_copy(struct ls_instance *out, const struct ls_record *rec)
+{
+    struct ls_engine *eng = out->engine;
+    struct ls_record *c = &eng->reemit[eng->route_depth];
+    unsigned i;
+
+    c->arena = rec->arena;
+    c->nfields = 0;
+    for (i = 0; i < rec->nfields; i++) {
+        ls_record_add(c, rec->fields[i].key, rec->fields[i].key_len, &rec->fields[i].v);
+    }
+    c->tag = rec->tag;
+    c->tag_len = rec->tag_len;
+    c->time = rec->time;
+    c->src = rec->src;
+    c->pos = rec->pos;
+    return c;
+}
+
+int ls_output_reemit(struct ls_instance *out, const char *label, struct ls_record *copy)
+{
+    struct ls_engine *eng = out->engine;
+    struct ls_output_core *core = out->core;
+    struct ls_label *l;
+
+    if ((label == NULL || *label == '\0') && core) {
+        label = core->emit_label;    /* fluentd's event_emitter: an output's @label */
+    }
+    if (label && *label) {
+        l = find_label(eng, label);
+        if (l == NULL) {
+            return emit_error(eng, NULL, copy, "unknown label");
         }
+    } else {
+        l = core && core->label ? core->label : eng->root;
     }
-    if (strcmp(label, "@ROOT") == 0) {
-        return route_record(eng, NULL, eng->root, rec);
-    }
-    return LS_ERROR;
+    return route_record(eng, NULL, l, copy);
 }
 
 int ls_input_commit(struct ls_instance *in)
@@ -461,9 +587,11 @@ static int add_filter(struct ls_engine *eng, struct ls_label *label, struct ls_c
 static int add_match(struct ls_engine *eng, struct ls_label *label, struct ls_conf_section *sec,
                      char *err, size_t errlen)
 {
-    struct ls_instance *out = ls_output_create(eng, sec, err, errlen);
+    struct ls_instance *out;
     char perr[256];
 
+    eng->building_label = label;
+    out = ls_output_create(eng, sec, err, errlen);
     if (out == NULL) {
         return LS_ERROR;
     }
@@ -682,6 +810,9 @@ void ls_engine_destroy(struct ls_engine *eng)
         ls_label_destroy(eng->labels[i]);
     }
     ls_label_destroy(eng->root);
+    for (i = 0; i < LS_ARRAY_LEN(eng->reemit); i++) {
+        ls_record_release(&eng->reemit[i]);
+    }
     ls_free(eng->inputs);
     ls_free(eng->filters);
     ls_free(eng->outputs);
@@ -890,6 +1021,97 @@ static int start_each(struct ls_instance **v, size_t n)
     return LS_OK;
 }
 
+/* --oneshot's last word: what this run did, for the cron mail or the log */
+static void log_totals(struct ls_engine *eng)
+{
+    uint64_t in = 0, out = 0, chunks = 0, bytes = 0, retries = 0, errors = 0;
+
+    for (size_t i = 0; i < eng->noutputs; i++) {
+        struct ls_output_core *core = eng->outputs[i]->core;
+
+        if (core && core->buffer) {
+            ls_buffer_progress_flush(core->buffer);
+        }
+    }
+    for (size_t i = 0; i < eng->ninputs; i++) {
+        in += eng->inputs[i]->metrics.emit_records;
+    }
+    for (size_t i = 0; i < eng->noutputs; i++) {
+        const struct ls_metrics *m = &eng->outputs[i]->metrics;
+
+        out += m->write_records;
+        chunks += m->chunks_flushed;
+        bytes += m->write_bytes;
+        retries += m->retries;
+        errors += m->errors;
+    }
+    ls_info("oneshot totals: %llu records read, %llu delivered in %llu chunks (%llu bytes), "
+            "%llu retries, %llu failed writes, %.1fs", (unsigned long long)in,
+            (unsigned long long)out, (unsigned long long)chunks, (unsigned long long)bytes,
+            (unsigned long long)retries, (unsigned long long)errors,
+            ls_mono_now() - eng->started_mono);
+}
+
+void ls_engine_hold_start(struct ls_engine *eng)
+{
+    eng->start_holds++;
+}
+
+void ls_engine_release_start(struct ls_engine *eng, bool ok)
+{
+    if (eng->start_holds > 0) {
+        eng->start_holds--;
+    }
+    if (!ok) {
+        eng->start_failed = true;
+    }
+}
+
+static int check_each(struct ls_instance **v, size_t n)
+{
+    int bad = 0;
+    char why[PATH_MAX + 128];
+
+    for (size_t i = 0; i < n; i++) {
+        struct ls_output_core *core = v[i]->plugin->kind == LS_PLUGIN_OUTPUT ? v[i]->core : NULL;
+        const char *dir = core && core->buffer ? ls_buffer_dir(core->buffer) : NULL;
+
+        if (dir && !ls_dir_writable(dir, why, sizeof(why))) {
+            ls_plg_error(v[i], "%s:%d: buffer path: %s", v[i]->conf ? v[i]->conf->file : "?",
+                         v[i]->conf ? v[i]->conf->line : 0, why);
+            bad++;
+        }
+        if (v[i]->plugin->check) {
+            bad += v[i]->plugin->check(v[i]);
+        }
+    }
+    return bad;
+}
+
+int ls_engine_check_local(struct ls_engine *eng)
+{
+    return check_each(eng->inputs, eng->ninputs) + check_each(eng->outputs, eng->noutputs) +
+           check_each(eng->filters, eng->nfilters);
+}
+
+int ls_engine_check_remote(struct ls_engine *eng)
+{
+    int rc;
+
+    eng->check_remote = true;
+    ls_work_init(eng, 2);
+    if (eng->start_holds == 0) {
+        ls_info("check-remote: no output has a remote start-up check");
+    }
+    while (eng->start_holds > 0 && !eng->start_failed) {
+        ev_run(eng->loop, EVRUN_ONCE);
+    }
+    rc = eng->start_failed ? 1 : 0;
+    ls_work_shutdown(eng);
+    ls_http_shutdown(eng);
+    return rc;
+}
+
 int ls_engine_run(struct ls_engine *eng)
 {
     size_t i;
@@ -907,6 +1129,7 @@ int ls_engine_run(struct ls_engine *eng)
     ev_timer_init(&eng->tick, tick_cb, 0.2, 0.2);
     ev_timer_start(eng->loop, &eng->tick);
     ls_work_init(eng, 2);
+    eng->started_mono = ls_mono_now();
 
     for (i = 0; i < eng->noutputs; i++) {
         struct ls_output_core *core = eng->outputs[i]->core;
@@ -916,8 +1139,23 @@ int ls_engine_run(struct ls_engine *eng)
         }
     }
     /* outputs look at what the buffers recovered (a crash's leftovers) before new data comes */
-    if (start_each(eng->outputs, eng->noutputs) != LS_OK ||
-        start_each(eng->inputs, eng->ninputs) != LS_OK) {
+    if (start_each(eng->outputs, eng->noutputs) != LS_OK) {
+        eng->exit_code = 1;
+        goto out;
+    }
+    /* no input reads a line before the outputs' start-up checks have answered */
+    while (eng->start_holds > 0 && !eng->start_failed && !eng->stopping) {
+        ev_run(eng->loop, EVRUN_ONCE);
+    }
+    if (eng->start_failed) {
+        ls_error("an output's start-up check failed; not starting (see above)");
+        eng->exit_code = 1;
+        goto out;
+    }
+    if (eng->stopping) {
+        goto out;
+    }
+    if (start_each(eng->inputs, eng->ninputs) != LS_OK) {
         eng->exit_code = 1;
         goto out;
     }
@@ -942,6 +1180,9 @@ out:
     ev_signal_stop(eng->loop, &eng->sig_hup);
     if (eng->oneshot && eng->exit_code == 0 && eng->stopping) {
         eng->exit_code = 1;     /* interrupted before everything was delivered */
+    }
+    if (eng->oneshot) {
+        log_totals(eng);
     }
     ls_info("logship stopped");
     return eng->exit_code;

@@ -34,6 +34,8 @@ struct ls_output_core {
     struct ls_buffer *buffer;           /* NULL: unbuffered */
     struct ls_instance *secondary;      /* <secondary>, or NULL */
     struct ls_instance *primary;        /* a <secondary>'s primary (whose chunks it writes) */
+    struct ls_label *label;             /* the label its <match> is in (re-emits start there) */
+    const char *emit_label;             /* its own @label: where re-emits go instead (or NULL) */
     struct ls_record scratch;           /* inject's shallow copy */
     struct ls_arena arena;
     bool is_secondary;
@@ -71,6 +73,12 @@ struct ls_engine {
     bool stopping;
     bool flushing_for_exit;
     int exit_code;
+    /* outputs' start-up checks that inputs wait for (ls_engine_hold_start), and whether one
+       failed so that the start stops */
+    int start_holds;
+    bool start_failed;
+    bool check_remote;                  /* --check-remote: any failed check is final */
+    double started_mono;                /* for --oneshot's totals */
     bool reload_requested;
 
     ev_signal sig_term, sig_int, sig_usr1, sig_hup;
@@ -89,6 +97,13 @@ struct ls_engine {
 
     /* pause/resume bookkeeping */
     bool inputs_paused;
+
+    struct ls_label *building_label;    /* while building: the label outputs are created in */
+    int route_depth;                    /* nesting of route_record (re-emitting outputs) */
+    uint64_t emit_seq;                  /* counts ls_emit calls: copies of one record share it */
+    bool loop_error;                    /* handling a rewrite loop: do not recurse again */
+    uint64_t error_events;              /* records emit_error has handled (routed or dumped) */
+    struct ls_record reemit[LS_ROUTE_DEPTH_MAX + 1];   /* ls_output_reemit_copy, per level */
 };
 
 /* Build everything from conf (no start). NULL on error, message in err. */
@@ -98,6 +113,18 @@ int ls_engine_run(struct ls_engine *eng);         /* start, run the loop, stop; 
 void ls_engine_destroy(struct ls_engine *eng);
 void ls_engine_stop(struct ls_engine *eng);       /* request a graceful stop */
 void ls_engine_flush(struct ls_engine *eng);      /* SIGUSR1 */
+/*
+ * An output's start-up check (s3's check_apikey_on_start / check_bucket) that must settle
+ * before any input starts: hold in init, release once known. A release with ok false stops
+ * the start and logship exits 1, as fluentd does when a plugin's start raises.
+ */
+void ls_engine_hold_start(struct ls_engine *eng);
+/* --dry-run: every plugin's check hook and every file buffer's directory; problems found */
+int ls_engine_check_local(struct ls_engine *eng);
+/* --dry-run --check-remote: resolve credentials and run the outputs' start-up checks (no
+   buffer, input or upload starts); 0 when every check passed */
+int ls_engine_check_remote(struct ls_engine *eng);
+void ls_engine_release_start(struct ls_engine *eng, bool ok);
 
 /* loop.c */
 void ls_work_init(struct ls_engine *eng, int nthreads);

@@ -11,7 +11,10 @@
 #include "parser.h"
 #include "log.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <unistd.h>
 
 const char *ls_plugin_kind_name(enum ls_plugin_kind kind)
 {
@@ -189,4 +192,47 @@ const char *ls_instance_name(const struct ls_instance *ins)
 int ls_formatter_format(struct ls_instance *fmt, const struct ls_record *rec, struct ls_buf *out)
 {
     return fmt->plugin->format(fmt, rec, out);
+}
+
+int ls_check_writable(struct ls_instance *ins, const char *param, const char *path, bool is_dir)
+{
+    char dir[PATH_MAX], why[PATH_MAX + 128];
+    size_t n;
+
+    if (path == NULL || *path == '\0') {
+        return 0;
+    }
+    /* the part before the first placeholder or glob character is fixed */
+    n = strcspn(path, "%$*?[{");
+    if (n >= sizeof(dir)) {
+        return 0;
+    }
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    if (n < strlen(path) || !is_dir) {
+        char *slash = strrchr(dir, '/');
+
+        if (slash == NULL) {
+            snprintf(dir, sizeof(dir), ".");
+        } else {
+            slash[slash == dir] = '\0';
+        }
+    }
+    if (ls_dir_writable(dir, why, sizeof(why))) {
+        return 0;
+    }
+    ls_plg_error(ins, "%s:%d: %s '%s': %s", ins->conf ? ins->conf->file : "?",
+                 ins->conf ? ins->conf->line : 0, param, path, why);
+    return 1;
+}
+
+int ls_check_readable(struct ls_instance *ins, const char *param, const char *path)
+{
+    if (access(path, F_OK) != 0 || access(path, R_OK) == 0) {
+        return 0;
+    }
+    ls_plg_error(ins, "%s:%d: %s '%s' is not readable by uid %u (%s)",
+                 ins->conf ? ins->conf->file : "?", ins->conf ? ins->conf->line : 0, param, path,
+                 (unsigned)getuid(), strerror(errno));
+    return 1;
 }

@@ -37,7 +37,10 @@ static void usage(FILE *f)
             "Usage: logship [options]\n"
             "  -c, --config FILE      configuration file (default $LOGSHIP_CONF or /etc/logship/logship.conf)\n"
             "  -i, --inline-config S  configuration text appended to the file (fluentd's -i)\n"
-            "      --dry-run          check the configuration and exit (0 ok, 1 error)\n"
+            "      --dry-run          check the configuration, and that the files and directories it\n"
+            "                         names can be read/written by this user; exit 0 ok, 1 error\n"
+            "      --check-remote     --dry-run, then resolve credentials and run the outputs'\n"
+            "                         start-up checks (s3: check_apikey_on_start, check_bucket)\n"
             "      --oneshot          read every input to its end, deliver everything, then exit;\n"
             "                         exit 0 only if everything was delivered (for cron)\n"
             "  -d, --daemon PIDFILE   run in the background, writing the pid to PIDFILE\n"
@@ -301,6 +304,7 @@ int main(int argc, char **argv)
         { "config", required_argument, NULL, 'c' },
         { "inline-config", required_argument, NULL, 'i' },
         { "dry-run", no_argument, NULL, 'D' },
+        { "check-remote", no_argument, NULL, 'R' },
         { "oneshot", no_argument, NULL, 'O' },
         { "daemon", required_argument, NULL, 'd' },
         { "log", required_argument, NULL, 'o' },
@@ -316,7 +320,7 @@ int main(int argc, char **argv)
         { NULL, 0, NULL, 0 }
     };
     const char *config = NULL, *inline_conf = NULL, *pidfile = NULL, *logfile = NULL;
-    bool dry_run = false, oneshot = false;
+    bool dry_run = false, oneshot = false, check_remote = false;
     struct ls_conf *conf;
     int verbose = 0, quiet = 0, c, rc;
     char err[2048];
@@ -338,6 +342,7 @@ int main(int argc, char **argv)
         case 'c': config = optarg; break;
         case 'i': inline_conf = optarg; break;
         case 'D': dry_run = true; break;
+        case 'R': dry_run = check_remote = true; break;
         case 'O': oneshot = true; break;
         case 'd': pidfile = optarg; break;
         case 'o': logfile = optarg; break;
@@ -398,10 +403,22 @@ int main(int argc, char **argv)
             return 1;
         }
         if (dry_run) {
-            printf("logship: configuration '%s' is valid\n", config ? config : "(inline)");
+            /* valid is not enough: what the start would trip on here, as this user */
+            int bad = ls_engine_check_local(eng);
+
+            if (bad == 0 && check_remote) {
+                bad = ls_engine_check_remote(eng);
+            }
+            if (bad == 0) {
+                printf("logship: configuration '%s' is valid%s\n", config ? config : "(inline)",
+                       check_remote ? "; the remote checks passed" : "");
+            } else {
+                fprintf(stderr, "logship: configuration '%s' is valid, but the start would fail "
+                        "(see above)\n", config ? config : "(inline)");
+            }
             ls_engine_destroy(eng);
             ls_conf_destroy(conf);
-            return 0;
+            return bad == 0 ? 0 : 1;
         }
         if (pidfile) {
             if (logfile == NULL) {

@@ -981,6 +981,16 @@ int ls_param_bind(const struct ls_param *table, struct ls_conf_section *sec, voi
     if (err && errlen) {
         err[0] = '\0';
     }
+    if (sec && table && sec->nbound < sizeof(sec->bound) / sizeof(sec->bound[0])) {
+        unsigned i = 0;
+
+        while (i < sec->nbound && sec->bound[i] != table) {
+            i++;
+        }
+        if (i == sec->nbound) {
+            sec->bound[sec->nbound++] = table;
+        }
+    }
     /* zero first, so a failure half-way leaves ctx safe to ls_param_release() */
     for (const struct ls_param *p = table; p && p->name; p++) {
         if (!(p->flags & LS_PF_NO_STORE)) {

@@ -18,11 +18,12 @@
  * generated code for what the lsq_tc_* functions do in a few lines.
  */
 #include "parquet.h"
+#include "compress.h"
+#include "dynlib.h"
 
 #include <libdeflate.h>
 #include <math.h>
 #include <snappy-c.h>
-#include <zstd.h>
 
 #define LSQ_MAX_PAGE_ROWS 20000
 #define LSQ_DICT_MAX_BYTES (1024 * 1024)
@@ -307,8 +308,35 @@ struct lsq_writer {
     uint32_t *slots;        /* the dictionary's hash table, reused */
     size_t slots_cap;
     struct libdeflate_compressor *gz;
-    ZSTD_CCtx *zs;
+    void *zs;               /* zstd context (compress.c: libzstd is dlopen'd) */
 };
+
+/* libsnappy's functions, filled by lsq_codec_load: linked, libsnappy brought libstdc++ into
+ * every process and 1.0 MB of idle RSS, for a codec only Parquet outputs use */
+static struct {
+    snappy_status (*compress)(const char *in, size_t n, char *out, size_t *out_len);
+    size_t (*max_compressed_length)(size_t n);
+} sn;
+
+static const struct ls_dynsym sn_syms[] = {
+    { "snappy_compress", offsetof(__typeof__(sn), compress) },
+    { "snappy_max_compressed_length", offsetof(__typeof__(sn), max_compressed_length) },
+};
+
+/* the SONAME of the ABI snappy-c.h describes, as Debian 12 ships it */
+static struct ls_dynlib sn_lib = { .soname = "libsnappy.so.1", .package = "libsnappy1v5",
+                                   .syms = sn_syms, .nsyms = LS_ARRAY_LEN(sn_syms), .table = &sn };
+
+int lsq_codec_load(enum lsq_codec codec, char *err, size_t errlen)
+{
+    if (codec == LSQ_SNAPPY) {
+        return ls_dynlib_load(&sn_lib, err, errlen);
+    }
+    if (codec == LSQ_ZSTD) {
+        return ls_compress_load(LS_COMPRESS_ZSTD, err, errlen);
+    }
+    return LS_OK;
+}
 
 int lsq_codec_from_name(const char *name)
 {
@@ -376,6 +404,9 @@ struct lsq_writer *lsq_writer_new(const struct lsq_column *cols, size_t ncols,
         snprintf(err, errlen, "unknown Parquet codec %d", (int)o->codec);
         return NULL;
     }
+    if (lsq_codec_load(o->codec, err, errlen) != LS_OK) {
+        return NULL;
+    }
     w = ls_calloc(1, sizeof(*w));
     w->cols = ls_calloc(ncols, sizeof(*w->cols));
     w->ncols = ncols;
@@ -400,9 +431,6 @@ struct lsq_writer *lsq_writer_new(const struct lsq_column *cols, size_t ncols,
     ls_buf_init(&w->dictbuf, 0);
     if (o->codec == LSQ_GZIP) {
         w->gz = libdeflate_alloc_compressor(o->level > 0 && o->level <= 12 ? o->level : 6);
-    } else if (o->codec == LSQ_ZSTD) {
-        w->zs = ZSTD_createCCtx();
-        ZSTD_CCtx_setParameter(w->zs, ZSTD_c_compressionLevel, o->level > 0 ? o->level : 3);
     }
     return w;
 }
@@ -456,10 +484,10 @@ static int compress_page(struct lsq_writer *w)
         ls_buf_append(&w->comp, w->page.p, n);
         return LS_OK;
     case LSQ_SNAPPY:
-        bound = snappy_max_compressed_length(n);
+        bound = sn.max_compressed_length(n);
         ls_buf_reserve(&w->comp, bound);
         got = bound;
-        if (snappy_compress(w->page.p, n, w->comp.p, &got) != SNAPPY_OK) {
+        if (sn.compress(w->page.p, n, w->comp.p, &got) != SNAPPY_OK) {
             break;
         }
         w->comp.len = got;
@@ -477,16 +505,11 @@ static int compress_page(struct lsq_writer *w)
         w->comp.len = got;
         return LS_OK;
     case LSQ_ZSTD:
-        if (w->zs == NULL) {
-            break;
+        if (ls_zstd_frame(&w->zs, w->o.level > 0 ? w->o.level : 3, w->page.p, n, &w->comp, w->err,
+                          sizeof(w->err)) != LS_OK) {
+            w->failed = true;
+            return LS_ERROR;
         }
-        bound = ZSTD_compressBound(n);
-        ls_buf_reserve(&w->comp, bound);
-        got = ZSTD_compress2(w->zs, w->comp.p, bound, w->page.p, n);
-        if (ZSTD_isError(got)) {
-            break;
-        }
-        w->comp.len = got;
         return LS_OK;
     }
     w->failed = true;
@@ -1139,6 +1162,6 @@ void lsq_writer_free(struct lsq_writer *w)
     if (w->gz) {
         libdeflate_free_compressor(w->gz);
     }
-    ZSTD_freeCCtx(w->zs);
+    ls_zstd_frame_free(w->zs);
     ls_free(w);
 }

@@ -70,6 +70,11 @@ typedef int (*lsq_sink_fn)(void *arg, const void *p, size_t n);
 
 struct lsq_writer;
 
+/*
+ * Load the library codec needs (libsnappy, libzstd: dlopen'd, see dynlib.h) unless that was
+ * done; lsq_writer_new calls it too. LS_OK, or LS_ERROR naming the Debian package in err.
+ */
+int lsq_codec_load(enum lsq_codec codec, char *err, size_t errlen);
 /* cols is copied. NULL (with a message in err) if the columns are unusable. */
 struct lsq_writer *lsq_writer_new(const struct lsq_column *cols, size_t ncols,
                                   const struct lsq_opts *o, lsq_sink_fn sink, void *arg,

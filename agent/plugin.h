@@ -123,6 +123,12 @@ struct ls_plugin {
     int (*write)(struct ls_instance *ins, struct ls_chunk *chunk);
     /* buffered, optional: called when a chunk is given up (moved to secondary/dropped) */
     void (*abandon)(struct ls_instance *ins, struct ls_chunk *chunk);
+
+    /*
+     * optional, --dry-run: what the start would trip on here, as the user running it (files
+     * to read, directories to write). Logs each problem as an error; returns how many.
+     */
+    int (*check)(struct ls_instance *ins);
 };
 
 /* Metrics every instance keeps; monitoring (monitor_agent, /metrics) reads them. */
@@ -138,6 +144,9 @@ struct ls_metrics {
     uint64_t chunks_queued;     /* gauge */
     uint64_t buffer_bytes;      /* gauge: staged + queued */
     uint64_t unmatched;         /* inputs: records that matched no <match> */
+    uint64_t flush_time_ms;     /* outputs: time spent in successful writes (fluentd's
+                                   flush_time_count) */
+    uint64_t slow_flushes;      /* writes over slow_flush_log_threshold (slow_flush_count) */
     char last_error[256];
 };
 
@@ -166,6 +175,16 @@ const char *ls_plugin_kind_name(enum ls_plugin_kind kind);
  * params). type: the @type to use when sec has none (NULL: required).
  * NULL on error with "file:line: message" in err.
  */
+/*
+ * For check hooks: can this user create files under path? path may be a template (a tag or
+ * time placeholder, a glob): only its fixed leading directories are checked. is_dir: path
+ * names the directory itself, else the file whose directory is checked. Logs an error naming
+ * the section's file:line and param; returns 0 (fine) or 1 (a problem).
+ */
+int ls_check_writable(struct ls_instance *ins, const char *param, const char *path, bool is_dir);
+/* Same for a file to read: 0 when it is readable or does not exist (yet), 1 with an error. */
+int ls_check_readable(struct ls_instance *ins, const char *param, const char *path);
+
 struct ls_instance *ls_instance_create(struct ls_engine *eng, struct ls_instance *owner,
                                        enum ls_plugin_kind kind, const char *type,
                                        struct ls_conf_section *sec, char *err, size_t errlen);
@@ -223,6 +242,22 @@ int ls_output_emit(struct ls_instance *out, struct ls_record *rec);
 /* Route rec into the label named label ("@NAME"). LS_ERROR if there is no such label. */
 int ls_emit_to_label(struct ls_instance *from, const char *label, struct ls_record *rec);
 
+/*
+ * Outputs that re-emit under a new tag (rewrite_tag_filter, record_reformer), as fluentd's
+ * router.emit does: first take a mutable copy of rec (fields borrowed, same arena, tag/time/
+ * src/pos copied; the core owns it and reuses its storage per nesting level, so this does
+ * not allocate in the steady state), change its tag or fields, then hand it to
+ * ls_output_reemit, which routes it into label ("@NAME") when not NULL, else into the
+ * <match>'s own @label, else from the top of the label out's <match> is in (its "context
+ * router"; the root at top level), as fluentd's event_emitter does, so every filter of that
+ * label runs again. Routing that nests deeper than LS_ROUTE_DEPTH_MAX (a
+ * rewrite loop) stops: the record goes to @ERROR (or is dropped with a warning) and
+ * LS_ERROR is returned. Otherwise returns like ls_emit.
+ */
+#define LS_ROUTE_DEPTH_MAX 32
+struct ls_record *ls_output_reemit_copy(struct ls_instance *out, const struct ls_record *rec);
+int ls_output_reemit(struct ls_instance *out, const char *label, struct ls_record *copy);
+
 /* ---- event loop (the core owns every watcher) ---- */
 struct ls_timer;
 struct ls_io;
@@ -277,10 +312,13 @@ int ls_formatter_format(struct ls_instance *fmt, const struct ls_record *rec, st
 
 /* ---- buffered outputs: chunks ---- */
 
+#define LS_NO_TIMEKEY INT64_MIN
+
 struct ls_chunk_info {
     const char *id;             /* 32 hex chars, unique, stable across restarts */
     const char *tag;            /* "" when tag is not a chunk key */
-    int64_t timekey;            /* start of the time slice (epoch sec), -1 if time is not a key */
+    int64_t timekey;            /* start of the time slice (epoch sec; before 1970 it is
+                                   negative), LS_NO_TIMEKEY if time is not a chunk key */
     const struct ls_kvv *keys;  /* record chunk keys' values (${host}...) */
     uint64_t bytes;             /* formatted payload bytes */
     uint64_t records;
@@ -322,7 +360,7 @@ int ls_chunk_expand(const struct ls_chunk *c, const char *tmpl, struct ls_buf *o
 char *ls_chunk_expand_str(const struct ls_chunk *c, const char *tmpl);
 /*
  * Blocking (call from a worker): write chunk c's payload, compressed with algo (an
- * enum ls_compress_algo: 0 text, 1 gzip), to fd and fsync it. *written gets the bytes
+ * enum ls_compress_algo, at its default level), to fd and fsync it. *written gets the bytes
  * written. LS_OK, or LS_ERROR with a message in err.
  */
 int ls_chunk_write_fd(struct ls_chunk *c, int algo, int fd, uint64_t *written, char *err,
@@ -348,6 +386,13 @@ const char *ls_timekey_format(double timekey);
 /* Finish an asynchronous .write: rc LS_OK (delivered), LS_ERROR (retry) or LS_DECLINED
  * (unrecoverable, see .write). */
 void ls_output_write_done(struct ls_instance *out, struct ls_chunk *c, int rc, const char *errmsg);
+/*
+ * A buffered output delivered chunk c as `where` (an object's s3:// URL, a file's path) in
+ * bytes bytes: logged at info level, at most one line a second per output, with a summary of
+ * what was delivered in between (the operator sees progress without a line per chunk).
+ */
+void ls_output_delivered(struct ls_instance *out, struct ls_chunk *c, const char *where,
+                         uint64_t bytes);
 /* For outputs: the buffer's configured flush_thread_count (uploads in flight). */
 int ls_output_concurrency(const struct ls_instance *out);
 

@@ -1272,7 +1272,8 @@ static bool parse_clf(struct ls_timefmt *tf, const char *s, struct ls_time *out)
         tf->pc_day == d && tf->pc_mon == m && tf->pc_year == y) {
         base = tf->pc_base;
     } else {
-        if (d > days_in_month(y, m)) {
+        /* 29/Feb/2023 is 1 Mar, as fluentd's strptime and Ruby's Time make it (day <= 31) */
+        if (d > 31) {
             return false;
         }
         base = ls_timegm((int)y, m, d, h, 0, 0) - off;
@@ -1504,7 +1505,8 @@ int ls_timefmt_parse(struct ls_timefmt *tf, const char *s, size_t len, struct ls
         base = tf->pc_base;
     } else {
         int64_t local;
-        if (tp.day > days_in_month(tp.year, tp.mon) || tp.year < -100000 || tp.year > 100000) {
+        /* a day past the month's end rolls over, as in fluentd (strptime gem, Ruby's Time) */
+        if (tp.day > 31 || tp.year < -100000 || tp.year > 100000) {
             return LS_ERROR;
         }
         local = ls_timegm((int)tp.year, tp.mon, tp.day, tp.hour, 0, 0);

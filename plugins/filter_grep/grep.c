@@ -1,7 +1,7 @@
 /*
  * grep.c - fluentd's filter_grep: keep records whose fields match every
  * <regexp> and drop those matching any <exclude> (v1 sections, with
- * <and>/<or> groups), and the v0.12 flat `regexpN key pattern` /
+ * <and>/<or> blocks merged into fluentd's four condition sets), and the v0.12 flat `regexpN key pattern` /
  * `excludeN key pattern` forms. Patterns are PCRE2 with JIT; a `/re/flags`
  * pattern takes Ruby's i (caseless) and m (dotall) flags.
  */
@@ -24,11 +24,15 @@ struct grep_group {
     bool is_or;
 };
 
+/*
+ * fluentd's four condition sets (filter_grep.rb configure): a record is dropped when a rule of
+ * KEEP_AND fails, when KEEP_OR has rules and none matches, when DROP_AND has rules and all
+ * match, or when a rule of DROP_OR matches.
+ */
+enum { KEEP_AND, KEEP_OR, DROP_AND, DROP_OR, GREP_SETS };
+
 struct grep_ctx {
-    struct grep_group *keep;      /* every group must be satisfied */
-    size_t nkeep;
-    struct grep_group *drop;      /* any satisfied group drops the record */
-    size_t ndrop;
+    struct grep_group set[GREP_SETS];
     pcre2_match_data *md;
 };
 
@@ -74,7 +78,7 @@ static pcre2_code *compile_pattern(const char *pat, char *msg, size_t msglen)
 }
 
 static int add_rule(struct grep_group *g, const char *key, const char *pattern, const char *file,
-                    int line, char *err, size_t errlen)
+                    int line, const char *in, char *err, size_t errlen)
 {
     char msg[300];
     pcre2_code *re;
@@ -83,37 +87,35 @@ static int add_rule(struct grep_group *g, const char *key, const char *pattern, 
         snprintf(err, errlen, "%s:%d: 'key' and 'pattern' are required in a grep rule", file, line);
         return LS_ERROR;
     }
+    if (key[0] == '$' && key[1] == '.') {
+        key += 2;
+    }
+    /* a set is keyed by the key in fluentd: the same key twice in one set is refused */
+    for (size_t i = 0; i < g->n; i++) {
+        if (strcmp(g->rules[i].key, key) == 0) {
+            snprintf(err, errlen, "%s:%d: Duplicate key%s%s: %s", file, line, in ? " in " : "",
+                     in ? in : "", key);
+            return LS_ERROR;
+        }
+    }
     re = compile_pattern(pattern, msg, sizeof(msg));
     if (re == NULL) {
         snprintf(err, errlen, "%s:%d: %s", file, line, msg);
         return LS_ERROR;
     }
     g->rules = ls_realloc(g->rules, (g->n + 1) * sizeof(*g->rules));
-    /* record_accessor "$.key" is accepted for top-level keys */
-    if (key[0] == '$' && key[1] == '.') {
-        key += 2;
-    }
+    /* record_accessor "$.key" is accepted for top-level keys (stripped above) */
     g->rules[g->n].key = ls_strdup(key);
     g->rules[g->n].re = re;
     g->n++;
     return LS_OK;
 }
 
-static struct grep_group *new_group(struct grep_group **v, size_t *n, bool is_or)
+static int rule_section(struct grep_group *g, struct ls_conf_section *s, const char *in,
+                        char *err, size_t errlen)
 {
-    struct grep_group *g;
-
-    *v = ls_realloc(*v, (*n + 1) * sizeof(**v));
-    g = &(*v)[(*n)++];
-    memset(g, 0, sizeof(*g));
-    g->is_or = is_or;
-    return g;
-}
-
-static int rule_section(struct grep_group *g, struct ls_conf_section *s, char *err, size_t errlen)
-{
-    return add_rule(g, ls_conf_get(s, "key"), ls_conf_get(s, "pattern"), s->file, s->line, err,
-                    errlen);
+    return add_rule(g, ls_conf_get(s, "key"), ls_conf_get(s, "pattern"), s->file, s->line, in,
+                    err, errlen);
 }
 
 static int grep_init(struct ls_instance *ins, struct ls_conf_section *sec, char *err, size_t errlen)
@@ -123,46 +125,39 @@ static int grep_init(struct ls_instance *ins, struct ls_conf_section *sec, char 
     struct ls_conf_param *p;
 
     ctx->md = pcre2_match_data_create(1, NULL);
+    ctx->set[KEEP_OR].is_or = ctx->set[DROP_OR].is_or = true;
     for (s = sec->children; s; s = s->next) {
-        bool is_keep = strcmp(s->name, "regexp") == 0;
-        bool is_drop = strcmp(s->name, "exclude") == 0;
-        if (is_keep || is_drop) {
-            /* each <regexp> must match (and); any <exclude> drops (or) */
-            struct grep_group *g = is_keep ? new_group(&ctx->keep, &ctx->nkeep, false)
-                                           : new_group(&ctx->drop, &ctx->ndrop, false);
-            if (rule_section(g, s, err, errlen) != LS_OK) {
+        if (strcmp(s->name, "regexp") == 0 || strcmp(s->name, "exclude") == 0) {
+            if (rule_section(&ctx->set[s->name[0] == 'r' ? KEEP_AND : DROP_OR], s, NULL, err,
+                             errlen) != LS_OK) {
                 return LS_ERROR;
             }
         } else if (strcmp(s->name, "and") == 0 || strcmp(s->name, "or") == 0) {
             bool is_or = s->name[0] == 'o';
+            bool seen_keep = false, seen_drop = false;
+            char in[8];
             struct ls_conf_section *c;
-            struct grep_group *gk = NULL, *gd = NULL;
+
+            snprintf(in, sizeof(in), "<%s>", s->name);
             for (c = s->children; c; c = c->next) {
-                struct grep_group **gp;
-                if (strcmp(c->name, "regexp") == 0) {
-                    gp = &gk;
-                    if (*gp == NULL) {
-                        *gp = new_group(&ctx->keep, &ctx->nkeep, is_or);
-                    }
-                } else if (strcmp(c->name, "exclude") == 0) {
-                    gp = &gd;
-                    if (*gp == NULL) {
-                        /* <and><exclude>...: drop when all match; <or>: when any matches */
-                        *gp = new_group(&ctx->drop, &ctx->ndrop, is_or);
-                    }
-                } else {
+                bool keep = strcmp(c->name, "regexp") == 0;
+
+                if (!keep && strcmp(c->name, "exclude") != 0) {
                     snprintf(err, errlen, "%s:%d: unexpected <%s> in <%s>", c->file, c->line,
                              c->name, s->name);
                     return LS_ERROR;
                 }
-                if (rule_section(*gp, c, err, errlen) != LS_OK) {
+                seen_keep |= keep;
+                seen_drop |= !keep;
+                if (seen_keep && seen_drop) {
+                    snprintf(err, errlen, "%s:%d: Do not specify both <regexp> and <exclude> in "
+                             "<%s>", s->file, s->line, s->name);
                     return LS_ERROR;
                 }
-                /* pointers into ctx->keep/drop move when they grow: refetch */
-                if (gp == &gk) {
-                    gk = &ctx->keep[ctx->nkeep - 1];
-                } else {
-                    gd = &ctx->drop[ctx->ndrop - 1];
+                if (rule_section(&ctx->set[keep ? (is_or ? KEEP_OR : KEEP_AND)
+                                                : (is_or ? DROP_OR : DROP_AND)],
+                                 c, in, err, errlen) != LS_OK) {
+                    return LS_ERROR;
                 }
             }
         }
@@ -184,9 +179,8 @@ static int grep_init(struct ls_instance *ins, struct ls_conf_section *sec, char 
             while (*sp == ' ') {
                 sp++;
             }
-            rc = add_rule(k ? new_group(&ctx->keep, &ctx->nkeep, false)
-                            : new_group(&ctx->drop, &ctx->ndrop, false),
-                          key, sp, p->file, p->line, err, errlen);
+            rc = add_rule(&ctx->set[k ? KEEP_AND : DROP_OR], key, sp, p->file, p->line, NULL, err,
+                          errlen);
             ls_free(key);
             if (rc != LS_OK) {
                 return LS_ERROR;
@@ -203,10 +197,13 @@ static bool rule_matches(struct grep_ctx *ctx, struct grep_rule *r, const struct
     const char *text;
     size_t len;
 
+    /* fluentd matches against record_accessor's value .to_s: a missing key is nil, so "" */
     if (f == NULL) {
-        return false;
+        text = "";
+        len = 0;
+    } else {
+        text = ls_value_to_text(arena, &f->v, &len);
     }
-    text = ls_value_to_text(arena, &f->v, &len);
     return pcre2_match(r->re, (PCRE2_SPTR)text, len, 0, 0, ctx->md, NULL) >= 0;
 }
 
@@ -230,41 +227,34 @@ static bool group_matches(struct grep_ctx *ctx, struct grep_group *g, const stru
 static int grep_filter(struct ls_instance *ins, struct ls_record *rec)
 {
     struct grep_ctx *ctx = ins->ctx;
-    size_t i;
+    struct ls_arena *a = rec->arena;
 
-    for (i = 0; i < ctx->nkeep; i++) {
-        if (!group_matches(ctx, &ctx->keep[i], rec, rec->arena)) {
-            return LS_DECLINED;
-        }
+    if (ctx->set[KEEP_AND].n && !group_matches(ctx, &ctx->set[KEEP_AND], rec, a)) {
+        return LS_DECLINED;
     }
-    for (i = 0; i < ctx->ndrop; i++) {
-        if (group_matches(ctx, &ctx->drop[i], rec, rec->arena)) {
-            return LS_DECLINED;
-        }
+    if (ctx->set[KEEP_OR].n && !group_matches(ctx, &ctx->set[KEEP_OR], rec, a)) {
+        return LS_DECLINED;
+    }
+    if (ctx->set[DROP_AND].n && group_matches(ctx, &ctx->set[DROP_AND], rec, a)) {
+        return LS_DECLINED;
+    }
+    if (ctx->set[DROP_OR].n && group_matches(ctx, &ctx->set[DROP_OR], rec, a)) {
+        return LS_DECLINED;
     }
     return LS_OK;
-}
-
-static void free_groups(struct grep_group *v, size_t n)
-{
-    size_t i, j;
-
-    for (i = 0; i < n; i++) {
-        for (j = 0; j < v[i].n; j++) {
-            ls_free(v[i].rules[j].key);
-            pcre2_code_free(v[i].rules[j].re);
-        }
-        ls_free(v[i].rules);
-    }
-    ls_free(v);
 }
 
 static void grep_destroy(struct ls_instance *ins)
 {
     struct grep_ctx *ctx = ins->ctx;
 
-    free_groups(ctx->keep, ctx->nkeep);
-    free_groups(ctx->drop, ctx->ndrop);
+    for (int k = 0; k < GREP_SETS; k++) {
+        for (size_t j = 0; j < ctx->set[k].n; j++) {
+            ls_free(ctx->set[k].rules[j].key);
+            pcre2_code_free(ctx->set[k].rules[j].re);
+        }
+        ls_free(ctx->set[k].rules);
+    }
     pcre2_match_data_free(ctx->md);
 }
 

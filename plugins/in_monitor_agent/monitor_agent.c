@@ -61,6 +61,7 @@ struct mon_ctx {
     double emit_interval;
     bool include_config;
     bool include_retry;
+    double unhealthy_after;
     /* state */
     struct ls_instance *ins;
     struct MHD_Daemon *mhd;
@@ -88,6 +89,9 @@ static const struct ls_param mon_params[] = {
     { "include_retry", LS_P_BOOL, "false", 0, offsetof(struct mon_ctx, include_retry),
       "add the buffered outputs' retry state (start, steps, next_time) as 'retry'", NULL,
       NULL, 0, 0 },
+    { "unhealthy_after", LS_P_TIME, "60", 0, offsetof(struct mon_ctx, unhealthy_after),
+      "/api/health answers 503 once an output has failed to deliver for this long (logship)",
+      NULL, NULL, 0, 1e9 },
     LS_PARAM_END
 };
 
@@ -295,6 +299,9 @@ static void mon_row(struct mon_ctx *ctx, struct ls_instance *ins, enum mon_categ
     }
     if (b) {
         mon_add_u(r, "chunks_flushed", m->chunks_flushed);
+        /* fluentd's output metrics of the same names (milliseconds; writes over the threshold) */
+        mon_add_u(r, "flush_time_count", m->flush_time_ms);
+        mon_add_u(r, "slow_flush_count", m->slow_flushes);
     }
     mon_add_u(r, "errors", m->errors);
     mon_add_u(r, "dropped_records", m->dropped);
@@ -673,6 +680,67 @@ static void mon_metrics(struct mon_ctx *ctx, struct ls_buf *out)
 /* ------------------------------------------------------------------ */
 /* HTTP                                                                 */
 
+/*
+ * /api/health: is every buffered output delivering? For load balancers and Kubernetes probes:
+ * 200 when yes, 503 when an output has been failing for longer than unhealthy_after. The body
+ * says which, how old its oldest undelivered data is, and its last error.
+ */
+struct mon_health {
+    struct ls_buf *out;
+    double now;
+    double grace;
+    bool ok;
+    int n;
+};
+
+static void mon_health_one(struct mon_ctx *ctx, struct ls_instance *ins, enum mon_category cat,
+                           void *arg)
+{
+    struct mon_health *h = arg;
+    struct ls_buffer *b = cat == MON_OUTPUT ? mon_buffer(ins) : NULL;
+    struct ls_buffer_stats st;
+    double failing;
+    bool ok;
+    LS_UNUSED(ctx);
+
+    if (b == NULL) {
+        return;
+    }
+    ls_buffer_get_stats(b, &st);
+    failing = st.retry_steps > 0 ? h->now - st.retry_start : 0;
+    ok = !(st.retry_steps > 0 && failing >= h->grace);
+    h->ok = h->ok && ok;
+    ls_buf_printf(h->out, "%s{\"plugin_id\":", h->n++ ? "," : "");
+    ls_json_put_str(h->out, ins->id, strlen(ins->id));
+    ls_buf_printf(h->out, ",\"type\":");
+    ls_json_put_str(h->out, ins->plugin->name, strlen(ins->plugin->name));
+    ls_buf_printf(h->out, ",\"delivering\":%s,\"failing_seconds\":%.0f,\"retry_steps\":%d,"
+                  "\"oldest_undelivered_seconds\":%.0f,\"buffer_queue_length\":%zu,"
+                  "\"buffer_total_queued_size\":%llu", ok ? "true" : "false", failing,
+                  st.retry_steps, st.oldest_age, st.queue_length,
+                  (unsigned long long)st.total_bytes);
+    if (st.retry_steps > 0 && ins->metrics.last_error[0]) {
+        ls_buf_printf(h->out, ",\"last_error\":");
+        ls_json_put_str(h->out, ins->metrics.last_error,
+                       strnlen(ins->metrics.last_error, sizeof(ins->metrics.last_error)));
+    }
+    ls_buf_putc(h->out, '}');
+}
+
+static unsigned mon_health(struct mon_ctx *ctx, struct ls_buf *out)
+{
+    int64_t sec;
+    int32_t ns;
+    struct mon_health h = { .out = out, .grace = ctx->unhealthy_after, .ok = true };
+
+    ls_wall_now(&sec, &ns);
+    h.now = (double)sec + (double)ns / 1e9;
+    ls_buf_printf(out, "{\"outputs\":[");
+    mon_visit(ctx, mon_health_one, &h);
+    ls_buf_printf(out, "],\"status\":\"%s\"}\n", h.ok ? "ok" : "failing");
+    return h.ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
+}
+
 static enum MHD_Result mon_reply(struct MHD_Connection *conn, unsigned status, const char *type,
                                  const char *body, size_t len)
 {
@@ -723,14 +791,16 @@ static enum MHD_Result mon_handler(void *cls, struct MHD_Connection *conn, const
     } else if (strcmp(url, "/api/config") == 0) {
         type = "text/plain; charset=utf-8";
         mon_config(ctx, &out, false);
+    } else if (strcmp(url, "/api/health") == 0) {
+        status = mon_health(ctx, &out);
     } else if (strcmp(url, "/metrics") == 0) {
         type = "text/plain; version=0.0.4; charset=utf-8";
         mon_metrics(ctx, &out);
     } else {
         type = "text/plain; charset=utf-8";
         status = MHD_HTTP_NOT_FOUND;
-        ls_buf_printf(&out, "not found; try /api/plugins.json, /api/plugins, /api/config.json "
-                            "or /metrics\n");
+        ls_buf_printf(&out, "not found; try /api/plugins.json, /api/plugins, /api/config.json, "
+                            "/api/health or /metrics\n");
     }
     rc = mon_reply(conn, status, type, out.p ? out.p : "", out.len);
     ls_buf_release(&out);

@@ -35,8 +35,10 @@
 #include "rds.h"
 #include "rds_mysql.h"
 
+#include <limits.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <unistd.h>
 
 #define RDS_MAX_COLS 64
 
@@ -179,8 +181,9 @@ static const struct ls_param rds_params[] = {
     { "read_timeout", LS_P_TIME, "60s", 0, offsetof(struct rds_ctx, read_timeout),
       "timeout of one network read", NULL, NULL, 1, 86400 },
     { "state_file", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct rds_ctx, state_file),
-      "watermark file (default: <system> root_dir/rds_<table>-<hash>.state; required without "
-      "root_dir)", "pos_file", NULL, 0, 0 },
+      "watermark file (default: rds_<table>-<hash>.state in <system> root_dir, else in "
+      "/var/lib/logship when writable, else in the working directory; logged at start)",
+      "pos_file", NULL, 0, 0 },
     { "rotate", LS_P_BOOL, "true", 0, offsetof(struct rds_ctx, rotate),
       "rotate with mysql.rds_rotate_* and read the backup table (RDS); false: read the live "
       "table only (self-managed servers)", NULL, NULL, 0, 0 },
@@ -951,6 +954,9 @@ static void rds_tick(struct ls_timer *t, void *arg)
 /* ------------------------------------------------------------------ */
 /* lifecycle                                                            */
 
+/* where the Debian package keeps state (packaging/debian) */
+#define RDS_STATE_DIR "/var/lib/logship"
+
 static const char *rds_root_dir(struct ls_conf_section *sec)
 {
     struct ls_conf_section *root = sec, *sys;
@@ -977,17 +983,28 @@ static int rds_init_kind(struct ls_instance *ins, struct ls_conf_section *sec, c
     if (ctx->state_file) {
         ctx->state_path = ls_strdup(ctx->state_file);
     } else {
-        const char *root = rds_root_dir(sec);
-        char key[512];
+        /*
+         * The plugin's own README configures tag, host, username and password and nothing
+         * else, so a default place is chosen, never an error: root_dir, else the package's
+         * state directory when this user may write there, else the working directory.
+         */
+        const char *root = rds_root_dir(sec), *from = "<system> root_dir";
+        char key[512], cwd[PATH_MAX];
+
         if (root == NULL || *root == '\0') {
-            snprintf(err, errlen, "%s:%d: 'state_file' parameter is required (or set root_dir "
-                     "in <system>)", sec->file, sec->line);
-            return LS_ERROR;
+            root = RDS_STATE_DIR;
+            from = "the package's state directory";
+            if (access(RDS_STATE_DIR, W_OK | X_OK) != 0) {
+                root = getcwd(cwd, sizeof(cwd)) ? cwd : ".";
+                from = "the working directory";
+            }
         }
         snprintf(key, sizeof(key), "%s:%" PRId64 ":%s", ctx->host, ctx->port,
                  ctx->socket ? ctx->socket : "");
         ctx->state_path = ls_asprintf("%s/%s-%016" PRIx64 ".state", root, kind->plugin,
                                       ls_source_key(key, strlen(key)));
+        ls_plg_info(ins, "state_file not set: keeping the watermark in '%s' (%s)",
+                    ctx->state_path, from);
     }
     ctx->lock = ctx->lock_name ? ls_strdup(ctx->lock_name) : ls_asprintf("logship.%s", kind->live);
     if (strlen(ctx->lock) > 64) {
@@ -1089,6 +1106,14 @@ static void rds_destroy(struct ls_instance *ins)
     ls_arena_release(&ctx->batch_arena);
 }
 
+/* --dry-run: the watermark's directory can be written by this user */
+static int rds_check_access(struct ls_instance *ins)
+{
+    struct rds_ctx *ctx = ins->ctx;
+
+    return ls_check_writable(ins, "state_file", ctx->state_path, false);
+}
+
 const struct ls_plugin ls_plugin_in_rds_slowlog = {
     .name = "rds_slowlog",
     .kind = LS_PLUGIN_INPUT,
@@ -1097,6 +1122,7 @@ const struct ls_plugin ls_plugin_in_rds_slowlog = {
     .params = rds_params,
     .ctx_size = sizeof(struct rds_ctx),
     .init = rds_slow_init,
+    .check = rds_check_access,
     .destroy = rds_destroy,
     .start = rds_start,
     .stop = rds_stop,
@@ -1112,6 +1138,7 @@ const struct ls_plugin ls_plugin_in_rds_general_log = {
     .params = rds_params,
     .ctx_size = sizeof(struct rds_ctx),
     .init = rds_general_init,
+    .check = rds_check_access,
     .destroy = rds_destroy,
     .start = rds_start,
     .stop = rds_stop,

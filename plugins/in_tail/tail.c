@@ -71,6 +71,7 @@ struct tail_ctx {
     bool read_from_head;
     double refresh_interval;
     double rotate_wait;
+    double progress_next;       /* backlog progress lines: when to look next (mono) */
     bool follow_inodes;
     double limit_recently_modified;
     bool skip_refresh_on_startup;
@@ -108,7 +109,7 @@ struct tail_ctx {
     bool started, stopped, paused, startup, done;
     double warn_unmatched_at, warn_long_at, warn_enc_at;
     bool convert;                      /* from_encoding + encoding differ: convert every line */
-    struct tail_enc enc;
+    struct ls_enc enc;
     uint64_t enc_bad_lines;            /* lines with replaced bytes since the last warning */
     struct ls_strv perm_warned;
     int64_t read_bytes_limit_per_second;     /* parsed; <= 0: off */
@@ -236,49 +237,6 @@ static void tail_file_close(struct tail_file *f);
 /* configuration                                                        */
 
 /* v0.12 flat parser parameters that fluentd's compat layer moves into <parse> */
-static const char *const tail_flat_keys[] = {
-    "time_key", "time_format", "keep_time_key", "null_empty_string", "null_value_pattern",
-    "delimiter", "keys", "json_parser", "label_delimiter", "format_firstline", "message_key",
-    "with_priority", "message_format", "rfc5424_time_format", "types", "localtime", "utc",
-    "timezone", "time_type", "estimate_current_event", "unmatched_lines", NULL
-};
-
-static struct ls_conf_section *tail_flat_parse(struct ls_conf_section *sec)
-{
-    struct ls_conf_param *fp = ls_conf_get_param(sec, "format");
-    struct ls_conf_section *ps;
-    const char *v = fp->value;
-    size_t i, n = strlen(v);
-    char key[16];
-
-    ps = ls_conf_add_child(sec, "parse", "");
-    ps->file = fp->file;
-    ps->line = fp->line;
-    if (n >= 2 && v[0] == '/' && strrchr(v + 1, '/') != NULL) {
-        ls_conf_set(ps, "@type", "regexp", fp->file, fp->line);
-        ls_conf_set(ps, "expression", v, fp->file, fp->line);
-    } else {
-        ls_conf_set(ps, "@type", v, fp->file, fp->line);
-    }
-    for (i = 0; tail_flat_keys[i]; i++) {
-        struct ls_conf_param *p = ls_conf_get_param(sec, tail_flat_keys[i]);
-        if (p) {
-            p->used = true;
-            ls_conf_set(ps, p->key, p->value, p->file, p->line);
-        }
-    }
-    for (i = 1; i <= 20; i++) {
-        struct ls_conf_param *p;
-        snprintf(key, sizeof(key), "format%zu", i);
-        p = ls_conf_get_param(sec, key);
-        if (p) {
-            p->used = true;
-            ls_conf_set(ps, p->key, p->value, p->file, p->line);
-        }
-    }
-    return ps;
-}
-
 static void tail_split_paths(struct tail_ctx *ctx)
 {
     const char *p = ctx->path;
@@ -324,24 +282,24 @@ static int tail_init_encoding(struct tail_ctx *ctx, struct ls_conf_section *sec,
         return LS_ERROR;
     }
     if (ctx->encoding &&
-        tail_enc_check(ctx->encoding, ctx->from_encoding != NULL, msg, sizeof(msg)) != LS_OK) {
+        ls_enc_check(ctx->encoding, ctx->from_encoding != NULL, msg, sizeof(msg)) != LS_OK) {
         ls_conf_param_error(sec, "encoding", err, errlen, "'encoding': %s", msg);
         return LS_ERROR;
     }
     if (ctx->from_encoding &&
-        tail_enc_check(ctx->from_encoding, false, msg, sizeof(msg)) != LS_OK) {
+        ls_enc_check(ctx->from_encoding, false, msg, sizeof(msg)) != LS_OK) {
         ls_conf_param_error(sec, "from_encoding", err, errlen, "'from_encoding': %s", msg);
         return LS_ERROR;
     }
     if (!ctx->from_encoding) {
         return LS_OK;     /* encoding alone names the bytes (force_encoding): nothing to do */
     }
-    if (tail_enc_same(ctx->from_encoding, ctx->encoding)) {
+    if (ls_enc_same(ctx->from_encoding, ctx->encoding)) {
         ls_plg_warn(ctx->ins, "'encoding' and 'from_encoding' are same encoding. No effect");
         return LS_OK;
     }
     /* 1 source byte becomes at most 3 UTF-8 bytes (half-width katakana, U+FFFD for a bad byte) */
-    if (tail_enc_open(&ctx->enc, ctx->from_encoding, ctx->encoding,
+    if (ls_enc_open(&ctx->enc, ctx->from_encoding, ctx->encoding,
                       (size_t)ctx->max_line_size * 4 + 16, msg, sizeof(msg)) != LS_OK) {
         ls_conf_param_error(sec, "from_encoding", err, errlen, "%s", msg);
         return LS_ERROR;
@@ -428,7 +386,7 @@ static int tail_init(struct ls_instance *ins, struct ls_conf_section *sec, char 
             snprintf(err, errlen, "%s:%d: <parse> section is required", sec->file, sec->line);
             return LS_ERROR;
         }
-        ps = tail_flat_parse(sec);
+        ps = ls_parser_flat_section(sec);
     }
     ctx->parse_sec = ps;
     if (ctx->emit_unmatched_lines && ls_conf_get_param(ps, "unmatched_lines") == NULL) {
@@ -814,7 +772,7 @@ static int tail_unmatched(struct tail_file *f, struct ls_instance *parser, const
 static int tail_convert(struct tail_file *f, const char **line, size_t *len)
 {
     struct tail_ctx *ctx = f->ctx;
-    long bad = tail_enc_convert(&ctx->enc, *line, *len, line, len);
+    long bad = ls_enc_convert(&ctx->enc, *line, *len, line, len);
     double now;
 
     if (bad == 0) {
@@ -1815,6 +1773,9 @@ static void tail_refresh_now(struct tail_ctx *ctx)
     }
     for (i = 0; i < ctx->npaths; i++) {
         char *p = tail_strftime(ctx, ctx->paths[i], now);
+        size_t had = ncand;
+        struct stat pst;
+
         if (tail_is_glob(ctx, p)) {
             glob_t g;
             tail_glob(ctx, p, &g);
@@ -1837,6 +1798,14 @@ static void tail_refresh_now(struct tail_ctx *ctx)
             globfree(&g);
         } else if (!strv_has(&excl, p)) {
             cand_add(&cand, &ncand, p, true);
+            if (stat(p, &pst) != 0) {
+                had = ncand;   /* named, not there yet */
+            }
+        }
+        /* a typo in path is otherwise silent for ever: say so once, at start (fluentd too) */
+        if (ctx->startup && ncand == had) {
+            ls_plg_warn(ctx->ins, "path '%s' matches no file yet; it is checked again every %gs "
+                        "(refresh_interval)", p, ctx->refresh_interval);
         }
         ls_free(p);
     }
@@ -1960,6 +1929,30 @@ static void tail_check_done(struct tail_ctx *ctx)
     ls_input_done(ctx->ins);
 }
 
+/*
+ * A backlog (a day of logs at the first start, a catch-up after an outage) shows how far it
+ * has come: every 10 s, one line per file with more than 16 MiB still to read.
+ */
+static void tail_progress(struct tail_ctx *ctx, double now)
+{
+    struct stat st;
+
+    if (now < ctx->progress_next) {
+        return;
+    }
+    ctx->progress_next = now + 10.0;
+    for (struct tail_file *f = ctx->files; f; f = f->next) {
+        if (f->fd < 0 || fstat(f->fd, &st) != 0 || (uint64_t)st.st_size <= f->read_pos ||
+            (uint64_t)st.st_size - f->read_pos < 16u << 20) {
+            continue;
+        }
+        ls_plg_info(ctx->ins, "'%s': %.1f of %.1f MiB read (%.0f%%), %.1f MiB to go", f->path,
+                    (double)f->read_pos / 1048576.0, (double)st.st_size / 1048576.0,
+                    100.0 * (double)f->read_pos / (double)st.st_size,
+                    (double)((uint64_t)st.st_size - f->read_pos) / 1048576.0);
+    }
+}
+
 static void tail_tick_cb(struct ls_timer *t, void *arg)
 {
     struct tail_ctx *ctx = arg;
@@ -1973,6 +1966,7 @@ static void tail_tick_cb(struct ls_timer *t, void *arg)
     for (f = ctx->files; f; f = f->next) {
         f->window_bytes = 0;
     }
+    tail_progress(ctx, now);
     if (ctx->paused) {
         return;
     }
@@ -2151,7 +2145,7 @@ static void tail_destroy(struct ls_instance *ins)
                     "equivalent: replaced", (unsigned long long)ctx->enc_bad_lines,
                     ctx->from_encoding, ctx->encoding);
     }
-    tail_enc_close(&ctx->enc);
+    ls_enc_close(&ctx->enc);
     ls_instance_destroy(ctx->parser);
     if (ctx->pos_file) {
         for (i = 0; i < tail_npos_in_use; i++) {
@@ -2178,6 +2172,31 @@ static void tail_destroy(struct ls_instance *ins)
     ls_arena_release(&ctx->arena);
 }
 
+/* --dry-run: the files to follow readable, the pos_file's directory writable, by this user */
+static int tail_check_access(struct ls_instance *ins)
+{
+    struct tail_ctx *ctx = ins->ctx;
+    int bad = ls_check_writable(ins, "pos_file", ctx->pos_file, false);
+
+    for (size_t i = 0; i < ctx->npaths; i++) {
+        char *p = tail_strftime(ctx, ctx->paths[i], time(NULL));
+
+        if (tail_is_glob(ctx, p)) {
+            glob_t g;
+
+            tail_glob(ctx, p, &g);
+            for (size_t j = 0; j < g.gl_pathc; j++) {
+                bad += ls_check_readable(ins, "path", g.gl_pathv[j]);
+            }
+            globfree(&g);
+        } else {
+            bad += ls_check_readable(ins, "path", p);
+        }
+        ls_free(p);
+    }
+    return bad;
+}
+
 const struct ls_plugin ls_plugin_in_tail = {
     .name = "tail",
     .kind = LS_PLUGIN_INPUT,
@@ -2189,6 +2208,7 @@ const struct ls_plugin ls_plugin_in_tail = {
     .destroy = tail_destroy,
     .start = tail_start,
     .stop = tail_stop,
+    .check = tail_check_access,
     .pause = tail_pause,
     .resume = tail_resume,
 };

@@ -1,12 +1,15 @@
 /*
  * file.c - fluentd v1's out_file: write each sealed chunk to a file named
  * from `path` (placeholders ${tag}, ${key}, strftime on the chunk's time
- * slice), optionally gzip-compressed, one file per chunk or appended.
+ * slice), optionally gzip- or zstd-compressed, one file per chunk or appended.
  *
  * File names follow out_file's generate_path_template exactly: a path
  * without placeholders gets ".<slice>" (%Y%m%d for a 1d timekey), "_<N>"
  * (first free index; not with append) and path_suffix (".log") added; a
- * '*' in path is replaced by "<slice>_<N>"; ".gz" is added with gzip.
+ * '*' in path is replaced by "<slice>_<N>"; ".gz" is added with gzip,
+ * ".zstd" (fluentd 1.19's suffix, not zstd's ".zst") with zstd. An append
+ * adds one gzip member or zstd frame to the file, which gzip and zstd read
+ * as one stream, as fluentd's appends are.
  *
  * The write itself runs on the worker pool (it reads the chunk, compresses,
  * fsyncs). The design decision is idempotency across crashes: the target
@@ -40,7 +43,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-enum { FILE_TEXT, FILE_GZ, FILE_GZIP };
+enum { FILE_TEXT, FILE_GZ, FILE_GZIP, FILE_ZSTD };
 
 struct file_ctx {
     char *path;
@@ -70,9 +73,10 @@ static const struct ls_param file_params[] = {
       "append chunks of a slice to one file (false: one file per chunk, _0, _1...)", NULL, NULL,
       0, 0 },
     { "compress", LS_P_ENUM, "text", 0, offsetof(struct file_ctx, compress),
-      "gzip the files (.gz is added)", NULL, "text|gz|gzip", 0, 0 },
+      "gzip (.gz is added) or zstd (.zstd) the files", NULL, "text|gz|gzip|zstd", 0, 0 },
     { "recompress", LS_P_BOOL, "false", 0, offsetof(struct file_ctx, recompress),
-      "accepted; chunks are stored as text, so gzip always compresses once", NULL, NULL, 0, 0 },
+      "accepted; chunks are stored as text, so they are always compressed once", NULL, NULL, 0,
+      0 },
     { "symlink_path", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct file_ctx, symlink_path),
       "keep a symlink here to the latest file written", NULL, NULL, 0, 0 },
     LS_PARAM_END
@@ -80,6 +84,12 @@ static const struct ls_param file_params[] = {
 
 /* ------------------------------------------------------------------ */
 /* configuration                                                        */
+
+static enum ls_compress_algo file_algo(const struct file_ctx *ctx)
+{
+    return ctx->compress == FILE_TEXT ? LS_COMPRESS_TEXT
+           : ctx->compress == FILE_ZSTD ? LS_COMPRESS_ZSTD : LS_COMPRESS_GZIP;
+}
 
 static bool keys_have(const char *keys, const char *name)
 {
@@ -148,7 +158,9 @@ static void chunking_of(struct ls_conf_section *sec, const char **keys, double *
 static int build_template(struct file_ctx *ctx, double timekey, const char *slice_fmt,
                           struct ls_buf *o, char *msg, size_t msglen)
 {
-    const char *comp = ctx->compress == FILE_TEXT ? "" : ".gz";
+    const char *comp = ctx->compress == FILE_TEXT   ? ""
+                       : ctx->compress == FILE_ZSTD ? ".zstd"
+                                                    : ".gz";
     const char *index = ctx->append ? "" : "_**";
     const char *suffix = ctx->add_path_suffix ? ctx->path_suffix : "";
     const char *p;
@@ -221,6 +233,11 @@ static int file_init(struct ls_instance *ins, struct ls_conf_section *sec, char 
 
     pthread_mutex_init(&ctx->append_mu, NULL);
     ctx->mu_ready = true;
+    if (ls_compress_load(file_algo(ctx), msg, sizeof(msg)) != LS_OK) {
+        ls_conf_param_error(sec, "compress", err, errlen, "compress %s: %s",
+                            ctx->compress == FILE_ZSTD ? "zstd" : "gzip", msg);
+        return LS_ERROR;
+    }
     chunking_of(sec, &keys, &timekey, &slice_fmt);
     ls_buf_init(&t, 0);
     if (build_template(ctx, timekey, slice_fmt, &t, msg, sizeof(msg)) != LS_OK) {
@@ -328,11 +345,8 @@ static int mkdir_parent(const char *path)
 /* Compress the chunk's payload to fd (at its current offset / O_APPEND). */
 static int write_chunk_to(struct file_job *j, int fd)
 {
-    struct file_ctx *ctx = j->ins->ctx;
-
-    return ls_chunk_write_fd(j->chunk, ctx->compress == FILE_TEXT ? LS_COMPRESS_TEXT
-                                                                  : LS_COMPRESS_GZIP,
-                             fd, &j->out_bytes, j->err, sizeof(j->err));
+    return ls_chunk_write_fd(j->chunk, file_algo(j->ins->ctx), fd, &j->out_bytes, j->err,
+                             sizeof(j->err));
 }
 
 /* Replace the "_**" index mark with "_<i>". */
@@ -391,12 +405,8 @@ static int write_one_file(struct file_job *j)
         }
         ls_free(state);
     }
-    {
-        struct file_ctx *ctx = j->ins->ctx;
-        return ls_chunk_write_file(j->chunk, ctx->compress == FILE_TEXT ? LS_COMPRESS_TEXT
-                                                                        : LS_COMPRESS_GZIP,
-                                   j->final, &j->out_bytes, j->err, sizeof(j->err));
-    }
+    return ls_chunk_write_file(j->chunk, file_algo(j->ins->ctx), j->final, &j->out_bytes, j->err,
+                               sizeof(j->err));
 }
 
 /* The append state of a chunk: where it goes, the file's size before it, and once in, done. */
@@ -507,12 +517,13 @@ static void file_done(void *arg)
     if (j->rc == LS_OK) {
         ins->metrics.write_bytes += j->out_bytes;
         ls_plg_debug(ins, "chunk %s written to '%s'", ls_chunk_info(j->chunk)->id, j->final);
+        ls_output_delivered(ins, j->chunk, j->final, j->out_bytes);
         if (ctx->symlink_path) {
             update_symlink(ins, j->final);
         }
         ls_output_write_done(ins, j->chunk, LS_OK, NULL);
     } else {
-        ls_plg_error(ins, "%s", j->err);
+        /* the buffer's retry line carries the message: one line per failed attempt */
         ls_output_write_done(ins, j->chunk, LS_ERROR, j->err);
     }
     ls_free(j->target);
@@ -715,6 +726,14 @@ static int file_formatter_check(struct ls_instance *ins, const struct ls_instanc
     return LS_ERROR;
 }
 
+/* --dry-run: the output directory can be made and written by this user */
+static int file_check_access(struct ls_instance *ins)
+{
+    struct file_ctx *ctx = ins->ctx;
+
+    return ls_check_writable(ins, "path", ctx->path, false);
+}
+
 const struct ls_plugin ls_plugin_out_file = {
     .name = "file",
     .kind = LS_PLUGIN_OUTPUT,
@@ -729,4 +748,5 @@ const struct ls_plugin ls_plugin_out_file = {
     .default_formatter = "out_file",
     .default_chunk_keys = "time",
     .write = file_write,
+    .check = file_check_access,
 };

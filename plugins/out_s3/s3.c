@@ -19,6 +19,7 @@
  */
 #include "s3_out.h"
 #include "log.h"
+#include "engine.h"
 
 #include <strings.h>
 
@@ -83,13 +84,16 @@ static const struct ls_param s3_params[] = {
     { "hex_random_length", LS_P_INT, "4", 0, offsetof(struct s3_out, hex_random_length),
       "length of %{hex_random}", NULL, NULL, 1, 16 },
     { "store_as", LS_P_STR, "gzip", 0, offsetof(struct s3_out, store_as),
-      "gzip, json, text or parquet (its parameters in <compress>: see --describe parquet)",
-      NULL, NULL, 0, 0 },
+      "gzip, zstd, lzma2 (.xz), json, text (gzip_command is taken as gzip) or parquet (its "
+      "parameters in <compress>: see --describe parquet)", NULL, NULL, 0, 0 },
     { "command_parameter", LS_P_STR, NULL, LS_PF_NULLABLE,
-      offsetof(struct s3_out, command_parameter), "ignored (gzip_command runs in process)", NULL,
-      NULL, 0, 0 },
-    { "compression_level", LS_P_INT, "6", 0, offsetof(struct s3_out, compression_level),
-      "gzip level 1-9 (logship extension)", NULL, NULL, 1, 9 },
+      offsetof(struct s3_out, command_parameter),
+      "lzma2: xz's options, of which the preset (-0..-9) is used (default -qf0); else ignored",
+      NULL, NULL, 0, 0 },
+    { "compression_level", LS_P_INT, NULL, 0, offsetof(struct s3_out, compression_level),
+      "level of store_as: gzip 1-9 (default 6), zstd 1-22 (3), lzma2 0-9 (0); zstd's <compress> "
+      "level also sets it (logship extension)",
+      NULL, NULL, 0, 22 },
     { "check_object", LS_P_BOOL, "true", 0, offsetof(struct s3_out, check_object),
       "make sure the key is free (%{index}) before uploading", NULL, NULL, 0, 0 },
     { "overwrite", LS_P_BOOL, "false", 0, offsetof(struct s3_out, overwrite),
@@ -161,6 +165,24 @@ static const struct ls_param s3_shared_params[] = {
     LS_PARAM_END
 };
 
+/* the parquet rows are fluent-plugin-s3's parquet compressor's; the parquet formatter reads them
+ * (s3_formatter_for gives it this section), so they are declared here only */
+#define S3_PQ_ROW(name, type, help) \
+    { name, type, NULL, LS_PF_NO_STORE, 0, help " (store_as parquet; --describe parquet)", NULL, \
+      NULL, 0, 0 }
+static const struct ls_param s3_compress_params[] = {
+    { "level", LS_P_INT, NULL, 0, offsetof(struct s3_compress_conf, level),
+      "zstd level 1-22 (default 3), as fluent-plugin-s3's; also takes the other store_as levels, "
+      "and the page codec's level with store_as parquet", NULL, NULL, 0, 22 },
+    S3_PQ_ROW("parquet_compression_codec", LS_P_STR, "page compression"),
+    S3_PQ_ROW("parquet_row_group_size", LS_P_SIZE, "buffered value bytes that end a row group"),
+    S3_PQ_ROW("parquet_page_size", LS_P_SIZE, "value bytes per data page"),
+    S3_PQ_ROW("schema_type", LS_P_STR, "format of schema_file: avro or bigquery"),
+    S3_PQ_ROW("schema_file", LS_P_STR, "Avro or BigQuery JSON schema file"),
+    S3_PQ_ROW("record_type", LS_P_STR, "accepted, ignored"),
+    LS_PARAM_END
+};
+
 static const struct ls_param s3_imds_params[] = {
     { "retries", LS_P_INT, "5", 0, offsetof(struct s3_imds_conf, retries), "retries", NULL, NULL,
       0, 0 },
@@ -217,7 +239,8 @@ struct s3_cred_work {
     char err[256];
 };
 
-static void s3_gate_fail(struct s3_out *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void s3_gate_fail(struct s3_out *s, long status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void s3_gate_settle(struct s3_out *s, bool ok)
 {
@@ -241,14 +264,35 @@ static void s3_gate_settle(struct s3_out *s, bool ok)
     }
 }
 
-static void s3_gate_fail(struct s3_out *s, const char *fmt, ...)
+/*
+ * status: the HTTP status that failed the check, 0 for no answer, -1 for an answer no retry
+ * changes that is not HTTP (no credentials anywhere). At start, an answer that no retry will
+ * change (a 4xx: bad credentials, AccessDenied, no such bucket; a redirect to another region)
+ * stops the start, as fluent-plugin-s3's start raises. The store being away (no connection, 5xx,
+ * throttling) is not the configuration's fault: logship starts, keeps the records in its
+ * buffer and retries, where fluentd would refuse to start.
+ */
+static void s3_gate_fail(struct s3_out *s, long status, const char *fmt, ...)
 {
     va_list ap;
+    bool final = status < 0 || (status >= 300 && status < 500 && status != 408 && status != 429) ||
+                 s->eng->check_remote;
 
     va_start(ap, fmt);
     vsnprintf(s->gate_err, sizeof(s->gate_err), fmt, ap);
     va_end(ap);
-    ls_plg_error(s->ins, "%s", s->gate_err);
+    /* after the start, the buffer's retry line carries the message: one line per attempt */
+    if (s->start_hold || s->eng->check_remote) {
+        ls_plg_error(s->ins, "%s", s->gate_err);
+    }
+    if (s->start_hold) {
+        s->start_hold = false;
+        if (!final) {
+            ls_plg_warn(s->ins, "starting anyway: records stay in the buffer and the check is "
+                        "retried before the first upload");
+        }
+        ls_engine_release_start(s->eng, !final);
+    }
     s3_gate_settle(s, false);
 }
 
@@ -256,7 +300,25 @@ static void s3_gate_ready(struct s3_out *s)
 {
     s->checks_done = true;
     s->gate_err[0] = '\0';
+    if (s->start_hold) {
+        s->start_hold = false;
+        ls_engine_release_start(s->eng, true);
+    }
     s3_gate_settle(s, true);
+}
+
+/* A check answered from the wrong region: S3 names the bucket's own in x-amz-bucket-region. */
+static const char *s3_region_hint(struct s3_out *s, struct ls_http_resp *r, char *out, size_t n)
+{
+    char region[64];
+
+    if (ls_http_resp_header(r, "x-amz-bucket-region", region, sizeof(region)) == NULL ||
+        strcmp(region, s->addr.region) == 0) {
+        return "";
+    }
+    snprintf(out, n, "; the bucket is in region '%s', not '%s': set s3_region %s", region,
+             s->addr.region, region);
+    return out;
 }
 
 static void s3_create_bucket_cb(struct s3_out *s, struct ls_http_resp *r, void *arg)
@@ -269,12 +331,12 @@ static void s3_create_bucket_cb(struct s3_out *s, struct ls_http_resp *r, void *
         return;
     }
     s3_describe_error(s, "CreateBucket", NULL, r, msg, sizeof(msg), NULL, 0);
-    s3_gate_fail(s, "cannot create bucket '%s': %s", s->s3_bucket, msg);
+    s3_gate_fail(s, r->status, "cannot create bucket '%s': %s", s->s3_bucket, msg);
 }
 
 static void s3_head_bucket_cb(struct s3_out *s, struct ls_http_resp *r, void *arg)
 {
-    char msg[512];
+    char msg[512], hint[256];
     LS_UNUSED(arg);
 
     if (r->status >= 200 && r->status < 300) {
@@ -301,15 +363,17 @@ static void s3_head_bucket_cb(struct s3_out *s, struct ls_http_resp *r, void *ar
             rc = s3_call(s, &o, s3_create_bucket_cb, NULL);
             ls_buf_release(&body);
             if (rc != LS_OK) {
-                s3_gate_fail(s, "cannot create bucket '%s'", s->s3_bucket);
+                s3_gate_fail(s, 0, "cannot create bucket '%s'", s->s3_bucket);
             }
             return;
         }
-        s3_gate_fail(s, "The specified bucket does not exist: bucket = %s", s->s3_bucket);
+        s3_gate_fail(s, r->status, "The specified bucket does not exist: bucket = %s",
+                     s->s3_bucket);
         return;
     }
     s3_describe_error(s, "HeadBucket", NULL, r, msg, sizeof(msg), NULL, 0);
-    s3_gate_fail(s, "cannot check bucket '%s': %s", s->s3_bucket, msg);
+    s3_gate_fail(s, r->status, "cannot check bucket '%s': %s%s", s->s3_bucket, msg,
+                 s3_region_hint(s, r, hint, sizeof(hint)));
 }
 
 static void s3_check_bucket(struct s3_out *s)
@@ -321,13 +385,13 @@ static void s3_check_bucket(struct s3_out *s)
         return;
     }
     if (s3_call(s, &o, s3_head_bucket_cb, NULL) != LS_OK) {
-        s3_gate_fail(s, "cannot check bucket '%s'", s->s3_bucket);
+        s3_gate_fail(s, 0, "cannot check bucket '%s'", s->s3_bucket);
     }
 }
 
 static void s3_apikey_cb(struct s3_out *s, struct ls_http_resp *r, void *arg)
 {
-    char msg[512];
+    char msg[512], hint[256];
     LS_UNUSED(arg);
 
     if (r->status >= 200 && r->status < 300) {
@@ -335,8 +399,8 @@ static void s3_apikey_cb(struct s3_out *s, struct ls_http_resp *r, void *arg)
         return;
     }
     s3_describe_error(s, "ListObjects", NULL, r, msg, sizeof(msg), NULL, 0);
-    s3_gate_fail(s, "can't call S3 API. Please check your credentials or s3_region "
-                 "configuration. error = %s", msg);
+    s3_gate_fail(s, r->status, "can't call S3 API. Please check your credentials or s3_region "
+                 "configuration. error = %s%s", msg, s3_region_hint(s, r, hint, sizeof(hint)));
 }
 
 static void s3_run_checks(struct s3_out *s)
@@ -349,7 +413,7 @@ static void s3_run_checks(struct s3_out *s)
         return;
     }
     if (s3_call(s, &o, s3_apikey_cb, NULL) != LS_OK) {
-        s3_gate_fail(s, "can't call S3 API: cannot start the request");
+        s3_gate_fail(s, 0, "can't call S3 API: cannot start the request");
     }
 }
 
@@ -367,9 +431,21 @@ static void s3_cred_work_done(void *arg)
 
     if (w->rc != LS_OK) {
         s3_creds_release(&w->creds);
-        s3_gate_fail(s, "failed to get AWS credentials: %s", w->err);
+        s3_gate_fail(s, -1, "failed to get AWS credentials: %s", w->err);
         ls_free(w);
         return;
+    }
+    {
+        char was[160], now[160];
+
+        s3_creds_describe(&w->creds, now, sizeof(now));
+        if (s->have_creds) {
+            s3_creds_describe(&s->creds, was, sizeof(was));
+        }
+        /* once, and when they change: not at every retry of a store that is away */
+        if (!s->have_creds || s->creds_stale || strcmp(was, now) != 0) {
+            ls_info("s3: credentials from %s", now);
+        }
     }
     s3_creds_release(&s->creds);
     s->creds = w->creds;       /* moved */
@@ -411,7 +487,7 @@ void s3_gate_open(struct s3_out *s)
     w->s = s;
     if (ls_work_submit(s->eng, s3_cred_work_run, s3_cred_work_done, w) != LS_OK) {
         ls_free(w);
-        s3_gate_fail(s, "cannot submit the credentials job");
+        s3_gate_fail(s, 0, "cannot submit the credentials job");
     }
 }
 
@@ -459,6 +535,154 @@ static bool s3_ends_with(const char *s, const char *suffix)
     return n >= m && strcasecmp(s + n - m, suffix) == 0;
 }
 
+int s3_xz_preset(const char *cmd, bool *extreme)
+{
+    char *copy = ls_strdup(cmd), *rest = copy, *tok;
+    bool skip_next = false;
+    int preset = 6;
+
+    *extreme = false;
+    while ((tok = strsep(&rest, " \t")) != NULL) {
+        if (tok[0] == '\0') {
+            continue;
+        }
+        if (skip_next || tok[0] != '-' || tok[1] == '\0') {
+            skip_next = false;
+            continue;
+        }
+        if (tok[1] == '-') {
+            if (strcmp(tok, "--fast") == 0) {
+                preset = 0;
+            } else if (strcmp(tok, "--best") == 0) {
+                preset = 9;
+            } else if (strcmp(tok, "--extreme") == 0) {
+                *extreme = true;
+            }
+            continue;
+        }
+        for (const char *c = tok + 1; *c; c++) {
+            if (*c >= '0' && *c <= '9') {
+                preset = *c - '0';
+            } else if (*c == 'e') {
+                *extreme = true;
+            } else if (strchr("TMFCS", *c)) {
+                skip_next = c[1] == '\0';     /* the argument is the next word */
+                break;
+            }
+        }
+    }
+    ls_free(copy);
+    return preset;
+}
+
+/*
+ * store_as: the payload's compression, extension and content type as
+ * fluent-plugin-s3 names them, and the level: compression_level (logship's)
+ * or <compress> level (the plugin's, for zstd), else the plugin's default
+ * (zstd 3; lzma2 from command_parameter, "-qf0" = 0) or gzip's 6.
+ */
+static int s3_store_init(struct ls_instance *ins, struct ls_conf_section *sec, const char *file,
+                         int line, char *err, size_t errlen)
+{
+    struct s3_out *s = ins->ctx;
+    struct ls_conf_param *sp = sec ? ls_conf_get_param(sec, "store_as") : NULL;
+    struct ls_conf_param *lp = sec ? ls_conf_get_param(sec, "compression_level") : NULL;
+    struct ls_conf_section *cs = sec ? ls_conf_child(sec, "compress") : NULL;
+    struct ls_conf_param *cp = cs ? ls_conf_get_param(cs, "level") : NULL;
+    char range[16], why[256];
+
+    s->algo = LS_COMPRESS_TEXT;
+    s->level = -1;
+    if (strcmp(s->store_as, "gzip") == 0 || strcmp(s->store_as, "gzip_command") == 0) {
+        s->store = S3_STORE_GZIP;
+        s->algo = LS_COMPRESS_GZIP;
+        s->ext = "gz";
+        s->ctype = "application/x-gzip";
+        if (strcmp(s->store_as, "gzip_command") == 0) {
+            ls_plg_info(ins, "store_as gzip_command: compressing in process (same .gz output)%s",
+                        s->command_parameter ? "; command_parameter is ignored" : "");
+        }
+    } else if (strcmp(s->store_as, "zstd") == 0) {
+        s->store = S3_STORE_ZSTD;
+        s->algo = LS_COMPRESS_ZSTD;
+        s->ext = "zst";
+        s->ctype = "application/x-zst";
+    } else if (strcmp(s->store_as, "lzma2") == 0) {
+        bool extreme = false;
+        s->store = S3_STORE_XZ;
+        s->algo = LS_COMPRESS_XZ;
+        s->ext = "xz";
+        s->ctype = "application/x-xz";
+        s->level = s->command_parameter ? s3_xz_preset(s->command_parameter, &extreme) : 0;
+        if (extreme) {
+            ls_plg_warn(ins, "command_parameter '%s': -e (extreme) is ignored; preset %d is used",
+                        s->command_parameter, s->level);
+        }
+    } else if (strcmp(s->store_as, "json") == 0) {
+        s->store = S3_STORE_JSON;
+        s->ext = "json";
+        s->ctype = "application/json";
+    } else if (strcmp(s->store_as, "text") == 0) {
+        s->store = S3_STORE_TEXT;
+        s->ext = "txt";
+        s->ctype = "text/plain";
+    } else if (strcmp(s->store_as, "parquet") == 0) {
+        /* the parquet formatter (s3_formatter_for) makes the whole file, with its own level */
+        s->store = S3_STORE_PARQUET;
+        s->ext = "parquet";
+        s->ctype = "application/vnd.apache.parquet";
+    } else if (strcmp(s->store_as, "lzo") == 0) {
+        snprintf(err, errlen, "%s:%d: store_as '%s' is not supported (gzip, zstd, lzma2, json, "
+                 "text or parquet)", sp ? sp->file : file, sp ? sp->line : line, s->store_as);
+        return LS_ERROR;
+    } else {
+        /* fluent-plugin-s3: "'txt' not supported. Use 'text' instead" and falls back to text */
+        ls_plg_warn(ins, "'%s' not supported. Use 'text' instead", s->store_as);
+        s->store = S3_STORE_TEXT;
+        s->ext = "txt";
+        s->ctype = "text/plain";
+    }
+    if (ls_compress_load(s->algo, why, sizeof(why)) != LS_OK) {
+        snprintf(err, errlen, "%s:%d: store_as %s: %s", sp ? sp->file : file, sp ? sp->line : line,
+                 s->store_as, why);
+        return LS_ERROR;
+    }
+    /* a side file of a compressed payload is named by its format; text and json are copies */
+    s->side_ext = s->algo == LS_COMPRESS_TEXT && s->store != S3_STORE_PARQUET ? "txt" : s->ext;
+    if (s->store == S3_STORE_PARQUET) {
+        /* the formatter reads compression_level here only when it has no section of its own */
+        if (lp && (cs || ls_conf_child(sec, "format"))) {
+            snprintf(err, errlen, "%s:%d: with store_as parquet give compression_level in the "
+                     "section with the Parquet parameters (<compress> or <format>)", lp->file,
+                     lp->line);
+            return LS_ERROR;
+        }
+        return LS_OK;
+    }
+    for (const struct ls_param *r = s3_compress_params; cs && r->name; r++) {
+        struct ls_conf_param *q = (r->flags & LS_PF_NO_STORE) ? ls_conf_get_param(cs, r->name) : NULL;
+        if (q) {
+            ls_plg_warn(ins, "%s:%d: '%s' in <compress> is used only with store_as parquet", q->file,
+                        q->line, r->name);
+        }
+    }
+    if (lp && cp) {
+        snprintf(err, errlen, "%s:%d: both compression_level (line %d) and <compress> level set "
+                 "the level: keep one", cp->file, cp->line, lp->line);
+        return LS_ERROR;
+    }
+    if (lp || cp) {
+        struct ls_conf_param *p = lp ? lp : cp;
+        s->level = (int)(lp ? s->compression_level : s->compress.level);
+        if (!ls_compress_level_ok(s->algo, s->level, range, sizeof(range))) {
+            snprintf(err, errlen, "%s:%d: store_as %s takes a level in %s, got %d", p->file,
+                     p->line, s->store_as, range, s->level);
+            return LS_ERROR;
+        }
+    }
+    return LS_OK;
+}
+
 static int s3_init(struct ls_instance *ins, struct ls_conf_section *sec, char *err, size_t errlen)
 {
     struct s3_out *s = ins->ctx;
@@ -468,6 +692,7 @@ static int s3_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
     const char *fmt, *region;
     bool fmt_given = sec && ls_conf_get(sec, "s3_object_key_format") != NULL;
     struct ls_conf_section *bs;
+    char msg[256];
 
     s->ins = ins;
     s->eng = ins->engine;
@@ -479,6 +704,8 @@ static int s3_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
                     err, errlen) != LS_OK ||
         s3_bind_sub(sec, "assume_role_credentials", s3_assume_params, &s->assume, &s->has_assume,
                     err, errlen) != LS_OK ||
+        s3_bind_sub(sec, "compress", s3_compress_params, &s->compress, &s->has_compress, err,
+                    errlen) != LS_OK ||
         s3_bind_sub(sec, "web_identity_credentials", s3_web_params, &s->web, &s->has_web, err,
                     errlen) != LS_OK) {
         return LS_ERROR;
@@ -516,40 +743,8 @@ static int s3_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
                     "SigV4 payload hash only", s->checksum_algorithm);
     }
 
-    /* store_as */
-    if (strcmp(s->store_as, "gzip") == 0 || strcmp(s->store_as, "gzip_command") == 0) {
-        s->store = S3_STORE_GZIP;
-        s->ext = "gz";
-        s->ctype = "application/x-gzip";
-        if (strcmp(s->store_as, "gzip_command") == 0) {
-            ls_plg_info(ins, "store_as gzip_command: compressing in process (same .gz output)%s",
-                        s->command_parameter ? "; command_parameter is ignored" : "");
-        }
-    } else if (strcmp(s->store_as, "json") == 0) {
-        s->store = S3_STORE_JSON;
-        s->ext = "json";
-        s->ctype = "application/json";
-    } else if (strcmp(s->store_as, "text") == 0) {
-        s->store = S3_STORE_TEXT;
-        s->ext = "txt";
-        s->ctype = "text/plain";
-    } else if (strcmp(s->store_as, "parquet") == 0) {
-        /* the parquet formatter (s3_formatter_for) makes the whole file */
-        s->store = S3_STORE_PARQUET;
-        s->ext = "parquet";
-        s->ctype = "application/vnd.apache.parquet";
-    } else if (strcmp(s->store_as, "lzo") == 0 || strcmp(s->store_as, "lzma2") == 0 ||
-               strcmp(s->store_as, "zstd") == 0) {
-        struct ls_conf_param *p = ls_conf_get_param(sec, "store_as");
-        snprintf(err, errlen, "%s:%d: store_as '%s' is not supported (gzip, json, text or parquet)",
-                 p ? p->file : file, p ? p->line : line, s->store_as);
+    if (s3_store_init(ins, sec, file, line, err, errlen) != LS_OK) {
         return LS_ERROR;
-    } else {
-        /* fluent-plugin-s3: "'txt' not supported. Use 'text' instead" and falls back to text */
-        ls_plg_warn(ins, "'%s' not supported. Use 'text' instead", s->store_as);
-        s->store = S3_STORE_TEXT;
-        s->ext = "txt";
-        s->ctype = "text/plain";
     }
     if (s->content_type) {
         s->ctype = s->content_type;
@@ -572,8 +767,9 @@ static int s3_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
     if (gethostname(host, sizeof(host) - 1) != 0) {
         snprintf(host, sizeof(host), "localhost");
     }
-    s->key_tmpl = s3_tmpl_prepare(fmt, s->path, s->ext, host, err, errlen);
+    s->key_tmpl = s3_tmpl_prepare(fmt, s->path, s->ext, host, msg, sizeof(msg));
     if (s->key_tmpl == NULL) {
+        ls_conf_param_error(sec, "s3_object_key_format", err, errlen, "%s", msg);
         return LS_ERROR;
     }
     {
@@ -678,6 +874,10 @@ static int s3_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
     /* the first loop iteration resolves credentials and runs the start-up checks */
     s->start_timer = ls_timer_new(ins, s3_start_cb, s);
     ls_timer_start(s->start_timer, 0, 0);
+    if (s->check_apikey_on_start || s->check_bucket) {
+        s->start_hold = true;
+        ls_engine_hold_start(s->eng);
+    }
     return LS_OK;
 }
 
@@ -707,6 +907,7 @@ static void s3_destroy(struct ls_instance *ins)
     ls_param_release(s3_imds_params, &s->imds);
     ls_param_release(s3_assume_params, &s->assume);
     ls_param_release(s3_web_params, &s->web);
+    ls_param_release(s3_compress_params, &s->compress);
 }
 
 static int s3_write(struct ls_instance *ins, struct ls_chunk *c)

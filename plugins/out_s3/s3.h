@@ -95,6 +95,8 @@ struct s3_cred_config {
  * from a worker thread on refresh, never from the event loop. Logs the
  * source and key id at info level. LS_OK, or LS_ERROR with err filled.
  */
+/* "env (access key id AKIA...WXYZ)": where credentials came from, the key id cut short */
+void s3_creds_describe(const struct s3_creds *c, char *out, size_t outlen);
 int s3_cred_resolve(const struct s3_cred_config *cfg, struct s3_creds *out, char *err, size_t errlen);
 /* True when the credentials expire within S3_CRED_REFRESH_BEFORE of now (unix seconds). */
 bool s3_cred_needs_refresh(const struct s3_creds *c, int64_t now);

@@ -1021,8 +1021,14 @@ int s3_cred_resolve(const struct s3_cred_config *cfg, struct s3_creds *out, char
     } else {
         *out = base;
     }
-    size_t kl = strlen(out->key);
-    ls_info("s3: credentials from %s (access key id %.4s...%s%s)", out->source, out->key,
-            kl > 8 ? out->key + kl - 4 : "", out->token ? ", session token" : "");
+    /* logged by the caller, s3_creds_describe: only when they change */
     return LS_OK;
+}
+
+void s3_creds_describe(const struct s3_creds *c, char *out, size_t outlen)
+{
+    size_t kl = strlen(c->key);
+
+    snprintf(out, outlen, "%s (access key id %.4s...%s%s)", c->source, c->key,
+             kl > 8 ? c->key + kl - 4 : "", c->token ? ", session token" : "");
 }

@@ -136,7 +136,7 @@ char *s3_tmpl_render(struct s3_out *s, struct s3_job *j, const char *tmpl)
         ls_buf_release(&step2);
         return NULL;
     }
-    if (ci->timekey >= 0 && ls_chunk_expand(j->c, s->slice_fmt, &slice) != LS_OK) {
+    if (ci->timekey != LS_NO_TIMEKEY && ls_chunk_expand(j->c, s->slice_fmt, &slice) != LS_OK) {
         ls_buf_release(&step2);
         ls_buf_release(&slice);
         return NULL;

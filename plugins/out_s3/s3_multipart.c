@@ -71,9 +71,7 @@ static void s3m_complete_cb(struct s3_out *s, struct ls_http_resp *r, void *arg)
     }
     s3_xml_error_release(&e);
     s->ins->metrics.write_bytes += j->size;
-    ls_plg_debug(s->ins, "uploaded chunk %s to s3://%s/%s in %zu parts (%llu bytes)",
-                 ls_chunk_info(j->c)->id, s->s3_bucket, j->key, j->nparts,
-                 (unsigned long long)j->size);
+    s3_delivered(j);
     s3_job_finish(j, LS_OK, NULL);
 }
 

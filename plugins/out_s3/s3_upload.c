@@ -683,9 +683,7 @@ static void s3u_prep_work(void *arg)
         } else if ((r = ls_chunk_reader_open(j->c)) == NULL) {
             snprintf(j->werr, sizeof(j->werr), "cannot read chunk %s", ls_chunk_info(j->c)->id);
         } else {
-            rc = ls_compress_stream(s->store == S3_STORE_GZIP ? LS_COMPRESS_GZIP : LS_COMPRESS_TEXT,
-                                    (int)s->compression_level, s3u_read, r, fd, &dig, err,
-                                    sizeof(err));
+            rc = ls_compress_stream(s->algo, s->level, s3u_read, r, fd, &dig, err, sizeof(err));
             if (rc != LS_OK) {
                 snprintf(j->werr, sizeof(j->werr), "compressing chunk %s failed: %s",
                          ls_chunk_info(j->c)->id, err[0] ? err : strerror(errno));
@@ -804,6 +802,16 @@ void s3_job_abandon(struct s3_out *s, struct ls_chunk *c)
     ls_free(j.state_etags);
 }
 
+void s3_delivered(struct s3_job *j)
+{
+    char *where = ls_asprintf("s3://%s/%s", j->s->s3_bucket, j->key);
+
+    ls_plg_debug(j->s->ins, "uploaded chunk %s to %s (%llu bytes%s)", ls_chunk_info(j->c)->id,
+                 where, (unsigned long long)j->size, j->nparts ? ", multipart" : "");
+    ls_output_delivered(j->s->ins, j->c, where, j->size);
+    ls_free(where);
+}
+
 static void s3u_put_cb(struct s3_out *s, struct ls_http_resp *r, void *arg)
 {
     struct s3_job *j = arg;
@@ -811,9 +819,7 @@ static void s3u_put_cb(struct s3_out *s, struct ls_http_resp *r, void *arg)
 
     if (r->status >= 200 && r->status < 300) {
         s->ins->metrics.write_bytes += j->size;
-        ls_plg_debug(s->ins, "uploaded chunk %s to s3://%s/%s (%llu bytes, %.2fs)",
-                     ls_chunk_info(j->c)->id, s->s3_bucket, j->key, (unsigned long long)j->size,
-                     r->total_time);
+        s3_delivered(j);
         s3_job_finish(j, LS_OK, NULL);
         return;
     }
@@ -924,11 +930,9 @@ int s3_job_start(struct s3_out *s, struct ls_chunk *c)
     j->fd = -1;
     j->index = -1;
     j->id = ++s->seq;
-    j->side = ls_chunk_side_path(c, s->store == S3_STORE_GZIP      ? "gz"
-                                    : s->store == S3_STORE_PARQUET ? "parquet"
-                                                                   : "txt");
+    j->side = ls_chunk_side_path(c, s->side_ext);
     s3u_load_state(j);
-    if (s->warn_for_delay > 0 && ci->timekey >= 0) {
+    if (s->warn_for_delay > 0 && ci->timekey != LS_NO_TIMEKEY) {
         int64_t sec;
         int32_t ns;
         ls_wall_now(&sec, &ns);

@@ -223,7 +223,7 @@ static void sf_done(void *arg)
                     (unsigned long long)ls_chunk_info(j->chunk)->records, j->final);
         ls_output_write_done(j->ins, j->chunk, LS_OK, NULL);
     } else {
-        ls_plg_error(j->ins, "%s", j->err);
+        /* the buffer's line carries the message: one line per failed attempt */
         ls_output_write_done(j->ins, j->chunk, LS_ERROR, j->err);
     }
     ls_free(j->target);
@@ -277,6 +277,14 @@ static int sf_write(struct ls_instance *ins, struct ls_chunk *chunk)
     return LS_AGAIN;
 }
 
+/* --dry-run: the directory can be made and written by this user */
+static int sf_check_access(struct ls_instance *ins)
+{
+    struct sf_ctx *ctx = ins->ctx;
+
+    return ls_check_writable(ins, "directory", ctx->directory, true);
+}
+
 const struct ls_plugin ls_plugin_out_secondary_file = {
     .name = "secondary_file",
     .kind = LS_PLUGIN_OUTPUT,
@@ -285,6 +293,7 @@ const struct ls_plugin ls_plugin_out_secondary_file = {
     .params = sf_params,
     .ctx_size = sizeof(struct sf_ctx),
     .init = sf_init,
+    .check = sf_check_access,
     .destroy = sf_destroy,
     .output_flags = LS_OUT_BUFFERED,
     .write = sf_write,

@@ -48,7 +48,23 @@ static const struct ls_param ml_params[] = {
     LS_PARAM_END
 };
 
-/* "/body/" -> body (fluentd strips the slashes: f[1..-2]); a bare body stays. */
+/*
+ * fluentd's multiline parser takes format_firstline and formatN only as /regexp/ (its
+ * check_format_regexp): "/.../m" or a bare body is a configuration error there, so here too.
+ */
+static int ml_check_slashes(struct ls_conf_section *sec, const char *key, const char *v,
+                            char *err, size_t errlen)
+{
+    size_t n = strlen(v);
+
+    if (n >= 2 && v[0] == '/' && v[n - 1] == '/') {
+        return LS_OK;
+    }
+    ls_conf_param_error(sec, key, err, errlen, "%s should be Regexp, need //: '%s'", key, v);
+    return LS_ERROR;
+}
+
+/* "/body/" -> body (fluentd strips the slashes: f[1..-2]). */
 static void ml_strip(const char *s, const char **body, size_t *len)
 {
     size_t n = strlen(s);
@@ -88,6 +104,11 @@ static int ml_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
             return LS_ERROR;
         }
         last = i;
+        snprintf(e, sizeof(e), "format%d", i + 1);
+        if (ml_check_slashes(sec, e, ctx->formats[i], err, errlen) != LS_OK) {
+            ls_buf_release(&joined);
+            return LS_ERROR;
+        }
         ml_strip(ctx->formats[i], &b, &n);
         ls_buf_append(&joined, b, n);
     }
@@ -112,6 +133,11 @@ static int ml_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
         const char *b;
         size_t n;
         char *body;
+
+        if (ml_check_slashes(sec, "format_firstline", ctx->format_firstline, err, errlen) !=
+            LS_OK) {
+            return LS_ERROR;
+        }
         ml_strip(ctx->format_firstline, &b, &n);
         body = ls_strndup(b, n);
         ctx->first = ls_regex_compile(body, false, e, sizeof(e));

@@ -117,7 +117,9 @@ def test_aws_example_hive_keys():
     for o in objs:
         assert re.match(rf"nginx/dt=\d{{4}}-\d\d-\d\d/hour=\d\d/{re.escape(host)}_\d+\.gz$", o["Key"]), o["Key"]
     rec = json.loads(got[0])
-    assert rec["method"] == "GET" and rec["code"] == "200" and "time" in rec
+    assert rec["method"] == "GET" and rec["code"] == 200 and "time" in rec
+    # typed as the example's Athena table declares them (README): numbers, not strings
+    assert all(isinstance(json.loads(l)["size"], int) for l in got), got[:3]
 
 def test_athena_parquet_example():
     objs, got = ship_example("nginx-athena-parquet.conf")

@@ -272,7 +272,8 @@ def test_bad_schemas_are_configuration_errors_with_file_and_line():
 
 def test_out_file_refuses_compress_and_append_with_parquet():
     d = tmpdir()
-    for extra, key in (("  compress gzip\n", "compress"), ("  append true\n", "append")):
+    for extra, key in (("  compress gzip\n", "compress"), ("  compress zstd\n", "compress"),
+                       ("  append true\n", "append")):
         c = conf(sample([{"t": T0}]) + file_match(d, "    schema a:string").replace(
             "  path_suffix .parquet\n", "  path_suffix .parquet\n" + extra), d)
         p = run(["-c", c, "--dry-run"])
@@ -302,6 +303,7 @@ def test_s3_store_as_parquet_hive_partitions():
   store_as parquet
   <compress>
     parquet_compression_codec zstd
+    level 9
     schema_type avro
     schema_file {avsc}
   </compress>
@@ -315,7 +317,8 @@ def test_s3_store_as_parquet_hive_partitions():
 </match>
 """, d)
     env = dict(os.environ, S3_KEY=srv.key, S3_SECRET=srv.secret, S3_ENDPOINT=srv.endpoint)
-    oneshot(c, env)
+    p = oneshot(c, env)
+    assert "is not used" not in p.stderr, p.stderr[-3000:]    # level: the page codec's
     keys = sorted(o["Key"] for o in srv.list_objects())
     assert keys == ["logs/dt=2024-01-01/hour=00/0.parquet",
                     "logs/dt=2024-01-01/hour=01/0.parquet"], keys

@@ -180,7 +180,9 @@ int main(int argc, char **argv)
         curl_global_cleanup();
         return 1;
     }
-    char sh[65];
+    char sh[65], desc[160];
+    s3_creds_describe(&c, desc, sizeof(desc));
+    fprintf(stderr, "s3: credentials from %s\n", desc);   /* what the agent logs */
     s3_sha256_hex(c.secret, strlen(c.secret), sh);
     printf("source\t%s\nkey\t%s\ntoken\t%s\nexpiration\t%lld\nsecret_sha256\t%s\n", c.source, c.key,
            c.token ? "yes" : "no", (long long)c.expiration, sh);

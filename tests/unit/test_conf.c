@@ -284,6 +284,10 @@ START_TEST(test_env_interpolation)
              "m [\"#{ENV['LS_T_SET']}\", 1]\n"
              "n \"#{ENV['LS_T_UNSET'] || use_default}\"\n"
              "o \"#{ENV['LS_T_SET'] || use_nil}\"\n"
+             "p \"#{ENV['LS_T_SET'] ? ENV['LS_T_SET'] : 'x'}\"\n"
+             "q \"#{ENV['LS_T_UNSET'] ? ENV['LS_T_UNSET'] : 'x'}\"\n"
+             "r \"#{ENV['LS_T_EMPTY'] ? 'set' : 'unset'}\"\n"
+             "s \"#{(ENV['LS_T_UNSET'] ? 'a' : ENV['LS_T_UNSET'] ? 'b' : 'c') + '!'}\"\n"
              "<match \"app.#{ENV['LS_T_SET']}\">\n"
              "</match>\n");
     ck_assert_str_eq(val(c, NULL, "a"), "value1");
@@ -305,6 +309,10 @@ START_TEST(test_env_interpolation)
     ck_assert_str_eq(val(c, NULL, "m"), "[\"value1\",1]");
     ck_assert_ptr_null(val(c, NULL, "n"));   /* use_default: as if not written */
     ck_assert_str_eq(val(c, NULL, "o"), "value1");
+    ck_assert_str_eq(val(c, NULL, "p"), "value1");
+    ck_assert_str_eq(val(c, NULL, "q"), "x");
+    ck_assert_str_eq(val(c, NULL, "r"), "set");    /* Ruby: "" is truthy */
+    ck_assert_str_eq(val(c, NULL, "s"), "c!");
     ck_assert_str_eq(ls_conf_child(c->root, "match")->arg, "app.value1");
     ls_conf_destroy(c);
     unsetenv("SERVERENGINE_WORKER_ID");
@@ -321,6 +329,7 @@ START_TEST(test_env_errors)
     assert_err("k \"#{ENV.fetch('LS_T_UNSET')}\"\n", "LS_T_UNSET is not set");
     assert_err("k \"#{ENV['X']\"\n", "t.conf:1:");
     assert_err("k /x/#{Dir.pwd}\n", "t.conf:1: unsupported embedded Ruby");
+    assert_err("k \"#{ENV['A'] ? 'x'}\"\n", "':' expected in 'cond ? a : b'");
 }
 END_TEST
 

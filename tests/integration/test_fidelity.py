@@ -1,0 +1,262 @@
+"""fluentd's own behaviour where logship differed (issue 13), one test per behaviour, each
+checked against what fluentd's code does (noted beside it)."""
+import json, os, sys
+import lstest
+from lstest import conf, run, tmpdir
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_core import oneshot  # noqa: E402
+
+
+def _grep(section):
+    recs = [{"n": 1}, {"n": 2, "nokey": "v"}, {"n": 3, "nokey": ""}]
+    p, out = oneshot(f"""
+<source>
+  @type sample
+  tag t
+  sample {json.dumps(recs)}
+  count 3
+  rate 100
+</source>
+<filter t>
+  @type grep
+  {section}
+</filter>
+<match t>
+  @type stdout
+</match>
+""")
+    assert p.returncode == 0, p.stderr
+    return sorted(r["n"] for _, r in out)
+
+
+def test_grep_matches_a_missing_key_as_the_empty_string():
+    # filter_grep: pattern.match(key.call(record).to_s): a missing key is nil, nil.to_s is ""
+    assert _grep("<regexp>\n    key nokey\n    pattern /^$/\n  </regexp>") == [1, 3]
+    assert _grep("<exclude>\n    key nokey\n    pattern /^$/\n  </exclude>") == [2]
+    assert _grep("<regexp>\n    key nokey\n    pattern /./\n  </regexp>") == [2]
+
+
+def test_rds_slowlog_runs_the_plugins_own_readme_configuration():
+    # fluent-plugin-rds-slowlog's README: tag, host, username, password and nothing else
+    d = tmpdir()
+    text = """
+<source>
+  @type rds_slowlog
+  tag rds-slowlog
+  host rds.example.com
+  username user
+  password pass
+</source>
+<match rds-slowlog>
+  @type stdout
+</match>
+"""
+    c = conf(text, d)
+    os.chmod(c, 0o600)
+    p = run(["-c", c, "--dry-run"], cwd=d)
+    assert p.returncode == 0, p.stderr
+    if os.access("/var/lib/logship", os.W_OK):
+        want = "/var/lib/logship/rds_slowlog-"
+    else:
+        want = os.path.join(os.path.realpath(d), "rds_slowlog-")
+    assert f"keeping the watermark in '{want}" in p.stderr, p.stderr
+    # <system> root_dir wins
+    c2 = conf(f"<system>\n  root_dir {d}/root\n</system>\n" + text, d, name="r.conf")
+    os.chmod(c2, 0o600)
+    p = run(["-c", c2, "--dry-run"], cwd="/")
+    assert p.returncode == 0 and f"keeping the watermark in '{d}/root/rds_slowlog-" in p.stderr, p.stderr
+
+
+def test_syslog_day_past_the_months_end_rolls_over():
+    # fluentd's time parsers (the strptime gem, Ruby's Time) make Feb 30 into 2 March (1 March
+    # in a leap year); day 32 is refused
+    import re, time as _t
+    d = tmpdir()
+    log = os.path.join(d, "messages")
+    with open(log, "w") as f:
+        f.write("Feb 30 10:00:00 web1 app[12]: rolled\nFeb 32 10:00:00 web1 app[12]: refused\n")
+    text = f"""
+<source>
+  @type tail
+  path {log}
+  pos_file {d}/pos
+  read_from_head true
+  tag sys
+  <parse>
+    @type syslog
+  </parse>
+</source>
+<match sys>
+  @type stdout
+</match>
+"""
+    p = run(["-c", conf(text, d), "--oneshot"], env=dict(os.environ, TZ="UTC"))
+    assert p.returncode == 0, p.stderr
+    year = _t.gmtime().tm_year
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    want = f"{year}-03-0{1 if leap else 2} 10:00:00"
+    lines = [l for l in p.stdout.splitlines() if " sys: " in l]
+    assert len(lines) == 1 and lines[0].startswith(want) and '"rolled"' in lines[0], p.stdout + p.stderr
+
+
+def _grep3(section):
+    recs = [{"n": 1, "a": "1", "b": "x"}, {"n": 2, "a": "2", "b": "y"}, {"n": 3, "a": "3", "b": "z"}]
+    p, out = oneshot(f"""
+<source>
+  @type sample
+  tag t
+  sample {json.dumps(recs)}
+  count 3
+  rate 100
+</source>
+<filter t>
+  @type grep
+  {section}
+</filter>
+<match t>
+  @type stdout
+</match>
+""")
+    assert p.returncode == 0, p.stderr
+    return sorted(r["n"] for _, r in out)
+
+
+def test_grep_and_or_blocks_merge_into_fluentds_four_sets():
+    # filter_grep.rb: every <or><regexp> is one OR set, every <and><exclude> one AND set
+    two_ors = ("<or>\n <regexp>\n key a\n pattern /1/\n </regexp>\n </or>\n"
+               "<or>\n <regexp>\n key b\n pattern /y/\n </regexp>\n </or>")
+    assert _grep3(two_ors) == [1, 2]
+    two_ands = ("<and>\n <exclude>\n key a\n pattern /1/\n </exclude>\n </and>\n"
+                "<and>\n <exclude>\n key b\n pattern /y/\n </exclude>\n </and>")
+    assert _grep3(two_ands) == [1, 2, 3]
+    one_and = ("<and>\n <exclude>\n key a\n pattern /1/\n </exclude>\n"
+               " <exclude>\n key b\n pattern /x/\n </exclude>\n </and>")
+    assert _grep3(one_and) == [2, 3]
+
+
+def test_configuration_checks_fluentd_makes():
+    cases = [
+        ("<filter t>\n  @type grep\n  <and>\n    <regexp>\n      key a\n      pattern /1/\n    </regexp>\n"
+         "    <exclude>\n      key b\n      pattern /2/\n    </exclude>\n  </and>\n</filter>\n",
+         r":\d+: Do not specify both <regexp> and <exclude> in <and>"),
+        ("<filter t>\n  @type grep\n  <regexp>\n    key a\n    pattern /1/\n  </regexp>\n"
+         "  <and>\n    <regexp>\n      key a\n      pattern /2/\n    </regexp>\n  </and>\n</filter>\n",
+         r":\d+: Duplicate key in <and>: a"),
+        ("<source>\n  @type tail\n  path /tmp/x.log\n  tag t\n  <parse>\n    @type multiline\n"
+         "    format_firstline /^x/\n    format1 /^(?<a>.*)/m\n  </parse>\n</source>\n",
+         r":12: format1 should be Regexp, need //: '/\^\(\?<a>\.\*\)/m'"),
+    ]
+    import re
+    for body, want in cases:
+        d = tmpdir()
+        c = conf("<source>\n  @type sample\n  tag t\n</source>\n" + body +
+                 "<match t>\n  @type null\n</match>\n", d)
+        p = run(["-c", c, "--dry-run"])
+        assert p.returncode == 1 and re.search(want, p.stderr), (want, p.stderr)
+
+
+def test_event_time_before_1970_names_its_out_file_slice():
+    # fluentd slices any time (Time#strftime); a negative timekey is a time, not "no time key"
+    d = tmpdir()
+    c = conf(f"""
+<source>
+  @type sample
+  tag t
+  sample {{"t": -14182940}}
+  count 1
+</source>
+<filter t>
+  @type record_transformer
+  renew_time_key t
+</filter>
+<match t>
+  @type file
+  path {d}/out/app.%Y%m%d
+  <buffer time>
+    @type file
+    path {d}/buf
+    timekey 1d
+  </buffer>
+</match>
+""", d)
+    p = run(["-c", c, "--oneshot"], env=dict(os.environ, TZ="UTC"))
+    assert p.returncode == 0, p.stderr
+    assert sorted(os.listdir(os.path.join(d, "out"))) == ["app.19690720_0.log"], os.listdir(os.path.join(d, "out"))
+
+
+def _flat_time_run(flat, tz):
+    """out_file with td-agent's flat settings; input time 21/Nov/2026:10:00:00 +0900."""
+    d = tmpdir()
+    log = os.path.join(d, "access.log")
+    with open(log, "w") as f:
+        f.write('192.0.2.1 - - [21/Nov/2026:10:00:00 +0900] "GET / HTTP/1.1" 200 5 "-" "curl"\n')
+    c = conf(f"""
+<source>
+  @type tail
+  path {log}
+  pos_file {d}/pos
+  read_from_head true
+  tag web
+  format nginx
+</source>
+<match web>
+  @type file
+  path {d}/out/web
+{flat}
+</match>
+""", d)
+    p = run(["-c", c, "--oneshot"], env=dict(os.environ, TZ=tz))
+    assert p.returncode == 0, p.stderr
+    names = sorted(os.listdir(os.path.join(d, "out")))
+    names = [n for n in names if n.endswith(".log")]
+    assert len(names) == 1, names
+    line = open(os.path.join(d, "out", names[0])).read().split("\t")[0]
+    return names[0], line
+
+
+def test_flat_utc_localtime_and_timezone_as_td_agent_applies_them():
+    # fluentd's compat layer (fidelity.md 6.1-6.6), on a host whose zone is neither UTC nor Tokyo
+    ny = "America/New_York"
+    # utc + time_slice_format: UTC slices and UTC times
+    assert _flat_time_run("  time_slice_format %Y%m%d%H\n  utc", ny) == \
+        ("web.2026112101_0.log", "2026-11-21T01:00:00Z")
+    # utc alone: the time is written in UTC, the slices stay local (New York: 20 Nov)
+    assert _flat_time_run("  utc", ny) == ("web.20261120_0.log", "2026-11-21T01:00:00Z")
+    # localtime false alone: the same as utc alone
+    assert _flat_time_run("  localtime false", ny) == ("web.20261120_0.log", "2026-11-21T01:00:00Z")
+    # localtime false + time_slice_format: UTC slices
+    assert _flat_time_run("  time_slice_format %Y%m%d\n  localtime false", ny) == \
+        ("web.20261121_0.log", "2026-11-21T01:00:00Z")
+    # timezone: the time is formatted in that zone, and the slices follow it
+    assert _flat_time_run("  timezone Asia/Tokyo", ny) == ("web.20261121_0.log", "2026-11-21T10:00:00+09:00")
+    # neither: local (New York) time
+    assert _flat_time_run("", ny) == ("web.20261120_0.log", "2026-11-20T20:00:00-05:00")
+
+
+def test_flat_utc_and_localtime_together_are_refused_with_time_slice_format():
+    d = tmpdir()
+    c = conf(f"""
+<source>
+  @type sample
+  tag t
+</source>
+<match t>
+  @type file
+  path {d}/out/t
+  time_slice_format %Y%m%d
+  utc
+  localtime true
+</match>
+""", d)
+    p = run(["-c", c, "--dry-run"])
+    assert p.returncode == 1 and "both of utc and localtime are specified" in p.stderr, p.stderr
+
+
+def test_flat_formatter_parameters_without_format():
+    # fidelity.md 6.6 (9): output_tag false + output_time false make out_file write bare JSON
+    name, line = _flat_time_run("  output_tag false\n  output_time false", "UTC")
+    assert line.startswith("{") and '"code":"200"' in line, line
+    # and include_time_key/time_format go to <inject> while the column stays ISO 8601 (6.3)
+    name, line = _flat_time_run("  include_time_key true\n  time_format %Y\n  utc", "UTC")
+    assert line == "2026-11-21T01:00:00Z", line
