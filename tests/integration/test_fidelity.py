@@ -260,3 +260,50 @@ def test_flat_formatter_parameters_without_format():
     # and include_time_key/time_format go to <inject> while the column stays ISO 8601 (6.3)
     name, line = _flat_time_run("  include_time_key true\n  time_format %Y\n  utc", "UTC")
     assert line == "2026-11-21T01:00:00Z", line
+
+
+def test_record_transformer_merges_every_record_section():
+    # filter_record_transformer.rb: each <record> element's pairs go into one map, a later key wins
+    p, out = oneshot("""
+<source>
+  @type sample
+  tag t
+  sample {"a": 1}
+  count 1
+</source>
+<filter t>
+  @type record_transformer
+  <record>
+    x first
+    y 1
+  </record>
+  <record>
+    y 2
+    z "${tag}"
+  </record>
+</filter>
+<match t>
+  @type stdout
+</match>
+""")
+    assert p.returncode == 0 and "not used" not in p.stderr, p.stderr
+    assert [r for _, r in out] == [{"a": 1, "x": "first", "y": "2", "z": "t"}], out
+
+
+def test_record_transformer_keep_keys_needs_renew_record():
+    d = tmpdir()
+    c = conf("""
+<source>
+  @type sample
+  tag t
+</source>
+<filter t>
+  @type record_transformer
+  keep_keys a
+</filter>
+<match t>
+  @type null
+</match>
+""", d)
+    p = run(["-c", c, "--dry-run"])
+    assert p.returncode == 1 and ":8: `renew_record` must be true to use `keep_keys`" in p.stderr, p.stderr
