@@ -191,6 +191,7 @@ struct ls_chunk {
     uint64_t file_size;         /* bytes in the file (header + frames) */
     struct ls_buf mem;          /* memory buffer: the payload */
     char *state_text;
+    bool state_on_disk;         /* state_text is what the state file holds */
     struct ls_instance *writer; /* who is writing it (primary or secondary) */
     bool failed;
     struct ls_chunk *next;      /* in staged list or queue */
@@ -212,6 +213,7 @@ struct ls_buffer {
     size_t nrkeys;
     char *dir;
     int lock_fd;
+    bool reserve_held;          /* .reserve holds RESERVE_BYTES (file buffer) */
     bool utc;
     char *zone;
     int64_t zone_cache_hour;
@@ -253,6 +255,56 @@ struct ls_buffer {
 };
 
 static uint64_t seq_counter;
+
+/*
+ * Space kept aside in the buffer directory for the small files that must be written before a
+ * chunk can leave and free its space (an upload's state: key, digest, upload id). Without it a
+ * buffer that filled its file system could never deliver again: every upload would first need
+ * a new state file. It is given up when such a write meets ENOSPC and taken again once a chunk
+ * is purged. 64 KiB holds a few state files' pages plus their temporary copies.
+ */
+#define RESERVE_BYTES (64 * 1024)
+
+static char *reserve_path(const struct ls_buffer *b)
+{
+    return ls_asprintf("%s/.reserve", b->dir);
+}
+
+static void reserve_take(struct ls_buffer *b)
+{
+    char *p;
+    int fd, rc;
+
+    if (b->type != BUF_FILE || b->reserve_held) {
+        return;
+    }
+    p = reserve_path(b);
+    fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        rc = posix_fallocate(fd, 0, RESERVE_BYTES);
+        b->reserve_held = rc == 0;
+        close(fd);
+        if (rc != 0) {
+            unlink(p);    /* a partial reserve is no use; the next purge tries again */
+        }
+    }
+    ls_free(p);
+}
+
+static bool reserve_give_up(struct ls_buffer *b)
+{
+    char *p;
+    bool had = b->reserve_held;
+
+    if (!had) {
+        return false;
+    }
+    p = reserve_path(b);
+    unlink(p);
+    ls_free(p);
+    b->reserve_held = false;
+    return true;
+}
 
 /* ---------------------------------------------------------------- */
 
@@ -790,6 +842,8 @@ static void chunk_purge(struct ls_chunk *c)
         }
         unlink(c->path);
         unlink_side_files(b, c->id);
+        /* before any input can write into the space just freed */
+        reserve_take(b);
     } else if (b->dir) {
         unlink_side_files(b, c->id);
     }
@@ -1788,6 +1842,7 @@ static struct ls_chunk *recover_file(struct ls_buffer *b, const char *path, char
         char *text = NULL;
         if (ls_read_file(sp, 1 << 20, &text, NULL) == LS_OK) {
             c->state_text = text;
+            c->state_on_disk = true;
         }
         ls_free(sp);
     }
@@ -1897,6 +1952,7 @@ int ls_buffer_start(struct ls_buffer *b)
         ls_free(fp);
     }
     b->out->metrics.chunks_queued = b->nqueued;
+    reserve_take(b);
     return LS_OK;
 }
 
@@ -2067,20 +2123,34 @@ const char *ls_chunk_state(const struct ls_chunk *c)
 
 int ls_chunk_set_state(struct ls_chunk *c, const char *text)
 {
+    struct ls_buffer *b = c->b;
+    char *sp;
+    int rc = LS_OK;
+
+    if (b->type == BUF_FILE && text && c->state_on_disk && c->state_text &&
+        strcmp(text, c->state_text) == 0) {
+        return LS_OK;     /* a retry saving what is saved: no write, so none can fail */
+    }
     ls_free(c->state_text);
     c->state_text = text ? ls_strdup(text) : NULL;
-    if (c->b->type == BUF_FILE) {
-        char *sp = ls_asprintf("%s/logship.%s.state", c->b->dir, c->id);
-        int rc = LS_OK;
-        if (text) {
-            rc = ls_write_file_atomic(sp, text, strlen(text), 0640);
-        } else {
-            unlink(sp);
-        }
-        ls_free(sp);
-        return rc;
+    c->state_on_disk = false;
+    if (b->type != BUF_FILE) {
+        return LS_OK;
     }
-    return LS_OK;
+    sp = ls_asprintf("%s/logship.%s.state", b->dir, c->id);
+    if (text) {
+        rc = ls_write_file_atomic(sp, text, strlen(text), 0640);
+        if (rc != LS_OK && (errno == ENOSPC || errno == EDQUOT) && reserve_give_up(b)) {
+            ls_plg_warn(b->out, "buffer file system is full: gave up the %d KiB reserve in '%s' "
+                        "to save chunk %s's state", RESERVE_BYTES / 1024, b->dir, c->id);
+            rc = ls_write_file_atomic(sp, text, strlen(text), 0640);
+        }
+        c->state_on_disk = rc == LS_OK;
+    } else {
+        unlink(sp);
+    }
+    ls_free(sp);
+    return rc;
 }
 
 char *ls_chunk_side_path(const struct ls_chunk *c, const char *suffix)
