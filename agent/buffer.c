@@ -2357,6 +2357,27 @@ int ls_chunk_expand(const struct ls_chunk *c, const char *tmpl, struct ls_buf *o
 }
 
 /* Monitoring snapshot; monotonic retry times are converted to wall clock. */
+bool ls_buffer_unsent(const struct ls_buffer *b, uint64_t *records, size_t *chunks)
+{
+    const struct ls_chunk *c;
+    const struct ls_chunk *lists[2] = { b->staged, b->queue_head };
+
+    *records = 0;
+    *chunks = 0;
+    if (b->type == BUF_FILE) {
+        return false;       /* its chunks wait on disk for the next start */
+    }
+    for (int i = 0; i < 2; i++) {
+        for (c = lists[i]; c; c = c->next) {
+            if (c->info.records > 0) {
+                *records += c->info.records;
+                (*chunks)++;
+            }
+        }
+    }
+    return *chunks > 0;
+}
+
 void ls_buffer_get_stats(const struct ls_buffer *b, struct ls_buffer_stats *st)
 {
     const struct ls_chunk *c;

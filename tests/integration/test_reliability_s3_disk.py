@@ -1,4 +1,5 @@
-"""The S3 output against its own disk: a full buffer file system and damaged side files.
+"""The S3 output against its own disk and its own stop: a full buffer file system, damaged
+side files, and a stop that cannot deliver what a memory buffer holds.
 
 Each case runs the real pipeline (tail with a pos_file -> file buffer -> out_s3 -> moto behind
 the fault proxy of tests/lib) and breaks something under the output:
@@ -8,9 +9,11 @@ the fault proxy of tests/lib) and breaks something under the output:
   state file the full disk cannot take), and every line arrive exactly once;
 - a cached compressed side file has bytes flipped while the store is down: it must not be
   sent again (the store would answer 400 BadDigest forever), nor reach a store that does not
-  check Content-MD5 as a corrupt object.
+  check Content-MD5 as a corrupt object;
+- SIGTERM with a memory buffer while the store is down: the records that die with the
+  process are counted in an error line and the exit status is not 0.
 """
-import glob, gzip, os, random, time
+import glob, gzip, os, random, re, signal, time
 
 import lstest
 from lstest import Agent, conf, tmpdir, wait_until
@@ -204,3 +207,57 @@ def test_s3_bad_digest_answer_rebuilds_the_side_file():
     a.stop()
     relkit.check_exactly_once(_delivered(srv), keys, "BadDigest once")
     assert "the retry compresses it again from the chunk" in log, lstest.tail_text(log, 20)
+
+
+def test_s3_stop_with_memory_buffer_and_store_down_reports_the_loss():
+    """Memory buffer, S3 unreachable, SIGTERM: the drain cannot deliver, so the stop logs how
+    many records and chunks it drops, as an error, and exits non-zero (it exited 0 silently)."""
+    relkit.need_s3()
+    from s3server import S3Server
+    from faultproxy import FaultProxy
+    srv = S3Server.start()
+    px = FaultProxy(srv.endpoint).start()
+    d = tmpdir()
+    inp = os.path.join(d, "in.log")
+    lstest.write(inp, "")
+    c = conf(relkit.tail_source(inp, d) + f"""
+<match **>
+  @type s3
+  aws_key_id {srv.key}
+  aws_sec_key {srv.secret}
+  s3_bucket {srv.bucket}
+  s3_endpoint {px.endpoint}
+  force_path_style true
+  path mem_
+  http_stall_timeout 3
+  <format>
+    @type single_value
+  </format>
+  <buffer tag>
+    @type memory
+    flush_mode interval
+    flush_interval 0.5
+    chunk_limit_records 100
+    retry_wait 0.3
+    retry_max_interval 1
+    retry_forever true
+  </buffer>
+</match>""", d)
+    os.chmod(c, 0o600)
+    px.add("reset", times=None)
+    a = Agent(c).start()
+    _lines(inp, 0, 350, random.Random(4))
+    a.wait_log(r"failed to flush chunk", timeout=30)
+    # every line is in the buffer: the tail has committed its position to the end
+    wait_until(lambda: os.path.exists(os.path.join(d, "tail.pos")) and
+               f"{os.path.getsize(inp):016x}" in open(os.path.join(d, "tail.pos")).read(),
+               20, 0.1, what="the tail's position at the end of the log")
+    a.signal(signal.SIGTERM)
+    rc = a.wait(60)
+    log = a.all_logs()
+    assert rc != 0, f"exit {rc} after dropping records; log:\n" + lstest.tail_text(log, 15)
+    m = re.search(r"\[error\]: \[s3\.0\] stopped with (\d+) records in (\d+) chunks of the memory "
+                  r"buffer not delivered", log)
+    assert m, lstest.tail_text(log, 15)
+    assert int(m.group(1)) == 350 and int(m.group(2)) == 4, m.group(0)
+    assert srv.list_objects("mem_") == []
