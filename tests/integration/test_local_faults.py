@@ -9,7 +9,7 @@ nobody). In every case the agent must say what is wrong in its log, keep running
 run, and deliver every line it had read exactly once (and, once the fault is gone, every
 line at all).
 """
-import os, shutil, signal, time
+import os, re, shutil, signal, time
 
 import lstest
 from lstest import tmpdir, wait_until
@@ -171,6 +171,25 @@ def test_log_replaced_by_a_fifo():
     a, d = _replaced_case(os.mkfifo)
     rc = a.stop(timeout=20)
     assert rc == 0, f"exit {rc}: " + lstest.tail_text(a.log(), 20)
+
+
+def test_tail_path_symlink_to_a_device_is_logged():
+    """A configured path that is a symlink to /dev/zero is not read (it never ends), and the
+    log says why, once; the other path keeps flowing."""
+    d = tmpdir()
+    dev, good = os.path.join(d, "dev.log"), os.path.join(d, "good.log")
+    os.symlink("/dev/zero", dev)
+    keys = write_lines(good, "G", 0, 50)
+    c = tail_to_fault(d, f"{dev},{good}")
+    a = lstest.Agent(c).start()
+    relkit.wait_delivered(os.path.join(d, "delivered"), keys, a, timeout=30)
+    a.wait_log(r"'%s' \(-> /dev/zero\) is a character device, not a regular file: not followed"
+               % re.escape(dev), timeout=10)
+    time.sleep(2.5)       # two more refreshes: still one line
+    log = a.log()
+    assert log.count("is a character device") == 1, lstest.tail_text(log, 10)
+    _alive(a, "a path that is a device")
+    a.stop()
 
 
 def test_permission_denied_as_unprivileged_user():
