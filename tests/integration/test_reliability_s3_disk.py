@@ -28,23 +28,8 @@ def _lines(path, start, n, rng):
     return keys
 
 
-def _s3_conf(d, srv, endpoint, buf, extra="", buffer_extra=""):
-    return conf(relkit.tail_source(os.path.join(d, "in.log"), d) + f"""
-<match **>
-  @type s3
-  aws_key_id {srv.key}
-  aws_sec_key {srv.secret}
-  s3_bucket {srv.bucket}
-  s3_endpoint {endpoint}
-  force_path_style true
-  path fd_
-  s3_object_key_format %{{path}}%{{time_slice}}_%{{index}}.%{{file_extension}}
-  http_stall_timeout 3
-{extra}
-  <format>
-    @type single_value
-  </format>
-  <buffer time>
+def _file_buffer(buf):
+    return f"""  <buffer time>
     @type file
     path {buf}
     timekey 3600
@@ -55,9 +40,42 @@ def _s3_conf(d, srv, endpoint, buf, extra="", buffer_extra=""):
     retry_wait 0.3
     retry_max_interval 2
     retry_forever true
-{buffer_extra}
-  </buffer>
+  </buffer>"""
+
+
+def _s3_conf(d, srv, endpoint, buffer, extra="", path="fd_"):
+    c = conf(relkit.tail_source(os.path.join(d, "in.log"), d) + f"""
+<match **>
+  @type s3
+  aws_key_id {srv.key}
+  aws_sec_key {srv.secret}
+  s3_bucket {srv.bucket}
+  s3_endpoint {endpoint}
+  force_path_style true
+  path {path}
+  s3_object_key_format %{{path}}%{{time_slice}}_%{{index}}.%{{file_extension}}
+  http_stall_timeout 3
+{extra}
+  <format>
+    @type single_value
+  </format>
+{buffer}
 </match>""", d)
+    os.chmod(c, 0o600)
+    return c
+
+
+def _stack():
+    """moto behind the fault proxy, a test directory and its empty in.log."""
+    relkit.need_s3()
+    from s3server import S3Server
+    from faultproxy import FaultProxy
+    srv = S3Server.start()
+    px = FaultProxy(srv.endpoint).start()
+    d = tmpdir()
+    inp = os.path.join(d, "in.log")
+    lstest.write(inp, "")
+    return srv, px, d, inp
 
 
 def _delivered(srv, prefix="fd_"):
@@ -78,20 +96,22 @@ def _wait_all(srv, keys, a, timeout=90):
                              + lstest.tail_text(a.all_logs(), 40))
 
 
+def _fill(path):
+    """Append to path until its file system is full."""
+    try:
+        with open(path, "ab", buffering=0) as f:
+            while True:
+                f.write(b"\0" * 4096)
+    except OSError:
+        pass
+
+
 def test_s3_full_buffer_disk_drains_when_the_store_returns():
     """2 MB tmpfs buffer, S3 down (every request reset) while ~5 MB of input arrives, so the
     buffer fills its file system (ENOSPC); S3 back: everything is uploaded exactly once."""
-    relkit.need_s3()
-    from s3server import S3Server
-    from faultproxy import FaultProxy
-    srv = S3Server.start()
-    px = FaultProxy(srv.endpoint).start()
-    d = tmpdir()
+    srv, px, d, inp = _stack()
     buf = relkit.tmpfs(os.path.join(d, "buf"), "2m")
-    inp = os.path.join(d, "in.log")
-    lstest.write(inp, "")
-    c = _s3_conf(d, srv, px.endpoint, buf)
-    os.chmod(c, 0o600)
+    c = _s3_conf(d, srv, px.endpoint, _file_buffer(buf))
     a = Agent(c).start()
     rng = random.Random(1)
     keys = _lines(inp, 0, 1000, rng)
@@ -102,14 +122,10 @@ def test_s3_full_buffer_disk_drains_when_the_store_returns():
     a.wait_log(r"(No space left|\(28:)", timeout=30)
     # take the last free pages too (the input's partial frames leave some): then no new file,
     # side file or upload state, fits without the buffer's reserve
-    try:
-        with open(os.path.join(buf, "filler"), "wb", buffering=0) as f:
-            while True:
-                f.write(b"\0" * 4096)
-    except OSError:
-        pass
+    _fill(os.path.join(buf, "filler"))
     # the uploads meet the full disk too (no room for a side file) before S3 returns
     a.wait_log(r"compressed in memory instead", timeout=30)
+    _fill(os.path.join(buf, "filler"))     # what the failed side file gave back
     assert a.alive(), lstest.tail_text(a.all_logs(), 30)
     px.clear()
     _wait_all(srv, keys, a)
@@ -146,17 +162,10 @@ def _flip_side_file(buf):
 
 
 def _corrupt_side_file_case(compute_checksums):
-    relkit.need_s3()
-    from s3server import S3Server
-    from faultproxy import FaultProxy
-    srv = S3Server.start()
-    px = FaultProxy(srv.endpoint).start()
-    d = tmpdir()
+    srv, px, d, inp = _stack()
     buf = os.path.join(d, "buf")
-    inp = os.path.join(d, "in.log")
-    lstest.write(inp, "")
-    c = _s3_conf(d, srv, px.endpoint, buf, extra=f"  compute_checksums {compute_checksums}")
-    os.chmod(c, 0o600)
+    c = _s3_conf(d, srv, px.endpoint, _file_buffer(buf),
+                 extra=f"  compute_checksums {compute_checksums}")
     px.add("reset", method="PUT", times=None)       # the store takes no object for now
     a = Agent(c).start()
     keys = _lines(inp, 0, 2000, random.Random(2))
@@ -189,16 +198,8 @@ def test_s3_damaged_side_file_never_reaches_a_store_ignoring_md5():
 def test_s3_bad_digest_answer_rebuilds_the_side_file():
     """A store that answers 400 BadDigest to a PUT: the retry compresses the payload again
     from the chunk instead of sending the same bytes, and the object arrives once."""
-    relkit.need_s3()
-    from s3server import S3Server
-    from faultproxy import FaultProxy
-    srv = S3Server.start()
-    px = FaultProxy(srv.endpoint).start()
-    d = tmpdir()
-    inp = os.path.join(d, "in.log")
-    lstest.write(inp, "")
-    c = _s3_conf(d, srv, px.endpoint, os.path.join(d, "buf"))
-    os.chmod(c, 0o600)
+    srv, px, d, inp = _stack()
+    c = _s3_conf(d, srv, px.endpoint, _file_buffer(os.path.join(d, "buf")))
     px.add("error", method="PUT", status=400, code="BadDigest", times=1)
     a = Agent(c).start()
     keys = _lines(inp, 0, 500, random.Random(3))
@@ -212,28 +213,8 @@ def test_s3_bad_digest_answer_rebuilds_the_side_file():
 def test_s3_stop_with_memory_buffer_and_store_down_reports_the_loss():
     """Memory buffer, S3 unreachable, SIGTERM: the drain cannot deliver, so the stop logs how
     many records and chunks it drops, as an error, and exits non-zero (it exited 0 silently)."""
-    relkit.need_s3()
-    from s3server import S3Server
-    from faultproxy import FaultProxy
-    srv = S3Server.start()
-    px = FaultProxy(srv.endpoint).start()
-    d = tmpdir()
-    inp = os.path.join(d, "in.log")
-    lstest.write(inp, "")
-    c = conf(relkit.tail_source(inp, d) + f"""
-<match **>
-  @type s3
-  aws_key_id {srv.key}
-  aws_sec_key {srv.secret}
-  s3_bucket {srv.bucket}
-  s3_endpoint {px.endpoint}
-  force_path_style true
-  path mem_
-  http_stall_timeout 3
-  <format>
-    @type single_value
-  </format>
-  <buffer tag>
+    srv, px, d, inp = _stack()
+    c = _s3_conf(d, srv, px.endpoint, """  <buffer tag>
     @type memory
     flush_mode interval
     flush_interval 0.5
@@ -241,9 +222,7 @@ def test_s3_stop_with_memory_buffer_and_store_down_reports_the_loss():
     retry_wait 0.3
     retry_max_interval 1
     retry_forever true
-  </buffer>
-</match>""", d)
-    os.chmod(c, 0o600)
+  </buffer>""", path="mem_")
     px.add("reset", times=None)
     a = Agent(c).start()
     _lines(inp, 0, 350, random.Random(4))
