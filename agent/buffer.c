@@ -41,6 +41,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <glob.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <sys/file.h>
@@ -214,6 +215,7 @@ struct ls_buffer {
     char *dir;
     int lock_fd;
     bool reserve_held;          /* .reserve holds RESERVE_BYTES (file buffer) */
+    pthread_mutex_t reserve_lock; /* out_file saves chunk states from the worker pool */
     bool utc;
     char *zone;
     int64_t zone_cache_hour;
@@ -275,35 +277,41 @@ static void reserve_take(struct ls_buffer *b)
     char *p;
     int fd, rc;
 
-    if (b->type != BUF_FILE || b->reserve_held) {
+    if (b->type != BUF_FILE) {
         return;
     }
-    p = reserve_path(b);
-    fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-        rc = posix_fallocate(fd, 0, RESERVE_BYTES);
-        b->reserve_held = rc == 0;
-        close(fd);
-        if (rc != 0) {
-            unlink(p);    /* a partial reserve is no use; the next purge tries again */
+    pthread_mutex_lock(&b->reserve_lock);
+    if (!b->reserve_held) {
+        p = reserve_path(b);
+        fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            rc = posix_fallocate(fd, 0, RESERVE_BYTES);
+            b->reserve_held = rc == 0;
+            close(fd);
+            if (rc != 0) {
+                unlink(p);    /* a partial reserve is no use; the next purge tries again */
+            }
         }
+        ls_free(p);
     }
-    ls_free(p);
+    pthread_mutex_unlock(&b->reserve_lock);
 }
 
 static bool reserve_give_up(struct ls_buffer *b)
 {
     char *p;
-    bool had = b->reserve_held;
+    bool had;
 
-    if (!had) {
-        return false;
+    pthread_mutex_lock(&b->reserve_lock);
+    had = b->reserve_held;
+    if (had) {
+        p = reserve_path(b);
+        unlink(p);
+        ls_free(p);
+        b->reserve_held = false;
     }
-    p = reserve_path(b);
-    unlink(p);
-    ls_free(p);
-    b->reserve_held = false;
-    return true;
+    pthread_mutex_unlock(&b->reserve_lock);
+    return had;
 }
 
 /* ---------------------------------------------------------------- */
@@ -429,6 +437,7 @@ struct ls_buffer *ls_buffer_create(struct ls_instance *out, struct ls_conf_secti
     b->out = out;
     b->eng = out->engine;
     b->lock_fd = -1;
+    pthread_mutex_init(&b->reserve_lock, NULL);
     b->zone_cache_hour = INT64_MIN;
     ls_buf_init(&b->pending, 0);
     ls_arena_init(&b->arena, 1024);
@@ -1982,6 +1991,7 @@ void ls_buffer_destroy(struct ls_buffer *b)
         close(b->lock_fd);
     }
     ls_param_release(ls_buffer_params, &b->c);
+    pthread_mutex_destroy(&b->reserve_lock);
     for (size_t i = 0; i < b->nrkeys; i++) {
         ls_free(b->rkeys[i]);
     }

@@ -43,6 +43,63 @@ def test_buffer_filesystem_full_then_drains():
     a.stop()
 
 
+def test_out_file_full_buffer_disk_drains():
+    """out_file (append true) whose target is read-only while the input fills a 1 MB tmpfs
+    buffer to the last page: each chunk needs a new state file before it can be written and
+    free its space, which only the buffer's reserve can hold; once the target is writable
+    every line arrives exactly once."""
+    d = tmpdir()
+    buf = relkit.tmpfs(os.path.join(d, "buf"), "1m")
+    outdir = os.path.join(d, "out")
+    os.makedirs(outdir)
+    inp = os.path.join(d, "in.log")
+    lstest.write(inp, "")
+    c = lstest.conf(relkit.tail_source(inp, d) + f"""
+<match **>
+  @type file
+  path {outdir}/o
+  append true
+  <format>
+    @type single_value
+  </format>
+  <buffer []>
+    @type file
+    path {buf}
+    flush_mode interval
+    flush_interval 0.3
+    chunk_limit_size 128k
+    retry_wait 0.3
+    retry_max_interval 1
+    retry_forever true
+  </buffer>
+</match>""", d)
+    relkit.bind_ro(outdir)
+    a = lstest.Agent(c).start()
+    keys = []
+    for i in range(20):
+        keys += write_lines(inp, "L", i * 1000, 1000, pad=90)   # ~100 KB each, 2 MB in all
+    a.wait_log(r"(No space left|\(28:)", timeout=20)
+    a.wait_log(r"Read-only file system", timeout=20)
+    try:
+        with open(os.path.join(buf, "filler"), "ab", buffering=0) as f:
+            while True:
+                f.write(b"\0" * 4096)
+    except OSError:
+        pass
+    _alive(a, "buffer file system full, target read-only")
+    relkit.unmount(outdir)
+
+    def delivered():
+        return [l for p in sorted(os.listdir(outdir)) for l in delivered_lines(os.path.join(outdir, p))]
+    wait_until(lambda: set(keys) <= set(relkit.line_keys(delivered())), 60, 0.3,
+               what=f"{len(keys)} lines in {outdir}")
+    time.sleep(0.8)
+    check_exactly_once(delivered(), keys, "out_file, full buffer fs")
+    assert "gave up the 64 KiB reserve" in a.log(), lstest.tail_text(a.log(), 20)
+    _alive(a, "after the disk drained")
+    a.stop()
+
+
 def test_buffer_filesystem_read_only_then_writable():
     """A read-only bind mount laid over the buffer directory while the agent runs (a
     remount of the file system itself is refused while files are open for writing): new
