@@ -54,25 +54,9 @@ def test_out_file_full_buffer_disk_drains():
     os.makedirs(outdir)
     inp = os.path.join(d, "in.log")
     lstest.write(inp, "")
-    c = lstest.conf(relkit.tail_source(inp, d) + f"""
-<match **>
-  @type file
-  path {outdir}/o
-  append true
-  <format>
-    @type single_value
-  </format>
-  <buffer []>
-    @type file
-    path {buf}
-    flush_mode interval
-    flush_interval 0.3
-    chunk_limit_size 128k
-    retry_wait 0.3
-    retry_max_interval 1
-    retry_forever true
-  </buffer>
-</match>""", d)
+    c = lstest.conf(relkit.tail_source(inp, d) + relkit.fault_match(
+        d, buf, buffer_extra="    chunk_limit_size 128k",
+        output=f"@type file\n  path {outdir}/o\n  append true"), d)
     relkit.bind_ro(outdir)
     a = lstest.Agent(c).start()
     keys = []
@@ -80,12 +64,7 @@ def test_out_file_full_buffer_disk_drains():
         keys += write_lines(inp, "L", i * 1000, 1000, pad=90)   # ~100 KB each, 2 MB in all
     a.wait_log(r"(No space left|\(28:)", timeout=20)
     a.wait_log(r"Read-only file system", timeout=20)
-    try:
-        with open(os.path.join(buf, "filler"), "ab", buffering=0) as f:
-            while True:
-                f.write(b"\0" * 4096)
-    except OSError:
-        pass
+    relkit.fill(os.path.join(buf, "filler"))
     _alive(a, "buffer file system full, target read-only")
     relkit.unmount(outdir)
 

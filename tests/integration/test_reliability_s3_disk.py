@@ -96,16 +96,6 @@ def _wait_all(srv, keys, a, timeout=90):
                              + lstest.tail_text(a.all_logs(), 40))
 
 
-def _fill(path):
-    """Append to path until its file system is full."""
-    try:
-        with open(path, "ab", buffering=0) as f:
-            while True:
-                f.write(b"\0" * 4096)
-    except OSError:
-        pass
-
-
 def test_s3_full_buffer_disk_drains_when_the_store_returns():
     """2 MB tmpfs buffer, S3 down (every request reset) while ~5 MB of input arrives, so the
     buffer fills its file system (ENOSPC); S3 back: everything is uploaded exactly once."""
@@ -122,10 +112,10 @@ def test_s3_full_buffer_disk_drains_when_the_store_returns():
     a.wait_log(r"(No space left|\(28:)", timeout=30)
     # take the last free pages too (the input's partial frames leave some): then no new file,
     # side file or upload state, fits without the buffer's reserve
-    _fill(os.path.join(buf, "filler"))
+    relkit.fill(os.path.join(buf, "filler"))
     # the uploads meet the full disk too (no room for a side file) before S3 returns
     a.wait_log(r"compressed in memory instead", timeout=30)
-    _fill(os.path.join(buf, "filler"))     # what the failed side file gave back
+    relkit.fill(os.path.join(buf, "filler"))     # what the failed side file gave back
     assert a.alive(), lstest.tail_text(a.all_logs(), 30)
     px.clear()
     _wait_all(srv, keys, a)
