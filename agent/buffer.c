@@ -41,6 +41,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <glob.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <sys/file.h>
@@ -191,6 +192,7 @@ struct ls_chunk {
     uint64_t file_size;         /* bytes in the file (header + frames) */
     struct ls_buf mem;          /* memory buffer: the payload */
     char *state_text;
+    bool state_on_disk;         /* state_text is what the state file holds */
     struct ls_instance *writer; /* who is writing it (primary or secondary) */
     bool failed;
     struct ls_chunk *next;      /* in staged list or queue */
@@ -213,6 +215,8 @@ struct ls_buffer {
     size_t nrkeys;
     char *dir;
     int lock_fd;
+    bool reserve_held;          /* .reserve holds RESERVE_BYTES (file buffer) */
+    pthread_mutex_t reserve_lock; /* out_file saves chunk states from the worker pool */
     bool utc;
     char *zone;
     int64_t zone_cache_hour;
@@ -254,6 +258,62 @@ struct ls_buffer {
 };
 
 static uint64_t seq_counter;
+
+/*
+ * Space kept aside in the buffer directory for the small files that must be written before a
+ * chunk can leave and free its space (an upload's state: key, digest, upload id). Without it a
+ * buffer that filled its file system could never deliver again: every upload would first need
+ * a new state file. It is given up when such a write meets ENOSPC and taken again once a chunk
+ * is purged. 64 KiB holds a few state files' pages plus their temporary copies.
+ */
+#define RESERVE_BYTES (64 * 1024)
+
+static char *reserve_path(const struct ls_buffer *b)
+{
+    return ls_asprintf("%s/.reserve", b->dir);
+}
+
+static void reserve_take(struct ls_buffer *b)
+{
+    char *p;
+    int fd, rc;
+
+    if (b->type != BUF_FILE) {
+        return;
+    }
+    pthread_mutex_lock(&b->reserve_lock);
+    if (!b->reserve_held) {
+        p = reserve_path(b);
+        fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            rc = posix_fallocate(fd, 0, RESERVE_BYTES);
+            b->reserve_held = rc == 0;
+            close(fd);
+            if (rc != 0) {
+                unlink(p);    /* a partial reserve is no use; the next purge tries again */
+            }
+        }
+        ls_free(p);
+    }
+    pthread_mutex_unlock(&b->reserve_lock);
+}
+
+static bool reserve_give_up(struct ls_buffer *b)
+{
+    char *p;
+    bool had;
+
+    pthread_mutex_lock(&b->reserve_lock);
+    had = b->reserve_held;
+    if (had) {
+        p = reserve_path(b);
+        unlink(p);
+        ls_free(p);
+        b->reserve_held = false;
+    }
+    pthread_mutex_unlock(&b->reserve_lock);
+    return had;
+}
 
 /* ---------------------------------------------------------------- */
 
@@ -378,6 +438,7 @@ struct ls_buffer *ls_buffer_create(struct ls_instance *out, struct ls_conf_secti
     b->out = out;
     b->eng = out->engine;
     b->lock_fd = -1;
+    pthread_mutex_init(&b->reserve_lock, NULL);
     b->zone_cache_hour = INT64_MIN;
     ls_buf_init(&b->pending, 0);
     ls_arena_init(&b->arena, 1024);
@@ -791,6 +852,8 @@ static void chunk_purge(struct ls_chunk *c)
         }
         unlink(c->path);
         unlink_side_files(b, c->id);
+        /* before any input can write into the space just freed */
+        reserve_take(b);
     } else if (b->dir) {
         unlink_side_files(b, c->id);
     }
@@ -1795,6 +1858,7 @@ static struct ls_chunk *recover_file(struct ls_buffer *b, const char *path, char
         char *text = NULL;
         if (ls_read_file(sp, 1 << 20, &text, NULL) == LS_OK) {
             c->state_text = text;
+            c->state_on_disk = true;
         }
         ls_free(sp);
     }
@@ -1904,6 +1968,7 @@ int ls_buffer_start(struct ls_buffer *b)
         ls_free(fp);
     }
     b->out->metrics.chunks_queued = b->nqueued;
+    reserve_take(b);
     return LS_OK;
 }
 
@@ -1933,6 +1998,7 @@ void ls_buffer_destroy(struct ls_buffer *b)
         close(b->lock_fd);
     }
     ls_param_release(ls_buffer_params, &b->c);
+    pthread_mutex_destroy(&b->reserve_lock);
     for (size_t i = 0; i < b->nrkeys; i++) {
         ls_free(b->rkeys[i]);
     }
@@ -2074,20 +2140,34 @@ const char *ls_chunk_state(const struct ls_chunk *c)
 
 int ls_chunk_set_state(struct ls_chunk *c, const char *text)
 {
+    struct ls_buffer *b = c->b;
+    char *sp;
+    int rc = LS_OK;
+
+    if (b->type == BUF_FILE && text && c->state_on_disk && c->state_text &&
+        strcmp(text, c->state_text) == 0) {
+        return LS_OK;     /* a retry saving what is saved: no write, so none can fail */
+    }
     ls_free(c->state_text);
     c->state_text = text ? ls_strdup(text) : NULL;
-    if (c->b->type == BUF_FILE) {
-        char *sp = ls_asprintf("%s/logship.%s.state", c->b->dir, c->id);
-        int rc = LS_OK;
-        if (text) {
-            rc = ls_write_file_atomic(sp, text, strlen(text), 0640);
-        } else {
-            unlink(sp);
-        }
-        ls_free(sp);
-        return rc;
+    c->state_on_disk = false;
+    if (b->type != BUF_FILE) {
+        return LS_OK;
     }
-    return LS_OK;
+    sp = ls_asprintf("%s/logship.%s.state", b->dir, c->id);
+    if (text) {
+        rc = ls_write_file_atomic(sp, text, strlen(text), 0640);
+        if (rc != LS_OK && (errno == ENOSPC || errno == EDQUOT) && reserve_give_up(b)) {
+            ls_plg_warn(b->out, "buffer file system is full: gave up the %d KiB reserve in '%s' "
+                        "to save chunk %s's state", RESERVE_BYTES / 1024, b->dir, c->id);
+            rc = ls_write_file_atomic(sp, text, strlen(text), 0640);
+        }
+        c->state_on_disk = rc == LS_OK;
+    } else {
+        unlink(sp);
+    }
+    ls_free(sp);
+    return rc;
 }
 
 char *ls_chunk_side_path(const struct ls_chunk *c, const char *suffix)
@@ -2321,6 +2401,27 @@ int ls_chunk_expand(const struct ls_chunk *c, const char *tmpl, struct ls_buf *o
 }
 
 /* Monitoring snapshot; monotonic retry times are converted to wall clock. */
+bool ls_buffer_unsent(const struct ls_buffer *b, uint64_t *records, size_t *chunks)
+{
+    const struct ls_chunk *c;
+    const struct ls_chunk *lists[2] = { b->staged, b->queue_head };
+
+    *records = 0;
+    *chunks = 0;
+    if (b->type == BUF_FILE) {
+        return false;       /* its chunks wait on disk for the next start */
+    }
+    for (int i = 0; i < 2; i++) {
+        for (c = lists[i]; c; c = c->next) {
+            if (c->info.records > 0) {
+                *records += c->info.records;
+                (*chunks)++;
+            }
+        }
+    }
+    return *chunks > 0;
+}
+
 void ls_buffer_get_stats(const struct ls_buffer *b, struct ls_buffer_stats *st)
 {
     const struct ls_chunk *c;

@@ -75,5 +75,8 @@ struct ls_buffer_stats {
     size_t ntimekeys;
 };
 void ls_buffer_get_stats(const struct ls_buffer *b, struct ls_buffer_stats *st);
+/* A memory buffer's records and chunks not yet delivered (what a stop now loses); false
+ * when there are none, and always for a file buffer, whose chunks outlive the process. */
+bool ls_buffer_unsent(const struct ls_buffer *b, uint64_t *records, size_t *chunks);
 
 #endif

@@ -264,7 +264,9 @@ static int rb_string(struct rb *r, char **out)
                 case 'n': c = '\n'; break;
                 case 't': c = '\t'; break;
                 case 'r': c = '\r'; break;
-                case '0': c = '\0'; break;
+                case '0':
+                    ls_buf_release(&b);
+                    return rb_fail(r, "\\0 (a NUL byte) cannot be part of a configuration value");
                 case 'e': c = 27; break;
                 default: c = n; break;
                 }
@@ -693,7 +695,10 @@ static char *parse_dq(struct cp *p, int *special)
             case 't': o = '\t'; break;
             case 'f': o = '\f'; break;
             case 'b': o = '\b'; break;
-            case '0': o = '\0'; break;
+            case '0':
+                /* values are C strings: a NUL would cut the value short without a word */
+                perr(p, p->line, "\\0 (a NUL byte) cannot be part of a configuration value");
+                goto fail;
             default:
                 if (isalnum(n)) {
                     perr(p, p->line,
@@ -1190,6 +1195,18 @@ static int parse_text(struct ls_conf *conf, const char *file, const char *real, 
     /* a UTF-8 byte order mark (Windows editors add one) is not content */
     if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
         p.pos = 3;
+    }
+    {
+        /* values are C strings: a NUL byte would cut one short without a word */
+        const char *nul = memchr(text, '\0', len);
+        if (nul) {
+            int line = 1;
+            for (const char *q = text; q < nul; q++) {
+                line += *q == '\n';
+            }
+            return perr(&p, line, "a NUL byte in the configuration (not a text file, or a "
+                        "value with a NUL in it): refused");
+        }
     }
     return parse_body(&p, into, true, 0);
 }

@@ -1008,6 +1008,24 @@ static void drain(struct ls_engine *eng, double seconds)
     }
 }
 
+/* After the drain: a memory buffer's leftovers die with the process. Say how many, as an
+ * error, and make the exit status say it too (a silent exit 0 looked like a clean stop). */
+static void report_unsent(struct ls_engine *eng)
+{
+    size_t i, chunks;
+    uint64_t records;
+
+    for (i = 0; i < eng->noutputs; i++) {
+        struct ls_output_core *core = eng->outputs[i]->core;
+        if (core && core->buffer && ls_buffer_unsent(core->buffer, &records, &chunks)) {
+            ls_plg_error(eng->outputs[i], "stopped with %llu records in %zu chunks of the memory "
+                         "buffer not delivered: they are dropped (a file buffer would keep them "
+                         "for the next start)", (unsigned long long)records, chunks);
+            eng->exit_code = 1;
+        }
+    }
+}
+
 static int start_each(struct ls_instance **v, size_t n)
 {
     size_t i;
@@ -1171,6 +1189,7 @@ out:
         enqueue_all(eng, true);
         drain(eng, 30.0);
     }
+    report_unsent(eng);
     ls_work_shutdown(eng);
     ls_http_shutdown(eng);
     ev_timer_stop(eng->loop, &eng->tick);

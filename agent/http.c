@@ -52,6 +52,10 @@ struct http_client {
     ev_io rio, wio;
     ev_timer idle;
     ev_timer reap;
+    ev_timer watch;                /* while requests wait: is the helper still answering? */
+    double last_heard;             /* monotonic: its last answer (or the first request) */
+    double ping_sent;              /* > 0: a ping is out since then */
+    bool stall_warned;
     struct zombie { pid_t pid; bool report; } zombies[8];
     size_t nzombies;
     uint32_t next_id;
@@ -60,6 +64,8 @@ struct http_client {
 };
 
 static struct http_client *clients[4];
+
+static void heard(struct http_client *c);
 static pthread_mutex_t path_lock = PTHREAD_MUTEX_INITIALIZER;
 static char helper_path[PATH_MAX];
 static char argv0_dir[PATH_MAX];
@@ -368,6 +374,9 @@ static void helper_close(struct http_client *c, bool report)
     ev_io_stop(c->loop, &c->rio);
     ev_io_stop(c->loop, &c->wio);
     ev_timer_stop(c->loop, &c->idle);
+    ev_timer_stop(c->loop, &c->watch);
+    c->ping_sent = 0;
+    c->stall_warned = false;
     close(c->fd);
     c->fd = -1;
     ls_free(c->rbuf);
@@ -514,6 +523,7 @@ static void rio_cb(struct ev_loop *loop, ev_io *w, int revents)
             fail_all(c, "logship-http answered out of protocol");
             break;
         }
+        heard(c);
         if (prev) {
             prev->next = k->next;
         } else {
@@ -542,6 +552,91 @@ static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
+/*
+ * A helper that stops answering (stopped, stuck in a library call) would leave every
+ * request waiting without a word: transfers have their own timeouts, but only the helper
+ * enforces them. So while requests wait and nothing was heard for HTTP_PING_AFTER seconds,
+ * a ping goes out (answered at once by a live helper, whatever its transfers do); one
+ * unanswered for HTTP_STALL_AFTER seconds is logged, and so is the helper's return.
+ */
+#define HTTP_PING_AFTER 3.0
+#define HTTP_STALL_AFTER 5.0
+
+static void enqueue_call(struct http_client *c, struct http_call *k);
+
+static size_t count_calls(const struct http_client *c)
+{
+    size_t n = 0;
+
+    for (const struct http_call *k = c->calls; k; k = k->next) {
+        n++;
+    }
+    return n;
+}
+
+static void heard(struct http_client *c)
+{
+    double now = ev_now(c->loop);
+
+    if (c->stall_warned) {
+        ls_info("http: logship-http (pid %d) answers again after %.0fs", (int)c->pid,
+                now - c->last_heard);
+        c->stall_warned = false;
+    }
+    c->last_heard = now;
+}
+
+static void pong_cb(struct ls_http_resp *resp, void *arg)
+{
+    struct http_client *c = arg;
+    LS_UNUSED(resp);
+
+    c->ping_sent = 0;
+}
+
+static void send_ping(struct http_client *c)
+{
+    struct ls_http_wire_req q;
+    struct http_call *k = ls_calloc(1, sizeof(*k));
+
+    memset(&q, 0, sizeof(q));
+    q.magic = LS_HTTP_WIRE_MAGIC;
+    q.id = k->id = ++c->next_id;
+    q.flags = LS_HTTP_W_PING;
+    k->cb = pong_cb;
+    k->arg = c;
+    k->fd = -1;
+    k->len = sizeof(q);
+    k->msg = ls_malloc(sizeof(q));
+    memcpy(k->msg, &q, sizeof(q));
+    c->ping_sent = ev_now(c->loop);
+    enqueue_call(c, k);
+}
+
+static void watch_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct http_client *c = ls_container_of(w, struct http_client, watch);
+    double now = ev_now(loop);
+    LS_UNUSED(revents);
+
+    if (c->calls == NULL || c->fd < 0) {
+        ev_timer_stop(loop, w);
+        c->ping_sent = 0;
+        c->stall_warned = false;
+        return;
+    }
+    if (c->ping_sent > 0) {
+        if (!c->stall_warned && now - c->ping_sent >= HTTP_STALL_AFTER) {
+            ls_warn("http: logship-http (pid %d) has answered nothing for %.0fs, not even a "
+                    "ping; %zu requests wait for it (stopped or stuck?)", (int)c->pid,
+                    now - c->last_heard, count_calls(c) - 1);
+            c->stall_warned = true;
+        }
+    } else if (now - c->last_heard >= HTTP_PING_AFTER) {
+        send_ping(c);
+    }
+}
+
 static struct http_client *client_for(struct ls_engine *eng)
 {
     size_t i, free_slot = LS_ARRAY_LEN(clients);
@@ -566,6 +661,7 @@ static struct http_client *client_for(struct ls_engine *eng)
     ev_init(&c->wio, wio_cb);
     ev_init(&c->idle, idle_cb);
     ev_init(&c->reap, reap_cb);
+    ev_init(&c->watch, watch_cb);
     clients[free_slot] = c;
     return c;
 }
@@ -605,6 +701,19 @@ int ls_http_submit(struct ls_engine *eng, const struct ls_http_req *req, ls_http
         return LS_ERROR;
     }
     k->msg = ls_buf_detach(&msg, &k->len);
+    if (c->calls == NULL) {
+        c->last_heard = ev_now(c->loop);     /* silence counts from the first request on */
+    }
+    enqueue_call(c, k);
+    if (!ev_is_active(&c->watch)) {
+        ev_timer_set(&c->watch, 1.0, 1.0);
+        ev_timer_start(c->loop, &c->watch);
+    }
+    return LS_OK;
+}
+
+static void enqueue_call(struct http_client *c, struct http_call *k)
+{
     if (c->tail) {
         c->tail->next = k;
     } else {
@@ -617,7 +726,6 @@ int ls_http_submit(struct ls_engine *eng, const struct ls_http_req *req, ls_http
     ev_timer_stop(c->loop, &c->idle);
     /* sent from the loop, not here: a failing send must not call back into the submitter */
     ev_io_start(c->loop, &c->wio);
-    return LS_OK;
 }
 
 const char *ls_http_resp_header(const struct ls_http_resp *resp, const char *name, char *out,

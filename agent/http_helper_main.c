@@ -372,6 +372,19 @@ static void start_request(char *msg, size_t len, int fd)
         fail_early(q.id, fd, "malformed request (a helper from another build?)");
         return;
     }
+    if (q.flags & LS_HTTP_W_PING) {
+        struct xfer pong;
+        memset(&pong, 0, sizeof(pong));
+        pong.id = q.id;
+        ls_buf_init(&pong.body, 0);
+        ls_buf_init(&pong.headers, 0);
+        send_resp(&pong);
+        ls_free(msg);
+        if (fd >= 0) {
+            close(fd);
+        }
+        return;
+    }
     method = next_str(&p, end);
     url = next_str(&p, end);
     ca = next_str(&p, end);

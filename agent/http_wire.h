@@ -27,6 +27,7 @@ enum {
     LS_HTTP_W_NO_PROXY = 1u << 2,
     LS_HTTP_W_BODY_INLINE = 1u << 3,     /* body_len bytes follow the strings */
     LS_HTTP_W_BODY_FD = 1u << 4,         /* body_len bytes at body_off of the passed descriptor */
+    LS_HTTP_W_PING = 1u << 5,            /* no request: answer at once (is the helper alive?) */
 };
 
 /* followed by strings_len bytes: method, url, ca_file, proxy, then nheaders header lines, each

@@ -892,6 +892,16 @@ static int jp_number_value(struct jp *j, struct ls_arena *arena, struct ls_value
             return LS_OK;
         }
     }
+    if (is_int && arena) {
+        /* past int64: Ruby keeps a bignum exact, so the digits stay as they were written */
+        char *raw = ls_arena_alloc(arena, n);
+
+        memcpy(raw, s, n);
+        v->type = LS_V_JSON;
+        v->u.s.p = raw;
+        v->u.s.len = n;
+        return LS_OK;
+    }
     if (txt == NULL) {
         return LS_ERROR;
     }

@@ -833,12 +833,48 @@ static void enum_options(const char *enums, char *buf, size_t len)
     buf[o < len ? o : len - 1] = '\0';
 }
 
+/* A bound as the user would write it: sizes with k/m/g, times with s/m/h/d, integers in
+ * full (%g printed 5 MiB as 5.24288e+06). */
+static void bound_str(enum ls_param_type type, double v, char *buf, size_t len)
+{
+    static const struct { double unit; char suffix; } sizes[] = {
+        { 1099511627776.0, 't' }, { 1073741824.0, 'g' }, { 1048576.0, 'm' }, { 1024.0, 'k' } };
+    static const struct { double unit; char suffix; } times[] = {
+        { 86400, 'd' }, { 3600, 'h' }, { 60, 'm' }, { 1, 's' } };
+
+    if (type == LS_P_SIZE) {
+        for (size_t i = 0; i < LS_ARRAY_LEN(sizes); i++) {
+            if (v >= sizes[i].unit && fmod(v, sizes[i].unit) == 0) {
+                snprintf(buf, len, "%.0f%c", v / sizes[i].unit, sizes[i].suffix);
+                return;
+            }
+        }
+        snprintf(buf, len, "%.0f", v);
+    } else if (type == LS_P_TIME) {
+        for (size_t i = 0; i < LS_ARRAY_LEN(times); i++) {
+            if (v >= times[i].unit && fmod(v, times[i].unit) == 0) {
+                snprintf(buf, len, "%.0f%c", v / times[i].unit, times[i].suffix);
+                return;
+            }
+        }
+        snprintf(buf, len, "%gs", v);
+    } else if (v == floor(v) && fabs(v) < 1e15) {
+        snprintf(buf, len, "%.0f", v);
+    } else {
+        snprintf(buf, len, "%g", v);
+    }
+}
+
 static int check_bounds(const struct ls_param *p, double v, const char *where, const char *text,
                         char *err, size_t errlen)
 {
+    char lo[32], hi[32];
+
     if (p->min < p->max && (v < p->min || v > p->max)) {
-        snprintf(err, errlen, "%s'%s' must be between %g and %g (got '%s')", where, p->name,
-                 p->min, p->max, text);
+        bound_str(p->type, p->min, lo, sizeof(lo));
+        bound_str(p->type, p->max, hi, sizeof(hi));
+        snprintf(err, errlen, "%s'%s' must be between %s and %s (got '%s')", where, p->name,
+                 lo, hi, text);
         return LS_ERROR;
     }
     return LS_OK;

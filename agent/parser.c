@@ -765,39 +765,6 @@ static bool parse_event_time(struct parser_core *c, const struct ls_value *v, st
     return false;
 }
 
-/* Ruby's String#to_i: optional space and sign, digits (and '_' between digits), else 0. */
-static int64_t ruby_to_i(const char *p, size_t len)
-{
-    const char *end = p + len;
-    uint64_t v = 0;
-    bool neg = false;
-    int nd = 0;
-
-    while (p < end && isspace((unsigned char)*p)) {
-        p++;
-    }
-    if (p < end && (*p == '-' || *p == '+')) {
-        neg = *p++ == '-';
-    }
-    while (p < end) {
-        if ((unsigned)(*p - '0') < 10) {
-            if (v > (UINT64_MAX - 9) / 10) {
-                v = (uint64_t)INT64_MAX + neg;   /* Ruby goes bignum; we saturate */
-                break;
-            }
-            v = v * 10 + (uint64_t)(*p - '0');
-            nd++;
-        } else if (!(*p == '_' && nd > 0 && p + 1 < end && (unsigned)(p[1] - '0') < 10)) {
-            break;
-        }
-        p++;
-    }
-    if (v > (uint64_t)INT64_MAX + neg) {
-        v = (uint64_t)INT64_MAX + neg;
-    }
-    return neg ? (int64_t)(0 - v) : (int64_t)v;
-}
-
 /* Ruby's String#to_f: the longest numeric prefix, else 0.0. */
 static double ruby_to_f(const char *p, size_t len)
 {
@@ -844,7 +811,7 @@ static int convert_field(struct ls_instance *ins, struct parser_core *c, const s
         return LS_OK;
     case CV_INTEGER:
         if (v->type == LS_V_STR) {
-            *v = ls_vint(ruby_to_i(v->u.s.p, v->u.s.len));
+            *v = ls_value_ruby_to_i(rec->arena, v->u.s.p, v->u.s.len);
         } else if (v->type == LS_V_FLOAT) {
             *v = ls_vint(isfinite(v->u.f) && fabs(v->u.f) < 9e18 ? (int64_t)v->u.f : 0);
         } else if (v->type == LS_V_BOOL) {

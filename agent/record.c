@@ -381,3 +381,51 @@ bool ls_accessor_del(const struct ls_accessor *acc, struct ls_record *rec)
     f->v = nv;
     return true;
 }
+
+struct ls_value ls_value_ruby_to_i(struct ls_arena *arena, const char *p, size_t len)
+{
+    const char *end = p + len, *digits;
+    char *txt;
+    uint64_t v = 0;
+    bool neg = false, big = false;
+    size_t nd = 0, k;
+
+    while (p < end && (*p == ' ' || (*p >= '\t' && *p <= '\r'))) {
+        p++;
+    }
+    if (p < end && (*p == '-' || *p == '+')) {
+        neg = *p++ == '-';
+    }
+    while (p < end && *p == '0' && p + 1 < end && (unsigned)(p[1] - '0') < 10) {
+        p++;                                       /* leading zeros: not part of the value */
+    }
+    digits = p;
+    for (; p < end; p++) {
+        if ((unsigned)(*p - '0') < 10) {
+            if (!big && v > (UINT64_MAX - 9) / 10) {
+                big = true;
+            }
+            v = v * 10 + (uint64_t)(*p - '0');
+            nd++;
+        } else if (!(*p == '_' && nd > 0 && p + 1 < end && (unsigned)(p[1] - '0') < 10)) {
+            break;
+        }
+    }
+    if (!big && v <= (uint64_t)INT64_MAX + neg) {
+        return ls_vint(neg ? (int64_t)(0 - v) : (int64_t)v);
+    }
+    if (arena == NULL) {
+        return ls_vint(neg ? INT64_MIN : INT64_MAX);
+    }
+    txt = ls_arena_alloc(arena, nd + 2);
+    k = 0;
+    if (neg) {
+        txt[k++] = '-';
+    }
+    for (const char *q = digits; q < p; q++) {
+        if (*q != '_') {
+            txt[k++] = *q;
+        }
+    }
+    return (struct ls_value){ .type = LS_V_JSON, .u.s = { txt, k } };
+}

@@ -172,4 +172,11 @@ bool ls_accessor_get(const struct ls_accessor *acc, const struct ls_record *rec,
 /* Delete the value at the path (nested objects are rewritten in rec's arena). True if found. */
 bool ls_accessor_del(const struct ls_accessor *acc, struct ls_record *rec);
 
+/*
+ * Ruby's String#to_i of p[0..len): leading space, a sign, digits with '_' between them, else 0.
+ * A value past int64 stays exact as fluentd's bignum does: its digits as an LS_V_JSON number
+ * (copied into arena), which the JSON formatter writes as they are.
+ */
+struct ls_value ls_value_ruby_to_i(struct ls_arena *arena, const char *p, size_t len);
+
 #endif

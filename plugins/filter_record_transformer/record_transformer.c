@@ -51,36 +51,44 @@ static const struct ls_param rt_params[] = {
 static int rt_init(struct ls_instance *ins, struct ls_conf_section *sec, char *err, size_t errlen)
 {
     struct rt_ctx *ctx = ins->ctx;
-    struct ls_conf_section *rec = ls_conf_child(sec, "record");
+    struct ls_conf_section *rec;
     struct ls_conf_param *p;
 
-    if (rec == NULL) {
-        return LS_OK;
+    if (ctx->keep_keys.n && !ctx->renew_record) {
+        ls_conf_param_error(sec, "keep_keys", err, errlen,
+                            "`renew_record` must be true to use `keep_keys`");
+        return LS_ERROR;
     }
-    for (p = rec->params; p; p = p->next) {
-        struct rt_field *f;
-        char msg[512];
-        size_t i;
+    /* every <record> section, in file order, as fluentd merges them (a later key wins) */
+    for (rec = sec->children; rec; rec = rec->next) {
+        if (strcmp(rec->name, "record") != 0) {
+            continue;
+        }
+        for (p = rec->params; p; p = p->next) {
+            struct rt_field *f;
+            char msg[512];
+            size_t i;
 
-        p->used = true;
-        /* a repeated key: the later one wins, as in fluentd */
-        for (i = 0; i < ctx->nfields; i++) {
-            if (strcmp(ctx->fields[i].key, p->key) == 0) {
-                break;
+            p->used = true;
+            /* a repeated key: the later one wins, as in fluentd */
+            for (i = 0; i < ctx->nfields; i++) {
+                if (strcmp(ctx->fields[i].key, p->key) == 0) {
+                    break;
+                }
             }
-        }
-        if (i == ctx->nfields) {
-            ctx->fields = ls_realloc(ctx->fields, (ctx->nfields + 1) * sizeof(*ctx->fields));
-            f = &ctx->fields[ctx->nfields++];
-            memset(f, 0, sizeof(*f));
-            f->key = ls_strdup(p->key);
-        } else {
-            f = &ctx->fields[i];
-            ls_tmpl_release(&f->tmpl);
-        }
-        if (ls_tmpl_compile(&f->tmpl, p->value, LS_TMPL_KEY_SHORTCUT, msg, sizeof(msg)) != LS_OK) {
-            snprintf(err, errlen, "%s:%d: %s", p->file, p->line, msg);
-            return LS_ERROR;
+            if (i == ctx->nfields) {
+                ctx->fields = ls_realloc(ctx->fields, (ctx->nfields + 1) * sizeof(*ctx->fields));
+                f = &ctx->fields[ctx->nfields++];
+                memset(f, 0, sizeof(*f));
+                f->key = ls_strdup(p->key);
+            } else {
+                f = &ctx->fields[i];
+                ls_tmpl_release(&f->tmpl);
+            }
+            if (ls_tmpl_compile(&f->tmpl, p->value, LS_TMPL_KEY_SHORTCUT, msg, sizeof(msg)) != LS_OK) {
+                snprintf(err, errlen, "%s:%d: %s", p->file, p->line, msg);
+                return LS_ERROR;
+            }
         }
     }
     return LS_OK;

@@ -15,7 +15,8 @@
 #define MHD_API_FUNCS(X) \
     X(MHD_start_daemon) X(MHD_stop_daemon) X(MHD_get_daemon_info) X(MHD_run) \
     X(MHD_get_timeout) X(MHD_lookup_connection_value) X(MHD_create_response_from_buffer) \
-    X(MHD_add_response_header) X(MHD_queue_response) X(MHD_destroy_response)
+    X(MHD_add_response_header) X(MHD_queue_response) X(MHD_destroy_response) \
+    X(MHD_get_connection_info)
 
 struct mhd_api {
 #define MHD_API_MEMBER(f) __typeof__(f) *f##_p;
@@ -38,5 +39,6 @@ int mhd_api_load(char *err, size_t errlen);
 #define MHD_add_response_header(...)            mhd_api.MHD_add_response_header_p(__VA_ARGS__)
 #define MHD_queue_response(...)                 mhd_api.MHD_queue_response_p(__VA_ARGS__)
 #define MHD_destroy_response(...)               mhd_api.MHD_destroy_response_p(__VA_ARGS__)
+#define MHD_get_connection_info(...)            mhd_api.MHD_get_connection_info_p(__VA_ARGS__)
 
 #endif

@@ -71,6 +71,23 @@ struct mon_ctx {
     struct ls_arena arena;
     struct ls_record rec;
     bool paused;
+    struct mon_conn *conns;      /* open connections, newest first */
+    struct mon_conn *oldest;
+    unsigned nconns;
+};
+
+/*
+ * Connections are bounded by evicting the oldest, not by refusing new ones: with a plain
+ * limit (MHD's CONNECTION_LIMIT) a few dozen idle local connections filled every slot and
+ * the listen backlog, so /metrics went unanswered until they timed out, one batch after
+ * another. A scrape connects, asks and is answered within one loop turn, so the oldest
+ * connection is the one least likely to be a scrape in progress.
+ */
+#define MON_MAX_CONNS 32u
+
+struct mon_conn {
+    int fd;
+    struct mon_conn *prev, *next;     /* prev: newer, next: older */
 };
 
 static const struct ls_param mon_params[] = {
@@ -837,6 +854,62 @@ static void mon_timer_cb(struct ls_timer *t, void *arg)
     mon_run(arg);
 }
 
+static void mon_conn_unlink(struct mon_ctx *ctx, struct mon_conn *c)
+{
+    if (c->prev) {
+        c->prev->next = c->next;
+    } else {
+        ctx->conns = c->next;
+    }
+    if (c->next) {
+        c->next->prev = c->prev;
+    } else {
+        ctx->oldest = c->prev;
+    }
+    ctx->nconns--;
+}
+
+static void mon_notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
+                            enum MHD_ConnectionNotificationCode code)
+{
+    struct mon_ctx *ctx = cls;
+    struct mon_conn *c = *socket_context;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci == NULL) {
+            return;
+        }
+        c = ls_calloc(1, sizeof(*c));
+        c->fd = ci->connect_fd;
+        c->next = ctx->conns;
+        if (ctx->conns) {
+            ctx->conns->prev = c;
+        } else {
+            ctx->oldest = c;
+        }
+        ctx->conns = c;
+        ctx->nconns++;
+        *socket_context = c;
+        if (ctx->nconns > MON_MAX_CONNS) {
+            /* MHD closes it on its next run, when it reads the end of the stream; shutdown
+             * rather than close, so the descriptor stays MHD's until then */
+            struct mon_conn *old = ctx->oldest;
+            (void)shutdown(old->fd, SHUT_RDWR);
+            mon_conn_unlink(ctx, old);
+            old->fd = -1;
+            old->prev = old->next = NULL;
+        }
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && c) {
+        if (c->fd >= 0) {
+            mon_conn_unlink(ctx, c);
+        }
+        ls_free(c);
+        *socket_context = NULL;
+    }
+}
+
 /* Create the listening socket; LS_ERROR with the reason logged. */
 static int mon_listen(struct mon_ctx *ctx, int *fdp, char *where, size_t wlen)
 {
@@ -989,8 +1062,10 @@ static int mon_start(struct ls_instance *ins)
     }
     ctx->mhd = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL, mon_handler, ctx,
                                 MHD_OPTION_LISTEN_SOCKET, fd,
-                                MHD_OPTION_CONNECTION_LIMIT, (unsigned int)32,
+                                /* a safety net: mon_notify_conn keeps it at MON_MAX_CONNS */
+                                MHD_OPTION_CONNECTION_LIMIT, MON_MAX_CONNS * 2,
                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
+                                MHD_OPTION_NOTIFY_CONNECTION, mon_notify_conn, ctx,
                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
                                 MHD_OPTION_END);
     if (ctx->mhd == NULL) {

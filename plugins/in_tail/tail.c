@@ -134,6 +134,7 @@ struct tail_file {
     struct tail_pos_entry *pe;
     struct ls_fstat *st;
     bool draining;           /* rotated away or unwatched: read until rotate_wait and EOF */
+    bool type_warned;        /* said once that the path is not a regular file */
     bool unwatched;          /* no longer matched: entry becomes ffff.. when closed */
     double drain_deadline;
     /* multiline */
@@ -1146,6 +1147,7 @@ static int tail_file_open_fd(struct tail_file *f, struct stat *st)
     int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     struct rlimit rl;
 
+    st->st_mode = 0;
     if (fd < 0) {
         return LS_ERROR;
     }
@@ -1166,7 +1168,7 @@ static int tail_file_open_fd(struct tail_file *f, struct stat *st)
     }
     if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
         close(fd);
-        errno = EISDIR;
+        errno = EISDIR;     /* st_mode tells what it is */
         return LS_ERROR;
     }
     f->fd = fd;
@@ -1523,6 +1525,22 @@ static int tail_file_start(struct tail_file *f, bool from_head)
     if (tail_file_open_fd(f, &st) != LS_OK) {
         if (errno == EACCES || errno == EPERM) {
             tail_perm_warn(ctx, f->path, errno);
+        } else if (errno == EISDIR && st.st_mode != 0) {
+            if (!f->type_warned) {
+                /* a symlink to /dev/zero would otherwise be skipped without a word */
+                char *real = realpath(f->path, NULL);
+                ls_plg_warn(ctx->ins, "'%s'%s%s%s is %s, not a regular file: not followed "
+                            "(looked at again on every refresh)", f->path,
+                            real && strcmp(real, f->path) != 0 ? " (-> " : "",
+                            real && strcmp(real, f->path) != 0 ? real : "",
+                            real && strcmp(real, f->path) != 0 ? ")" : "",
+                            S_ISDIR(st.st_mode) ? "a directory" : S_ISCHR(st.st_mode) ?
+                            "a character device" : S_ISBLK(st.st_mode) ? "a block device" :
+                            S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISSOCK(st.st_mode) ? "a socket" :
+                            "special");
+                free(real);
+                f->type_warned = true;
+            }
         } else if (errno == EMFILE || errno == ENFILE) {
             /* once a minute, not once per file: a glob can hold thousands */
             static double warned_at = -1e9;
@@ -1535,6 +1553,7 @@ static int tail_file_start(struct tail_file *f, bool from_head)
         }
         return LS_ERROR;
     }
+    f->type_warned = false;
     size = (uint64_t)st.st_size;
     pe = tail_pos_find(ctx->pf, f->path, f->ino);
     if (pe && pe->live) {

@@ -277,26 +277,21 @@ struct tail_pos_entry *tail_pos_find(struct tail_pos *pf, const char *path, uint
     return NULL;
 }
 
-struct tail_pos_entry *tail_pos_add(struct tail_pos *pf, const char *path, uint64_t pos,
-                                    uint64_t ino)
+/* Append e's line; on failure (a full disk) e->field stays -1 and the next update tries
+ * again, so a new file's position is not lost for good to a moment without space. */
+static void append_entry(struct tail_pos *pf, struct tail_pos_entry *e)
 {
-    struct tail_pos_entry *e = entry_new(pf, path, strlen(path), pos, ino);
-    char *line;
+    char *line = ls_asprintf("%s\t%016llx\t%016llx\n", e->path, (unsigned long long)e->pos,
+                             (unsigned long long)e->ino);
+    size_t len = strlen(line);
     ssize_t w;
-    size_t len;
 
-    if (pf->fd < 0 || !path_storable(path)) {
-        return e;
-    }
-    line = ls_asprintf("%s\t%016llx\t%016llx\n", path, (unsigned long long)pos,
-                       (unsigned long long)ino);
-    len = strlen(line);
     /* one write of the whole line: a crash leaves it either absent or complete */
     do {
         w = pwrite(pf->fd, line, len, (off_t)pf->size);
     } while (w < 0 && errno == EINTR);
     if (w == (ssize_t)len) {
-        e->field = (int64_t)(pf->size + strlen(path) + 1);
+        e->field = (int64_t)(pf->size + strlen(e->path) + 1);
         pf->size += len;
     } else {
         /* a short write leaves junk that fluentd's reader and ours skip */
@@ -306,6 +301,16 @@ struct tail_pos_entry *tail_pos_add(struct tail_pos *pf, const char *path, uint6
         ls_warn("pwrite() pos_file '%s' failed (%d: %s)", pf->path, errno, strerror(errno));
     }
     ls_free(line);
+}
+
+struct tail_pos_entry *tail_pos_add(struct tail_pos *pf, const char *path, uint64_t pos,
+                                    uint64_t ino)
+{
+    struct tail_pos_entry *e = entry_new(pf, path, strlen(path), pos, ino);
+
+    if (pf->fd >= 0 && path_storable(path)) {
+        append_entry(pf, e);
+    }
     return e;
 }
 
@@ -313,7 +318,14 @@ static int write_field(struct tail_pos *pf, struct tail_pos_entry *e, const char
 {
     ssize_t w;
 
-    if (pf == NULL || pf->fd < 0 || e->field < 0) {
+    if (pf == NULL || pf->fd < 0) {
+        return LS_OK;
+    }
+    if (e->field < 0) {
+        if (path_storable(e->path) && e->pos != TAIL_POS_UNWATCHED) {
+            append_entry(pf, e);      /* its first append failed: the line holds the update */
+            return e->field < 0 ? LS_ERROR : LS_OK;
+        }
         return LS_OK;
     }
     do {

@@ -611,6 +611,14 @@ static void s3k_list_cb(struct s3_out *s, struct ls_http_resp *r, void *arg)
         s3k_list_page(j);
         return;
     }
+    if (lr.truncated && lr.n > 0) {
+        /* still correct (each index is confirmed free by a HEAD), but every flush may now
+         * probe its way past the unlisted keys: say why uploads got slow */
+        ls_plg_warn(s->ins, "ListObjects of '%s' stopped at its cap of %d pages with more "
+                    "keys left: %%{index} values past those listed are found by HEAD "
+                    "requests (a more specific path or time_slice_format keeps prefixes "
+                    "small)", pf->prefix, S3_MAX_LIST_PAGES);
+    }
     s3_list_result_release(&lr);
     s3k_list_finish(pf, LS_OK, NULL, j);
 }

@@ -116,9 +116,10 @@ static void s3m_part_cb(struct s3_out *s, struct ls_http_resp *r, void *arg)
     struct s3_jpart *p = &j->parts[j->cur];
 
     if (r->status < 200 || r->status >= 300) {
-        char op[48];
+        char op[48], code[64] = "";
         snprintf(op, sizeof(op), "UploadPart %zu", j->cur + 1);
-        s3_describe_error(s, op, j->key, r, msg, sizeof(msg), NULL, 0);
+        s3_describe_error(s, op, j->key, r, msg, sizeof(msg), code, sizeof(code));
+        s3_job_check_digest_error(j, code);
         s3_job_finish(j, LS_ERROR, msg);
         return;
     }

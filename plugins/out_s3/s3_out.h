@@ -161,6 +161,7 @@ struct s3_out {
     size_t nprefixes;
     bool list_denied_warned;
     uint64_t seq;                /* job ids for logs */
+    int64_t side_disk_after_ms;  /* monotonic: payloads go to memory until then (disk full) */
 };
 
 /* One multipart part of a job. */
@@ -195,6 +196,9 @@ struct s3_job {
     char *side;                  /* compressed (or copied) payload next to the chunk */
     int fd;
     bool digest_changed;         /* recompressed output differs from the recorded digest */
+    bool side_bad;               /* the cached side file did not match its digest */
+    bool side_in_memory;         /* the payload is a memfd: the buffer's disk could not hold it */
+    char side_err[256];          /* why the side file could not be written */
     struct s3_jpart *parts;
     size_t nparts;
     size_t cur;
@@ -239,6 +243,8 @@ int s3_call(struct s3_out *s, const struct s3_call_opts *o, s3_call_cb cb, void 
  */
 int s3_describe_error(struct s3_out *s, const char *op, const char *key, struct ls_http_resp *r,
                       char *msg, size_t msglen, char *code, size_t codelen);
+/* After an error answer: BadDigest and its kin make the next attempt rebuild the payload. */
+void s3_job_check_digest_error(struct s3_job *j, const char *code);
 /* The headers PutObject and CreateMultipartUpload share (content type, class, ACL, SSE, meta). */
 void s3_object_headers(struct s3_job *j, struct s3_kv *h, size_t *n, size_t max, char ***owned,
                        size_t *nowned);

@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #define S3_MAX_RESPONSE (8u << 20)
@@ -644,66 +645,168 @@ static int s3u_digest_range(int fd, uint64_t off, uint64_t len, struct s3_jpart 
     return rc;
 }
 
-/* Worker: make the side file (unless a complete one is already there) and the part digests. */
+/*
+ * Is the side file the payload the state's digest describes? Its size alone is not enough: a
+ * flipped byte would be sent under the recorded Content-MD5 forever (400 BadDigest, the chunk
+ * holding a flush slot each time), or stored corrupt by a store that does not check it.
+ * Hashing the compressed file costs a small part of compressing it again. Worker thread.
+ */
+static bool s3u_side_valid(struct s3_job *j)
+{
+    struct stat st;
+    struct s3_jpart p;
+    bool ok;
+    int fd;
+
+    if (!j->have_digest || stat(j->side, &st) != 0) {
+        return false;
+    }
+    if ((uint64_t)st.st_size != j->size) {
+        j->side_bad = true;
+        return false;
+    }
+    fd = open(j->side, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return false;
+    }
+    ok = s3u_digest_range(fd, 0, j->size, &p) == LS_OK && strcmp(p.md5hex, j->md5hex) == 0 &&
+         strcmp(p.sha, j->sha) == 0;
+    if (ok) {
+        j->fd = fd;
+    } else {
+        close(fd);
+        j->side_bad = true;
+    }
+    return ok;
+}
+
+/* Compress the chunk into fd, from the chunk's CRC-checked frames. Worker thread. */
+static int s3u_compress_into(struct s3_job *j, int fd, struct ls_digest *dig, char *err,
+                             size_t errlen)
+{
+    struct s3_out *s = j->s;
+    struct ls_chunk_reader *r;
+    char cerr[200] = "";
+    int rc;
+
+    if (s->store == S3_STORE_PARQUET) {
+        /* one whole file, made by the formatter; then its digests */
+        rc = ls_chunk_write_fd(j->c, LS_COMPRESS_TEXT, fd, NULL, cerr, sizeof(cerr));
+        if (rc == LS_OK && ls_digest_fd(fd, dig) != LS_OK) {
+            snprintf(cerr, sizeof(cerr), "digest failed (%d: %s)", errno, strerror(errno));
+            rc = LS_ERROR;
+        }
+        if (rc != LS_OK) {
+            int saved = errno;
+            snprintf(err, errlen, "writing Parquet for chunk %s failed: %s",
+                     ls_chunk_info(j->c)->id, cerr);
+            errno = saved;
+        }
+        return rc;
+    }
+    r = ls_chunk_reader_open(j->c);
+    if (r == NULL) {
+        snprintf(err, errlen, "cannot read chunk %s", ls_chunk_info(j->c)->id);
+        return LS_ERROR;
+    }
+    rc = ls_compress_stream(s->algo, s->level, s3u_read, r, fd, dig, cerr, sizeof(cerr));
+    if (rc != LS_OK) {
+        int saved = errno;
+        snprintf(err, errlen, "compressing chunk %s failed: %s", ls_chunk_info(j->c)->id,
+                 cerr[0] ? cerr : strerror(errno));
+        errno = saved;
+    }
+    ls_chunk_reader_close(r);
+    return rc;
+}
+
+/* The side file on disk: written under a temporary name and renamed, so one that exists is
+ * complete. Sets j->fd (readable) on success; errno tells why not. Worker thread. */
+static int s3u_side_to_disk(struct s3_job *j, struct ls_digest *dig)
+{
+    char *tmp = ls_asprintf("%s.tmp", j->side);
+    int fd = open(tmp, O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0640);
+    int rc = LS_ERROR, saved;
+
+    if (fd < 0) {
+        saved = errno;
+        snprintf(j->werr, sizeof(j->werr), "open('%s') failed (%d: %s)", tmp, errno,
+                 strerror(errno));
+    } else if (s3u_compress_into(j, fd, dig, j->werr, sizeof(j->werr)) != LS_OK) {
+        saved = errno;
+    } else if (fsync(fd) != 0 || rename(tmp, j->side) != 0) {
+        saved = errno;
+        snprintf(j->werr, sizeof(j->werr), "writing '%s' failed (%d: %s)", j->side, errno,
+                 strerror(errno));
+    } else {
+        saved = 0;
+        rc = LS_OK;
+        j->fd = fd;
+    }
+    if (rc != LS_OK) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        unlink(tmp);
+    }
+    ls_free(tmp);
+    errno = saved;
+    return rc;
+}
+
+/* The payload in memory (a memfd the helper reads like a file), when the buffer's file
+ * system cannot hold it: a full buffer disk must still be drained. Costs the compressed size
+ * in RAM per upload in flight, until the upload ends. Worker thread. */
+static int s3u_side_to_memory(struct s3_job *j, struct ls_digest *dig)
+{
+    int fd = memfd_create("logship-s3-payload", MFD_CLOEXEC);
+
+    if (fd < 0) {
+        snprintf(j->werr, sizeof(j->werr), "memfd_create() failed (%d: %s)", errno,
+                 strerror(errno));
+        return LS_ERROR;
+    }
+    if (s3u_compress_into(j, fd, dig, j->werr, sizeof(j->werr)) != LS_OK) {
+        close(fd);
+        return LS_ERROR;
+    }
+    j->fd = fd;
+    j->side_in_memory = true;
+    return LS_OK;
+}
+
+/* Worker: make the side file (unless a verified one is already there) and the part digests. */
 static void s3u_prep_work(void *arg)
 {
     struct s3_job *j = arg;
     struct s3_out *s = j->s;
-    struct stat st;
-    bool reuse = j->have_digest && stat(j->side, &st) == 0 && (uint64_t)st.st_size == j->size;
 
     j->wrc = LS_OK;
-    if (!reuse) {
-        char *tmp = ls_asprintf("%s.tmp", j->side);
-        int fd = open(tmp, O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0640);   /* RDWR: digests */
-        struct ls_chunk_reader *r = NULL;
+    if (!s3u_side_valid(j)) {
         struct ls_digest dig;
-        char md5hex[33], err[200] = "";
+        char md5hex[33];
+        int64_t now_ms = (int64_t)(ls_mono_now() * 1000);
         int rc = LS_ERROR;
 
-        if (fd < 0) {
-            snprintf(j->werr, sizeof(j->werr), "open('%s') failed (%d: %s)", tmp, errno,
-                     strerror(errno));
-        } else if (s->store == S3_STORE_PARQUET) {
-            /* one whole file, made by the formatter; then its digests */
-            rc = ls_chunk_write_fd(j->c, LS_COMPRESS_TEXT, fd, NULL, err, sizeof(err));
-            if (rc == LS_OK && ls_digest_fd(fd, &dig) != LS_OK) {
-                snprintf(err, sizeof(err), "digest of '%s' failed (%d: %s)", tmp, errno,
-                         strerror(errno));
-                rc = LS_ERROR;
-            }
+        unlink(j->side);
+        if (now_ms >= __atomic_load_n(&s->side_disk_after_ms, __ATOMIC_RELAXED)) {
+            rc = s3u_side_to_disk(j, &dig);
             if (rc != LS_OK) {
-                snprintf(j->werr, sizeof(j->werr), "writing Parquet for chunk %s failed: %s",
-                         ls_chunk_info(j->c)->id, err);
-            } else if (rename(tmp, j->side) != 0) {
-                snprintf(j->werr, sizeof(j->werr), "writing '%s' failed (%d: %s)", j->side, errno,
-                         strerror(errno));
-                rc = LS_ERROR;
+                if (errno == ENOSPC || errno == EDQUOT) {
+                    /* the next uploads go to memory at once rather than take the space
+                     * the state files and the inputs are waiting for */
+                    __atomic_store_n(&s->side_disk_after_ms, now_ms + 30000, __ATOMIC_RELAXED);
+                }
+                snprintf(j->side_err, sizeof(j->side_err), "%s", j->werr);
             }
-        } else if ((r = ls_chunk_reader_open(j->c)) == NULL) {
-            snprintf(j->werr, sizeof(j->werr), "cannot read chunk %s", ls_chunk_info(j->c)->id);
-        } else {
-            rc = ls_compress_stream(s->algo, s->level, s3u_read, r, fd, &dig, err, sizeof(err));
-            if (rc != LS_OK) {
-                snprintf(j->werr, sizeof(j->werr), "compressing chunk %s failed: %s",
-                         ls_chunk_info(j->c)->id, err[0] ? err : strerror(errno));
-            } else if (fsync(fd) != 0 || rename(tmp, j->side) != 0) {
-                snprintf(j->werr, sizeof(j->werr), "writing '%s' failed (%d: %s)", j->side, errno,
-                         strerror(errno));
-                rc = LS_ERROR;
-            }
-        }
-        ls_chunk_reader_close(r);
-        if (fd >= 0) {
-            close(fd);
         }
         if (rc != LS_OK) {
-            unlink(tmp);
-            ls_free(tmp);
+            rc = s3u_side_to_memory(j, &dig);
+        }
+        if (rc != LS_OK) {
             j->wrc = LS_ERROR;
             return;
         }
-        ls_free(tmp);
         ls_hex(dig.md5, 16, md5hex);
         if (j->have_digest && strcmp(md5hex, j->md5hex) != 0) {
             j->digest_changed = true;
@@ -720,13 +823,6 @@ static void s3u_prep_work(void *arg)
             raw[i] = (unsigned char)strtol(hx, NULL, 16);
         }
         ls_base64(raw, 16, j->md5b64);
-    }
-    j->fd = open(j->side, O_RDONLY | O_CLOEXEC);
-    if (j->fd < 0) {
-        snprintf(j->werr, sizeof(j->werr), "open('%s') failed (%d: %s)", j->side, errno,
-                 strerror(errno));
-        j->wrc = LS_ERROR;
-        return;
     }
     if (j->size > (uint64_t)s->multipart_threshold && j->size > (uint64_t)s->multipart_chunk_size) {
         uint64_t ps = j->upload_id && j->part_size > 0 && !j->digest_changed
@@ -745,7 +841,8 @@ static void s3u_prep_work(void *arg)
             j->parts[i].off = i * ps;
             j->parts[i].len = i + 1 < j->nparts ? ps : j->size - i * ps;
             if (s3u_digest_range(j->fd, j->parts[i].off, j->parts[i].len, &j->parts[i]) != LS_OK) {
-                snprintf(j->werr, sizeof(j->werr), "reading '%s' failed", j->side);
+                snprintf(j->werr, sizeof(j->werr), "reading the payload of chunk %s failed",
+                         ls_chunk_info(j->c)->id);
                 j->wrc = LS_ERROR;
                 return;
             }
@@ -812,10 +909,24 @@ void s3_delivered(struct s3_job *j)
     ls_free(where);
 }
 
+void s3_job_check_digest_error(struct s3_job *j, const char *code)
+{
+    if (strcmp(code, "BadDigest") != 0 && strcmp(code, "InvalidDigest") != 0 &&
+        strcmp(code, "XAmzContentSHA256Mismatch") != 0) {
+        return;
+    }
+    /* the bytes sent did not match their digest: whatever the side file holds now, the retry
+     * makes it again from the chunk, whose frames are CRC-checked, instead of sending it again */
+    if (!j->side_in_memory && unlink(j->side) == 0) {
+        ls_plg_warn(j->s->ins, "the store refused chunk %s's payload (%s): the retry compresses "
+                    "it again from the chunk", ls_chunk_info(j->c)->id, code);
+    }
+}
+
 static void s3u_put_cb(struct s3_out *s, struct ls_http_resp *r, void *arg)
 {
     struct s3_job *j = arg;
-    char msg[512];
+    char msg[512], code[64] = "";
 
     if (r->status >= 200 && r->status < 300) {
         s->ins->metrics.write_bytes += j->size;
@@ -823,7 +934,8 @@ static void s3u_put_cb(struct s3_out *s, struct ls_http_resp *r, void *arg)
         s3_job_finish(j, LS_OK, NULL);
         return;
     }
-    s3_describe_error(s, "PutObject", j->key, r, msg, sizeof(msg), NULL, 0);
+    s3_describe_error(s, "PutObject", j->key, r, msg, sizeof(msg), code, sizeof(code));
+    s3_job_check_digest_error(j, code);
     s3_job_finish(j, LS_ERROR, msg);
 }
 
@@ -892,22 +1004,39 @@ static void s3u_key_done(struct s3_job *j, int rc, const char *msg)
 static void s3u_prep_done(void *arg)
 {
     struct s3_job *j = arg;
+    const char *id = ls_chunk_info(j->c)->id;
 
+    if (j->side_bad) {
+        ls_plg_warn(j->s->ins, "the compressed payload '%s' of chunk %s does not match its "
+                    "recorded digest (damaged on disk?): made again from the chunk", j->side, id);
+    }
     if (j->wrc != LS_OK) {
         s3_job_finish(j, LS_ERROR, j->werr);
         return;
+    }
+    if (j->side_in_memory) {
+        if (j->side_err[0]) {
+            ls_plg_warn(j->s->ins, "%s; chunk %s is compressed in memory instead (%llu bytes)",
+                        j->side_err, id, (unsigned long long)j->size);
+        } else {
+            ls_plg_debug(j->s->ins, "chunk %s is compressed in memory (%llu bytes): the buffer's "
+                         "file system was full a moment ago", id, (unsigned long long)j->size);
+        }
     }
     if (!j->s->have_creds || j->s->gate != S3_GATE_READY) {
         /* the gate closed meanwhile (shutdown or refresh failure) */
         s3_job_finish(j, LS_ERROR, j->s->gate_err[0] ? j->s->gate_err : "not ready");
         return;
     }
-    if (s3_job_save_state(j) != LS_OK) {
-        s3_job_finish(j, LS_ERROR, "cannot save the chunk's upload state");
+    if (j->key == NULL) {
+        /* the digest is saved with the key: a state without a key protects nothing, and
+         * writing one per attempt during an outage would take the space a full buffer disk
+         * keeps for the uploads that can go */
+        s3_key_resolve(j, s3u_key_done);
         return;
     }
-    if (j->key == NULL) {
-        s3_key_resolve(j, s3u_key_done);
+    if (s3_job_save_state(j) != LS_OK) {
+        s3_job_finish(j, LS_ERROR, "cannot save the chunk's upload state");
         return;
     }
     s3u_upload(j);

@@ -49,22 +49,6 @@ static bool is_dash(const struct ls_value *v)
     return v->type == LS_V_STR && v->u.s.len == 1 && v->u.s.p[0] == '-';
 }
 
-/* Ruby's to_i on the capture (digits only: the group is [^ ]*) */
-static int64_t apache2_to_i(const struct ls_value *v)
-{
-    int64_t n = 0;
-    size_t i = 0;
-    bool neg = false;
-
-    if (i < v->u.s.len && (v->u.s.p[i] == '-' || v->u.s.p[i] == '+')) {
-        neg = v->u.s.p[i++] == '-';
-    }
-    for (; i < v->u.s.len && (unsigned)(v->u.s.p[i] - '0') < 10 && n < INT64_MAX / 10 - 10; i++) {
-        n = n * 10 + (v->u.s.p[i] - '0');
-    }
-    return neg ? -n : n;
-}
-
 static int apache2_parse(struct ls_instance *ins, const char *line, size_t len,
                          struct ls_record *rec)
 {
@@ -88,10 +72,13 @@ static int apache2_parse(struct ls_instance *ins, const char *line, size_t len,
         if ((i == 0 || i == 1 || i == 6 || i == 7) && is_dash(&v)) {
             v = ls_vnull();
         } else if (i == 4 && v.type == LS_V_STR) {
-            int64_t code = apache2_to_i(&v);
-            v = code == 0 ? ls_vnull() : ls_vint(code);
+            v = ls_value_ruby_to_i(rec->arena, v.u.s.p, v.u.s.len);
+            if (v.type == LS_V_INT && v.u.i == 0) {
+                v = ls_vnull();
+            }
         } else if (i == 5 && v.type == LS_V_STR) {
-            v = is_dash(&v) ? ls_vnull() : ls_vint(apache2_to_i(&v));
+            /* to_i as fluentd: a size past int64 keeps its digits (Ruby's bignum) */
+            v = is_dash(&v) ? ls_vnull() : ls_value_ruby_to_i(rec->arena, v.u.s.p, v.u.s.len);
         }
         ls_record_add(rec, k, strlen(k), &v);
     }

@@ -260,3 +260,105 @@ def test_flat_formatter_parameters_without_format():
     # and include_time_key/time_format go to <inject> while the column stays ISO 8601 (6.3)
     name, line = _flat_time_run("  include_time_key true\n  time_format %Y\n  utc", "UTC")
     assert line == "2026-11-21T01:00:00Z", line
+
+
+def test_record_transformer_merges_every_record_section():
+    # filter_record_transformer.rb: each <record> element's pairs go into one map, a later key wins
+    p, out = oneshot("""
+<source>
+  @type sample
+  tag t
+  sample {"a": 1}
+  count 1
+</source>
+<filter t>
+  @type record_transformer
+  <record>
+    x first
+    y 1
+  </record>
+  <record>
+    y 2
+    z "${tag}"
+  </record>
+</filter>
+<match t>
+  @type stdout
+</match>
+""")
+    assert p.returncode == 0 and "not used" not in p.stderr, p.stderr
+    assert [r for _, r in out] == [{"a": 1, "x": "first", "y": "2", "z": "t"}], out
+
+
+def test_record_transformer_keep_keys_needs_renew_record():
+    d = tmpdir()
+    c = conf("""
+<source>
+  @type sample
+  tag t
+</source>
+<filter t>
+  @type record_transformer
+  keep_keys a
+</filter>
+<match t>
+  @type null
+</match>
+""", d)
+    p = run(["-c", c, "--dry-run"])
+    assert p.returncode == 1 and ":8: `renew_record` must be true to use `keep_keys`" in p.stderr, p.stderr
+
+
+def test_integers_past_int64_keep_every_digit_as_ruby_does():
+    # Ruby's Integer is a bignum: apache2's size.to_i, types :integer and JSON integers past
+    # 2^63 keep their digits; logship writes them back as they were
+    big = "123456789012345678901234567"
+    d = tmpdir()
+    for name, text in (("a.log", f'192.0.2.1 - - [21/Nov/2026:10:00:00 +0900] "GET / HTTP/1.1" 200 {big} "-" "c"\n'),
+                       ("j.log", f'{{"n": {big}, "m": -9223372036854775809, "k": 9223372036854775807}}\n'),
+                       ("t.log", f"{big}\t-0042\t1_000\n")):
+        with open(os.path.join(d, name), "w") as f:
+            f.write(text)
+    p, out = oneshot(f"""
+<source>
+  @type tail
+  path {d}/a.log
+  pos_file {d}/a.pos
+  read_from_head true
+  tag a
+  <parse>
+    @type apache2
+  </parse>
+</source>
+<source>
+  @type tail
+  path {d}/j.log
+  pos_file {d}/j.pos
+  read_from_head true
+  tag j
+  <parse>
+    @type json
+  </parse>
+</source>
+<source>
+  @type tail
+  path {d}/t.log
+  pos_file {d}/t.pos
+  read_from_head true
+  tag t
+  <parse>
+    @type tsv
+    keys x,y,z
+    types x:integer,y:integer,z:integer
+  </parse>
+</source>
+<match **>
+  @type stdout
+</match>
+""")
+    assert p.returncode == 0, p.stderr
+    raw = {l.split(" ")[3].rstrip(":"): l for l in p.stdout.splitlines() if ": {" in l}
+    assert f'"size":{big}' in raw["a"], raw
+    assert f'"n":{big}' in raw["j"] and '"m":-9223372036854775809' in raw["j"], raw
+    assert '"k":9223372036854775807' in raw["j"], raw
+    assert f'"x":{big}' in raw["t"] and '"y":-42' in raw["t"] and '"z":1000' in raw["t"], raw

@@ -162,3 +162,26 @@ def test_missing_helper_is_a_clear_config_error():
 def test_helper_refuses_to_run_by_hand():
     p = subprocess.run([lstest.LOGSHIP + "-http"], capture_output=True, text=True, timeout=30)
     assert p.returncode == 2 and "started by logship" in p.stderr, (p.returncode, p.stderr)
+
+
+def test_stalled_helper_is_logged_while_it_stalls():
+    """logship-http stopped (SIGSTOP) with an upload waiting: the agent says so while it
+    lasts (a ping goes unanswered), not only when something times out, and again when it
+    answers; then the records arrive exactly once."""
+    srv = S3Server.start()
+    d = tmpdir()
+    a = start_agent(srv, d, srv.endpoint, 5, flush="0.3s")
+    wait_until(lambda: len(srv.list_objects("logs/")) == 1, 30, what="the first upload")
+    hs = helpers(a.p.pid)
+    assert len(hs) == 1, hs
+    os.kill(hs[0], signal.SIGSTOP)
+    try:
+        append_records(d, 5, 10)
+        a.wait_log(r"logship-http \(pid %d\) has answered nothing for \d+s, not even a ping; "
+                   r"[1-9]\d* requests wait for it" % hs[0], timeout=30)
+    finally:
+        os.kill(hs[0], signal.SIGCONT)
+    a.wait_log(r"logship-http \(pid %d\) answers again after \d+s" % hs[0], timeout=20)
+    wait_until(lambda: len(srv.list_objects("logs/")) == 2, 30, what="the second upload")
+    assert a.stop() == 0
+    faults.check_exactly_once(srv, 10, 2)

@@ -9,7 +9,7 @@ nobody). In every case the agent must say what is wrong in its log, keep running
 run, and deliver every line it had read exactly once (and, once the fault is gone, every
 line at all).
 """
-import os, shutil, signal, time
+import os, re, shutil, signal, time
 
 import lstest
 from lstest import tmpdir, wait_until
@@ -39,6 +39,42 @@ def test_buffer_filesystem_full_then_drains():
     relkit.wait_delivered(os.path.join(d, "delivered"), keys, a, timeout=90)
     time.sleep(0.8)
     check_exactly_once(delivered_lines(os.path.join(d, "delivered")), keys, "full buffer fs")
+    _alive(a, "after the disk drained")
+    a.stop()
+
+
+def test_out_file_full_buffer_disk_drains():
+    """out_file (append true) whose target is read-only while the input fills a 1 MB tmpfs
+    buffer to the last page: each chunk needs a new state file before it can be written and
+    free its space, which only the buffer's reserve can hold; once the target is writable
+    every line arrives exactly once."""
+    d = tmpdir()
+    buf = relkit.tmpfs(os.path.join(d, "buf"), "1m")
+    outdir = os.path.join(d, "out")
+    os.makedirs(outdir)
+    inp = os.path.join(d, "in.log")
+    lstest.write(inp, "")
+    c = lstest.conf(relkit.tail_source(inp, d) + relkit.fault_match(
+        d, buf, buffer_extra="    chunk_limit_size 128k",
+        output=f"@type file\n  path {outdir}/o\n  append true"), d)
+    relkit.bind_ro(outdir)
+    a = lstest.Agent(c).start()
+    keys = []
+    for i in range(20):
+        keys += write_lines(inp, "L", i * 1000, 1000, pad=90)   # ~100 KB each, 2 MB in all
+    a.wait_log(r"(No space left|\(28:)", timeout=20)
+    a.wait_log(r"Read-only file system", timeout=20)
+    relkit.fill(os.path.join(buf, "filler"))
+    _alive(a, "buffer file system full, target read-only")
+    relkit.unmount(outdir)
+
+    def delivered():
+        return [l for p in sorted(os.listdir(outdir)) for l in delivered_lines(os.path.join(outdir, p))]
+    wait_until(lambda: set(keys) <= set(relkit.line_keys(delivered())), 60, 0.3,
+               what=f"{len(keys)} lines in {outdir}")
+    time.sleep(0.8)
+    check_exactly_once(delivered(), keys, "out_file, full buffer fs")
+    assert "gave up the 64 KiB reserve" in a.log(), lstest.tail_text(a.log(), 20)
     _alive(a, "after the disk drained")
     a.stop()
 
@@ -171,6 +207,25 @@ def test_log_replaced_by_a_fifo():
     a, d = _replaced_case(os.mkfifo)
     rc = a.stop(timeout=20)
     assert rc == 0, f"exit {rc}: " + lstest.tail_text(a.log(), 20)
+
+
+def test_tail_path_symlink_to_a_device_is_logged():
+    """A configured path that is a symlink to /dev/zero is not read (it never ends), and the
+    log says why, once; the other path keeps flowing."""
+    d = tmpdir()
+    dev, good = os.path.join(d, "dev.log"), os.path.join(d, "good.log")
+    os.symlink("/dev/zero", dev)
+    keys = write_lines(good, "G", 0, 50)
+    c = tail_to_fault(d, f"{dev},{good}")
+    a = lstest.Agent(c).start()
+    relkit.wait_delivered(os.path.join(d, "delivered"), keys, a, timeout=30)
+    a.wait_log(r"'%s' \(-> /dev/zero\) is a character device, not a regular file: not followed"
+               % re.escape(dev), timeout=10)
+    time.sleep(2.5)       # two more refreshes: still one line
+    log = a.log()
+    assert log.count("is a character device") == 1, lstest.tail_text(log, 10)
+    _alive(a, "a path that is a device")
+    a.stop()
 
 
 def test_permission_denied_as_unprivileged_user():

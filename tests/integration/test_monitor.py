@@ -415,3 +415,39 @@ def test_missing_http_library_is_a_clear_configuration_error():
         assert re.search(r"configuration error: .*logship\.conf:2: cannot load libmicrohttpd\.so\.12 "
                          r"\(install the Debian package libmicrohttpd12\): .*libmicrohttpd\.so\.12",
                          p.stderr), p.stderr
+
+
+def test_idle_connections_do_not_starve_metrics():
+    """200 local connections opened and left idle (a slow or stuck scraper, or a local user):
+    /metrics must still answer at once, not after the idle ones time out."""
+    d = tmpdir()
+    port = free_port()
+    cfg, _ = pipeline(d, port, count=1)
+    a = Agent(cfg).start()
+    a.wait_log(r"listening on http://127\.0\.0\.1:%d" % port)
+    idle = []
+    try:
+        for _ in range(200):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            idle.append(s)
+        # and a few that started a request and stopped (slowloris)
+        for s in idle[:20]:
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        t0 = time.monotonic()
+        st, _, body = get(port, "/metrics")
+        took = time.monotonic() - t0
+        assert st == 200 and "logship_records_in_total" in body
+        assert took < 3, f"/metrics took {took:.1f}s behind 200 idle connections"
+        print(f"    /metrics answered in {took * 1000:.0f} ms behind 200 idle connections")
+        # the idle ones were closed by the server (the oldest first), not left to pile up
+        for s in idle[:100]:
+            s.settimeout(5)
+            try:
+                assert s.recv(1) == b""
+            except ConnectionResetError:
+                pass
+    finally:
+        for s in idle:
+            s.close()
+    assert a.alive(), lstest.tail_text(a.log(), 20)
+    a.stop()

@@ -218,3 +218,23 @@ def test_key_fixed_before_a_crash_is_not_given_to_another_chunk():
     a.stop()
     keys = check_exactly_once(srv, 10, 2)
     assert srv.secret not in a.all_logs()
+
+
+def test_list_objects_page_cap_is_logged():
+    """A prefix whose listing never ends (every page truncated): logship stops at its
+    1,000-page cap, says so, and still uploads (a HEAD confirms the key is free)."""
+    srv = S3Server.start()
+    px = FaultProxy(srv.endpoint).start()
+    page = (b'<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult><Name>b</Name>'
+            b'<IsTruncated>true</IsTruncated><NextMarker>logs/zz</NextMarker>'
+            b'<Contents><Key>logs/zz</Key><Size>1</Size></Contents></ListBucketResult>')
+    px.add("reply", method="GET", query="prefix=logs", status=200, body=page, times=None)
+    d = tmpdir()
+    a = Agent(tail_conf(srv, d, px.endpoint, 5), env=base.s3env(srv)).start()
+    a.wait_log(r"ListObjects of 'logs/\S*' stopped at its cap of 1000 pages with more keys left",
+               timeout=90)
+    wait_until(lambda: len(srv.list_objects("logs/")) == 1, 30, what="the upload")
+    assert a.stop() == 0
+    lists = px.requests("GET", contains="prefix=logs")
+    assert 1000 <= len(lists) <= 1002, len(lists)
+    check_exactly_once(srv, 5, 1)

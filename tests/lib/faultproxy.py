@@ -14,6 +14,7 @@ schedule of rules decides which requests get a fault instead:
     px.add("hold", seconds=60, method="PUT")      # forward (S3 stores it), then hold the answer
     px.add("200err", method="POST", query="uploadId")  # 200 OK with an <Error> body (Complete)
     px.add("error", status=400, code="ExpiredToken")  # any S3 error code
+    px.add("reply", status=200, body=b"<xml/>")   # answer with this body (XML content type)
     px.add("pass", ...)                           # explicit pass-through (counts matches)
 
 Rules are tried in order; a rule matches on method, a regex over the path
@@ -35,8 +36,9 @@ ERR_XML = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><M
 
 class Rule:
     def __init__(self, action, method=None, path=None, query=None, times=1, seconds=0.0, after_pass=0,
-                 status=500, code="InternalError"):
+                 status=500, code="InternalError", body=b""):
         self.action, self.method, self.query = action, method, query
+        self.body = body
         self.status, self.code = status, code
         self.path = re.compile(path) if path else None
         self.times, self.seconds, self.after_pass = times, seconds, after_pass
@@ -154,6 +156,11 @@ class FaultProxy:
                     x = ERR_XML.format(code=rule.code, msg=f"injected {rule.code}", extra="")
                     self._record(action, rule.status)
                     self._reply(rule.status, x.encode(), {"Content-Type": "application/xml"},
+                                head=self.command == "HEAD")
+                    return
+                if action == "reply":
+                    self._record(action, rule.status)
+                    self._reply(rule.status, rule.body, {"Content-Type": "application/xml"},
                                 head=self.command == "HEAD")
                     return
                 if action == "200err":

@@ -8,6 +8,7 @@ test_security).
 - tail_to_fault(): the usual pipeline under test: tail (pos_file) -> file buffer -> the
   `fault` test output, which appends each delivered chunk's lines to a file;
 - delivered_lines() / check_exactly_once(): what reached the output, and the verdict;
+- fill(): take a file system's last free pages;
 - rss_kb(), have_plugin(), http_get().
 """
 import http.client, os, re, resource, subprocess
@@ -123,12 +124,12 @@ def tail_source(path, d, tag="t", extra="", parse="@type none"):
 </source>"""
 
 
-def fault_match(d, buf, fault="", buffer_extra="", fmt="@type single_value"):
+def fault_match(d, buf, fault="", buffer_extra="", fmt="@type single_value", output=None):
+    """output replaces the `fault` output's lines (@type, path, fault) with another's."""
+    output = output or f"@type fault\n  path {d}/delivered\n  {fault}"
     return f"""
 <match **>
-  @type fault
-  path {d}/delivered
-  {fault}
+  {output}
   <format>
     {fmt}
   </format>
@@ -150,6 +151,16 @@ def tail_to_fault(d, path, buf=None, fault="", buffer_extra="", src_extra="", he
     buf = buf or os.path.join(d, "buf")
     return lstest.conf(head + tail_source(path, d, extra=src_extra) +
                        fault_match(d, buf, fault, buffer_extra, fmt), d)
+
+
+def fill(path):
+    """Append to path until its file system is full (a tmpfs: to the last page)."""
+    try:
+        with open(path, "ab", buffering=0) as f:
+            while True:
+                f.write(b"\0" * 4096)
+    except OSError:
+        pass
 
 
 def delivered_lines(path):

@@ -211,6 +211,19 @@ START_TEST(test_double_quoted_errors)
 }
 END_TEST
 
+/* Values are C strings: a NUL byte, raw or escaped, would cut one short without a word. */
+START_TEST(test_nul_byte_refused)
+{
+    static const char raw[] = "a 1\n<match x>\n  path /tmp/a\0b\n</match>\n";
+    struct ls_conf *c = ls_conf_load_string("t.conf", raw, sizeof(raw) - 1, err, sizeof(err));
+
+    ck_assert_ptr_null(c);
+    ck_assert_msg(strstr(err, "t.conf:3: a NUL byte in the configuration") != NULL, "%s", err);
+    assert_err("a 1\nk \"x\\0y\"\n", "t.conf:2: \\0 (a NUL byte) cannot be part of a configuration value");
+    assert_err("k \"#{\"x\\0y\"}\"\n", "\\0 (a NUL byte) cannot be part of a configuration value");
+}
+END_TEST
+
 START_TEST(test_single_quoted)
 {
     struct ls_conf *c = load("a 'it\\'s \\\\ \\t \\n'\n"
@@ -693,6 +706,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_double_quoted);
     tcase_add_test(tc, test_multiline_double_quoted);
     tcase_add_test(tc, test_double_quoted_errors);
+    tcase_add_test(tc, test_nul_byte_refused);
     tcase_add_test(tc, test_single_quoted);
     tcase_add_test(tc, test_json_values);
     tcase_add_test(tc, test_json_errors);

@@ -335,6 +335,36 @@ START_TEST(test_bind_errors)
 }
 END_TEST
 
+/* Bounds are printed as they are written: sizes and times with units, not as %g floats
+ * ("must be between 5.24288e+06 and 5.36871e+09"). */
+START_TEST(test_bounds_printed_with_units)
+{
+    static const struct ls_param bt[] = {
+        { "part", LS_P_SIZE, "16m", 0, offsetof(struct ctx, size), "", NULL, NULL, 5 << 20,
+          (double)(5ll << 30) },
+        { "odd", LS_P_SIZE, "4096", LS_PF_NO_STORE, offsetof(struct ctx, size), "", NULL, NULL,
+          4096, 1e9 },
+        { "every", LS_P_TIME, "10s", 0, offsetof(struct ctx, interval), "", NULL, NULL, 0.1, 86400 },
+        { "wait", LS_P_TIME, "90", LS_PF_NO_STORE, offsetof(struct ctx, interval), "", NULL, NULL,
+          90, 5400 },
+        { "n", LS_P_INT, "1", 0, offsetof(struct ctx, count), "", NULL, NULL, 1, 2e6 },
+        LS_PARAM_END
+    };
+    struct ctx c;
+
+    ck_assert_int_eq(bind_text(bt, "  part 1k\n", &c), LS_ERROR);
+    ck_assert_msg(strstr(err, "'part' must be between 5m and 5g (got '1k')") != NULL, "%s", err);
+    ck_assert_int_eq(bind_text(bt, "  odd 1k\n", &c), LS_ERROR);
+    ck_assert_msg(strstr(err, "'odd' must be between 4k and 1000000000 (got '1k')") != NULL, "%s", err);
+    ck_assert_int_eq(bind_text(bt, "  every 2d\n", &c), LS_ERROR);
+    ck_assert_msg(strstr(err, "'every' must be between 0.1s and 1d (got '2d')") != NULL, "%s", err);
+    ck_assert_int_eq(bind_text(bt, "  wait 1s\n", &c), LS_ERROR);
+    ck_assert_msg(strstr(err, "'wait' must be between 90s and 90m (got '1s')") != NULL, "%s", err);
+    ck_assert_int_eq(bind_text(bt, "  n 0\n", &c), LS_ERROR);
+    ck_assert_msg(strstr(err, "'n' must be between 1 and 2000000 (got '0')") != NULL, "%s", err);
+}
+END_TEST
+
 START_TEST(test_bind_bad_json_value)
 {
     struct ctx c;
@@ -478,6 +508,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_bind_values);
     tcase_add_test(tc, test_bind_aliases);
     tcase_add_test(tc, test_bind_errors);
+    tcase_add_test(tc, test_bounds_printed_with_units);
     tcase_add_test(tc, test_bind_bad_json_value);
     tcase_add_test(tc, test_bind_required_nullable);
     tcase_add_test(tc, test_bind_bad_default);

@@ -7,6 +7,8 @@
  * unparsable lines dropped, compaction by tmp + rename.
  */
 #include <check.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "../../plugins/in_tail/tail.h"
@@ -155,6 +157,46 @@ START_TEST(update_in_place_and_append)
 }
 END_TEST
 
+/* A file system that cannot take the new entry's line (RLIMIT_FSIZE stands in for a full disk:
+ * the same failed append): the next update appends it, so the position is not lost for good. */
+START_TEST(failed_append_is_retried_by_the_next_update)
+{
+    char *p = path_in("pos");
+    char err[256];
+    struct tail_pos *pf = tail_pos_open(p, false, err, sizeof(err));
+    struct tail_pos_entry *a, *b;
+    struct rlimit old, lim;
+    int rl, ra, rb;
+    struct stat st;
+    char *text;
+
+    ck_assert_ptr_nonnull(pf);
+    a = tail_pos_add(pf, "/a", 1, 2);
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    ck_assert_int_eq(stat(p, &st), 0);
+    lim.rlim_cur = (rlim_t)st.st_size;     /* no byte beyond the end: the append fails */
+    /* no ck_assert until the limit is lifted: check writes its own files too */
+    rl = setrlimit(RLIMIT_FSIZE, &lim);
+    b = tail_pos_add(pf, "/b", 3, 4);
+    rb = tail_pos_update(pf, b, 5);
+    ra = tail_pos_update(pf, a, 6);     /* in place: still works */
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+    ck_assert_int_eq(rl, 0);
+    ck_assert_int_eq(rb, LS_ERROR);
+    ck_assert_int_eq(ra, LS_OK);
+    ck_assert_int_eq(tail_pos_update(pf, b, 7), LS_OK);
+    ck_assert_int_eq(tail_pos_update(pf, b, 8), LS_OK);
+    text = slurp(p);
+    ck_assert_str_eq(text, "/a\t0000000000000006\t0000000000000002\n"
+                           "/b\t0000000000000008\t0000000000000004\n");
+    ls_free(text);
+    tail_pos_close(pf);
+    ls_free(p);
+}
+END_TEST
+
 START_TEST(unwatched_and_compaction)
 {
     char *p = path_in("pos");
@@ -265,6 +307,7 @@ int main(void)
     tcase_add_test(tc, parse_lines);
     tcase_add_test(tc, open_compacts);
     tcase_add_test(tc, update_in_place_and_append);
+    tcase_add_test(tc, failed_append_is_retried_by_the_next_update);
     tcase_add_test(tc, unwatched_and_compaction);
     tcase_add_test(tc, follow_inodes_keys);
     tcase_add_test(tc, unstorable_paths_stay_in_memory);
