@@ -13,10 +13,12 @@
  * name is resolved once per chunk and stored as the chunk's state (which
  * the file buffer persists next to the chunk), so a chunk retried after
  * kill -9 goes to the same name, never to a second file:
- *  - one file per chunk: the name is reserved by creating it empty with
- *    O_EXCL (so no other chunk, in this process or after a restart, can
- *    take that index), the state is saved, the data is written to a hidden
- *    temp file and renamed over the reservation. A retry overwrites.
+ *  - one file per chunk: the data is written to a hidden part file named
+ *    by the chunk, which link() then gives the first free index (so no
+ *    other chunk, in this process or after a restart, can take it), and the
+ *    state records the name ("done"). A crash between the two is recognised
+ *    by the part file's link count, and the name is found by its inode. No
+ *    reader ever sees a name whose data is incomplete or missing.
  *  - append: renaming cannot help, so the file size *before* the append is
  *    stored in the state, and once the data is fsynced, still holding the
  *    file's append lock, the state says "done". So at most one chunk per file
@@ -34,6 +36,7 @@
 #include "compress.h"
 #include "log.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <pthread.h>
@@ -309,7 +312,7 @@ struct file_job {
     char *target;               /* expanded template, when the chunk has no state yet */
     char *final;                /* the file written */
     char *state_path;           /* from a stored state */
-    bool state_done;            /* append: the chunk is in the file (a crash before purge) */
+    bool state_done;            /* the chunk is in its file (a crash came before the purge) */
     int rc;
     uint64_t out_bytes;
     char err[256];
@@ -346,57 +349,167 @@ static char *with_index(const char *tmpl, unsigned i)
     return ls_asprintf("%.*s_%u%s", (int)(m - tmpl), tmpl, i, m + 3);
 }
 
+/* The hidden file a chunk's data is written to before it gets its name (in the directory
+ * of name, so link() can give it the name). Named by the chunk so a restart finds it. */
+static char *part_path(const struct file_job *j, const char *name)
+{
+    const char *slash = strrchr(name, '/');
+
+    return ls_asprintf("%.*s.logship-%s.part", slash ? (int)(slash - name + 1) : 0, name,
+                       ls_chunk_info(j->chunk)->id);
+}
+
+/*
+ * part has other links: a crash came after it got its name and before the state said so.
+ * Find that name (in part's directory, by inode) and record it, so the data is not written
+ * to a second name. Returns the name (caller owns it), or NULL if it is no longer in the
+ * directory (renamed by someone): the data was written, so it is not written again.
+ */
+static char *published_name(const char *part, const struct stat *pst)
+{
+    char *copy = ls_strdup(part);
+    const char *dir = dirname(copy);
+    DIR *dh = opendir(dir);
+    struct dirent *de;
+    char *found = NULL;
+
+    while (dh && found == NULL && (de = readdir(dh)) != NULL) {
+        struct stat st;
+        if (de->d_name[0] == '.' || fstatat(dirfd(dh), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            continue;
+        }
+        if (st.st_ino == pst->st_ino && st.st_dev == pst->st_dev) {
+            found = ls_asprintf("%s/%s", dir, de->d_name);
+        }
+    }
+    if (dh) {
+        closedir(dh);
+    }
+    ls_free(copy);
+    return found;
+}
+
+static int save_one_file_state(struct file_job *j)
+{
+    char *state = j->final ? ls_asprintf("owner\t%s\npath\t%s\ndone\n", j->ins->id, j->final)
+                           : ls_asprintf("owner\t%s\ndone\n", j->ins->id);
+    int rc = ls_chunk_set_state(j->chunk, state);
+
+    if (rc != LS_OK) {
+        snprintf(j->err, sizeof(j->err), "cannot save the state of chunk %s (%d: %s)",
+                 ls_chunk_info(j->chunk)->id, errno, strerror(errno));
+    }
+    ls_free(state);
+    return rc;
+}
+
+/*
+ * One file per chunk. The data never sits under a reader-visible name before it is
+ * complete: it is written and fsynced to the chunk's hidden part file, which link() then
+ * gives the first free index (link fails with EEXIST on a taken one, as O_EXCL did), the
+ * state records the name, and the part link goes. Reserving the name first with an empty
+ * file, as this once did, left that empty (for gzip, invalid) file behind whenever a crash
+ * came before the state named it: the retry could not know it and took the next index.
+ */
+static int publish_one_file(struct file_job *j)
+{
+    struct file_ctx *ctx = j->ins->ctx;
+    char *part = part_path(j, j->target);
+    struct stat st;
+    int fd = -1, rc = LS_ERROR;
+    bool linked = false;        /* the part has a name: keep it until the state says which */
+    unsigned i;
+
+    if (mkdir_parent(j->target) != LS_OK) {
+        snprintf(j->err, sizeof(j->err), "cannot create the directory of '%s' (%d: %s)",
+                 j->target, errno, strerror(errno));
+        goto out;
+    }
+    fd = open(part, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        snprintf(j->err, sizeof(j->err), "open() '%s' failed (%d: %s)", part, errno,
+                 strerror(errno));
+        goto close;
+    }
+    if (st.st_nlink > 1) {
+        linked = true;
+        j->final = published_name(part, &st);
+        ls_plg_info(j->ins, "chunk %s was written to '%s' before the process stopped; "
+                    "not writing it again", ls_chunk_info(j->chunk)->id,
+                    j->final ? j->final : "a name no longer in its directory");
+        rc = save_one_file_state(j);
+        goto close;
+    }
+    if (ftruncate(fd, 0) != 0) {
+        snprintf(j->err, sizeof(j->err), "ftruncate() '%s' failed (%d: %s)", part, errno,
+                 strerror(errno));
+        goto close;
+    }
+    if (ls_chunk_write_fd(j->chunk, ctx->compress == FILE_TEXT ? LS_COMPRESS_TEXT
+                                                               : LS_COMPRESS_GZIP,
+                          fd, &j->out_bytes, j->err, sizeof(j->err)) != LS_OK) {
+        goto close;
+    }
+    for (i = 0; j->final == NULL; i++) {
+        char *p = with_index(j->target, i);
+        if (link(part, p) == 0) {
+            j->final = p;
+            linked = true;
+            break;
+        }
+        ls_free(p);
+        if (errno != EEXIST || i > 1000000) {
+            snprintf(j->err, sizeof(j->err), "link() '%s' to '%s' failed (%d: %s)%s", part,
+                     j->target, errno, strerror(errno),
+                     errno == EPERM || errno == ENOTSUP ? "; out_file needs a file system "
+                     "with hard links" : "");
+            goto close;
+        }
+    }
+    /* the name must be durable before the state says the chunk is in it */
+    (void)ls_fsync_dir_of(j->final);
+    rc = save_one_file_state(j);
+close:
+    if (fd >= 0) {
+        close(fd);
+    }
+    /* once the state names the file, the part link is only a leftover */
+    if (rc == LS_OK || !linked) {
+        unlink(part);
+    }
+out:
+    ls_free(part);
+    return rc;
+}
+
 static int write_one_file(struct file_job *j)
 {
-    int fd;
+    struct file_ctx *ctx = j->ins->ctx;
 
-    if (j->state_path) {
-        j->final = ls_strdup(j->state_path);
-        if (mkdir_parent(j->final) != LS_OK) {
-            snprintf(j->err, sizeof(j->err), "mkdir '%s' failed (%d: %s)", j->final, errno,
-                     strerror(errno));
-            return LS_ERROR;
-        }
-    } else {
-        unsigned i;
-        char *state;
-        if (mkdir_parent(j->target) != LS_OK) {
-            snprintf(j->err, sizeof(j->err), "cannot create the directory of '%s' (%d: %s)",
-                     j->target, errno, strerror(errno));
-            return LS_ERROR;
-        }
-        /* reserve the first free index: O_EXCL makes it ours against other chunks */
-        for (i = 0;; i++) {
-            char *p = with_index(j->target, i);
-            fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-            if (fd >= 0) {
-                close(fd);
-                j->final = p;
-                break;
-            }
-            ls_free(p);
-            if (errno != EEXIST || i > 1000000) {
-                snprintf(j->err, sizeof(j->err), "cannot create '%s' (%d: %s)", j->target,
-                         errno, strerror(errno));
-                return LS_ERROR;
-            }
-        }
-        state = ls_asprintf("owner\t%s\npath\t%s\n", j->ins->id, j->final);
-        if (ls_chunk_set_state(j->chunk, state) != LS_OK) {
-            snprintf(j->err, sizeof(j->err), "cannot save the state of chunk %s (%d: %s)",
-                     ls_chunk_info(j->chunk)->id, errno, strerror(errno));
-            unlink(j->final);
-            ls_free(state);
-            return LS_ERROR;
-        }
-        ls_free(state);
+    if (j->state_done) {
+        /* in its file before a crash, and the state said so: only the part link may be left */
+        char *part = part_path(j, j->state_path ? j->state_path : j->target);
+        unlink(part);
+        ls_free(part);
+        j->final = j->state_path ? ls_strdup(j->state_path) : NULL;
+        return LS_OK;
     }
-    {
-        struct file_ctx *ctx = j->ins->ctx;
-        return ls_chunk_write_file(j->chunk, ctx->compress == FILE_TEXT ? LS_COMPRESS_TEXT
-                                                                        : LS_COMPRESS_GZIP,
-                                   j->final, &j->out_bytes, j->err, sizeof(j->err));
+    if (j->state_path == NULL) {
+        return publish_one_file(j);
     }
+    /*
+     * A state without "done" names a file reserved, and perhaps written in part, by an
+     * older logship before a crash: overwrite it.
+     */
+    j->final = ls_strdup(j->state_path);
+    if (mkdir_parent(j->final) != LS_OK) {
+        snprintf(j->err, sizeof(j->err), "mkdir '%s' failed (%d: %s)", j->final, errno,
+                 strerror(errno));
+        return LS_ERROR;
+    }
+    return ls_chunk_write_file(j->chunk, ctx->compress == FILE_TEXT ? LS_COMPRESS_TEXT
+                                                                    : LS_COMPRESS_GZIP,
+                               j->final, &j->out_bytes, j->err, sizeof(j->err));
 }
 
 /* The append state of a chunk: where it goes, the file's size before it, and once in, done. */
@@ -506,9 +619,10 @@ static void file_done(void *arg)
 
     if (j->rc == LS_OK) {
         ins->metrics.write_bytes += j->out_bytes;
-        ls_plg_debug(ins, "chunk %s written to '%s'", ls_chunk_info(j->chunk)->id, j->final);
-        ls_output_delivered(ins, j->chunk, j->final, j->out_bytes);
-        if (ctx->symlink_path) {
+        ls_plg_debug(ins, "chunk %s written to '%s'", ls_chunk_info(j->chunk)->id,
+                     j->final ? j->final : "?");
+        ls_output_delivered(ins, j->chunk, j->final ? j->final : "?", j->out_bytes);
+        if (ctx->symlink_path && j->final) {
             update_symlink(ins, j->final);
         }
         ls_output_write_done(ins, j->chunk, LS_OK, NULL);

@@ -463,3 +463,84 @@ def test_secondary_file_only_in_secondary():
     c = conf(f"<match **>\n  @type fault\n  <secondary>\n    @type secondary_file\n    directory {d}\n    basename a/b\n  </secondary>\n</match>\n", d)
     p = run(["-c", c, "--dry-run"])
     assert p.returncode != 0 and "basename" in p.stderr, p.stderr
+
+def test_kill9_loop_leaves_only_whole_files():
+    """Issue 18: tail -> file buffer -> out_file gzip, killed with -9 while chunks are being
+    written, then a --oneshot run. Every file in the output directory, hidden ones included,
+    must be a non-empty, valid gzip file, and every line must be in them exactly once. A name
+    reserved by an empty file before a crash used to stay behind, empty and invalid, when the
+    chunk's data went to another index after the restart."""
+    import random
+    rounds = 40 if lstest.LONG else 10
+    seed = int(os.environ.get("SEED", time.time()))
+    rnd = random.Random(seed)
+    d = tmpdir()
+    log = os.path.join(d, "app.log")
+    outdir = os.path.join(d, "out")
+    c = conf(f"""
+<source>
+  @type tail
+  path {log}
+  pos_file {d}/tail.pos
+  tag app
+  read_from_head true
+  <parse>
+    @type none
+  </parse>
+</source>
+<match **>
+  @type file
+  path {outdir}/app
+  compress gzip
+  <format>
+    @type single_value
+  </format>
+  <buffer time>
+    @type file
+    path {d}/buf
+    timekey 1h
+    chunk_limit_records 20
+    flush_thread_count 2
+    retry_wait 0.2
+    retry_forever true
+  </buffer>
+</match>""", d)
+    sent = 0
+
+    def add(n):
+        nonlocal sent
+        with open(log, "a") as f:
+            f.write("".join(f"line {i}\n" for i in range(sent, sent + n)))
+        sent += n
+
+    def out_files():
+        return os.listdir(outdir) if os.path.isdir(outdir) else []
+
+    a = Agent(c)
+    for _ in range(rounds):
+        add(3000)
+        a.start()
+        # kill while chunks are being written: once the first file of this run appears
+        before = len(out_files())
+        wait_until(lambda: len(out_files()) > before or not a.alive(), 30, 0.01,
+                   what="a file written")
+        time.sleep(rnd.uniform(0, 0.3))
+        a.kill9()
+        a.out.close()
+        a.err.close()
+    oneshot(c, timeout=120)
+    bad, lines = [], []
+    for name in sorted(out_files()):
+        pth = os.path.join(outdir, name)
+        if os.path.getsize(pth) == 0 or subprocess.run(["gzip", "-t", pth],
+                                                       capture_output=True).returncode != 0:
+            bad.append(f"{name} ({os.path.getsize(pth)} bytes)")
+            continue
+        with gzip.open(pth, "rt") as f:
+            lines += f.read().splitlines()
+    assert not bad, f"seed {seed}: empty or invalid files in the output directory: {bad}"
+    got = sorted(int(l.split()[1]) for l in lines)
+    dups = len(got) - len(set(got))
+    missing = set(range(sent)) - set(got)
+    assert dups == 0 and not missing, (f"seed {seed}: {sent} lines, {dups} duplicates, "
+                                       f"{len(missing)} missing (first {sorted(missing)[:3]})")
