@@ -375,7 +375,8 @@ static char *published_name(const char *part, const struct stat *pst)
 
     while (dh && found == NULL && (de = readdir(dh)) != NULL) {
         struct stat st;
-        if (de->d_name[0] == '.' || fstatat(dirfd(dh), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (de->d_name[0] == '.' ||
+            fstatat(dirfd(dh), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
             continue;
         }
         if (st.st_ino == pst->st_ino && st.st_dev == pst->st_dev) {
@@ -452,17 +453,18 @@ static int publish_one_file(struct file_job *j)
     }
     for (i = 0; j->final == NULL; i++) {
         char *p = with_index(j->target, i);
+        int e;
         if (link(part, p) == 0) {
             j->final = p;
             linked = true;
             break;
         }
+        e = errno;
         ls_free(p);
-        if (errno != EEXIST || i > 1000000) {
+        if (e != EEXIST || i > 1000000) {
             snprintf(j->err, sizeof(j->err), "link() '%s' to '%s' failed (%d: %s)%s", part,
-                     j->target, errno, strerror(errno),
-                     errno == EPERM || errno == ENOTSUP ? "; out_file needs a file system "
-                     "with hard links" : "");
+                     j->target, e, strerror(e), e == EPERM || e == ENOTSUP ?
+                     "; out_file needs a file system with hard links" : "");
             goto close;
         }
     }
