@@ -201,6 +201,12 @@ void ls_input_done(struct ls_instance *in);
 void ls_input_fail(struct ls_instance *in);
 /* True when running with --oneshot. */
 bool ls_oneshot(const struct ls_engine *eng);
+/*
+ * True once a TERM or INT has arrived (it is read here if it is still pending). Long work
+ * that runs before the loop does, such as loading a big pos_file at start, checks it now
+ * and then and gives up early, so the process stops promptly.
+ */
+bool ls_stop_requested(void);
 /* 64-bit key naming a delivery source (FNV-1a of bytes). Never 0. */
 uint64_t ls_source_key(const void *p, size_t len);
 /*

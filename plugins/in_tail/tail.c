@@ -226,8 +226,16 @@ static const struct ls_param tail_params[] = {
     LS_PARAM_END
 };
 
-/* pos_files in use in this process: two sources may not share one (fluentd refuses too) */
-static char **tail_pos_in_use;
+/*
+ * pos_files held by tail sources, per engine: two sources of one configuration must not
+ * share one (fluentd refuses too), but a reload validates the next configuration while the running engine still
+ * holds its pos_file, and that is no conflict.
+ */
+struct tail_pos_use {
+    const struct ls_engine *eng;
+    char *path;
+};
+static struct tail_pos_use *tail_pos_in_use;
 static size_t tail_npos_in_use;
 
 static void tail_read(struct tail_file *f);
@@ -404,7 +412,8 @@ static int tail_init(struct ls_instance *ins, struct ls_conf_section *sec, char 
     }
     if (ctx->pos_file) {
         for (i = 0; i < tail_npos_in_use; i++) {
-            if (strcmp(tail_pos_in_use[i], ctx->pos_file) == 0) {
+            if (tail_pos_in_use[i].eng == ins->engine &&
+                strcmp(tail_pos_in_use[i].path, ctx->pos_file) == 0) {
                 struct ls_conf_param *p = ls_conf_get_param(sec, "pos_file");
                 snprintf(err, errlen, "%s:%d: pos_file '%s' is already used by another tail "
                          "source", p->file, p->line, ctx->pos_file);
@@ -413,8 +422,10 @@ static int tail_init(struct ls_instance *ins, struct ls_conf_section *sec, char 
                 return LS_ERROR;
             }
         }
-        tail_pos_in_use = ls_realloc(tail_pos_in_use, (tail_npos_in_use + 1) * sizeof(char *));
-        tail_pos_in_use[tail_npos_in_use++] = ls_strdup(ctx->pos_file);
+        tail_pos_in_use = ls_realloc(tail_pos_in_use,
+                                     (tail_npos_in_use + 1) * sizeof(*tail_pos_in_use));
+        tail_pos_in_use[tail_npos_in_use].eng = ins->engine;
+        tail_pos_in_use[tail_npos_in_use++].path = ls_strdup(ctx->pos_file);
     } else {
         ls_plg_warn(ins, "'pos_file PATH' parameter is not set to a 'tail' source; this "
                     "parameter is highly recommended to save the position to resume tailing");
@@ -2192,8 +2203,9 @@ static void tail_destroy(struct ls_instance *ins)
     ls_instance_destroy(ctx->parser);
     if (ctx->pos_file) {
         for (i = 0; i < tail_npos_in_use; i++) {
-            if (strcmp(tail_pos_in_use[i], ctx->pos_file) == 0) {
-                ls_free(tail_pos_in_use[i]);
+            if (tail_pos_in_use[i].eng == ins->engine &&
+                strcmp(tail_pos_in_use[i].path, ctx->pos_file) == 0) {
+                ls_free(tail_pos_in_use[i].path);
                 tail_pos_in_use[i] = tail_pos_in_use[--tail_npos_in_use];
                 break;
             }
