@@ -1520,8 +1520,12 @@ static void tail_find_rotated(struct tail_ctx *ctx, struct tail_file *nf, struct
     }
 }
 
-/* Entries nobody claimed at start: files rotated away whose end we had not read yet. */
-static void tail_recover_leftovers(struct tail_ctx *ctx)
+/*
+ * Entries nobody claimed at start: files rotated away whose end we had not read yet. With
+ * tens of thousands of entries this takes a while (a directory search each), so a TERM
+ * stops it: false then, and the entries not looked at must stay (no compaction).
+ */
+static bool tail_recover_leftovers(struct tail_ctx *ctx)
 {
     size_t i;
 
@@ -1531,6 +1535,11 @@ static void tail_recover_leftovers(struct tail_ctx *ctx)
         struct stat st;
         char *p;
 
+        if (i % 256 == 255 && ls_stop_requested()) {
+            ls_plg_info(ctx->ins, "stopping: %zu of %zu pos_file entries not checked for "
+                        "unread rotated files; they are kept", ctx->pf->n - i, ctx->pf->n);
+            return false;
+        }
         if (e->live || e->pos == TAIL_POS_UNWATCHED || e->ino == 0 ||
             tail_ino_followed(ctx, e->ino)) {
             continue;
@@ -1564,6 +1573,7 @@ static void tail_recover_leftovers(struct tail_ctx *ctx)
             e->live = true;
         }
     }
+    return true;
 }
 
 /* Open f (a path we follow) and choose where to start. */
@@ -2076,8 +2086,7 @@ static void tail_refresh_cb(struct ls_timer *t, void *arg)
 
     tail_refresh_now(ctx);
     ctx->startup = false;
-    if (first && ctx->pf) {
-        tail_recover_leftovers(ctx);
+    if (first && ctx->pf && tail_recover_leftovers(ctx)) {
         (void)tail_pos_compact(ctx->pf);
     }
 }
@@ -2118,7 +2127,7 @@ static int tail_start(struct ls_instance *ins)
     ctx->kick = ls_timer_new(ins, tail_kick_cb, ctx);
     ctx->refresh = ls_timer_new(ins, tail_refresh_cb, ctx);
     ctx->startup = true;
-    if (!ctx->skip_refresh_on_startup) {
+    if (!ctx->skip_refresh_on_startup && !ls_stop_requested()) {
         tail_refresh_cb(ctx->refresh, ctx);
     }
     /* fluentd: files found after start (even with skip_refresh_on_startup) start at the head */

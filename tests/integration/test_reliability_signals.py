@@ -200,3 +200,43 @@ def test_two_sources_of_one_configuration_still_cannot_share_a_pos_file():
     p = lstest.run(["-c", c, "--dry-run"])
     assert p.returncode != 0 and re.search(r"logship\.conf:\d+: pos_file .* is already used by "
                                            r"another tail source", p.stderr), p.stderr
+
+
+def test_term_during_a_big_pos_file_load_exits_promptly_and_keeps_it():
+    """Issue 14 item 6: a pos_file of 200,000 entries for files gone from a directory of 1,000
+    (each is looked for by inode there at start). A TERM that comes meanwhile ends the process
+    gracefully and promptly (it used to wait for a quadratic load, minutes), and the entries not
+    yet looked at are kept: the start must not compact them away."""
+    d = tmpdir()
+    old = os.path.join(d, "old")
+    os.makedirs(old)
+    for i in range(1000):
+        open(os.path.join(old, f"other{i}"), "w").close()
+    log = os.path.join(d, "app.log")
+    lstest.write(log, "x\n")
+    n = 200000
+    pos = os.path.join(d, "tail.pos")
+    with open(pos, "w") as f:
+        f.write("".join(f"{old}/app.log.{i}\t{i:016x}\t{i + 10**9:016x}\n" for i in range(n)))
+    c = conf(relkit.tail_source(log, d) + "\n<match **>\n  @type null\n</match>\n", d)
+    a = Agent(c).start()
+
+    def term_handled():
+        # from here on a TERM is the agent's to handle, blocked (read from a signalfd) or
+        # caught; before, it would take its default action
+        bit = 1 << (signal.SIGTERM - 1)
+        try:
+            return any(int(line.split()[1], 16) & bit
+                       for line in lstest.read(f"/proc/{a.p.pid}/status").splitlines()
+                       if line.startswith(("SigBlk:", "SigCgt:")))
+        except OSError:
+            return False
+    wait_until(term_handled, 10, 0.001, what="TERM blocked or caught")
+    a.signal(signal.SIGTERM)
+    t0 = time.time()
+    rc = a.wait(60)
+    assert rc == 0, f"exit {rc}: " + lstest.tail_text(a.log())
+    assert "logship started" not in a.log(), lstest.tail_text(a.log())
+    kept = sum(1 for line in lstest.read(pos).splitlines() if line.startswith(old))
+    assert kept == n, f"{n - kept} pos_file entries lost"
+    print(f"    TERM honoured {time.time() - t0:.2f}s after it was sent", flush=True)
