@@ -369,13 +369,14 @@ static char *published_name(const char *part, const struct stat *pst)
 {
     char *copy = ls_strdup(part);
     const char *dir = dirname(copy);
+    const char *self = strrchr(part, '/') ? strrchr(part, '/') + 1 : part;
     DIR *dh = opendir(dir);
     struct dirent *de;
     char *found = NULL;
 
     while (dh && found == NULL && (de = readdir(dh)) != NULL) {
         struct stat st;
-        if (de->d_name[0] == '.' ||
+        if (strcmp(de->d_name, self) == 0 ||
             fstatat(dirfd(dh), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
             continue;
         }
