@@ -343,6 +343,23 @@ int ls_chunk_write_fd(struct ls_chunk *c, int algo, int fd, uint64_t *written, c
 int ls_chunk_write_file(struct ls_chunk *c, int algo, const char *path, uint64_t *written,
                         char *err, size_t errlen);
 /*
+ * Blocking: write chunk c's payload to a new file, the first of name_at(arg, 0),
+ * name_at(arg, 1)... that does not exist (name_at returns a name the caller owns, or NULL
+ * when there is no further one), such that the name appears only with all its data: the
+ * payload goes to a hidden part file in the names' directory (the directory of dir_of),
+ * named by the chunk (".logship-<id>.part"), is fsynced, and link() gives it the name
+ * (link fails on a taken one, so no two chunks get one name). *final gets the name (caller
+ * owns it). The caller then records the name in the chunk's state and calls
+ * ls_chunk_publish_done. If a crash came in between, the part file is still linked when
+ * this is called again: nothing is written, *had_name is set and *final is the name it has
+ * (NULL if it is no longer in that directory). LS_OK, or LS_ERROR with a message in err.
+ */
+int ls_chunk_publish_file(struct ls_chunk *c, int algo, const char *dir_of,
+                          char *(*name_at)(void *arg, unsigned i), void *arg, char **final,
+                          bool *had_name, uint64_t *written, char *err, size_t errlen);
+/* Remove c's part file in the directory of dir_of, once its name is in c's state. */
+void ls_chunk_publish_done(struct ls_chunk *c, const char *dir_of);
+/*
  * The strftime format fluentd derives from a timekey for a chunk's time slice
  * (timekey_to_timeformat): %Y%m%d%H%M%S below a minute, %Y%m%d%H%M below an hour,
  * %Y%m%d%H below a day, else %Y%m%d. Used for %{time_slice} and out_file names.

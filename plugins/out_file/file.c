@@ -36,7 +36,6 @@
 #include "compress.h"
 #include "log.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <pthread.h>
@@ -349,48 +348,6 @@ static char *with_index(const char *tmpl, unsigned i)
     return ls_asprintf("%.*s_%u%s", (int)(m - tmpl), tmpl, i, m + 3);
 }
 
-/* The hidden file a chunk's data is written to before it gets its name (in the directory
- * of name, so link() can give it the name). Named by the chunk so a restart finds it. */
-static char *part_path(const struct file_job *j, const char *name)
-{
-    const char *slash = strrchr(name, '/');
-
-    return ls_asprintf("%.*s.logship-%s.part", slash ? (int)(slash - name + 1) : 0, name,
-                       ls_chunk_info(j->chunk)->id);
-}
-
-/*
- * part has other links: a crash came after it got its name and before the state said so.
- * Find that name (in part's directory, by inode) and record it, so the data is not written
- * to a second name. Returns the name (caller owns it), or NULL if it is no longer in the
- * directory (renamed by someone): the data was written, so it is not written again.
- */
-static char *published_name(const char *part, const struct stat *pst)
-{
-    char *copy = ls_strdup(part);
-    const char *dir = dirname(copy);
-    const char *self = strrchr(part, '/') ? strrchr(part, '/') + 1 : part;
-    DIR *dh = opendir(dir);
-    struct dirent *de;
-    char *found = NULL;
-
-    while (dh && found == NULL && (de = readdir(dh)) != NULL) {
-        struct stat st;
-        if (strcmp(de->d_name, self) == 0 ||
-            fstatat(dirfd(dh), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-            continue;
-        }
-        if (st.st_ino == pst->st_ino && st.st_dev == pst->st_dev) {
-            found = ls_asprintf("%s/%s", dir, de->d_name);
-        }
-    }
-    if (dh) {
-        closedir(dh);
-    }
-    ls_free(copy);
-    return found;
-}
-
 static int save_one_file_state(struct file_job *j)
 {
     char *state = j->final ? ls_asprintf("owner\t%s\npath\t%s\ndone\n", j->ins->id, j->final)
@@ -405,84 +362,44 @@ static int save_one_file_state(struct file_job *j)
     return rc;
 }
 
+static char *indexed_name(void *arg, unsigned i)
+{
+    return i == 0 || strstr(arg, "_**") ? with_index(arg, i) : NULL;
+}
+
 /*
- * One file per chunk. The data never sits under a reader-visible name before it is
- * complete: it is written and fsynced to the chunk's hidden part file, which link() then
- * gives the first free index (link fails with EEXIST on a taken one, as O_EXCL did), the
- * state records the name, and the part link goes. Reserving the name first with an empty
- * file, as this once did, left that empty (for gzip, invalid) file behind whenever a crash
- * came before the state named it: the retry could not know it and took the next index.
+ * One file per chunk: ls_chunk_publish_file writes the data to a hidden part file and
+ * gives it the first free index with link() (which fails on a taken one, as O_EXCL did),
+ * then the state records the name ("done"). Reserving the name first with an empty file,
+ * as this once did, left that empty (for gzip, invalid) file behind whenever a crash came
+ * before the state named it: the retry could not know it and took the next index.
  */
 static int publish_one_file(struct file_job *j)
 {
     struct file_ctx *ctx = j->ins->ctx;
-    char *part = part_path(j, j->target);
-    struct stat st;
-    int fd = -1, rc = LS_ERROR;
-    bool linked = false;        /* the part has a name: keep it until the state says which */
-    unsigned i;
+    bool had_name;
 
     if (mkdir_parent(j->target) != LS_OK) {
         snprintf(j->err, sizeof(j->err), "cannot create the directory of '%s' (%d: %s)",
                  j->target, errno, strerror(errno));
-        goto out;
+        return LS_ERROR;
     }
-    fd = open(part, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        snprintf(j->err, sizeof(j->err), "open() '%s' failed (%d: %s)", part, errno,
-                 strerror(errno));
-        goto close;
+    if (ls_chunk_publish_file(j->chunk, ctx->compress == FILE_TEXT ? LS_COMPRESS_TEXT
+                                                                   : LS_COMPRESS_GZIP,
+                              j->target, indexed_name, j->target, &j->final, &had_name,
+                              &j->out_bytes, j->err, sizeof(j->err)) != LS_OK) {
+        return LS_ERROR;
     }
-    if (st.st_nlink > 1) {
-        linked = true;
-        j->final = published_name(part, &st);
+    if (had_name) {
         ls_plg_info(j->ins, "chunk %s was written to '%s' before the process stopped; "
                     "not writing it again", ls_chunk_info(j->chunk)->id,
                     j->final ? j->final : "a name no longer in its directory");
-        rc = save_one_file_state(j);
-        goto close;
     }
-    if (ftruncate(fd, 0) != 0) {
-        snprintf(j->err, sizeof(j->err), "ftruncate() '%s' failed (%d: %s)", part, errno,
-                 strerror(errno));
-        goto close;
+    if (save_one_file_state(j) != LS_OK) {
+        return LS_ERROR;        /* the part keeps its link: the retry finds the name again */
     }
-    if (ls_chunk_write_fd(j->chunk, ctx->compress == FILE_TEXT ? LS_COMPRESS_TEXT
-                                                               : LS_COMPRESS_GZIP,
-                          fd, &j->out_bytes, j->err, sizeof(j->err)) != LS_OK) {
-        goto close;
-    }
-    for (i = 0; j->final == NULL; i++) {
-        char *p = with_index(j->target, i);
-        int e;
-        if (link(part, p) == 0) {
-            j->final = p;
-            linked = true;
-            break;
-        }
-        e = errno;
-        ls_free(p);
-        if (e != EEXIST || i > 1000000) {
-            snprintf(j->err, sizeof(j->err), "link() '%s' to '%s' failed (%d: %s)%s", part,
-                     j->target, e, strerror(e), e == EPERM || e == ENOTSUP ?
-                     "; out_file needs a file system with hard links" : "");
-            goto close;
-        }
-    }
-    /* the name must be durable before the state says the chunk is in it */
-    (void)ls_fsync_dir_of(j->final);
-    rc = save_one_file_state(j);
-close:
-    if (fd >= 0) {
-        close(fd);
-    }
-    /* once the state names the file, the part link is only a leftover */
-    if (rc == LS_OK || !linked) {
-        unlink(part);
-    }
-out:
-    ls_free(part);
-    return rc;
+    ls_chunk_publish_done(j->chunk, j->target);
+    return LS_OK;
 }
 
 static int write_one_file(struct file_job *j)
@@ -491,9 +408,7 @@ static int write_one_file(struct file_job *j)
 
     if (j->state_done) {
         /* in its file before a crash, and the state said so: only the part link may be left */
-        char *part = part_path(j, j->state_path ? j->state_path : j->target);
-        unlink(part);
-        ls_free(part);
+        ls_chunk_publish_done(j->chunk, j->state_path ? j->state_path : j->target);
         j->final = j->state_path ? ls_strdup(j->state_path) : NULL;
         return LS_OK;
     }

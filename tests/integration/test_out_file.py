@@ -323,6 +323,38 @@ def test_retry_after_crash_rewrites_the_same_file():
     assert "crashed attempt" not in text and text.count("\"msg\":\"x\"") == 5, text
     assert not glob.glob(os.path.join(buf, "logship.*"))
 
+def test_a_chunk_named_before_a_crash_keeps_its_name():
+    """A crash after the chunk's part file got its name and before the state recorded it:
+    the part file is still linked, so the restart keeps that name and writes nothing again
+    (no second copy under the next index, no leftover part file)."""
+    d = tmpdir()
+    out = os.path.join(d, "o")
+    buf = os.path.join(d, "buf")
+    _staged_chunks(f"""
+{_tf_source("x", 3)}
+<match **>
+  @type file
+  path {out}
+  <buffer time>
+    @type file
+    path {buf}
+    timekey_use_utc true
+  </buffer>
+</match>""", d)
+    chunks = glob.glob(os.path.join(buf, "logship.*.chunk"))
+    assert len(chunks) == 1, os.listdir(buf)
+    cid = re.search(r"logship\.[bq]([0-9a-f]{32})\.chunk", chunks[0]).group(1)
+    write(out + ".20300101_0.log", "another chunk's file\n")
+    target = out + ".20300101_1.log"
+    write(target, "the chunk, written before the crash\n")
+    part = os.path.join(d, f".logship-{cid}.part")
+    os.link(target, part)
+    p = oneshot(conf(_recovery_conf(d, out, buf, False), d, "r.conf"))
+    assert sorted(glob.glob(out + ".*")) == [out + ".20300101_0.log", target]
+    assert lstest.read(target) == "the chunk, written before the crash\n"
+    assert "not writing it again" in p.stderr, p.stderr[-2000:]
+    assert not os.path.exists(part) and not glob.glob(os.path.join(buf, "logship.*"))
+
 def test_append_retry_after_crash_cuts_back_first():
     d = tmpdir()
     out = os.path.join(d, "o")
@@ -454,6 +486,40 @@ def test_secondary_file_names_and_gzip():
         with gzip.open(os.path.join(err, n), "rt") as f:
             seqs += [json.loads(l)["seq"] for l in f.read().splitlines()]
     assert sorted(seqs) == list(range(6))
+
+def test_secondary_file_dumped_before_a_crash_is_not_dumped_again():
+    d = tmpdir()
+    err = os.path.join(d, "err")
+    buf = os.path.join(d, "buf")
+    _unwritten_chunks(d, buf, 1)
+    chunks = glob.glob(os.path.join(buf, "logship.*.chunk"))
+    assert len(chunks) == 1, os.listdir(buf)
+    cid = re.search(r"logship\.[bq]([0-9a-f]{32})\.chunk", chunks[0]).group(1)
+    write(os.path.join(err, "dump.0"), "the chunk, dumped before the crash\n")
+    part = os.path.join(err, f".logship-{cid}.part")
+    os.link(os.path.join(err, "dump.0"), part)
+    p = oneshot(conf(f"""
+<system>
+  without_source true
+</system>
+<match **>
+  @type fault
+  fail_times 1000
+  <buffer time>
+    @type file
+    path {buf}
+    retry_wait 0.1
+    retry_max_times 0
+  </buffer>
+  <secondary>
+    @type secondary_file
+    directory {err}
+    basename dump
+  </secondary>
+</match>""", d, "r.conf"))
+    assert sorted(os.listdir(err)) == ["dump.0"], os.listdir(err)
+    assert lstest.read(os.path.join(err, "dump.0")) == "the chunk, dumped before the crash\n"
+    assert "not dumping it again" in p.stderr, p.stderr[-2000:]
 
 def test_secondary_file_only_in_secondary():
     d = tmpdir()
