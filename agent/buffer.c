@@ -2200,27 +2200,30 @@ static char *linked_name(const char *part, const struct stat *pst)
 }
 
 int ls_chunk_publish_file(struct ls_chunk *c, int algo, const char *dir_of,
-                          char *(*name_at)(void *arg, unsigned i), void *arg, char **final,
-                          bool *had_name, uint64_t *written, char *err, size_t errlen)
+                          char *(*name_at)(void *arg, unsigned i), void *name_arg,
+                          int (*record)(void *arg, const char *name), void *record_arg,
+                          char **final, uint64_t *written, char *err, size_t errlen)
 {
     char *part = part_path(c, dir_of);
     struct stat st;
     int fd = open(part, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     int rc = LS_ERROR;
+    bool linked = false;        /* keep the part until the name is recorded */
     unsigned i;
 
     *final = NULL;
-    *had_name = false;
+    *written = 0;
     if (fd < 0 || fstat(fd, &st) != 0) {
         snprintf(err, errlen, "open() '%s' failed (%d: %s)", part, errno, strerror(errno));
         goto out;
     }
     if (st.st_nlink > 1) {
-        /* linked before a crash, and the caller never recorded the name: keep it */
-        *had_name = true;
+        /* linked before a crash that came before the record: that is its name */
+        linked = true;
         *final = linked_name(part, &st);
-        *written = 0;
-        rc = LS_OK;
+        ls_info("chunk %s was written to '%s' before the process stopped; not writing it "
+                "again", c->id, *final ? *final : "a name no longer in its directory");
+        rc = record(record_arg, *final);
         goto out;
     }
     if (ftruncate(fd, 0) != 0) {
@@ -2231,10 +2234,11 @@ int ls_chunk_publish_file(struct ls_chunk *c, int algo, const char *dir_of,
         goto out;
     }
     for (i = 0; *final == NULL; i++) {
-        char *name = name_at(arg, i);
+        char *name = name_at(name_arg, i);
         int e;
         if (name && link(part, name) == 0) {
             *final = name;
+            linked = true;
             break;
         }
         if (name == NULL || i > 1000000) {
@@ -2253,14 +2257,14 @@ int ls_chunk_publish_file(struct ls_chunk *c, int algo, const char *dir_of,
         }
         ls_free(name);
     }
-    /* the name must be durable before the caller's state says the chunk is in it */
+    /* the name must be durable before the state says the chunk is in it */
     (void)ls_fsync_dir_of(*final);
-    rc = LS_OK;
+    rc = record(record_arg, *final);
 out:
     if (fd >= 0) {
         close(fd);
     }
-    if (rc != LS_OK) {
+    if (rc == LS_OK || !linked) {
         unlink(part);
     }
     ls_free(part);

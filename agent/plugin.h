@@ -343,21 +343,24 @@ int ls_chunk_write_fd(struct ls_chunk *c, int algo, int fd, uint64_t *written, c
 int ls_chunk_write_file(struct ls_chunk *c, int algo, const char *path, uint64_t *written,
                         char *err, size_t errlen);
 /*
- * Blocking: write chunk c's payload to a new file, the first of name_at(arg, 0),
- * name_at(arg, 1)... that does not exist (name_at returns a name the caller owns, or NULL
- * when there is no further one), such that the name appears only with all its data: the
- * payload goes to a hidden part file in the names' directory (the directory of dir_of),
- * named by the chunk (".logship-<id>.part"), is fsynced, and link() gives it the name
- * (link fails on a taken one, so no two chunks get one name). *final gets the name (caller
- * owns it). The caller then records the name in the chunk's state and calls
- * ls_chunk_publish_done. If a crash came in between, the part file is still linked when
- * this is called again: nothing is written, *had_name is set and *final is the name it has
- * (NULL if it is no longer in that directory). LS_OK, or LS_ERROR with a message in err.
+ * Blocking: write chunk c's payload to a new file, the first of name_at(name_arg, 0),
+ * name_at(name_arg, 1)... that does not exist (name_at returns a name the caller owns, or
+ * NULL when there is no further one), such that the name appears only with all its data:
+ * the payload goes to a hidden part file in the names' directory (the directory of dir_of),
+ * named by the chunk (".logship-<id>.part"), is fsynced, and link() gives it the name (link
+ * fails on a taken one, so no two chunks get one name). Then record(record_arg, name) must
+ * store the name in the chunk's state (LS_OK, or LS_ERROR with a message in err), and the
+ * part file goes. If a crash came between the link and the record, the part file is still
+ * linked when this is called again: nothing is written, and record gets the name it has
+ * (NULL if it is no longer in that directory). *final gets the name (caller owns it),
+ * before record is called.
+ * LS_OK, or LS_ERROR with a message in err.
  */
 int ls_chunk_publish_file(struct ls_chunk *c, int algo, const char *dir_of,
-                          char *(*name_at)(void *arg, unsigned i), void *arg, char **final,
-                          bool *had_name, uint64_t *written, char *err, size_t errlen);
-/* Remove c's part file in the directory of dir_of, once its name is in c's state. */
+                          char *(*name_at)(void *arg, unsigned i), void *name_arg,
+                          int (*record)(void *arg, const char *name), void *record_arg,
+                          char **final, uint64_t *written, char *err, size_t errlen);
+/* Remove c's part file in the directory of dir_of (left by a crash after the record). */
 void ls_chunk_publish_done(struct ls_chunk *c, const char *dir_of);
 /*
  * The strftime format fluentd derives from a timekey for a chunk's time slice

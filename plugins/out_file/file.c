@@ -348,10 +348,9 @@ static char *with_index(const char *tmpl, unsigned i)
     return ls_asprintf("%.*s_%u%s", (int)(m - tmpl), tmpl, i, m + 3);
 }
 
-static int save_one_file_state(struct file_job *j)
+/* Store state (consumed) as the chunk's state; on failure, a message in j->err. */
+static int save_state(struct file_job *j, char *state)
 {
-    char *state = j->final ? ls_asprintf("owner\t%s\npath\t%s\ndone\n", j->ins->id, j->final)
-                           : ls_asprintf("owner\t%s\ndone\n", j->ins->id);
     int rc = ls_chunk_set_state(j->chunk, state);
 
     if (rc != LS_OK) {
@@ -362,6 +361,15 @@ static int save_one_file_state(struct file_job *j)
     return rc;
 }
 
+/* ls_chunk_publish_file's record: the chunk is in name (NULL: in a file renamed since) */
+static int record_one_file(void *arg, const char *name)
+{
+    struct file_job *j = arg;
+
+    return save_state(j, name ? ls_asprintf("owner\t%s\npath\t%s\ndone\n", j->ins->id, name)
+                              : ls_asprintf("owner\t%s\ndone\n", j->ins->id));
+}
+
 static char *indexed_name(void *arg, unsigned i)
 {
     return i == 0 || strstr(arg, "_**") ? with_index(arg, i) : NULL;
@@ -370,36 +378,23 @@ static char *indexed_name(void *arg, unsigned i)
 /*
  * One file per chunk: ls_chunk_publish_file writes the data to a hidden part file and
  * gives it the first free index with link() (which fails on a taken one, as O_EXCL did),
- * then the state records the name ("done"). Reserving the name first with an empty file,
+ * and the state records the name ("done"). Reserving the name first with an empty file,
  * as this once did, left that empty (for gzip, invalid) file behind whenever a crash came
  * before the state named it: the retry could not know it and took the next index.
  */
 static int publish_one_file(struct file_job *j)
 {
     struct file_ctx *ctx = j->ins->ctx;
-    bool had_name;
 
     if (mkdir_parent(j->target) != LS_OK) {
         snprintf(j->err, sizeof(j->err), "cannot create the directory of '%s' (%d: %s)",
                  j->target, errno, strerror(errno));
         return LS_ERROR;
     }
-    if (ls_chunk_publish_file(j->chunk, ctx->compress == FILE_TEXT ? LS_COMPRESS_TEXT
-                                                                   : LS_COMPRESS_GZIP,
-                              j->target, indexed_name, j->target, &j->final, &had_name,
-                              &j->out_bytes, j->err, sizeof(j->err)) != LS_OK) {
-        return LS_ERROR;
-    }
-    if (had_name) {
-        ls_plg_info(j->ins, "chunk %s was written to '%s' before the process stopped; "
-                    "not writing it again", ls_chunk_info(j->chunk)->id,
-                    j->final ? j->final : "a name no longer in its directory");
-    }
-    if (save_one_file_state(j) != LS_OK) {
-        return LS_ERROR;        /* the part keeps its link: the retry finds the name again */
-    }
-    ls_chunk_publish_done(j->chunk, j->target);
-    return LS_OK;
+    return ls_chunk_publish_file(j->chunk, ctx->compress == FILE_TEXT ? LS_COMPRESS_TEXT
+                                                                      : LS_COMPRESS_GZIP,
+                                 j->target, indexed_name, j->target, record_one_file, j,
+                                 &j->final, &j->out_bytes, j->err, sizeof(j->err));
 }
 
 static int write_one_file(struct file_job *j)
@@ -440,15 +435,7 @@ static char *append_state(const struct ls_instance *ins, const char *path, long 
 
 static int save_append_state(struct file_job *j, long long before, bool done)
 {
-    char *state = append_state(j->ins, j->final, before, done);
-    int rc = ls_chunk_set_state(j->chunk, state);
-
-    if (rc != LS_OK) {
-        snprintf(j->err, sizeof(j->err), "cannot save the state of chunk %s (%d: %s)",
-                 ls_chunk_info(j->chunk)->id, errno, strerror(errno));
-    }
-    ls_free(state);
-    return rc;
+    return save_state(j, append_state(j->ins, j->final, before, done));
 }
 
 static int append_file(struct file_job *j)

@@ -117,6 +117,13 @@ static int sf_save_state(struct sf_job *j)
     return rc;
 }
 
+/* ls_chunk_publish_file's record: the chunk is in j->final, already set to name */
+static int sf_record(void *arg, const char *name)
+{
+    LS_UNUSED(name);
+    return sf_save_state(arg);
+}
+
 /* "<basename>.<i>": the first free index; without an index mark, only the name itself */
 static char *sf_name(void *arg, unsigned i)
 {
@@ -133,7 +140,6 @@ static int sf_write_new(struct sf_job *j)
 {
     struct sf_ctx *ctx = j->ins->ctx;
     int algo = ctx->compress == SF_TEXT ? LS_COMPRESS_TEXT : LS_COMPRESS_GZIP;
-    bool had_name;
 
     if (j->done) {
         ls_chunk_publish_done(j->chunk, j->final ? j->final : j->target);
@@ -144,20 +150,8 @@ static int sf_write_new(struct sf_job *j)
         return ls_chunk_write_file(j->chunk, algo, j->final, &j->out_bytes, j->err,
                                    sizeof(j->err));
     }
-    if (ls_chunk_publish_file(j->chunk, algo, j->target, sf_name, j->target, &j->final,
-                              &had_name, &j->out_bytes, j->err, sizeof(j->err)) != LS_OK) {
-        return LS_ERROR;
-    }
-    if (had_name) {
-        ls_plg_info(j->ins, "chunk %s was dumped to '%s' before the process stopped; not "
-                    "dumping it again", ls_chunk_info(j->chunk)->id,
-                    j->final ? j->final : "a name no longer in its directory");
-    }
-    if (sf_save_state(j) != LS_OK) {
-        return LS_ERROR;        /* the part keeps its link: the retry finds the name again */
-    }
-    ls_chunk_publish_done(j->chunk, j->target);
-    return LS_OK;
+    return ls_chunk_publish_file(j->chunk, algo, j->target, sf_name, j->target, sf_record, j,
+                                 &j->final, &j->out_bytes, j->err, sizeof(j->err));
 }
 
 static int sf_append(struct sf_job *j)

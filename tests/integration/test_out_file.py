@@ -292,12 +292,10 @@ def _recovery_conf(d, out, buf, append):
   </buffer>
 </match>"""
 
-def test_retry_after_crash_rewrites_the_same_file():
-    d = tmpdir()
-    out = os.path.join(d, "o")
-    buf = os.path.join(d, "buf")
+def _one_staged_chunk(d, out, buf, n):
+    """n records {"msg": "x"} of 2030 in one staged chunk of out_file's file buffer; its id."""
     _staged_chunks(f"""
-{_tf_source("x", 5)}
+{_tf_source("x", n)}
 <match **>
   @type file
   path {out}
@@ -309,7 +307,13 @@ def test_retry_after_crash_rewrites_the_same_file():
 </match>""", d)
     chunks = glob.glob(os.path.join(buf, "logship.*.chunk"))
     assert len(chunks) == 1, os.listdir(buf)
-    cid = re.search(r"logship\.[bq]([0-9a-f]{32})\.chunk", chunks[0]).group(1)
+    return re.search(r"logship\.[bq]([0-9a-f]{32})\.chunk", chunks[0]).group(1)
+
+def test_retry_after_crash_rewrites_the_same_file():
+    d = tmpdir()
+    out = os.path.join(d, "o")
+    buf = os.path.join(d, "buf")
+    cid = _one_staged_chunk(d, out, buf, 5)
     # as if the previous run had resolved the name, written it and crashed before the purge
     target = out + ".20300101_0.log"
     write(target, "half a file from the crashed attempt\n")
@@ -330,20 +334,7 @@ def test_a_chunk_named_before_a_crash_keeps_its_name():
     d = tmpdir()
     out = os.path.join(d, "o")
     buf = os.path.join(d, "buf")
-    _staged_chunks(f"""
-{_tf_source("x", 3)}
-<match **>
-  @type file
-  path {out}
-  <buffer time>
-    @type file
-    path {buf}
-    timekey_use_utc true
-  </buffer>
-</match>""", d)
-    chunks = glob.glob(os.path.join(buf, "logship.*.chunk"))
-    assert len(chunks) == 1, os.listdir(buf)
-    cid = re.search(r"logship\.[bq]([0-9a-f]{32})\.chunk", chunks[0]).group(1)
+    cid = _one_staged_chunk(d, out, buf, 3)
     write(out + ".20300101_0.log", "another chunk's file\n")
     target = out + ".20300101_1.log"
     write(target, "the chunk, written before the crash\n")
@@ -519,7 +510,7 @@ def test_secondary_file_dumped_before_a_crash_is_not_dumped_again():
 </match>""", d, "r.conf"))
     assert sorted(os.listdir(err)) == ["dump.0"], os.listdir(err)
     assert lstest.read(os.path.join(err, "dump.0")) == "the chunk, dumped before the crash\n"
-    assert "not dumping it again" in p.stderr, p.stderr[-2000:]
+    assert "not writing it again" in p.stderr, p.stderr[-2000:]
 
 def test_secondary_file_only_in_secondary():
     d = tmpdir()
@@ -537,23 +528,14 @@ def test_kill9_loop_leaves_only_whole_files():
     reserved by an empty file before a crash used to stay behind, empty and invalid, when the
     chunk's data went to another index after the restart."""
     import random
+    import relkit
     rounds = 40 if lstest.LONG else 10
     seed = int(os.environ.get("SEED", time.time()))
     rnd = random.Random(seed)
     d = tmpdir()
     log = os.path.join(d, "app.log")
     outdir = os.path.join(d, "out")
-    c = conf(f"""
-<source>
-  @type tail
-  path {log}
-  pos_file {d}/tail.pos
-  tag app
-  read_from_head true
-  <parse>
-    @type none
-  </parse>
-</source>
+    c = conf(relkit.tail_source(log, d, tag="app") + f"""
 <match **>
   @type file
   path {outdir}/app
