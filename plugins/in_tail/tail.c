@@ -1274,12 +1274,106 @@ static bool tail_ino_followed(struct tail_ctx *ctx, uint64_t ino)
     return false;
 }
 
+/*
+ * The names of one directory by inode, read once: the start-up search for the files of
+ * many pos_file entries would otherwise read the directory again for each entry.
+ */
+struct ino_name {
+    uint64_t ino;
+    char *name;
+};
+
+struct dir_inos {
+    char *dir;
+    struct ino_name *v;         /* sorted by inode */
+    size_t n;
+};
+
+struct dir_ino_cache {
+    struct dir_inos *d;
+    size_t n;
+};
+
+static int cmp_ino_name(const void *a, const void *b)
+{
+    uint64_t x = ((const struct ino_name *)a)->ino, y = ((const struct ino_name *)b)->ino;
+
+    return x < y ? -1 : x > y;
+}
+
+static struct dir_inos *dir_inos_get(struct dir_ino_cache *c, const char *dir)
+{
+    struct dir_inos *di;
+    struct dirent *de;
+    size_t i, cap = 0;
+    DIR *d;
+
+    for (i = 0; i < c->n; i++) {
+        if (strcmp(c->d[i].dir, dir) == 0) {
+            return &c->d[i];
+        }
+    }
+    c->d = ls_realloc(c->d, (c->n + 1) * sizeof(*c->d));
+    di = &c->d[c->n++];
+    di->dir = ls_strdup(dir);
+    di->v = NULL;
+    di->n = 0;
+    d = opendir(dir);
+    while (d && (de = readdir(d)) != NULL) {
+        if (di->n == cap) {
+            cap = cap ? cap * 2 : 64;
+            di->v = ls_realloc(di->v, cap * sizeof(*di->v));
+        }
+        di->v[di->n].ino = (uint64_t)de->d_ino;
+        di->v[di->n++].name = ls_strdup(de->d_name);
+    }
+    if (d) {
+        closedir(d);
+    }
+    if (di->n) {
+        qsort(di->v, di->n, sizeof(*di->v), cmp_ino_name);
+    }
+    return di;
+}
+
+static void dir_ino_cache_release(struct dir_ino_cache *c)
+{
+    size_t i, k;
+
+    for (i = 0; i < c->n; i++) {
+        for (k = 0; k < c->d[i].n; k++) {
+            ls_free(c->d[i].v[k].name);
+        }
+        ls_free(c->d[i].v);
+        ls_free(c->d[i].dir);
+    }
+    ls_free(c->d);
+    c->d = NULL;
+    c->n = 0;
+}
+
+/* name in dir (slash: where path's last '/' was) if it is the regular file ino, else NULL */
+static char *tail_locate_try(const char *dir, const char *slash, const char *name, uint64_t ino,
+                             struct stat *st)
+{
+    char *p = slash ? ls_asprintf("%s%s%s", dir, slash == dir ? "" : "/", name)
+                    : ls_strdup(name);
+
+    if (stat(p, st) == 0 && (uint64_t)st->st_ino == ino && S_ISREG(st->st_mode)) {
+        return p;
+    }
+    ls_free(p);
+    return NULL;
+}
+
 /* Find inode ino as a regular file at path, or else in path's directory (logrotate renamed it
- * while we were down). The path found (caller frees) with *st, or NULL. */
-static char *tail_locate(const char *path, uint64_t ino, struct stat *st)
+ * while we were down), that directory read through cache if there is one. The path found
+ * (caller frees) with *st, or NULL. */
+static char *tail_locate_in(const char *path, uint64_t ino, struct stat *st,
+                            struct dir_ino_cache *cache)
 {
     char *dir, *slash, *found = NULL;
-    DIR *d;
+    DIR *d = NULL;
     struct dirent *de;
 
     if (stat(path, st) == 0 && (uint64_t)st->st_ino == ino && S_ISREG(st->st_mode)) {
@@ -1290,18 +1384,26 @@ static char *tail_locate(const char *path, uint64_t ino, struct stat *st)
     if (slash) {
         *(slash == dir ? slash + 1 : slash) = '\0';
     }
-    d = opendir(slash ? dir : ".");
-    while (d && found == NULL && (de = readdir(d)) != NULL) {
-        char *p;
-        if ((uint64_t)de->d_ino != ino) {
-            continue;
+    if (cache) {
+        struct dir_inos *di = dir_inos_get(cache, slash ? dir : ".");
+        size_t lo = 0, hi = di->n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (di->v[mid].ino < ino) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
         }
-        p = slash ? ls_asprintf("%s%s%s", dir, slash == dir ? "" : "/", de->d_name)
-                  : ls_strdup(de->d_name);
-        if (stat(p, st) == 0 && (uint64_t)st->st_ino == ino && S_ISREG(st->st_mode)) {
-            found = p;
-        } else {
-            ls_free(p);
+        for (; lo < di->n && di->v[lo].ino == ino && found == NULL; lo++) {
+            found = tail_locate_try(dir, slash, di->v[lo].name, ino, st);
+        }
+    } else {
+        d = opendir(slash ? dir : ".");
+    }
+    while (d && found == NULL && (de = readdir(d)) != NULL) {
+        if ((uint64_t)de->d_ino == ino) {
+            found = tail_locate_try(dir, slash, de->d_name, ino, st);
         }
     }
     if (d) {
@@ -1309,6 +1411,11 @@ static char *tail_locate(const char *path, uint64_t ino, struct stat *st)
     }
     ls_free(dir);
     return found;
+}
+
+static char *tail_locate(const char *path, uint64_t ino, struct stat *st)
+{
+    return tail_locate_in(path, ino, st, NULL);
 }
 
 /* Read a file that is no longer under a followed path (found at start) from pos to its end. */
@@ -1527,6 +1634,7 @@ static void tail_find_rotated(struct tail_ctx *ctx, struct tail_file *nf, struct
  */
 static bool tail_recover_leftovers(struct tail_ctx *ctx)
 {
+    struct dir_ino_cache cache = { NULL, 0 };
     size_t i;
 
     for (i = 0; ctx->pf && i < ctx->pf->n; i++) {
@@ -1538,13 +1646,14 @@ static bool tail_recover_leftovers(struct tail_ctx *ctx)
         if (i % 256 == 255 && ls_stop_requested()) {
             ls_plg_info(ctx->ins, "stopping: %zu of %zu pos_file entries not checked for "
                         "unread rotated files; they are kept", ctx->pf->n - i, ctx->pf->n);
+            dir_ino_cache_release(&cache);
             return false;
         }
         if (e->live || e->pos == TAIL_POS_UNWATCHED || e->ino == 0 ||
             tail_ino_followed(ctx, e->ino)) {
             continue;
         }
-        p = tail_locate(e->path, e->ino, &st);
+        p = tail_locate_in(e->path, e->ino, &st, &cache);
         if (p == NULL) {
             continue;
         }
@@ -1573,6 +1682,7 @@ static bool tail_recover_leftovers(struct tail_ctx *ctx)
             e->live = true;
         }
     }
+    dir_ino_cache_release(&cache);
     return true;
 }
 

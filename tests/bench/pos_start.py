@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Start-up time with a big pos_file: seconds from exec to "logship started" for a tail
 source whose pos_file holds N entries of files that are gone (each is still looked for, by
-inode, at start). Usage: LOGSHIP=build/logship tests/bench/pos_start.py [N...]
+inode, at start, in their directory, which holds DIR_FILES other files, default 0: it does
+not exist). Usage: LOGSHIP=build/logship [DIR_FILES=K] tests/bench/pos_start.py [N...]
 (default 20000 50000 200000). Results: tests/bench/RESULTS.md, "pos_file at start"."""
 import os, subprocess, sys, tempfile, time
 
@@ -9,8 +10,15 @@ LOGSHIP = os.environ.get("LOGSHIP", os.path.join(os.path.dirname(__file__), ".."
                                                  "build", "logship"))
 
 
+DIR_FILES = int(os.environ.get("DIR_FILES", "0"))
+
+
 def measure(n):
     with tempfile.TemporaryDirectory(prefix="ls-posbench-") as d:
+        if DIR_FILES:
+            os.makedirs(f"{d}/old")
+            for i in range(DIR_FILES):
+                open(f"{d}/old/other{i}", "w").close()
         with open(f"{d}/app.log", "w") as f:
             f.write("hello\n")
         with open(f"{d}/tail.pos", "w") as f:
