@@ -19,9 +19,9 @@ override BUILD := $(BUILD)/san
 endif
 
 PKGS    := zlib libcrypto libpcre2-8 expat
-# headers only: the plugins dlopen these (agent/dynlib.h), so processes that do not use them
-# do not map them; the .deb must name their packages itself
-DLOPEN_PKGS := libmariadb libmicrohttpd
+# headers only: the plugins and agent/compress.c dlopen these (agent/dynlib.h), so processes
+# that do not use them do not map them; the .deb must name their packages itself
+DLOPEN_PKGS := libmariadb libmicrohttpd libzstd liblzma
 DEPS_STAMP  := $(BUILD)/.deps-ok
 
 # pkg-config may only run after the deps step: on a fresh machine neither pkg-config nor the

@@ -200,6 +200,7 @@ struct src_pos {
     uint64_t src;
     uint64_t durable;
     uint64_t pending;
+    uint64_t emit_seq;      /* the input emit that set pending (ls_engine.emit_seq) */
 };
 
 struct ls_buffer {
@@ -476,8 +477,17 @@ struct ls_buffer *ls_buffer_create(struct ls_instance *out, struct ls_conf_secti
     if (b->key_time && b->c.timekey <= 0) {
         b->c.timekey = 86400;
     }
-    /* v0.12 utc / localtime flags */
-    if (!bufsec && outsec) {
+    /*
+     * v0.12 utc / localtime flags reach the buffer only with time_slice_format (fluentd's
+     * compat layer); without it the slices stay local and the flags only change how times are
+     * formatted (engine.c makes the <format>).
+     */
+    if (!bufsec && outsec && slice_fmt) {
+        if (ls_conf_get(outsec, "utc") && ls_conf_get(outsec, "localtime")) {
+            ls_conf_param_error(outsec, "localtime", err, errlen, "both of utc and localtime "
+                                "are specified, use only one of them");
+            goto fail;
+        }
         if (ls_conf_get(outsec, "utc")) {
             bool u = true;
             (void)ls_parse_bool(ls_conf_get(outsec, "utc"), &u);
@@ -1022,10 +1032,15 @@ int ls_buffer_write(struct ls_buffer *b, const struct ls_record *rec)
     struct src_pos *sp = NULL;
     struct ls_output_core *core = b->out->core;
 
-    /* a record this output already holds (re-read after a restart) is dropped */
+    /*
+     * A record this output already holds (re-read after a restart) is dropped. The same
+     * record arriving again within one input emit is another copy of it (copy, or outputs
+     * that re-emit, such as rewrite_tag_filter, sending it here twice) and is kept.
+     */
     if (rec->src) {
         sp = hwm_slot(b, rec->src, true);
-        if (rec->pos <= sp->pending || rec->pos <= sp->durable) {
+        if ((rec->pos <= sp->pending || rec->pos <= sp->durable) &&
+            !(rec->pos == sp->pending && sp->emit_seq == b->eng->emit_seq)) {
             return LS_OK;
         }
     }
@@ -1119,6 +1134,7 @@ int ls_buffer_write(struct ls_buffer *b, const struct ls_record *rec)
     if (sp) {
         unsigned k;
         sp->pending = rec->pos;
+        sp->emit_seq = b->eng->emit_seq;
         for (k = 0; k < b->npsrc; k++) {
             if (b->psrc[k].src == rec->src) {
                 break;
@@ -2110,8 +2126,8 @@ int ls_chunk_write_fd(struct ls_chunk *c, int algo, int fd, uint64_t *written, c
     /* the file's growth gives the size: digests of every byte would cost a fifth of the
      * CPU of writing a text chunk just for a metric */
     before = fstat(fd, &st) == 0 ? st.st_size : 0;
-    rc = ls_compress_stream(algo == LS_COMPRESS_GZIP ? LS_COMPRESS_GZIP : LS_COMPRESS_TEXT, -1,
-                            chunk_read_cb, r, fd, NULL, cerr, sizeof(cerr));
+    rc = ls_compress_stream((enum ls_compress_algo)algo, -1, chunk_read_cb, r, fd, NULL, cerr,
+                            sizeof(cerr));
     ls_chunk_reader_close(r);
     if (rc != LS_OK) {
         snprintf(err, errlen, "writing chunk %s failed: %s", c->id,

@@ -3,7 +3,9 @@
  *
  * gzip output is always a single gzip member (one stream) that `gzip -t`
  * and `zcat` accept, whatever the size, produced in bounded memory by
- * streaming. The digests S3 needs (MD5 for Content-MD5, SHA-256 for
+ * streaming. zstd output is one zstd frame (with its checksum), xz output
+ * one .xz stream (CRC64 check), also streamed; `zstd -t` and `xz -t` accept
+ * them. The digests S3 needs (MD5 for Content-MD5, SHA-256 for
  * x-amz-content-sha256) are computed over the output in the same pass, so
  * the payload is read once.
  */
@@ -15,6 +17,8 @@
 enum ls_compress_algo {
     LS_COMPRESS_TEXT = 0,   /* no compression */
     LS_COMPRESS_GZIP,
+    LS_COMPRESS_ZSTD,
+    LS_COMPRESS_XZ,
 };
 
 struct ls_digest {
@@ -28,12 +32,24 @@ struct ls_digest {
 typedef long (*ls_read_cb)(void *arg, void *buf, size_t n);
 
 /*
- * Read everything from read_cb, compress with algo at level (1-9, -1 =
- * default 6), write to out_fd. dig may be NULL. LS_OK / LS_ERROR (errno or
+ * Read everything from read_cb, compress with algo at level, write to out_fd.
+ * Levels: gzip 1-9, zstd 1-22, xz 0-9 (the presets of `xz -0`...`-9`); -1
+ * is the library's default (gzip 6, zstd 3, xz 6); ls_compress_level_ok
+ * tells. Memory grows with the level: zstd 3 takes 3.5 MiB and xz 0 2.7 MiB,
+ * but xz 6 93 MiB, xz 9 673 MiB and zstd 22 778 MiB per compressing thread. dig may be NULL. LS_OK / LS_ERROR (errno or
  * a message in err). Blocking: call it from ls_work_submit's work function.
  */
 int ls_compress_stream(enum ls_compress_algo algo, int level, ls_read_cb read_cb, void *arg,
                        int out_fd, struct ls_digest *dig, char *err, size_t errlen);
+/*
+ * Load the library algo needs (libzstd, liblzma: they are not linked, see
+ * compress.c) unless that was done; safe from any thread. Outputs call it in
+ * init so that a missing package is a configuration error; ls_compress_stream
+ * calls it too. LS_OK, or LS_ERROR naming the Debian package in err.
+ */
+int ls_compress_load(enum ls_compress_algo algo, char *err, size_t errlen);
+/* Whether level fits algo (see ls_compress_stream); if not, "lo-hi" in range. */
+bool ls_compress_level_ok(enum ls_compress_algo algo, int level, char *range, size_t rangelen);
 /* The same into memory (out is appended to). */
 struct ls_buf;
 int ls_compress_to_buf(enum ls_compress_algo algo, int level, ls_read_cb read_cb, void *arg,

@@ -79,6 +79,46 @@ static struct ls_instance *make_formatter(struct ls_engine *eng, struct ls_insta
         /* v0.12: the output's own section carries the formatter's flat parameters */
         return ls_instance_create(eng, out, LS_PLUGIN_FORMATTER, flat, sec, err, errlen);
     }
+    /*
+     * fluentd's compat layer makes a <format> of the plugin's default type from any of these
+     * flat keys even without `format` (so a flat `utc` puts UTC times in out_file's lines).
+     * Not time_format: in v1 that one only goes to <inject>.
+     */
+    {
+        static const char *const keys[] = { "delimiter", "force_quotes", "keys", "fields",
+                                            "json_parser", "label_delimiter", "output_time",
+                                            "output_tag", "localtime", "utc", "timezone",
+                                            "message_key", "add_newline", "output_type", NULL };
+        struct ls_conf_section *gen = NULL;
+
+        for (struct ls_conf_param *cp = sec->params; cp; cp = cp->next) {
+            bool epoch = strcmp(cp->key, "time_as_epoch") == 0;
+            size_t k = 0;
+
+            while (keys[k] && strcmp(keys[k], cp->key) != 0) {
+                k++;
+            }
+            if (keys[k] == NULL && !epoch) {
+                continue;
+            }
+            if (gen == NULL) {
+                gen = ls_conf_add_child(sec, "format", "");
+            }
+            if (epoch) {
+                bool on = false;
+
+                if (ls_parse_bool(cp->value, &on) == LS_OK && on) {
+                    ls_conf_set(gen, "time_type", "unixtime", cp->file, cp->line);
+                }
+            } else {
+                ls_conf_set(gen, cp->key, cp->value, cp->file, cp->line);
+            }
+        }
+        if (gen) {
+            return ls_instance_create(eng, out, LS_PLUGIN_FORMATTER,
+                                      out->plugin->default_formatter, gen, err, errlen);
+        }
+    }
     return ls_instance_create(eng, out, LS_PLUGIN_FORMATTER, out->plugin->default_formatter, NULL,
                               err, errlen);
 }
@@ -112,6 +152,8 @@ static struct ls_instance *output_create(struct ls_engine *eng, struct ls_conf_s
     ls_arena_init(&core->arena, 4096);
     ls_record_init(&core->scratch, &core->arena);
     core->is_secondary = is_secondary;
+    core->label = eng->building_label;
+    core->emit_label = ls_conf_get(sec, "@label");
     if ((out->plugin->output_flags & LS_OUT_BUFFERED) && !is_secondary) {
         if (out->plugin->default_formatter) {
             core->formatter = make_formatter(eng, out, sec, err, errlen);
@@ -200,26 +242,59 @@ int ls_output_emit(struct ls_instance *out, struct ls_record *rec)
 /* ------------------------------------------------------------------ */
 /* emit                                                                 */
 
+static int emit_error(struct ls_engine *eng, struct ls_instance *in, struct ls_record *rec,
+                      const char *why);
+
 static int route_record(struct ls_engine *eng, struct ls_instance *in, struct ls_label *label,
                         struct ls_record *rec)
 {
-    struct ls_route *route = ls_label_route(label, rec->tag, rec->tag_len);
+    struct ls_route *route;
     size_t i;
-    int rc;
+    int rc, depth;
 
+    /*
+     * fluentd has no loop detection: a rewrite_tag_filter whose new tag matches its own
+     * <match> again recurses until the Ruby stack overflows. A bound on the nesting turns
+     * that into one error per record.
+     */
+    if (eng->route_depth >= LS_ROUTE_DEPTH_MAX) {
+        static double last_warn;
+        double now = ls_mono_now();
+        if (now - last_warn >= 1.0) {
+            last_warn = now;
+            ls_warn("routing loop: a record was re-emitted %d times (last tag \"%.*s\"); check "
+                    "rewrite_tag_filter/relabel rules whose new tag matches their own <match>",
+                    LS_ROUTE_DEPTH_MAX, (int)(rec->tag_len > 120 ? 120 : rec->tag_len), rec->tag);
+        }
+        if (eng->loop_error) {
+            return LS_ERROR;     /* @ERROR's own rules loop too */
+        }
+        depth = eng->route_depth;
+        eng->loop_error = true;
+        eng->route_depth = 0;
+        rc = emit_error(eng, in, rec, "routing loop");
+        eng->route_depth = depth;
+        eng->loop_error = false;
+        return rc == LS_OK ? LS_ERROR : rc;
+    }
+    route = ls_label_route(label, rec->tag, rec->tag_len);
+    eng->route_depth++;
     for (i = 0; i < route->nfilters; i++) {
         struct ls_instance *f = route->filters[i];
         f->metrics.emit_records++;
         rc = f->plugin->filter(f, rec);
         if (rc == LS_DECLINED) {
+            eng->route_depth--;
             return LS_OK;
         }
         if (rc == LS_ERROR) {
             f->metrics.errors++;
-            return ls_emit_error(in, rec, "filter rejected the record");
+            eng->route_depth--;
+            return emit_error(eng, in, rec, "filter rejected the record");
         }
     }
     if (route->output == NULL) {
+        eng->route_depth--;
         if (in) {
             in->metrics.unmatched++;
         }
@@ -229,8 +304,9 @@ static int route_record(struct ls_engine *eng, struct ls_instance *in, struct ls
         }
         return LS_OK;
     }
-    LS_UNUSED(eng);
-    return ls_output_emit(route->output, rec);
+    rc = ls_output_emit(route->output, rec);
+    eng->route_depth--;
+    return rc;
 }
 
 int ls_emit(struct ls_instance *in, struct ls_record *rec)
@@ -240,6 +316,7 @@ int ls_emit(struct ls_instance *in, struct ls_record *rec)
     struct ls_label *label = core && core->label ? core->label : eng->root;
     int rc;
 
+    eng->emit_seq++;
     rc = route_record(eng, in, label, rec);
     if (rc == LS_OK) {
         in->metrics.emit_records++;
@@ -249,9 +326,10 @@ int ls_emit(struct ls_instance *in, struct ls_record *rec)
     return rc;
 }
 
-int ls_emit_error(struct ls_instance *in, struct ls_record *rec, const char *why)
+/* eng may be NULL (no engine: only the warning) */
+static int emit_error(struct ls_engine *eng, struct ls_instance *in, struct ls_record *rec,
+                      const char *why)
 {
-    struct ls_engine *eng = in ? in->engine : NULL;
     static double last_warn;
     double now = ls_mono_now();
 
@@ -265,28 +343,68 @@ int ls_emit_error(struct ls_instance *in, struct ls_record *rec, const char *why
             ls_plg_warn(in, "dump an error event: %s (tag=\"%.*s\")", why, (int)rec->tag_len,
                         rec->tag);
         } else {
-            ls_warn("dump an error event: %s", why);
+            ls_warn("dump an error event: %s (tag=\"%.*s\")", why, (int)rec->tag_len, rec->tag);
         }
     }
     return LS_ERROR;
 }
 
+int ls_emit_error(struct ls_instance *in, struct ls_record *rec, const char *why)
+{
+    return emit_error(in ? in->engine : NULL, in, rec, why);
+}
+
+static struct ls_label *find_label(struct ls_engine *eng, const char *name);
+
 /* A label-aware emit used by relabel: route rec into the named label. */
-int ls_emit_to_label(struct ls_instance *from, const char *label, struct ls_record *rec);
 int ls_emit_to_label(struct ls_instance *from, const char *label, struct ls_record *rec)
 {
     struct ls_engine *eng = from->engine;
-    size_t i;
+    struct ls_label *l = find_label(eng, label);
 
-    for (i = 0; i < eng->nlabels; i++) {
-        if (strcmp(eng->labels[i]->name, label) == 0) {
-            return route_record(eng, NULL, eng->labels[i], rec);
+    if (l == NULL) {
+        return LS_ERROR;
+    }
+    return route_record(eng, NULL, l, rec);
+}
+
+struct ls_record *ls_output_reemit_copy(struct ls_instance *out, const struct ls_record *rec)
+{
+    struct ls_engine *eng = out->engine;
+    struct ls_record *c = &eng->reemit[eng->route_depth];
+    unsigned i;
+
+    c->arena = rec->arena;
+    c->nfields = 0;
+    for (i = 0; i < rec->nfields; i++) {
+        ls_record_add(c, rec->fields[i].key, rec->fields[i].key_len, &rec->fields[i].v);
+    }
+    c->tag = rec->tag;
+    c->tag_len = rec->tag_len;
+    c->time = rec->time;
+    c->src = rec->src;
+    c->pos = rec->pos;
+    return c;
+}
+
+int ls_output_reemit(struct ls_instance *out, const char *label, struct ls_record *copy)
+{
+    struct ls_engine *eng = out->engine;
+    struct ls_output_core *core = out->core;
+    struct ls_label *l;
+
+    if ((label == NULL || *label == '\0') && core) {
+        label = core->emit_label;    /* fluentd's event_emitter: an output's @label */
+    }
+    if (label && *label) {
+        l = find_label(eng, label);
+        if (l == NULL) {
+            return emit_error(eng, NULL, copy, "unknown label");
         }
+    } else {
+        l = core && core->label ? core->label : eng->root;
     }
-    if (strcmp(label, "@ROOT") == 0) {
-        return route_record(eng, NULL, eng->root, rec);
-    }
-    return LS_ERROR;
+    return route_record(eng, NULL, l, copy);
 }
 
 int ls_input_commit(struct ls_instance *in)
@@ -445,9 +563,11 @@ static int add_filter(struct ls_engine *eng, struct ls_label *label, struct ls_c
 static int add_match(struct ls_engine *eng, struct ls_label *label, struct ls_conf_section *sec,
                      char *err, size_t errlen)
 {
-    struct ls_instance *out = ls_output_create(eng, sec, err, errlen);
+    struct ls_instance *out;
     char perr[256];
 
+    eng->building_label = label;
+    out = ls_output_create(eng, sec, err, errlen);
     if (out == NULL) {
         return LS_ERROR;
     }
@@ -666,6 +786,9 @@ void ls_engine_destroy(struct ls_engine *eng)
         ls_label_destroy(eng->labels[i]);
     }
     ls_label_destroy(eng->root);
+    for (i = 0; i < LS_ARRAY_LEN(eng->reemit); i++) {
+        ls_record_release(&eng->reemit[i]);
+    }
     ls_free(eng->inputs);
     ls_free(eng->filters);
     ls_free(eng->outputs);

@@ -34,6 +34,8 @@ struct ls_output_core {
     struct ls_buffer *buffer;           /* NULL: unbuffered */
     struct ls_instance *secondary;      /* <secondary>, or NULL */
     struct ls_instance *primary;        /* a <secondary>'s primary (whose chunks it writes) */
+    struct ls_label *label;             /* the label its <match> is in (re-emits start there) */
+    const char *emit_label;             /* its own @label: where re-emits go instead (or NULL) */
     struct ls_record scratch;           /* inject's shallow copy */
     struct ls_arena arena;
     bool is_secondary;
@@ -104,6 +106,12 @@ struct ls_engine {
 
     /* pause/resume bookkeeping */
     bool inputs_paused;
+
+    struct ls_label *building_label;    /* while building: the label outputs are created in */
+    int route_depth;                    /* nesting of route_record (re-emitting outputs) */
+    uint64_t emit_seq;                  /* counts ls_emit calls: copies of one record share it */
+    bool loop_error;                    /* handling a rewrite loop: do not recurse again */
+    struct ls_record reemit[LS_ROUTE_DEPTH_MAX + 1];   /* ls_output_reemit_copy, per level */
 };
 
 /* Build everything from conf (no start). NULL on error, message in err. */

@@ -921,6 +921,57 @@ static void dedup_fields(struct ls_record *rec, unsigned from)
     }
 }
 
+/* One value at j->p: strings decoded as in ls_json_parse_object, nested containers as
+ * LS_V_JSON slices. */
+static int jp_value(struct jp *j, struct ls_arena *arena, struct ls_value *out)
+{
+    const unsigned char *vs = j->p;
+    struct ls_value v;
+
+    switch (*j->p) {
+    case '"':
+        v.type = LS_V_STR;
+        if (jp_str_value(j, arena, &v.u.s.p, &v.u.s.len) != LS_OK) {
+            return LS_ERROR;
+        }
+        break;
+    case '{':
+    case '[':
+        if (jp_skip_value(j) != LS_OK) {
+            return LS_ERROR;
+        }
+        v.type = LS_V_JSON;
+        v.u.s.p = (const char *)vs;
+        v.u.s.len = (size_t)(j->p - vs);
+        break;
+    case 't':
+        if (jp_literal(j, "true", 4) != LS_OK) {
+            return LS_ERROR;
+        }
+        v = ls_vbool(true);
+        break;
+    case 'f':
+        if (jp_literal(j, "false", 5) != LS_OK) {
+            return LS_ERROR;
+        }
+        v = ls_vbool(false);
+        break;
+    case 'n':
+        if (jp_literal(j, "null", 4) != LS_OK) {
+            return LS_ERROR;
+        }
+        v = ls_vnull();
+        break;
+    default:
+        if (jp_number_value(j, arena, &v) != LS_OK) {
+            return LS_ERROR;
+        }
+        break;
+    }
+    *out = v;
+    return LS_OK;
+}
+
 int ls_json_parse_object(const char *p, size_t len, struct ls_record *rec)
 {
     struct jp j = { (const unsigned char *)p, (const unsigned char *)p + len, 1 };
@@ -940,7 +991,6 @@ int ls_json_parse_object(const char *p, size_t len, struct ls_record *rec)
     for (;;) {
         const char *key;
         size_t klen;
-        const unsigned char *vs;
 
         jp_ws(&j);
         if (j.p >= j.end || *j.p != '"' || jp_str_value(&j, rec->arena, &key, &klen) != LS_OK) {
@@ -955,46 +1005,8 @@ int ls_json_parse_object(const char *p, size_t len, struct ls_record *rec)
         if (j.p >= j.end) {
             goto fail;
         }
-        vs = j.p;
-        switch (*j.p) {
-        case '"':
-            v.type = LS_V_STR;
-            if (jp_str_value(&j, rec->arena, &v.u.s.p, &v.u.s.len) != LS_OK) {
-                goto fail;
-            }
-            break;
-        case '{':
-        case '[':
-            if (jp_skip_value(&j) != LS_OK) {
-                goto fail;
-            }
-            v.type = LS_V_JSON;
-            v.u.s.p = (const char *)vs;
-            v.u.s.len = (size_t)(j.p - vs);
-            break;
-        case 't':
-            if (jp_literal(&j, "true", 4) != LS_OK) {
-                goto fail;
-            }
-            v = ls_vbool(true);
-            break;
-        case 'f':
-            if (jp_literal(&j, "false", 5) != LS_OK) {
-                goto fail;
-            }
-            v = ls_vbool(false);
-            break;
-        case 'n':
-            if (jp_literal(&j, "null", 4) != LS_OK) {
-                goto fail;
-            }
-            v = ls_vnull();
-            break;
-        default:
-            if (jp_number_value(&j, rec->arena, &v) != LS_OK) {
-                goto fail;
-            }
-            break;
+        if (jp_value(&j, rec->arena, &v) != LS_OK) {
+            goto fail;
         }
         ls_record_add(rec, key, klen, &v);
         jp_ws(&j);
@@ -1312,4 +1324,38 @@ int ls_ruby_put_record(struct ls_buf *out, const struct ls_record *rec)
         return LS_AGAIN;
     }
     return LS_OK;
+}
+
+int ls_json_array_get(const char *p, size_t len, size_t index, struct ls_arena *arena,
+                      struct ls_value *out)
+{
+    struct jp j = { (const unsigned char *)p, (const unsigned char *)p + len, 1 };
+    size_t i;
+
+    jp_ws(&j);
+    if (j.p >= j.end || *j.p != '[') {
+        return LS_DECLINED;
+    }
+    j.p++;
+    jp_ws(&j);
+    if (j.p < j.end && *j.p == ']') {
+        return LS_DECLINED;
+    }
+    for (i = 0;; i++) {
+        jp_ws(&j);
+        if (j.p >= j.end) {
+            return LS_ERROR;
+        }
+        if (i == index) {
+            return jp_value(&j, arena, out);
+        }
+        if (jp_skip_value(&j) != LS_OK) {
+            return LS_ERROR;
+        }
+        jp_ws(&j);
+        if (j.p >= j.end || *j.p != ',') {
+            return LS_DECLINED;
+        }
+        j.p++;
+    }
 }

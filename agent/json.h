@@ -45,6 +45,10 @@ int ls_ruby_put_record(struct ls_buf *out, const struct ls_record *rec);
  * not exactly one JSON object (surrounding whitespace allowed).
  */
 int ls_json_parse_object(const char *p, size_t len, struct ls_record *rec);
+/* Element index of the JSON array p[0..len) into *out (as ls_json_parse_object reads
+ * values). LS_OK; LS_DECLINED when p is not an array or is too short; LS_ERROR if malformed. */
+int ls_json_array_get(const char *p, size_t len, size_t index, struct ls_arena *arena,
+                      struct ls_value *out);
 /* Validate a JSON text (any value). Returns true if valid. */
 bool ls_json_valid(const char *p, size_t len);
 

@@ -82,6 +82,14 @@ void ls_log_reopen(void)
     }
 }
 
+void ls_log_write_raw(const char *p, size_t n)
+{
+    int saved = errno;
+
+    (void)ls_write_all(log_fd, p, n);
+    errno = saved;
+}
+
 void ls_log_set_hook(void (*hook)(int level, const char *line))
 {
     log_hook = hook;

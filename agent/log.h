@@ -36,6 +36,8 @@ void ls_log_write(int level, const char *prefix, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Hook called for every emitted line (monitoring counts warnings/errors; tests capture). */
+/* Write text as it is to logship's log (stderr, or the -o file): filter stdout's lines. */
+void ls_log_write_raw(const char *p, size_t n);
 void ls_log_set_hook(void (*hook)(int level, const char *line));
 
 #define ls_log(level, ...)                                  \

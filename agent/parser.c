@@ -238,6 +238,26 @@ int ls_regex_search(struct ls_regex *re, const char *s, size_t len)
     return re_exec(re, s, len, 0);
 }
 
+bool ls_regex_group(const struct ls_regex *re, unsigned n, size_t *start, size_t *end)
+{
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(re->md);
+
+    if (n >= pcre2_get_ovector_count(re->md) || ov[2 * n] == PCRE2_UNSET) {
+        return false;
+    }
+    *start = ov[2 * n];
+    *end = ov[2 * n + 1];
+    return true;
+}
+
+bool ls_regex_named_group(const struct ls_regex *re, const char *name, size_t *start,
+                          size_t *end)
+{
+    int n = pcre2_substring_number_from_name(re->code, (PCRE2_SPTR)name);
+
+    return n > 0 && ls_regex_group(re, (unsigned)n, start, end);
+}
+
 int ls_regex_find(struct ls_regex *re, const char *s, size_t len, size_t offset, size_t *mstart,
                   size_t *mend)
 {
@@ -1001,3 +1021,48 @@ bool ls_parser_is_multiline(const struct ls_instance *parser)
 {
     return parser->plugin->parse_flush != NULL;
 }
+
+/* v0.12: the flat parser parameters fluentd's compat layer moves into <parse>. */
+static const char *const flat_parse_keys[] = {
+    "time_key", "time_format", "keep_time_key", "null_empty_string", "null_value_pattern",
+    "delimiter", "keys", "json_parser", "label_delimiter", "format_firstline", "message_key",
+    "with_priority", "message_format", "rfc5424_time_format", "types", "localtime", "utc",
+    "timezone", "time_type", "estimate_current_event", "unmatched_lines", NULL
+};
+
+struct ls_conf_section *ls_parser_flat_section(struct ls_conf_section *sec)
+{
+    struct ls_conf_param *fp = ls_conf_get_param(sec, "format");
+    struct ls_conf_section *ps;
+    const char *v = fp->value;
+    size_t i, n = strlen(v);
+    char key[16];
+
+    ps = ls_conf_add_child(sec, "parse", "");
+    ps->file = fp->file;
+    ps->line = fp->line;
+    if (n >= 2 && v[0] == '/' && strrchr(v + 1, '/') != NULL) {
+        ls_conf_set(ps, "@type", "regexp", fp->file, fp->line);
+        ls_conf_set(ps, "expression", v, fp->file, fp->line);
+    } else {
+        ls_conf_set(ps, "@type", v, fp->file, fp->line);
+    }
+    for (i = 0; flat_parse_keys[i]; i++) {
+        struct ls_conf_param *p = ls_conf_get_param(sec, flat_parse_keys[i]);
+        if (p) {
+            p->used = true;
+            ls_conf_set(ps, p->key, p->value, p->file, p->line);
+        }
+    }
+    for (i = 1; i <= 20; i++) {
+        struct ls_conf_param *p;
+        snprintf(key, sizeof(key), "format%zu", i);
+        p = ls_conf_get_param(sec, key);
+        if (p) {
+            p->used = true;
+            ls_conf_set(ps, p->key, p->value, p->file, p->line);
+        }
+    }
+    return ps;
+}
+

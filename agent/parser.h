@@ -12,6 +12,12 @@
 
 #include "plugin.h"
 
+/*
+ * v0.12 flat form (`format apache2`, `time_format ...` on the plugin itself): build the
+ * <parse> section fluentd's compat layer makes from them (a `/re/` format becomes
+ * @type regexp + expression), marking them used. sec must have a `format`.
+ */
+struct ls_conf_section *ls_parser_flat_section(struct ls_conf_section *sec);
 int ls_parser_setup(struct ls_instance *ins, struct ls_conf_section *sec, char *err, size_t errlen);
 void ls_parser_teardown(struct ls_instance *ins);
 /* Common parameter table (for --describe and docs). */
@@ -72,5 +78,11 @@ int ls_regex_find(struct ls_regex *re, const char *s, size_t len, size_t offset,
                   size_t *mend);
 /* Search only. 1 match, 0 no match, -1 error. */
 int ls_regex_search(struct ls_regex *re, const char *s, size_t len);
+/* After a match: group n's span (1-based; 0 the whole match). False when the group did not
+ * take part in the match or does not exist. Valid until the next search with re. */
+bool ls_regex_group(const struct ls_regex *re, unsigned n, size_t *start, size_t *end);
+/* The same for a named group (?<name>...). */
+bool ls_regex_named_group(const struct ls_regex *re, const char *name, size_t *start,
+                          size_t *end);
 
 #endif

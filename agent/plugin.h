@@ -228,6 +228,22 @@ int ls_output_emit(struct ls_instance *out, struct ls_record *rec);
 /* Route rec into the label named label ("@NAME"). LS_ERROR if there is no such label. */
 int ls_emit_to_label(struct ls_instance *from, const char *label, struct ls_record *rec);
 
+/*
+ * Outputs that re-emit under a new tag (rewrite_tag_filter, record_reformer), as fluentd's
+ * router.emit does: first take a mutable copy of rec (fields borrowed, same arena, tag/time/
+ * src/pos copied; the core owns it and reuses its storage per nesting level, so this does
+ * not allocate in the steady state), change its tag or fields, then hand it to
+ * ls_output_reemit, which routes it into label ("@NAME") when not NULL, else into the
+ * <match>'s own @label, else from the top of the label out's <match> is in (its "context
+ * router"; the root at top level), as fluentd's event_emitter does, so every filter of that
+ * label runs again. Routing that nests deeper than LS_ROUTE_DEPTH_MAX (a
+ * rewrite loop) stops: the record goes to @ERROR (or is dropped with a warning) and
+ * LS_ERROR is returned. Otherwise returns like ls_emit.
+ */
+#define LS_ROUTE_DEPTH_MAX 32
+struct ls_record *ls_output_reemit_copy(struct ls_instance *out, const struct ls_record *rec);
+int ls_output_reemit(struct ls_instance *out, const char *label, struct ls_record *copy);
+
 /* ---- event loop (the core owns every watcher) ---- */
 struct ls_timer;
 struct ls_io;
@@ -330,7 +346,7 @@ int ls_chunk_expand(const struct ls_chunk *c, const char *tmpl, struct ls_buf *o
 char *ls_chunk_expand_str(const struct ls_chunk *c, const char *tmpl);
 /*
  * Blocking (call from a worker): write chunk c's payload, compressed with algo (an
- * enum ls_compress_algo: 0 text, 1 gzip), to fd and fsync it. *written gets the bytes
+ * enum ls_compress_algo, at its default level), to fd and fsync it. *written gets the bytes
  * written. LS_OK, or LS_ERROR with a message in err.
  */
 int ls_chunk_write_fd(struct ls_chunk *c, int algo, int fd, uint64_t *written, char *err,

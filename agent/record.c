@@ -6,6 +6,8 @@
  * each emit, so the steady state allocates nothing per line.
  */
 #include "record.h"
+#include "buf.h"
+#include "json.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -185,4 +187,197 @@ const char *ls_value_to_text(struct ls_arena *a, const struct ls_value *v, size_
     }
     *len = (size_t)n;
     return ls_arena_memdup(a, tmp, (size_t)n);
+}
+
+/* ---- record_accessor ---- */
+
+static void acc_add(struct ls_accessor *acc, const char *key, size_t len, long index)
+{
+    struct ls_accessor_step *st;
+
+    acc->steps = ls_realloc(acc->steps, (acc->n + 1) * sizeof(*acc->steps));
+    st = &acc->steps[acc->n++];
+    st->key = key ? ls_strndup(key, len) : NULL;
+    st->key_len = len;
+    st->index = index;
+}
+
+int ls_accessor_compile(struct ls_accessor *acc, const char *spec, char *err, size_t errlen)
+{
+    const char *s = spec;
+
+    memset(acc, 0, sizeof(*acc));
+    acc->spec = ls_strdup(spec);
+    if (!(s[0] == '$' && (s[1] == '.' || s[1] == '['))) {
+        acc_add(acc, s, strlen(s), 0);
+        return LS_OK;
+    }
+    s++;
+    while (*s) {
+        if (*s == '.') {
+            const char *e = ++s;
+            while (*e && *e != '.' && *e != '[') {
+                e++;
+            }
+            if (e == s) {
+                goto bad;
+            }
+            acc_add(acc, s, (size_t)(e - s), 0);
+            s = e;
+        } else if (*s == '[' && (s[1] == '\'' || s[1] == '"')) {
+            char q = s[1];
+            const char *e = strchr(s + 2, q);
+            if (e == NULL || e[1] != ']') {
+                goto bad;
+            }
+            acc_add(acc, s + 2, (size_t)(e - s - 2), 0);
+            s = e + 2;
+        } else if (*s == '[') {
+            char *end;
+            long v = strtol(s + 1, &end, 10);
+            if (end == s + 1 || *end != ']' || acc->n == 0) {
+                goto bad;
+            }
+            acc_add(acc, NULL, 0, v);
+            s = end + 1;
+        } else {
+            goto bad;
+        }
+    }
+    if (acc->n == 0) {
+        goto bad;
+    }
+    return LS_OK;
+
+bad:
+    snprintf(err, errlen, "invalid record accessor '%s' (expected $.key.sub, $['key'][0] or a "
+             "plain key)", spec);
+    ls_accessor_release(acc);
+    return LS_ERROR;
+}
+
+void ls_accessor_release(struct ls_accessor *acc)
+{
+    size_t i;
+
+    for (i = 0; i < acc->n; i++) {
+        ls_free(acc->steps[i].key);
+    }
+    ls_free(acc->steps);
+    ls_free(acc->spec);
+    memset(acc, 0, sizeof(*acc));
+}
+
+/* One step into a nested value v (LS_V_JSON). */
+static bool acc_step(const struct ls_accessor_step *st, struct ls_arena *arena,
+                     const struct ls_value *v, struct ls_value *out)
+{
+    if (v->type != LS_V_JSON) {
+        return false;
+    }
+    if (st->key == NULL) {
+        return st->index >= 0 &&
+               ls_json_array_get(v->u.s.p, v->u.s.len, (size_t)st->index, arena, out) == LS_OK;
+    } else {
+        struct ls_record tmp;
+        struct ls_field *f;
+        bool found = false;
+        ls_record_init(&tmp, arena);
+        if (ls_json_parse_object(v->u.s.p, v->u.s.len, &tmp) == LS_OK) {
+            f = ls_record_get(&tmp, st->key, st->key_len);
+            if (f) {
+                *out = f->v;
+                found = true;
+            }
+        }
+        ls_record_release(&tmp);
+        return found;
+    }
+}
+
+bool ls_accessor_get(const struct ls_accessor *acc, const struct ls_record *rec,
+                     struct ls_value *out)
+{
+    struct ls_field *f;
+    struct ls_value v;
+    size_t i;
+
+    if (acc->n == 0 || acc->steps[0].key == NULL) {
+        return false;
+    }
+    f = ls_record_get(rec, acc->steps[0].key, acc->steps[0].key_len);
+    if (f == NULL) {
+        return false;
+    }
+    v = f->v;
+    for (i = 1; i < acc->n; i++) {
+        struct ls_value next;
+        if (!acc_step(&acc->steps[i], rec->arena, &v, &next)) {
+            return false;
+        }
+        v = next;
+    }
+    *out = v;
+    return true;
+}
+
+/* Delete steps[i..] inside the object text v; on success *out is the rewritten text. */
+static bool acc_del_in(const struct ls_accessor *acc, size_t i, struct ls_arena *arena,
+                       const struct ls_value *v, struct ls_value *out)
+{
+    const struct ls_accessor_step *st = &acc->steps[i];
+    struct ls_record tmp;
+    struct ls_field *f;
+    struct ls_buf b;
+    bool found = false;
+
+    if (v->type != LS_V_JSON || st->key == NULL) {
+        return false;    /* deleting from arrays is left out */
+    }
+    ls_record_init(&tmp, arena);
+    if (ls_json_parse_object(v->u.s.p, v->u.s.len, &tmp) != LS_OK) {
+        ls_record_release(&tmp);
+        return false;
+    }
+    if (i + 1 == acc->n) {
+        found = ls_record_del(&tmp, st->key, st->key_len);
+    } else {
+        f = ls_record_get(&tmp, st->key, st->key_len);
+        if (f) {
+            struct ls_value inner;
+            found = acc_del_in(acc, i + 1, arena, &f->v, &inner);
+            if (found) {
+                f->v = inner;
+            }
+        }
+    }
+    if (found) {
+        ls_buf_init(&b, 0);
+        ls_json_put_record(&b, &tmp);
+        out->type = LS_V_JSON;
+        out->u.s.p = ls_arena_memdup(arena, b.p ? b.p : "{}", b.len ? b.len : 2);
+        out->u.s.len = b.len ? b.len : 2;
+        ls_buf_release(&b);
+    }
+    ls_record_release(&tmp);
+    return found;
+}
+
+bool ls_accessor_del(const struct ls_accessor *acc, struct ls_record *rec)
+{
+    struct ls_field *f;
+    struct ls_value nv;
+
+    if (acc->n == 0 || acc->steps[0].key == NULL) {
+        return false;
+    }
+    if (acc->n == 1) {
+        return ls_record_del(rec, acc->steps[0].key, acc->steps[0].key_len);
+    }
+    f = ls_record_get(rec, acc->steps[0].key, acc->steps[0].key_len);
+    if (f == NULL || !acc_del_in(acc, 1, rec->arena, &f->v, &nv)) {
+        return false;
+    }
+    f->v = nv;
+    return true;
 }

@@ -146,4 +146,30 @@ static inline struct ls_value ls_vnull(void)
  */
 const char *ls_value_to_text(struct ls_arena *a, const struct ls_value *v, size_t *len);
 
+/*
+ * fluentd's record_accessor (plugin_helper/record_accessor.rb): "$.a.b[0]" (dot form) or
+ * "$['a']['b'][0]" (bracket form) walks nested objects and arrays; anything else is one
+ * top-level key, as written. Nested values are LS_V_JSON text, read on demand.
+ */
+struct ls_accessor_step {
+    char *key;          /* NULL for an array index */
+    size_t key_len;
+    long index;
+};
+
+struct ls_accessor {
+    struct ls_accessor_step *steps;
+    size_t n;
+    char *spec;         /* as written, for messages */
+};
+
+/* LS_OK, or LS_ERROR with a message in err ("invalid record accessor '$.a['"). */
+int ls_accessor_compile(struct ls_accessor *acc, const char *spec, char *err, size_t errlen);
+void ls_accessor_release(struct ls_accessor *acc);
+/* The value at the path (true), or false when any step is missing (fluentd: nil). */
+bool ls_accessor_get(const struct ls_accessor *acc, const struct ls_record *rec,
+                     struct ls_value *out);
+/* Delete the value at the path (nested objects are rewritten in rec's arena). True if found. */
+bool ls_accessor_del(const struct ls_accessor *acc, struct ls_record *rec);
+
 #endif

@@ -78,10 +78,11 @@ if [ -z "$depends" ]; then
     depends=$(ldd "$pkg/usr/bin/logship" "$pkg/usr/lib/logship/logship-http" | awk '/=> \//{print $3}' | xargs -r realpath |
               xargs -r dpkg -S 2>/dev/null | cut -d: -f1 | sort -u | paste -sd, - | sed 's/,/, /g')
 fi
-# dlopen()ed by rds_slowlog and monitor_agent (agent/dynlib.h): keep in step with the SONAMEs
-# in plugins/in_rds_slowlog/rds_mysql.c and plugins/in_monitor_agent/mhd_api.c; the versions
-# are those dpkg-shlibdeps gave when the binary was linked with them
-dlopened="libmariadb3 (>= 3.0.0), libmicrohttpd12 (>= 0.9.50)"
+# dlopen()ed by rds_slowlog, monitor_agent and zstd/xz compression (agent/dynlib.h): keep in
+# step with the SONAMEs in plugins/in_rds_slowlog/rds_mysql.c, plugins/in_monitor_agent/mhd_api.c
+# and agent/compress.c; the versions are those dpkg-shlibdeps gave when the binary was linked
+# with them
+dlopened="libmariadb3 (>= 3.0.0), libmicrohttpd12 (>= 0.9.50), libzstd1 (>= 1.5.2), liblzma5 (>= 5.1.1alpha+20120614)"
 size=$(du -sk "$pkg" | cut -f1)
 
 cat > "$pkg/DEBIAN/control" <<EOF

@@ -109,7 +109,7 @@ struct tail_ctx {
     bool started, stopped, paused, startup, done;
     double warn_unmatched_at, warn_long_at, warn_enc_at;
     bool convert;                      /* from_encoding + encoding differ: convert every line */
-    struct tail_enc enc;
+    struct ls_enc enc;
     uint64_t enc_bad_lines;            /* lines with replaced bytes since the last warning */
     struct ls_strv perm_warned;
     int64_t read_bytes_limit_per_second;     /* parsed; <= 0: off */
@@ -245,49 +245,6 @@ static void tail_file_close(struct tail_file *f);
 /* configuration                                                        */
 
 /* v0.12 flat parser parameters that fluentd's compat layer moves into <parse> */
-static const char *const tail_flat_keys[] = {
-    "time_key", "time_format", "keep_time_key", "null_empty_string", "null_value_pattern",
-    "delimiter", "keys", "json_parser", "label_delimiter", "format_firstline", "message_key",
-    "with_priority", "message_format", "rfc5424_time_format", "types", "localtime", "utc",
-    "timezone", "time_type", "estimate_current_event", "unmatched_lines", NULL
-};
-
-static struct ls_conf_section *tail_flat_parse(struct ls_conf_section *sec)
-{
-    struct ls_conf_param *fp = ls_conf_get_param(sec, "format");
-    struct ls_conf_section *ps;
-    const char *v = fp->value;
-    size_t i, n = strlen(v);
-    char key[16];
-
-    ps = ls_conf_add_child(sec, "parse", "");
-    ps->file = fp->file;
-    ps->line = fp->line;
-    if (n >= 2 && v[0] == '/' && strrchr(v + 1, '/') != NULL) {
-        ls_conf_set(ps, "@type", "regexp", fp->file, fp->line);
-        ls_conf_set(ps, "expression", v, fp->file, fp->line);
-    } else {
-        ls_conf_set(ps, "@type", v, fp->file, fp->line);
-    }
-    for (i = 0; tail_flat_keys[i]; i++) {
-        struct ls_conf_param *p = ls_conf_get_param(sec, tail_flat_keys[i]);
-        if (p) {
-            p->used = true;
-            ls_conf_set(ps, p->key, p->value, p->file, p->line);
-        }
-    }
-    for (i = 1; i <= 20; i++) {
-        struct ls_conf_param *p;
-        snprintf(key, sizeof(key), "format%zu", i);
-        p = ls_conf_get_param(sec, key);
-        if (p) {
-            p->used = true;
-            ls_conf_set(ps, p->key, p->value, p->file, p->line);
-        }
-    }
-    return ps;
-}
-
 static void tail_split_paths(struct tail_ctx *ctx)
 {
     const char *p = ctx->path;
@@ -333,24 +290,24 @@ static int tail_init_encoding(struct tail_ctx *ctx, struct ls_conf_section *sec,
         return LS_ERROR;
     }
     if (ctx->encoding &&
-        tail_enc_check(ctx->encoding, ctx->from_encoding != NULL, msg, sizeof(msg)) != LS_OK) {
+        ls_enc_check(ctx->encoding, ctx->from_encoding != NULL, msg, sizeof(msg)) != LS_OK) {
         ls_conf_param_error(sec, "encoding", err, errlen, "'encoding': %s", msg);
         return LS_ERROR;
     }
     if (ctx->from_encoding &&
-        tail_enc_check(ctx->from_encoding, false, msg, sizeof(msg)) != LS_OK) {
+        ls_enc_check(ctx->from_encoding, false, msg, sizeof(msg)) != LS_OK) {
         ls_conf_param_error(sec, "from_encoding", err, errlen, "'from_encoding': %s", msg);
         return LS_ERROR;
     }
     if (!ctx->from_encoding) {
         return LS_OK;     /* encoding alone names the bytes (force_encoding): nothing to do */
     }
-    if (tail_enc_same(ctx->from_encoding, ctx->encoding)) {
+    if (ls_enc_same(ctx->from_encoding, ctx->encoding)) {
         ls_plg_warn(ctx->ins, "'encoding' and 'from_encoding' are same encoding. No effect");
         return LS_OK;
     }
     /* 1 source byte becomes at most 3 UTF-8 bytes (half-width katakana, U+FFFD for a bad byte) */
-    if (tail_enc_open(&ctx->enc, ctx->from_encoding, ctx->encoding,
+    if (ls_enc_open(&ctx->enc, ctx->from_encoding, ctx->encoding,
                       (size_t)ctx->max_line_size * 4 + 16, msg, sizeof(msg)) != LS_OK) {
         ls_conf_param_error(sec, "from_encoding", err, errlen, "%s", msg);
         return LS_ERROR;
@@ -440,7 +397,7 @@ static int tail_init(struct ls_instance *ins, struct ls_conf_section *sec, char 
             snprintf(err, errlen, "%s:%d: <parse> section is required", sec->file, sec->line);
             return LS_ERROR;
         }
-        ps = tail_flat_parse(sec);
+        ps = ls_parser_flat_section(sec);
     }
     ctx->parse_sec = ps;
     if (ctx->emit_unmatched_lines && ls_conf_get_param(ps, "unmatched_lines") == NULL) {
@@ -826,7 +783,7 @@ static int tail_unmatched(struct tail_file *f, struct ls_instance *parser, const
 static int tail_convert(struct tail_file *f, const char **line, size_t *len)
 {
     struct tail_ctx *ctx = f->ctx;
-    long bad = tail_enc_convert(&ctx->enc, *line, *len, line, len);
+    long bad = ls_enc_convert(&ctx->enc, *line, *len, line, len);
     double now;
 
     if (bad == 0) {
@@ -2318,7 +2275,7 @@ static void tail_destroy(struct ls_instance *ins)
                     "equivalent: replaced", (unsigned long long)ctx->enc_bad_lines,
                     ctx->from_encoding, ctx->encoding);
     }
-    tail_enc_close(&ctx->enc);
+    ls_enc_close(&ctx->enc);
     ls_instance_destroy(ctx->parser);
     if (ctx->pos_file) {
         for (i = 0; i < tail_npos_in_use; i++) {

@@ -3,12 +3,12 @@
  *
  * tail_pos.c: the pos_file, byte-compatible with fluentd/td-agent.
  * tail.c: parameters, path expansion, watchers, rotation, the read loop.
- * tail_enc.c: encoding / from_encoding, per-line conversion with glibc iconv.
  */
 #ifndef LS_IN_TAIL_H
 #define LS_IN_TAIL_H
 
 #include "plugin.h"
+#include "enc.h"
 
 /* fluentd's UNWATCHED_POSITION: an entry whose file is no longer followed */
 #define TAIL_POS_UNWATCHED UINT64_MAX
@@ -60,45 +60,5 @@ int tail_pos_update2(struct tail_pos *pf, struct tail_pos_entry *e, uint64_t pos
 int tail_pos_rename(struct tail_pos *pf, struct tail_pos_entry *e, const char *path);
 /* Rewrite the file atomically with the live entries only (drops the others). */
 int tail_pos_compact(struct tail_pos *pf);
-
-/* ---- encoding / from_encoding (tail_enc.c) ---- */
-
-/*
- * One source -> target conversion. Lines are converted one at a time into
- * out, a buffer reused for every line and capped; the iconv state is reset
- * per line, so a bad byte never leaks into the next line.
- */
-struct tail_enc {
-    void *cd;                /* iconv_t; NULL: no conversion */
-    int shape;               /* byte structure of the source (tail_enc.c's enc_shape) */
-    char repl[4];            /* replacement for a bad byte: U+FFFD in UTF-8, else "?" */
-    size_t repl_len;
-    struct ls_buf out;
-};
-
-/*
- * Check one fluentd (Ruby) encoding name: known to glibc's iconv,
- * ASCII-compatible, not a UTF-16/UTF-32 family (lines are split on the byte
- * 0x0A); as_target: also not stateful (ISO-2022-JP). LS_OK, or LS_ERROR
- * with a message (no file:line) in err.
- */
-int tail_enc_check(const char *name, bool as_target, char *err, size_t errlen);
-/* Do the two names mean the same encoding (no conversion needed)? Both must pass the check. */
-bool tail_enc_same(const char *a, const char *b);
-/*
- * Prepare a from -> to conversion; max_out caps one converted line.
- * Both names must have passed tail_enc_check. LS_OK / LS_ERROR (message in err).
- */
-int tail_enc_open(struct tail_enc *e, const char *from, const char *to, size_t max_out,
-                  char *err, size_t errlen);
-/*
- * Convert one line. *out / *outlen point into e->out (valid until the next
- * call). Bad or unconvertible input bytes become e->repl, one per byte.
- * Returns how many bytes were replaced, or -1 when the converted line would
- * pass max_out (nothing usable in *out).
- */
-long tail_enc_convert(struct tail_enc *e, const char *in, size_t len, const char **out,
-                      size_t *outlen);
-void tail_enc_close(struct tail_enc *e);
 
 #endif

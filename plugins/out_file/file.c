@@ -1,12 +1,15 @@
 /*
  * file.c - fluentd v1's out_file: write each sealed chunk to a file named
  * from `path` (placeholders ${tag}, ${key}, strftime on the chunk's time
- * slice), optionally gzip-compressed, one file per chunk or appended.
+ * slice), optionally gzip- or zstd-compressed, one file per chunk or appended.
  *
  * File names follow out_file's generate_path_template exactly: a path
  * without placeholders gets ".<slice>" (%Y%m%d for a 1d timekey), "_<N>"
  * (first free index; not with append) and path_suffix (".log") added; a
- * '*' in path is replaced by "<slice>_<N>"; ".gz" is added with gzip.
+ * '*' in path is replaced by "<slice>_<N>"; ".gz" is added with gzip,
+ * ".zstd" (fluentd 1.19's suffix, not zstd's ".zst") with zstd. An append
+ * adds one gzip member or zstd frame to the file, which gzip and zstd read
+ * as one stream, as fluentd's appends are.
  *
  * The write itself runs on the worker pool (it reads the chunk, compresses,
  * fsyncs). The design decision is idempotency across crashes: the target
@@ -42,7 +45,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-enum { FILE_TEXT, FILE_GZ, FILE_GZIP };
+enum { FILE_TEXT, FILE_GZ, FILE_GZIP, FILE_ZSTD };
 
 struct file_ctx {
     char *path;
@@ -72,9 +75,10 @@ static const struct ls_param file_params[] = {
       "append chunks of a slice to one file (false: one file per chunk, _0, _1...)", NULL, NULL,
       0, 0 },
     { "compress", LS_P_ENUM, "text", 0, offsetof(struct file_ctx, compress),
-      "gzip the files (.gz is added)", NULL, "text|gz|gzip", 0, 0 },
+      "gzip (.gz is added) or zstd (.zstd) the files", NULL, "text|gz|gzip|zstd", 0, 0 },
     { "recompress", LS_P_BOOL, "false", 0, offsetof(struct file_ctx, recompress),
-      "accepted; chunks are stored as text, so gzip always compresses once", NULL, NULL, 0, 0 },
+      "accepted; chunks are stored as text, so they are always compressed once", NULL, NULL, 0,
+      0 },
     { "symlink_path", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct file_ctx, symlink_path),
       "keep a symlink here to the latest file written", NULL, NULL, 0, 0 },
     LS_PARAM_END
@@ -82,6 +86,12 @@ static const struct ls_param file_params[] = {
 
 /* ------------------------------------------------------------------ */
 /* configuration                                                        */
+
+static enum ls_compress_algo file_algo(const struct file_ctx *ctx)
+{
+    return ctx->compress == FILE_TEXT ? LS_COMPRESS_TEXT
+           : ctx->compress == FILE_ZSTD ? LS_COMPRESS_ZSTD : LS_COMPRESS_GZIP;
+}
 
 static bool keys_have(const char *keys, const char *name)
 {
@@ -150,7 +160,9 @@ static void chunking_of(struct ls_conf_section *sec, const char **keys, double *
 static int build_template(struct file_ctx *ctx, double timekey, const char *slice_fmt,
                           struct ls_buf *o, char *msg, size_t msglen)
 {
-    const char *comp = ctx->compress == FILE_TEXT ? "" : ".gz";
+    const char *comp = ctx->compress == FILE_TEXT   ? ""
+                       : ctx->compress == FILE_ZSTD ? ".zstd"
+                                                    : ".gz";
     const char *index = ctx->append ? "" : "_**";
     const char *suffix = ctx->add_path_suffix ? ctx->path_suffix : "";
     const char *p;
@@ -223,6 +235,11 @@ static int file_init(struct ls_instance *ins, struct ls_conf_section *sec, char 
 
     pthread_mutex_init(&ctx->append_mu, NULL);
     ctx->mu_ready = true;
+    if (ls_compress_load(file_algo(ctx), msg, sizeof(msg)) != LS_OK) {
+        ls_conf_param_error(sec, "compress", err, errlen, "compress %s: %s",
+                            ctx->compress == FILE_ZSTD ? "zstd" : "gzip", msg);
+        return LS_ERROR;
+    }
     chunking_of(sec, &keys, &timekey, &slice_fmt);
     ls_buf_init(&t, 0);
     if (build_template(ctx, timekey, slice_fmt, &t, msg, sizeof(msg)) != LS_OK) {
@@ -330,11 +347,8 @@ static int mkdir_parent(const char *path)
 /* Compress the chunk's payload to fd (at its current offset / O_APPEND). */
 static int write_chunk_to(struct file_job *j, int fd)
 {
-    struct file_ctx *ctx = j->ins->ctx;
-
-    return ls_chunk_write_fd(j->chunk, ctx->compress == FILE_TEXT ? LS_COMPRESS_TEXT
-                                                                  : LS_COMPRESS_GZIP,
-                             fd, &j->out_bytes, j->err, sizeof(j->err));
+    return ls_chunk_write_fd(j->chunk, file_algo(j->ins->ctx), fd, &j->out_bytes, j->err,
+                             sizeof(j->err));
 }
 
 /* Replace the "_**" index mark with "_<i>". */
@@ -384,23 +398,18 @@ static char *indexed_name(void *arg, unsigned i)
  */
 static int publish_one_file(struct file_job *j)
 {
-    struct file_ctx *ctx = j->ins->ctx;
-
     if (mkdir_parent(j->target) != LS_OK) {
         snprintf(j->err, sizeof(j->err), "cannot create the directory of '%s' (%d: %s)",
                  j->target, errno, strerror(errno));
         return LS_ERROR;
     }
-    return ls_chunk_publish_file(j->chunk, ctx->compress == FILE_TEXT ? LS_COMPRESS_TEXT
-                                                                      : LS_COMPRESS_GZIP,
-                                 j->target, indexed_name, j->target, record_one_file, j,
-                                 &j->final, &j->out_bytes, j->err, sizeof(j->err));
+    return ls_chunk_publish_file(j->chunk, file_algo(j->ins->ctx), j->target, indexed_name,
+                                 j->target, record_one_file, j, &j->final, &j->out_bytes, j->err,
+                                 sizeof(j->err));
 }
 
 static int write_one_file(struct file_job *j)
 {
-    struct file_ctx *ctx = j->ins->ctx;
-
     if (j->state_done) {
         /* in its file before a crash, and the state said so: only the part link may be left */
         ls_chunk_publish_done(j->chunk, j->state_path ? j->state_path : j->target);
@@ -420,9 +429,8 @@ static int write_one_file(struct file_job *j)
                  strerror(errno));
         return LS_ERROR;
     }
-    return ls_chunk_write_file(j->chunk, ctx->compress == FILE_TEXT ? LS_COMPRESS_TEXT
-                                                                    : LS_COMPRESS_GZIP,
-                               j->final, &j->out_bytes, j->err, sizeof(j->err));
+    return ls_chunk_write_file(j->chunk, file_algo(j->ins->ctx), j->final, &j->out_bytes, j->err,
+                               sizeof(j->err));
 }
 
 /* The append state of a chunk: where it goes, the file's size before it, and once in, done. */

@@ -84,12 +84,15 @@ static const struct ls_param s3_params[] = {
     { "hex_random_length", LS_P_INT, "4", 0, offsetof(struct s3_out, hex_random_length),
       "length of %{hex_random}", NULL, NULL, 1, 16 },
     { "store_as", LS_P_STR, "gzip", 0, offsetof(struct s3_out, store_as),
-      "gzip, json or text (gzip_command is taken as gzip)", NULL, NULL, 0, 0 },
+      "gzip, zstd, lzma2 (.xz), json or text (gzip_command is taken as gzip)", NULL, NULL, 0, 0 },
     { "command_parameter", LS_P_STR, NULL, LS_PF_NULLABLE,
-      offsetof(struct s3_out, command_parameter), "ignored (gzip_command runs in process)", NULL,
-      NULL, 0, 0 },
-    { "compression_level", LS_P_INT, "6", 0, offsetof(struct s3_out, compression_level),
-      "gzip level 1-9 (logship extension)", NULL, NULL, 1, 9 },
+      offsetof(struct s3_out, command_parameter),
+      "lzma2: xz's options, of which the preset (-0..-9) is used (default -qf0); else ignored",
+      NULL, NULL, 0, 0 },
+    { "compression_level", LS_P_INT, NULL, 0, offsetof(struct s3_out, compression_level),
+      "level of store_as: gzip 1-9 (default 6), zstd 1-22 (3), lzma2 0-9 (0); zstd's <compress> "
+      "level also sets it (logship extension)",
+      NULL, NULL, 0, 22 },
     { "check_object", LS_P_BOOL, "true", 0, offsetof(struct s3_out, check_object),
       "make sure the key is free (%{index}) before uploading", NULL, NULL, 0, 0 },
     { "overwrite", LS_P_BOOL, "false", 0, offsetof(struct s3_out, overwrite),
@@ -158,6 +161,13 @@ static const struct ls_param s3_shared_params[] = {
       "credentials file (default ~/.aws/credentials)", NULL, NULL, 0, 0 },
     { "profile_name", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct s3_shared_conf, profile_name),
       "profile (default $AWS_PROFILE or default)", NULL, NULL, 0, 0 },
+    LS_PARAM_END
+};
+
+static const struct ls_param s3_compress_params[] = {
+    { "level", LS_P_INT, NULL, 0, offsetof(struct s3_compress_conf, level),
+      "zstd level 1-22 (default 3), as fluent-plugin-s3's; also takes the other store_as levels",
+      NULL, NULL, 0, 22 },
     LS_PARAM_END
 };
 
@@ -513,6 +523,132 @@ static bool s3_ends_with(const char *s, const char *suffix)
     return n >= m && strcasecmp(s + n - m, suffix) == 0;
 }
 
+int s3_xz_preset(const char *cmd, bool *extreme)
+{
+    char *copy = ls_strdup(cmd), *rest = copy, *tok;
+    bool skip_next = false;
+    int preset = 6;
+
+    *extreme = false;
+    while ((tok = strsep(&rest, " \t")) != NULL) {
+        if (tok[0] == '\0') {
+            continue;
+        }
+        if (skip_next || tok[0] != '-' || tok[1] == '\0') {
+            skip_next = false;
+            continue;
+        }
+        if (tok[1] == '-') {
+            if (strcmp(tok, "--fast") == 0) {
+                preset = 0;
+            } else if (strcmp(tok, "--best") == 0) {
+                preset = 9;
+            } else if (strcmp(tok, "--extreme") == 0) {
+                *extreme = true;
+            }
+            continue;
+        }
+        for (const char *c = tok + 1; *c; c++) {
+            if (*c >= '0' && *c <= '9') {
+                preset = *c - '0';
+            } else if (*c == 'e') {
+                *extreme = true;
+            } else if (strchr("TMFCS", *c)) {
+                skip_next = c[1] == '\0';     /* the argument is the next word */
+                break;
+            }
+        }
+    }
+    ls_free(copy);
+    return preset;
+}
+
+/*
+ * store_as: the payload's compression, extension and content type as
+ * fluent-plugin-s3 names them, and the level: compression_level (logship's)
+ * or <compress> level (the plugin's, for zstd), else the plugin's default
+ * (zstd 3; lzma2 from command_parameter, "-qf0" = 0) or gzip's 6.
+ */
+static int s3_store_init(struct ls_instance *ins, struct ls_conf_section *sec, const char *file,
+                         int line, char *err, size_t errlen)
+{
+    struct s3_out *s = ins->ctx;
+    struct ls_conf_param *sp = sec ? ls_conf_get_param(sec, "store_as") : NULL;
+    struct ls_conf_param *lp = sec ? ls_conf_get_param(sec, "compression_level") : NULL;
+    struct ls_conf_section *cs = sec ? ls_conf_child(sec, "compress") : NULL;
+    struct ls_conf_param *cp = cs ? ls_conf_get_param(cs, "level") : NULL;
+    char range[16], why[256];
+
+    s->algo = LS_COMPRESS_TEXT;
+    s->level = -1;
+    if (strcmp(s->store_as, "gzip") == 0 || strcmp(s->store_as, "gzip_command") == 0) {
+        s->store = S3_STORE_GZIP;
+        s->algo = LS_COMPRESS_GZIP;
+        s->ext = "gz";
+        s->ctype = "application/x-gzip";
+        if (strcmp(s->store_as, "gzip_command") == 0) {
+            ls_plg_info(ins, "store_as gzip_command: compressing in process (same .gz output)%s",
+                        s->command_parameter ? "; command_parameter is ignored" : "");
+        }
+    } else if (strcmp(s->store_as, "zstd") == 0) {
+        s->store = S3_STORE_ZSTD;
+        s->algo = LS_COMPRESS_ZSTD;
+        s->ext = "zst";
+        s->ctype = "application/x-zst";
+    } else if (strcmp(s->store_as, "lzma2") == 0) {
+        bool extreme = false;
+        s->store = S3_STORE_XZ;
+        s->algo = LS_COMPRESS_XZ;
+        s->ext = "xz";
+        s->ctype = "application/x-xz";
+        s->level = s->command_parameter ? s3_xz_preset(s->command_parameter, &extreme) : 0;
+        if (extreme) {
+            ls_plg_warn(ins, "command_parameter '%s': -e (extreme) is ignored; preset %d is used",
+                        s->command_parameter, s->level);
+        }
+    } else if (strcmp(s->store_as, "json") == 0) {
+        s->store = S3_STORE_JSON;
+        s->ext = "json";
+        s->ctype = "application/json";
+    } else if (strcmp(s->store_as, "text") == 0) {
+        s->store = S3_STORE_TEXT;
+        s->ext = "txt";
+        s->ctype = "text/plain";
+    } else if (strcmp(s->store_as, "lzo") == 0 || strcmp(s->store_as, "parquet") == 0) {
+        snprintf(err, errlen, "%s:%d: store_as '%s' is not supported (gzip, zstd, lzma2, json or "
+                 "text)", sp ? sp->file : file, sp ? sp->line : line, s->store_as);
+        return LS_ERROR;
+    } else {
+        /* fluent-plugin-s3: "'txt' not supported. Use 'text' instead" and falls back to text */
+        ls_plg_warn(ins, "'%s' not supported. Use 'text' instead", s->store_as);
+        s->store = S3_STORE_TEXT;
+        s->ext = "txt";
+        s->ctype = "text/plain";
+    }
+    if (ls_compress_load(s->algo, why, sizeof(why)) != LS_OK) {
+        snprintf(err, errlen, "%s:%d: store_as %s: %s", sp ? sp->file : file, sp ? sp->line : line,
+                 s->store_as, why);
+        return LS_ERROR;
+    }
+    /* a side file of a compressed payload is named by its format; text and json are copies */
+    s->side_ext = s->algo == LS_COMPRESS_TEXT ? "txt" : s->ext;
+    if (lp && cp) {
+        snprintf(err, errlen, "%s:%d: both compression_level (line %d) and <compress> level set "
+                 "the level: keep one", cp->file, cp->line, lp->line);
+        return LS_ERROR;
+    }
+    if (lp || cp) {
+        struct ls_conf_param *p = lp ? lp : cp;
+        s->level = (int)(lp ? s->compression_level : s->compress.level);
+        if (!ls_compress_level_ok(s->algo, s->level, range, sizeof(range))) {
+            snprintf(err, errlen, "%s:%d: store_as %s takes a level in %s, got %d", p->file,
+                     p->line, s->store_as, range, s->level);
+            return LS_ERROR;
+        }
+    }
+    return LS_OK;
+}
+
 static int s3_init(struct ls_instance *ins, struct ls_conf_section *sec, char *err, size_t errlen)
 {
     struct s3_out *s = ins->ctx;
@@ -522,6 +658,7 @@ static int s3_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
     const char *fmt, *region;
     bool fmt_given = sec && ls_conf_get(sec, "s3_object_key_format") != NULL;
     struct ls_conf_section *bs;
+    char msg[256];
 
     s->ins = ins;
     s->eng = ins->engine;
@@ -533,6 +670,8 @@ static int s3_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
                     err, errlen) != LS_OK ||
         s3_bind_sub(sec, "assume_role_credentials", s3_assume_params, &s->assume, &s->has_assume,
                     err, errlen) != LS_OK ||
+        s3_bind_sub(sec, "compress", s3_compress_params, &s->compress, &s->has_compress, err,
+                    errlen) != LS_OK ||
         s3_bind_sub(sec, "web_identity_credentials", s3_web_params, &s->web, &s->has_web, err,
                     errlen) != LS_OK) {
         return LS_ERROR;
@@ -570,35 +709,8 @@ static int s3_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
                     "SigV4 payload hash only", s->checksum_algorithm);
     }
 
-    /* store_as */
-    if (strcmp(s->store_as, "gzip") == 0 || strcmp(s->store_as, "gzip_command") == 0) {
-        s->store = S3_STORE_GZIP;
-        s->ext = "gz";
-        s->ctype = "application/x-gzip";
-        if (strcmp(s->store_as, "gzip_command") == 0) {
-            ls_plg_info(ins, "store_as gzip_command: compressing in process (same .gz output)%s",
-                        s->command_parameter ? "; command_parameter is ignored" : "");
-        }
-    } else if (strcmp(s->store_as, "json") == 0) {
-        s->store = S3_STORE_JSON;
-        s->ext = "json";
-        s->ctype = "application/json";
-    } else if (strcmp(s->store_as, "text") == 0) {
-        s->store = S3_STORE_TEXT;
-        s->ext = "txt";
-        s->ctype = "text/plain";
-    } else if (strcmp(s->store_as, "lzo") == 0 || strcmp(s->store_as, "lzma2") == 0 ||
-               strcmp(s->store_as, "zstd") == 0 || strcmp(s->store_as, "parquet") == 0) {
-        struct ls_conf_param *p = ls_conf_get_param(sec, "store_as");
-        snprintf(err, errlen, "%s:%d: store_as '%s' is not supported (gzip, json or text)",
-                 p ? p->file : file, p ? p->line : line, s->store_as);
+    if (s3_store_init(ins, sec, file, line, err, errlen) != LS_OK) {
         return LS_ERROR;
-    } else {
-        /* fluent-plugin-s3: "'txt' not supported. Use 'text' instead" and falls back to text */
-        ls_plg_warn(ins, "'%s' not supported. Use 'text' instead", s->store_as);
-        s->store = S3_STORE_TEXT;
-        s->ext = "txt";
-        s->ctype = "text/plain";
     }
     if (s->content_type) {
         s->ctype = s->content_type;
@@ -621,8 +733,9 @@ static int s3_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
     if (gethostname(host, sizeof(host) - 1) != 0) {
         snprintf(host, sizeof(host), "localhost");
     }
-    s->key_tmpl = s3_tmpl_prepare(fmt, s->path, s->ext, host, err, errlen);
+    s->key_tmpl = s3_tmpl_prepare(fmt, s->path, s->ext, host, msg, sizeof(msg));
     if (s->key_tmpl == NULL) {
+        ls_conf_param_error(sec, "s3_object_key_format", err, errlen, "%s", msg);
         return LS_ERROR;
     }
     {
@@ -760,6 +873,7 @@ static void s3_destroy(struct ls_instance *ins)
     ls_param_release(s3_imds_params, &s->imds);
     ls_param_release(s3_assume_params, &s->assume);
     ls_param_release(s3_web_params, &s->web);
+    ls_param_release(s3_compress_params, &s->compress);
 }
 
 static int s3_write(struct ls_instance *ins, struct ls_chunk *c)

@@ -14,7 +14,7 @@
 #include "compress.h"
 #include "s3.h"
 
-enum { S3_STORE_GZIP, S3_STORE_JSON, S3_STORE_TEXT };
+enum { S3_STORE_GZIP, S3_STORE_JSON, S3_STORE_TEXT, S3_STORE_ZSTD, S3_STORE_XZ };
 enum { S3_SIG_V4, S3_SIG_V2 };
 enum { S3_GATE_NONE, S3_GATE_BUSY, S3_GATE_READY, S3_GATE_FAILED };
 
@@ -27,6 +27,11 @@ enum { S3_GATE_NONE, S3_GATE_BUSY, S3_GATE_READY, S3_GATE_FAILED };
 #define S3_PH_UUID_FLUSH 'u'
 #define S3_PH_DATE_SLICE 'd'
 #define S3_PH_HMS_SLICE 'm'
+
+/* <compress>: fluent-plugin-s3's section for the zstd compressor's options */
+struct s3_compress_conf {
+    int64_t level;
+};
 
 struct s3_shared_conf {
     char *path;
@@ -118,12 +123,17 @@ struct s3_out {
     struct s3_sts_conf assume;
     struct s3_sts_conf web;
     bool has_shared, has_imds, has_assume, has_web;
+    struct s3_compress_conf compress;
+    bool has_compress;
     char *imds_endpoint;
 
     /* derived */
     struct ls_instance *ins;
     struct ls_engine *eng;
     int store;
+    enum ls_compress_algo algo;  /* what store_as compresses with */
+    int level;                   /* its level, -1: the library's default */
+    const char *side_ext;        /* suffix of the side file holding the payload */
     const char *ext;
     const char *ctype;
     char *key_tmpl;              /* key format with %{...} as sentinels, %{path}/ext/hostname resolved */
@@ -239,6 +249,14 @@ int64_t s3_parse_http_date(const char *s);
 int64_t s3_now(const struct s3_out *s);
 
 int s3_job_start(struct s3_out *s, struct ls_chunk *c);
+/*
+ * The xz preset in a command line for the xz command, as fluent-plugin-s3
+ * runs it (`xz <command_parameter> -c`): the last -0..-9 among the short
+ * options (its default "-qf0" is preset 0), --fast (0) or --best (9); the
+ * arguments of -T, -M, -F, -C and -S are skipped ("-T0" is a thread count).
+ * xz's own default, 6, when none is there. *extreme: -e was seen.
+ */
+int s3_xz_preset(const char *cmd, bool *extreme);
 void s3_job_resume(struct s3_job *j);        /* after the gate opened */
 void s3_job_finish(struct s3_job *j, int rc, const char *msg);
 int s3_job_save_state(struct s3_job *j);

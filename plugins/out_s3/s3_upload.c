@@ -667,9 +667,7 @@ static void s3u_prep_work(void *arg)
         } else if ((r = ls_chunk_reader_open(j->c)) == NULL) {
             snprintf(j->werr, sizeof(j->werr), "cannot read chunk %s", ls_chunk_info(j->c)->id);
         } else {
-            rc = ls_compress_stream(s->store == S3_STORE_GZIP ? LS_COMPRESS_GZIP : LS_COMPRESS_TEXT,
-                                    (int)s->compression_level, s3u_read, r, fd, &dig, err,
-                                    sizeof(err));
+            rc = ls_compress_stream(s->algo, s->level, s3u_read, r, fd, &dig, err, sizeof(err));
             if (rc != LS_OK) {
                 snprintf(j->werr, sizeof(j->werr), "compressing chunk %s failed: %s",
                          ls_chunk_info(j->c)->id, err[0] ? err : strerror(errno));
@@ -916,7 +914,7 @@ int s3_job_start(struct s3_out *s, struct ls_chunk *c)
     j->fd = -1;
     j->index = -1;
     j->id = ++s->seq;
-    j->side = ls_chunk_side_path(c, s->store == S3_STORE_GZIP ? "gz" : "txt");
+    j->side = ls_chunk_side_path(c, s->side_ext);
     s3u_load_state(j);
     if (s->warn_for_delay > 0 && ci->timekey != LS_NO_TIMEKEY) {
         int64_t sec;

@@ -16,7 +16,9 @@ machine state:
                buffer); into out_s3 (moto with IAM auth, tests/lib/s3server.py)
                when `@type s3` is registered, else "n/a"; and out_file gzip
                with the default (memory) buffer, to show its memory use, and
-               out_s3 with its default (memory) buffer;
+               out_s3 with its default (memory) buffer; out_s3 with store_as zstd
+               (level 3) and lzma2 (xz preset 0, fluent-plugin-s3's -qf0), beside
+               the real `zstd -3` and `xz -0` over the same JSON lines;
   idle RSS     VmRSS of an agent following an idle file, and of any helper it runs, once
                start-up settles (logship-http, which runs the HTTP requests, exits 10 s
                after the last one).
@@ -26,11 +28,12 @@ rusage, taken by runstat.c), so the S3 server's own work is not counted; peak RS
 of ru_maxrss and the sampled resident memory of logship and its helper together (pages they
 share counted once; see run_measured). "CPU s/GB" is per GB (10^9
 bytes) of *input log* for every row, the gzip floor included, so rows
-compare directly; "x gzip" is a row's CPU over the gzip -6 floor's CPU.
-Every stage but null is checked: the records delivered must equal the
-lines generated.
+compare directly; "x gzip" is a row's CPU over the gzip -6 floor's CPU;
+"stored" is the bytes a row wrote (files or objects). Every stage but null
+is checked: the records delivered must equal the lines generated, and each
+S3 object must be one gzip member, zstd frame or xz stream.
 """
-import argparse, gzip, os, shutil, signal, subprocess, sys, tempfile, time, zlib
+import argparse, gzip, lzma, os, shutil, signal, subprocess, sys, tempfile, time, zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -45,8 +48,9 @@ MB = 1e6
 
 
 class Result:
-    def __init__(self, name, cpu=None, wall=None, rss_kb=None, note=""):
+    def __init__(self, name, cpu=None, wall=None, rss_kb=None, note="", stored=None):
         self.name = name
+        self.stored = stored
         self.cpu = cpu
         self.wall = wall
         self.rss_kb = rss_kb
@@ -251,7 +255,7 @@ def conf_file(log, work, compress, buffer_type="file", head="true"):
 """.format(work=work, compress=compress, buf=buf)
 
 
-def conf_s3(log, work, srv, buffer_type="file", head="true"):
+def conf_s3(log, work, srv, buffer_type="file", head="true", store="gzip"):
     buf = "    @type file\n    path %s/buf\n" % work if buffer_type == "file" else ""
     return SOURCE.format(log=log, work=work, head=head) + """
 <match nginx.**>
@@ -263,7 +267,7 @@ def conf_s3(log, work, srv, buffer_type="file", head="true"):
   s3_endpoint {endpoint}
   force_path_style true
   path nginx-access-
-  store_as gzip
+  store_as {store}
   <format>
     @type json
   </format>
@@ -272,7 +276,7 @@ def conf_s3(log, work, srv, buffer_type="file", head="true"):
   </buffer>
 </match>
 """.format(key=srv.key, secret=srv.secret, bucket=srv.bucket, region=srv.region,
-           endpoint=srv.endpoint, buf=buf)
+           endpoint=srv.endpoint, buf=buf, store=store)
 
 
 def fresh(work):
@@ -352,6 +356,37 @@ def gunzip_single_member(data):
     return out
 
 
+def unzstd_single_frame(data, tmp):
+    """Decompress data with the zstd tool; fail unless it is exactly one frame."""
+    with open(tmp, "wb") as f:
+        f.write(data)
+    try:
+        listing = subprocess.run(["zstd", "-l", tmp], capture_output=True, text=True, check=True)
+        frames = listing.stdout.splitlines()[1].split()[0]
+        if frames != "1":
+            raise SystemExit("bench: object is not one zstd frame (%s frames)" % frames)
+        return subprocess.run(["zstd", "-q", "-dc", tmp], capture_output=True, check=True).stdout
+    finally:
+        os.unlink(tmp)
+
+
+def unxz_single_stream(data):
+    """Decompress data as exactly one .xz stream; fail on trailing bytes (a second stream)."""
+    d = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+    out = d.decompress(data)
+    if not d.eof or d.unused_data:
+        raise SystemExit("bench: object is not one xz stream (eof=%s, %d trailing bytes)"
+                         % (d.eof, len(d.unused_data)))
+    return out
+
+
+# store_as -> the real tool's command for the floor row, and the stage's name
+STORES = {
+    "zstd": (["zstd", "-3", "-q", "-c"], "same, store_as zstd (level 3)"),
+    "lzma2": (["xz", "-0", "-q", "-c"], "same, store_as lzma2 (xz preset 0, as -qf0)"),
+}
+
+
 IDLE_SETTLE = 13.0   # logship-http exits 10 s after the last request (LOGSHIP_HTTP_IDLE)
 
 
@@ -386,9 +421,10 @@ def idle_rss(conf, work, settle=IDLE_SETTLE):
 S3_NAME = "tail > nginx > json > file buffer > gzip > S3 (moto)"
 
 
-def s3_stage(log, work, lines, buffer_type="file", name=None):
+def s3_stage(log, work, lines, buffer_type="file", name=None, store="gzip"):
     """The S3 row: upload to moto (IAM auth on), then read every object back with the admin
-    client and check it is one gzip member holding the expected records."""
+    client and check it is one gzip member (zstd frame, xz stream) holding the expected
+    records."""
     name = name or S3_NAME
     import s3server, lstest  # noqa: E401
     srv = s3server.S3Server.start()
@@ -399,16 +435,23 @@ def s3_stage(log, work, lines, buffer_type="file", name=None):
             for o in srv.list_objects():
                 srv.admin.delete_object(Bucket=srv.bucket, Key=o["Key"])
 
-        r = run_logship(name, conf_s3(log, work, srv, buffer_type=buffer_type), work,
+        r = run_logship(name, conf_s3(log, work, srv, buffer_type=buffer_type, store=store), work,
                         reset=empty_bucket)
         n = objs = obytes = 0
         for key in sorted(o["Key"] for o in srv.list_objects()):
             body = srv.get_object(key)
             objs += 1
             obytes += len(body)
-            n += gunzip_single_member(body).count(b"\n")
-        check_count("s3", n, lines)
+            if store == "zstd":
+                text = unzstd_single_frame(body, os.path.join(work, "obj.zst"))
+            elif store == "lzma2":
+                text = unxz_single_stream(body)
+            else:
+                text = gunzip_single_member(body)
+            n += text.count(b"\n")
+        check_count("s3 " + store, n, lines)
         r.note = "(%d objects, %.1f MB)" % (objs, obytes / MB)
+        r.stored = obytes
         shutil.rmtree(work)
         return r
     except SystemExit as e:
@@ -420,7 +463,7 @@ def s3_stage(log, work, lines, buffer_type="file", name=None):
 
 def fmt_row(r, in_bytes, lines, floor_cpu):
     if r.cpu is None:
-        return "| %s | n/a | n/a | n/a | n/a | n/a |%s" % (r.name, " " + r.note if r.note else "")
+        return "| %s | n/a | n/a | n/a | n/a | n/a | n/a |%s" % (r.name, " " + r.note if r.note else "")
     lps = lines / r.wall if lines else 0
     mbs = in_bytes / MB / r.wall
     cpugb = r.cpu / (in_bytes / GB)
@@ -432,8 +475,10 @@ def fmt_row(r, in_bytes, lines, floor_cpu):
         # each process's own peak; the column is the peak of their sum
         split = " (peaks: logship %.1f MB, logship-http %.1f MB)" % (
             parts.get("logship", 0) / 1024.0, parts["logship-http"] / 1024.0)
-    return "| %s | %s | %.1f | %.2f | %.1f MB | %.2fx |%s%s" % (
-        r.name, lps_s, mbs, cpugb, r.rss_kb / 1024.0, ratio, " " + r.note if r.note else "", split)
+    stored = "%.1f MB" % (r.stored / MB) if r.stored is not None else "-"
+    return "| %s | %s | %.1f | %.2f | %.1f MB | %s | %.2fx |%s%s" % (
+        r.name, lps_s, mbs, cpugb, r.rss_kb / 1024.0, stored, ratio, " " + r.note if r.note else "",
+        split)
 
 
 def main():
@@ -444,9 +489,10 @@ def main():
     ap.add_argument("--hours", type=int, default=6, help="time span of the generated log")
     ap.add_argument("--cache", default=os.environ.get("BENCH_CACHE", "/tmp/logship-bench"),
                     help="where generated logs are kept between runs")
-    ap.add_argument("--stages", default="null,file-text,file-gzip,s3,s3-membuf,file-gzip-membuf",
+    ap.add_argument("--stages",
+                    default="null,file-text,file-gzip,s3,s3-membuf,file-gzip-membuf,s3-zstd,s3-xz",
                     help="comma-separated subset of null,file-text,file-gzip,s3,s3-membuf,"
-                         "file-gzip-membuf")
+                         "file-gzip-membuf,s3-zstd,s3-xz")
     ap.add_argument("--repeat", type=int, default=1,
                     help="run every measurement N times and keep the one with the least CPU")
     ap.add_argument("--no-idle", action="store_true", help="skip the idle RSS measurement")
@@ -497,6 +543,7 @@ def main():
                     shutil.copyfileobj(f, o, 1 << 20)
         shutil.rmtree(work)
         json_bytes = os.path.getsize(json_path)
+        r.stored = json_bytes
         if "file-text" in stages:
             results.append(r)
 
@@ -505,9 +552,18 @@ def main():
         gz_path = os.path.join(base, "lines.json.gz")
         rc, cpu, wall, rss = best_of(["gzip", "-6", "-c", json_path], stdout=gz_path)
         gz_bytes = os.path.getsize(gz_path)
-        floor = Result("floor: gzip -6 of the JSON lines", cpu, wall, rss)
+        floor = Result("floor: gzip -6 of the JSON lines", cpu, wall, rss, stored=gz_bytes)
         floor_rows.append(floor)
         os.unlink(gz_path)
+        # the real zstd and xz beside the stages that use them, over the same lines
+        for stage, store in (("s3-zstd", "zstd"), ("s3-xz", "lzma2")):
+            if stage in stages:
+                argv = STORES[store][0]
+                print("running %s..." % " ".join(argv[:2]), flush=True)
+                rc, cpu, wall, rss = best_of(argv + [json_path], stdout=gz_path)
+                floor_rows.append(Result("floor: %s of the JSON lines" % " ".join(argv[:2]), cpu,
+                                         wall, rss, stored=os.path.getsize(gz_path)))
+                os.unlink(gz_path)
         os.unlink(json_path)
 
         if "null" in stages:
@@ -527,6 +583,7 @@ def main():
             check_count("file-gzip", count_lines_files(files), lines)
             subprocess.run(["gzip", "-t"] + files, check=True)
             r.note = "(%d files, %.1f MB)" % (len(files), out_gz_bytes / MB)
+            r.stored = out_gz_bytes
             results.append(r)
             shutil.rmtree(work)
 
@@ -541,6 +598,11 @@ def main():
             print("running s3-membuf...", flush=True)
             results.append(s3_stage(log, os.path.join(base, "s3m"), lines, buffer_type="memory",
                                     name="same, out_s3's default memory buffer (8 MB chunks)"))
+        for stage, store in (("s3-zstd", "zstd"), ("s3-xz", "lzma2")):
+            if stage in stages and s3_ok:
+                print("running %s..." % stage, flush=True)
+                results.append(s3_stage(log, os.path.join(base, stage), lines, store=store,
+                                        name=STORES[store][1]))
 
         if "file-gzip-membuf" in stages:
             print("running file-gzip-membuf...", flush=True)
@@ -550,6 +612,7 @@ def main():
             files = out_files(work)
             check_count("file-gzip-membuf", count_lines_files(files), lines)
             r.note = "(%d files)" % len(files)
+            r.stored = sum(os.path.getsize(p) for p in files)
             results.append(r)
             shutil.rmtree(work)
 
@@ -582,8 +645,8 @@ def main():
                   "; logship's gzip %.1f MB" % (out_gz_bytes / MB) if out_gz_bytes else ""))
     out.append("Machine: %d CPUs, %s" % (os.cpu_count(), cpu_model()))
     out.append("")
-    out.append("| stage | lines/s | MB/s | CPU s/GB | peak RSS | x gzip -6 |")
-    out.append("|---|---|---|---|---|---|")
+    out.append("| stage | lines/s | MB/s | CPU s/GB | peak RSS | stored | x gzip -6 |")
+    out.append("|---|---|---|---|---|---|---|")
     for r in floor_rows:
         out.append(fmt_row(r, in_bytes, 0, floor.cpu))
     for r in results:
@@ -597,7 +660,8 @@ def main():
                    % (idle[0], IDLE_SETTLE, d["rss"] / 1024.0, d["anon"] / 1024.0, d["exe"] / 1024.0,
                       d["libs"] / 1024.0, d["nlibs"], d["helpers"] / 1024.0))
     out.append("MB/s: input MB (10^6 bytes) per wall second; CPU s/GB: user+sys seconds per GB of input log;"
-               " x gzip -6: CPU over the gzip -6 floor's CPU in the same run.")
+               " stored: bytes written (files or objects); x gzip -6: CPU over the gzip -6 floor's CPU"
+               " in the same run.")
     text = "\n".join(out)
     print()
     print(text)

@@ -4,7 +4,8 @@
  * Each input is parsed as an object (zero-copy fields, escapes decoded in
  * the arena) and validated as any value; the parse and the validator must
  * agree. Parsed records are written back (JSON and Ruby inspect) and the
- * JSON written must itself be valid and parse back to as many fields. The
+ * JSON written must itself be valid and parse back to as many fields. Array
+ * elements are read as the record accessor reads them ($.a[N]). The
  * input is copied to an exact-size heap block so that any read past the
  * end is caught by ASan.
  */
@@ -44,6 +45,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (i = 0; i < r.nfields; i++) {
             ls_buf_reset(&b);
             ls_ruby_put_value(&b, &r.fields[i].v, false);
+        }
+    }
+    /* the record accessor's array step: every element of an array, and one past the end */
+    {
+        struct ls_value v;
+        size_t i;
+        for (i = 0; i < 64; i++) {
+            rc = ls_json_array_get(p, size, i, &a, &v);
+            if (rc != LS_OK) {
+                break;
+            }
+            if ((v.type == LS_V_STR || v.type == LS_V_JSON) && v.u.s.len > size * 4 + 4) {
+                __builtin_trap();
+            }
         }
     }
     /* the string writer on raw bytes: output must be valid JSON */

@@ -183,3 +183,127 @@ def test_event_time_before_1970_names_its_out_file_slice():
     p = run(["-c", c, "--oneshot"], env=dict(os.environ, TZ="UTC"))
     assert p.returncode == 0, p.stderr
     assert sorted(os.listdir(os.path.join(d, "out"))) == ["app.19690720_0.log"], os.listdir(os.path.join(d, "out"))
+
+
+def _flat_time_run(flat, tz):
+    """out_file with td-agent's flat settings; input time 21/Nov/2026:10:00:00 +0900."""
+    d = tmpdir()
+    log = os.path.join(d, "access.log")
+    with open(log, "w") as f:
+        f.write('192.0.2.1 - - [21/Nov/2026:10:00:00 +0900] "GET / HTTP/1.1" 200 5 "-" "curl"\n')
+    c = conf(f"""
+<source>
+  @type tail
+  path {log}
+  pos_file {d}/pos
+  read_from_head true
+  tag web
+  format nginx
+</source>
+<match web>
+  @type file
+  path {d}/out/web
+{flat}
+</match>
+""", d)
+    p = run(["-c", c, "--oneshot"], env=dict(os.environ, TZ=tz))
+    assert p.returncode == 0, p.stderr
+    names = sorted(os.listdir(os.path.join(d, "out")))
+    names = [n for n in names if n.endswith(".log")]
+    assert len(names) == 1, names
+    line = open(os.path.join(d, "out", names[0])).read().split("\t")[0]
+    return names[0], line
+
+
+def test_flat_utc_localtime_and_timezone_as_td_agent_applies_them():
+    # fluentd's compat layer (fidelity.md 6.1-6.6), on a host whose zone is neither UTC nor Tokyo
+    ny = "America/New_York"
+    # utc + time_slice_format: UTC slices and UTC times
+    assert _flat_time_run("  time_slice_format %Y%m%d%H\n  utc", ny) == \
+        ("web.2026112101_0.log", "2026-11-21T01:00:00Z")
+    # utc alone: the time is written in UTC, the slices stay local (New York: 20 Nov)
+    assert _flat_time_run("  utc", ny) == ("web.20261120_0.log", "2026-11-21T01:00:00Z")
+    # localtime false alone: the same as utc alone
+    assert _flat_time_run("  localtime false", ny) == ("web.20261120_0.log", "2026-11-21T01:00:00Z")
+    # localtime false + time_slice_format: UTC slices
+    assert _flat_time_run("  time_slice_format %Y%m%d\n  localtime false", ny) == \
+        ("web.20261121_0.log", "2026-11-21T01:00:00Z")
+    # timezone: the time is formatted in that zone, and the slices follow it
+    assert _flat_time_run("  timezone Asia/Tokyo", ny) == ("web.20261121_0.log", "2026-11-21T10:00:00+09:00")
+    # neither: local (New York) time
+    assert _flat_time_run("", ny) == ("web.20261120_0.log", "2026-11-20T20:00:00-05:00")
+
+
+def test_flat_utc_and_localtime_together_are_refused_with_time_slice_format():
+    d = tmpdir()
+    c = conf(f"""
+<source>
+  @type sample
+  tag t
+</source>
+<match t>
+  @type file
+  path {d}/out/t
+  time_slice_format %Y%m%d
+  utc
+  localtime true
+</match>
+""", d)
+    p = run(["-c", c, "--dry-run"])
+    assert p.returncode == 1 and "both of utc and localtime are specified" in p.stderr, p.stderr
+
+
+def test_flat_formatter_parameters_without_format():
+    # fidelity.md 6.6 (9): output_tag false + output_time false make out_file write bare JSON
+    name, line = _flat_time_run("  output_tag false\n  output_time false", "UTC")
+    assert line.startswith("{") and '"code":"200"' in line, line
+    # and include_time_key/time_format go to <inject> while the column stays ISO 8601 (6.3)
+    name, line = _flat_time_run("  include_time_key true\n  time_format %Y\n  utc", "UTC")
+    assert line == "2026-11-21T01:00:00Z", line
+
+
+def test_record_transformer_merges_every_record_section():
+    # filter_record_transformer.rb: each <record> element's pairs go into one map, a later key wins
+    p, out = oneshot("""
+<source>
+  @type sample
+  tag t
+  sample {"a": 1}
+  count 1
+</source>
+<filter t>
+  @type record_transformer
+  <record>
+    x first
+    y 1
+  </record>
+  <record>
+    y 2
+    z "${tag}"
+  </record>
+</filter>
+<match t>
+  @type stdout
+</match>
+""")
+    assert p.returncode == 0 and "not used" not in p.stderr, p.stderr
+    assert [r for _, r in out] == [{"a": 1, "x": "first", "y": "2", "z": "t"}], out
+
+
+def test_record_transformer_keep_keys_needs_renew_record():
+    d = tmpdir()
+    c = conf("""
+<source>
+  @type sample
+  tag t
+</source>
+<filter t>
+  @type record_transformer
+  keep_keys a
+</filter>
+<match t>
+  @type null
+</match>
+""", d)
+    p = run(["-c", c, "--dry-run"])
+    assert p.returncode == 1 and ":8: `renew_record` must be true to use `keep_keys`" in p.stderr, p.stderr

@@ -1,4 +1,4 @@
-"""out_file and secondary_file: fluentd's file names, append, gzip, placeholders,
+"""out_file and secondary_file: fluentd's file names, append, gzip, zstd, placeholders,
 path-traversal refusal, symlink_path, and idempotent retries (a chunk retried
 after a crash rewrites the same file, an append is cut back before it is redone).
 
@@ -111,6 +111,49 @@ def test_append_and_gzip():
     oneshot(c)
     with gzip.open(files[0], "rt") as f:
         assert sorted(seqs_in(f.read())) == sorted(list(range(10)) * 2)
+
+def test_zstd_one_file_per_chunk_and_append():
+    """compress zstd (fluentd 1.19): ".zstd" as fluentd names it; each file, and a file
+    that appends made of several frames, decompress with the real zstd tool."""
+    d = tmpdir()
+    out = os.path.join(d, "o")
+    out2 = os.path.join(d, "a")
+    c = sample_conf(d, [T0 + i for i in range(10)], f"""
+<match **>
+  @type copy
+  <store>
+    @type file
+    path {out}
+    compress zstd
+    <buffer time>
+      timekey_use_utc true
+      chunk_limit_records 4
+    </buffer>
+  </store>
+  <store>
+    @type file
+    path {out2}
+    append true
+    compress zstd
+    <buffer time>
+      timekey_use_utc true
+      chunk_limit_records 3
+    </buffer>
+  </store>
+</match>""")
+    oneshot(c)
+
+    def unzstd(f):
+        assert subprocess.run(["zstd", "-q", "-t", f]).returncode == 0, f
+        return subprocess.run(["zstd", "-q", "-dc", f], capture_output=True, check=True).stdout.decode()
+    files = sorted(glob.glob(out + ".*"))
+    assert files == [out + f".20240101_{i}.log.zstd" for i in range(3)], files
+    assert sorted(s for f in files for s in seqs_in(unzstd(f))) == list(range(10))
+    files = sorted(glob.glob(out2 + ".*"))
+    assert files == [out2 + ".20240101.log.zstd"], files
+    frames = subprocess.run(["zstd", "-l", files[0]], capture_output=True, text=True, check=True)
+    assert frames.stdout.splitlines()[1].split()[0] == "4", frames.stdout   # 3+3+3+1 records
+    assert sorted(seqs_in(unzstd(files[0]))) == list(range(10))
 
 def test_star_path_hour_slices_and_suffix_rules():
     d = tmpdir()

@@ -202,6 +202,64 @@ def test_store_as_json_and_text_metadata_and_storage_class():
     assert srv.head_object("t/20240101_0.txt")["ContentType"] == "text/plain"
 
 
+def unpack(tool, data):
+    """Test and decompress with the real zstd or xz command."""
+    p = subprocess.run([tool, "-q", "-t"], input=data, capture_output=True, timeout=30)
+    assert p.returncode == 0, (tool, p.stderr)
+    p = subprocess.run([tool, "-q", "-dc"], input=data, capture_output=True, timeout=30)
+    assert p.returncode == 0, (tool, p.stderr)
+    return p.stdout.decode()
+
+
+def xz_dict(data, d):
+    """The LZMA2 dictionary size xz --list reports for one object: it tells the preset."""
+    path = os.path.join(d, "obj.xz")
+    with open(path, "wb") as f:
+        f.write(data)
+    out = subprocess.run(["xz", "--robot", "-lvv", path], capture_output=True, text=True, check=True)
+    streams = [l for l in out.stdout.splitlines() if l.startswith("stream\t")]
+    assert len(streams) == 1, out.stdout
+    return re.search(r"--lzma2=dict=(\w+)", out.stdout).group(1)
+
+
+def test_store_as_zstd_and_lzma2_with_levels():
+    """zstd and lzma2 objects: fluent-plugin-s3's extensions and content types, one zstd
+    frame / one xz stream that the real tools decompress to the records, and the level
+    from each place it can be given (xz's preset shows in the dictionary size)."""
+    srv = S3Server.start()
+    times = [T0 + 30 * i for i in range(120)]   # two hours
+    cases = [
+        # store_as, extra lines, ext, content type, tool, xz dictionary (preset)
+        ("zstd", "", "zst", "application/x-zst", "zstd", None),
+        ("zstd", "  <compress>\n    level 19\n  </compress>", "zst", "application/x-zst", "zstd", None),
+        ("zstd", "  compression_level 1", "zst", "application/x-zst", "zstd", None),
+        ("lzma2", "", "xz", "application/x-xz", "xz", "256KiB"),            # -qf0: preset 0
+        ("lzma2", "  command_parameter -qf1", "xz", "application/x-xz", "xz", "1MiB"),
+        ("lzma2", "  compression_level 3", "xz", "application/x-xz", "xz", "4MiB"),
+    ]
+    for i, (store, extra, ext, ctype, tool, dict_size) in enumerate(cases):
+        d = tmpdir()
+        c = conf(sample_source(times) + s3_match(srv, d, f"  path c{i}/\n  store_as {store}\n{extra}",
+                                                 "time", "    timekey 1h"), d)
+        oneshot(c, s3env(srv))
+        keys = sorted(o["Key"] for o in srv.list_objects(f"c{i}/"))
+        # one chunk per hour, unless a flush check enqueued a slice (past timekey_wait) midway
+        assert {k.rsplit("_", 1)[0] for k in keys} == {f"c{i}/2024010100", f"c{i}/2024010101"}, keys
+        assert all(re.fullmatch(rf"c{i}/202401010[01]_\d+\.{ext}", k) for k in keys), keys
+        seqs = []
+        for k in keys:
+            assert srv.head_object(k)["ContentType"] == ctype, (k, srv.head_object(k)["ContentType"])
+            data = srv.get_object(k)
+            seqs += [r["seq"] for r in records_of(unpack(tool, data))]
+            if tool == "zstd":
+                frames = subprocess.run(["zstd", "-l", "-"], input=data, capture_output=True)
+                if frames.returncode == 0:   # older zstd cannot list stdin; -t checked it above
+                    assert frames.stdout.decode().splitlines()[1].split()[0] == "1", frames.stdout
+            else:
+                assert xz_dict(data, d) == dict_size, (extra, xz_dict(data, d))
+        assert sorted(seqs) == list(range(120)), (store, extra)
+
+
 def test_v012_flat_config_runs_unchanged():
     srv = S3Server.start()
     d = tmpdir()
@@ -285,7 +343,13 @@ def test_config_errors():
     env = s3env(srv_like)
     for body, want in [
         ("  store_as lzo", "store_as 'lzo' is not supported"),
-        ("  store_as zstd", "store_as 'zstd' is not supported"),
+        ("  store_as parquet", "store_as 'parquet' is not supported"),
+        ("  store_as zstd\n  compression_level 23", "'compression_level' must be between 0 and 22"),
+        ("  store_as zstd\n  <compress>\n    level 0\n  </compress>", "store_as zstd takes a level in 1-22, got 0"),
+        ("  store_as lzma2\n  compression_level 10", "store_as lzma2 takes a level in 0-9, got 10"),
+        ("  compression_level 0", "store_as gzip takes a level in 1-9, got 0"),
+        ("  store_as zstd\n  compression_level 5\n  <compress>\n    level 5\n  </compress>",
+         "both compression_level (line"),
         ("  s3_object_key_format %{path}%{uuid}.gz", "%{uuid} placeholder in s3_object_key_format is removed"),
         ("  index_format %s", "index_format '%s' is invalid"),
         ("  aws_credential_process /bin/true", "aws_credential_process is not supported"),
@@ -293,6 +357,7 @@ def test_config_errors():
         c = conf(sample_source([T0]) + s3_match(srv_like, d, body), d)
         p = run(["-c", c, "--dry-run"], env=env)
         assert p.returncode != 0 and want in p.stderr, (body, p.stderr)
+        assert re.search(r"\.conf:\d+: ", p.stderr), p.stderr   # file:line
     c = conf(sample_source([T0]) + s3_match(srv_like, d, "", endpoint="https://s3.ap-northeast-1.amazonaws.com"), d)
     p = run(["-c", c, "--dry-run"], env=env)
     assert p.returncode != 0 and "s3_endpoint parameter is not supported for S3" in p.stderr, p.stderr

@@ -3,7 +3,8 @@
  * fluent-plugin-s3's format (%{path}, %{file_extension}, %{hostname}
  * substituted, per-chunk placeholders kept as sentinels, unknown ones
  * dropped, removed ones refused), index_format validation and rendering,
- * recognising an index in a listed key, and RFC 1123 dates (clock skew).
+ * recognising an index in a listed key, RFC 1123 dates (clock skew), and
+ * the xz preset in store_as lzma2's command_parameter.
  */
 #include <check.h>
 
@@ -92,6 +93,33 @@ START_TEST(http_dates)
 }
 END_TEST
 
+START_TEST(xz_preset_from_command_parameter)
+{
+    static const struct { const char *cmd; int preset; bool extreme; } c[] = {
+        { "-qf0", 0, false },          /* fluent-plugin-s3's default */
+        { "-9", 9, false },
+        { "-q -f -3", 3, false },
+        { "-6e", 6, true },
+        { "-qf1 --extreme", 1, true },
+        { "-T0 -2", 2, false },        /* -T0 is a thread count, not preset 0 */
+        { "-T 4", 6, false },
+        { "-T  4 -M 500MiB -1", 1, false },
+        { "--fast", 0, false },
+        { "--best -q", 9, false },
+        { "-qf", 6, false },           /* no preset: xz's default */
+        { "", 6, false },
+        { "0 -- 5", 6, false },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        bool extreme = !c[i].extreme;
+        ck_assert_msg(s3_xz_preset(c[i].cmd, &extreme) == c[i].preset, "'%s'", c[i].cmd);
+        ck_assert_msg(extreme == c[i].extreme, "'%s'", c[i].cmd);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("s3_key");
@@ -101,6 +129,7 @@ int main(void)
     tcase_add_test(tc, index_format_rules);
     tcase_add_test(tc, index_render_and_recognise);
     tcase_add_test(tc, http_dates);
+    tcase_add_test(tc, xz_preset_from_command_parameter);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

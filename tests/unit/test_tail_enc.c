@@ -1,5 +1,5 @@
 /*
- * test_tail_enc.c - in_tail's from_encoding -> encoding line conversion (tail_enc.c).
+ * test_tail_enc.c - in_tail's from_encoding -> encoding line conversion (agent/enc.c).
  *
  * Expected bytes are written out by hand from the code tables (Shift_JIS /
  * CP932 / EUC-JP -> Unicode), not produced by iconv, so a wrong mapping or
@@ -11,19 +11,19 @@
  */
 #include <check.h>
 
-#include "../../plugins/in_tail/tail.h"
+#include "enc.h"
 #include "log.h"
 
 #define FFFD "\xef\xbf\xbd"
 
-static struct tail_enc enc;
+static struct ls_enc enc;
 
 static void open_enc(const char *from, const char *to, size_t max)
 {
     char err[256];
 
     memset(&enc, 0, sizeof(enc));
-    ck_assert_msg(tail_enc_open(&enc, from, to, max, err, sizeof(err)) == LS_OK, "%s", err);
+    ck_assert_msg(ls_enc_open(&enc, from, to, max, err, sizeof(err)) == LS_OK, "%s", err);
 }
 
 /* Convert in (n bytes) and compare with want; returns the replaced count. */
@@ -31,7 +31,7 @@ static long conv_eq(const char *in, size_t n, const char *want, size_t wn)
 {
     const char *out = NULL;
     size_t outlen = 0;
-    long bad = tail_enc_convert(&enc, in, n, &out, &outlen);
+    long bad = ls_enc_convert(&enc, in, n, &out, &outlen);
 
     ck_assert_int_ge(bad, 0);
     ck_assert_ptr_nonnull(out);
@@ -58,7 +58,7 @@ START_TEST(sjis_to_utf8)
     ck_assert_int_eq(CONV("\xb6", "\xef\xbd\xb6"), 0);
     /* NEC's ① (87 40) is not in Shift_JIS: one character, one U+FFFD, no stray '@' */
     ck_assert_int_eq(CONV("x\x87\x40y", "x" FFFD "y"), 1);
-    tail_enc_close(&enc);
+    ls_enc_close(&enc);
 }
 END_TEST
 
@@ -70,14 +70,14 @@ START_TEST(cp932_to_utf8)
     ck_assert_int_eq(CONV("\\~", "\\~"), 0);
     /* 85 40 is well-formed but unassigned: one replacement for the pair */
     ck_assert_int_eq(CONV("\x85\x40z", FFFD "z"), 1);
-    tail_enc_close(&enc);
+    ls_enc_close(&enc);
     /* Ruby's names for the same table */
     open_enc("Windows-31J", "utf-8", 4096);
     ck_assert_int_eq(CONV("\x87\x40", "\xe2\x91\xa0"), 0);
-    tail_enc_close(&enc);
+    ls_enc_close(&enc);
     open_enc("sjis", "UTF-8", 4096);
     ck_assert_int_eq(CONV("\x87\x40", "\xe2\x91\xa0"), 0);
-    tail_enc_close(&enc);
+    ls_enc_close(&enc);
 }
 END_TEST
 
@@ -88,7 +88,7 @@ START_TEST(eucjp_to_utf8)
     ck_assert_int_eq(CONV("\x8e\xb6", "\xef\xbd\xb6"), 0);                 /* SS2 katakana */
     /* a first byte followed by ASCII is invalid: one U+FFFD, the ASCII stays */
     ck_assert_int_eq(CONV("\xa5" "A", FFFD "A"), 1);
-    tail_enc_close(&enc);
+    ls_enc_close(&enc);
 }
 END_TEST
 
@@ -102,17 +102,17 @@ START_TEST(invalid_bytes_one_fffd_each)
     ck_assert_int_eq(CONV("ab\x83", "ab" FFFD), 1);
     /* the state is reset: the next line converts cleanly */
     ck_assert_int_eq(CONV("\x83\x8d", "\xe3\x83\xad"), 0);
-    tail_enc_close(&enc);
+    ls_enc_close(&enc);
 
     /* Ruby: ASCII-8BIT -> UTF-8 replaces every byte above 0x7F */
     open_enc("ASCII-8BIT", "UTF-8", 4096);
     ck_assert_int_eq(CONV("\xe3\x81\x82!", FFFD FFFD FFFD "!"), 3);
-    tail_enc_close(&enc);
+    ls_enc_close(&enc);
 
     /* to a non-Unicode target the replacement is '?', one per character (é) or bad byte */
     open_enc("UTF-8", "US-ASCII", 4096);
     ck_assert_int_eq(CONV("caf\xc3\xa9 \xff.", "caf? ?."), 2);
-    tail_enc_close(&enc);
+    ls_enc_close(&enc);
 }
 END_TEST
 
@@ -122,10 +122,10 @@ START_TEST(empty_line)
     size_t outlen = 99;
 
     open_enc("Shift_JIS", "UTF-8", 64);
-    ck_assert_int_eq(tail_enc_convert(&enc, "", 0, &out, &outlen), 0);
+    ck_assert_int_eq(ls_enc_convert(&enc, "", 0, &out, &outlen), 0);
     ck_assert_ptr_nonnull(out);
     ck_assert_uint_eq(outlen, 0);
-    tail_enc_close(&enc);
+    ls_enc_close(&enc);
 }
 END_TEST
 
@@ -141,13 +141,13 @@ START_TEST(long_line_and_cap)
      * tail sizes the cap at 4x max_line_size + 16 */
     open_enc("Shift_JIS", "UTF-8", (size_t)N * 4 + 16);
     memset(in, 0xb6, N);
-    ck_assert_int_eq(tail_enc_convert(&enc, in, N, &out, &outlen), 0);
+    ck_assert_int_eq(ls_enc_convert(&enc, in, N, &out, &outlen), 0);
     ck_assert_uint_eq(outlen, (size_t)N * 3);
     for (i = 0; i < outlen; i += 3) {
         ck_assert(memcmp(out + i, "\xef\xbd\xb6", 3) == 0);
     }
     memset(in, 0xff, N);
-    bad = tail_enc_convert(&enc, in, N, &out, &outlen);
+    bad = ls_enc_convert(&enc, in, N, &out, &outlen);
     ck_assert_int_eq(bad, N);
     ck_assert_uint_eq(outlen, (size_t)N * 3);
     /* mixed: 2-byte characters whose second byte is ASCII, across iconv's internal chunks */
@@ -155,21 +155,21 @@ START_TEST(long_line_and_cap)
         in[i] = (char)0x83;
         in[i + 1] = 0x4f;                     /* グ */
     }
-    ck_assert_int_eq(tail_enc_convert(&enc, in, N, &out, &outlen), 0);
+    ck_assert_int_eq(ls_enc_convert(&enc, in, N, &out, &outlen), 0);
     ck_assert_uint_eq(outlen, (size_t)N / 2 * 3);
     ck_assert(memcmp(out + outlen - 3, "\xe3\x82\xb0", 3) == 0);
     ck_assert_uint_le(enc.out.cap, (size_t)N * 4 + 17);
-    tail_enc_close(&enc);
+    ls_enc_close(&enc);
 
     /* a cap that is too small: -1, and the next line still works */
     open_enc("Shift_JIS", "UTF-8", 100);
     memset(in, 0xb6, 50);
-    ck_assert_int_eq(tail_enc_convert(&enc, in, 50, &out, &outlen), -1);
-    ck_assert_int_eq(tail_enc_convert(&enc, in, 33, &out, &outlen), 0);
+    ck_assert_int_eq(ls_enc_convert(&enc, in, 50, &out, &outlen), -1);
+    ck_assert_int_eq(ls_enc_convert(&enc, in, 33, &out, &outlen), 0);
     ck_assert_uint_eq(outlen, 99);
     memset(in, 0xff, 34);
-    ck_assert_int_eq(tail_enc_convert(&enc, in, 34, &out, &outlen), -1);
-    tail_enc_close(&enc);
+    ck_assert_int_eq(ls_enc_convert(&enc, in, 34, &out, &outlen), -1);
+    ls_enc_close(&enc);
     ls_free(in);
 }
 END_TEST
@@ -186,27 +186,27 @@ START_TEST(names)
     size_t i;
 
     for (i = 0; good[i]; i++) {
-        ck_assert_msg(tail_enc_check(good[i], true, err, sizeof(err)) == LS_OK, "%s: %s",
+        ck_assert_msg(ls_enc_check(good[i], true, err, sizeof(err)) == LS_OK, "%s: %s",
                       good[i], err);
     }
     for (i = 0; bad[i]; i++) {
-        ck_assert_msg(tail_enc_check(bad[i], false, err, sizeof(err)) == LS_ERROR, "%s accepted",
+        ck_assert_msg(ls_enc_check(bad[i], false, err, sizeof(err)) == LS_ERROR, "%s accepted",
                       bad[i]);
     }
-    ck_assert_int_eq(tail_enc_check("nope", false, err, sizeof(err)), LS_ERROR);
+    ck_assert_int_eq(ls_enc_check("nope", false, err, sizeof(err)), LS_ERROR);
     ck_assert_str_eq(err, "unknown encoding name - nope");
-    ck_assert_int_eq(tail_enc_check("UTF-16LE", false, err, sizeof(err)), LS_ERROR);
+    ck_assert_int_eq(ls_enc_check("UTF-16LE", false, err, sizeof(err)), LS_ERROR);
     ck_assert_ptr_nonnull(strstr(err, "UTF-16"));
     /* stateful: fine to read from, not to write to */
-    ck_assert_int_eq(tail_enc_check("ISO-2022-JP", false, err, sizeof(err)), LS_OK);
-    ck_assert_int_eq(tail_enc_check("ISO-2022-JP", true, err, sizeof(err)), LS_ERROR);
+    ck_assert_int_eq(ls_enc_check("ISO-2022-JP", false, err, sizeof(err)), LS_OK);
+    ck_assert_int_eq(ls_enc_check("ISO-2022-JP", true, err, sizeof(err)), LS_ERROR);
 
-    ck_assert(tail_enc_same("CP932", "Windows-31J"));
-    ck_assert(tail_enc_same("SJIS", "cp932"));
-    ck_assert(tail_enc_same("utf-8", "UTF-8"));
-    ck_assert(!tail_enc_same("Shift_JIS", "SJIS"));
-    ck_assert(!tail_enc_same("ASCII-8BIT", "US-ASCII"));
-    ck_assert(!tail_enc_same("EUC-JP", "UTF-8"));
+    ck_assert(ls_enc_same("CP932", "Windows-31J"));
+    ck_assert(ls_enc_same("SJIS", "cp932"));
+    ck_assert(ls_enc_same("utf-8", "UTF-8"));
+    ck_assert(!ls_enc_same("Shift_JIS", "SJIS"));
+    ck_assert(!ls_enc_same("ASCII-8BIT", "US-ASCII"));
+    ck_assert(!ls_enc_same("EUC-JP", "UTF-8"));
 }
 END_TEST
 

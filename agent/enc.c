@@ -1,5 +1,6 @@
 /*
- * tail_enc.c - in_tail's `encoding` / `from_encoding`: convert each line with glibc iconv.
+ * enc.c - in_tail's `encoding` / `from_encoding` (and record_modifier's `char_encoding`):
+ * convert each line or value with glibc iconv.
  *
  * fluentd reads lines as raw bytes; `encoding X` alone only tags them as X
  * (force_encoding, no conversion: fluentd#5010), and `from_encoding F` +
@@ -28,7 +29,7 @@
  * - The output buffer is reused for every line and capped, so a long line
  *   costs at most its cap once, never an allocation per line.
  */
-#include "tail.h"
+#include "enc.h"
 
 #include <errno.h>
 #include <iconv.h>
@@ -162,7 +163,7 @@ static bool enc_stateful_target(const char *to)
     return stateful;
 }
 
-int tail_enc_check(const char *name, bool as_target, char *err, size_t errlen)
+int ls_enc_check(const char *name, bool as_target, char *err, size_t errlen)
 {
     /* no backslash or tilde: glibc's SHIFT_JIS maps them to YEN SIGN and OVERLINE (see above) */
     static const char sample[] = "\t\r\n !\"#09:@AZ[]^_`az{|}";
@@ -199,7 +200,7 @@ int tail_enc_check(const char *name, bool as_target, char *err, size_t errlen)
     return LS_OK;
 }
 
-bool tail_enc_same(const char *a, const char *b)
+bool ls_enc_same(const char *a, const char *b)
 {
     struct enc_info ea, eb;
 
@@ -276,7 +277,7 @@ static size_t enc_char_len(enum enc_shape shape, const unsigned char *p, size_t 
 }
 
 /* Convert in[0..n) through iconv into e->out. LS_OK, or LS_AGAIN when the cap is reached. */
-static int enc_run(struct tail_enc *e, enum enc_shape shape, const char *in, size_t n, long *bad)
+static int enc_run(struct ls_enc *e, enum enc_shape shape, const char *in, size_t n, long *bad)
 {
     char *ip = (char *)(uintptr_t)in;
     size_t il = n;
@@ -335,7 +336,7 @@ static int enc_run(struct tail_enc *e, enum enc_shape shape, const char *in, siz
     return LS_OK;
 }
 
-int tail_enc_open(struct tail_enc *e, const char *from, const char *to, size_t max_out,
+int ls_enc_open(struct ls_enc *e, const char *from, const char *to, size_t max_out,
                   char *err, size_t errlen)
 {
     struct enc_info ef, et;
@@ -362,7 +363,7 @@ int tail_enc_open(struct tail_enc *e, const char *from, const char *to, size_t m
     return LS_OK;
 }
 
-long tail_enc_convert(struct tail_enc *e, const char *in, size_t len, const char **out,
+long ls_enc_convert(struct ls_enc *e, const char *in, size_t len, const char **out,
                       size_t *outlen)
 {
     const unsigned char *p = (const unsigned char *)in;
@@ -405,7 +406,7 @@ long tail_enc_convert(struct tail_enc *e, const char *in, size_t len, const char
     return bad;
 }
 
-void tail_enc_close(struct tail_enc *e)
+void ls_enc_close(struct ls_enc *e)
 {
     if (e->cd) {
         iconv_close((iconv_t)e->cd);

@@ -1,0 +1,52 @@
+/*
+ * template.h - fluentd's record placeholders without Ruby, shared by record_transformer,
+ * record_modifier and record_reformer: "${tag}", "${tag_parts[N]}" (negative from the
+ * end), "${tag_prefix[N]}", "${tag_suffix[N]}", "${hostname}", "${time}",
+ * "${record["key"]}" (nested: ${record['a']['b']}) and, where the plugin allows it, the
+ * v0.12 shortcut "${key}". A template is compiled once into literal and placeholder
+ * parts; anything else inside ${...} would need Ruby and is a configuration error.
+ */
+#ifndef LS_TEMPLATE_H
+#define LS_TEMPLATE_H
+
+#include "plugin.h"
+
+enum ls_tmpl_flags {
+    LS_TMPL_KEY_SHORTCUT = 1 << 0,  /* ${key} is a record field (transformer v0.12, reformer) */
+    LS_TMPL_TIME_EPOCH   = 1 << 1,  /* ${time} is integer seconds (record_modifier's EventTime) */
+    LS_TMPL_NO_HOSTNAME  = 1 << 2,  /* record_modifier has no hostname variable */
+    LS_TMPL_NO_TAG_FIXES = 1 << 3,  /* no tag_prefix/tag_suffix (record_modifier) */
+};
+
+struct ls_tmpl_part;
+
+struct ls_tmpl {
+    struct ls_tmpl_part *parts;
+    size_t n;
+    bool has_placeholder;
+};
+
+/* LS_OK, or LS_ERROR with the reason in msg (the caller adds file:line). */
+int ls_tmpl_compile(struct ls_tmpl *t, const char *text, unsigned flags, char *msg,
+                    size_t msglen);
+void ls_tmpl_release(struct ls_tmpl *t);
+/* Append the expansion against rec (tag, time, fields) to b. */
+void ls_tmpl_expand(const struct ls_tmpl *t, const struct ls_record *rec, struct ls_buf *b);
+/* The expansion as a string value in rec's arena. */
+struct ls_value ls_tmpl_expand_value(const struct ls_tmpl *t, const struct ls_record *rec);
+/*
+ * A template that is exactly one field placeholder (${record["k"]}, ${k}): true, with the
+ * field's value (typed; null when the field is missing) in *out. False for anything else.
+ */
+bool ls_tmpl_field_value(const struct ls_tmpl *t, const struct ls_record *rec,
+                         struct ls_value *out);
+/*
+ * A template that is exactly one placeholder, evaluated as Ruby would return it (for
+ * record_modifier's "${expr}" values): a field keeps its type (null when missing),
+ * ${time} with LS_TMPL_TIME_EPOCH is an integer, ${tag_parts[N]} past the end is null,
+ * the rest are strings. False when the template is not a single placeholder.
+ */
+bool ls_tmpl_single_value(const struct ls_tmpl *t, const struct ls_record *rec,
+                          struct ls_value *out);
+
+#endif
