@@ -213,6 +213,7 @@ static int daemonize(const char *pidfile)
             close(fd);
         }
     }
+    ls_log_detect_journal();
     n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
     if (pidfile && ls_write_file_atomic(pidfile, buf, (size_t)n, 0644) != LS_OK) {
         return ls_error("cannot write pid file '%s' (%d: %s)", pidfile, errno, strerror(errno));
@@ -367,6 +368,7 @@ int main(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 #endif
     ls_http_set_argv0(argv[0]);
+    ls_log_detect_journal();
 
     while ((c = getopt_long(argc, argv, "c:i:d:o:vqhp:", opts, NULL)) != -1) {
         switch (c) {
@@ -416,7 +418,8 @@ int main(int argc, char **argv)
         return 1;
     }
     if (logfile && ls_log_open(logfile) != LS_OK) {
-        fprintf(stderr, "logship: cannot open log file '%s' (%d: %s)\n", logfile, errno,
+        fprintf(stderr, "%slogship: cannot open log file '%s' (%d: %s)\n",
+                ls_log_stderr_prefix(LS_LOG_ERROR), logfile, errno,
                 strerror(errno));
         return 1;
     }
@@ -424,7 +427,7 @@ int main(int argc, char **argv)
     err[0] = '\0';
     conf = load_config(config, inline_conf, err, sizeof(err));
     if (conf == NULL) {
-        fprintf(stderr, "logship: configuration error: %s\n", err);
+        fprintf(stderr, "%slogship: configuration error: %s\n", ls_log_stderr_prefix(LS_LOG_ERROR), err);
         return 1;
     }
     check_config_permissions(conf);
@@ -443,7 +446,7 @@ int main(int argc, char **argv)
         ls_log_level = rctx.log_level;      /* the configuration's <system> log_level may apply */
         eng = ls_engine_create(conf, config, oneshot, dry_run, err, sizeof(err));
         if (eng == NULL) {
-            fprintf(stderr, "logship: configuration error: %s\n", err);
+            fprintf(stderr, "%slogship: configuration error: %s\n", ls_log_stderr_prefix(LS_LOG_ERROR), err);
             ls_conf_destroy(conf);
             return 1;
         }
