@@ -217,7 +217,17 @@ def test_deb_policy_install_upgrade_purge():
     unit = read(os.path.join(tree, "lib/systemd/system/logship.service"))
     assert re.search(r"^ExecStart=/usr/bin/logship -c \$\{LOGSHIP_CONF\}$", unit, re.M), \
         "the unit logs to the journal (no -o):\n" + unit
-    assert re.search(r"^User=logship$", unit, re.M) and re.search(r"^Group=adm$", unit, re.M)
+    settings = {}
+    for line in unit.splitlines():
+        if "=" in line and not line.startswith(("#", ";", "[")):
+            k, _, v = line.partition("=")
+            settings.setdefault(k, []).append(v)
+    for k, v in (("User", "logship"), ("Group", "adm"), ("SupplementaryGroups", "logship"),
+                 ("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"), ("ProtectHome", "yes"),
+                 ("PrivateTmp", "yes"), ("Restart", "on-failure"), ("CapabilityBoundingSet", ""),
+                 ("ExecReload", "/bin/kill -HUP $MAINPID")):
+        assert settings.get(k) == [v], (k, settings.get(k))
+    assert set(settings["ReadWritePaths"][0].split()) == {"/var/lib/logship", "/var/log/logship"}
     assert "@include conf.d/*.conf" in read(os.path.join(tree, "etc/logship/logship.conf"))
     if shutil.which("systemd-analyze"):
         # the root has no systemd: verify here, with the binary where the extracted tree has it
@@ -253,6 +263,18 @@ def test_deb_policy_install_upgrade_purge():
     lr = in_root(root, "apt-get install -y -q --no-install-recommends logrotate >/dev/null && "
                        "logrotate -d /etc/logrotate.d/logship", check=False)
     assert lr.returncode == 0 and "error" not in lr.stderr.lower(), lr.stdout + lr.stderr
+
+    # the packaged configuration with an empty conf.d/, as the unit's ExecStartPre checks it
+    p = in_root(root, " ".join(SERVICE_USER) + " /usr/bin/logship -c /etc/logship/logship.conf --dry-run -q",
+                check=False)
+    assert p.returncode == 0 and "[warn]" not in p.stdout + p.stderr, p.stdout + p.stderr
+    # the installed logship finds its HTTP helper in /usr/lib/logship (out_s3 checks at start)
+    write(root + "/var/tmp/s3.conf", "<source>\n  @type sample\n  tag t\n</source>\n<match t>\n  @type s3\n"
+          "  s3_bucket b\n  s3_region us-east-1\n  aws_key_id k\n  aws_sec_key s\n</match>\n")
+    p = in_root(root, "/usr/bin/logship --dry-run -c /var/tmp/s3.conf", check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+    p = in_root(root, "LOGSHIP_HTTP_HELPER=/nonexistent /usr/bin/logship --dry-run -c /var/tmp/s3.conf", check=False)
+    assert p.returncode != 0 and "LOGSHIP_HTTP_HELPER" in p.stderr, p.stdout + p.stderr
 
     # the packaged configuration plus a conf.d/ file, run as the service runs it: a line arrives
     write(root + "/etc/logship/conf.d/ship.conf",
