@@ -98,13 +98,25 @@ exec chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/roo
     DEBIAN_FRONTEND=noninteractive /bin/sh -ec "$cmd"
 '''
 
+def unshare():
+    """unshare's arguments. Where the suite itself runs in a chroot (CI's fresh root) / is not a
+    mount point, so unshare cannot make it private; there the mounts must not be shared with the
+    host already (scripts/fresh-root.sh gives the chroot its own private mount namespace)."""
+    mounts = [l.split() for l in open("/proc/self/mountinfo")]
+    if any(f[4] == "/" for f in mounts):
+        prop = "private"
+    elif any(x.startswith("shared:") for f in mounts for x in f[6:f.index("-")]):
+        raise lstest.Skip("in a chroot whose mounts are shared with the host: mounts made for the "
+                          "test root would appear there (run the suite in its own mount namespace)")
+    else:
+        prop = "unchanged"
+    return ["unshare", "--mount", "--pid", "--fork", "--propagation", prop]
+
 def in_root(root, cmd, check=True, timeout=600):
-    return sh("unshare", "--mount", "--pid", "--fork", "--propagation", "private",
-              "/bin/sh", "-ec", IN_ROOT, "in-root", root, cmd, check=check, timeout=timeout)
+    return sh(*unshare(), "/bin/sh", "-ec", IN_ROOT, "in-root", root, cmd, check=check, timeout=timeout)
 
 def in_root_bg(root, cmd):
-    return subprocess.Popen(["unshare", "--mount", "--pid", "--fork", "--propagation", "private",
-                             "/bin/sh", "-ec", IN_ROOT, "in-root", root, cmd],
+    return subprocess.Popen(unshare() + ["/bin/sh", "-ec", IN_ROOT, "in-root", root, cmd],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 def apt_install(root, *debs):
