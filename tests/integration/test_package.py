@@ -60,6 +60,7 @@ def host_mirror():
 def make_root():
     """A new Debian 12 root in a temporary directory; removed after the test."""
     root = tempfile.mkdtemp(prefix="ls-root-", dir="/var/tmp")
+    os.chmod(root, 0o755)   # its "/": the service user must get through it (mkdtemp makes 0700)
     lstest.on_cleanup(lambda: subprocess.run(["rm", "-rf", "--one-file-system", root]))
     bases = sorted(glob.glob(os.path.join(CACHE, "bookworm-minbase-*.tar.zst")), key=os.path.getmtime)
     if bases and shutil.which("zstd"):
