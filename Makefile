@@ -28,7 +28,10 @@ DEPS_STAMP  := $(BUILD)/.deps-ok
 # -dev packages are there when make reads this file. So the flags live in a generated makefile
 # that depends on the deps stamp; GNU make builds it, then restarts and reads it. Goals that
 # compile nothing do not need it (and must not install packages).
-NO_CONFIG_GOALS := clean check-style deps
+NO_CONFIG_GOALS := clean check-style deps deb
+# the rule for config.mk comes first: without this a plain `make` (as dh_auto_build runs it)
+# would build only that
+.DEFAULT_GOAL := all
 ifneq ($(filter-out $(NO_CONFIG_GOALS),$(or $(MAKECMDGOALS),all)),)
 include $(BUILD)/config.mk
 endif
@@ -48,10 +51,11 @@ OPT     := -O2
 ifeq ($(DEBUG),1)
 OPT     := -O0
 endif
-# CFLAGS/LDFLAGS may be given on the command line (e.g. by `make fuzz`); the project's own
-# flags are kept separately in ALL_CFLAGS so such a CFLAGS adds to them instead of replacing them.
+# CPPFLAGS/CFLAGS/LDFLAGS may be given on the command line or the environment (`make fuzz`;
+# dpkg-buildflags in the package build: FORTIFY is in CPPFLAGS); the project's own flags are kept
+# separately in ALL_CFLAGS so such a CFLAGS adds to them instead of replacing them.
 CFLAGS  ?= $(OPT) -g
-ALL_CFLAGS = $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wpointer-arith \
+ALL_CFLAGS = $(CPPFLAGS) $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wpointer-arith \
            -Wformat=2 -fno-strict-aliasing -D_GNU_SOURCE -Iagent -I$(BUILD) -MMD -MP $(PKG_CFLAGS)
 LDLIBS  += $(PKG_LIBS) -lev -ldeflate -lpthread -lm
 ALL_LDFLAGS = $(LDFLAGS)
@@ -174,8 +178,11 @@ fuzz-run: fuzz
 		grep -h "^#.*DONE" build/fuzz/$$n.log | tail -1; \
 	done
 
-deb: $(BUILD)/logship
-	$(Q)sh packaging/build-deb.sh $(BUILD)/logship
+# dpkg-buildpackage on a copy of the tree (packaging/build-deb.sh), with Debian's flags, whatever
+# SANITIZE or BUILD say: build/logship_<ver>_<arch>.deb
+deb:
+	$(Q)if [ "$(NO_DEPS)" != 1 ]; then sh packaging/install-deps.sh deb; fi
+	$(Q)sh packaging/build-deb.sh build
 
 # logship finds its helper at ../lib/logship/logship-http from its own directory (agent/http.c)
 install: $(BUILD)/logship $(BUILD)/logship-http

@@ -2283,6 +2283,125 @@ int ls_chunk_write_file(struct ls_chunk *c, int algo, const char *path, uint64_t
     return LS_OK;
 }
 
+static char *part_path(const struct ls_chunk *c, const char *dir_of)
+{
+    const char *slash = strrchr(dir_of, '/');
+
+    return ls_asprintf("%.*s.logship-%s.part", slash ? (int)(slash - dir_of + 1) : 0, dir_of,
+                       c->id);
+}
+
+/* The other name of part (by inode, in its directory), or NULL. */
+static char *linked_name(const char *part, const struct stat *pst)
+{
+    char *copy = ls_strdup(part);
+    char *slash = strrchr(copy, '/');
+    const char *self = slash ? slash + 1 : copy;
+    DIR *dh;
+    struct dirent *de;
+    char *found = NULL;
+
+    if (slash) {
+        *slash = '\0';
+    }
+    dh = opendir(slash ? (copy[0] ? copy : "/") : ".");
+    while (dh && found == NULL && (de = readdir(dh)) != NULL) {
+        struct stat st;
+        if (strcmp(de->d_name, self) == 0 ||
+            fstatat(dirfd(dh), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            continue;
+        }
+        if (st.st_ino == pst->st_ino && st.st_dev == pst->st_dev) {
+            found = slash ? ls_asprintf("%s/%s", copy, de->d_name) : ls_strdup(de->d_name);
+        }
+    }
+    if (dh) {
+        closedir(dh);
+    }
+    ls_free(copy);
+    return found;
+}
+
+int ls_chunk_publish_file(struct ls_chunk *c, int algo, const char *dir_of,
+                          char *(*name_at)(void *arg, unsigned i), void *name_arg,
+                          int (*record)(void *arg, const char *name), void *record_arg,
+                          char **final, uint64_t *written, char *err, size_t errlen)
+{
+    char *part = part_path(c, dir_of);
+    struct stat st;
+    int fd = open(part, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    int rc = LS_ERROR;
+    bool linked = false;        /* keep the part until the name is recorded */
+    unsigned i;
+
+    *final = NULL;
+    *written = 0;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "open() '%s' failed (%d: %s)", part, errno, strerror(errno));
+        goto out;
+    }
+    if (st.st_nlink > 1) {
+        /* linked before a crash that came before the record: that is its name */
+        linked = true;
+        *final = linked_name(part, &st);
+        ls_info("chunk %s was written to '%s' before the process stopped; not writing it "
+                "again", c->id, *final ? *final : "a name no longer in its directory");
+        rc = record(record_arg, *final);
+        goto out;
+    }
+    if (ftruncate(fd, 0) != 0) {
+        snprintf(err, errlen, "ftruncate() '%s' failed (%d: %s)", part, errno, strerror(errno));
+        goto out;
+    }
+    if (ls_chunk_write_fd(c, algo, fd, written, err, errlen) != LS_OK) {
+        goto out;
+    }
+    for (i = 0; *final == NULL; i++) {
+        char *name = name_at(name_arg, i);
+        int e;
+        if (name && link(part, name) == 0) {
+            *final = name;
+            linked = true;
+            break;
+        }
+        if (name == NULL || i > 1000000) {
+            snprintf(err, errlen, "no free name for chunk %s in the directory of '%s'", c->id,
+                     dir_of);
+            ls_free(name);
+            goto out;
+        }
+        e = errno;
+        if (e != EEXIST) {
+            snprintf(err, errlen, "link() '%s' to '%s' failed (%d: %s)%s", part, name, e,
+                     strerror(e), e == EPERM || e == ENOTSUP ?
+                     "; this output needs a file system with hard links" : "");
+            ls_free(name);
+            goto out;
+        }
+        ls_free(name);
+    }
+    /* the name must be durable before the state says the chunk is in it */
+    (void)ls_fsync_dir_of(*final);
+    rc = record(record_arg, *final);
+out:
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (rc == LS_OK || !linked) {
+        unlink(part);
+    }
+    ls_free(part);
+    return rc;
+}
+
+void ls_chunk_publish_done(struct ls_chunk *c, const char *dir_of)
+{
+    char *part = part_path(c, dir_of);
+
+    unlink(part);
+    ls_free(part);
+}
+
 const char *ls_timekey_format(double timekey)
 {
     if (timekey < 60) {

@@ -22,6 +22,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/signalfd.h>
 
 static const struct ls_param system_params[] = {
     { "root_dir", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct ls_system, root_dir),
@@ -45,7 +46,10 @@ static const struct ls_param system_params[] = {
     LS_PARAM_END
 };
 
-static struct ls_engine *signal_engine;
+/* the process's signals (ls_signals_init): received, not yet acted on */
+enum { SIG_SEEN_TERM = 1, SIG_SEEN_USR1 = 2, SIG_SEEN_HUP = 4 };
+static int sig_fd = -1;
+static unsigned sig_seen;
 
 /* ------------------------------------------------------------------ */
 /* outputs                                                              */
@@ -818,6 +822,7 @@ void ls_engine_destroy(struct ls_engine *eng)
     ls_free(eng->outputs);
     ls_free(eng->labels);
     ls_param_release(system_params, &eng->sys);
+    ls_conf_destroy(eng->next_conf);
     ls_free(eng->config_path);
     if (eng->loop) {
         ev_loop_destroy(eng->loop);
@@ -944,21 +949,93 @@ void ls_engine_flush(struct ls_engine *eng)
     tick_buffers(eng);
 }
 
-static void signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+int ls_signals_init(void)
 {
-    struct ls_engine *eng = signal_engine;
+    sigset_t set;
+
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) {
+        return ls_error("sigprocmask() failed (%d: %s)", errno, strerror(errno));
+    }
+    sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sig_fd < 0) {
+        return ls_error("signalfd() failed (%d: %s)", errno, strerror(errno));
+    }
+    return LS_OK;
+}
+
+/* Move what the kernel holds for us into sig_seen (standard signals coalesce anyway). */
+static void signals_read(void)
+{
+    struct signalfd_siginfo si;
+
+    while (sig_fd >= 0 && read(sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+            if (!(sig_seen & SIG_SEEN_TERM)) {
+                ls_info("received signal %u; shutting down", si.ssi_signo);
+            }
+            sig_seen |= SIG_SEEN_TERM;
+        } else if (si.ssi_signo == SIGUSR1) {
+            sig_seen |= SIG_SEEN_USR1;
+        } else if (si.ssi_signo == SIGHUP) {
+            sig_seen |= SIG_SEEN_HUP;
+        }
+    }
+}
+
+bool ls_stop_requested(void)
+{
+    signals_read();
+    return (sig_seen & SIG_SEEN_TERM) != 0;
+}
+
+/*
+ * HUP: the log file is reopened, and the next configuration is validated by main's hook
+ * while this pipeline keeps running; only a valid one stops it (main then starts the new
+ * one). A HUP that comes while the pipeline is already stopping stays pending for the next.
+ */
+static void reload(struct ls_engine *eng)
+{
+    ls_info("received SIGHUP; reloading the configuration");
+    ls_log_reopen();
+    if (eng->reload == NULL) {
+        return;
+    }
+    eng->next_conf = eng->reload(eng->reload_arg);
+    if (eng->next_conf) {
+        ls_engine_stop(eng);
+    }
+}
+
+static void signal_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct ls_engine *eng = ls_container_of(w, struct ls_engine, sig_io);
     LS_UNUSED(loop);
     LS_UNUSED(revents);
 
-    if (w->signum == SIGTERM || w->signum == SIGINT) {
-        ls_info("received signal %d; shutting down", w->signum);
-        ls_engine_stop(eng);
-    } else if (w->signum == SIGUSR1) {
+    signals_read();
+    if (sig_seen & SIG_SEEN_TERM) {
+        if (!eng->term_seen) {
+            /* a stop wins over a reload under way: the new configuration is not started */
+            eng->term_seen = true;
+            ls_conf_destroy(eng->next_conf);
+            eng->next_conf = NULL;
+            ls_engine_stop(eng);
+        }
+        return;
+    }
+    if (sig_seen & SIG_SEEN_USR1) {
+        sig_seen &= ~(unsigned)SIG_SEEN_USR1;
         ls_engine_flush(eng);
-    } else if (w->signum == SIGHUP) {
-        ls_info("received SIGHUP; reloading the configuration");
-        eng->reload_requested = true;
-        ls_engine_stop(eng);
+    }
+    if ((sig_seen & SIG_SEEN_HUP) && !eng->stopping) {
+        sig_seen &= ~(unsigned)SIG_SEEN_HUP;
+        reload(eng);
     }
 }
 
@@ -1134,16 +1211,10 @@ int ls_engine_run(struct ls_engine *eng)
 {
     size_t i;
 
-    signal_engine = eng;
-    signal(SIGPIPE, SIG_IGN);
-    ev_signal_init(&eng->sig_term, signal_cb, SIGTERM);
-    ev_signal_init(&eng->sig_int, signal_cb, SIGINT);
-    ev_signal_init(&eng->sig_usr1, signal_cb, SIGUSR1);
-    ev_signal_init(&eng->sig_hup, signal_cb, SIGHUP);
-    ev_signal_start(eng->loop, &eng->sig_term);
-    ev_signal_start(eng->loop, &eng->sig_int);
-    ev_signal_start(eng->loop, &eng->sig_usr1);
-    ev_signal_start(eng->loop, &eng->sig_hup);
+    if (sig_fd >= 0) {
+        ev_io_init(&eng->sig_io, signal_cb, sig_fd, EV_READ);
+        ev_io_start(eng->loop, &eng->sig_io);
+    }
     ev_timer_init(&eng->tick, tick_cb, 0.2, 0.2);
     ev_timer_start(eng->loop, &eng->tick);
     ls_work_init(eng, 2);
@@ -1180,7 +1251,16 @@ int ls_engine_run(struct ls_engine *eng)
     if (eng->oneshot && eng->ninputs == 0) {
         ls_info("oneshot: no inputs; flushing buffers");
     }
+    if (ls_stop_requested()) {
+        /* TERM during start (an input's start may have given up early for it) */
+        eng->term_seen = eng->stopping = true;
+        goto out;
+    }
     ls_info("logship started");
+    if (sig_fd >= 0) {
+        /* signals that came while no pipeline ran (a HUP during a reload) are acted on now */
+        ev_feed_event(eng->loop, &eng->sig_io, EV_READ);
+    }
     ev_run(eng->loop, 0);
 
 out:
@@ -1193,10 +1273,7 @@ out:
     ls_work_shutdown(eng);
     ls_http_shutdown(eng);
     ev_timer_stop(eng->loop, &eng->tick);
-    ev_signal_stop(eng->loop, &eng->sig_term);
-    ev_signal_stop(eng->loop, &eng->sig_int);
-    ev_signal_stop(eng->loop, &eng->sig_usr1);
-    ev_signal_stop(eng->loop, &eng->sig_hup);
+    ev_io_stop(eng->loop, &eng->sig_io);
     if (eng->oneshot && eng->exit_code == 0 && eng->stopping) {
         eng->exit_code = 1;     /* interrupted before everything was delivered */
     }

@@ -79,9 +79,18 @@ struct ls_engine {
     bool start_failed;
     bool check_remote;                  /* --check-remote: any failed check is final */
     double started_mono;                /* for --oneshot's totals */
-    bool reload_requested;
+    bool term_seen;                     /* TERM/INT acted on: stop, and start nothing next */
+    /*
+     * SIGHUP: main's hook builds and validates the next configuration while this engine
+     * keeps running; NULL (invalid) keeps it running untouched. A configuration it returns
+     * is kept in next_conf and main runs it once this engine has stopped.
+     */
+    struct ls_conf *(*reload)(void *arg);
+    void *reload_arg;
+    struct ls_conf *next_conf;
+    unsigned instance_seq[8];           /* ids of instances without @id, per plugin kind */
 
-    ev_signal sig_term, sig_int, sig_usr1, sig_hup;
+    ev_io sig_io;                       /* the process's signalfd (ls_signals_init) */
     ev_timer tick;                      /* 1 s housekeeping: buffer enqueue, oneshot completion */
     ev_async work_async;
 
@@ -125,6 +134,15 @@ int ls_engine_check_local(struct ls_engine *eng);
    buffer, input or upload starts); 0 when every check passed */
 int ls_engine_check_remote(struct ls_engine *eng);
 void ls_engine_release_start(struct ls_engine *eng, bool ok);
+
+/*
+ * Block TERM, INT, HUP and USR1 for the rest of the process's life (threads and engines
+ * created later inherit the mask) and receive them through a signalfd that each running
+ * engine watches. So at no instant does one of them take its default action (a HUP
+ * between two pipelines used to end the process), and one that arrives while no engine
+ * runs waits for the next. Call once, early in main. LS_OK or LS_ERROR (logged).
+ */
+int ls_signals_init(void);
 
 /* loop.c */
 void ls_work_init(struct ls_engine *eng, int nthreads);

@@ -8,6 +8,7 @@
  * Any failure destroys the half-built instance through the same path.
  */
 #include "plugin.h"
+#include "engine.h"
 #include "parser.h"
 #include "log.h"
 
@@ -57,6 +58,7 @@ const struct ls_plugin *ls_plugin_find(enum ls_plugin_kind kind, const char *nam
     return NULL;
 }
 
+/* for instances built without an engine (unit tests, fuzzers) */
 static unsigned instance_seq[8];
 
 struct ls_instance *ls_instance_create(struct ls_engine *eng, struct ls_instance *owner,
@@ -132,7 +134,12 @@ struct ls_instance *ls_instance_create(struct ls_engine *eng, struct ls_instance
     if (id) {
         ins->id = ls_strdup(id);
     } else {
-        ins->id = ls_asprintf("%s.%u", plugin->name, instance_seq[kind & 7]++);
+        /*
+         * Numbered per engine, so the pipeline a reload starts names its instances as the
+         * one before did (file.0 stays file.0): out_file's chunk states name their owner.
+         */
+        unsigned *seq = eng ? eng->instance_seq : instance_seq;
+        ins->id = ls_asprintf("%s.%u", plugin->name, seq[kind & 7]++);
     }
     if (owner) {
         ins->name = ls_asprintf("[%s.%s]", owner->id, plugin->name);

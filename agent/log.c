@@ -5,22 +5,30 @@
  * The format follows fluentd's own log so operators' greps keep working.
  * Lines are written with one write(2) so concurrent writers (worker threads)
  * never interleave within a line.
+ *
+ * Under systemd stderr is the journal: there each line starts with its syslog
+ * priority, "<3>[error]: text" (sd-daemon(3)), so `journalctl -p err` filters,
+ * and carries no timestamp (the journal has its own).
  */
 #include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 int ls_log_level = LS_LOG_INFO;
 
 static int log_fd = 2;
+static bool stderr_journal;
 static char *log_path;
 static void (*log_hook)(int level, const char *line);
 
 static const char *const level_names[] = { "fatal", "error", "warn", "info", "debug", "trace" };
+/* syslog priorities: crit, err, warning, info, debug, debug */
+static const char *const journal_prefix[] = { "<2>", "<3>", "<4>", "<6>", "<7>", "<7>" };
 
 int ls_log_level_parse(const char *s)
 {
@@ -43,6 +51,40 @@ const char *ls_log_level_name(int level)
         return "?";
     }
     return level_names[level];
+}
+
+bool ls_log_is_journal(int fd)
+{
+    const char *e = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    char extra;
+
+    /* systemd's "<st_dev>:<st_ino>" of the stream it connected; a child whose stderr was
+     * redirected elsewhere inherits the variable, so the fd itself must be that stream */
+    if (e == NULL || sscanf(e, "%llu:%llu%c", &dev, &ino, &extra) != 2 || fstat(fd, &st) != 0) {
+        return false;
+    }
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+void ls_log_detect_journal(void)
+{
+    stderr_journal = ls_log_is_journal(2);
+}
+
+const char *ls_log_stderr_prefix(int level)
+{
+    if (!stderr_journal) {
+        return "";
+    }
+    if (level < 0) {
+        level = 0;
+    }
+    if (level >= (int)LS_ARRAY_LEN(journal_prefix)) {
+        level = (int)LS_ARRAY_LEN(journal_prefix) - 1;
+    }
+    return journal_prefix[level];
 }
 
 int ls_log_open(const char *path)
@@ -100,7 +142,7 @@ void ls_log_write(int level, const char *prefix, const char *fmt, ...)
     char line[4096];
     struct timespec ts;
     struct tm tm;
-    size_t n;
+    size_t n, stamp;
     va_list ap;
     int r;
     int saved = errno;
@@ -108,6 +150,7 @@ void ls_log_write(int level, const char *prefix, const char *fmt, ...)
     clock_gettime(CLOCK_REALTIME, &ts);
     localtime_r(&ts.tv_sec, &tm);
     n = strftime(line, sizeof(line), "%Y-%m-%d %H:%M:%S %z", &tm);
+    stamp = n;
     r = snprintf(line + n, sizeof(line) - n, " [%s]: %s%s", ls_log_level_name(level),
                  prefix ? prefix : "", prefix ? " " : "");
     if (r > 0) {
@@ -124,7 +167,16 @@ void ls_log_write(int level, const char *prefix, const char *fmt, ...)
     }
     line[n++] = '\n';
     line[n] = '\0';
-    (void)ls_write_all(log_fd, line, n);
+    if (log_fd == 2 && stderr_journal) {
+        /* the priority in place of the timestamp; the hook still gets the whole line */
+        char out[sizeof(line)];
+        int m = snprintf(out, sizeof(out), "%s%s", ls_log_stderr_prefix(level), line + stamp + 1);
+        if (m > 0) {
+            (void)ls_write_all(log_fd, out, (size_t)m);
+        }
+    } else {
+        (void)ls_write_all(log_fd, line, n);
+    }
     if (log_hook) {
         log_hook(level, line);
     }

@@ -28,6 +28,14 @@ extern int ls_log_level;
 /* Parse "info", "debug"... -> level, or -1. */
 int ls_log_level_parse(const char *s);
 const char *ls_log_level_name(int level);
+/* Whether fd is systemd's journal stream ($JOURNAL_STREAM names its device and inode). */
+bool ls_log_is_journal(int fd);
+/* Check (again) whether stderr is the journal: at start and after stderr was redirected. Lines
+ * to a journal stderr start with their syslog priority ("<3>") instead of a timestamp. */
+void ls_log_detect_journal(void);
+/* "<N>" for a message printed to stderr directly at this level when stderr is the journal;
+ * "" otherwise. */
+const char *ls_log_stderr_prefix(int level);
 /* Send the log to a file (-o); NULL = stderr. LS_OK / LS_ERROR. Reopened on HUP. */
 int ls_log_open(const char *path);
 void ls_log_reopen(void);

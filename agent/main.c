@@ -7,10 +7,11 @@
  *   logship -d PIDFILE         daemonize; -o LOGFILE logs to a file
  *   logship --describe NAME    a plugin's parameters from its table
  *
- * Reload (SIGHUP) validates the new configuration first; if it is bad the
- * running pipeline keeps going. If it is good, the pipeline stops
- * gracefully (buffers and positions are on disk) and the process re-executes
- * itself, which is simpler and more robust than rebuilding in place.
+ * Reload (SIGHUP) validates the new configuration while the running pipeline
+ * keeps going (reload_validate, called from the engine's loop); if it is bad,
+ * nothing else happens. If it is good, the pipeline stops gracefully (buffers
+ * and positions are on disk) and the same process builds the new one, which
+ * is simpler and more robust than rebuilding in place.
  */
 #include "engine.h"
 #include "buffer.h"
@@ -212,6 +213,7 @@ static int daemonize(const char *pidfile)
             close(fd);
         }
     }
+    ls_log_detect_journal();
     n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
     if (pidfile && ls_write_file_atomic(pidfile, buf, (size_t)n, 0644) != LS_OK) {
         return ls_error("cannot write pid file '%s' (%d: %s)", pidfile, errno, strerror(errno));
@@ -298,6 +300,35 @@ static void check_config_permissions(struct ls_conf *conf)
     }
 }
 
+struct reload_ctx {
+    const char *config, *inline_conf;
+    bool oneshot;
+    int log_level;              /* from the command line */
+};
+
+/* The engine's SIGHUP hook: the next configuration if it is valid, else NULL (logged). */
+static struct ls_conf *reload_validate(void *arg)
+{
+    struct reload_ctx *r = arg;
+    char err[2048] = "";
+    int running_level = ls_log_level;
+    struct ls_conf *nconf = load_config(r->config, r->inline_conf, err, sizeof(err));
+    struct ls_engine *neng;
+
+    /* the <system> log_level of a file that is not running yet must not apply */
+    ls_log_level = r->log_level;
+    neng = nconf ? ls_engine_create(nconf, r->config, r->oneshot, true, err, sizeof(err)) : NULL;
+    ls_log_level = running_level;
+    if (neng == NULL) {
+        ls_err("reload: the new configuration is invalid, keeping the running one: %s", err);
+        ls_conf_destroy(nconf);
+        return NULL;
+    }
+    ls_engine_destroy(neng);
+    ls_info("reload: the new configuration is valid; restarting the pipeline");
+    return nconf;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -322,6 +353,7 @@ int main(int argc, char **argv)
     const char *config = NULL, *inline_conf = NULL, *pidfile = NULL, *logfile = NULL;
     bool dry_run = false, oneshot = false, check_remote = false;
     struct ls_conf *conf;
+    struct reload_ctx rctx;
     int verbose = 0, quiet = 0, c, rc;
     char err[2048];
 
@@ -336,6 +368,7 @@ int main(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 #endif
     ls_http_set_argv0(argv[0]);
+    ls_log_detect_journal();
 
     while ((c = getopt_long(argc, argv, "c:i:d:o:vqhp:", opts, NULL)) != -1) {
         switch (c) {
@@ -381,8 +414,12 @@ int main(int argc, char **argv)
     if (config == NULL && inline_conf == NULL) {
         config = "/etc/logship/logship.conf";
     }
+    if (!dry_run && ls_signals_init() != LS_OK) {
+        return 1;
+    }
     if (logfile && ls_log_open(logfile) != LS_OK) {
-        fprintf(stderr, "logship: cannot open log file '%s' (%d: %s)\n", logfile, errno,
+        fprintf(stderr, "%slogship: cannot open log file '%s' (%d: %s)\n",
+                ls_log_stderr_prefix(LS_LOG_ERROR), logfile, errno,
                 strerror(errno));
         return 1;
     }
@@ -390,15 +427,26 @@ int main(int argc, char **argv)
     err[0] = '\0';
     conf = load_config(config, inline_conf, err, sizeof(err));
     if (conf == NULL) {
-        fprintf(stderr, "logship: configuration error: %s\n", err);
+        fprintf(stderr, "%slogship: configuration error: %s\n", ls_log_stderr_prefix(LS_LOG_ERROR), err);
         return 1;
     }
     check_config_permissions(conf);
+    rctx.config = config;
+    rctx.inline_conf = inline_conf;
+    rctx.oneshot = oneshot;
+    rctx.log_level = ls_log_level;
     for (;;) {
-        struct ls_engine *eng = ls_engine_create(conf, config, oneshot, dry_run, err, sizeof(err));
+        struct ls_engine *eng;
 
+        if (!dry_run && ls_stop_requested()) {
+            /* TERM while one pipeline stopped for a reload: the next one does not start */
+            ls_conf_destroy(conf);
+            return 0;
+        }
+        ls_log_level = rctx.log_level;      /* the configuration's <system> log_level may apply */
+        eng = ls_engine_create(conf, config, oneshot, dry_run, err, sizeof(err));
         if (eng == NULL) {
-            fprintf(stderr, "logship: configuration error: %s\n", err);
+            fprintf(stderr, "%slogship: configuration error: %s\n", ls_log_stderr_prefix(LS_LOG_ERROR), err);
             ls_conf_destroy(conf);
             return 1;
         }
@@ -429,24 +477,15 @@ int main(int argc, char **argv)
             }
             pidfile = NULL;
         }
+        eng->reload = reload_validate;
+        eng->reload_arg = &rctx;
         rc = ls_engine_run(eng);
-        if (eng->reload_requested) {
-            /* validate the new configuration before replacing the running one */
-            struct ls_conf *nconf = load_config(config, inline_conf, err, sizeof(err));
-            struct ls_engine *neng = nconf ? ls_engine_create(nconf, config, oneshot, true, err,
-                                                              sizeof(err)) : NULL;
+        if (eng->next_conf) {
+            struct ls_conf *nconf = eng->next_conf;
+            eng->next_conf = NULL;
             ls_engine_destroy(eng);
-            ls_log_reopen();
-            if (neng == NULL) {
-                ls_err("reload: the new configuration is invalid, keeping the running one: %s",
-                       err);
-                ls_conf_destroy(nconf);
-            } else {
-                ls_info("reload: the new configuration is valid; restarting the pipeline");
-                ls_engine_destroy(neng);
-                ls_conf_destroy(conf);
-                conf = nconf;
-            }
+            ls_conf_destroy(conf);
+            conf = nconf;
             continue;
         }
         ls_engine_destroy(eng);

@@ -221,6 +221,12 @@ void ls_input_done(struct ls_instance *in);
 void ls_input_fail(struct ls_instance *in);
 /* True when running with --oneshot. */
 bool ls_oneshot(const struct ls_engine *eng);
+/*
+ * True once a TERM or INT has arrived (it is read here if it is still pending). Long work
+ * that runs before the loop does, such as loading a big pos_file at start, checks it now
+ * and then and gives up early, so the process stops promptly.
+ */
+bool ls_stop_requested(void);
 /* 64-bit key naming a delivery source (FNV-1a of bytes). Never 0. */
 uint64_t ls_source_key(const void *p, size_t len);
 /*
@@ -377,6 +383,26 @@ bool ls_chunk_whole_file(const struct ls_chunk *c);
  */
 int ls_chunk_write_file(struct ls_chunk *c, int algo, const char *path, uint64_t *written,
                         char *err, size_t errlen);
+/*
+ * Blocking: write chunk c's payload to a new file, the first of name_at(name_arg, 0),
+ * name_at(name_arg, 1)... that does not exist (name_at returns a name the caller owns, or
+ * NULL when there is no further one), such that the name appears only with all its data:
+ * the payload goes to a hidden part file in the names' directory (the directory of dir_of),
+ * named by the chunk (".logship-<id>.part"), is fsynced, and link() gives it the name (link
+ * fails on a taken one, so no two chunks get one name). Then record(record_arg, name) must
+ * store the name in the chunk's state (LS_OK, or LS_ERROR with a message in err), and the
+ * part file goes. If a crash came between the link and the record, the part file is still
+ * linked when this is called again: nothing is written, and record gets the name it has
+ * (NULL if it is no longer in that directory). *final gets the name (caller owns it),
+ * before record is called.
+ * LS_OK, or LS_ERROR with a message in err.
+ */
+int ls_chunk_publish_file(struct ls_chunk *c, int algo, const char *dir_of,
+                          char *(*name_at)(void *arg, unsigned i), void *name_arg,
+                          int (*record)(void *arg, const char *name), void *record_arg,
+                          char **final, uint64_t *written, char *err, size_t errlen);
+/* Remove c's part file in the directory of dir_of (left by a crash after the record). */
+void ls_chunk_publish_done(struct ls_chunk *c, const char *dir_of);
 /*
  * The strftime format fluentd derives from a timekey for a chunk's time slice
  * (timekey_to_timeformat): %Y%m%d%H%M%S below a minute, %Y%m%d%H%M below an hour,

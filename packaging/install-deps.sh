@@ -16,9 +16,9 @@ build="build-essential pkg-config libev-dev libcurl4-openssl-dev zlib1g-dev libs
 case $mode in
 build) pkgs=$build ;;
 demo)  pkgs="$build gzip" ;;
-test)  pkgs="$build gzip zstd xz-utils nginx-light mariadb-server mariadb-client procps curl logrotate" ;;
+test)  pkgs="$build gzip zstd xz-utils nginx-light mariadb-server mariadb-client procps curl logrotate debhelper lintian debootstrap" ;;
 fuzz)  pkgs="$build clang libclang-rt-14-dev" ;;
-deb)   pkgs="$build dpkg-dev" ;;
+deb)   pkgs="$build dpkg-dev debhelper lintian" ;;
 *)     echo "install-deps: unknown mode '$mode' (build, demo, test, fuzz, deb)" >&2; exit 2 ;;
 esac
 

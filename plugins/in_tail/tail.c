@@ -227,8 +227,16 @@ static const struct ls_param tail_params[] = {
     LS_PARAM_END
 };
 
-/* pos_files in use in this process: two sources may not share one (fluentd refuses too) */
-static char **tail_pos_in_use;
+/*
+ * pos_files held by tail sources, per engine: two sources of one configuration must not
+ * share one (fluentd refuses too), but a reload validates the next configuration while the running engine still
+ * holds its pos_file, and that is no conflict.
+ */
+struct tail_pos_use {
+    const struct ls_engine *eng;
+    char *path;
+};
+static struct tail_pos_use *tail_pos_in_use;
 static size_t tail_npos_in_use;
 
 static void tail_read(struct tail_file *f);
@@ -362,7 +370,8 @@ static int tail_init(struct ls_instance *ins, struct ls_conf_section *sec, char 
     }
     if (ctx->pos_file) {
         for (i = 0; i < tail_npos_in_use; i++) {
-            if (strcmp(tail_pos_in_use[i], ctx->pos_file) == 0) {
+            if (tail_pos_in_use[i].eng == ins->engine &&
+                strcmp(tail_pos_in_use[i].path, ctx->pos_file) == 0) {
                 struct ls_conf_param *p = ls_conf_get_param(sec, "pos_file");
                 snprintf(err, errlen, "%s:%d: pos_file '%s' is already used by another tail "
                          "source", p->file, p->line, ctx->pos_file);
@@ -371,8 +380,10 @@ static int tail_init(struct ls_instance *ins, struct ls_conf_section *sec, char 
                 return LS_ERROR;
             }
         }
-        tail_pos_in_use = ls_realloc(tail_pos_in_use, (tail_npos_in_use + 1) * sizeof(char *));
-        tail_pos_in_use[tail_npos_in_use++] = ls_strdup(ctx->pos_file);
+        tail_pos_in_use = ls_realloc(tail_pos_in_use,
+                                     (tail_npos_in_use + 1) * sizeof(*tail_pos_in_use));
+        tail_pos_in_use[tail_npos_in_use].eng = ins->engine;
+        tail_pos_in_use[tail_npos_in_use++].path = ls_strdup(ctx->pos_file);
     } else {
         ls_plg_warn(ins, "'pos_file PATH' parameter is not set to a 'tail' source; this "
                     "parameter is highly recommended to save the position to resume tailing");
@@ -1222,12 +1233,106 @@ static bool tail_ino_followed(struct tail_ctx *ctx, uint64_t ino)
     return false;
 }
 
+/*
+ * The names of one directory by inode, read once: the start-up search for the files of
+ * many pos_file entries would otherwise read the directory again for each entry.
+ */
+struct ino_name {
+    uint64_t ino;
+    char *name;
+};
+
+struct dir_inos {
+    char *dir;
+    struct ino_name *v;         /* sorted by inode */
+    size_t n;
+};
+
+struct dir_ino_cache {
+    struct dir_inos *d;
+    size_t n;
+};
+
+static int cmp_ino_name(const void *a, const void *b)
+{
+    uint64_t x = ((const struct ino_name *)a)->ino, y = ((const struct ino_name *)b)->ino;
+
+    return x < y ? -1 : x > y;
+}
+
+static struct dir_inos *dir_inos_get(struct dir_ino_cache *c, const char *dir)
+{
+    struct dir_inos *di;
+    struct dirent *de;
+    size_t i, cap = 0;
+    DIR *d;
+
+    for (i = 0; i < c->n; i++) {
+        if (strcmp(c->d[i].dir, dir) == 0) {
+            return &c->d[i];
+        }
+    }
+    c->d = ls_realloc(c->d, (c->n + 1) * sizeof(*c->d));
+    di = &c->d[c->n++];
+    di->dir = ls_strdup(dir);
+    di->v = NULL;
+    di->n = 0;
+    d = opendir(dir);
+    while (d && (de = readdir(d)) != NULL) {
+        if (di->n == cap) {
+            cap = cap ? cap * 2 : 64;
+            di->v = ls_realloc(di->v, cap * sizeof(*di->v));
+        }
+        di->v[di->n].ino = (uint64_t)de->d_ino;
+        di->v[di->n++].name = ls_strdup(de->d_name);
+    }
+    if (d) {
+        closedir(d);
+    }
+    if (di->n) {
+        qsort(di->v, di->n, sizeof(*di->v), cmp_ino_name);
+    }
+    return di;
+}
+
+static void dir_ino_cache_release(struct dir_ino_cache *c)
+{
+    size_t i, k;
+
+    for (i = 0; i < c->n; i++) {
+        for (k = 0; k < c->d[i].n; k++) {
+            ls_free(c->d[i].v[k].name);
+        }
+        ls_free(c->d[i].v);
+        ls_free(c->d[i].dir);
+    }
+    ls_free(c->d);
+    c->d = NULL;
+    c->n = 0;
+}
+
+/* name in dir (slash: where path's last '/' was) if it is the regular file ino, else NULL */
+static char *tail_locate_try(const char *dir, const char *slash, const char *name, uint64_t ino,
+                             struct stat *st)
+{
+    char *p = slash ? ls_asprintf("%s%s%s", dir, slash == dir ? "" : "/", name)
+                    : ls_strdup(name);
+
+    if (stat(p, st) == 0 && (uint64_t)st->st_ino == ino && S_ISREG(st->st_mode)) {
+        return p;
+    }
+    ls_free(p);
+    return NULL;
+}
+
 /* Find inode ino as a regular file at path, or else in path's directory (logrotate renamed it
- * while we were down). The path found (caller frees) with *st, or NULL. */
-static char *tail_locate(const char *path, uint64_t ino, struct stat *st)
+ * while we were down), that directory read through cache if there is one. The path found
+ * (caller frees) with *st, or NULL. */
+static char *tail_locate_in(const char *path, uint64_t ino, struct stat *st,
+                            struct dir_ino_cache *cache)
 {
     char *dir, *slash, *found = NULL;
-    DIR *d;
+    DIR *d = NULL;
     struct dirent *de;
 
     if (stat(path, st) == 0 && (uint64_t)st->st_ino == ino && S_ISREG(st->st_mode)) {
@@ -1238,18 +1343,26 @@ static char *tail_locate(const char *path, uint64_t ino, struct stat *st)
     if (slash) {
         *(slash == dir ? slash + 1 : slash) = '\0';
     }
-    d = opendir(slash ? dir : ".");
-    while (d && found == NULL && (de = readdir(d)) != NULL) {
-        char *p;
-        if ((uint64_t)de->d_ino != ino) {
-            continue;
+    if (cache) {
+        struct dir_inos *di = dir_inos_get(cache, slash ? dir : ".");
+        size_t lo = 0, hi = di->n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (di->v[mid].ino < ino) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
         }
-        p = slash ? ls_asprintf("%s%s%s", dir, slash == dir ? "" : "/", de->d_name)
-                  : ls_strdup(de->d_name);
-        if (stat(p, st) == 0 && (uint64_t)st->st_ino == ino && S_ISREG(st->st_mode)) {
-            found = p;
-        } else {
-            ls_free(p);
+        for (; lo < di->n && di->v[lo].ino == ino && found == NULL; lo++) {
+            found = tail_locate_try(dir, slash, di->v[lo].name, ino, st);
+        }
+    } else {
+        d = opendir(slash ? dir : ".");
+    }
+    while (d && found == NULL && (de = readdir(d)) != NULL) {
+        if ((uint64_t)de->d_ino == ino) {
+            found = tail_locate_try(dir, slash, de->d_name, ino, st);
         }
     }
     if (d) {
@@ -1257,6 +1370,11 @@ static char *tail_locate(const char *path, uint64_t ino, struct stat *st)
     }
     ls_free(dir);
     return found;
+}
+
+static char *tail_locate(const char *path, uint64_t ino, struct stat *st)
+{
+    return tail_locate_in(path, ino, st, NULL);
 }
 
 /* Read a file that is no longer under a followed path (found at start) from pos to its end. */
@@ -1468,9 +1586,14 @@ static void tail_find_rotated(struct tail_ctx *ctx, struct tail_file *nf, struct
     }
 }
 
-/* Entries nobody claimed at start: files rotated away whose end we had not read yet. */
-static void tail_recover_leftovers(struct tail_ctx *ctx)
+/*
+ * Entries nobody claimed at start: files rotated away whose end we had not read yet. With
+ * tens of thousands of entries this takes a while (a directory search each), so a TERM
+ * stops it: false then, and the entries not looked at must stay (no compaction).
+ */
+static bool tail_recover_leftovers(struct tail_ctx *ctx)
 {
+    struct dir_ino_cache cache = { NULL, 0 };
     size_t i;
 
     for (i = 0; ctx->pf && i < ctx->pf->n; i++) {
@@ -1479,11 +1602,17 @@ static void tail_recover_leftovers(struct tail_ctx *ctx)
         struct stat st;
         char *p;
 
+        if (i % 256 == 255 && ls_stop_requested()) {
+            ls_plg_info(ctx->ins, "stopping: %zu of %zu pos_file entries not checked for "
+                        "unread rotated files; they are kept", ctx->pf->n - i, ctx->pf->n);
+            dir_ino_cache_release(&cache);
+            return false;
+        }
         if (e->live || e->pos == TAIL_POS_UNWATCHED || e->ino == 0 ||
             tail_ino_followed(ctx, e->ino)) {
             continue;
         }
-        p = tail_locate(e->path, e->ino, &st);
+        p = tail_locate_in(e->path, e->ino, &st, &cache);
         if (p == NULL) {
             continue;
         }
@@ -1512,6 +1641,8 @@ static void tail_recover_leftovers(struct tail_ctx *ctx)
             e->live = true;
         }
     }
+    dir_ino_cache_release(&cache);
+    return true;
 }
 
 /* Open f (a path we follow) and choose where to start. */
@@ -2041,8 +2172,7 @@ static void tail_refresh_cb(struct ls_timer *t, void *arg)
 
     tail_refresh_now(ctx);
     ctx->startup = false;
-    if (first && ctx->pf) {
-        tail_recover_leftovers(ctx);
+    if (first && ctx->pf && tail_recover_leftovers(ctx)) {
         (void)tail_pos_compact(ctx->pf);
     }
 }
@@ -2083,7 +2213,7 @@ static int tail_start(struct ls_instance *ins)
     ctx->kick = ls_timer_new(ins, tail_kick_cb, ctx);
     ctx->refresh = ls_timer_new(ins, tail_refresh_cb, ctx);
     ctx->startup = true;
-    if (!ctx->skip_refresh_on_startup) {
+    if (!ctx->skip_refresh_on_startup && !ls_stop_requested()) {
         tail_refresh_cb(ctx->refresh, ctx);
     }
     /* fluentd: files found after start (even with skip_refresh_on_startup) start at the head */
@@ -2168,8 +2298,9 @@ static void tail_destroy(struct ls_instance *ins)
     ls_instance_destroy(ctx->parser);
     if (ctx->pos_file) {
         for (i = 0; i < tail_npos_in_use; i++) {
-            if (strcmp(tail_pos_in_use[i], ctx->pos_file) == 0) {
-                ls_free(tail_pos_in_use[i]);
+            if (tail_pos_in_use[i].eng == ins->engine &&
+                strcmp(tail_pos_in_use[i].path, ctx->pos_file) == 0) {
+                ls_free(tail_pos_in_use[i].path);
                 tail_pos_in_use[i] = tail_pos_in_use[--tail_npos_in_use];
                 break;
             }

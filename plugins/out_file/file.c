@@ -16,10 +16,12 @@
  * name is resolved once per chunk and stored as the chunk's state (which
  * the file buffer persists next to the chunk), so a chunk retried after
  * kill -9 goes to the same name, never to a second file:
- *  - one file per chunk: the name is reserved by creating it empty with
- *    O_EXCL (so no other chunk, in this process or after a restart, can
- *    take that index), the state is saved, the data is written to a hidden
- *    temp file and renamed over the reservation. A retry overwrites.
+ *  - one file per chunk: the data is written to a hidden part file named
+ *    by the chunk, which link() then gives the first free index (so no
+ *    other chunk, in this process or after a restart, can take it), and the
+ *    state records the name ("done"). A crash between the two is recognised
+ *    by the part file's link count, and the name is found by its inode. No
+ *    reader ever sees a name whose data is incomplete or missing.
  *  - append: renaming cannot help, so the file size *before* the append is
  *    stored in the state, and once the data is fsynced, still holding the
  *    file's append lock, the state says "done". So at most one chunk per file
@@ -326,7 +328,7 @@ struct file_job {
     char *target;               /* expanded template, when the chunk has no state yet */
     char *final;                /* the file written */
     char *state_path;           /* from a stored state */
-    bool state_done;            /* append: the chunk is in the file (a crash before purge) */
+    bool state_done;            /* the chunk is in its file (a crash came before the purge) */
     int rc;
     uint64_t out_bytes;
     char err[256];
@@ -360,50 +362,72 @@ static char *with_index(const char *tmpl, unsigned i)
     return ls_asprintf("%.*s_%u%s", (int)(m - tmpl), tmpl, i, m + 3);
 }
 
+/* Store state (consumed) as the chunk's state; on failure, a message in j->err. */
+static int save_state(struct file_job *j, char *state)
+{
+    int rc = ls_chunk_set_state(j->chunk, state);
+
+    if (rc != LS_OK) {
+        snprintf(j->err, sizeof(j->err), "cannot save the state of chunk %s (%d: %s)",
+                 ls_chunk_info(j->chunk)->id, errno, strerror(errno));
+    }
+    ls_free(state);
+    return rc;
+}
+
+/* ls_chunk_publish_file's record: the chunk is in name (NULL: in a file renamed since) */
+static int record_one_file(void *arg, const char *name)
+{
+    struct file_job *j = arg;
+
+    return save_state(j, name ? ls_asprintf("owner\t%s\npath\t%s\ndone\n", j->ins->id, name)
+                              : ls_asprintf("owner\t%s\ndone\n", j->ins->id));
+}
+
+static char *indexed_name(void *arg, unsigned i)
+{
+    return i == 0 || strstr(arg, "_**") ? with_index(arg, i) : NULL;
+}
+
+/*
+ * One file per chunk: ls_chunk_publish_file writes the data to a hidden part file and
+ * gives it the first free index with link() (which fails on a taken one, as O_EXCL did),
+ * and the state records the name ("done"). Reserving the name first with an empty file,
+ * as this once did, left that empty (for gzip, invalid) file behind whenever a crash came
+ * before the state named it: the retry could not know it and took the next index.
+ */
+static int publish_one_file(struct file_job *j)
+{
+    if (mkdir_parent(j->target) != LS_OK) {
+        snprintf(j->err, sizeof(j->err), "cannot create the directory of '%s' (%d: %s)",
+                 j->target, errno, strerror(errno));
+        return LS_ERROR;
+    }
+    return ls_chunk_publish_file(j->chunk, file_algo(j->ins->ctx), j->target, indexed_name,
+                                 j->target, record_one_file, j, &j->final, &j->out_bytes, j->err,
+                                 sizeof(j->err));
+}
+
 static int write_one_file(struct file_job *j)
 {
-    int fd;
-
-    if (j->state_path) {
-        j->final = ls_strdup(j->state_path);
-        if (mkdir_parent(j->final) != LS_OK) {
-            snprintf(j->err, sizeof(j->err), "mkdir '%s' failed (%d: %s)", j->final, errno,
-                     strerror(errno));
-            return LS_ERROR;
-        }
-    } else {
-        unsigned i;
-        char *state;
-        if (mkdir_parent(j->target) != LS_OK) {
-            snprintf(j->err, sizeof(j->err), "cannot create the directory of '%s' (%d: %s)",
-                     j->target, errno, strerror(errno));
-            return LS_ERROR;
-        }
-        /* reserve the first free index: O_EXCL makes it ours against other chunks */
-        for (i = 0;; i++) {
-            char *p = with_index(j->target, i);
-            fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-            if (fd >= 0) {
-                close(fd);
-                j->final = p;
-                break;
-            }
-            ls_free(p);
-            if (errno != EEXIST || i > 1000000) {
-                snprintf(j->err, sizeof(j->err), "cannot create '%s' (%d: %s)", j->target,
-                         errno, strerror(errno));
-                return LS_ERROR;
-            }
-        }
-        state = ls_asprintf("owner\t%s\npath\t%s\n", j->ins->id, j->final);
-        if (ls_chunk_set_state(j->chunk, state) != LS_OK) {
-            snprintf(j->err, sizeof(j->err), "cannot save the state of chunk %s (%d: %s)",
-                     ls_chunk_info(j->chunk)->id, errno, strerror(errno));
-            unlink(j->final);
-            ls_free(state);
-            return LS_ERROR;
-        }
-        ls_free(state);
+    if (j->state_done) {
+        /* in its file before a crash, and the state said so: only the part link may be left */
+        ls_chunk_publish_done(j->chunk, j->state_path ? j->state_path : j->target);
+        j->final = j->state_path ? ls_strdup(j->state_path) : NULL;
+        return LS_OK;
+    }
+    if (j->state_path == NULL) {
+        return publish_one_file(j);
+    }
+    /*
+     * A state without "done" names a file reserved, and perhaps written in part, by an
+     * older logship before a crash: overwrite it.
+     */
+    j->final = ls_strdup(j->state_path);
+    if (mkdir_parent(j->final) != LS_OK) {
+        snprintf(j->err, sizeof(j->err), "mkdir '%s' failed (%d: %s)", j->final, errno,
+                 strerror(errno));
+        return LS_ERROR;
     }
     return ls_chunk_write_file(j->chunk, file_algo(j->ins->ctx), j->final, &j->out_bytes, j->err,
                                sizeof(j->err));
@@ -419,15 +443,7 @@ static char *append_state(const struct ls_instance *ins, const char *path, long 
 
 static int save_append_state(struct file_job *j, long long before, bool done)
 {
-    char *state = append_state(j->ins, j->final, before, done);
-    int rc = ls_chunk_set_state(j->chunk, state);
-
-    if (rc != LS_OK) {
-        snprintf(j->err, sizeof(j->err), "cannot save the state of chunk %s (%d: %s)",
-                 ls_chunk_info(j->chunk)->id, errno, strerror(errno));
-    }
-    ls_free(state);
-    return rc;
+    return save_state(j, append_state(j->ins, j->final, before, done));
 }
 
 static int append_file(struct file_job *j)
@@ -516,9 +532,10 @@ static void file_done(void *arg)
 
     if (j->rc == LS_OK) {
         ins->metrics.write_bytes += j->out_bytes;
-        ls_plg_debug(ins, "chunk %s written to '%s'", ls_chunk_info(j->chunk)->id, j->final);
-        ls_output_delivered(ins, j->chunk, j->final, j->out_bytes);
-        if (ctx->symlink_path) {
+        ls_plg_debug(ins, "chunk %s written to '%s'", ls_chunk_info(j->chunk)->id,
+                     j->final ? j->final : "?");
+        ls_output_delivered(ins, j->chunk, j->final ? j->final : "?", j->out_bytes);
+        if (ctx->symlink_path && j->final) {
             update_symlink(ins, j->final);
         }
         ls_output_write_done(ins, j->chunk, LS_OK, NULL);

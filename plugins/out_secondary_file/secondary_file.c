@@ -6,11 +6,11 @@
  * is added with compress gzip. basename takes ${chunk_id}, ${tag},
  * ${tag[N]}, ${key} and strftime placeholders from the chunk's keys.
  *
- * Like out_file, the name is resolved once per chunk and kept in the
- * chunk's state, the index is reserved with O_EXCL and the data renamed
- * into place, so a retry after a crash rewrites the same file instead of
- * dumping the chunk twice; appends store the size before them and cut
- * back to it on a retry. The I/O runs on the worker pool.
+ * Like out_file, a new file gets its name only with all its data
+ * (ls_chunk_publish_file: a hidden part file, then link() to the first free
+ * index) and the chunk's state records it, so a retry after a crash never
+ * dumps the chunk twice nor leaves an empty file; appends store the size
+ * before them and cut back to it on a retry. The I/O runs on the worker pool.
  */
 #include "plugin.h"
 #include "compress.h"
@@ -86,6 +86,7 @@ struct sf_job {
     char *target;
     char *final;
     long long size;     /* append: size before this chunk, -1 unknown */
+    bool done;          /* the state says the chunk is in its file (a crash before the purge) */
     int rc;
     uint64_t out_bytes;
     char err[256];
@@ -104,7 +105,8 @@ static int sf_save_state(struct sf_job *j)
 {
     char *st = j->size >= 0 ? ls_asprintf("owner\t%s\npath\t%s\nsize\t%lld\n", j->ins->id,
                                           j->final, j->size)
-                            : ls_asprintf("owner\t%s\npath\t%s\n", j->ins->id, j->final);
+             : j->final ? ls_asprintf("owner\t%s\npath\t%s\ndone\n", j->ins->id, j->final)
+                        : ls_asprintf("owner\t%s\ndone\n", j->ins->id);
     int rc = ls_chunk_set_state(j->chunk, st);
 
     ls_free(st);
@@ -115,40 +117,41 @@ static int sf_save_state(struct sf_job *j)
     return rc;
 }
 
+/* ls_chunk_publish_file's record: the chunk is in j->final, already set to name */
+static int sf_record(void *arg, const char *name)
+{
+    LS_UNUSED(name);
+    return sf_save_state(arg);
+}
+
+/* "<basename>.<i>": the first free index; without an index mark, only the name itself */
+static char *sf_name(void *arg, unsigned i)
+{
+    const char *target = arg;
+    const char *m = strstr(target, ".**");
+
+    if (m == NULL) {
+        return i == 0 ? ls_strdup(target) : NULL;
+    }
+    return ls_asprintf("%.*s.%u%s", (int)(m - target), target, i, m + 3);
+}
+
 static int sf_write_new(struct sf_job *j)
 {
-    int fd;
+    struct sf_ctx *ctx = j->ins->ctx;
+    int algo = ctx->compress == SF_TEXT ? LS_COMPRESS_TEXT : LS_COMPRESS_GZIP;
 
-    if (j->final == NULL) {
-        unsigned i;
-        const char *m = strstr(j->target, ".**");
-        for (i = 0;; i++) {
-            char *p = m ? ls_asprintf("%.*s.%u%s", (int)(m - j->target), j->target, i, m + 3)
-                        : ls_strdup(j->target);
-            fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-            if (fd >= 0) {
-                close(fd);
-                j->final = p;
-                break;
-            }
-            ls_free(p);
-            if (errno != EEXIST || m == NULL) {
-                snprintf(j->err, sizeof(j->err), "cannot create '%s' (%d: %s)", j->target, errno,
-                         strerror(errno));
-                return LS_ERROR;
-            }
-        }
-        if (sf_save_state(j) != LS_OK) {
-            unlink(j->final);
-            return LS_ERROR;
-        }
+    if (j->done) {
+        ls_chunk_publish_done(j->chunk, j->final ? j->final : j->target);
+        return LS_OK;
     }
-    {
-        struct sf_ctx *ctx = j->ins->ctx;
-        return ls_chunk_write_file(j->chunk, ctx->compress == SF_TEXT ? LS_COMPRESS_TEXT
-                                                                      : LS_COMPRESS_GZIP,
-                                   j->final, &j->out_bytes, j->err, sizeof(j->err));
+    if (j->final) {
+        /* a name an older logship reserved before a crash, perhaps written in part */
+        return ls_chunk_write_file(j->chunk, algo, j->final, &j->out_bytes, j->err,
+                                   sizeof(j->err));
     }
+    return ls_chunk_publish_file(j->chunk, algo, j->target, sf_name, j->target, sf_record, j,
+                                 &j->final, &j->out_bytes, j->err, sizeof(j->err));
 }
 
 static int sf_append(struct sf_job *j)
@@ -220,7 +223,8 @@ static void sf_done(void *arg)
         j->ins->metrics.write_bytes += j->out_bytes;
         ls_plg_warn(j->ins, "chunk %s (%llu records) dumped to '%s'",
                     ls_chunk_info(j->chunk)->id,
-                    (unsigned long long)ls_chunk_info(j->chunk)->records, j->final);
+                    (unsigned long long)ls_chunk_info(j->chunk)->records,
+                    j->final ? j->final : "?");
         ls_output_write_done(j->ins, j->chunk, LS_OK, NULL);
     } else {
         /* the buffer's line carries the message: one line per failed attempt */
@@ -252,6 +256,7 @@ static int sf_write(struct ls_instance *ins, struct ls_chunk *chunk)
         if (s) {
             j->size = strtoll(s + 6, NULL, 10);
         }
+        j->done = strstr(st, "\ndone\n") != NULL;
     }
     if (j->final == NULL) {
         bool bad = strstr(ctx->basename, "${tag") && ls_path_unsafe(info->tag);

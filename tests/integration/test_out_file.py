@@ -335,12 +335,10 @@ def _recovery_conf(d, out, buf, append):
   </buffer>
 </match>"""
 
-def test_retry_after_crash_rewrites_the_same_file():
-    d = tmpdir()
-    out = os.path.join(d, "o")
-    buf = os.path.join(d, "buf")
+def _one_staged_chunk(d, out, buf, n):
+    """n records {"msg": "x"} of 2030 in one staged chunk of out_file's file buffer; its id."""
     _staged_chunks(f"""
-{_tf_source("x", 5)}
+{_tf_source("x", n)}
 <match **>
   @type file
   path {out}
@@ -352,7 +350,13 @@ def test_retry_after_crash_rewrites_the_same_file():
 </match>""", d)
     chunks = glob.glob(os.path.join(buf, "logship.*.chunk"))
     assert len(chunks) == 1, os.listdir(buf)
-    cid = re.search(r"logship\.[bq]([0-9a-f]{32})\.chunk", chunks[0]).group(1)
+    return re.search(r"logship\.[bq]([0-9a-f]{32})\.chunk", chunks[0]).group(1)
+
+def test_retry_after_crash_rewrites_the_same_file():
+    d = tmpdir()
+    out = os.path.join(d, "o")
+    buf = os.path.join(d, "buf")
+    cid = _one_staged_chunk(d, out, buf, 5)
     # as if the previous run had resolved the name, written it and crashed before the purge
     target = out + ".20300101_0.log"
     write(target, "half a file from the crashed attempt\n")
@@ -365,6 +369,25 @@ def test_retry_after_crash_rewrites_the_same_file():
     text = lstest.read(target)
     assert "crashed attempt" not in text and text.count("\"msg\":\"x\"") == 5, text
     assert not glob.glob(os.path.join(buf, "logship.*"))
+
+def test_a_chunk_named_before_a_crash_keeps_its_name():
+    """A crash after the chunk's part file got its name and before the state recorded it:
+    the part file is still linked, so the restart keeps that name and writes nothing again
+    (no second copy under the next index, no leftover part file)."""
+    d = tmpdir()
+    out = os.path.join(d, "o")
+    buf = os.path.join(d, "buf")
+    cid = _one_staged_chunk(d, out, buf, 3)
+    write(out + ".20300101_0.log", "another chunk's file\n")
+    target = out + ".20300101_1.log"
+    write(target, "the chunk, written before the crash\n")
+    part = os.path.join(d, f".logship-{cid}.part")
+    os.link(target, part)
+    p = oneshot(conf(_recovery_conf(d, out, buf, False), d, "r.conf"))
+    assert sorted(glob.glob(out + ".*")) == [out + ".20300101_0.log", target]
+    assert lstest.read(target) == "the chunk, written before the crash\n"
+    assert "not writing it again" in p.stderr, p.stderr[-2000:]
+    assert not os.path.exists(part) and not glob.glob(os.path.join(buf, "logship.*"))
 
 def test_append_retry_after_crash_cuts_back_first():
     d = tmpdir()
@@ -498,6 +521,40 @@ def test_secondary_file_names_and_gzip():
             seqs += [json.loads(l)["seq"] for l in f.read().splitlines()]
     assert sorted(seqs) == list(range(6))
 
+def test_secondary_file_dumped_before_a_crash_is_not_dumped_again():
+    d = tmpdir()
+    err = os.path.join(d, "err")
+    buf = os.path.join(d, "buf")
+    _unwritten_chunks(d, buf, 1)
+    chunks = glob.glob(os.path.join(buf, "logship.*.chunk"))
+    assert len(chunks) == 1, os.listdir(buf)
+    cid = re.search(r"logship\.[bq]([0-9a-f]{32})\.chunk", chunks[0]).group(1)
+    write(os.path.join(err, "dump.0"), "the chunk, dumped before the crash\n")
+    part = os.path.join(err, f".logship-{cid}.part")
+    os.link(os.path.join(err, "dump.0"), part)
+    p = oneshot(conf(f"""
+<system>
+  without_source true
+</system>
+<match **>
+  @type fault
+  fail_times 1000
+  <buffer time>
+    @type file
+    path {buf}
+    retry_wait 0.1
+    retry_max_times 0
+  </buffer>
+  <secondary>
+    @type secondary_file
+    directory {err}
+    basename dump
+  </secondary>
+</match>""", d, "r.conf"))
+    assert sorted(os.listdir(err)) == ["dump.0"], os.listdir(err)
+    assert lstest.read(os.path.join(err, "dump.0")) == "the chunk, dumped before the crash\n"
+    assert "not writing it again" in p.stderr, p.stderr[-2000:]
+
 def test_secondary_file_only_in_secondary():
     d = tmpdir()
     c = conf(f"<match **>\n  @type secondary_file\n  directory {d}\n</match>\n", d)
@@ -506,3 +563,75 @@ def test_secondary_file_only_in_secondary():
     c = conf(f"<match **>\n  @type fault\n  <secondary>\n    @type secondary_file\n    directory {d}\n    basename a/b\n  </secondary>\n</match>\n", d)
     p = run(["-c", c, "--dry-run"])
     assert p.returncode != 0 and "basename" in p.stderr, p.stderr
+
+def test_kill9_loop_leaves_only_whole_files():
+    """Issue 18: tail -> file buffer -> out_file gzip, killed with -9 while chunks are being
+    written, then a --oneshot run. Every file in the output directory, hidden ones included,
+    must be a non-empty, valid gzip file, and every line must be in them exactly once. A name
+    reserved by an empty file before a crash used to stay behind, empty and invalid, when the
+    chunk's data went to another index after the restart."""
+    import random
+    import relkit
+    rounds = 40 if lstest.LONG else 10
+    seed = int(os.environ.get("SEED", time.time()))
+    rnd = random.Random(seed)
+    d = tmpdir()
+    log = os.path.join(d, "app.log")
+    outdir = os.path.join(d, "out")
+    c = conf(relkit.tail_source(log, d, tag="app") + f"""
+<match **>
+  @type file
+  path {outdir}/app
+  compress gzip
+  <format>
+    @type single_value
+  </format>
+  <buffer time>
+    @type file
+    path {d}/buf
+    timekey 1h
+    chunk_limit_records 20
+    flush_thread_count 2
+    retry_wait 0.2
+    retry_forever true
+  </buffer>
+</match>""", d)
+    sent = 0
+
+    def add(n):
+        nonlocal sent
+        with open(log, "a") as f:
+            f.write("".join(f"line {i}\n" for i in range(sent, sent + n)))
+        sent += n
+
+    def out_files():
+        return os.listdir(outdir) if os.path.isdir(outdir) else []
+
+    a = Agent(c)
+    for _ in range(rounds):
+        add(3000)
+        a.start()
+        # kill while chunks are being written: once the first file of this run appears
+        before = len(out_files())
+        wait_until(lambda: len(out_files()) > before or not a.alive(), 30, 0.01,
+                   what="a file written")
+        time.sleep(rnd.uniform(0, 0.3))
+        a.kill9()
+        a.out.close()
+        a.err.close()
+    oneshot(c, timeout=120)
+    bad, lines = [], []
+    for name in sorted(out_files()):
+        pth = os.path.join(outdir, name)
+        if os.path.getsize(pth) == 0 or subprocess.run(["gzip", "-t", pth],
+                                                       capture_output=True).returncode != 0:
+            bad.append(f"{name} ({os.path.getsize(pth)} bytes)")
+            continue
+        with gzip.open(pth, "rt") as f:
+            lines += f.read().splitlines()
+    assert not bad, f"seed {seed}: empty or invalid files in the output directory: {bad}"
+    got = sorted(int(l.split()[1]) for l in lines)
+    dups = len(got) - len(set(got))
+    missing = set(range(sent)) - set(got)
+    assert dups == 0 and not missing, (f"seed {seed}: {sent} lines, {dups} duplicates, "
+                                       f"{len(missing)} missing (first {sorted(missing)[:3]})")
