@@ -28,6 +28,11 @@ for p in $pkgs; do
         missing="$missing $p"
     fi
 done
+# DuckDB from npm reads the Parquet files back in the tests: the machine's Node.js and npm when it
+# has them (this kind of machine comes with them), else Debian's
+if [ "$mode" = test ] && ! command -v npm >/dev/null 2>&1; then
+    missing="$missing nodejs npm"
+fi
 if [ -n "$missing" ]; then
     echo "install-deps: installing$missing"
     if [ "$(id -u)" != 0 ]; then
