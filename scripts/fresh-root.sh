@@ -6,7 +6,8 @@
 # The root is debootstrap --variant=minbase bookworm with the host's apt sources and settings,
 # plus what a new machine already has: build-essential, git, ca-certificates, curl, and the
 # machine's Python (with moto and boto3) bound read-only at its own path, with the runtime
-# libraries that Python links. The base is built once and cached as a tarball outside the
+# libraries that Python links; at each run, the machine's added certificate authorities, npm
+# configuration, hosts and resolver. The base is built once and cached as a tarball outside the
 # repository ($LOGSHIP_ROOT_CACHE, default /var/cache/logship-ci); each run unpacks a new copy
 # and deletes it afterwards. Runs in its own mount and pid namespaces, so every mount and every
 # process the run started (test servers included) goes away with it.
@@ -103,5 +104,13 @@ chmod 755 "$run"
 mkdir -p "$run/work"
 git clone -q --no-local "$src" "$run/work/logship"
 [ -z "${REV:-}" ] || git -C "$run/work/logship" checkout -q "$REV"
-echo "fresh-root: $(git -C "$run/work/logship" log -1 --format='%h %s') in a fresh Debian 12 root: $cmd"
-in_root "$run" "cd /work/logship && $cmd"
+# The machine's trust settings, as a new machine of this kind has them: the certificate
+# authorities it adds to the system store (its registries are reached through them) and root's
+# npm configuration that points npm at that store.
+if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+    mkdir -p "$run/usr/local/share/ca-certificates"
+    cp -p /usr/local/share/ca-certificates/*.crt "$run/usr/local/share/ca-certificates/"
+fi
+[ ! -f /root/.npmrc ] || cp -p /root/.npmrc "$run/root/.npmrc"
+echo "fresh-root: $(git -C "$run/work/logship" log -1 --format='%h %s') in a fresh Debian 12 root"
+in_root "$run" "update-ca-certificates >/dev/null 2>&1 || true; cd /work/logship && $cmd"
