@@ -133,6 +133,27 @@ static void syslog_pri_to_int(struct ls_record *rec)
     f->v = ls_vint(v);
 }
 
+/* fluentd's value.chomp! on message: one trailing \n, \r\n or \r (RFC 5424 senders such as
+   rsyslog's SyslogProtocol23Format end each message with a newline) */
+static void syslog_chomp_message(struct ls_record *rec)
+{
+    struct ls_field *f = ls_record_get(rec, "message", 7);
+    size_t n;
+
+    if (f == NULL || f->v.type != LS_V_STR || (n = f->v.u.s.len) == 0) {
+        return;
+    }
+    if (f->v.u.s.p[n - 1] == '\n') {
+        n--;
+        if (n && f->v.u.s.p[n - 1] == '\r') {
+            n--;
+        }
+    } else if (f->v.u.s.p[n - 1] == '\r') {
+        n--;
+    }
+    f->v.u.s.len = n;
+}
+
 static int syslog_parse(struct ls_instance *ins, const char *line, size_t len,
                         struct ls_record *rec)
 {
@@ -147,6 +168,7 @@ static int syslog_parse(struct ls_instance *ins, const char *line, size_t len,
         rc = ls_regex_match_record(ctx->re3164, line, len, rec);
         if (rc == LS_OK) {
             syslog_pri_to_int(rec);
+            syslog_chomp_message(rec);
         }
         return rc;
     }
@@ -155,6 +177,7 @@ static int syslog_parse(struct ls_instance *ins, const char *line, size_t len,
         return rc;
     }
     syslog_pri_to_int(rec);
+    syslog_chomp_message(rec);
     tf = ls_record_get(rec, "time", 4);
     if (tf == NULL || tf->v.type != LS_V_STR) {
         return LS_DECLINED;
