@@ -59,7 +59,7 @@ static const struct ls_param syslog_params[] = {
       "TCP: traditional (split on delimiter) or octet_count (RFC 6587)", NULL,
       "traditional|octet_count", 0, 0 },
     { "delimiter", LS_P_STR, "\n", 0, offsetof(struct syslog_ctx, delimiter),
-      "TCP traditional framing: message delimiter", NULL, NULL, 0, 0 },
+      "TCP traditional framing: message delimiter (default \"\\n\", a newline)", NULL, NULL, 0, 0 },
     { "message_length_limit", LS_P_SIZE, "2048", 0,
       offsetof(struct syslog_ctx, message_length_limit),
       "UDP: datagram size read (longer ones are cut); TCP: only when set, longer messages "

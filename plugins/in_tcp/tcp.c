@@ -62,7 +62,7 @@ static const struct ls_param tcp_params[] = {
     { "port", LS_P_INT, "5170", 0, offsetof(struct tcp_ctx, port), "port to listen on", NULL,
       NULL, 0, 65535 },
     { "delimiter", LS_P_STR, "\n", 0, offsetof(struct tcp_ctx, delimiter),
-      "end of each message", NULL, NULL, 0, 0 },
+      "end of each message (default \"\\n\", a newline)", NULL, NULL, 0, 0 },
     { "message_length_limit", LS_P_SIZE, NULL, 0, offsetof(struct tcp_ctx, message_length_limit),
       "longer messages are dropped (unset: 1 MiB; fluentd: no limit)", NULL, NULL, 0, 1 << 30 },
     { "send_keepalive_packet", LS_P_BOOL, "false", 0,

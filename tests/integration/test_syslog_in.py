@@ -4,7 +4,7 @@ sockets. Records end in out_file (JSON lines with the tag and the float time inj
 compared with what fluentd produces for the same bytes (tag <tag>.<facility>.<severity>, time,
 host, ident, pid, msgid, extradata, message; pri removed).
 """
-import calendar, glob, json, os, shutil, socket, subprocess, time
+import calendar, glob, json, os, resource, shutil, socket, subprocess, time
 import lstest
 from lstest import Agent, conf, free_port, tmpdir, wait_until, write
 
@@ -356,8 +356,10 @@ def test_tcp_many_connections_and_slow_clients():
   </transport>
 </source>""")
     socks = []
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 12000), hard))
     try:
-        for i in range(2000):
+        for i in range(10000):
             try:
                 socks.append(socket.create_connection(("127.0.0.1", pt), timeout=5))
             except OSError:
@@ -372,6 +374,7 @@ def test_tcp_many_connections_and_slow_clients():
             except OSError:
                 closed += 1
         assert closed == 140, closed
+        assert len(socks) >= 1000, len(socks)
         for s in socks:
             s.close()
         socks = []
@@ -392,6 +395,7 @@ def test_tcp_many_connections_and_slow_clients():
     finally:
         for s in socks:
             s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert a.alive()
     assert a.stop() == 0
 
