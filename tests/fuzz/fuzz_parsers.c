@@ -34,6 +34,9 @@ static const struct {
     { "multiline", "format_firstline /^\\S/\nformat1 /^(?<time>\\S+ \\S+) (?<msg>.*)/\n"
                    "max_bytes 16k\n" },
     { "mysql_slow", "max_bytes 16k\n" },
+    /* in_syslog's other parser setups: rfc5424 without <pri>, rfc3164 with it */
+    { "syslog", "message_format rfc5424\nwith_priority false\n" },
+    { "syslog", "message_format rfc3164\nwith_priority true\nkeep_time_key true\n" },
     { "regexp", "expression /^(?<remote>[^ ]*) (?<host>[^ ]*) (?<user>[^ ]*) \\[(?<time>[^\\]]*)\\] "
                 "\"(?<method>\\S+)(?: +(?<path>[^\\\"]*?)(?: +\\S*)?)?\" (?<code>[^ ]*) (?<size>[^ ]*)"
                 "(?: \"(?<referer>[^\\\"]*)\" \"(?<agent>[^\\\"]*)\"(?:\\s+\\\"?(?<http_x_forwarded_for>"
