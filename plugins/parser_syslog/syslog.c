@@ -172,7 +172,9 @@ static int syslog_parse(struct ls_instance *ins, const char *line, size_t len,
         }
         return rc;
     }
-    rc = ls_regex_match_record(line[0] == '<' ? ctx->re5424_pri : ctx->re5424, line, len, rec);
+    /* an empty line (an empty datagram) has no first byte to look at */
+    rc = ls_regex_match_record(len > 0 && line[0] == '<' ? ctx->re5424_pri : ctx->re5424, line,
+                               len, rec);
     if (rc != LS_OK) {
         return rc;
     }
