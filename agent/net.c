@@ -278,6 +278,12 @@ static bool conn_deliver(struct ls_net_conn *c)
         memmove(c->buf, c->buf + off, c->len - off);
         c->len -= off;
     }
+    if (c->len == 0 && c->cap > 16384) {
+        /* a burst of long messages is over: idle connections keep no big buffers */
+        ls_free(c->buf);
+        c->buf = NULL;
+        c->cap = 0;
+    }
     if (!ok) {
         conn_close(c);
     }
