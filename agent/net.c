@@ -49,7 +49,8 @@ struct ls_net {
     bool paused;                  /* back-pressure from the buffers */
     bool held;                    /* the last commit failed: no reads until one succeeds */
     bool accept_blocked;
-    double commit_warn_at;
+    double commit_warn_at, drop_warn_at;
+    size_t emitted;               /* messages emitted since the last commit */
     char *rbuf;                   /* UDP datagram area */
     struct net_dns *dns;
     double refused_warn_at, trunc_warn_at, emfile_warn_at, overlong_warn_at;
@@ -208,6 +209,8 @@ static const struct ls_net_peer *net_udp_peer(struct ls_net *n, const struct soc
     return &slot->peer;
 }
 
+static void net_commit(struct ls_net *n);
+
 /* ------------------------------------------------------------------ */
 /* TCP connections                                                      */
 
@@ -268,11 +271,13 @@ static bool conn_deliver(struct ls_net_conn *c)
             ok = false;
             break;
         }
-        if (n->o.on_frame(c, frame, flen, n->o.arg) == LS_AGAIN) {
+        rc = n->o.on_message(frame, flen, &c->peer, n->o.arg);
+        if (rc == LS_AGAIN) {
             off = at;     /* the frame stays for the replay after resume */
             ls_net_pause(n);
             break;
         }
+        n->emitted += rc == LS_OK;
     }
     if (off) {
         memmove(c->buf, c->buf + off, c->len - off);
@@ -338,9 +343,7 @@ static void conn_read_cb(struct ls_io *io, int revents, void *arg)
     c->len += (size_t)r;
     c->last_active = ls_mono_now();
     (void)conn_deliver(c);
-    if (n->o.on_batch) {
-        n->o.on_batch(n->o.arg);
-    }
+    net_commit(n);
 }
 
 static void net_sweep_cb(struct ls_timer *t, void *arg)
@@ -446,6 +449,7 @@ static void net_udp_cb(struct ls_io *io, int revents, void *arg)
         struct msghdr mh;
         ssize_t r;
         bool trunc;
+        int rc;
 
         memset(&mh, 0, sizeof(mh));
         mh.msg_name = &sa;
@@ -471,11 +475,21 @@ static void net_udp_cb(struct ls_io *io, int revents, void *arg)
                             n->o.buf_limit);
             }
         }
-        (void)n->o.on_datagram(n->rbuf, (size_t)r, trunc,
-                               net_udp_peer(n, &sa, mh.msg_namelen), n->o.arg);
+        rc = n->o.on_message(n->rbuf, (size_t)r, net_udp_peer(n, &sa, mh.msg_namelen), n->o.arg);
+        if (rc == LS_AGAIN) {
+            double now = ls_mono_now();
+            n->st.udp_dropped++;
+            n->ins->metrics.dropped++;
+            if (now - n->drop_warn_at >= 10.0) {
+                n->drop_warn_at = now;
+                ls_plg_warn(n->ins, "the buffer is full: %llu datagram(s) dropped so far (UDP "
+                            "peers cannot be made to wait)", (unsigned long long)n->st.udp_dropped);
+            }
+        }
+        n->emitted += rc == LS_OK;
     }
-    if (got && n->o.on_batch) {
-        n->o.on_batch(n->o.arg);
+    if (got) {
+        net_commit(n);
     }
 }
 
@@ -517,18 +531,20 @@ static void net_later_cb(struct ls_timer *t, void *arg)
         next = c->next;
         (void)conn_deliver(c);
     }
-    if (n->o.on_batch) {
-        n->o.on_batch(n->o.arg);
-    }
+    net_commit(n);
     if (!n->paused && !n->held) {
         net_watch(n, true);
     }
 }
 
-void ls_net_commit(struct ls_net *n)
+static void net_commit(struct ls_net *n)
 {
     double now;
 
+    if (n->emitted == 0) {
+        return;
+    }
+    n->emitted = 0;
     if (ls_input_commit(n->ins) == LS_OK) {
         return;
     }
@@ -660,11 +676,6 @@ int ls_net_port(const struct ls_net *n)
     return n->port;
 }
 
-const struct ls_net_peer *ls_net_conn_peer(const struct ls_net_conn *c)
-{
-    return &c->peer;
-}
-
 const struct ls_net_stats *ls_net_stats(const struct ls_net *n)
 {
     return &n->st;
@@ -683,4 +694,17 @@ void ls_net_add_peer(struct ls_record *rec, const struct ls_net_peer *peer, cons
         v = ls_vstr(peer->host, strlen(peer->host));
         ls_record_set(rec, host_key, strlen(host_key), &v);
     }
+}
+
+size_t ls_net_chomp(const char *p, size_t len)
+{
+    if (len && p[len - 1] == '\n') {
+        len--;
+        if (len && p[len - 1] == '\r') {
+            len--;
+        }
+    } else if (len && p[len - 1] == '\r') {
+        len--;
+    }
+    return len;
 }

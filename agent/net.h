@@ -61,13 +61,13 @@ struct ls_net_opts {
     int64_t receive_buffer_size;   /* SO_RCVBUF when > 0 */
     /* TCP: how the stream is cut into frames (a template copied per connection) */
     struct ls_framer framer;
-    /* TCP: one frame. LS_OK (taken or rejected), LS_AGAIN (not taken: pause) */
-    int (*on_frame)(struct ls_net_conn *c, const char *p, size_t len, void *arg);
-    /* UDP: one datagram; truncated when it was longer than buf_limit. Returns LS_OK. */
-    int (*on_datagram)(const char *p, size_t len, bool truncated, const struct ls_net_peer *peer,
-                       void *arg);
-    /* after each wake-up's batch (TCP read or UDP batch) that got any bytes; may be NULL */
-    void (*on_batch)(void *arg);
+    /*
+     * One message: a TCP frame or a UDP datagram (cut to buf_limit when longer). LS_OK:
+     * records were emitted (made durable with ls_input_commit after the read's batch, before
+     * the next read); LS_DECLINED: none (a message that did not parse); LS_AGAIN: the buffer
+     * refused it (TCP: kept, and reading pauses; UDP: counted as dropped and logged).
+     */
+    int (*on_message)(const char *p, size_t len, const struct ls_net_peer *peer, void *arg);
     void *arg;
 };
 
@@ -79,21 +79,17 @@ void ls_net_start(struct ls_net *n);
 void ls_net_close(struct ls_net *n);
 void ls_net_pause(struct ls_net *n);
 void ls_net_resume(struct ls_net *n);
-/*
- * After a batch that emitted records: make them durable (ls_input_commit) before more is read.
- * When that fails, TCP reading stops and the commit is retried every second.
- */
-void ls_net_commit(struct ls_net *n);
 /* Add the peer's address / name to rec under these keys (NULL: not wanted). */
 void ls_net_add_peer(struct ls_record *rec, const struct ls_net_peer *peer, const char *addr_key,
                      const char *host_key);
+/* Ruby's chomp: len without one trailing \n, \r\n or \r */
+size_t ls_net_chomp(const char *p, size_t len);
 /* The port actually bound (for port 0). */
 int ls_net_port(const struct ls_net *n);
-const struct ls_net_peer *ls_net_conn_peer(const struct ls_net_conn *c);
 
 /* Counters the plugin logs and tests read. */
 struct ls_net_stats {
-    uint64_t accepted, refused, idle_closed, truncated, overlong, conns;
+    uint64_t accepted, refused, idle_closed, truncated, overlong, udp_dropped, conns;
 };
 const struct ls_net_stats *ls_net_stats(const struct ls_net *n);
 

@@ -40,9 +40,8 @@ struct syslog_ctx {
     struct ls_net *net;
     struct ls_arena arena;
     struct ls_record rec;
-    size_t emitted;           /* since the last commit */
-    uint64_t bad, udp_dropped;
-    double bad_warn_at, drop_warn_at;
+    uint64_t bad;
+    double bad_warn_at;
 };
 
 static const struct ls_param syslog_params[] = {
@@ -225,16 +224,14 @@ static void syslog_warn_bad(struct syslog_ctx *ctx, const char *what, const char
     }
 }
 
+/* LS_OK (taken, or refused for good and counted by the core) or LS_AGAIN */
 static int syslog_emit(struct syslog_ctx *ctx)
 {
     int rc = ls_emit(ctx->ins, &ctx->rec);
 
     ls_record_clear(&ctx->rec);
     ls_arena_reset(&ctx->arena);
-    if (rc != LS_AGAIN) {
-        ctx->emitted++;
-    }
-    return rc;
+    return rc == LS_AGAIN ? LS_AGAIN : LS_OK;
 }
 
 static int syslog_unmatched(struct syslog_ctx *ctx, const char *what, const char *p, size_t len)
@@ -244,7 +241,7 @@ static int syslog_unmatched(struct syslog_ctx *ctx, const char *what, const char
 
     syslog_warn_bad(ctx, what, p, len);
     if (!ctx->emit_unmatched_lines) {
-        return LS_OK;
+        return LS_DECLINED;
     }
     ls_record_clear(&ctx->rec);
     ls_arena_reset(&ctx->arena);
@@ -257,7 +254,7 @@ static int syslog_unmatched(struct syslog_ctx *ctx, const char *what, const char
     return syslog_emit(ctx);
 }
 
-/* fluentd's message_handler: one message; LS_AGAIN when the buffer refused it */
+/* fluentd's message_handler: one message; returns as net.h's on_message */
 static int syslog_message(struct syslog_ctx *ctx, const char *data, size_t len,
                           const struct ls_net_peer *peer)
 {
@@ -319,45 +316,14 @@ static int syslog_message(struct syslog_ctx *ctx, const char *data, size_t len,
     return syslog_emit(ctx);
 }
 
-static int syslog_on_frame(struct ls_net_conn *c, const char *p, size_t len, void *arg)
-{
-    return syslog_message(arg, p, len, ls_net_conn_peer(c));
-}
-
-static int syslog_on_datagram(const char *p, size_t len, bool truncated,
-                              const struct ls_net_peer *peer, void *arg)
-{
-    struct syslog_ctx *ctx = arg;
-    LS_UNUSED(truncated);
-
-    /* data.chomp */
-    if (len && p[len - 1] == '\n') {
-        len--;
-    }
-    if (len && p[len - 1] == '\r') {
-        len--;
-    }
-    if (syslog_message(ctx, p, len, peer) == LS_AGAIN) {
-        double now = ls_mono_now();
-        ctx->udp_dropped++;
-        ctx->ins->metrics.dropped++;
-        if (now - ctx->drop_warn_at >= 10.0) {
-            ctx->drop_warn_at = now;
-            ls_plg_warn(ctx->ins, "the buffer is full: %llu datagram(s) dropped so far (UDP "
-                        "peers cannot be made to wait)", (unsigned long long)ctx->udp_dropped);
-        }
-    }
-    return LS_OK;
-}
-
-static void syslog_on_batch(void *arg)
+static int syslog_on_message(const char *p, size_t len, const struct ls_net_peer *peer, void *arg)
 {
     struct syslog_ctx *ctx = arg;
 
-    if (ctx->emitted) {
-        ctx->emitted = 0;
-        ls_net_commit(ctx->net);
+    if (ctx->proto == PROTO_UDP) {
+        len = ls_net_chomp(p, len);      /* data.chomp */
     }
+    return syslog_message(ctx, p, len, peer);
 }
 
 static int syslog_start(struct ls_instance *ins)
@@ -381,9 +347,7 @@ static int syslog_start(struct ls_instance *ins)
     o.framer.delim = ctx->delimiter;
     o.framer.dlen = strlen(ctx->delimiter);
     o.framer.max = limit_set ? (size_t)ctx->message_length_limit : 1 << 20;
-    o.on_frame = syslog_on_frame;
-    o.on_datagram = syslog_on_datagram;
-    o.on_batch = syslog_on_batch;
+    o.on_message = syslog_on_message;
     o.arg = ctx;
     ctx->net = ls_net_listen(ins, &o, err, sizeof(err));
     if (ctx->net == NULL) {

@@ -34,9 +34,8 @@ struct tcp_ctx {
     struct ls_net *net;
     struct ls_arena arena;
     struct ls_record rec;
-    size_t emitted;
-    uint64_t bad, udp_dropped;
-    double bad_warn_at, drop_warn_at;
+    uint64_t bad;
+    double bad_warn_at;
 };
 
 #define TCP_COMMON_PARAMS                                                                       \
@@ -150,7 +149,7 @@ static void tcp_destroy(struct ls_instance *ins)
     ls_arena_release(&ctx->arena);
 }
 
-/* One message: parse, add the peer, emit. LS_AGAIN when the buffer refused it. */
+/* One message: parse, add the peer, emit. Returns as net.h's on_message. */
 static int tcp_message(struct tcp_ctx *ctx, const char *p, size_t len,
                        const struct ls_net_peer *peer)
 {
@@ -174,62 +173,23 @@ static int tcp_message(struct tcp_ctx *ctx, const char *p, size_t len,
                         (unsigned long long)ctx->bad);
         }
         ls_record_clear(&ctx->rec);
-        return LS_OK;
+        return LS_DECLINED;
     }
     ls_net_add_peer(&ctx->rec, peer, ctx->source_address_key, ctx->host_key);
     rc = ls_emit(ctx->ins, &ctx->rec);
     ls_record_clear(&ctx->rec);
     ls_arena_reset(&ctx->arena);
-    if (rc == LS_AGAIN) {
-        return LS_AGAIN;
-    }
-    ctx->emitted++;
-    return LS_OK;
+    return rc == LS_AGAIN ? LS_AGAIN : LS_OK;
 }
 
-static int tcp_on_frame(struct ls_net_conn *c, const char *p, size_t len, void *arg)
-{
-    return tcp_message(arg, p, len, ls_net_conn_peer(c));
-}
-
-static int udp_on_datagram(const char *p, size_t len, bool truncated,
-                           const struct ls_net_peer *peer, void *arg)
-{
-    struct tcp_ctx *ctx = arg;
-    LS_UNUSED(truncated);
-
-    if (ctx->remove_newline) {
-        /* Ruby's chomp: one \n, \r\n or \r */
-        if (len && p[len - 1] == '\n') {
-            len--;
-            if (len && p[len - 1] == '\r') {
-                len--;
-            }
-        } else if (len && p[len - 1] == '\r') {
-            len--;
-        }
-    }
-    if (tcp_message(ctx, p, len, peer) == LS_AGAIN) {
-        double now = ls_mono_now();
-        ctx->udp_dropped++;
-        ctx->ins->metrics.dropped++;
-        if (now - ctx->drop_warn_at >= 10.0) {
-            ctx->drop_warn_at = now;
-            ls_plg_warn(ctx->ins, "the buffer is full: %llu datagram(s) dropped so far (UDP "
-                        "peers cannot be made to wait)", (unsigned long long)ctx->udp_dropped);
-        }
-    }
-    return LS_OK;
-}
-
-static void tcp_on_batch(void *arg)
+static int tcp_on_message(const char *p, size_t len, const struct ls_net_peer *peer, void *arg)
 {
     struct tcp_ctx *ctx = arg;
 
-    if (ctx->emitted) {
-        ctx->emitted = 0;
-        ls_net_commit(ctx->net);
+    if (ctx->udp && ctx->remove_newline) {
+        len = ls_net_chomp(p, len);
     }
+    return tcp_message(ctx, p, len, peer);
 }
 
 static int tcp_start(struct ls_instance *ins)
@@ -253,9 +213,7 @@ static int tcp_start(struct ls_instance *ins)
         o.framer.dlen = strlen(ctx->delimiter);
         o.framer.max = ctx->message_length_limit ? (size_t)ctx->message_length_limit : 1 << 20;
     }
-    o.on_frame = tcp_on_frame;
-    o.on_datagram = udp_on_datagram;
-    o.on_batch = tcp_on_batch;
+    o.on_message = tcp_on_message;
     o.arg = ctx;
     ctx->net = ls_net_listen(ins, &o, err, sizeof(err));
     if (ctx->net == NULL) {
