@@ -474,3 +474,53 @@ def test_tcp_backpressure_stops_reading_and_loses_nothing():
     seqs = wait_until(delivered, timeout=120, what="all records delivered")
     assert sorted(seqs) == list(range(n))
     assert a.stop() == 0
+
+
+def test_udp_full_buffer_drops_are_counted_and_logged():
+    """UDP peers cannot be made to wait: with the buffer full, datagrams are dropped, counted
+    and logged, and the ones taken before and after arrive."""
+    d = tmpdir()
+    pu = free_port()
+    c = conf(f"""<source>
+  @type udp
+  tag ud
+  bind 127.0.0.1
+  port {pu}
+  <parse>
+    @type json
+  </parse>
+</source>
+<match ud>
+  @type fault
+  fail_for 3
+  path {d}/delivered
+  <format>
+    @type json
+  </format>
+  <buffer>
+    chunk_limit_size 1k
+    total_limit_size 4k
+    overflow_action block
+    flush_mode immediate
+    retry_type periodic
+    retry_wait 0.3
+  </buffer>
+</match>""", d)
+    a = Agent(c, env=ENV).start()
+    a.wait_log("logship started")
+    for i in range(300):
+        send_udp(pu, b'{"seq":%d,"pad":"%s"}' % (i, b"p" * 40))
+    a.wait_log(r"the buffer is full: \d+ datagram\(s\) dropped so far")
+
+    def delivered():
+        p = os.path.join(d, "delivered")
+        if not os.path.exists(p):
+            return []
+        with open(p, "rb") as f:
+            return [json.loads(l)["seq"] for l in f]
+    wait_until(lambda: delivered() and not os.path.exists(os.path.join(d, "fail")) and
+               (send_udp(pu, b'{"seq":1000}') or 1000 in delivered()), timeout=30,
+               interval=0.5, what="a datagram after the buffer drained")
+    got = delivered()
+    assert 0 < len(got) < 301 and len(set(got)) == len(got), got
+    assert a.stop() == 0
