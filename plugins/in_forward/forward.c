@@ -105,7 +105,7 @@ struct fwd_ctx {
     struct ls_arena arena;
     struct ls_record rec;
     struct ls_buf tagbuf;
-    double last_warn;
+    double last_warn[8];               /* per kind of warning (enum warn_kind) */
     uint64_t n_refused, n_broken, n_oversize, n_invalid, n_auth_failed, n_tls_failed,
              n_duplicate;
 };
@@ -304,21 +304,24 @@ static const struct ls_param fwd_params[] = {
 /* ------------------------------------------------------------------ */
 /* logging helpers                                                     */
 
-/* a flood of bad clients must not flood the log: one warning a second, counts in between */
-static bool warn_ok(struct fwd_ctx *ctx)
+enum warn_kind { W_BROKEN, W_BIG, W_INVALID, W_AUTH, W_TLS, W_LIMIT, W_OTHER };
+
+/* a flood of bad clients must not flood the log: one warning of a kind a second, with the
+ * counts so far in the message */
+static bool warn_ok(struct fwd_ctx *ctx, enum warn_kind k)
 {
     double now = ls_mono_now();
 
-    if (now - ctx->last_warn < 1.0) {
+    if (ctx->last_warn[k] != 0 && now - ctx->last_warn[k] < 1.0) {
         return false;
     }
-    ctx->last_warn = now;
+    ctx->last_warn[k] = now;
     return true;
 }
 
-#define conn_warn(c, ...)                                                           \
+#define conn_warn(c, kind, ...)                                                     \
     do {                                                                            \
-        if (warn_ok((c)->ctx)) {                                                    \
+        if (warn_ok((c)->ctx, kind)) {                                              \
             ls_plg_warn((c)->ctx->ins, __VA_ARGS__);                                \
         }                                                                           \
     } while (0)
@@ -645,7 +648,7 @@ static int fwd_init(struct ls_instance *ins, struct ls_conf_section *sec, char *
 /* connections                                                         */
 
 static void conn_close(struct fwd_conn *c);
-static void conn_flush(struct fwd_conn *c);
+static bool conn_flush(struct fwd_conn *c);
 static void conn_process(struct fwd_conn *c);
 
 static void conn_update_io(struct fwd_conn *c)
@@ -677,7 +680,7 @@ static void pack_str(msgpack_packer *pk, const char *s, size_t n)
 static void conn_send(struct fwd_conn *c, const msgpack_sbuffer *sb)
 {
     if (ls_buf_append(&c->out, sb->data, sb->size) != LS_OK) {
-        conn_warn(c, "client %s does not read its acks: closing the connection", c->addr);
+        conn_warn(c, W_OTHER, "client %s does not read its acks: closing the connection", c->addr);
         c->closing = true;
         c->dead = true;
     }
@@ -827,7 +830,7 @@ static void handle_ping(struct fwd_conn *c, const msgpack_object *o)
     if (why) {
         ctx->n_auth_failed++;
         ctx->ins->metrics.errors++;
-        conn_warn(c, "handshake with %s failed: %s (%" PRIu64 " refused so far)", c->addr, why,
+        conn_warn(c, W_AUTH, "handshake with %s failed: %s (%" PRIu64 " refused so far)", c->addr, why,
                   ctx->n_auth_failed);
         msgpack_pack_false(&pk);
         pack_str(&pk, why, strlen(why));
@@ -1021,7 +1024,7 @@ static int emit_entries(struct fwd_conn *c)
         if (n < 0) {
             ctx->n_broken++;
             ctx->ins->metrics.errors++;
-            conn_warn(c, "broken packed entries from %s (tag '%.*s'): the rest of the request "
+            conn_warn(c, W_BROKEN, "broken packed entries from %s (tag '%.*s'): the rest of the request "
                       "is skipped", c->addr, (int)c->req.tag_len, c->req.tag);
             return LS_OK;
         }
@@ -1035,7 +1038,7 @@ static int emit_entries(struct fwd_conn *c)
                              c->req.tag);
                 return LS_ERROR;
             }
-            conn_warn(c, "skip invalid event from %s (tag '%.*s'): time must be an integer or "
+            conn_warn(c, W_INVALID, "skip invalid event from %s (tag '%.*s'): time must be an integer or "
                       "EventTime and the record a map (%" PRIu64 " so far)", c->addr,
                       (int)c->req.tag_len, c->req.tag, ctx->n_invalid);
             continue;
@@ -1123,7 +1126,7 @@ static int start_request(struct fwd_conn *c, size_t len)
     int rc;
 
     if (ctx->chunk_size_warn_limit > 0 && (int64_t)len > ctx->chunk_size_warn_limit) {
-        conn_warn(c, "request from %s is %zu bytes, over chunk_size_warn_limit %" PRId64,
+        conn_warn(c, W_BIG, "request from %s is %zu bytes, over chunk_size_warn_limit %" PRId64,
                   c->addr, len, ctx->chunk_size_warn_limit);
     }
     msgpack_unpacked_init(&c->obj);
@@ -1132,7 +1135,7 @@ static int start_request(struct fwd_conn *c, size_t len)
         msgpack_unpacked_destroy(&c->obj);
         ctx->n_broken++;
         ctx->ins->metrics.errors++;
-        conn_warn(c, "malformed MessagePack from %s (%s): closing the connection", c->addr,
+        conn_warn(c, W_BROKEN, "malformed MessagePack from %s (%s): closing the connection", c->addr,
                   rc == MSGPACK_UNPACK_NOMEM_ERROR ? "out of memory" : "parse error");
         return LS_ERROR;
     }
@@ -1147,7 +1150,7 @@ static int start_request(struct fwd_conn *c, size_t len)
         if (rc == LS_ERROR) {
             ctx->n_broken++;
             ctx->ins->metrics.errors++;
-            conn_warn(c, "%s (from %s); no ack", err, c->addr);
+            conn_warn(c, W_BROKEN, "%s (from %s); no ack", err, c->addr);
         }
         return LS_OK;
     }
@@ -1196,13 +1199,17 @@ static int start_request(struct fwd_conn *c, size_t len)
     return LS_OK;
 }
 
+static void fwd_pause(struct ls_instance *ins);
+
 /* Continue (or finish) the current request. */
 static int continue_request(struct fwd_conn *c)
 {
     int rc = emit_entries(c);
 
     if (rc == LS_AGAIN) {
+        /* stop everything: the next record of the fleet is this request's next one */
         c->ctx->active = c;
+        fwd_pause(c->ctx->ins);
         return LS_AGAIN;
     }
     if (rc == LS_OK && c->req.chunk) {
@@ -1301,12 +1308,12 @@ static void conn_process(struct fwd_conn *c)
             ctx->ins->metrics.errors++;
             if (n == SCAN_BIG) {
                 ctx->n_oversize++;
-                conn_warn(c, "request from %s is over chunk_size_limit %" PRId64 " bytes: "
+                conn_warn(c, W_BIG, "request from %s is over chunk_size_limit %" PRId64 " bytes: "
                           "dropped without ack, connection closed (%" PRIu64 " so far)",
                           c->addr, ctx->chunk_size_limit, ctx->n_oversize);
             } else {
                 ctx->n_broken++;
-                conn_warn(c, "malformed MessagePack from %s: closing the connection", c->addr);
+                conn_warn(c, W_BROKEN, "malformed MessagePack from %s: closing the connection", c->addr);
             }
             rc = LS_ERROR;
             break;
@@ -1357,7 +1364,8 @@ static int conn_read(struct fwd_conn *c, void *buf, size_t n)
     return (int)read(c->fd, buf, n);
 }
 
-static void conn_flush(struct fwd_conn *c)
+/* Write what is queued; true when the connection was closed (and freed). */
+static bool conn_flush(struct fwd_conn *c)
 {
     while (!c->dead && c->out.len > 0 && c->state != C_TLS) {
         long w;
@@ -1387,12 +1395,14 @@ static void conn_flush(struct fwd_conn *c)
     }
     if (c->dead || ((c->closing || c->eof) && c->out.len == 0 && !c->in_req)) {
         conn_close(c);
-        return;
+        return true;
     }
     conn_update_io(c);
+    return false;
 }
 
-static void tls_accept_step(struct fwd_conn *c)
+/* 1 handshake done, 0 in progress, -1 failed (the connection is closed and freed) */
+static int tls_accept_step(struct fwd_conn *c)
 {
     int r = SSL_accept(c->ssl);
     char why[256];
@@ -1402,24 +1412,24 @@ static void tls_accept_step(struct fwd_conn *c)
         if (c->ctx->security) {
             send_helo(c);
         }
-        conn_flush(c);
-        return;
+        return conn_flush(c) ? -1 : 1;
     }
     switch (SSL_get_error(c->ssl, r)) {
     case SSL_ERROR_WANT_READ:
         ls_io_set(c->io, LS_IO_READ);
-        return;
+        return 0;
     case SSL_ERROR_WANT_WRITE:
         ls_io_set(c->io, LS_IO_READ | LS_IO_WRITE);
-        return;
+        return 0;
     default:
         ssl_errors(why, sizeof(why));
         c->ctx->n_tls_failed++;
         c->ctx->ins->metrics.errors++;
-        conn_warn(c, "TLS handshake with %s failed: %s (%" PRIu64 " so far)", c->addr, why,
+        conn_warn(c, W_TLS, "TLS handshake with %s failed: %s (%" PRIu64 " so far)", c->addr, why,
                   c->ctx->n_tls_failed);
         c->dead = true;
         conn_close(c);
+        return -1;
     }
 }
 
@@ -1431,20 +1441,24 @@ static void conn_cb(struct ls_io *io, int revents, void *arg)
     LS_UNUSED(io);
 
     if (c->state == C_TLS) {
-        tls_accept_step(c);
-        return;
-    }
-    if (revents & LS_IO_WRITE) {
-        conn_flush(c);
-        if (c->dead || c->io == NULL) {
+        if (tls_accept_step(c) != 1) {
             return;
         }
+        /* the client's first bytes may already sit in OpenSSL's buffer */
+        revents |= LS_IO_READ;
+    }
+    if ((revents & LS_IO_WRITE) && conn_flush(c)) {
+        return;
     }
     if (!(revents & LS_IO_READ) || ctx->paused || c->closing) {
         return;
     }
-    /* a bounded amount per wakeup, so one fast sender cannot starve the others */
-    while (total < 4 * FWD_READ_CHUNK) {
+    /*
+     * A bounded amount per wakeup, so one fast sender cannot starve the others (the
+     * level-triggered watcher brings us back). TLS reads go on until OpenSSL wants the
+     * socket again: bytes it has decrypted would not wake the watcher.
+     */
+    while (c->ssl || total < 4 * FWD_READ_CHUNK) {
         int n = conn_read(c, ctx->scratch, FWD_READ_CHUNK);
         if (n < 0) {
             if (errno == EAGAIN || errno == EINTR) {
@@ -1465,7 +1479,7 @@ static void conn_cb(struct ls_io *io, int revents, void *arg)
         if (c->in.len > (size_t)ctx->chunk_size_limit + FWD_READ_CHUNK) {
             break;      /* the scanner refuses it */
         }
-        if (c->ssl == NULL && n < FWD_READ_CHUNK) {
+        if (c->ssl == NULL && (size_t)n < FWD_READ_CHUNK) {
             break;
         }
     }
@@ -1534,7 +1548,7 @@ static void accept_cb(struct ls_io *io, int revents, void *arg)
         int one = 1;
 
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED && warn_ok(ctx)) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED && warn_ok(ctx, W_OTHER)) {
                 ls_plg_warn(ctx->ins, "accept() failed (%d: %s)", errno, strerror(errno));
             }
             return;
@@ -1542,7 +1556,7 @@ static void accept_cb(struct ls_io *io, int revents, void *arg)
         if ((int64_t)ctx->nconns >= ctx->max_connections) {
             ctx->n_refused++;
             ctx->ins->metrics.errors++;
-            if (warn_ok(ctx)) {
+            if (warn_ok(ctx, W_LIMIT)) {
                 ls_plg_warn(ctx->ins, "max_connections %" PRId64 " reached: closing a new "
                             "connection (%" PRIu64 " refused so far)", ctx->max_connections,
                             ctx->n_refused);
@@ -1660,6 +1674,8 @@ static int open_socket(struct fwd_ctx *ctx, int type)
     return fd;
 }
 
+static void conn_cb(struct ls_io *io, int revents, void *arg);
+
 static void process_all(struct fwd_ctx *ctx)
 {
     struct fwd_conn *c, *next;
@@ -1670,7 +1686,11 @@ static void process_all(struct fwd_ctx *ctx)
     }
     for (c = ctx->conns; c && !ctx->paused; c = next) {
         next = c->next;
-        conn_process(c);
+        if (c->ssl && c->state != C_TLS && SSL_pending(c->ssl) > 0) {
+            conn_cb(c->io, LS_IO_READ, c);      /* decrypted bytes wake no watcher */
+        } else {
+            conn_process(c);
+        }
     }
     for (c = ctx->conns; c; c = c->next) {
         conn_update_io(c);
