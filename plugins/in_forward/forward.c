@@ -134,8 +134,7 @@ struct fwd_conn {
     char addr[64];
     char *host;                        /* source_hostname_key */
     struct ls_buf in;                  /* bytes not yet handled */
-    size_t scanned;                    /* scanner progress within the current object */
-    uint64_t pending, skip;            /* scanner: values still to read, bytes to skip */
+    struct fwd_scan scan;              /* where the next object ends */
     size_t warned_at;
     struct ls_buf out;                 /* bytes to write */
     unsigned char nonce[16], auth[16];
@@ -851,110 +850,6 @@ static void handle_ping(struct fwd_conn *c, const msgpack_object *o)
 }
 
 /* ------------------------------------------------------------------ */
-/* the scanner: where does the next top-level object end?              */
-
-enum { SCAN_MORE = 0, SCAN_BAD = -1, SCAN_BIG = -2 };
-
-static uint64_t be(const unsigned char *p, int n)
-{
-    uint64_t v = 0;
-    int i;
-
-    for (i = 0; i < n; i++) {
-        v = v << 8 | p[i];
-    }
-    return v;
-}
-
-/*
- * Scan c->in from c->scanned: > 0 the length of a complete object at the front, SCAN_MORE,
- * SCAN_BAD (0xc1, never valid), SCAN_BIG (it cannot fit in limit bytes: every value still
- * announced needs at least one byte).
- */
-static long scan(struct fwd_conn *c, uint64_t limit)
-{
-    const unsigned char *p = (const unsigned char *)c->in.p;
-    size_t len = c->in.len, off = c->scanned;
-
-    if (off == 0) {
-        c->pending = 1;
-        c->skip = 0;
-    }
-    while (c->pending > 0 || c->skip > 0) {
-        unsigned b;
-        size_t hdr = 1;
-        uint64_t skip = 0, add = 0;
-
-        if (c->skip > 0) {
-            size_t take = len - off < c->skip ? len - off : (size_t)c->skip;
-            off += take;
-            c->skip -= take;
-            if (c->skip > 0) {
-                break;
-            }
-            continue;
-        }
-        if (off >= len) {
-            break;
-        }
-        b = p[off];
-        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
-            hdr = 1;
-        } else if (b >= 0x80 && b <= 0x8f) {
-            add = 2 * (uint64_t)(b & 0x0f);
-        } else if (b >= 0x90 && b <= 0x9f) {
-            add = b & 0x0f;
-        } else if (b >= 0xa0 && b <= 0xbf) {
-            skip = b & 0x1f;
-        } else {
-            static const unsigned char fixed[] = {
-                /* c4..df: header bytes (before any length-given payload) */
-                2, 3, 5, 3, 4, 6, 5, 9, 2, 3, 5, 9, 2, 3, 5, 9, 3, 4, 6, 10, 18, 2, 3, 5, 3, 5,
-                3, 5,
-            };
-            if (b == 0xc1) {
-                return SCAN_BAD;
-            }
-            hdr = fixed[b - 0xc4];
-            if (len - off < hdr) {
-                break;
-            }
-            switch (b) {
-            case 0xc4: case 0xd9: skip = p[off + 1]; break;
-            case 0xc5: case 0xda: skip = be(p + off + 1, 2); break;
-            case 0xc6: case 0xdb: skip = be(p + off + 1, 4); break;
-            case 0xc7: skip = p[off + 1]; break;
-            case 0xc8: skip = be(p + off + 1, 2); break;
-            case 0xc9: skip = be(p + off + 1, 4); break;
-            case 0xdc: add = be(p + off + 1, 2); break;
-            case 0xdd: add = be(p + off + 1, 4); break;
-            case 0xde: add = 2 * be(p + off + 1, 2); break;
-            case 0xdf: add = 2 * be(p + off + 1, 4); break;
-            default: break;       /* fixed-size values, fixext */
-            }
-        }
-        if (len - off < hdr) {
-            break;
-        }
-        off += hdr;
-        c->pending = c->pending - 1 + add;
-        c->skip = skip;
-        if ((uint64_t)off + c->skip + c->pending > limit) {
-            return SCAN_BIG;
-        }
-    }
-    c->scanned = off;
-    if (c->pending == 0 && c->skip == 0) {
-        c->scanned = 0;
-        return (long)off;
-    }
-    if (off > limit) {
-        return SCAN_BIG;
-    }
-    return SCAN_MORE;
-}
-
-/* ------------------------------------------------------------------ */
 /* requests                                                            */
 
 static void add_ack(struct fwd_conn *c, const struct fwd_req *r, const msgpack_object *opt)
@@ -1300,13 +1195,13 @@ static void conn_process(struct fwd_conn *c)
         if (c->in.len == 0) {
             break;
         }
-        n = scan(c, (uint64_t)ctx->chunk_size_limit);
-        if (n == SCAN_MORE) {
+        n = fwd_scan(&c->scan, c->in.p, c->in.len, (uint64_t)ctx->chunk_size_limit);
+        if (n == FWD_SCAN_MORE) {
             break;
         }
         if (n < 0) {
             ctx->ins->metrics.errors++;
-            if (n == SCAN_BIG) {
+            if (n == FWD_SCAN_BIG) {
                 ctx->n_oversize++;
                 conn_warn(c, W_BIG, "request from %s is over chunk_size_limit %" PRId64 " bytes: "
                           "dropped without ack, connection closed (%" PRIu64 " so far)",
