@@ -1721,6 +1721,13 @@ static void fwd_destroy(struct ls_instance *ins)
     ls_arena_release(&ctx->arena);
 }
 
+static int fwd_check(struct ls_instance *ins)
+{
+    struct fwd_ctx *ctx = ins->ctx;
+
+    return ls_check_writable(ins, "chunk_id_file", ctx->ids_path, false);
+}
+
 const struct ls_plugin ls_plugin_in_forward = {
     .name = "forward",
     .kind = LS_PLUGIN_INPUT,
@@ -1734,4 +1741,5 @@ const struct ls_plugin ls_plugin_in_forward = {
     .stop = fwd_stop,
     .pause = fwd_pause,
     .resume = fwd_resume,
+    .check = fwd_check,
 };
