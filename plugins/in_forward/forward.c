@@ -117,6 +117,7 @@ struct fwd_ack {
     size_t len;
     bool bin;
     bool again;                        /* acknowledged before: nothing to journal */
+    uint64_t start, end;               /* the positions its records got */
 };
 
 struct fwd_conn {
@@ -875,6 +876,8 @@ static void add_ack(struct fwd_conn *c, const struct fwd_req *r, const msgpack_o
     a->len = r->chunk_len;
     a->bin = v && v->type == MSGPACK_OBJECT_BIN;
     a->again = false;
+    a->start = c->req_start;
+    a->end = c->ctx->seq;
 }
 
 static void release_req(struct fwd_conn *c)
@@ -1141,12 +1144,18 @@ static int finish_batch(struct fwd_conn *c)
         }
         c->emitted = false;
     }
-    if (rc == LS_OK && c->nacks && ctx->ids) {
+    if (c->nacks && ctx->ids) {
+        uint64_t durable = ls_source_durable_pos(ctx->ins->engine, ctx->src);
         for (i = 0; i < c->nacks; i++) {
-            if (c->acks[i].again) {
+            const struct fwd_ack *a = &c->acks[i];
+            uint64_t end = durable + 1 < a->start ? a->start : durable + 1;
+            if (a->again) {
                 continue;
             }
-            fwd_ids_progress(ctx->ids, c->acks[i].id, c->acks[i].len, ctx->seq, 'a');
+            /* not acknowledged: journal exactly what reached the buffers, since requests
+             * after it will move the buffers' positions on */
+            fwd_ids_progress(ctx->ids, a->id, a->len, rc == LS_OK ? a->end :
+                             end < a->end ? end : a->end, rc == LS_OK ? 'a' : 'p');
         }
         if (fwd_ids_flush(ctx->ids, err, sizeof(err)) != LS_OK) {
             ls_plg_error(ctx->ins, "chunk id journal: %s; closing %s without ack", err, c->addr);
