@@ -166,7 +166,20 @@ int fwd_iter_next(struct fwd_iter *it, const msgpack_object **time, const msgpac
         if (it->off >= r->packed_len) {
             return 0;
         }
-        urc = msgpack_unpack_next(&it->up, r->packed, r->packed_len, &it->off);
+        {
+            /* libmsgpack-c allocates an array from its declared length: only hand it an
+             * entry whose end the scanner found within the data */
+            struct fwd_scan sc;
+            long n;
+            memset(&sc, 0, sizeof(sc));
+            n = fwd_scan(&sc, r->packed + it->off, r->packed_len - it->off,
+                         r->packed_len - it->off);
+            if (n <= 0) {
+                it->off = r->packed_len;
+                return -1;
+            }
+            urc = msgpack_unpack_next(&it->up, r->packed, it->off + (size_t)n, &it->off);
+        }
         if (urc != MSGPACK_UNPACK_SUCCESS && urc != MSGPACK_UNPACK_EXTRA_BYTES) {
             it->off = r->packed_len;
             return -1;
