@@ -105,7 +105,7 @@ struct fwd_ctx {
     struct ls_arena arena;
     struct ls_record rec;
     struct ls_buf tagbuf;
-    double last_warn[8];               /* per kind of warning (enum warn_kind) */
+    double last_warn[16];              /* per kind of warning (enum warn_kind) */
     uint64_t n_refused, n_broken, n_oversize, n_invalid, n_auth_failed, n_tls_failed,
              n_duplicate;
 };
@@ -312,7 +312,8 @@ static const struct ls_param fwd_params[] = {
 /* ------------------------------------------------------------------ */
 /* logging helpers                                                     */
 
-enum warn_kind { W_BROKEN, W_BIG, W_INVALID, W_AUTH, W_TLS, W_LIMIT, W_OTHER };
+enum warn_kind { W_BROKEN, W_PACKED, W_BIG, W_INVALID, W_AUTH, W_TLS, W_LIMIT, W_OTHER, W_N };
+_Static_assert(W_N <= 16, "fwd_ctx.last_warn is too small");
 
 /* a flood of bad clients must not flood the log: one warning of a kind a second, with the
  * counts so far in the message */
@@ -930,7 +931,7 @@ static int emit_entries(struct fwd_conn *c)
         if (n < 0) {
             ctx->n_broken++;
             ctx->ins->metrics.errors++;
-            conn_warn(c, W_BROKEN, "broken packed entries from %s (tag '%.*s'): the rest of the request "
+            conn_warn(c, W_PACKED, "broken packed entries from %s (tag '%.*s'): the rest of the request "
                       "is skipped", c->addr, (int)c->req.tag_len, c->req.tag);
             return LS_OK;
         }

@@ -303,6 +303,10 @@ s.sendall(F.packed("big", F.entries([{{"x": "y" * 1000}} for _ in range(10)]), {
 res["oversize"] = F.closed_within(s)
 # an array announcing 2^32-1 elements in 5 bytes
 s = F.connect(P); s.sendall(b"\\xdd\\xff\\xff\\xff\\xff"); res["huge_array"] = F.closed_within(s)
+# a packed entry announcing 2^32-1 elements: the rest of that request is skipped, acked
+s = F.connect(P)
+res["packed_huge"] = F.request(P, msgpack.packb(["ph", b"\\x92\\x01\\x80" + b"\\xdd\\xff\\xff\\xff\\xff", {{"chunk": "ph"}}], use_bin_type=True), ack="ph", sock=s)["ack"]
+s.close()
 # a slow client: one byte a second, while others are served
 slow = F.connect(P)
 data = F.message("slow", 1700000000, {{"slow": 1}}, {{"chunk": "slow"}})
@@ -333,6 +337,7 @@ print(json.dumps(res))
 """, timeout=300)
     r = got[0]
     assert r["malformed"] and r["oversize"] and r["huge_array"], r
+    assert r["packed_huge"] == {"ack": "ph"}, r
     assert r["opened"] >= 9000, r
     assert r["ack"] == {"ack": "ok"} and r["latency"] < 5, r
     assert r["slow_ack"] == {"ack": "slow"}, r
@@ -340,8 +345,9 @@ print(json.dumps(res))
     assert "malformed MessagePack from 127.0.0.1" in log, lstest.tail_text(log)
     assert "over chunk_size_limit" in log, lstest.tail_text(log)
     assert "max_connections 200 reached" in log, lstest.tail_text(log)
+    assert "broken packed entries from 127.0.0.1 (tag 'ph')" in log, lstest.tail_text(log)
     recs = stop_and_read(a, d)
-    assert sorted(t for t, _ in recs) == ["ok", "slow"], recs
+    assert sorted(t for t, _ in recs) == ["ok", "ph", "slow"], recs
 
 
 def make_certs(d):
