@@ -426,3 +426,23 @@ print("done")
     recs = stop_and_read(a, d)
     got = sorted((r["n"], r["i"]) for t, r in recs)
     assert got == [(n, i) for n in range(40) for i in range(10)], len(got)
+
+
+def test_tag_rewrite_source_address_and_deny_keepalive():
+    a, port, d = setup(extra="tag fixed\n  add_tag_prefix pre\n  source_address_key ip\n  "
+                             "source_hostname_key host\n  deny_keepalive true")
+    got = peer(f"""
+s = F.connect({port})
+s.sendall(F.message("orig", 1700000000, {{"k": 1}}, {{"chunk": "d1"}}) +
+          F.message("orig", 1700000000, {{"k": 2}}, {{"chunk": "d2"}}))
+r = F.Reader(s)
+first = r.next()
+try:
+    second = r.next(5)
+except EOFError:
+    second = "closed"
+print(json.dumps([first, second]))
+""")
+    assert got[0] == [{"ack": "d1"}, "closed"], got
+    recs = stop_and_read(a, d)
+    assert recs == [("pre.fixed", {"k": 1, "ip": "127.0.0.1", "host": "localhost"})], recs
