@@ -14,7 +14,8 @@
  * buffers hold: everything up to their durable sequence was written.
  *
  * Bounded: ids older than `expiry` seconds, or beyond the newest `max`, are forgotten (the
- * file is rewritten atomically when it has grown to twice the live entries).
+ * file is rewritten atomically, and the memory pruned to max, when it has grown to twice the
+ * live entries or the ids to an eighth over max).
  */
 #include "forward.h"
 #include "log.h"
@@ -410,7 +411,9 @@ int fwd_ids_flush(struct fwd_ids *ids, char *err, size_t errlen)
         }
     }
     ls_buf_reset(&ids->queued);
-    if (rc == LS_OK && (ids->live > ids->max || ids->file_lines > 2 * ids->live + 1024)) {
+    /* with some slack, so that a full memory is not rewritten at every request */
+    if (rc == LS_OK && (ids->live > ids->max + ids->max / 8 + 16 ||
+                        ids->file_lines > 2 * ids->live + 1024)) {
         rc = compact(ids, err, errlen);
     }
     return rc;
