@@ -1660,6 +1660,16 @@ static void fwd_stop(struct ls_instance *ins)
 {
     struct fwd_ctx *ctx = ins->ctx;
 
+    if (ctx->lfd >= 0 && (ctx->n_refused || ctx->n_broken || ctx->n_oversize || ctx->n_invalid ||
+                          ctx->n_auth_failed || ctx->n_tls_failed || ctx->n_duplicate)) {
+        ls_plg_info(ins, "since start: %" PRIu64 " connections over max_connections, %" PRIu64
+                    " malformed, %" PRIu64 " over chunk_size_limit, %" PRIu64 " invalid events, "
+                    "%" PRIu64 " failed handshakes, %" PRIu64 " failed TLS handshakes, %" PRIu64
+                    " retransmitted chunks not written again", ctx->n_refused, ctx->n_broken,
+                    ctx->n_oversize, ctx->n_invalid, ctx->n_auth_failed, ctx->n_tls_failed,
+                    ctx->n_duplicate);
+    }
+
     while (ctx->conns) {
         conn_close(ctx->conns);
     }
