@@ -41,6 +41,7 @@
 #define FWD_DEFAULT_LIMIT ((int64_t)256 << 20)
 #define FWD_OUT_MAX (16u << 20)       /* acks a client does not read: then it is dropped */
 #define FWD_STATE_DIR "/var/lib/logship"
+#define FWD_PING_MAX (64u * 1024)
 
 struct fwd_user {
     char *username;
@@ -1213,7 +1214,9 @@ static void conn_process(struct fwd_conn *c)
         if (c->in.len == 0) {
             break;
         }
-        n = fwd_scan(&c->scan, c->in.p, c->in.len, (uint64_t)ctx->chunk_size_limit);
+        /* before the handshake a peer is unknown: a PING is a few hundred bytes */
+        n = fwd_scan(&c->scan, c->in.p, c->in.len,
+                     c->state == C_HELO ? FWD_PING_MAX : (uint64_t)ctx->chunk_size_limit);
         if (n == FWD_SCAN_MORE) {
             break;
         }
