@@ -23,6 +23,7 @@
  */
 #include "forward.h"
 #include "log.h"
+#include "ssl_api.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -32,7 +33,6 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
-#include <openssl/ssl.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -400,6 +400,10 @@ static int setup_tls(struct fwd_ctx *ctx, struct ls_conf_section *tsec, char *er
     }
     if (tc.client_cert_auth && tc.ca_path == NULL) {
         snprintf(err, errlen, "%s:%d: client_cert_auth needs ca_path", tsec->file, tsec->line);
+        goto out;
+    }
+    if (ssl_api_load(why, sizeof(why)) != LS_OK) {
+        snprintf(err, errlen, "%s:%d: <transport tls>: %s", tsec->file, tsec->line, why);
         goto out;
     }
     ctx->tls = SSL_CTX_new(TLS_server_method());
