@@ -1614,10 +1614,12 @@ static void progress_summary(struct ls_buffer *b, double now, bool force)
     if (b->prog_n == 0 || (!force && now - b->prog_last < 1.0)) {
         return;
     }
+    ls_log_events_off = true;     /* see ls_output_delivered */
     ls_plg_info(b->out, "delivered %llu more chunk%s (%llu records, %llu bytes) in the last %.1fs",
                 (unsigned long long)b->prog_n, b->prog_n == 1 ? "" : "s",
                 (unsigned long long)b->prog_records, (unsigned long long)b->prog_bytes,
                 now - b->prog_last);
+    ls_log_events_off = false;
     b->prog_n = b->prog_records = b->prog_bytes = 0;
     b->prog_last = now;
 }
@@ -1640,9 +1642,12 @@ void ls_output_delivered(struct ls_instance *out, struct ls_chunk *c, const char
         return;
     }
     progress_summary(b, now, true);
+    /* progress lines do not become fluent.* events: each would be a record to deliver */
+    ls_log_events_off = true;
     ls_plg_info(out, "delivered %s (%llu records, %llu bytes, %.2fs)", where,
                 (unsigned long long)c->info.records, (unsigned long long)bytes,
                 now - c->write_mono);
+    ls_log_events_off = false;
     b->prog_last = now;
 }
 

@@ -437,7 +437,16 @@ int ls_output_reemit(struct ls_instance *out, const char *label, struct ls_recor
 
 int ls_input_commit(struct ls_instance *in)
 {
-    struct ls_engine *eng = in->engine;
+    return ls_engine_commit_outputs(in->engine);
+}
+
+int ls_engine_route(struct ls_engine *eng, struct ls_label *label, struct ls_record *rec)
+{
+    return route_record(eng, NULL, label, rec);
+}
+
+int ls_engine_commit_outputs(struct ls_engine *eng)
+{
     size_t i;
     int rc = LS_OK;
 
@@ -1232,6 +1241,7 @@ int ls_engine_run(struct ls_engine *eng)
         eng->exit_code = 1;
         goto out;
     }
+    ls_fluentlog_start(eng);
     /* no input reads a line before the outputs' start-up checks have answered */
     while (eng->start_holds > 0 && !eng->start_failed && !eng->stopping) {
         ev_run(eng->loop, EVRUN_ONCE);
@@ -1264,6 +1274,7 @@ int ls_engine_run(struct ls_engine *eng)
     ev_run(eng->loop, 0);
 
 out:
+    ls_fluentlog_stop(eng);
     stop_inputs(eng);
     if (!eng->oneshot || eng->stopping) {
         enqueue_all(eng, true);

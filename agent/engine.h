@@ -67,6 +67,7 @@ struct ls_engine {
     struct ls_label **labels;
     size_t nlabels;
     struct ls_label *error_label;       /* @ERROR, or NULL */
+    struct ls_label *log_label;         /* where fluent.* log events go (fluentlog.c), or NULL */
 
     bool oneshot;
     bool dry_run;
@@ -161,5 +162,14 @@ void ls_output_destroy(struct ls_instance *out);
 void ls_engine_backpressure(struct ls_engine *eng, bool on);
 /* True when every buffered output has nothing staged/queued/in flight. */
 bool ls_engine_all_delivered(struct ls_engine *eng, bool *failed);
+
+/* Route rec, from no input, through label (the root or a named label). Returns like ls_emit. */
+int ls_engine_route(struct ls_engine *eng, struct ls_label *label, struct ls_record *rec);
+/* Make what every output took durable/visible (ls_input_commit without an input). */
+int ls_engine_commit_outputs(struct ls_engine *eng);
+/* logship's own log lines as fluent.<level> events (fluentlog.c): decided and started once the
+ * outputs run, stopped (queue routed) when the engine begins to stop. */
+void ls_fluentlog_start(struct ls_engine *eng);
+void ls_fluentlog_stop(struct ls_engine *eng);
 
 #endif

@@ -25,6 +25,7 @@ static int log_fd = 2;
 static bool stderr_journal;
 static char *log_path;
 static void (*log_hook)(int level, const char *line);
+__thread bool ls_log_events_off;
 
 static const char *const level_names[] = { "fatal", "error", "warn", "info", "debug", "trace" };
 /* syslog priorities: crit, err, warning, info, debug, debug */

@@ -47,6 +47,8 @@ void ls_log_write(int level, const char *prefix, const char *fmt, ...)
 /* Write text as it is to logship's log (stderr, or the -o file): filter stdout's lines. */
 void ls_log_write_raw(const char *p, size_t n);
 void ls_log_set_hook(void (*hook)(int level, const char *line));
+/* Set by a thread around lines that must not become fluent.* events (fluentlog.c). */
+extern __thread bool ls_log_events_off;
 
 #define ls_log(level, ...)                                  \
     do {                                                    \

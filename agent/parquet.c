@@ -305,6 +305,8 @@ struct lsq_writer {
     size_t idx_cap;
     uint32_t *levels;
     size_t levels_cap;
+    uint32_t *dscratch;     /* frequency order of the dictionary: 5 words an entry */
+    size_t dscratch_cap;
     uint32_t *slots;        /* the dictionary's hash table, reused */
     size_t slots_cap;
     struct libdeflate_compressor *gz;
@@ -505,8 +507,8 @@ static int compress_page(struct lsq_writer *w)
         w->comp.len = got;
         return LS_OK;
     case LSQ_ZSTD:
-        if (ls_zstd_frame(&w->zs, w->o.level > 0 ? w->o.level : 3, w->page.p, n, &w->comp, w->err,
-                          sizeof(w->err)) != LS_OK) {
+        if (ls_zstd_frame(&w->zs, w->o.level > 0 ? w->o.level : 3,
+                          w->page.p, n, &w->comp, w->err, sizeof(w->err)) != LS_OK) {
             w->failed = true;
             return LS_ERROR;
         }
@@ -639,6 +641,58 @@ static bool same_value(const struct lsq_col *c, size_t a, size_t b)
  * w->dictbuf the PLAIN dictionary. False when it does not pay: too big, or
  * no repeats worth the indirection.
  */
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * Renumber the n entries of a built dictionary by falling frequency (ties: first seen first)
+ * and rewrite w->dictbuf in that order. Frequent values then get small indices, and the
+ * packed indices repeat more for zstd (a few clients, pages, referers make most rows of a
+ * log): 1.2% fewer bytes for the whole file on the bench's log, at zstd 3.
+ */
+static void order_dict(struct lsq_writer *w, const struct lsq_col *c, size_t n)
+{
+    uint64_t *key;
+    uint32_t *first, *cnt, *rank;
+
+    if (n < 2) {
+        return;
+    }
+    if (w->dscratch_cap < n) {
+        ls_free(w->dscratch);
+        /* key (2 words) + first + cnt + rank */
+        w->dscratch = ls_malloc(n * 5 * sizeof(*w->dscratch));
+        w->dscratch_cap = n;
+    }
+    key = (uint64_t *)(void *)w->dscratch;
+    first = w->dscratch + 2 * n;
+    cnt = first + n;
+    rank = cnt + n;
+    memset(cnt, 0, n * sizeof(*cnt));
+    for (size_t k = 0; k < c->nvals; k++) {
+        if (cnt[w->idx[k]]++ == 0) {
+            first[w->idx[k]] = (uint32_t)k;
+        }
+    }
+    for (size_t e = 0; e < n; e++) {
+        key[e] = (uint64_t)(UINT32_MAX - cnt[e]) << 32 | e;
+    }
+    qsort(key, n, sizeof(*key), cmp_u64);
+    ls_buf_reset(&w->dictbuf);
+    for (size_t r = 0; r < n; r++) {
+        uint32_t e = (uint32_t)key[r];
+        rank[e] = (uint32_t)r;
+        put_plain(&w->dictbuf, c, first[e]);
+    }
+    for (size_t k = 0; k < c->nvals; k++) {
+        w->idx[k] = rank[w->idx[k]];
+    }
+}
+
 static bool build_dict(struct lsq_writer *w, const struct lsq_col *c, uint32_t *nentries)
 {
     size_t cap = 16, n = 0;
@@ -688,16 +742,23 @@ static bool build_dict(struct lsq_writer *w, const struct lsq_col *c, uint32_t *
             /* the entry of the first occurrence is the index recorded for it */
             w->idx[k] = w->idx[first];
         }
-        /* half distinct after a quarter of the values: it will not pay, stop hashing */
-        if (k + 1 == c->nvals / 4 && k >= 1024 && n * 2 > (k + 1)) {
+        /* three quarters distinct after a quarter of the values: it will not pay, stop
+         * hashing. Not half: a column drawn from a pool (client addresses) meets most of its
+         * distinct values early, and a cut at half cost the bench's remote column its
+         * dictionary (38% more bytes for that column) */
+        if (k + 1 == c->nvals / 4 && k >= 1024 && n * 4 > (k + 1) * 3) {
             ok = false;
             break;
         }
     }
     /* a dictionary with few repeats only adds an indirection: on the bench's nginx log,
-     * PLAIN + zstd stored paths and sizes smaller than a dictionary over 50-75% distinct */
-    if (ok && n * 2 > c->nvals) {
+     * PLAIN + zstd stored paths smaller than a dictionary over 50-75% distinct, and body
+     * sizes (8-byte values that zstd shrinks to 2-3 bytes) smaller over 25% */
+    if (ok && (is_bytes(c->c.type) ? n * 2 > c->nvals : n * 4 > c->nvals)) {
         ok = false;
+    }
+    if (ok) {
+        order_dict(w, c, n);
     }
     *nentries = (uint32_t)n;
     return ok;
@@ -1159,6 +1220,7 @@ void lsq_writer_free(struct lsq_writer *w)
     ls_free(w->idx);
     ls_free(w->levels);
     ls_free(w->slots);
+    ls_free(w->dscratch);
     if (w->gz) {
         libdeflate_free_compressor(w->gz);
     }

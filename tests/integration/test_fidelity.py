@@ -345,3 +345,67 @@ def test_integers_past_int64_keep_every_digit_as_ruby_does():
     assert f'"n":{big}' in raw["j"] and '"m":-9223372036854775809' in raw["j"], raw
     assert '"k":9223372036854775807' in raw["j"], raw
     assert f'"x":{big}' in raw["t"] and '"y":-42' in raw["t"] and '"z":1000' in raw["t"], raw
+
+
+def _log_events(routing, data_match="app"):
+    """Records printed by stdout outputs for a run whose sample input sends 3 records tagged
+    app and 1 tagged nowhere (a "no patterns matched" warning)."""
+    p, out = oneshot(f"""
+<source>
+  @type sample
+  tag app
+  sample {{"n": 1}}
+  count 3
+  rate 100
+</source>
+<source>
+  @type sample
+  tag nowhere
+  sample {{"n": 9}}
+  count 1
+  rate 100
+</source>
+{routing}
+<match {data_match}>
+  @type stdout
+</match>
+""")
+    assert p.returncode == 0, p.stderr
+    return out
+
+
+def test_own_log_lines_as_fluent_events_in_the_fluent_log_label():
+    # fluent_log_event_router.rb: with <label @FLUENT_LOG> the events (tag fluent.<level>,
+    # record {"message": the line without time and level}) go there, through its filters
+    out = _log_events("""
+<label @FLUENT_LOG>
+  <filter fluent.**>
+    @type record_transformer
+    <record>
+      host edge-1
+    </record>
+  </filter>
+  <match fluent.**>
+    @type stdout
+  </match>
+</label>""")
+    data = [r for tag, r in out if tag == "app"]
+    logs = [(tag, r) for tag, r in out if tag.startswith("fluent.")]
+    assert data == [{"n": 1}] * 3, out
+    assert ("fluent.info", {"message": "logship started", "host": "edge-1"}) in logs, logs
+    warns = [r["message"] for tag, r in logs if tag == "fluent.warn"]
+    assert any("no patterns matched" in m and "nowhere" in m for m in warns), logs
+    assert all(set(r) == {"message", "host"} for _, r in logs), logs
+    # the outputs' delivery progress lines are not events (each would be a record to deliver)
+    assert not any(r["message"].startswith("[stdout.") for _, r in logs), logs
+
+
+def test_own_log_lines_at_the_top_level_only_for_a_match_written_for_them():
+    # fluentd's deprecated form: a top-level <match fluent.**> takes them
+    out = _log_events("<match fluent.**>\n  @type stdout\n</match>")
+    assert ("fluent.info", {"message": "logship started"}) in out, out
+    assert [r for tag, r in out if tag == "app"] == [{"n": 1}] * 3
+    # fluentd also routes them into a catch-all <match **> (its data mixed with its log):
+    # logship does not
+    out = _log_events("", data_match="**")
+    assert sorted(tag for tag, _ in out) == ["app", "app", "app", "nowhere"], out

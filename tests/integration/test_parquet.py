@@ -139,6 +139,42 @@ def test_out_file_round_trip_every_codec():
         assert fm["num_rows"] == "300" and int(fm["num_row_groups"]) > 1, fm
 
 
+def test_skewed_dictionaries_in_frequency_order_read_back():
+    """Dictionaries are renumbered by frequency (300 distinct strings, 40 distinct ints, a few
+    values most of the rows): DuckDB reads every value back, and the most frequent value is the
+    dictionary's first entry."""
+    import random
+    rnd = random.Random(7)
+    recs = []
+    for i in range(3000):
+        host = "hot-%d" % rnd.randrange(3) if rnd.random() < 0.7 else "h%03d" % rnd.randrange(300)
+        if i == 0:
+            host = "hot-9"      # seen first, once: first-seen order would put it first
+        recs.append({"t": T0 + i, "seq": i, "host": host,
+                     "port": 443 if rnd.random() < 0.6 else 8000 + rnd.randrange(40)})
+    d = tmpdir()
+    c = conf(sample(recs) + file_match(d, "    schema seq:integer,host:string,port:integer\n"
+                                          "    compression none\n"), d)
+    oneshot(c)
+    fs = files(d)
+    assert len(fs) == 1, fs
+    got, enc = duckdb.query(f"SELECT seq, host, port FROM read_parquet('{fs[0]}') ORDER BY seq",
+                            f"SELECT path_in_schema, encodings FROM parquet_metadata('{fs[0]}')")
+    assert [(int(g["seq"]), g["host"], int(g["port"])) for g in got] == \
+        [(r["seq"], r["host"], r["port"]) for r in recs]
+    encs = {e["path_in_schema"]: e["encodings"] for e in enc}
+    assert "RLE_DICTIONARY" in encs["host"] and "RLE_DICTIONARY" in encs["port"], encs
+    # uncompressed: the host dictionary page's first PLAIN entry is the most frequent value
+    counts = {}
+    for r in recs:
+        counts[r["host"]] = counts.get(r["host"], 0) + 1
+    top = max(counts, key=lambda h: (counts[h], -recs.index(next(x for x in recs if x["host"] == h))))
+    blob = open(fs[0], "rb").read()
+    assert len(top).to_bytes(4, "little") + top.encode() in blob
+    first_dict_entry = blob.find(b"\x05\x00\x00\x00hot-")
+    assert blob[first_dict_entry + 4:first_dict_entry + 9].decode() == top, (top, counts)
+
+
 def test_types_and_annotations_as_declared():
     d = tmpdir()
     c = conf(sample([{"t": T0, "seq": 1, "msg": "a", "code": 200, "ratio": 0.5, "ok": True}])
