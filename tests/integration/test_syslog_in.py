@@ -409,32 +409,30 @@ def test_tcp_many_connections_and_slow_clients():
     assert a.stop() == 0
 
 
-def test_tcp_backpressure_stops_reading_and_loses_nothing():
-    """A full buffer (overflow_action block) stops reading the socket: the client is made to
-    wait (TCP flow control), and once the output recovers every record arrives once."""
-    d = tmpdir()
-    pt = free_port()
+def fault_agent(d, kind, port, chunk, total, buf_type="memory"):
+    """A tcp/udp json input into an output that fails for its first 3-4 s, with a small
+    blocking buffer: back-pressure. Returns the running agent; delivered(d) reads the output."""
     c = conf(f"""<source>
-  @type tcp
+  @type {kind}
   tag bp
   bind 127.0.0.1
-  port {pt}
+  port {port}
   <parse>
     @type json
   </parse>
 </source>
 <match bp>
   @type fault
-  fail_for 4
+  fail_for {4 if kind == "tcp" else 3}
   path {d}/delivered
   <format>
     @type json
   </format>
   <buffer>
-    @type file
-    path {d}/buf
-    chunk_limit_size 64k
-    total_limit_size 256k
+    @type {buf_type}
+    {f"path {d}/buf" if buf_type == "file" else ""}
+    chunk_limit_size {chunk}
+    total_limit_size {total}
     overflow_action block
     flush_mode immediate
     retry_type periodic
@@ -443,6 +441,23 @@ def test_tcp_backpressure_stops_reading_and_loses_nothing():
 </match>""", d)
     a = Agent(c, ["-v"], env=ENV).start()
     a.wait_log("logship started")
+    return a
+
+
+def delivered(d):
+    p = os.path.join(d, "delivered")
+    if not os.path.exists(p):
+        return []
+    with open(p, "rb") as f:
+        return [json.loads(l)["seq"] for l in f]
+
+
+def test_tcp_backpressure_stops_reading_and_loses_nothing():
+    """A full buffer (overflow_action block) stops reading the socket: the client is made to
+    wait (TCP flow control), and once the output recovers every record arrives once."""
+    d = tmpdir()
+    pt = free_port()
+    a = fault_agent(d, "tcp", pt, "64k", "256k", "file")
     n = 200000
     data = b"".join(b'{"seq":%d,"pad":"%s"}\n' % (i, b"p" * 60) for i in range(n))
     s = socket.create_connection(("127.0.0.1", pt))
@@ -463,15 +478,8 @@ def test_tcp_backpressure_stops_reading_and_loses_nothing():
     assert sent == len(data)
     assert stalled, "the client was never made to wait\n" + lstest.tail_text(a.log())
     a.wait_log(r"paused: an output buffer is full")
-
-    def delivered():
-        p = os.path.join(d, "delivered")
-        if not os.path.exists(p):
-            return None
-        with open(p, "rb") as f:
-            seqs = [json.loads(l)["seq"] for l in f]
-        return seqs if len(seqs) >= n else None
-    seqs = wait_until(delivered, timeout=120, what="all records delivered")
+    seqs = wait_until(lambda: len(delivered(d)) >= n and delivered(d), timeout=120,
+                      what="all records delivered")
     assert sorted(seqs) == list(range(n))
     assert a.stop() == 0
 
@@ -481,46 +489,13 @@ def test_udp_full_buffer_drops_are_counted_and_logged():
     and logged, and the ones taken before and after arrive."""
     d = tmpdir()
     pu = free_port()
-    c = conf(f"""<source>
-  @type udp
-  tag ud
-  bind 127.0.0.1
-  port {pu}
-  <parse>
-    @type json
-  </parse>
-</source>
-<match ud>
-  @type fault
-  fail_for 3
-  path {d}/delivered
-  <format>
-    @type json
-  </format>
-  <buffer>
-    chunk_limit_size 1k
-    total_limit_size 4k
-    overflow_action block
-    flush_mode immediate
-    retry_type periodic
-    retry_wait 0.3
-  </buffer>
-</match>""", d)
-    a = Agent(c, env=ENV).start()
-    a.wait_log("logship started")
+    a = fault_agent(d, "udp", pu, "1k", "4k")
     for i in range(300):
         send_udp(pu, b'{"seq":%d,"pad":"%s"}' % (i, b"p" * 40))
     a.wait_log(r"the buffer is full: \d+ datagram\(s\) dropped so far")
-
-    def delivered():
-        p = os.path.join(d, "delivered")
-        if not os.path.exists(p):
-            return []
-        with open(p, "rb") as f:
-            return [json.loads(l)["seq"] for l in f]
-    wait_until(lambda: delivered() and not os.path.exists(os.path.join(d, "fail")) and
-               (send_udp(pu, b'{"seq":1000}') or 1000 in delivered()), timeout=30,
+    wait_until(lambda: delivered(d) and
+               (send_udp(pu, b'{"seq":1000}') or 1000 in delivered(d)), timeout=30,
                interval=0.5, what="a datagram after the buffer drained")
-    got = delivered()
+    got = delivered(d)
     assert 0 < len(got) < 301 and len(set(got)) == len(got), got
     assert a.stop() == 0
