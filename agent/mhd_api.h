@@ -1,8 +1,8 @@
 /*
- * mhd_api.h - the libmicrohttpd API through dlopen (plugin-private).
+ * mhd_api.h - the libmicrohttpd API through dlopen (monitor_agent, in_http).
  *
- * logship is not linked with libmicrohttpd, so processes without a
- * monitor_agent do not map it and the GnuTLS stack it needs. Include this
+ * logship is not linked with libmicrohttpd, so processes without an HTTP
+ * input do not map it and the GnuTLS stack it needs. Include this
  * instead of <microhttpd.h>: the call sites keep their names, and the macros
  * below send each call through the table that mhd_api_load() fills in the
  * plugin's init. A function missing from MHD_API_FUNCS fails at link time.
@@ -16,7 +16,8 @@
     X(MHD_start_daemon) X(MHD_stop_daemon) X(MHD_get_daemon_info) X(MHD_run) \
     X(MHD_get_timeout) X(MHD_lookup_connection_value) X(MHD_create_response_from_buffer) \
     X(MHD_add_response_header) X(MHD_queue_response) X(MHD_destroy_response) \
-    X(MHD_get_connection_info)
+    X(MHD_get_connection_info) X(MHD_get_connection_values) X(MHD_lookup_connection_value_n) \
+    X(MHD_suspend_connection) X(MHD_resume_connection)
 
 struct mhd_api {
 #define MHD_API_MEMBER(f) __typeof__(f) *f##_p;
@@ -40,5 +41,9 @@ int mhd_api_load(char *err, size_t errlen);
 #define MHD_queue_response(...)                 mhd_api.MHD_queue_response_p(__VA_ARGS__)
 #define MHD_destroy_response(...)               mhd_api.MHD_destroy_response_p(__VA_ARGS__)
 #define MHD_get_connection_info(...)            mhd_api.MHD_get_connection_info_p(__VA_ARGS__)
+#define MHD_get_connection_values(...)          mhd_api.MHD_get_connection_values_p(__VA_ARGS__)
+#define MHD_lookup_connection_value_n(...)      mhd_api.MHD_lookup_connection_value_n_p(__VA_ARGS__)
+#define MHD_suspend_connection(...)             mhd_api.MHD_suspend_connection_p(__VA_ARGS__)
+#define MHD_resume_connection(...)              mhd_api.MHD_resume_connection_p(__VA_ARGS__)
 
 #endif
