@@ -29,6 +29,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <sys/socket.h>
 
@@ -79,6 +80,8 @@ struct hreq {
     struct MHD_Connection *conn;
     enum hreq_state state;
     bool refused;              /* a response was queued before the body ended (413, 417) */
+    bool too_large;            /* the body passed body_size_limit: 413 when it ends */
+    uint64_t dropped;
     struct ls_buf body;
     struct ls_buf inflated;
     struct ls_arena arena;     /* form values, header copies */
@@ -706,19 +709,31 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, cons
         return MHD_YES;
     }
     if (*upload_data_size) {
+        if (r->too_large) {
+            /* read and dropped so the 413 can be sent when the body ends (MHD queues no
+             * response mid-body), but only up to another body_size_limit: then close */
+            r->dropped += *upload_data_size;
+            *upload_data_size = 0;
+            return r->dropped > (uint64_t)ctx->body_size_limit ? MHD_NO : MHD_YES;
+        }
         if (r->body.len + *upload_data_size > (size_t)ctx->body_size_limit) {
             ls_plg_warn(ctx->ins, "request body over body_size_limit (%lld bytes): 413",
                         (long long)ctx->body_size_limit);
+            r->too_large = true;
+            r->dropped = r->body.len + *upload_data_size;
             *upload_data_size = 0;
-            r->refused = true;
             ls_buf_release(&r->body);
-            return queue_text(r, 413, "Too large", true);
+            return MHD_YES;
         }
         if (ls_buf_append(&r->body, upload_data, *upload_data_size) != LS_OK) {
             return MHD_NO;
         }
         *upload_data_size = 0;
         return MHD_YES;
+    }
+    if (r->too_large) {
+        r->refused = true;
+        return queue_text(r, 413, "Too large", true);
     }
     if (r->state == HR_READING) {
         handle_post(ctx, r, url);
@@ -770,6 +785,21 @@ static void http_run(struct http_ctx *ctx)
     } else {
         ls_timer_stop(ctx->mhd_timer);
     }
+}
+
+/* libmicrohttpd's messages (a malformed request line, a header over the memory limit) */
+static void http_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    struct http_ctx *ctx = cls;
+    char msg[512];
+    size_t n;
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) {
+        msg[--n] = '\0';
+    }
+    ls_plg_warn(ctx->ins, "%s", msg);
 }
 
 static void http_io_cb(struct ls_io *io, int revents, void *arg)
@@ -926,8 +956,10 @@ static int http_start(struct ls_instance *ins)
     if (http_listen(ctx, &fd, where, sizeof(where)) != LS_OK) {
         return LS_ERROR;
     }
-    ctx->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL,
+    ctx->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
                                 http_handler, ctx,
+                                /* first, or MHD prints its first messages itself */
+                                MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, ctx,
                                 MHD_OPTION_LISTEN_SOCKET, fd,
                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned int)ctx->max_connections,
                                 MHD_OPTION_CONNECTION_TIMEOUT,
