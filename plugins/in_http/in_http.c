@@ -15,7 +15,7 @@
  * emitted before is durable, the rest was never taken, so the client's retry loses nothing.
  *
  * Limits (memory stays bounded): max_connections connections (MHD refuses more), each with
- * at most 32 KiB of request line and headers (MHD answers 431 and closes) and
+ * at most 64 KiB of request line and headers (MHD answers 431 and closes) and
  * body_size_limit of body (413 "Too large", then close), decompressed bodies at most
  * decompression_size_limit. Idle and slow clients are closed after keepalive_timeout
  * without a byte; suspended requests are not timed out by MHD but by buffer_wait_timeout.
