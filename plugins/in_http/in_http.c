@@ -14,7 +14,8 @@
  * buffer_wait_timeout is answered 500 as fluentd answers a BufferOverflowError: what it had
  * emitted before is durable, the rest was never taken, so the client's retry loses nothing.
  *
- * Limits (memory stays bounded): max_connections connections (MHD refuses more), each with
+ * Limits (memory stays bounded): max_connections connections (past it the oldest idle one is
+ * closed; with none idle MHD accepts up to twice as many, then waits), each with
  * at most 64 KiB of request line and headers (MHD answers 431 and closes) and
  * body_size_limit of body (413 "Too large", then close), decompressed bodies at most
  * decompression_size_limit. Idle and slow clients are closed after keepalive_timeout
@@ -70,14 +71,27 @@ struct http_ctx {
     struct ls_record rec;
     bool paused;
     bool in_run;
+    char last_msg[256];
+    double last_msg_at;
+    unsigned long suppressed;
     struct hreq *wait_head, *wait_tail;    /* suspended requests, oldest first */
+    struct hconn *conns, *oldest;
+    unsigned long nconns;
 };
 
 enum hreq_state { HR_READING, HR_WAITING, HR_DONE };
 
+/* A connection, for max_connections: newest first, so the oldest idle one can be closed. */
+struct hconn {
+    int fd;                    /* -1 once closed for a newer one */
+    bool busy;                 /* a request's headers are in: not closed for a newer one */
+    struct hconn *prev, *next; /* prev: newer, next: older */
+};
+
 struct hreq {
     struct http_ctx *ctx;
     struct MHD_Connection *conn;
+    struct hconn *hc;
     enum hreq_state state;
     bool refused;              /* a response was queued before the body ended (413, 417) */
     bool too_large;            /* the body passed body_size_limit: 413 when it ends */
@@ -138,7 +152,7 @@ static const struct ls_param http_params[] = {
     { "add_tag_prefix", LS_P_STR, NULL, LS_PF_NULLABLE, C(add_tag_prefix),
       "prefix for the tag taken from the path", NULL, NULL, 0, 0 },
     { "max_connections", LS_P_INT, "1024", 0, C(max_connections),
-      "connections served at once; more are refused (logship)", NULL, NULL, 1, 100000 },
+      "connections kept; past it the oldest idle one is closed for a new one (logship)", NULL, NULL, 1, 100000 },
     { "buffer_wait_timeout", LS_P_TIME, "30", 0, C(buffer_wait_timeout),
       "a request whose records wait this long for a full buffer is answered 500 (logship)",
       NULL, NULL, 0.1, 86400 },
@@ -666,9 +680,15 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, cons
 
     if (r == NULL) {
         const char *expect, *clen, *origin;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         r = ls_calloc(1, sizeof(*r));
         r->ctx = ctx;
         r->conn = conn;
+        r->hc = ci ? ci->socket_context : NULL;
+        if (r->hc) {
+            r->hc->busy = true;
+        }
         ls_buf_init(&r->body, 0);
         ls_buf_init(&r->inflated, 0);
         ls_arena_init(&r->arena, 0);
@@ -755,6 +775,9 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     if (r == NULL) {
         return;
     }
+    if (r->hc) {
+        r->hc->busy = false;
+    }
     hb_iter_release(&r->it);
     ls_buf_release(&r->body);
     ls_buf_release(&r->inflated);
@@ -769,6 +792,72 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
 
 /* ------------------------------------------------------------------ */
 /* the server on the loop                                              */
+
+static void conn_unlink(struct http_ctx *ctx, struct hconn *c)
+{
+    if (c->prev) {
+        c->prev->next = c->next;
+    } else {
+        ctx->conns = c->next;
+    }
+    if (c->next) {
+        c->next->prev = c->prev;
+    } else {
+        ctx->oldest = c->prev;
+    }
+    c->prev = c->next = NULL;
+    ctx->nconns--;
+}
+
+/*
+ * Past max_connections the oldest idle connection (no request under way) is closed for the
+ * new one: with a plain limit, idle keep-alive clients (or a flood of them) would fill every
+ * slot and leave new clients in the listen backlog until keepalive_timeout.
+ */
+static void http_notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
+                             enum MHD_ConnectionNotificationCode code)
+{
+    struct http_ctx *ctx = cls;
+    struct hconn *c = *socket_context;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        struct hconn *old;
+        if (ci == NULL) {
+            return;
+        }
+        c = ls_calloc(1, sizeof(*c));
+        c->fd = ci->connect_fd;
+        c->next = ctx->conns;
+        if (ctx->conns) {
+            ctx->conns->prev = c;
+        } else {
+            ctx->oldest = c;
+        }
+        ctx->conns = c;
+        ctx->nconns++;
+        *socket_context = c;
+        if (ctx->nconns <= (unsigned long)ctx->max_connections) {
+            return;
+        }
+        for (old = ctx->oldest; old && old->busy; old = old->prev) {
+        }
+        if (old && old != c) {
+            /* MHD closes it on its next run, when it reads the end of the stream; shutdown
+             * rather than close, so the descriptor stays MHD's until then */
+            (void)shutdown(old->fd, SHUT_RDWR);
+            conn_unlink(ctx, old);
+            old->fd = -1;
+        }
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && c) {
+        if (c->fd >= 0) {
+            conn_unlink(ctx, c);
+        }
+        ls_free(c);
+        *socket_context = NULL;
+    }
+}
 
 static void http_run(struct http_ctx *ctx)
 {
@@ -787,11 +876,14 @@ static void http_run(struct http_ctx *ctx)
     }
 }
 
-/* libmicrohttpd's messages (a malformed request line, a header over the memory limit) */
+/* libmicrohttpd's messages (a malformed request line, a header over the memory limit, the
+ * connection limit): a flood of one message (10,000 connections) is logged once a second */
+__attribute__((format(printf, 2, 0)))
 static void http_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     struct http_ctx *ctx = cls;
-    char msg[512];
+    char msg[sizeof(ctx->last_msg)];
+    double now = ls_mono_now();
     size_t n;
 
     vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -799,7 +891,19 @@ static void http_mhd_log(void *cls, const char *fmt, va_list ap)
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) {
         msg[--n] = '\0';
     }
-    ls_plg_warn(ctx->ins, "%s", msg);
+    if (strcmp(msg, ctx->last_msg) == 0 && now - ctx->last_msg_at < 1.0) {
+        ctx->suppressed++;
+        return;
+    }
+    if (ctx->suppressed) {
+        ls_plg_warn(ctx->ins, "%s (%lu more times since)", ctx->last_msg, ctx->suppressed);
+        ctx->suppressed = 0;
+    }
+    if (strcmp(msg, ctx->last_msg) != 0 || now - ctx->last_msg_at >= 1.0) {
+        ls_plg_warn(ctx->ins, "%s", msg);
+    }
+    memcpy(ctx->last_msg, msg, sizeof(msg));
+    ctx->last_msg_at = now;
 }
 
 static void http_io_cb(struct ls_io *io, int revents, void *arg)
@@ -961,7 +1065,11 @@ static int http_start(struct ls_instance *ins)
                                 /* first, or MHD prints its first messages itself */
                                 MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, ctx,
                                 MHD_OPTION_LISTEN_SOCKET, fd,
-                                MHD_OPTION_CONNECTION_LIMIT, (unsigned int)ctx->max_connections,
+                                /* a safety net: http_notify_conn keeps to max_connections
+                                 * while some are idle */
+                                MHD_OPTION_CONNECTION_LIMIT,
+                                (unsigned int)ctx->max_connections * 2,
+                                MHD_OPTION_NOTIFY_CONNECTION, http_notify_conn, ctx,
                                 MHD_OPTION_CONNECTION_TIMEOUT,
                                 (unsigned int)(ctx->keepalive_timeout + 0.5),
                                 MHD_OPTION_NOTIFY_COMPLETED, http_completed, ctx,
