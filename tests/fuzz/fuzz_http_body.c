@@ -43,8 +43,8 @@ static void walk(const struct hb_params *pr, struct ls_arena *a)
                 __builtin_trap();
             }
         }
-        (void)hb_event_time(pr, &rec, "time", n & 1, &t, err, sizeof(err));
-        if (t.nsec < 0 || t.nsec >= 1000000000) {
+        if (hb_event_time(pr, &rec, "time", n & 1, &t, err, sizeof(err)) == LS_OK &&
+            (t.nsec < 0 || t.nsec >= 1000000000)) {
             __builtin_trap();
         }
         ls_arena_reset(a);
