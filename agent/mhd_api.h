@@ -30,6 +30,36 @@ extern struct mhd_api mhd_api;
 /* LS_OK, or LS_ERROR with "cannot load libmicrohttpd.so.12 (...)" in err. Any thread. */
 int mhd_api_load(char *err, size_t errlen);
 
+struct ls_instance;
+struct ls_io;
+struct ls_timer;
+
+/*
+ * The listening socket for MHD_OPTION_LISTEN_SOCKET, made here so a bind failure is logged with
+ * its errno, and with SO_REUSEADDR so a SIGHUP reload binds again at once. backlog 0: the
+ * system's maximum. where gets "host:port" as bound (port 0: the one chosen). LS_OK / LS_ERROR.
+ */
+int mhd_api_listen(struct ls_instance *ins, const char *addr, long long port, int backlog,
+                   int *fdp, char *where, size_t wlen);
+
+/*
+ * A daemon started with MHD_USE_EPOLL and no thread, run on the engine's loop: its epoll
+ * descriptor is one read watcher and MHD_get_timeout drives a timer, so every request is
+ * handled on the loop thread.
+ */
+struct mhd_api_loop {
+    struct MHD_Daemon *mhd;
+    struct ls_io *io;
+    struct ls_timer *timer;
+    bool in_run;
+};
+/* Take over mhd (stopped by mhd_api_loop_stop). LS_ERROR (logged) when it has no epoll fd. */
+int mhd_api_loop_start(struct mhd_api_loop *l, struct ls_instance *ins, struct MHD_Daemon *mhd);
+/* MHD's work now (not re-entered from its own callbacks), then the timer for its next one. */
+void mhd_api_loop_run(struct mhd_api_loop *l);
+/* Free the watchers and stop the daemon (which closes the listening socket). */
+void mhd_api_loop_stop(struct mhd_api_loop *l);
+
 #define MHD_start_daemon(...)                   mhd_api.MHD_start_daemon_p(__VA_ARGS__)
 #define MHD_stop_daemon(...)                    mhd_api.MHD_stop_daemon_p(__VA_ARGS__)
 #define MHD_get_daemon_info(...)                mhd_api.MHD_get_daemon_info_p(__VA_ARGS__)

@@ -28,7 +28,6 @@
 #include "http_body.h"
 
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -63,14 +62,11 @@ struct http_ctx {
     /* state */
     struct ls_instance *ins;
     struct ls_instance *parser;        /* <parse> other than the built-in (in_http) */
-    struct MHD_Daemon *mhd;
-    struct ls_io *io;
-    struct ls_timer *mhd_timer;
+    struct mhd_api_loop srv;
     struct ls_timer *drain_timer;
     struct ls_arena arena;
     struct ls_record rec;
     bool paused;
-    bool in_run;
     char last_msg[256];
     double last_msg_at;
     unsigned long suppressed;
@@ -160,7 +156,6 @@ static const struct ls_param http_params[] = {
 };
 #undef C
 
-static void http_run(struct http_ctx *ctx);
 
 /* ------------------------------------------------------------------ */
 /* responses                                                           */
@@ -462,7 +457,7 @@ static void drain(struct http_ctx *ctx)
         ls_timer_stop(ctx->drain_timer);
     }
     if (any) {
-        http_run(ctx);
+        mhd_api_loop_run(&ctx->srv);
     }
 }
 
@@ -859,23 +854,6 @@ static void http_notify_conn(void *cls, struct MHD_Connection *conn, void **sock
     }
 }
 
-static void http_run(struct http_ctx *ctx)
-{
-    MHD_UNSIGNED_LONG_LONG ms = 0;
-
-    if (ctx->mhd == NULL || ctx->in_run) {
-        return;
-    }
-    ctx->in_run = true;
-    (void)MHD_run(ctx->mhd);
-    ctx->in_run = false;
-    if (MHD_get_timeout(ctx->mhd, &ms) == MHD_YES) {
-        ls_timer_start(ctx->mhd_timer, (double)ms / 1000.0, 0);
-    } else {
-        ls_timer_stop(ctx->mhd_timer);
-    }
-}
-
 /* libmicrohttpd's messages (a malformed request line, a header over the memory limit, the
  * connection limit): a flood of one message (10,000 connections) is logged once a second */
 __attribute__((format(printf, 2, 0)))
@@ -904,78 +882,6 @@ static void http_mhd_log(void *cls, const char *fmt, va_list ap)
     }
     memcpy(ctx->last_msg, msg, sizeof(msg));
     ctx->last_msg_at = now;
-}
-
-static void http_io_cb(struct ls_io *io, int revents, void *arg)
-{
-    LS_UNUSED(io);
-    LS_UNUSED(revents);
-    http_run(arg);
-}
-
-static void http_timer_cb(struct ls_timer *t, void *arg)
-{
-    LS_UNUSED(t);
-    http_run(arg);
-}
-
-static int http_listen(struct http_ctx *ctx, int *fdp, char *where, size_t wlen)
-{
-    struct addrinfo hints, *res = NULL, *ai;
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    char port[16], host[INET6_ADDRSTRLEN] = "?";
-    unsigned pnum = 0;
-    int fd = -1, one = 1, gai, saved = 0;
-
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE;
-    snprintf(port, sizeof(port), "%lld", (long long)ctx->port);
-    gai = getaddrinfo(ctx->bind, port, &hints, &res);
-    if (gai != 0) {
-        ls_plg_error(ctx->ins, "cannot resolve bind address '%s': %s", ctx->bind,
-                     gai_strerror(gai));
-        return LS_ERROR;
-    }
-    for (ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    ai->ai_protocol);
-        if (fd < 0) {
-            saved = errno;
-            continue;
-        }
-        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-            listen(fd, ctx->backlog > 0 ? (int)ctx->backlog : SOMAXCONN) == 0) {
-            break;
-        }
-        saved = errno;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        ls_plg_error(ctx->ins, "cannot listen on %s:%lld (%d: %s)", ctx->bind,
-                     (long long)ctx->port, saved, strerror(saved));
-        return LS_ERROR;
-    }
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET) {
-            struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-            inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-            pnum = ntohs(s4->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-            inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-            pnum = ntohs(s6->sin6_port);
-        }
-    }
-    snprintf(where, wlen, "%s%s%s:%u", strchr(host, ':') ? "[" : "", host,
-             strchr(host, ':') ? "]" : "", pnum);
-    *fdp = fd;
-    return LS_OK;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1028,68 +934,55 @@ static void http_stop(struct ls_instance *ins)
 {
     struct http_ctx *ctx = ins->ctx;
 
-    ls_io_free(ctx->io);
-    ctx->io = NULL;
-    ls_timer_free(ctx->mhd_timer);
-    ctx->mhd_timer = NULL;
     ls_timer_free(ctx->drain_timer);
     ctx->drain_timer = NULL;
-    if (ctx->mhd) {
-        /* waiting requests are closed unanswered: nothing of theirs was acknowledged */
-        while (ctx->wait_head) {
-            struct hreq *r = ctx->wait_head;
-            ctx->wait_head = r->next;
-            MHD_resume_connection(r->conn);
-        }
-        ctx->wait_tail = NULL;
-        MHD_stop_daemon(ctx->mhd);   /* closes the listening socket too */
-        ctx->mhd = NULL;
+    /* waiting requests are closed unanswered: nothing of theirs was acknowledged */
+    while (ctx->wait_head) {
+        struct hreq *r = ctx->wait_head;
+        ctx->wait_head = r->next;
+        MHD_resume_connection(r->conn);
     }
+    ctx->wait_tail = NULL;
+    mhd_api_loop_stop(&ctx->srv);
 }
 
 static int http_start(struct ls_instance *ins)
 {
     struct http_ctx *ctx = ins->ctx;
-    const union MHD_DaemonInfo *info;
+    struct MHD_Daemon *mhd;
     char where[INET6_ADDRSTRLEN + 16];
     int fd;
 
     if (ls_oneshot(ins->engine)) {
         ls_input_done(ins);
     }
-    if (http_listen(ctx, &fd, where, sizeof(where)) != LS_OK) {
+    if (mhd_api_listen(ins, ctx->bind, (long long)ctx->port, (int)ctx->backlog, &fd, where,
+                       sizeof(where)) != LS_OK) {
         return LS_ERROR;
     }
-    ctx->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-                                http_handler, ctx,
-                                /* first, or MHD prints its first messages itself */
-                                MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, ctx,
-                                MHD_OPTION_LISTEN_SOCKET, fd,
-                                /* a safety net: http_notify_conn keeps to max_connections
-                                 * while some are idle */
-                                MHD_OPTION_CONNECTION_LIMIT,
-                                (unsigned int)ctx->max_connections * 2,
-                                MHD_OPTION_NOTIFY_CONNECTION, http_notify_conn, ctx,
-                                MHD_OPTION_CONNECTION_TIMEOUT,
-                                (unsigned int)(ctx->keepalive_timeout + 0.5),
-                                MHD_OPTION_NOTIFY_COMPLETED, http_completed, ctx,
-                                MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-                                MHD_OPTION_END);
-    if (ctx->mhd == NULL) {
+    mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
+                           NULL, http_handler, ctx,
+                           /* first, or MHD prints its first messages itself */
+                           MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, ctx,
+                           MHD_OPTION_LISTEN_SOCKET, fd,
+                           /* a safety net: http_notify_conn keeps to max_connections while
+                            * some are idle */
+                           MHD_OPTION_CONNECTION_LIMIT, (unsigned int)ctx->max_connections * 2,
+                           MHD_OPTION_NOTIFY_CONNECTION, http_notify_conn, ctx,
+                           MHD_OPTION_CONNECTION_TIMEOUT,
+                           (unsigned int)(ctx->keepalive_timeout + 0.5),
+                           MHD_OPTION_NOTIFY_COMPLETED, http_completed, ctx,
+                           MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                           MHD_OPTION_END);
+    if (mhd == NULL) {
         close(fd);
         ls_plg_error(ins, "cannot start the HTTP server on %s", where);
         return LS_ERROR;
     }
-    info = MHD_get_daemon_info(ctx->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-    if (info == NULL || info->epoll_fd < 0) {
-        ls_plg_error(ins, "the HTTP server has no epoll descriptor");
-        http_stop(ins);
+    if (mhd_api_loop_start(&ctx->srv, ins, mhd) != LS_OK) {
         return LS_ERROR;
     }
-    ctx->mhd_timer = ls_timer_new(ins, http_timer_cb, ctx);
     ctx->drain_timer = ls_timer_new(ins, drain_cb, ctx);
-    ctx->io = ls_io_new(ins, info->epoll_fd, LS_IO_READ, http_io_cb, ctx);
-    http_run(ctx);
     ls_plg_info(ins, "listening on http://%s", where);
     return LS_OK;
 }
