@@ -153,3 +153,71 @@ void mhd_api_loop_stop(struct mhd_api_loop *l)
         l->mhd = NULL;
     }
 }
+
+static void conns_unlink(struct mhd_api_conns *cs, struct mhd_api_conn *c)
+{
+    if (c->prev) {
+        c->prev->next = c->next;
+    } else {
+        cs->newest = c->next;
+    }
+    if (c->next) {
+        c->next->prev = c->prev;
+    } else {
+        cs->oldest = c->prev;
+    }
+    c->prev = c->next = NULL;
+    cs->n--;
+}
+
+void mhd_api_conns_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct mhd_api_conns *cs = cls;
+    struct mhd_api_conn *c = *socket_context, *old;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci == NULL) {
+            return;
+        }
+        c = ls_calloc(1, sizeof(*c));
+        c->fd = ci->connect_fd;
+        c->next = cs->newest;
+        if (cs->newest) {
+            cs->newest->prev = c;
+        } else {
+            cs->oldest = c;
+        }
+        cs->newest = c;
+        cs->n++;
+        *socket_context = c;
+        if (cs->n <= cs->max) {
+            return;
+        }
+        for (old = cs->oldest; old && old->busy; old = old->prev) {
+        }
+        if (old && old != c) {
+            /* MHD closes it on its next run, when it reads the end of the stream; shutdown
+             * rather than close, so the descriptor stays MHD's until then */
+            (void)shutdown(old->fd, SHUT_RDWR);
+            conns_unlink(cs, old);
+            old->fd = -1;
+        }
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && c) {
+        if (c->fd >= 0) {
+            conns_unlink(cs, c);
+        }
+        ls_free(c);
+        *socket_context = NULL;
+    }
+}
+
+struct mhd_api_conn *mhd_api_conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci ? ci->socket_context : NULL;
+}

@@ -60,6 +60,28 @@ void mhd_api_loop_run(struct mhd_api_loop *l);
 /* Free the watchers and stop the daemon (which closes the listening socket). */
 void mhd_api_loop_stop(struct mhd_api_loop *l);
 
+/*
+ * Connections bounded by closing the oldest idle one for a new one, not by refusing new ones:
+ * with a plain limit (MHD's CONNECTION_LIMIT) idle clients fill every slot and the listen
+ * backlog, and new clients wait until they time out. Give mhd_api_conns_notify as
+ * MHD_OPTION_NOTIFY_CONNECTION with the struct as its argument (and a CONNECTION_LIMIT above
+ * max as the safety net for when none is idle).
+ */
+struct mhd_api_conn {
+    int fd;                            /* -1 once closed for a newer one */
+    bool busy;                         /* a request is under way: never closed for a newer one */
+    struct mhd_api_conn *prev, *next;  /* prev: newer, next: older */
+};
+struct mhd_api_conns {
+    unsigned long max;
+    unsigned long n;
+    struct mhd_api_conn *newest, *oldest;
+};
+void mhd_api_conns_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code);
+/* conn's entry (to mark it busy while a request is under way), or NULL. */
+struct mhd_api_conn *mhd_api_conn_of(struct MHD_Connection *conn);
+
 #define MHD_start_daemon(...)                   mhd_api.MHD_start_daemon_p(__VA_ARGS__)
 #define MHD_stop_daemon(...)                    mhd_api.MHD_stop_daemon_p(__VA_ARGS__)
 #define MHD_get_daemon_info(...)                mhd_api.MHD_get_daemon_info_p(__VA_ARGS__)

@@ -71,23 +71,16 @@ struct http_ctx {
     double last_msg_at;
     unsigned long suppressed;
     struct hreq *wait_head, *wait_tail;    /* suspended requests, oldest first */
-    struct hconn *conns, *oldest;
-    unsigned long nconns;
+    struct mhd_api_conns conns;
 };
 
 enum hreq_state { HR_READING, HR_WAITING, HR_DONE };
 
-/* A connection, for max_connections: newest first, so the oldest idle one can be closed. */
-struct hconn {
-    int fd;                    /* -1 once closed for a newer one */
-    bool busy;                 /* a request's headers are in: not closed for a newer one */
-    struct hconn *prev, *next; /* prev: newer, next: older */
-};
 
 struct hreq {
     struct http_ctx *ctx;
     struct MHD_Connection *conn;
-    struct hconn *hc;
+    struct mhd_api_conn *hc;
     enum hreq_state state;
     bool refused;              /* a response was queued before the body ended (413, 417) */
     bool too_large;            /* the body passed body_size_limit: 413 when it ends */
@@ -675,12 +668,10 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, cons
 
     if (r == NULL) {
         const char *expect, *clen, *origin;
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         r = ls_calloc(1, sizeof(*r));
         r->ctx = ctx;
         r->conn = conn;
-        r->hc = ci ? ci->socket_context : NULL;
+        r->hc = mhd_api_conn_of(conn);
         if (r->hc) {
             r->hc->busy = true;
         }
@@ -788,72 +779,6 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
 /* ------------------------------------------------------------------ */
 /* the server on the loop                                              */
 
-static void conn_unlink(struct http_ctx *ctx, struct hconn *c)
-{
-    if (c->prev) {
-        c->prev->next = c->next;
-    } else {
-        ctx->conns = c->next;
-    }
-    if (c->next) {
-        c->next->prev = c->prev;
-    } else {
-        ctx->oldest = c->prev;
-    }
-    c->prev = c->next = NULL;
-    ctx->nconns--;
-}
-
-/*
- * Past max_connections the oldest idle connection (no request under way) is closed for the
- * new one: with a plain limit, idle keep-alive clients (or a flood of them) would fill every
- * slot and leave new clients in the listen backlog until keepalive_timeout.
- */
-static void http_notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
-                             enum MHD_ConnectionNotificationCode code)
-{
-    struct http_ctx *ctx = cls;
-    struct hconn *c = *socket_context;
-
-    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        struct hconn *old;
-        if (ci == NULL) {
-            return;
-        }
-        c = ls_calloc(1, sizeof(*c));
-        c->fd = ci->connect_fd;
-        c->next = ctx->conns;
-        if (ctx->conns) {
-            ctx->conns->prev = c;
-        } else {
-            ctx->oldest = c;
-        }
-        ctx->conns = c;
-        ctx->nconns++;
-        *socket_context = c;
-        if (ctx->nconns <= (unsigned long)ctx->max_connections) {
-            return;
-        }
-        for (old = ctx->oldest; old && old->busy; old = old->prev) {
-        }
-        if (old && old != c) {
-            /* MHD closes it on its next run, when it reads the end of the stream; shutdown
-             * rather than close, so the descriptor stays MHD's until then */
-            (void)shutdown(old->fd, SHUT_RDWR);
-            conn_unlink(ctx, old);
-            old->fd = -1;
-        }
-    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && c) {
-        if (c->fd >= 0) {
-            conn_unlink(ctx, c);
-        }
-        ls_free(c);
-        *socket_context = NULL;
-    }
-}
-
 /* libmicrohttpd's messages (a malformed request line, a header over the memory limit, the
  * connection limit): a flood of one message (10,000 connections) is logged once a second */
 __attribute__((format(printf, 2, 0)))
@@ -956,6 +881,7 @@ static int http_start(struct ls_instance *ins)
     if (ls_oneshot(ins->engine)) {
         ls_input_done(ins);
     }
+    ctx->conns.max = (unsigned long)ctx->max_connections;
     if (mhd_api_listen(ins, ctx->bind, (long long)ctx->port, (int)ctx->backlog, &fd, where,
                        sizeof(where)) != LS_OK) {
         return LS_ERROR;
@@ -965,10 +891,10 @@ static int http_start(struct ls_instance *ins)
                            /* first, or MHD prints its first messages itself */
                            MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, ctx,
                            MHD_OPTION_LISTEN_SOCKET, fd,
-                           /* a safety net: http_notify_conn keeps to max_connections while
-                            * some are idle */
+                           /* a safety net: mhd_api_conns_notify keeps to max_connections
+                            * while some are idle */
                            MHD_OPTION_CONNECTION_LIMIT, (unsigned int)ctx->max_connections * 2,
-                           MHD_OPTION_NOTIFY_CONNECTION, http_notify_conn, ctx,
+                           MHD_OPTION_NOTIFY_CONNECTION, mhd_api_conns_notify, &ctx->conns,
                            MHD_OPTION_CONNECTION_TIMEOUT,
                            (unsigned int)(ctx->keepalive_timeout + 0.5),
                            MHD_OPTION_NOTIFY_COMPLETED, http_completed, ctx,
