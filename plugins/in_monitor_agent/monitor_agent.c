@@ -69,9 +69,7 @@ struct mon_ctx {
     struct ls_arena arena;
     struct ls_record rec;
     bool paused;
-    struct mon_conn *conns;      /* open connections, newest first */
-    struct mon_conn *oldest;
-    unsigned nconns;
+    struct mhd_api_conns conns;  /* never busy: the oldest is closed for a new one */
 };
 
 /*
@@ -82,11 +80,6 @@ struct mon_ctx {
  * connection is the one least likely to be a scrape in progress.
  */
 #define MON_MAX_CONNS 32u
-
-struct mon_conn {
-    int fd;
-    struct mon_conn *prev, *next;     /* prev: newer, next: older */
-};
 
 static const struct ls_param mon_params[] = {
     { "bind", LS_P_STR, "127.0.0.1", 0, offsetof(struct mon_ctx, bind),
@@ -822,62 +815,6 @@ static enum MHD_Result mon_handler(void *cls, struct MHD_Connection *conn, const
     return rc;
 }
 
-static void mon_conn_unlink(struct mon_ctx *ctx, struct mon_conn *c)
-{
-    if (c->prev) {
-        c->prev->next = c->next;
-    } else {
-        ctx->conns = c->next;
-    }
-    if (c->next) {
-        c->next->prev = c->prev;
-    } else {
-        ctx->oldest = c->prev;
-    }
-    ctx->nconns--;
-}
-
-static void mon_notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
-                            enum MHD_ConnectionNotificationCode code)
-{
-    struct mon_ctx *ctx = cls;
-    struct mon_conn *c = *socket_context;
-
-    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        if (ci == NULL) {
-            return;
-        }
-        c = ls_calloc(1, sizeof(*c));
-        c->fd = ci->connect_fd;
-        c->next = ctx->conns;
-        if (ctx->conns) {
-            ctx->conns->prev = c;
-        } else {
-            ctx->oldest = c;
-        }
-        ctx->conns = c;
-        ctx->nconns++;
-        *socket_context = c;
-        if (ctx->nconns > MON_MAX_CONNS) {
-            /* MHD closes it on its next run, when it reads the end of the stream; shutdown
-             * rather than close, so the descriptor stays MHD's until then */
-            struct mon_conn *old = ctx->oldest;
-            (void)shutdown(old->fd, SHUT_RDWR);
-            mon_conn_unlink(ctx, old);
-            old->fd = -1;
-            old->prev = old->next = NULL;
-        }
-    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && c) {
-        if (c->fd >= 0) {
-            mon_conn_unlink(ctx, c);
-        }
-        ls_free(c);
-        *socket_context = NULL;
-    }
-}
-
 /* ------------------------------------------------------------------ */
 /* emitting metrics as records (tag)                                    */
 
@@ -956,16 +893,17 @@ static int mon_start(struct ls_instance *ins)
     if (ls_oneshot(ins->engine)) {
         ls_input_done(ins);
     }
+    ctx->conns.max = MON_MAX_CONNS;
     if (mhd_api_listen(ins, ctx->bind, (long long)ctx->port, 64, &fd, where, sizeof(where)) !=
         LS_OK) {
         return LS_ERROR;
     }
     mhd = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL, mon_handler, ctx,
                            MHD_OPTION_LISTEN_SOCKET, fd,
-                           /* a safety net: mon_notify_conn keeps it at MON_MAX_CONNS */
+                           /* a safety net: mhd_api_conns_notify keeps it at MON_MAX_CONNS */
                            MHD_OPTION_CONNECTION_LIMIT, MON_MAX_CONNS * 2,
                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
-                           MHD_OPTION_NOTIFY_CONNECTION, mon_notify_conn, ctx,
+                           MHD_OPTION_NOTIFY_CONNECTION, mhd_api_conns_notify, &ctx->conns,
                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
                            MHD_OPTION_END);
     if (mhd == NULL) {
