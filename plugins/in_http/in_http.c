@@ -720,7 +720,7 @@ static enum MHD_Result http_handler(void *cls, struct MHD_Connection *conn, cons
              * response mid-body), but only up to another body_size_limit: then close */
             r->dropped += *upload_data_size;
             *upload_data_size = 0;
-            return r->dropped > (uint64_t)ctx->body_size_limit ? MHD_NO : MHD_YES;
+            return r->dropped > 2 * (uint64_t)ctx->body_size_limit ? MHD_NO : MHD_YES;
         }
         if (r->body.len + *upload_data_size > (size_t)ctx->body_size_limit) {
             ls_plg_warn(ctx->ins, "request body over body_size_limit (%lld bytes): 413",
