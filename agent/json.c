@@ -1413,3 +1413,40 @@ int ls_json_array_get(const char *p, size_t len, size_t index, struct ls_arena *
         j.p++;
     }
 }
+
+int ls_json_array_next(const char *p, size_t len, size_t *off, const char **elem, size_t *elen)
+{
+    struct jp j = { (const unsigned char *)p + *off, (const unsigned char *)p + len, 1 };
+    const unsigned char *start;
+
+    if (*off > len) {
+        return LS_ERROR;
+    }
+    jp_ws(&j);
+    if (*off == 0) {
+        if (j.p >= j.end || *j.p != '[') {
+            return LS_ERROR;
+        }
+        j.p++;
+        jp_ws(&j);
+        if (j.p < j.end && *j.p == ']') {
+            *off = (size_t)(j.p - (const unsigned char *)p);   /* stays at the end */
+            return LS_DECLINED;
+        }
+    } else if (j.p < j.end && *j.p == ',') {
+        j.p++;
+    } else if (j.p < j.end && *j.p == ']') {
+        return LS_DECLINED;
+    } else {
+        return LS_ERROR;
+    }
+    jp_ws(&j);
+    start = j.p;
+    if (jp_skip_value(&j) != LS_OK) {
+        return LS_ERROR;
+    }
+    *elem = (const char *)start;
+    *elen = (size_t)(j.p - start);
+    *off = (size_t)(j.p - (const unsigned char *)p);
+    return LS_OK;
+}

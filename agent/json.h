@@ -53,6 +53,13 @@ int ls_utf8_scrub(struct ls_buf *out, const char *p, size_t len);
  * values). LS_OK; LS_DECLINED when p is not an array or is too short; LS_ERROR if malformed. */
 int ls_json_array_get(const char *p, size_t len, size_t index, struct ls_arena *arena,
                       struct ls_value *out);
+/*
+ * Walk the elements of the JSON array p[0..len) one at a time: *off is 0 before the first
+ * call and carries the position between calls (copy it to read an element again). LS_OK with
+ * the element's text in *elem and *elen; LS_DECLINED at the end of the array; LS_ERROR if p is
+ * not an array or is malformed up to the element asked for.
+ */
+int ls_json_array_next(const char *p, size_t len, size_t *off, const char **elem, size_t *elen);
 /* Validate a JSON text (any value). Returns true if valid. */
 bool ls_json_valid(const char *p, size_t len);
 

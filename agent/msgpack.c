@@ -15,6 +15,13 @@
 
 static int put_json(struct ls_buf *out, const msgpack_object *o, int depth);
 
+/*
+ * A key that is not a string is written as its JSON text, quoted; a map key within a map key
+ * is quoted again, which doubles its escapes at each level: without a bound, 30 nested map
+ * keys in 100 bytes of input would take gigabytes. Longer key texts are refused (LS_ERROR).
+ */
+#define LS_MSGPACK_KEY_MAX (64u * 1024)
+
 static int put_key(struct ls_buf *out, const msgpack_object *k, int depth)
 {
     struct ls_buf tmp;
@@ -27,7 +34,7 @@ static int put_key(struct ls_buf *out, const msgpack_object *k, int depth)
         return ls_json_put_str(out, k->via.bin.ptr, k->via.bin.size);
     }
     /* JSON keys are strings: a number or nil key is shown as its text */
-    ls_buf_init(&tmp, 0);
+    ls_buf_init(&tmp, LS_MSGPACK_KEY_MAX);
     rc = put_json(&tmp, k, depth + 1);
     if (rc == LS_OK) {
         rc = ls_json_put_str(out, tmp.p ? tmp.p : "", tmp.len);
@@ -187,7 +194,7 @@ int ls_msgpack_map_to_record(const msgpack_object *map, struct ls_record *rec)
 
         if (!ls_msgpack_bytes(k, &kp, &kl)) {
             struct ls_buf tmp;
-            ls_buf_init(&tmp, 0);
+            ls_buf_init(&tmp, LS_MSGPACK_KEY_MAX);
             if (put_json(&tmp, k, 1) != LS_OK) {
                 ls_buf_release(&tmp);
                 return LS_ERROR;

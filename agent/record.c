@@ -129,7 +129,8 @@ struct ls_field *ls_record_get(const struct ls_record *rec, const char *key, siz
 
     for (i = 0; i < rec->nfields; i++) {
         struct ls_field *f = &rec->fields[i];
-        if (f->key_len == key_len && memcmp(f->key, key, key_len) == 0) {
+        /* an empty key may have no bytes at all (a MessagePack "" decodes to NULL) */
+        if (f->key_len == key_len && (key_len == 0 || memcmp(f->key, key, key_len) == 0)) {
             return f;
         }
     }

@@ -64,16 +64,12 @@ struct mon_ctx {
     double unhealthy_after;
     /* state */
     struct ls_instance *ins;
-    struct MHD_Daemon *mhd;
-    struct ls_io *io;
-    struct ls_timer *mhd_timer;
+    struct mhd_api_loop srv;
     struct ls_timer *emit_timer;
     struct ls_arena arena;
     struct ls_record rec;
     bool paused;
-    struct mon_conn *conns;      /* open connections, newest first */
-    struct mon_conn *oldest;
-    unsigned nconns;
+    struct mhd_api_conns conns;  /* never busy: the oldest is closed for a new one */
 };
 
 /*
@@ -84,11 +80,6 @@ struct mon_ctx {
  * connection is the one least likely to be a scrape in progress.
  */
 #define MON_MAX_CONNS 32u
-
-struct mon_conn {
-    int fd;
-    struct mon_conn *prev, *next;     /* prev: newer, next: older */
-};
 
 static const struct ls_param mon_params[] = {
     { "bind", LS_P_STR, "127.0.0.1", 0, offsetof(struct mon_ctx, bind),
@@ -824,154 +815,6 @@ static enum MHD_Result mon_handler(void *cls, struct MHD_Connection *conn, const
     return rc;
 }
 
-/* Run MHD's work, then arm the timer for its next deadline (connection timeouts,
- * or at once when it still has buffered work that epoll will not report again). */
-static void mon_run(struct mon_ctx *ctx)
-{
-    MHD_UNSIGNED_LONG_LONG ms = 0;
-
-    if (ctx->mhd == NULL) {
-        return;
-    }
-    (void)MHD_run(ctx->mhd);
-    if (MHD_get_timeout(ctx->mhd, &ms) == MHD_YES) {
-        ls_timer_start(ctx->mhd_timer, (double)ms / 1000.0, 0);
-    } else {
-        ls_timer_stop(ctx->mhd_timer);
-    }
-}
-
-static void mon_io_cb(struct ls_io *io, int revents, void *arg)
-{
-    LS_UNUSED(io);
-    LS_UNUSED(revents);
-    mon_run(arg);
-}
-
-static void mon_timer_cb(struct ls_timer *t, void *arg)
-{
-    LS_UNUSED(t);
-    mon_run(arg);
-}
-
-static void mon_conn_unlink(struct mon_ctx *ctx, struct mon_conn *c)
-{
-    if (c->prev) {
-        c->prev->next = c->next;
-    } else {
-        ctx->conns = c->next;
-    }
-    if (c->next) {
-        c->next->prev = c->prev;
-    } else {
-        ctx->oldest = c->prev;
-    }
-    ctx->nconns--;
-}
-
-static void mon_notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
-                            enum MHD_ConnectionNotificationCode code)
-{
-    struct mon_ctx *ctx = cls;
-    struct mon_conn *c = *socket_context;
-
-    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        if (ci == NULL) {
-            return;
-        }
-        c = ls_calloc(1, sizeof(*c));
-        c->fd = ci->connect_fd;
-        c->next = ctx->conns;
-        if (ctx->conns) {
-            ctx->conns->prev = c;
-        } else {
-            ctx->oldest = c;
-        }
-        ctx->conns = c;
-        ctx->nconns++;
-        *socket_context = c;
-        if (ctx->nconns > MON_MAX_CONNS) {
-            /* MHD closes it on its next run, when it reads the end of the stream; shutdown
-             * rather than close, so the descriptor stays MHD's until then */
-            struct mon_conn *old = ctx->oldest;
-            (void)shutdown(old->fd, SHUT_RDWR);
-            mon_conn_unlink(ctx, old);
-            old->fd = -1;
-            old->prev = old->next = NULL;
-        }
-    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && c) {
-        if (c->fd >= 0) {
-            mon_conn_unlink(ctx, c);
-        }
-        ls_free(c);
-        *socket_context = NULL;
-    }
-}
-
-/* Create the listening socket; LS_ERROR with the reason logged. */
-static int mon_listen(struct mon_ctx *ctx, int *fdp, char *where, size_t wlen)
-{
-    struct addrinfo hints, *res = NULL, *ai;
-    char port[16];
-    int fd = -1, one = 1, gai, saved = 0;
-
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE;
-    snprintf(port, sizeof(port), "%lld", (long long)ctx->port);
-    gai = getaddrinfo(ctx->bind, port, &hints, &res);
-    if (gai != 0) {
-        ls_plg_error(ctx->ins, "cannot resolve bind address '%s': %s", ctx->bind,
-                     gai_strerror(gai));
-        return LS_ERROR;
-    }
-    for (ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    ai->ai_protocol);
-        if (fd < 0) {
-            saved = errno;
-            continue;
-        }
-        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 64) == 0) {
-            break;
-        }
-        saved = errno;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        ls_plg_error(ctx->ins, "cannot listen on %s:%lld (%d: %s)", ctx->bind,
-                     (long long)ctx->port, saved, strerror(saved));
-        return LS_ERROR;
-    }
-    {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        char host[INET6_ADDRSTRLEN] = "?";
-        unsigned pnum = 0;
-        if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-            if (ss.ss_family == AF_INET) {
-                struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-                inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-                pnum = ntohs(s4->sin_port);
-            } else if (ss.ss_family == AF_INET6) {
-                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-                inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-                pnum = ntohs(s6->sin6_port);
-            }
-        }
-        snprintf(where, wlen, "%s%s%s:%u", strchr(host, ':') ? "[" : "", host,
-                 strchr(host, ':') ? "]" : "", pnum);
-    }
-    *fdp = fd;
-    return LS_OK;
-}
-
 /* ------------------------------------------------------------------ */
 /* emitting metrics as records (tag)                                    */
 
@@ -1034,22 +877,15 @@ static void mon_stop(struct ls_instance *ins)
 {
     struct mon_ctx *ctx = ins->ctx;
 
-    ls_io_free(ctx->io);
-    ctx->io = NULL;
-    ls_timer_free(ctx->mhd_timer);
-    ctx->mhd_timer = NULL;
     ls_timer_free(ctx->emit_timer);
     ctx->emit_timer = NULL;
-    if (ctx->mhd) {
-        MHD_stop_daemon(ctx->mhd);   /* closes the listening socket too */
-        ctx->mhd = NULL;
-    }
+    mhd_api_loop_stop(&ctx->srv);
 }
 
 static int mon_start(struct ls_instance *ins)
 {
     struct mon_ctx *ctx = ins->ctx;
-    const union MHD_DaemonInfo *info;
+    struct MHD_Daemon *mhd;
     char where[INET6_ADDRSTRLEN + 16];
     int fd;
 
@@ -1057,31 +893,27 @@ static int mon_start(struct ls_instance *ins)
     if (ls_oneshot(ins->engine)) {
         ls_input_done(ins);
     }
-    if (mon_listen(ctx, &fd, where, sizeof(where)) != LS_OK) {
+    ctx->conns.max = MON_MAX_CONNS;
+    if (mhd_api_listen(ins, ctx->bind, (long long)ctx->port, 64, &fd, where, sizeof(where)) !=
+        LS_OK) {
         return LS_ERROR;
     }
-    ctx->mhd = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL, mon_handler, ctx,
-                                MHD_OPTION_LISTEN_SOCKET, fd,
-                                /* a safety net: mon_notify_conn keeps it at MON_MAX_CONNS */
-                                MHD_OPTION_CONNECTION_LIMIT, MON_MAX_CONNS * 2,
-                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
-                                MHD_OPTION_NOTIFY_CONNECTION, mon_notify_conn, ctx,
-                                MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-                                MHD_OPTION_END);
-    if (ctx->mhd == NULL) {
+    mhd = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL, mon_handler, ctx,
+                           MHD_OPTION_LISTEN_SOCKET, fd,
+                           /* a safety net: mhd_api_conns_notify keeps it at MON_MAX_CONNS */
+                           MHD_OPTION_CONNECTION_LIMIT, MON_MAX_CONNS * 2,
+                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
+                           MHD_OPTION_NOTIFY_CONNECTION, mhd_api_conns_notify, &ctx->conns,
+                           MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                           MHD_OPTION_END);
+    if (mhd == NULL) {
         close(fd);
         ls_plg_error(ins, "cannot start the HTTP server on %s", where);
         return LS_ERROR;
     }
-    info = MHD_get_daemon_info(ctx->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-    if (info == NULL || info->epoll_fd < 0) {
-        ls_plg_error(ins, "the HTTP server has no epoll descriptor");
-        mon_stop(ins);
+    if (mhd_api_loop_start(&ctx->srv, ins, mhd) != LS_OK) {
         return LS_ERROR;
     }
-    ctx->mhd_timer = ls_timer_new(ins, mon_timer_cb, ctx);
-    ctx->io = ls_io_new(ins, info->epoll_fd, LS_IO_READ, mon_io_cb, ctx);
-    mon_run(ctx);
     if (ctx->tag) {
         ctx->emit_timer = ls_timer_new(ins, mon_emit_cb, ctx);
         ls_timer_start(ctx->emit_timer, ctx->emit_interval, ctx->emit_interval);
