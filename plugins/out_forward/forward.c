@@ -618,6 +618,7 @@ static void fw_done_cb(struct ls_io *io, int revents, void *arg)
             }
             ls_engine_release_start(fw->ins->engine, list->rc == LS_OK);
         } else if (list->rc == LS_OK) {
+            fw->ins->metrics.write_bytes += list->msg.len;
             ls_output_delivered(fw->ins, list->chunk, list->where, list->msg.len);
             ls_output_write_done(fw->ins, list->chunk, LS_OK, NULL);
         } else {

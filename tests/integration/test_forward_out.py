@@ -122,7 +122,7 @@ def test_time_as_integer_and_gzip():
   tag app.a
   count 50
   auto_increment_key seq
-  sample {"k":"v","t":1700000000.5}
+  sample {"k":"v","t":1700000000.5,"n":{"a":[1,2.5,{"b":"\u00e9"}],"z":null,"y":true}}
 </source>
 <filter app.**>
   @type record_transformer
@@ -139,6 +139,8 @@ def test_time_as_integer_and_gzip():
     # integer time: 92, uint32 0xce 6553f100, then the map
     assert first.startswith(bytes.fromhex("92ce6553f100")), first[:8].hex()
     assert sum(m["option"]["size"] for m in msgs) == 50
+    # nested values are MessagePack maps and arrays, as fluentd sends them
+    assert msgs[0]["entries"][0][1]["n"] == {"a": [1, 2.5, {"b": "\u00e9"}], "z": None, "y": True}
     # without acks there is no chunk option (fluentd sends it only with require_ack_response)
     assert all("chunk" not in m["option"] for m in msgs)
 
@@ -181,12 +183,21 @@ def test_wrong_ack_is_not_taken():
 
 
 def test_standby_takes_over_and_primary_recovers():
+    standby_failover("transport")
+
+
+def test_standby_failover_with_udp_heartbeats():
+    standby_failover("udp")
+
+
+def standby_failover(hb):
     need()
     d = tmpdir()
     main = FwdServer(d, name="main").start()
     standby = FwdServer(d, name="standby").start()
     cfg = fwd_conf(d, [server_block(main.port), server_block(standby.port, "standby true")],
-                   "require_ack_response true\n  heartbeat_interval 0.2\n  hard_timeout 1\n"
+                   f"require_ack_response true\n  heartbeat_type {hb}\n  heartbeat_interval 0.2\n"
+                   "  hard_timeout 1\n"
                    "  recover_wait 1\n  phi_threshold 8", count=0, rate=20)
     a = Agent(cfg).start()
     wait_until(lambda: len(data_msgs(main)) >= 3, 30, what="data on the main server")
@@ -345,3 +356,39 @@ def test_kill9_mid_send_loses_nothing_and_resends_same_chunk_ids():
     for m in data_msgs(srv):
         by_id.setdefault(m["option"]["chunk"], set()).add(tuple(seqs([m])))
     assert all(len(v) == 1 for v in by_id.values()), "one id, one content"
+
+
+def test_keepalive_reuses_one_connection():
+    need()
+    d = tmpdir()
+    srv = FwdServer(d).start()
+    cfg = fwd_conf(d, [server_block(srv.port)],
+                   "require_ack_response true\n  keepalive true\n  heartbeat_type none", count=30,
+                   buf_body="flush_mode lazy\n    chunk_limit_records 3\n")
+    p = run(["-c", cfg, "--oneshot"], timeout=60)
+    assert p.returncode == 0, p.stderr
+    msgs = data_msgs(srv)
+    assert len(msgs) == 10 and sorted(seqs(msgs)) == list(range(30))
+    assert len({m["peer"] for m in msgs}) == 1, "every chunk on one kept-alive connection"
+
+
+def test_verify_connection_at_startup_refuses_to_start_without_a_server():
+    need()
+    d = tmpdir()
+    cfg = fwd_conf(d, [server_block(lstest.free_port())], "verify_connection_at_startup true",
+                   count=1)
+    p = run(["-c", cfg], timeout=60)
+    assert p.returncode != 0
+    assert "verify_connection_at_startup" in p.stderr and "refused" in p.stderr, p.stderr[-2000:]
+
+
+def test_config_errors_name_the_line():
+    d = tmpdir()
+    p = run(["-c", conf("<match **>\n  @type forward\n</match>\n", d), "--dry-run"])
+    assert p.returncode != 0 and "at least one <server>" in p.stderr, p.stderr
+    p = run(["-c", conf("<match **>\n  @type forward\n  <server>\n    port 1\n  </server>\n"
+                        "</match>\n", d), "--dry-run"])
+    assert p.returncode != 0 and "'host'" in p.stderr and ":3" in p.stderr, p.stderr
+    p = run(["-c", conf("<match **>\n  @type forward\n  <server>\n    host 127.0.0.1\n  </server>\n"
+                        "  <security>\n    shared_key k\n  </security>\n</match>\n", d), "--dry-run"])
+    assert p.returncode != 0 and "self_hostname" in p.stderr, p.stderr
