@@ -322,23 +322,6 @@ static void fw_put_conn(struct fw *fw, struct fw_conn *c)
 
 /* ---- sending ---- */
 
-static bool fw_is_ack(const msgpack_object *o, const char *id, size_t idlen)
-{
-    if (o->type != MSGPACK_OBJECT_MAP) {
-        return false;
-    }
-    for (uint32_t i = 0; i < o->via.map.size; i++) {
-        const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
-        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 3 && memcmp(k->via.str.ptr, "ack", 3) == 0) {
-            const char *p = v->type == MSGPACK_OBJECT_BIN ? v->via.bin.ptr : v->via.str.ptr;
-            uint32_t n = v->type == MSGPACK_OBJECT_BIN ? v->via.bin.size : v->via.str.size;
-            return (v->type == MSGPACK_OBJECT_STR || v->type == MSGPACK_OBJECT_BIN) && n == idlen
-                   && memcmp(p, id, n) == 0;
-        }
-    }
-    return false;
-}
-
 static void fw_send(struct fw *fw, struct fw_job *j)
 {
     struct fw_node *cand[64];

@@ -52,7 +52,8 @@ struct fw_node {
 struct fw_conn {
     int fd;
     SSL *ssl;
-    msgpack_unpacker up;
+    struct ls_buf rbuf;         /* bytes read, not yet taken as objects */
+    size_t consumed;            /* the last object's bytes, dropped at the next read */
     struct fw_node *node;
     double last_used;
     struct fw_conn *next;
@@ -152,6 +153,17 @@ int fw_conn_write(struct fw *fw, struct fw_conn *c, const void *p, size_t n, dou
 int fw_conn_next(struct fw *fw, struct fw_conn *c, msgpack_unpacked *res, double deadline,
                  char *err, size_t errlen);
 bool fw_quitting(struct fw *fw);
+/* Server messages (untrusted; tests/fuzz/fuzz_forward_out.c). HELO: LS_OK with the nonce and
+ * auth salt (pointing into o). PONG: LS_OK when it accepts us with the right digest, else
+ * LS_ERROR with the reason in err. */
+int fw_helo_parse(const msgpack_object *o, const char **nonce, size_t *nonce_len,
+                  const char **auth, size_t *auth_len);
+int fw_pong_check(const msgpack_object *o, const char *self_hostname, const char *salt,
+                  const char *nonce, size_t nonce_len, const char *key, char *err, size_t errlen);
+/* One whole MessagePack object at p? 1 (*objlen), 0 need more, -1 invalid (fwd_net.c). */
+int fw_mp_whole(const unsigned char *p, size_t len, size_t *objlen);
+/* Is o the map {"ack": id}? */
+bool fw_is_ack(const msgpack_object *o, const char *id, size_t idlen);
 /* The PING/PONG digests: lowercase hex SHA-512 of the parts concatenated. out: 129 bytes. */
 void fw_sha512_hex(const void *const *parts, const size_t *lens, int n, char *out);
 

@@ -24,6 +24,7 @@
 #include "compress.h"
 
 #define FW_MSG_MAX (1 << 20)    /* a handshake message or an ack is far smaller */
+#define FW_NEST_MAX 32          /* libmsgpack-c's MSGPACK_EMBED_STACK_SIZE */
 
 bool fw_quitting(struct fw *fw)
 {
@@ -204,7 +205,7 @@ void fw_conn_close(struct fw_conn *c)
     if (c->fd >= 0) {
         close(c->fd);
     }
-    msgpack_unpacker_destroy(&c->up);
+    ls_buf_release(&c->rbuf);
     ls_free(c);
 }
 
@@ -298,31 +299,128 @@ static ssize_t fw_conn_read(struct fw *fw, struct fw_conn *c, void *p, size_t n,
     }
 }
 
+/*
+ * Is there one whole MessagePack object at p[0..len)? 1 with its length in *objlen, 0 when
+ * more bytes are needed, -1 when it cannot be valid. libmsgpack-c allocates a container's
+ * elements as soon as it reads the header, so a server's 5 bytes claiming 4 billion elements
+ * would make it allocate 100 GB: objects are only handed to it once they are here whole,
+ * and then every count is bounded by the bytes that follow it.
+ */
+int fw_mp_whole(const unsigned char *p, size_t len, size_t *objlen)
+{
+    size_t pos = 0;
+    uint64_t left[FW_NEST_MAX + 1] = { 1 };    /* elements still due per open container */
+    int depth = 0;
+
+    for (;;) {
+        size_t hdr = 1, lb = 0;     /* header bytes; bytes of its length field */
+        int kind = 0;               /* 0 fixed size, 1 body follows, 2 count, 3 map count */
+        uint64_t v = 0, body = 0, count = 0;
+        unsigned char b;
+
+        while (depth > 0 && left[depth] == 0) {
+            depth--;
+        }
+        if (left[depth] == 0) {
+            break;
+        }
+        if (pos >= len) {
+            return 0;
+        }
+        b = p[pos];
+        left[depth]--;
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+            hdr = 1;
+        } else if (b <= 0x8f) {
+            count = 2 * (uint64_t)(b & 0x0f);
+        } else if (b <= 0x9f) {
+            count = b & 0x0f;
+        } else if (b <= 0xbf) {
+            body = b & 0x1f;
+        } else {
+            switch (b) {
+            case 0xc4: case 0xd9: lb = 1, kind = 1; break;
+            case 0xc5: case 0xda: lb = 2, kind = 1; break;
+            case 0xc6: case 0xdb: lb = 4, kind = 1; break;
+            case 0xc7: lb = 1, kind = 1, hdr = 3; break;     /* ext: length, then type */
+            case 0xc8: lb = 2, kind = 1, hdr = 4; break;
+            case 0xc9: lb = 4, kind = 1, hdr = 6; break;
+            case 0xca: case 0xce: case 0xd2: hdr = 5; break;
+            case 0xcb: case 0xcf: case 0xd3: hdr = 9; break;
+            case 0xcc: case 0xd0: hdr = 2; break;
+            case 0xcd: case 0xd1: hdr = 3; break;
+            case 0xd4: hdr = 3; break;
+            case 0xd5: hdr = 4; break;
+            case 0xd6: hdr = 6; break;
+            case 0xd7: hdr = 10; break;
+            case 0xd8: hdr = 18; break;
+            case 0xdc: lb = 2, kind = 2; break;
+            case 0xdd: lb = 4, kind = 2; break;
+            case 0xde: lb = 2, kind = 3; break;
+            case 0xdf: lb = 4, kind = 3; break;
+            default: return -1;     /* 0xc1: never used */
+            }
+            if (lb) {
+                if (pos + 1 + lb > len) {
+                    return 0;
+                }
+                for (size_t i = 0; i < lb; i++) {
+                    v = v << 8 | p[pos + 1 + i];
+                }
+                if (hdr == 1) {
+                    hdr = 1 + lb;
+                }
+                body = kind == 1 ? v : 0;
+                count = kind == 2 ? v : kind == 3 ? 2 * v : 0;
+            }
+        }
+        if (count > FW_MSG_MAX || body > FW_MSG_MAX) {
+            return -1;
+        }
+        pos += hdr + body;
+        if (pos > len || count > len - pos) {
+            return 0;
+        }
+        if (count > 0) {
+            if (depth == FW_NEST_MAX) {
+                return -1;      /* libmsgpack-c refuses deeper nesting too */
+            }
+            left[++depth] = count;
+        }
+    }
+    *objlen = pos;
+    return 1;
+}
+
 int fw_conn_next(struct fw *fw, struct fw_conn *c, msgpack_unpacked *res, double deadline,
                  char *err, size_t errlen)
 {
+    ls_buf_consume(&c->rbuf, c->consumed);
+    c->consumed = 0;
     for (;;) {
-        msgpack_unpack_return ur = msgpack_unpacker_next(&c->up, res);
+        size_t n = 0, off = 0;
+        int w = fw_mp_whole((const unsigned char *)c->rbuf.p, c->rbuf.len, &n);
         ssize_t r;
 
-        if (ur == MSGPACK_UNPACK_SUCCESS) {
+        if (w > 0) {
+            if (msgpack_unpack_next(res, c->rbuf.p, n, &off) != MSGPACK_UNPACK_SUCCESS) {
+                snprintf(err, errlen, "the server sent invalid MessagePack");
+                return LS_ERROR;
+            }
+            /* res's strings point into these bytes: they stay until the next call */
+            c->consumed = n;
             return LS_OK;
         }
-        if (ur != MSGPACK_UNPACK_CONTINUE) {
-            snprintf(err, errlen, "the server sent invalid MessagePack");
+        if (w < 0 || c->rbuf.len > FW_MSG_MAX) {
+            snprintf(err, errlen, "the server sent invalid or oversized MessagePack");
             return LS_ERROR;
         }
-        if (msgpack_unpacker_message_size(&c->up) > FW_MSG_MAX) {
-            snprintf(err, errlen, "the server sent a message over %d bytes", FW_MSG_MAX);
-            return LS_ERROR;
-        }
-        if (!msgpack_unpacker_reserve_buffer(&c->up, 4096)) {
+        if (ls_buf_reserve(&c->rbuf, 4096) != LS_OK) {
             snprintf(err, errlen, "out of memory");
             return LS_ERROR;
         }
-        r = fw_conn_read(fw, c, msgpack_unpacker_buffer(&c->up),
-                         msgpack_unpacker_buffer_capacity(&c->up), deadline, "answer", err,
-                         errlen);
+        r = fw_conn_read(fw, c, c->rbuf.p + c->rbuf.len, c->rbuf.cap - c->rbuf.len, deadline,
+                         "answer", err, errlen);
         if (r == 0) {
             snprintf(err, errlen, "the server closed the connection");
             return LS_ERROR;
@@ -330,7 +428,7 @@ int fw_conn_next(struct fw *fw, struct fw_conn *c, msgpack_unpacked *res, double
         if (r < 0) {
             return LS_ERROR;
         }
-        msgpack_unpacker_buffer_consumed(&c->up, (size_t)r);
+        c->rbuf.len += (size_t)r;
     }
 }
 
@@ -390,17 +488,88 @@ static int fw_pack_write(void *data, const char *buf, size_t len)
     return ls_buf_append(data, buf, len) == LS_OK ? 0 : -1;
 }
 
+int fw_helo_parse(const msgpack_object *o, const char **nonce, size_t *nonce_len,
+                  const char **auth, size_t *auth_len)
+{
+    const msgpack_object *nonce_o, *auth_o;
+
+    *auth = "";
+    *auth_len = 0;
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 2
+        || !fw_obj_is(&o->via.array.ptr[0], "HELO")
+        || (nonce_o = fw_map_get(&o->via.array.ptr[1], "nonce")) == NULL
+        || !fw_obj_bytes(nonce_o, nonce, nonce_len)) {
+        return LS_ERROR;
+    }
+    auth_o = fw_map_get(&o->via.array.ptr[1], "auth");
+    if (auth_o && !fw_obj_bytes(auth_o, auth, auth_len)) {
+        *auth = "";
+        *auth_len = 0;
+    }
+    return LS_OK;
+}
+
+int fw_pong_check(const msgpack_object *o, const char *self_hostname, const char *salt,
+                  const char *nonce, size_t nonce_len, const char *key, char *err, size_t errlen)
+{
+    const msgpack_object *a;
+    const char *host, *dig, *reason;
+    size_t host_len, dig_len, reason_len;
+    char want[129];
+
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 5
+        || !fw_obj_is(&o->via.array.ptr[0], "PONG")) {
+        snprintf(err, errlen, "the server's answer to PING is not a PONG");
+        return LS_ERROR;
+    }
+    a = o->via.array.ptr;
+    if (a[1].type != MSGPACK_OBJECT_BOOLEAN || !a[1].via.boolean) {
+        if (!fw_obj_bytes(&a[2], &reason, &reason_len)) {
+            reason = "";
+            reason_len = 0;
+        }
+        snprintf(err, errlen, "authentication failed: %.*s", (int)(reason_len > 200 ? 200 : reason_len),
+                 reason);
+        return LS_ERROR;
+    }
+    if (!fw_obj_bytes(&a[3], &host, &host_len) || !fw_obj_bytes(&a[4], &dig, &dig_len)) {
+        snprintf(err, errlen, "invalid PONG");
+        return LS_ERROR;
+    }
+    if (host_len == strlen(self_hostname) && memcmp(host, self_hostname, host_len) == 0) {
+        snprintf(err, errlen, "same hostname between input and output: invalid configuration "
+                 "(self_hostname must differ)");
+        return LS_ERROR;
+    }
+    const void *parts[] = { salt, host, nonce, key };
+    size_t lens[] = { strlen(salt), host_len, nonce_len, strlen(key) };
+    fw_sha512_hex(parts, lens, 4, want);
+    if (dig_len != 128 || memcmp(dig, want, 128) != 0) {
+        snprintf(err, errlen, "shared_key mismatch in the server's PONG");
+        return LS_ERROR;
+    }
+    return LS_OK;
+}
+
+bool fw_is_ack(const msgpack_object *o, const char *id, size_t idlen)
+{
+    const msgpack_object *v = fw_map_get(o, "ack");
+    const char *p;
+    size_t n;
+
+    return v && fw_obj_bytes(v, &p, &n) && n == idlen && memcmp(p, id, n) == 0;
+}
+
 static int fw_handshake(struct fw *fw, struct fw_conn *c, double deadline, char *err,
                         size_t errlen)
 {
     struct fw_node *n = c->node;
     const char *key = n->shared_key ? n->shared_key : fw->sec_shared_key;
     msgpack_unpacked res;
-    const msgpack_object *o, *nonce_o, *auth_o;
     const char *nonce = NULL, *auth = "";
     size_t nonce_len = 0, auth_len = 0;
     unsigned char rnd[16];
-    char salt[33], ping_dig[129], pass_dig[129] = "", pong_dig[129];
+    char salt[33], ping_dig[129], pass_dig[129] = "", nonce_copy[256];
     struct ls_buf out;
     msgpack_packer pk;
     int rc = LS_ERROR;
@@ -410,18 +579,16 @@ static int fw_handshake(struct fw *fw, struct fw_conn *c, double deadline, char 
     if (fw_conn_next(fw, c, &res, deadline, err, errlen) != LS_OK) {
         goto done;
     }
-    o = &res.data;
-    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 2
-        || !fw_obj_is(&o->via.array.ptr[0], "HELO")
-        || (nonce_o = fw_map_get(&o->via.array.ptr[1], "nonce")) == NULL
-        || !fw_obj_bytes(nonce_o, &nonce, &nonce_len)) {
+    if (fw_helo_parse(&res.data, &nonce, &nonce_len, &auth, &auth_len) != LS_OK) {
         snprintf(err, errlen, "the server did not send a HELO (is <security> set on both sides?)");
         goto done;
     }
-    auth_o = fw_map_get(&o->via.array.ptr[1], "auth");
-    if (auth_o && !fw_obj_bytes(auth_o, &auth, &auth_len)) {
-        auth_len = 0;
+    /* nonce points into res, which the next read replaces: the PONG check needs a copy */
+    if (nonce_len > sizeof(nonce_copy)) {
+        snprintf(err, errlen, "the server's HELO nonce is too long");
+        goto done;
     }
+    memcpy(nonce_copy, nonce, nonce_len);
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
         snprintf(err, errlen, "no random bytes for the salt");
         goto done;
@@ -443,60 +610,14 @@ static int fw_handshake(struct fw *fw, struct fw_conn *c, double deadline, char 
     msgpack_pack_str_with_body(&pk, fw->self_hostname, strlen(fw->self_hostname));
     msgpack_pack_str_with_body(&pk, salt, 32);
     msgpack_pack_str_with_body(&pk, ping_dig, 128);
-    if (auth_len > 0) {
-        msgpack_pack_str_with_body(&pk, n->username, strlen(n->username));
-        msgpack_pack_str_with_body(&pk, pass_dig, 128);
-    } else {
-        msgpack_pack_str_with_body(&pk, "", 0);
-        msgpack_pack_str_with_body(&pk, "", 0);
-    }
-    /* nonce points into res, which the next read replaces: the PONG check needs a copy */
-    char nonce_copy[256];
-    if (nonce_len > sizeof(nonce_copy)) {
-        snprintf(err, errlen, "the server's HELO nonce is too long");
-        goto done;
-    }
-    memcpy(nonce_copy, nonce, nonce_len);
+    /* fluentd's client sends the user only when the server asks (a non-empty auth salt) */
+    msgpack_pack_str_with_body(&pk, auth_len ? n->username : "", auth_len ? strlen(n->username) : 0);
+    msgpack_pack_str_with_body(&pk, pass_dig, strlen(pass_dig));
     if (fw_conn_write(fw, c, out.p, out.len, deadline, err, errlen) != LS_OK
         || fw_conn_next(fw, c, &res, deadline, err, errlen) != LS_OK) {
         goto done;
     }
-    o = &res.data;
-    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 5
-        || !fw_obj_is(&o->via.array.ptr[0], "PONG")) {
-        snprintf(err, errlen, "the server's answer to PING is not a PONG");
-        goto done;
-    }
-    {
-        const msgpack_object *a = o->via.array.ptr;
-        const char *host, *dig, *reason;
-        size_t host_len, dig_len, reason_len;
-
-        if (a[1].type != MSGPACK_OBJECT_BOOLEAN || !a[1].via.boolean) {
-            if (!fw_obj_bytes(&a[2], &reason, &reason_len)) {
-                reason = "", reason_len = 0;
-            }
-            snprintf(err, errlen, "authentication failed: %.*s", (int)reason_len, reason);
-            goto done;
-        }
-        if (!fw_obj_bytes(&a[3], &host, &host_len) || !fw_obj_bytes(&a[4], &dig, &dig_len)) {
-            snprintf(err, errlen, "invalid PONG");
-            goto done;
-        }
-        if (host_len == strlen(fw->self_hostname) && memcmp(host, fw->self_hostname, host_len) == 0) {
-            snprintf(err, errlen, "same hostname between input and output: invalid configuration "
-                     "(self_hostname must differ)");
-            goto done;
-        }
-        const void *parts[] = { salt, host, nonce_copy, key };
-        size_t lens[] = { 32, host_len, nonce_len, strlen(key) };
-        fw_sha512_hex(parts, lens, 4, pong_dig);
-        if (dig_len != 128 || memcmp(dig, pong_dig, 128) != 0) {
-            snprintf(err, errlen, "shared_key mismatch in the server's PONG");
-            goto done;
-        }
-    }
-    rc = LS_OK;
+    rc = fw_pong_check(&res.data, fw->self_hostname, salt, nonce_copy, nonce_len, key, err, errlen);
 done:
     msgpack_unpacked_destroy(&res);
     ls_buf_release(&out);
@@ -578,7 +699,7 @@ struct fw_conn *fw_connect(struct fw *fw, struct fw_node *n, double deadline, ch
 
     c = ls_calloc(1, sizeof(*c));
     c->node = n;
-    msgpack_unpacker_init(&c->up, 4096);
+    ls_buf_init(&c->rbuf, 0);
     c->fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0) {
         snprintf(err, errlen, "socket: %s", strerror(errno));

@@ -182,6 +182,22 @@ def test_wrong_ack_is_not_taken():
     a.stop()
 
 
+def test_hostile_answer_is_refused_without_allocating():
+    """A server claiming an array of 4 billion elements gets an error, not a 100 GB malloc."""
+    need()
+    d = tmpdir()
+    srv = FwdServer(d, mode="hugeack").start()
+    cfg = fwd_conf(d, [server_block(srv.port)],
+                   "require_ack_response true\n  ack_response_timeout 5\n  heartbeat_type none",
+                   count=3)
+    a = Agent(cfg).start()
+    a.wait_log("invalid or oversized MessagePack", 30)
+    assert a.alive() and chunk_files(d)
+    srv.set_mode("ack")
+    wait_until(lambda: not chunk_files(d), 30, what="chunk deleted after a right ack")
+    a.stop()
+
+
 def test_standby_takes_over_and_primary_recovers():
     standby_failover("transport")
 

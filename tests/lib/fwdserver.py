@@ -212,6 +212,8 @@ def _serve(args):
                 if isinstance(msg, list) and len(msg) > 2 and isinstance(msg[2], dict) and "chunk" in msg[2]:
                     if m == "ack":
                         conn.sendall(msgpack.packb({"ack": msg[2]["chunk"]}, use_bin_type=True))
+                    elif m == "hugeack":
+                        conn.sendall(b"\xdd\xff\xff\xff\xff")     # array32 claiming 4G elements
                     elif m == "badack":
                         conn.sendall(msgpack.packb({"ack": "bogus"}, use_bin_type=True))
         except (OSError, ValueError) as e:
