@@ -1,0 +1,273 @@
+/*
+ * msgpack.c - MessagePack objects to record fields and JSON (see msgpack.h).
+ *
+ * Decoding itself is libmsgpack-c's; this file only walks its msgpack_object
+ * trees. Nested maps and arrays become LS_V_JSON text because that is how
+ * every logship formatter and the record accessor already carry nested
+ * values (the JSON parser makes the same), so a record that came over the
+ * forward protocol formats exactly like one read from a JSON log line.
+ */
+#include "msgpack.h"
+#include "json.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+
+static int put_json(struct ls_buf *out, const msgpack_object *o, int depth);
+
+static int put_key(struct ls_buf *out, const msgpack_object *k, int depth)
+{
+    struct ls_buf tmp;
+    int rc;
+
+    if (k->type == MSGPACK_OBJECT_STR) {
+        return ls_json_put_str(out, k->via.str.ptr, k->via.str.size);
+    }
+    if (k->type == MSGPACK_OBJECT_BIN) {
+        return ls_json_put_str(out, k->via.bin.ptr, k->via.bin.size);
+    }
+    /* JSON keys are strings: a number or nil key is shown as its text */
+    ls_buf_init(&tmp, 0);
+    rc = put_json(&tmp, k, depth + 1);
+    if (rc == LS_OK) {
+        rc = ls_json_put_str(out, tmp.p ? tmp.p : "", tmp.len);
+    }
+    ls_buf_release(&tmp);
+    return rc;
+}
+
+static int put_ext(struct ls_buf *out, const msgpack_object *o)
+{
+    struct ls_time t;
+
+    if (ls_msgpack_event_time(o, &t)) {
+        return ls_buf_printf(out, "%" PRId64, t.sec);
+    }
+    return ls_json_put_str(out, o->via.ext.ptr, o->via.ext.size);
+}
+
+static int put_json(struct ls_buf *out, const msgpack_object *o, int depth)
+{
+    struct ls_value v;
+    uint32_t i;
+    int rc = LS_OK;
+
+    if (depth > LS_MSGPACK_DEPTH_MAX) {
+        return LS_ERROR;
+    }
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL:
+        return ls_buf_append(out, "null", 4);
+    case MSGPACK_OBJECT_BOOLEAN:
+        return o->via.boolean ? ls_buf_append(out, "true", 4) : ls_buf_append(out, "false", 5);
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        return ls_buf_printf(out, "%" PRIu64, o->via.u64);
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return ls_buf_printf(out, "%" PRId64, o->via.i64);
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        v = ls_vfloat(o->via.f64);
+        return ls_json_put_value(out, &v);
+    case MSGPACK_OBJECT_STR:
+        return ls_json_put_str(out, o->via.str.ptr, o->via.str.size);
+    case MSGPACK_OBJECT_BIN:
+        return ls_json_put_str(out, o->via.bin.ptr, o->via.bin.size);
+    case MSGPACK_OBJECT_EXT:
+        return put_ext(out, o);
+    case MSGPACK_OBJECT_ARRAY:
+        rc = ls_buf_putc(out, '[');
+        for (i = 0; rc == LS_OK && i < o->via.array.size; i++) {
+            if (i) {
+                rc = ls_buf_putc(out, ',');
+            }
+            if (rc == LS_OK) {
+                rc = put_json(out, &o->via.array.ptr[i], depth + 1);
+            }
+        }
+        return rc == LS_OK ? ls_buf_putc(out, ']') : rc;
+    case MSGPACK_OBJECT_MAP:
+        rc = ls_buf_putc(out, '{');
+        for (i = 0; rc == LS_OK && i < o->via.map.size; i++) {
+            if (i) {
+                rc = ls_buf_putc(out, ',');
+            }
+            if (rc == LS_OK) {
+                rc = put_key(out, &o->via.map.ptr[i].key, depth);
+            }
+            if (rc == LS_OK) {
+                rc = ls_buf_putc(out, ':');
+            }
+            if (rc == LS_OK) {
+                rc = put_json(out, &o->via.map.ptr[i].val, depth + 1);
+            }
+        }
+        return rc == LS_OK ? ls_buf_putc(out, '}') : rc;
+    }
+    return LS_ERROR;
+}
+
+int ls_msgpack_put_json(struct ls_buf *out, const msgpack_object *obj)
+{
+    return put_json(out, obj, 0);
+}
+
+/* JSON text of obj copied into arena (nested values, exact big integers) */
+static int json_value(const msgpack_object *obj, struct ls_arena *arena, struct ls_value *out)
+{
+    struct ls_buf tmp;
+    int rc;
+
+    ls_buf_init(&tmp, 0);
+    rc = put_json(&tmp, obj, 0);
+    if (rc == LS_OK) {
+        out->type = LS_V_JSON;
+        out->u.s.p = ls_arena_memdup(arena, tmp.p ? tmp.p : "", tmp.len);
+        out->u.s.len = tmp.len;
+    }
+    ls_buf_release(&tmp);
+    return rc;
+}
+
+int ls_msgpack_to_value(const msgpack_object *obj, struct ls_arena *arena, struct ls_value *out)
+{
+    struct ls_time t;
+
+    switch (obj->type) {
+    case MSGPACK_OBJECT_NIL:
+        *out = ls_vnull();
+        return LS_OK;
+    case MSGPACK_OBJECT_BOOLEAN:
+        *out = ls_vbool(obj->via.boolean);
+        return LS_OK;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        if (obj->via.u64 > (uint64_t)INT64_MAX) {
+            return json_value(obj, arena, out);
+        }
+        *out = ls_vint((int64_t)obj->via.u64);
+        return LS_OK;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        *out = ls_vint(obj->via.i64);
+        return LS_OK;
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        *out = ls_vfloat(obj->via.f64);
+        return LS_OK;
+    case MSGPACK_OBJECT_STR:
+        *out = ls_vstr(obj->via.str.ptr, obj->via.str.size);
+        return LS_OK;
+    case MSGPACK_OBJECT_BIN:
+        *out = ls_vstr(obj->via.bin.ptr, obj->via.bin.size);
+        return LS_OK;
+    case MSGPACK_OBJECT_EXT:
+        if (ls_msgpack_event_time(obj, &t)) {
+            *out = ls_vint(t.sec);
+        } else {
+            *out = ls_vstr(obj->via.ext.ptr, obj->via.ext.size);
+        }
+        return LS_OK;
+    case MSGPACK_OBJECT_ARRAY:
+    case MSGPACK_OBJECT_MAP:
+        return json_value(obj, arena, out);
+    }
+    return LS_ERROR;
+}
+
+int ls_msgpack_map_to_record(const msgpack_object *map, struct ls_record *rec)
+{
+    uint32_t i;
+
+    if (map->type != MSGPACK_OBJECT_MAP) {
+        return LS_DECLINED;
+    }
+    for (i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *k = &map->via.map.ptr[i].key;
+        struct ls_value v;
+        const char *kp;
+        size_t kl;
+
+        if (!ls_msgpack_bytes(k, &kp, &kl)) {
+            struct ls_buf tmp;
+            ls_buf_init(&tmp, 0);
+            if (put_json(&tmp, k, 1) != LS_OK) {
+                ls_buf_release(&tmp);
+                return LS_ERROR;
+            }
+            kl = tmp.len;
+            kp = ls_arena_memdup(rec->arena, tmp.p ? tmp.p : "", tmp.len);
+            ls_buf_release(&tmp);
+        }
+        if (ls_msgpack_to_value(&map->via.map.ptr[i].val, rec->arena, &v) != LS_OK) {
+            return LS_ERROR;
+        }
+        /* a map may repeat a key; the last one wins, as in a Ruby Hash */
+        ls_record_set(rec, kp, kl, &v);
+    }
+    return LS_OK;
+}
+
+bool ls_msgpack_event_time(const msgpack_object *obj, struct ls_time *t)
+{
+    const unsigned char *p;
+
+    if (obj->type == MSGPACK_OBJECT_ARRAY && obj->via.array.size > 0 &&
+        obj->via.array.ptr[0].type != MSGPACK_OBJECT_ARRAY) {
+        obj = &obj->via.array.ptr[0];
+    }
+    if (obj->type == MSGPACK_OBJECT_POSITIVE_INTEGER && obj->via.u64 <= (uint64_t)INT64_MAX) {
+        t->sec = (int64_t)obj->via.u64;
+        t->nsec = 0;
+        return true;
+    }
+    if (obj->type == MSGPACK_OBJECT_EXT && obj->via.ext.type == LS_MSGPACK_EVENT_TIME &&
+        obj->via.ext.size == 8) {
+        uint32_t nsec;
+        p = (const unsigned char *)obj->via.ext.ptr;
+        t->sec = (int64_t)(((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+                           ((uint32_t)p[2] << 8) | p[3]);
+        nsec = ((uint32_t)p[4] << 24) | ((uint32_t)p[5] << 16) | ((uint32_t)p[6] << 8) | p[7];
+        if (nsec >= 1000000000u) {
+            return false;
+        }
+        t->nsec = (int32_t)nsec;
+        return true;
+    }
+    return false;
+}
+
+bool ls_msgpack_bytes(const msgpack_object *obj, const char **p, size_t *len)
+{
+    if (obj->type == MSGPACK_OBJECT_STR) {
+        *p = obj->via.str.ptr;
+        *len = obj->via.str.size;
+        return true;
+    }
+    if (obj->type == MSGPACK_OBJECT_BIN) {
+        *p = obj->via.bin.ptr;
+        *len = obj->via.bin.size;
+        return true;
+    }
+    return false;
+}
+
+bool ls_msgpack_str_eq(const msgpack_object *obj, const char *s)
+{
+    const char *p;
+    size_t len;
+
+    return ls_msgpack_bytes(obj, &p, &len) && len == strlen(s) && memcmp(p, s, len) == 0;
+}
+
+const msgpack_object *ls_msgpack_map_get(const msgpack_object *map, const char *key)
+{
+    uint32_t i;
+
+    if (map == NULL || map->type != MSGPACK_OBJECT_MAP) {
+        return NULL;
+    }
+    for (i = 0; i < map->via.map.size; i++) {
+        if (ls_msgpack_str_eq(&map->via.map.ptr[i].key, key)) {
+            return &map->via.map.ptr[i].val;
+        }
+    }
+    return NULL;
+}

@@ -1,0 +1,67 @@
+/*
+ * msgpack.h - MessagePack values (Debian's libmsgpack-c objects) as logship records.
+ *
+ * Shared by the inputs that receive MessagePack (forward, http): the caller
+ * decodes with libmsgpack-c (msgpack_unpacker for streams, msgpack_unpack_next
+ * for one body) and hands the msgpack_object here.
+ *
+ * Conversion, as fluentd's records look after MessagePack.unpack:
+ *   nil -> null, bool -> bool, positive/negative int -> int (a uint64 above
+ *   INT64_MAX becomes an exact LS_V_JSON number, as Ruby's bignum prints),
+ *   float32/64 -> float, str and bin -> string (bytes as they are),
+ *   map/array -> LS_V_JSON text (keys that are not strings are written as
+ *   their JSON text in quotes, as Ruby's to_json does with Hash keys),
+ *   ext type 0 (EventTime) -> integer seconds (EventTime#to_json is to_i),
+ *   other ext types -> their payload as a string.
+ * Top-level string values are borrowed slices of the msgpack data (valid
+ * while the msgpack_unpacked / zone lives); anything built (JSON text) is
+ * allocated in the record's arena.
+ */
+#ifndef LS_MSGPACK_H
+#define LS_MSGPACK_H
+
+#include "common.h"
+#include "buf.h"
+#include "record.h"
+
+/* libmsgpack-c's own umbrella header is also called msgpack.h (shadowed by this one under
+ * -Iagent), so its parts are included one by one, in its order */
+#include <msgpack/util.h>
+#include <msgpack/object.h>
+#include <msgpack/zone.h>
+#include <msgpack/pack.h>
+#include <msgpack/unpack.h>
+#include <msgpack/sbuffer.h>
+#include <msgpack/vrefbuffer.h>
+#include <msgpack/version.h>
+
+/* the forward protocol's EventTime: ext type 0, 8 bytes (u32 sec, u32 nsec, big-endian) */
+#define LS_MSGPACK_EVENT_TIME 0
+
+/* obj as a value; nested values as JSON text in arena. LS_OK, or LS_ERROR (too deep). */
+int ls_msgpack_to_value(const msgpack_object *obj, struct ls_arena *arena, struct ls_value *out);
+/*
+ * Append map's pairs to rec as fields (keys must be str or bin; other keys are written as
+ * their JSON text, as fluentd's JSON output would show them). LS_OK, LS_DECLINED when map
+ * is not a map, LS_ERROR when a value nests deeper than LS_MSGPACK_DEPTH_MAX.
+ */
+int ls_msgpack_map_to_record(const msgpack_object *map, struct ls_record *rec);
+/* Append obj as JSON to out (str/bin scrubbed to valid UTF-8 by the JSON writer). */
+int ls_msgpack_put_json(struct ls_buf *out, const msgpack_object *obj);
+/*
+ * A forward-protocol time: a positive integer (seconds), EventTime (ext 0, 8 bytes), or,
+ * from Fluent Bit's "v1.5" metadata form, an array whose first element is one of these.
+ * true with *t set; false for anything else (float, string, nil...).
+ */
+bool ls_msgpack_event_time(const msgpack_object *obj, struct ls_time *t);
+/* Is obj a str or a bin (the forward protocol accepts either for binary fields)? Gives
+ * the bytes. */
+bool ls_msgpack_bytes(const msgpack_object *obj, const char **p, size_t *len);
+/* Does str/bin obj hold exactly the NUL-free C string s? */
+bool ls_msgpack_str_eq(const msgpack_object *obj, const char *s);
+/* The value of key in map (str/bin keys), or NULL. */
+const msgpack_object *ls_msgpack_map_get(const msgpack_object *map, const char *key);
+
+#define LS_MSGPACK_DEPTH_MAX 64
+
+#endif
