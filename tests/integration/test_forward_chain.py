@@ -283,3 +283,42 @@ def test_app_edge_aggregator_s3_exactly_once_across_kill9():
     print(f"    {total} records app -> edge -> aggregator -> S3 exactly once; kill -9: "
           f"edge {kills['edge']}, aggregator {kills['agg']}; {px.eaten} answers lost",
           flush=True)
+
+
+def test_fleet_examples_run_unchanged():
+    """conf/forward-edge.conf -> conf/forward-aggregator.conf -> S3, set only through their ENV."""
+    need()
+    import signal
+    from s3server import S3Server
+    srv = S3Server.start()
+    lstest.on_cleanup(srv.stop)
+    de, da = tmpdir("edge-"), tmpdir("agg-")
+    p_edge, p_agg = lstest.free_port(), lstest.free_port()
+    common = dict(AGGREGATOR_PORT=str(p_agg), FORWARD_SHARED_KEY="k3y", FLUSH_INTERVAL="1s")
+    agg_env = dict(os.environ, LOGSHIP_STATE_DIR=da, S3_ENDPOINT=srv.endpoint, S3_BUCKET=srv.bucket,
+                   S3_REGION="us-east-1", S3_FORCE_PATH_STYLE="true", AWS_ACCESS_KEY_ID=srv.key,
+                   AWS_SECRET_ACCESS_KEY=srv.secret, **common)
+    edge_env = dict(os.environ, LOGSHIP_STATE_DIR=de, EDGE_PORT=str(p_edge),
+                    AGGREGATOR_HOST="127.0.0.1", **common)
+    agg = Agent(os.path.join(lstest.ROOT, "conf", "forward-aggregator.conf"), env=agg_env,
+                name="agg")
+    agg.dir = da
+    agg.start()
+    edge = Agent(os.path.join(lstest.ROOT, "conf", "forward-edge.conf"), env=edge_env, name="edge")
+    edge.dir = de
+    edge.start()
+    edge.wait_log("logship started")
+    agg.wait_log("logship started")
+    app_send(p_edge, 0, 500)
+
+    def in_s3():
+        agg.signal(signal.SIGUSR1)      # the hourly slice would wait for its hour: flush now
+        seqs = []
+        for o in srv.list_objects("apps/app.web/"):
+            for line in gzip.decompress(srv.get_object(o["Key"])).decode().splitlines():
+                if line.strip():
+                    seqs.append(json.loads(line.split("\t", 2)[2])["seq"])
+        return sorted(seqs) == list(range(500))
+    wait_until(in_s3, 60, 1.0, what="500 records in S3 through the example configurations")
+    edge.stop()
+    agg.stop()
