@@ -23,6 +23,7 @@
  */
 #include "forward.h"
 #include "log.h"
+#include "ssl_api.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -32,7 +33,6 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
-#include <openssl/ssl.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -41,6 +41,7 @@
 #define FWD_DEFAULT_LIMIT ((int64_t)256 << 20)
 #define FWD_OUT_MAX (16u << 20)       /* acks a client does not read: then it is dropped */
 #define FWD_STATE_DIR "/var/lib/logship"
+#define FWD_PING_MAX (64u * 1024)
 
 struct fwd_user {
     char *username;
@@ -399,6 +400,10 @@ static int setup_tls(struct fwd_ctx *ctx, struct ls_conf_section *tsec, char *er
     }
     if (tc.client_cert_auth && tc.ca_path == NULL) {
         snprintf(err, errlen, "%s:%d: client_cert_auth needs ca_path", tsec->file, tsec->line);
+        goto out;
+    }
+    if (ssl_api_load(why, sizeof(why)) != LS_OK) {
+        snprintf(err, errlen, "%s:%d: <transport tls>: %s", tsec->file, tsec->line, why);
         goto out;
     }
     ctx->tls = SSL_CTX_new(TLS_server_method());
@@ -1213,7 +1218,9 @@ static void conn_process(struct fwd_conn *c)
         if (c->in.len == 0) {
             break;
         }
-        n = fwd_scan(&c->scan, c->in.p, c->in.len, (uint64_t)ctx->chunk_size_limit);
+        /* before the handshake a peer is unknown: a PING is a few hundred bytes */
+        n = fwd_scan(&c->scan, c->in.p, c->in.len,
+                     c->state == C_HELO ? FWD_PING_MAX : (uint64_t)ctx->chunk_size_limit);
         if (n == FWD_SCAN_MORE) {
             break;
         }
