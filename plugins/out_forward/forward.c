@@ -962,9 +962,7 @@ static void fw_destroy(struct ls_instance *ins)
     if (fw->security) {
         ls_param_release(fw_security_params, fw);
     }
-    if (fw->ssl) {
-        SSL_CTX_free(fw->ssl);
-    }
+    fw_tls_free(fw);
     if (fw->mu_ready) {
         pthread_mutex_destroy(&fw->mu);
         pthread_cond_destroy(&fw->cv);

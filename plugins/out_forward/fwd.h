@@ -140,7 +140,9 @@ struct fw {
 };
 
 /* fwd_net.c */
+/* TLS client context (libssl loaded with dlopen, fwd_ssl.h). */
 int fw_tls_init(struct fw *fw, char *err, size_t errlen);
+void fw_tls_free(struct fw *fw);
 /* Resolve node's address (cache per expire_dns_cache). LS_OK or LS_ERROR with err. */
 int fw_resolve(struct fw *fw, struct fw_node *n, bool force, char *err, size_t errlen);
 /* Connect, TLS, handshake. NULL with err on failure. deadline: ls_mono_now() based. */
