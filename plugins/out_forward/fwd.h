@@ -13,7 +13,7 @@
 
 #include <pthread.h>
 #include <sys/socket.h>
-#include <msgpack.h>
+#include "msgpack.h"       /* agent/msgpack.h: libmsgpack-c and its object helpers */
 #include <openssl/ssl.h>
 
 #include "plugin.h"

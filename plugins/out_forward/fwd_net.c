@@ -483,42 +483,6 @@ void fw_sha512_hex(const void *const *parts, const size_t *lens, int n, char *ou
     ls_hex(dig, 64, out);
 }
 
-static bool fw_obj_is(const msgpack_object *o, const char *s)
-{
-    size_t n = strlen(s);
-
-    return o->type == MSGPACK_OBJECT_STR && o->via.str.size == n && memcmp(o->via.str.ptr, s, n) == 0;
-}
-
-/* str or bin bytes (the SPEC allows either for nonce, auth and salt) */
-static bool fw_obj_bytes(const msgpack_object *o, const char **p, size_t *n)
-{
-    if (o->type == MSGPACK_OBJECT_STR) {
-        *p = o->via.str.ptr;
-        *n = o->via.str.size;
-        return true;
-    }
-    if (o->type == MSGPACK_OBJECT_BIN) {
-        *p = o->via.bin.ptr;
-        *n = o->via.bin.size;
-        return true;
-    }
-    return false;
-}
-
-static const msgpack_object *fw_map_get(const msgpack_object *m, const char *key)
-{
-    if (m->type != MSGPACK_OBJECT_MAP) {
-        return NULL;
-    }
-    for (uint32_t i = 0; i < m->via.map.size; i++) {
-        if (fw_obj_is(&m->via.map.ptr[i].key, key)) {
-            return &m->via.map.ptr[i].val;
-        }
-    }
-    return NULL;
-}
-
 static int fw_pack_write(void *data, const char *buf, size_t len)
 {
     return ls_buf_append(data, buf, len) == LS_OK ? 0 : -1;
@@ -532,13 +496,13 @@ int fw_helo_parse(const msgpack_object *o, const char **nonce, size_t *nonce_len
     *auth = "";
     *auth_len = 0;
     if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 2
-        || !fw_obj_is(&o->via.array.ptr[0], "HELO")
-        || (nonce_o = fw_map_get(&o->via.array.ptr[1], "nonce")) == NULL
-        || !fw_obj_bytes(nonce_o, nonce, nonce_len)) {
+        || !ls_msgpack_str_eq(&o->via.array.ptr[0], "HELO")
+        || (nonce_o = ls_msgpack_map_get(&o->via.array.ptr[1], "nonce")) == NULL
+        || !ls_msgpack_bytes(nonce_o, nonce, nonce_len)) {
         return LS_ERROR;
     }
-    auth_o = fw_map_get(&o->via.array.ptr[1], "auth");
-    if (auth_o && !fw_obj_bytes(auth_o, auth, auth_len)) {
+    auth_o = ls_msgpack_map_get(&o->via.array.ptr[1], "auth");
+    if (auth_o && !ls_msgpack_bytes(auth_o, auth, auth_len)) {
         *auth = "";
         *auth_len = 0;
     }
@@ -554,13 +518,13 @@ int fw_pong_check(const msgpack_object *o, const char *self_hostname, const char
     char want[129];
 
     if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 5
-        || !fw_obj_is(&o->via.array.ptr[0], "PONG")) {
+        || !ls_msgpack_str_eq(&o->via.array.ptr[0], "PONG")) {
         snprintf(err, errlen, "the server's answer to PING is not a PONG");
         return LS_ERROR;
     }
     a = o->via.array.ptr;
     if (a[1].type != MSGPACK_OBJECT_BOOLEAN || !a[1].via.boolean) {
-        if (!fw_obj_bytes(&a[2], &reason, &reason_len)) {
+        if (!ls_msgpack_bytes(&a[2], &reason, &reason_len)) {
             reason = "";
             reason_len = 0;
         }
@@ -568,7 +532,7 @@ int fw_pong_check(const msgpack_object *o, const char *self_hostname, const char
                  reason);
         return LS_ERROR;
     }
-    if (!fw_obj_bytes(&a[3], &host, &host_len) || !fw_obj_bytes(&a[4], &dig, &dig_len)) {
+    if (!ls_msgpack_bytes(&a[3], &host, &host_len) || !ls_msgpack_bytes(&a[4], &dig, &dig_len)) {
         snprintf(err, errlen, "invalid PONG");
         return LS_ERROR;
     }
@@ -589,11 +553,11 @@ int fw_pong_check(const msgpack_object *o, const char *self_hostname, const char
 
 bool fw_is_ack(const msgpack_object *o, const char *id, size_t idlen)
 {
-    const msgpack_object *v = fw_map_get(o, "ack");
+    const msgpack_object *v = ls_msgpack_map_get(o, "ack");
     const char *p;
     size_t n;
 
-    return v && fw_obj_bytes(v, &p, &n) && n == idlen && memcmp(p, id, n) == 0;
+    return v && ls_msgpack_bytes(v, &p, &n) && n == idlen && memcmp(p, id, n) == 0;
 }
 
 static int fw_handshake(struct fw *fw, struct fw_conn *c, double deadline, char *err,

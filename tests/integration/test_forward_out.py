@@ -77,23 +77,29 @@ def chunk_files(d):
             and ".meta" not in f and "backup" not in f]
 
 
+def timed_source(count, sample, seq=True):
+    """sample records whose event time is their field t (1700000000.5: nanoseconds too)."""
+    return f"""
+<source>
+  @type sample
+  tag app.a
+  count {count}
+  {"auto_increment_key seq" if seq else ""}
+  sample {sample}
+</source>
+<filter app.**>
+  @type record_transformer
+  renew_time_key t
+</filter>"""
+
+
 def test_packed_forward_bytes_and_event_time():
     """The message is exactly 0x93, tag, bin32 entries, option map; an entry's time is fixext 8
     type 0 with big-endian seconds and nanoseconds (the example of the reference's byte sketch)."""
     need()
     d = tmpdir()
     srv = FwdServer(d).start()
-    src = """
-<source>
-  @type sample
-  tag app.a
-  count 1
-  sample {"k":"v","t":1700000000.5}
-</source>
-<filter app.**>
-  @type record_transformer
-  renew_time_key t
-</filter>"""
+    src = timed_source(1, '{"k":"v","t":1700000000.5}', seq=False)
     p = run(["-c", fwd_conf(d, [server_block(srv.port)], "require_ack_response true", source=src),
              "--oneshot"], timeout=60)
     assert p.returncode == 0, p.stderr
@@ -116,18 +122,8 @@ def test_time_as_integer_and_gzip():
     need()
     d = tmpdir()
     srv = FwdServer(d).start()
-    src = """
-<source>
-  @type sample
-  tag app.a
-  count 50
-  auto_increment_key seq
-  sample {"k":"v","t":1700000000.5,"n":{"a":[1,2.5,{"b":"\u00e9"}],"z":null,"y":true}}
-</source>
-<filter app.**>
-  @type record_transformer
-  renew_time_key t
-</filter>"""
+    src = timed_source(50, '{"k":"v","t":1700000000.5,'
+                           '"n":{"a":[1,2.5,{"b":"\\u00e9"}],"z":null,"y":true}}')
     p = run(["-c", fwd_conf(d, [server_block(srv.port)], "compress gzip\n  time_as_integer true",
                             source=src, buf_body="flush_mode lazy"), "--oneshot"], timeout=60)
     assert p.returncode == 0, p.stderr
@@ -167,35 +163,30 @@ def test_ack_withheld_retransmits_same_chunk_id_then_ack_deletes_chunk():
     assert "no ack from" in a.log(), a.log()[-2000:]
 
 
-def test_wrong_ack_is_not_taken():
+def answer_refused_then_ack(mode, pattern):
+    """The server answers a chunk wrongly (mode): logged, the chunk stays, and is deleted once
+    a right ack comes."""
     need()
     d = tmpdir()
-    srv = FwdServer(d, mode="badack").start()
+    srv = FwdServer(d, mode=mode).start()
     cfg = fwd_conf(d, [server_block(srv.port)],
                    "require_ack_response true\n  ack_response_timeout 5\n  heartbeat_type none",
                    count=3)
     a = Agent(cfg).start()
-    a.wait_log("ack in response and chunk id in sent data are different", 30)
-    assert chunk_files(d)
-    srv.set_mode("ack")
-    wait_until(lambda: not chunk_files(d), 30, what="chunk deleted after a right ack")
-    a.stop()
-
-
-def test_hostile_answer_is_refused_without_allocating():
-    """A server claiming an array of 4 billion elements gets an error, not a 100 GB malloc."""
-    need()
-    d = tmpdir()
-    srv = FwdServer(d, mode="hugeack").start()
-    cfg = fwd_conf(d, [server_block(srv.port)],
-                   "require_ack_response true\n  ack_response_timeout 5\n  heartbeat_type none",
-                   count=3)
-    a = Agent(cfg).start()
-    a.wait_log("invalid or oversized MessagePack", 30)
+    a.wait_log(pattern, 30)
     assert a.alive() and chunk_files(d)
     srv.set_mode("ack")
     wait_until(lambda: not chunk_files(d), 30, what="chunk deleted after a right ack")
     a.stop()
+
+
+def test_wrong_ack_is_not_taken():
+    answer_refused_then_ack("badack", "ack in response and chunk id in sent data are different")
+
+
+def test_hostile_answer_is_refused_without_allocating():
+    """A server claiming an array of 4 billion elements gets an error, not a 100 GB malloc."""
+    answer_refused_then_ack("hugeack", "invalid or oversized MessagePack")
 
 
 def test_standby_takes_over_and_primary_recovers():
