@@ -4,9 +4,10 @@
  *
  * The input is a MessagePack stream: fw_mp_whole (the guard that keeps a claimed count of
  * billions from reaching libmsgpack-c's allocator) must end each object where libmsgpack-c
- * does, and every object goes through the HELO parser, the PONG check and the ack test (a PONG that passes must carry the digest of the fixed key, which
- * random bytes cannot). The same bytes are then read as a JSON object, formatted as a
- * [time, record] entry, and that entry must unpack as exactly one 2-element array.
+ * does, and every object goes through the HELO parser, the PONG check and the ack test (a
+ * PONG that passes must carry the digest of the fixed key, which random bytes cannot). The
+ * same bytes are then read as a JSON object, formatted as a [time, record] entry, and that
+ * entry must unpack as exactly one 2-element array.
  */
 #include "../../plugins/out_forward/fwd.h"
 #include "json.h"
