@@ -18,7 +18,7 @@ ifneq ($(SANITIZE),)
 override BUILD := $(BUILD)/san
 endif
 
-PKGS    := zlib libssl libcrypto libpcre2-8 expat msgpack
+PKGS    := zlib libcrypto libpcre2-8 expat msgpack
 # headers only: the plugins and agent/compress.c dlopen these (agent/dynlib.h), so processes
 # that do not use them do not map them; the .deb must name their packages itself
 DLOPEN_PKGS := libmariadb libmicrohttpd libzstd liblzma snappy
