@@ -129,6 +129,9 @@ struct tail_file {
     uint64_t line_start;     /* offset of the first byte of the current (partial) line */
     uint64_t safe;           /* every line before this is handled and nothing is pending */
     uint64_t committed;      /* persisted in the pos_file */
+    uint64_t sig_pos;        /* sig: the last bytes before this offset (a line's end) */
+    uint8_t sig_len;
+    char sig[32];
     struct ls_buf carry;     /* the partial line */
     bool skipping;           /* inside a line longer than max_line_size */
     struct tail_pos_entry *pe;
@@ -241,6 +244,7 @@ static size_t tail_npos_in_use;
 
 static void tail_read(struct tail_file *f);
 static void tail_file_close(struct tail_file *f);
+static void tail_new_generation(struct tail_file *f);
 
 /* ------------------------------------------------------------------ */
 /* configuration                                                        */
@@ -923,6 +927,22 @@ static void tail_drop_long(struct tail_file *f, uint64_t len)
     }
 }
 
+/* Remember the bytes before f->safe when this block [base, base + n) holds them: they tell a
+ * copy of this generation (copytruncate's access.log.1) from any other file with its first line. */
+static void tail_sign(struct tail_file *f, const char *p, uint64_t base, size_t n)
+{
+    size_t at, k;
+
+    if (f->safe <= base || f->safe > base + n || f->safe == f->sig_pos) {
+        return;
+    }
+    at = (size_t)(f->safe - base);
+    k = at < sizeof(f->sig) ? at : sizeof(f->sig);
+    memcpy(f->sig, p + at - k, k);
+    f->sig_len = (uint8_t)k;
+    f->sig_pos = f->safe;
+}
+
 /* Split a block read at f->read_pos into lines. LS_AGAIN: stopped (rewound or commit failed). */
 static int tail_block(struct tail_file *f, const char *p, size_t n)
 {
@@ -947,6 +967,7 @@ static int tail_block(struct tail_file *f, const char *p, size_t n)
                     ls_buf_append(&f->carry, p + i, rest);
                 }
             }
+            tail_sign(f, p, base, n);
             f->read_pos = base + n;
             return LS_OK;
         }
@@ -991,8 +1012,18 @@ static int tail_block(struct tail_file *f, const char *p, size_t n)
             }
         }
     }
+    tail_sign(f, p, base, n);
     f->read_pos = base + n;
     return LS_OK;
+}
+
+/* The file no longer starts with the first line of the generation we read (checked after a
+ * read, so a truncation before it cannot go unseen). */
+static bool tail_generation_changed(struct tail_file *f)
+{
+    uint64_t fp;
+
+    return !tail_fingerprint(f->fd, &fp) || fp != f->fp;
 }
 
 /* Read from the file until EOF, a limit, or back-pressure; commit what was emitted. */
@@ -1031,6 +1062,12 @@ static void tail_read(struct tail_file *f)
         if (n == 0) {
             f->eof = true;
             break;
+        }
+        if (f->key && tail_generation_changed(f)) {
+            /* copytruncate and the writer already past our offset: these bytes are the new
+             * generation's, and must not be taken for the rest of the old one */
+            tail_new_generation(f);
+            continue;
         }
         f->eof = false;
         f->window_bytes += (uint64_t)n;
@@ -1645,6 +1682,13 @@ static bool tail_recover_leftovers(struct tail_ctx *ctx)
     return true;
 }
 
+static bool tail_line_end(int fd, uint64_t pos)
+{
+    char c;
+
+    return pread(fd, &c, 1, (off_t)(pos - 1)) != 1 || c == '\n';
+}
+
 /* Open f (a path we follow) and choose where to start. */
 static int tail_file_start(struct tail_file *f, bool from_head)
 {
@@ -1697,6 +1741,13 @@ static int tail_file_start(struct tail_file *f, bool from_head)
         if (pe->pos > size) {
             ls_plg_info(ctx->ins, "'%s' is smaller than its saved position: it was truncated; "
                         "reading from the head", f->path);
+        } else if (pos > 0 && !tail_line_end(f->fd, pos)) {
+            /* saved positions end lines: this is a generation written after a truncation
+             * (copytruncate while logship was down) that has already grown past it */
+            ls_plg_info(ctx->ins, "'%s' has no line end at its saved position %llu: it was "
+                        "truncated and written again; reading from the head", f->path,
+                        (unsigned long long)pos);
+            pos = 0;
         }
     } else if (pe) {
         /* the path has a new inode: the old file was rotated while we were down */
@@ -1747,6 +1798,112 @@ static void tail_file_close(struct tail_file *f)
     }
     ghost_add(ctx, f);
     tail_file_free(f);
+}
+
+/*
+ * copytruncate copied the generation we read, then truncated it: the lines we had not read yet
+ * are in the copy (access.log.1, access.log-20261203), and nowhere else. The copy is the file in
+ * the same directory, named after the path, not compressed, followed by nobody, with the
+ * generation's first line, larger than our offset, and the same bytes just before our offset;
+ * an ordinary rotated file (another generation) fails the last test even when all generations
+ * start with the same header line. It is read from our offset under the generation's key, so the
+ * outputs drop what they already hold. The lines written between the copy and the truncation
+ * are in neither file: copytruncate loses them (README).
+ */
+static void tail_read_copy(struct tail_file *f, uint64_t key, uint64_t fp, uint64_t at)
+{
+    struct tail_ctx *ctx = f->ctx;
+    char *dir, *slash, *found = NULL;
+    const char *base;
+    size_t blen;
+    struct stat st;
+    DIR *d;
+    struct dirent *de;
+
+    if (ctx->follow_inodes || at == 0 || f->sig_pos != at || f->sig_len == 0) {
+        return;
+    }
+    dir = ls_strdup(f->path);
+    slash = strrchr(dir, '/');
+    base = slash ? f->path + (slash - dir) + 1 : f->path;
+    if (slash) {
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    }
+    blen = strlen(base);
+    d = opendir(slash ? dir : ".");
+    while (d && found == NULL && (de = readdir(d)) != NULL) {
+        char b[sizeof(f->sig)];
+        uint64_t cfp;
+        char *p;
+        int fd;
+        bool same;
+
+        if (strncmp(de->d_name, base, blen) != 0 || de->d_name[blen] == '\0' ||
+            tail_compressed_name(de->d_name) || (uint64_t)de->d_ino == f->ino ||
+            tail_ino_followed(ctx, (uint64_t)de->d_ino)) {
+            continue;
+        }
+        p = slash ? ls_asprintf("%s%s%s", dir, slash == dir ? "" : "/", de->d_name)
+                  : ls_strdup(de->d_name);
+        fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        same = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+               (uint64_t)st.st_dev == f->dev && (uint64_t)st.st_size > at &&
+               tail_fingerprint(fd, &cfp) && cfp == fp &&
+               pread(fd, b, f->sig_len, (off_t)(at - f->sig_len)) == (ssize_t)f->sig_len &&
+               memcmp(b, f->sig, f->sig_len) == 0;
+        if (fd >= 0) {
+            close(fd);
+        }
+        if (same) {
+            found = p;
+        } else {
+            ls_free(p);
+        }
+    }
+    if (d) {
+        closedir(d);
+    }
+    ls_free(dir);
+    if (found) {
+        struct tail_file *of;
+
+        ls_plg_info(ctx->ins, "'%s' was copied to '%s' before it was truncated: reading the "
+                    "copy from offset %llu", f->path, found, (unsigned long long)at);
+        of = tail_drain_new(ctx, found, &st, at, f->tag, f->tag_len);
+        if (of) {
+            of->fp = fp;
+            of->key = key;
+            if (ctx->pf) {
+                of->pe = tail_pos_add(ctx->pf, of->path, of->committed, of->ino);
+                of->pe->live = true;
+            }
+            tail_read(of);
+        }
+    }
+}
+
+/* The file we follow was truncated (copytruncate) or rewritten in place: read the rest of the
+ * old generation from its copy, then the new one from the head under a new key. */
+static void tail_new_generation(struct tail_file *f)
+{
+    struct tail_ctx *ctx = f->ctx;
+    uint64_t key = f->key, fp = f->fp;
+
+    ls_plg_info(ctx->ins, "'%s' was truncated (copytruncate?) at offset %llu; reading it from "
+                "the head", f->path, (unsigned long long)f->read_pos);
+    if (f->safe != f->committed) {
+        (void)tail_commit(f, false);
+    }
+    if (key) {
+        tail_read_copy(f, key, fp, f->committed);
+    }
+    f->key = 0;
+    f->fp = 0;
+    f->sig_pos = 0;
+    f->sig_len = 0;
+    tail_rewind(f, 0);
+    f->committed = 0;
+    tail_persist(f, 0);
 }
 
 /* The path now names another file: keep draining f, follow the new one. */
@@ -1847,14 +2004,7 @@ static void tail_check(struct tail_file *f, bool deep)
         bool have = tail_fingerprint(f->fd, &fp);
         if ((uint64_t)st.st_size < f->read_pos || (have && fp != f->fp) ||
             (!have && f->read_pos > 0)) {
-            ls_plg_info(ctx->ins, "'%s' was truncated (copytruncate?); reading it from the head",
-                        f->path);
-            /* a new generation: new key, positions from 0 */
-            f->key = 0;
-            f->fp = 0;
-            tail_rewind(f, 0);
-            f->committed = 0;
-            tail_persist(f, 0);
+            tail_new_generation(f);
         }
     }
     tail_read(f);
