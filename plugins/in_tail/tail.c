@@ -113,6 +113,7 @@ struct tail_ctx {
     uint64_t enc_bad_lines;            /* lines with replaced bytes since the last warning */
     struct ls_strv perm_warned;
     int64_t read_bytes_limit_per_second;     /* parsed; <= 0: off */
+    int64_t pos_mtime;                 /* the pos_file's last write before this start (ns) */
 };
 
 struct tail_file {
@@ -245,6 +246,7 @@ static size_t tail_npos_in_use;
 static void tail_read(struct tail_file *f);
 static void tail_file_close(struct tail_file *f);
 static void tail_new_generation(struct tail_file *f);
+static void tail_read_copy(struct tail_file *f, uint64_t fp, uint64_t at);
 
 /* ------------------------------------------------------------------ */
 /* configuration                                                        */
@@ -1741,12 +1743,14 @@ static int tail_file_start(struct tail_file *f, bool from_head)
         if (pe->pos > size) {
             ls_plg_info(ctx->ins, "'%s' is smaller than its saved position: it was truncated; "
                         "reading from the head", f->path);
+            tail_read_copy(f, 0, pe->pos);
         } else if (pos > 0 && !tail_line_end(f->fd, pos)) {
             /* saved positions end lines: this is a generation written after a truncation
              * (copytruncate while logship was down) that has already grown past it */
             ls_plg_info(ctx->ins, "'%s' has no line end at its saved position %llu: it was "
                         "truncated and written again; reading from the head", f->path,
                         (unsigned long long)pos);
+            tail_read_copy(f, 0, pos);
             pos = 0;
         }
     } else if (pe) {
@@ -1802,25 +1806,32 @@ static void tail_file_close(struct tail_file *f)
 
 /*
  * copytruncate copied the generation we read, then truncated it: the lines we had not read yet
- * are in the copy (access.log.1, access.log-20261203), and nowhere else. The copy is the file in
- * the same directory, named after the path, not compressed, followed by nobody, with the
- * generation's first line, larger than our offset, and the same bytes just before our offset;
- * an ordinary rotated file (another generation) fails the last test even when all generations
- * start with the same header line. It is read from our offset under the generation's key, so the
- * outputs drop what they already hold. The lines written between the copy and the truncation
- * are in neither file: copytruncate loses them (README).
+ * are in the copy (access.log.1, access.log-20261203), and nowhere else. The copy is a file in
+ * the same directory, named after the path, not compressed, followed by nobody, larger than our
+ * offset at, with a line end just before it. Seen live (fp != 0), it also has the generation's
+ * first line and the same bytes before our offset as we read, which an ordinary rotated file
+ * (another generation) has not, even when all generations start with the same header line. At
+ * start (fp == 0: the pos_file keeps no first line) it is the oldest such file last written
+ * after logship's last pos_file write (less 5 s: the copy may end just before that write); a
+ * second copytruncate while logship was down is then not read (README). The copy is read from
+ * at under the old generation's key (device, inode of the path, first line), so the outputs drop
+ * what they already hold. The lines written between the copy and the truncation are in neither
+ * file: copytruncate loses them (README).
  */
-static void tail_read_copy(struct tail_file *f, uint64_t key, uint64_t fp, uint64_t at)
+static void tail_read_copy(struct tail_file *f, uint64_t fp, uint64_t at)
 {
     struct tail_ctx *ctx = f->ctx;
     char *dir, *slash, *found = NULL;
     const char *base;
     size_t blen;
-    struct stat st;
+    struct stat st, fst;
+    int64_t found_mtime = 0;
+    uint64_t found_fp = 0;
     DIR *d;
     struct dirent *de;
 
-    if (ctx->follow_inodes || at == 0 || f->sig_pos != at || f->sig_len == 0) {
+    if (ctx->follow_inodes || at == 0 ||
+        (fp != 0 && (f->sig_pos != at || f->sig_len == 0)) || (fp == 0 && ctx->pos_mtime == 0)) {
         return;
     }
     dir = ls_strdup(f->path);
@@ -1831,16 +1842,18 @@ static void tail_read_copy(struct tail_file *f, uint64_t key, uint64_t fp, uint6
     }
     blen = strlen(base);
     d = opendir(slash ? dir : ".");
-    while (d && found == NULL && (de = readdir(d)) != NULL) {
+    while (d && (fp == 0 || found == NULL) && (de = readdir(d)) != NULL) {
         char b[sizeof(f->sig)];
-        uint64_t cfp;
+        uint64_t cfp = 0;
+        int64_t mtime = 0;
         char *p;
         int fd;
         bool same;
 
         if (strncmp(de->d_name, base, blen) != 0 || de->d_name[blen] == '\0' ||
             tail_compressed_name(de->d_name) || (uint64_t)de->d_ino == f->ino ||
-            tail_ino_followed(ctx, (uint64_t)de->d_ino)) {
+            tail_ino_followed(ctx, (uint64_t)de->d_ino) ||
+            tail_pos_has_ino(ctx->pf, (uint64_t)de->d_ino)) {
             continue;
         }
         p = slash ? ls_asprintf("%s%s%s", dir, slash == dir ? "" : "/", de->d_name)
@@ -1848,14 +1861,25 @@ static void tail_read_copy(struct tail_file *f, uint64_t key, uint64_t fp, uint6
         fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
         same = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
                (uint64_t)st.st_dev == f->dev && (uint64_t)st.st_size > at &&
-               tail_fingerprint(fd, &cfp) && cfp == fp &&
-               pread(fd, b, f->sig_len, (off_t)(at - f->sig_len)) == (ssize_t)f->sig_len &&
-               memcmp(b, f->sig, f->sig_len) == 0;
+               tail_line_end(fd, at) && tail_fingerprint(fd, &cfp);
+        if (same && fp != 0) {
+            same = cfp == fp &&
+                   pread(fd, b, f->sig_len, (off_t)(at - f->sig_len)) == (ssize_t)f->sig_len &&
+                   memcmp(b, f->sig, f->sig_len) == 0;
+        } else if (same) {
+            mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+            same = mtime >= ctx->pos_mtime - (int64_t)5 * 1000000000 &&
+                   (found == NULL || mtime < found_mtime);
+        }
         if (fd >= 0) {
             close(fd);
         }
         if (same) {
+            ls_free(found);
             found = p;
+            found_mtime = mtime;
+            found_fp = cfp;
+            fst = st;
         } else {
             ls_free(p);
         }
@@ -1866,18 +1890,27 @@ static void tail_read_copy(struct tail_file *f, uint64_t key, uint64_t fp, uint6
     ls_free(dir);
     if (found) {
         struct tail_file *of;
+        uint64_t k[3] = { f->dev, f->ino, found_fp };
 
         ls_plg_info(ctx->ins, "'%s' was copied to '%s' before it was truncated: reading the "
                     "copy from offset %llu", f->path, found, (unsigned long long)at);
-        of = tail_drain_new(ctx, found, &st, at, f->tag, f->tag_len);
+        of = tail_drain_new(ctx, found, &fst, at, f->tag, f->tag_len);
         if (of) {
-            of->fp = fp;
-            of->key = key;
+            uint64_t dpos;
+
+            of->fp = found_fp;
+            of->key = ls_source_key(k, sizeof(k));
+            dpos = ls_source_durable_pos(ctx->ins->engine, of->key);
+            if (dpos > of->read_pos && dpos <= (uint64_t)fst.st_size) {
+                of->read_pos = of->line_start = of->safe = of->committed = dpos;
+            }
             if (ctx->pf) {
                 of->pe = tail_pos_add(ctx->pf, of->path, of->committed, of->ino);
                 of->pe->live = true;
             }
-            tail_read(of);
+            if (ctx->started) {
+                tail_read(of);
+            }
         }
     }
 }
@@ -1895,7 +1928,7 @@ static void tail_new_generation(struct tail_file *f)
         (void)tail_commit(f, false);
     }
     if (key) {
-        tail_read_copy(f, key, fp, f->committed);
+        tail_read_copy(f, fp, f->committed);
     }
     f->key = 0;
     f->fp = 0;
@@ -2344,6 +2377,10 @@ static int tail_start(struct ls_instance *ins)
 
     ctx->rbuf = ls_malloc(TAIL_RBUF);
     if (ctx->pos_file) {
+        struct stat pst;
+        if (stat(ctx->pos_file, &pst) == 0) {
+            ctx->pos_mtime = (int64_t)pst.st_mtim.tv_sec * 1000000000 + pst.st_mtim.tv_nsec;
+        }
         err[0] = '\0';
         ctx->pf = tail_pos_open(ctx->pos_file, ctx->follow_inodes, err, sizeof(err));
         if (ctx->pf == NULL) {
