@@ -1960,6 +1960,9 @@ static void tail_rotated(struct tail_file *f, bool path_exists)
             f->pe->live = true;
         }
         ls_free(real);
+        /* the position is the old file's: once that file is gone its inode number is free, and
+         * a new file given the same number must not resume there (it is read from the head) */
+        (void)tail_pos_update2(ctx->pf, pe, 0, 0);
         pe->live = false;      /* claimed by the successor in tail_file_start */
     }
     if (path_exists || f->literal) {

