@@ -115,3 +115,70 @@ def test_log_deleted_and_recreated_with_the_same_inode():
     check_exactly_once(delivered_lines(out), keys, "deleted and recreated")
     a.stop()
     print(f"    {same} of 4 recreated files had the deleted file's inode", flush=True)
+
+
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def test_wall_clock_jumps_back_and_forward_across_a_timekey_boundary():
+    """libfaketime moves logship's wall clock (a faketimerc file it reads again on every call;
+    the monotonic clock stays real, as with an NTP step): just before a timekey boundary, past
+    it, an hour back, then two hours forward. Every record arrives once, and the chunk opened
+    before the jump back is not held for the hour the clock has to catch up."""
+    if not os.path.exists(FAKETIME_LIB):
+        raise lstest.Skip("libfaketime is not installed (packaging/install-deps.sh test)")
+    d = tmpdir()
+    inp = os.path.join(d, "in.log")
+    lstest.write(inp, "")
+    out = os.path.join(d, "delivered")
+    rc = os.path.join(d, "faketimerc")
+    tk = 10
+
+    def shift(off):
+        lstest.write(rc, f"{off:+d}\n")
+
+    def fake_now(off):
+        return time.time() + off
+
+    # a few seconds before a boundary of the fake clock
+    off = int((tk - 3) - time.time() % tk)
+    shift(off)
+    c = lstest.conf(relkit.tail_source(inp, d) + f"""
+<match **>
+  @type fault
+  path {out}
+  <format>
+    @type single_value
+  </format>
+  <buffer time>
+    @type file
+    path {d}/buf
+    timekey {tk}
+    timekey_wait 1
+    retry_wait 0.3
+  </buffer>
+</match>""", d)
+    env = dict(os.environ, LD_PRELOAD=FAKETIME_LIB, FAKETIME_TIMESTAMP_FILE=rc,
+               FAKETIME_NO_CACHE="1", FAKETIME_DONT_FAKE_MONOTONIC="1",
+               ASAN_OPTIONS="verify_asan_link_order=0:detect_leaks=1:abort_on_error=0:exitcode=99")
+    a = lstest.Agent(c, env=env).start()
+    a.wait_log("following tail of")
+    keys = write_lines(inp, "A", 0, 200)              # slice S
+    s0 = int(fake_now(off)) // tk
+    lstest.wait_until(lambda: int(fake_now(off)) // tk != s0, 2 * tk, what="the fake boundary")
+    time.sleep(0.3)
+    keys += write_lines(inp, "B", 0, 200)             # slice S + 1
+    time.sleep(0.5)
+    off -= 3600
+    shift(off)                                        # an hour back
+    keys += write_lines(inp, "C", 0, 200)
+    relkit.wait_delivered(out, keys, a, timeout=4 * tk)
+    assert "the clock went back" in a.log(), lstest.tail_text(a.log(), 20)
+    off += 7200
+    shift(off)                                        # two hours forward
+    keys += write_lines(inp, "D", 0, 200)
+    relkit.wait_delivered(out, keys, a, timeout=4 * tk)
+    time.sleep(1.0)
+    check_exactly_once(delivered_lines(out), keys, "clock jumps")
+    _alive(a, "clock jumps")
+    a.stop()
