@@ -1811,9 +1811,10 @@ static void tail_file_close(struct tail_file *f)
  * offset at, with a line end just before it. Seen live (fp != 0), it also has the generation's
  * first line and the same bytes before our offset as we read, which an ordinary rotated file
  * (another generation) has not, even when all generations start with the same header line. At
- * start (fp == 0: the pos_file keeps no first line) it is the oldest such file last written
- * after logship's last pos_file write (less 5 s: the copy may end just before that write); a
- * second copytruncate while logship was down is then not read (README). The copy is read from
+ * start (fp == 0: the pos_file keeps no first line) it is the newest such file last written
+ * after logship's last pos_file write (less 2 s: the copy may end just before that write; older
+ * copies renamed since keep their older times); after two copytruncates while logship was down
+ * that is the second one's copy, and the first one's rest is not read (README). It is read from
  * at under the old generation's key (device, inode of the path, first line), so the outputs drop
  * what they already hold. The lines written between the copy and the truncation are in neither
  * file: copytruncate loses them (README).
@@ -1868,8 +1869,8 @@ static void tail_read_copy(struct tail_file *f, uint64_t fp, uint64_t at)
                    memcmp(b, f->sig, f->sig_len) == 0;
         } else if (same) {
             mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-            same = mtime >= ctx->pos_mtime - (int64_t)5 * 1000000000 &&
-                   (found == NULL || mtime < found_mtime);
+            same = mtime >= ctx->pos_mtime - (int64_t)2 * 1000000000 &&
+                   (found == NULL || mtime > found_mtime);
         }
         if (fd >= 0) {
             close(fd);

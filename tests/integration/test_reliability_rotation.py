@@ -93,7 +93,7 @@ def _copy_lines(log):
 
 def _verdict(d, log, agent, written, what, unseen=frozenset()):
     """Wait for the delivery of every line the files hold, then check record by record.
-    unseen: lines of a second copy made while logship was down (not read: README)."""
+    unseen: lines of copies made while logship was down across two copytruncates (README)."""
     need = _in_files(log) - unseen
     out = os.path.join(d, "delivered")
 
@@ -120,7 +120,7 @@ def _verdict(d, log, agent, written, what, unseen=frozenset()):
         f"{dup[:5]}), {len(missing)} missing (first {missing[:5]}), {len(unknown)} unknown; "
         f"log:\n" + lstest.tail_text(agent.all_logs(), 40))
     print(f"    {what}: {written} lines, every line of the files once; {len(lost)} written "
-          f"between a copy and its truncation{' or in a second copy made while down' if unseen else ''}"
+          f"between a copy and its truncation{' or in copies made while down' if unseen else ''}"
           f" ({len(lost & seen)} of them delivered)", flush=True)
     return lost
 
@@ -191,7 +191,7 @@ def test_copytruncate_crash_loop_exactly_once():
     try:
         for _ in range(rounds):
             a.start()
-            down_rotations = 0
+            down_copies = []
             time.sleep(rnd.uniform(0.2, 1.2))
             if rnd.random() < 0.6:
                 # kill -9 while logrotate copies and truncates
@@ -201,7 +201,7 @@ def test_copytruncate_crash_loop_exactly_once():
                 a.kill9()
                 t.join()
                 rotations += 1
-                down_rotations += 1
+                down_copies.append(_copy_lines(log))
             else:
                 a.kill9()
             a.out.close()
@@ -210,9 +210,11 @@ def test_copytruncate_crash_loop_exactly_once():
             if rnd.random() < 0.3:
                 rotate()      # while logship is down
                 rotations += 1
-                if down_rotations:
-                    # a second copy while down: the pos_file names one generation (README)
-                    unseen |= _copy_lines(log)
+                down_copies.append(_copy_lines(log))
+            if len(down_copies) > 1:
+                # two copies while down: only the newest is read, from the saved offset (README)
+                for c in down_copies:
+                    unseen |= c
             time.sleep(rnd.uniform(0.0, 0.3))
     finally:
         written = w.finish()
