@@ -4,7 +4,7 @@ number, and large wall-clock jumps (libfaketime) across a timekey boundary. Each
 pipeline (tail with a pos_file -> file buffer -> the `fault` test output, which appends every
 delivered line to a file): nothing lost, nothing duplicated, and the log says what happened.
 """
-import os, subprocess, time
+import glob, os, subprocess, time
 
 import lstest
 from lstest import tmpdir
@@ -182,3 +182,140 @@ def test_wall_clock_jumps_back_and_forward_across_a_timekey_boundary():
     check_exactly_once(delivered_lines(out), keys, "clock jumps")
     _alive(a, "clock jumps")
     a.stop()
+
+
+class ResetProxy:
+    """A TCP proxy to 127.0.0.1:port whose reset() ends every open connection with a RST."""
+
+    def __init__(self, port):
+        import socket, threading
+        self.port, self.conns, self.lock = port, [], threading.Lock()
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(16)
+        self.listen_port = self.ls.getsockname()[1]
+        self.resets = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket, threading
+        while True:
+            try:
+                c, _ = self.ls.accept()
+                u = socket.create_connection(("127.0.0.1", self.port))
+            except OSError:
+                continue
+            with self.lock:
+                self.conns += [c, u]
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.close()
+            except OSError:
+                pass
+
+    def reset(self):
+        import socket, struct
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for s in conns:
+            try:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                s.close()
+            except OSError:
+                pass
+        self.resets += len(conns) // 2
+
+
+def test_rds_server_killed_mid_harvest_and_connections_reset():
+    """rds_slowlog in daemon mode (harvest every 0.5 s) through a TCP proxy that resets every
+    connection at random instants, and a MariaDB killed with SIGKILL and started again in the
+    middle of harvests: every slow-logged row once; the log says what broke."""
+    import json, random, re
+    import mariadb
+    if not mariadb.available():
+        raise lstest.Skip("mariadb-server is not installed")
+    server = mariadb.MariaDB().start()
+    lstest.on_cleanup(server.stop)
+    proxy = ResetProxy(server.port)
+    d = tmpdir()
+    os.makedirs(f"{d}/out")
+    cfg = lstest.conf(f"""
+<source>
+  @type rds_slowlog
+  tag rds.slow
+  host 127.0.0.1
+  port {proxy.listen_port}
+  username {mariadb.USER}
+  password {mariadb.PASSWORD}
+  state_file {d}/state/rds.state
+  interval 0.5s
+</source>
+<match rds.slow>
+  @type file
+  path {d}/out/rows
+  append true
+  <format>
+    @type json
+  </format>
+  <buffer []>
+    @type file
+    path {d}/buf
+    flush_mode interval
+    flush_interval 0.3
+    retry_wait 0.3
+    retry_forever true
+  </buffer>
+</match>""", d)
+    os.chmod(cfg, 0o640)
+    rx = re.compile(r"^SELECT SLEEP\([0-9.]+\), '(rf-\d+)'$")
+
+    def got():
+        out = []
+        for p in glob.glob(f"{d}/out/rows*"):
+            for line in open(p, "rb"):
+                m = rx.match(json.loads(line).get("sql_text", "")) if line.strip() else None
+                if m:
+                    out.append(m.group(1))
+        return out
+    seed = int(os.environ.get("SEED", time.time()))
+    rnd = random.Random(seed)
+    a = lstest.Agent(cfg).start()
+    want, n = [], 0
+    rounds = 12 if lstest.LONG else 5
+    for r in range(rounds):
+        k = rnd.randint(20, 80)
+        server.user_sql("USE mysql;\n" + "".join(f"SELECT SLEEP(0), 'rf-{i}';\n"
+                                                 for i in range(n, n + k)))
+        want += [f"rf-{i}" for i in range(n, n + k)]
+        n += k
+        time.sleep(rnd.uniform(0.3, 1.0))
+        if r % 2 == 0:
+            proxy.reset()
+        else:
+            server.kill9_restart()
+    lstest.wait_until(lambda: set(want) <= set(got()), 60, 0.3, what="every row delivered")
+    time.sleep(1.5)
+    _alive(a, "rds faults")
+    a.stop()
+    rows = got()
+    dup = sorted({x for x in rows if rows.count(x) > 1})
+    missing = sorted(set(want) - set(rows))
+    assert not dup and not missing, (f"seed {seed}: {len(dup)} duplicated (first {dup[:5]}), "
+                                     f"{len(missing)} lost (first {missing[:5]}); log:\n"
+                                     + lstest.tail_text(a.all_logs(), 30))
+    print(f"    seed {seed}: {len(want)} rows once through {proxy.resets} resets and "
+          f"{rounds // 2} server kills", flush=True)
