@@ -1828,6 +1828,7 @@ static void tail_read_copy(struct tail_file *f, uint64_t fp, uint64_t at)
     struct stat st, fst;
     int64_t found_mtime = 0;
     uint64_t found_fp = 0;
+    bool found_ok = true;
     DIR *d;
     struct dirent *de;
 
@@ -1861,16 +1862,21 @@ static void tail_read_copy(struct tail_file *f, uint64_t fp, uint64_t at)
                   : ls_strdup(de->d_name);
         fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
         same = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-               (uint64_t)st.st_dev == f->dev && (uint64_t)st.st_size > at &&
-               tail_line_end(fd, at) && tail_fingerprint(fd, &cfp);
+               (uint64_t)st.st_dev == f->dev;
         if (same && fp != 0) {
-            same = cfp == fp &&
+            same = (uint64_t)st.st_size > at && tail_fingerprint(fd, &cfp) && cfp == fp &&
                    pread(fd, b, f->sig_len, (off_t)(at - f->sig_len)) == (ssize_t)f->sig_len &&
                    memcmp(b, f->sig, f->sig_len) == 0;
         } else if (same) {
+            /* the newest copy, checked below: an older one that passes the size and line end
+             * tests while the newest (read to its end) does not is another generation */
             mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
             same = mtime >= ctx->pos_mtime - (int64_t)2 * 1000000000 &&
                    (found == NULL || mtime > found_mtime);
+            if (same) {
+                found_ok = (uint64_t)st.st_size > at && tail_line_end(fd, at) &&
+                           tail_fingerprint(fd, &cfp);
+            }
         }
         if (fd >= 0) {
             close(fd);
@@ -1889,6 +1895,10 @@ static void tail_read_copy(struct tail_file *f, uint64_t fp, uint64_t at)
         closedir(d);
     }
     ls_free(dir);
+    if (found && !found_ok) {
+        ls_free(found);
+        found = NULL;
+    }
     if (found) {
         struct tail_file *of;
         uint64_t k[3] = { f->dev, f->ino, found_fp };
