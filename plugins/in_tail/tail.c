@@ -1498,6 +1498,19 @@ static bool tail_compressed_name(const char *name)
  * is not A's (cp access.log access.log.bak is a copy, not a generation). It is read from
  * its head, with its own pos_file entry written before the path's entry moves on.
  */
+/* Open path's directory: *dir (caller frees) is its name, *slash where path's last '/' was
+ * (NULL: the current directory), *base the file's name. */
+static DIR *tail_opendir_of(const char *path, char **dir, char **slash, const char **base)
+{
+    *dir = ls_strdup(path);
+    *slash = strrchr(*dir, '/');
+    *base = *slash ? path + (*slash - *dir) + 1 : path;
+    if (*slash) {
+        *(*slash == *dir ? *slash + 1 : *slash) = '\0';
+    }
+    return opendir(*slash ? *dir : ".");
+}
+
 static bool tail_path_fingerprint(const char *path, uint64_t *fp)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -1525,14 +1538,8 @@ static void tail_find_generations(struct tail_ctx *ctx, struct tail_file *nf, ui
     if (ctx->follow_inodes || !tail_birth(nf->fd, NULL, &c_birth) || c_birth <= a_birth) {
         return;
     }
-    dir = ls_strdup(nf->path);
-    slash = strrchr(dir, '/');
-    base = slash ? nf->path + (slash - dir) + 1 : nf->path;
-    if (slash) {
-        *(slash == dir ? slash + 1 : slash) = '\0';
-    }
+    d = tail_opendir_of(nf->path, &dir, &slash, &base);
     blen = strlen(base);
-    d = opendir(slash ? dir : ".");
     while (d && (de = readdir(d)) != NULL) {
         struct stat st;
         int64_t b_birth, b_mtime;
@@ -1836,14 +1843,8 @@ static void tail_read_copy(struct tail_file *f, uint64_t fp, uint64_t at)
         (fp != 0 && (f->sig_pos != at || f->sig_len == 0)) || (fp == 0 && ctx->pos_mtime == 0)) {
         return;
     }
-    dir = ls_strdup(f->path);
-    slash = strrchr(dir, '/');
-    base = slash ? f->path + (slash - dir) + 1 : f->path;
-    if (slash) {
-        *(slash == dir ? slash + 1 : slash) = '\0';
-    }
+    d = tail_opendir_of(f->path, &dir, &slash, &base);
     blen = strlen(base);
-    d = opendir(slash ? dir : ".");
     while (d && (fp == 0 || found == NULL) && (de = readdir(d)) != NULL) {
         char b[sizeof(f->sig)];
         uint64_t cfp = 0;

@@ -4,7 +4,7 @@ number, and large wall-clock jumps (libfaketime) across a timekey boundary. Each
 pipeline (tail with a pos_file -> file buffer -> the `fault` test output, which appends every
 delivered line to a file): nothing lost, nothing duplicated, and the log says what happened.
 """
-import glob, os, subprocess, time
+import os, subprocess, time
 
 import lstest
 from lstest import tmpdir
@@ -252,7 +252,6 @@ def test_rds_server_killed_mid_harvest_and_connections_reset():
     lstest.on_cleanup(server.stop)
     proxy = ResetProxy(server.port)
     d = tmpdir()
-    os.makedirs(f"{d}/out")
     cfg = lstest.conf(f"""
 <source>
   @type rds_slowlog
@@ -264,32 +263,16 @@ def test_rds_server_killed_mid_harvest_and_connections_reset():
   state_file {d}/state/rds.state
   interval 0.5s
 </source>
-<match rds.slow>
-  @type file
-  path {d}/out/rows
-  append true
-  <format>
-    @type json
-  </format>
-  <buffer []>
-    @type file
-    path {d}/buf
-    flush_mode interval
-    flush_interval 0.3
-    retry_wait 0.3
-    retry_forever true
-  </buffer>
-</match>""", d)
+""" + relkit.fault_match(d, f"{d}/buf", fmt="@type json"), d)
     os.chmod(cfg, 0o640)
     rx = re.compile(r"^SELECT SLEEP\([0-9.]+\), '(rf-\d+)'$")
 
     def got():
         out = []
-        for p in glob.glob(f"{d}/out/rows*"):
-            for line in open(p, "rb"):
-                m = rx.match(json.loads(line).get("sql_text", "")) if line.strip() else None
-                if m:
-                    out.append(m.group(1))
+        for line in delivered_lines(f"{d}/delivered"):
+            m = rx.match(json.loads(line).get("sql_text", "")) if line.strip() else None
+            if m:
+                out.append(m.group(1))
         return out
     seed = int(os.environ.get("SEED", time.time()))
     rnd = random.Random(seed)
@@ -311,11 +294,6 @@ def test_rds_server_killed_mid_harvest_and_connections_reset():
     time.sleep(1.5)
     _alive(a, "rds faults")
     a.stop()
-    rows = got()
-    dup = sorted({x for x in rows if rows.count(x) > 1})
-    missing = sorted(set(want) - set(rows))
-    assert not dup and not missing, (f"seed {seed}: {len(dup)} duplicated (first {dup[:5]}), "
-                                     f"{len(missing)} lost (first {missing[:5]}); log:\n"
-                                     + lstest.tail_text(a.all_logs(), 30))
+    check_exactly_once(got(), want, f"rds faults, seed {seed}")
     print(f"    seed {seed}: {len(want)} rows once through {proxy.resets} resets and "
           f"{rounds // 2} server kills", flush=True)
