@@ -1001,6 +1001,7 @@ static int tail_block(struct tail_file *f, const char *p, size_t n)
                 rc = tail_line(f, p + i, seg, f->line_start, end);
             }
             if (rc == LS_AGAIN) {
+                tail_sign(f, p, base, n);
                 return LS_AGAIN;
             }
             ls_buf_reset(&f->carry);
@@ -1698,6 +1699,44 @@ static bool tail_line_end(int fd, uint64_t pos)
     return pread(fd, &c, 1, (off_t)(pos - 1)) != 1 || c == '\n';
 }
 
+/* A file named after f's path (copytruncate's copy), written after logship's last pos_file
+ * write, whose first line is not f's: f was truncated since. */
+static bool tail_copied_since(struct tail_file *f)
+{
+    struct tail_ctx *ctx = f->ctx;
+    char *dir, *slash;
+    const char *base;
+    uint64_t fp, cfp;
+    bool yes = false;
+    struct dirent *de;
+    DIR *d;
+
+    if (ctx->pos_mtime == 0 || ctx->follow_inodes || !tail_fingerprint(f->fd, &fp)) {
+        return false;
+    }
+    d = tail_opendir_of(f->path, &dir, &slash, &base);
+    while (d && !yes && (de = readdir(d)) != NULL) {
+        struct stat st;
+        char *p;
+
+        if (strncmp(de->d_name, base, strlen(base)) != 0 || de->d_name[strlen(base)] == '\0' ||
+            tail_compressed_name(de->d_name) || (uint64_t)de->d_ino == f->ino) {
+            continue;
+        }
+        p = slash ? ls_asprintf("%s%s%s", dir, slash == dir ? "" : "/", de->d_name)
+                  : ls_strdup(de->d_name);
+        yes = stat(p, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_dev == f->dev &&
+              (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec > ctx->pos_mtime &&
+              tail_path_fingerprint(p, &cfp) && cfp != fp;
+        ls_free(p);
+    }
+    if (d) {
+        closedir(d);
+    }
+    ls_free(dir);
+    return yes;
+}
+
 /* Open f (a path we follow) and choose where to start. */
 static int tail_file_start(struct tail_file *f, bool from_head)
 {
@@ -1751,12 +1790,14 @@ static int tail_file_start(struct tail_file *f, bool from_head)
             ls_plg_info(ctx->ins, "'%s' is smaller than its saved position: it was truncated; "
                         "reading from the head", f->path);
             tail_read_copy(f, 0, pe->pos);
-        } else if (pos > 0 && !tail_line_end(f->fd, pos)) {
-            /* saved positions end lines: this is a generation written after a truncation
-             * (copytruncate while logship was down) that has already grown past it */
-            ls_plg_info(ctx->ins, "'%s' has no line end at its saved position %llu: it was "
-                        "truncated and written again; reading from the head", f->path,
-                        (unsigned long long)pos);
+        } else if (pos > 0 && (!tail_line_end(f->fd, pos) || tail_copied_since(f))) {
+            /* saved positions end lines, and a copy with another first line written after
+             * them is copytruncate's: either way this is a generation written after a
+             * truncation while logship was down, already grown past the saved position */
+            ls_plg_info(ctx->ins, "'%s' was truncated and written again while logship was "
+                        "down (%s at its saved position %llu); reading from the head", f->path,
+                        tail_line_end(f->fd, pos) ? "a copy is newer than the pos_file"
+                                                  : "no line end", (unsigned long long)pos);
             tail_read_copy(f, 0, pos);
             pos = 0;
         }
@@ -1817,7 +1858,8 @@ static void tail_file_close(struct tail_file *f)
  * the same directory, named after the path, not compressed, followed by nobody, larger than our
  * offset at, with a line end just before it. Seen live (fp != 0), it also has the generation's
  * first line and the same bytes before our offset as we read, which an ordinary rotated file
- * (another generation) has not, even when all generations start with the same header line. At
+ * (another generation) has not, even when all generations start with the same header line
+ * (without those bytes, after a rewind: the newest file with that first line). At
  * start (fp == 0: the pos_file keeps no first line) it is the newest such file last written
  * after logship's last pos_file write (less 2 s: the copy may end just before that write; older
  * copies renamed since keep their older times); after two copytruncates while logship was down
@@ -1839,13 +1881,12 @@ static void tail_read_copy(struct tail_file *f, uint64_t fp, uint64_t at)
     DIR *d;
     struct dirent *de;
 
-    if (ctx->follow_inodes || at == 0 ||
-        (fp != 0 && (f->sig_pos != at || f->sig_len == 0)) || (fp == 0 && ctx->pos_mtime == 0)) {
+    if (ctx->follow_inodes || at == 0 || (fp == 0 && ctx->pos_mtime == 0)) {
         return;
     }
     d = tail_opendir_of(f->path, &dir, &slash, &base);
     blen = strlen(base);
-    while (d && (fp == 0 || found == NULL) && (de = readdir(d)) != NULL) {
+    while (d && found_mtime != INT64_MAX && (de = readdir(d)) != NULL) {
         char b[sizeof(f->sig)];
         uint64_t cfp = 0;
         int64_t mtime = 0;
@@ -1864,15 +1905,20 @@ static void tail_read_copy(struct tail_file *f, uint64_t fp, uint64_t at)
         fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
         same = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
                (uint64_t)st.st_dev == f->dev;
-        if (same && fp != 0) {
+        if (same && fp != 0 && f->sig_pos == at && f->sig_len) {
             same = (uint64_t)st.st_size > at && tail_fingerprint(fd, &cfp) && cfp == fp &&
                    pread(fd, b, f->sig_len, (off_t)(at - f->sig_len)) == (ssize_t)f->sig_len &&
                    memcmp(b, f->sig, f->sig_len) == 0;
+            if (same) {
+                found_ok = true;
+                mtime = INT64_MAX;     /* certain: ends the search */
+            }
         } else if (same) {
             /* the newest copy, checked below: an older one that passes the size and line end
              * tests while the newest (read to its end) does not is another generation */
             mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-            same = mtime >= ctx->pos_mtime - (int64_t)2 * 1000000000 &&
+            same = (fp != 0 ? tail_fingerprint(fd, &cfp) && cfp == fp
+                            : mtime >= ctx->pos_mtime - (int64_t)2 * 1000000000) &&
                    (found == NULL || mtime > found_mtime);
             if (same) {
                 found_ok = (uint64_t)st.st_size > at && tail_line_end(fd, at) &&

@@ -91,6 +91,20 @@ def _copy_lines(log):
         return {int(l.split()[1]) for l in f.read().decode().splitlines() if l.startswith("cr ")}
 
 
+def _where(log, n):
+    """Say which files hold line n, and at which offset (a failure's first clue)."""
+    for p in sorted([log] + glob.glob(log + ".*")):
+        with open(p, "rb") as f:
+            data = f.read()
+        at = data.find(f"cr {n} ".encode())
+        if at >= 0 and (at == 0 or data[at - 1:at] == b"\n"):
+            print(f"    line {n} is in {p} at offset {at} of {len(data)}, ino "
+                  f"{os.stat(p).st_ino}", flush=True)
+    pos = os.path.join(os.path.dirname(log), "tail.pos")
+    if os.path.exists(pos):
+        print("    pos_file:\n" + "".join("      " + l for l in open(pos)), flush=True)
+
+
 def _verdict(d, log, agent, written, what, unseen=frozenset()):
     """Wait for the delivery of every line the files hold, then check record by record.
     unseen: lines of copies made while logship was down across two copytruncates (README)."""
@@ -115,6 +129,8 @@ def _verdict(d, log, agent, written, what, unseen=frozenset()):
     lost = set(range(written)) - need      # in neither file, or only in a copy made while down
     missing = sorted(need - seen)
     unknown = seen - set(range(written))
+    if missing or dup:
+        _where(log, (missing or dup)[0])
     assert not dup and not missing and not unknown, (
         f"{what}: {written} written, {len(got)} delivered, {len(dup)} duplicates (first "
         f"{dup[:5]}), {len(missing)} missing (first {missing[:5]}), {len(unknown)} unknown; "
@@ -188,11 +204,18 @@ def test_copytruncate_crash_loop_exactly_once():
     rounds = 30 if lstest.LONG else 6
     rotations = 0
     unseen = set()
+    down_copies = []        # copies made since logship last got as far as "logship started"
+
+    def started_after(copies):
+        # two copies while down: only the newest is read, from the saved offset (README)
+        if len(copies) > 1:
+            for c in copies:
+                unseen.update(c)
     try:
         for _ in range(rounds):
             a.start()
-            down_copies = []
             time.sleep(rnd.uniform(0.2, 1.2))
+            kill_copy = None
             if rnd.random() < 0.6:
                 # kill -9 while logrotate copies and truncates
                 t = threading.Thread(target=rotate)
@@ -201,23 +224,25 @@ def test_copytruncate_crash_loop_exactly_once():
                 a.kill9()
                 t.join()
                 rotations += 1
-                down_copies.append(_copy_lines(log))
+                kill_copy = _copy_lines(log)
             else:
                 a.kill9()
             a.out.close()
             a.err.close()
             lstest.check_sanitizer(a.log(), "logship (killed round)")
+            if "logship started" in a.log():
+                started_after(down_copies)
+                down_copies = []
+            if kill_copy is not None:
+                down_copies.append(kill_copy)
             if rnd.random() < 0.3:
                 rotate()      # while logship is down
                 rotations += 1
                 down_copies.append(_copy_lines(log))
-            if len(down_copies) > 1:
-                # two copies while down: only the newest is read, from the saved offset (README)
-                for c in down_copies:
-                    unseen |= c
             time.sleep(rnd.uniform(0.0, 0.3))
     finally:
         written = w.finish()
+    started_after(down_copies)
     a.start()
     _verdict(d, log, a, written, f"seed {seed}, {rounds} kill -9 rounds, {rotations} "
                                  f"copytruncate rotations", unseen)
