@@ -19,7 +19,9 @@
  *
  * Rotation (rename + create, copytruncate, delete, inode reuse) is detected
  * by stat(path) against the open fd's inode, a size below the read offset,
- * or a changed first line (checked once a second). A renamed file keeps
+ * or a changed first line (checked after every read, before its bytes are
+ * taken; copytruncate's copy then gives the old generation's unread end,
+ * tail_read_copy). A renamed file keeps
  * being read through its fd until rotate_wait has passed *and* its end was
  * reached; while it drains, it has its own pos_file entry under the name
  * it has now (access.log.1), so a crash in that window finds it again at
