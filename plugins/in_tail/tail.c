@@ -1784,7 +1784,13 @@ static int tail_file_start(struct tail_file *f, bool from_head)
     if (pe && pe->live) {
         pe = NULL;    /* held by another watcher */
     }
-    if (pe && pe->ino == f->ino) {
+    if (pe && pe->ino == f->ino && pe->rotated) {
+        ls_plg_info(ctx->ins, "'%s' has the inode number of the file it replaced; reading it "
+                    "from the head", f->path);
+        pos = 0;
+        f->pe = pe;
+        pe->live = true;
+    } else if (pe && pe->ino == f->ino) {
         pos = pe->pos <= size ? pe->pos : 0;
         f->pe = pe;
         pe->live = true;
@@ -1828,6 +1834,9 @@ static int tail_file_start(struct tail_file *f, bool from_head)
     }
     tail_file_position(f, pos, size);
     tail_persist(f, f->committed);
+    if (f->pe) {
+        f->pe->rotated = false;
+    }
     ls_plg_info(ctx->ins, "following tail of '%s' from offset %llu", f->path,
                 (unsigned long long)f->read_pos);
     return LS_OK;
@@ -2022,7 +2031,7 @@ static void tail_rotated(struct tail_file *f, bool path_exists)
         ls_free(real);
         /* the position is the old file's: once that file is gone its inode number is free, and
          * a new file given the same number must not resume there (it is read from the head) */
-        (void)tail_pos_update2(ctx->pf, pe, 0, 0);
+        pe->rotated = true;
         pe->live = false;      /* claimed by the successor in tail_file_start */
     }
     if (path_exists || f->literal) {
