@@ -141,14 +141,19 @@ def _verdict(d, log, agent, written, what, unseen=frozenset()):
     return lost
 
 
-def test_copytruncate_under_a_fast_writer_delivers_every_record_once():
+def _setup():
+    """logrotate present, a seeded random source, an empty log and its agent (not started)."""
     _need_logrotate()
     seed = int(os.environ.get("SEED", time.time()))
-    rnd = random.Random(seed)
     d = tmpdir()
     log = os.path.join(d, "access.log")
     lstest.write(log, "")
-    a = Agent(relkit.tail_to_fault(d, log)).start()
+    return seed, random.Random(seed), d, log, Agent(relkit.tail_to_fault(d, log))
+
+
+def test_copytruncate_under_a_fast_writer_delivers_every_record_once():
+    seed, rnd, d, log, a = _setup()
+    a.start()
     a.wait_log("following tail of")
     rotate = _logrotate(d, log)
     w = Writer(log, rnd)
@@ -191,13 +196,7 @@ def test_copytruncate_new_generation_past_the_old_offset_is_read_from_its_head()
 
 
 def test_copytruncate_crash_loop_exactly_once():
-    _need_logrotate()
-    seed = int(os.environ.get("SEED", time.time()))
-    rnd = random.Random(seed)
-    d = tmpdir()
-    log = os.path.join(d, "access.log")
-    lstest.write(log, "")
-    a = Agent(relkit.tail_to_fault(d, log))
+    seed, rnd, d, log, a = _setup()
     rotate = _logrotate(d, log)
     w = Writer(log, rnd, pause=0.01)
     w.start()
