@@ -1604,6 +1604,17 @@ static bool enqueue_due(struct ls_buffer *b, struct ls_chunk *c, double now_mono
         if (c->timekey < current && (double)(c->timekey + tk) + b->c.timekey_wait <= (double)now) {
             return true;
         }
+        /* a slice later than the clock: the clock was set back (an NTP step, a restored VM), or
+         * the records carry future times. Waiting for the wall clock could take hours; a slice
+         * closes at the latest timekey + timekey_wait after its chunk was opened, by the
+         * monotonic clock */
+        if (c->timekey > current && c->created_mono + (double)tk + b->c.timekey_wait <= now_mono) {
+            ls_plg_warn(b->out, "chunk %s is for the time slice from %lld, later than the clock "
+                        "now (%lld): the clock went back or the records carry future times; "
+                        "flushing it after timekey + timekey_wait", c->id,
+                        (long long)c->timekey, (long long)now);
+            return true;
+        }
     }
     return false;
 }

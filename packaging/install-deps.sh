@@ -16,7 +16,7 @@ build="build-essential pkg-config libev-dev libcurl4-openssl-dev zlib1g-dev libs
 case $mode in
 build) pkgs=$build ;;
 demo)  pkgs="$build gzip" ;;
-test)  pkgs="$build gzip zstd xz-utils nginx-light mariadb-server mariadb-client procps curl logrotate debhelper lintian debootstrap
+test)  pkgs="$build gzip zstd xz-utils nginx-light mariadb-server mariadb-client procps curl logrotate faketime debhelper lintian debootstrap
        python3-msgpack python3-fluent-logger rsyslog prometheus" ;;
 fuzz)  pkgs="$build clang libclang-rt-14-dev" ;;
 deb)   pkgs="$build dpkg-dev debhelper lintian" ;;

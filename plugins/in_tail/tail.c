@@ -19,7 +19,9 @@
  *
  * Rotation (rename + create, copytruncate, delete, inode reuse) is detected
  * by stat(path) against the open fd's inode, a size below the read offset,
- * or a changed first line (checked once a second). A renamed file keeps
+ * or a changed first line (checked after every read, before its bytes are
+ * taken; copytruncate's copy then gives the old generation's unread end,
+ * tail_read_copy). A renamed file keeps
  * being read through its fd until rotate_wait has passed *and* its end was
  * reached; while it drains, it has its own pos_file entry under the name
  * it has now (access.log.1), so a crash in that window finds it again at
@@ -113,6 +115,7 @@ struct tail_ctx {
     uint64_t enc_bad_lines;            /* lines with replaced bytes since the last warning */
     struct ls_strv perm_warned;
     int64_t read_bytes_limit_per_second;     /* parsed; <= 0: off */
+    int64_t pos_mtime;                 /* the pos_file's last write before this start (ns) */
 };
 
 struct tail_file {
@@ -129,6 +132,9 @@ struct tail_file {
     uint64_t line_start;     /* offset of the first byte of the current (partial) line */
     uint64_t safe;           /* every line before this is handled and nothing is pending */
     uint64_t committed;      /* persisted in the pos_file */
+    uint64_t sig_pos;        /* sig: the last bytes before this offset (a line's end) */
+    uint8_t sig_len;
+    char sig[32];
     struct ls_buf carry;     /* the partial line */
     bool skipping;           /* inside a line longer than max_line_size */
     struct tail_pos_entry *pe;
@@ -241,6 +247,8 @@ static size_t tail_npos_in_use;
 
 static void tail_read(struct tail_file *f);
 static void tail_file_close(struct tail_file *f);
+static void tail_new_generation(struct tail_file *f);
+static void tail_read_copy(struct tail_file *f, uint64_t fp, uint64_t at);
 
 /* ------------------------------------------------------------------ */
 /* configuration                                                        */
@@ -923,6 +931,22 @@ static void tail_drop_long(struct tail_file *f, uint64_t len)
     }
 }
 
+/* Remember the bytes before f->safe when this block [base, base + n) holds them: they tell a
+ * copy of this generation (copytruncate's access.log.1) from any other file with its first line. */
+static void tail_sign(struct tail_file *f, const char *p, uint64_t base, size_t n)
+{
+    size_t at, k;
+
+    if (f->safe <= base || f->safe > base + n || f->safe == f->sig_pos) {
+        return;
+    }
+    at = (size_t)(f->safe - base);
+    k = at < sizeof(f->sig) ? at : sizeof(f->sig);
+    memcpy(f->sig, p + at - k, k);
+    f->sig_len = (uint8_t)k;
+    f->sig_pos = f->safe;
+}
+
 /* Split a block read at f->read_pos into lines. LS_AGAIN: stopped (rewound or commit failed). */
 static int tail_block(struct tail_file *f, const char *p, size_t n)
 {
@@ -947,6 +971,7 @@ static int tail_block(struct tail_file *f, const char *p, size_t n)
                     ls_buf_append(&f->carry, p + i, rest);
                 }
             }
+            tail_sign(f, p, base, n);
             f->read_pos = base + n;
             return LS_OK;
         }
@@ -978,6 +1003,7 @@ static int tail_block(struct tail_file *f, const char *p, size_t n)
                 rc = tail_line(f, p + i, seg, f->line_start, end);
             }
             if (rc == LS_AGAIN) {
+                tail_sign(f, p, base, n);
                 return LS_AGAIN;
             }
             ls_buf_reset(&f->carry);
@@ -991,8 +1017,18 @@ static int tail_block(struct tail_file *f, const char *p, size_t n)
             }
         }
     }
+    tail_sign(f, p, base, n);
     f->read_pos = base + n;
     return LS_OK;
+}
+
+/* The file no longer starts with the first line of the generation we read (checked after a
+ * read, so a truncation before it cannot go unseen). */
+static bool tail_generation_changed(struct tail_file *f)
+{
+    uint64_t fp;
+
+    return !tail_fingerprint(f->fd, &fp) || fp != f->fp;
 }
 
 /* Read from the file until EOF, a limit, or back-pressure; commit what was emitted. */
@@ -1031,6 +1067,12 @@ static void tail_read(struct tail_file *f)
         if (n == 0) {
             f->eof = true;
             break;
+        }
+        if (f->key && tail_generation_changed(f)) {
+            /* copytruncate and the writer already past our offset: these bytes are the new
+             * generation's, and must not be taken for the rest of the old one */
+            tail_new_generation(f);
+            continue;
         }
         f->eof = false;
         f->window_bytes += (uint64_t)n;
@@ -1459,6 +1501,19 @@ static bool tail_compressed_name(const char *name)
  * is not A's (cp access.log access.log.bak is a copy, not a generation). It is read from
  * its head, with its own pos_file entry written before the path's entry moves on.
  */
+/* Open path's directory: *dir (caller frees) is its name, *slash where path's last '/' was
+ * (NULL: the current directory), *base the file's name. */
+static DIR *tail_opendir_of(const char *path, char **dir, char **slash, const char **base)
+{
+    *dir = ls_strdup(path);
+    *slash = strrchr(*dir, '/');
+    *base = *slash ? path + (*slash - *dir) + 1 : path;
+    if (*slash) {
+        *(*slash == *dir ? *slash + 1 : *slash) = '\0';
+    }
+    return opendir(*slash ? *dir : ".");
+}
+
 static bool tail_path_fingerprint(const char *path, uint64_t *fp)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -1486,14 +1541,8 @@ static void tail_find_generations(struct tail_ctx *ctx, struct tail_file *nf, ui
     if (ctx->follow_inodes || !tail_birth(nf->fd, NULL, &c_birth) || c_birth <= a_birth) {
         return;
     }
-    dir = ls_strdup(nf->path);
-    slash = strrchr(dir, '/');
-    base = slash ? nf->path + (slash - dir) + 1 : nf->path;
-    if (slash) {
-        *(slash == dir ? slash + 1 : slash) = '\0';
-    }
+    d = tail_opendir_of(nf->path, &dir, &slash, &base);
     blen = strlen(base);
-    d = opendir(slash ? dir : ".");
     while (d && (de = readdir(d)) != NULL) {
         struct stat st;
         int64_t b_birth, b_mtime;
@@ -1645,6 +1694,51 @@ static bool tail_recover_leftovers(struct tail_ctx *ctx)
     return true;
 }
 
+static bool tail_line_end(int fd, uint64_t pos)
+{
+    char c;
+
+    return pread(fd, &c, 1, (off_t)(pos - 1)) != 1 || c == '\n';
+}
+
+/* A file named after f's path (copytruncate's copy), written after logship's last pos_file
+ * write, whose first line is not f's: f was truncated since. */
+static bool tail_copied_since(struct tail_file *f)
+{
+    struct tail_ctx *ctx = f->ctx;
+    char *dir, *slash;
+    const char *base;
+    uint64_t fp, cfp;
+    bool yes = false;
+    struct dirent *de;
+    DIR *d;
+
+    if (ctx->pos_mtime == 0 || ctx->follow_inodes || !tail_fingerprint(f->fd, &fp)) {
+        return false;
+    }
+    d = tail_opendir_of(f->path, &dir, &slash, &base);
+    while (d && !yes && (de = readdir(d)) != NULL) {
+        struct stat st;
+        char *p;
+
+        if (strncmp(de->d_name, base, strlen(base)) != 0 || de->d_name[strlen(base)] == '\0' ||
+            tail_compressed_name(de->d_name) || (uint64_t)de->d_ino == f->ino) {
+            continue;
+        }
+        p = slash ? ls_asprintf("%s%s%s", dir, slash == dir ? "" : "/", de->d_name)
+                  : ls_strdup(de->d_name);
+        yes = stat(p, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_dev == f->dev &&
+              (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec > ctx->pos_mtime &&
+              tail_path_fingerprint(p, &cfp) && cfp != fp;
+        ls_free(p);
+    }
+    if (d) {
+        closedir(d);
+    }
+    ls_free(dir);
+    return yes;
+}
+
 /* Open f (a path we follow) and choose where to start. */
 static int tail_file_start(struct tail_file *f, bool from_head)
 {
@@ -1690,13 +1784,30 @@ static int tail_file_start(struct tail_file *f, bool from_head)
     if (pe && pe->live) {
         pe = NULL;    /* held by another watcher */
     }
-    if (pe && pe->ino == f->ino) {
+    if (pe && pe->ino == f->ino && pe->rotated) {
+        ls_plg_info(ctx->ins, "'%s' has the inode number of the file it replaced; reading it "
+                    "from the head", f->path);
+        pos = 0;
+        f->pe = pe;
+        pe->live = true;
+    } else if (pe && pe->ino == f->ino) {
         pos = pe->pos <= size ? pe->pos : 0;
         f->pe = pe;
         pe->live = true;
         if (pe->pos > size) {
             ls_plg_info(ctx->ins, "'%s' is smaller than its saved position: it was truncated; "
                         "reading from the head", f->path);
+            tail_read_copy(f, 0, pe->pos);
+        } else if (pos > 0 && (!tail_line_end(f->fd, pos) || tail_copied_since(f))) {
+            /* saved positions end lines, and a copy with another first line written after
+             * them is copytruncate's: either way this is a generation written after a
+             * truncation while logship was down, already grown past the saved position */
+            ls_plg_info(ctx->ins, "'%s' was truncated and written again while logship was "
+                        "down (%s at its saved position %llu); reading from the head", f->path,
+                        tail_line_end(f->fd, pos) ? "a copy is newer than the pos_file"
+                                                  : "no line end", (unsigned long long)pos);
+            tail_read_copy(f, 0, pos);
+            pos = 0;
         }
     } else if (pe) {
         /* the path has a new inode: the old file was rotated while we were down */
@@ -1723,6 +1834,9 @@ static int tail_file_start(struct tail_file *f, bool from_head)
     }
     tail_file_position(f, pos, size);
     tail_persist(f, f->committed);
+    if (f->pe) {
+        f->pe->rotated = false;
+    }
     ls_plg_info(ctx->ins, "following tail of '%s' from offset %llu", f->path,
                 (unsigned long long)f->read_pos);
     return LS_OK;
@@ -1749,6 +1863,151 @@ static void tail_file_close(struct tail_file *f)
     tail_file_free(f);
 }
 
+/*
+ * copytruncate copied the generation we read, then truncated it: the lines we had not read yet
+ * are in the copy (access.log.1, access.log-20261203), and nowhere else. The copy is a file in
+ * the same directory, named after the path, not compressed, followed by nobody, larger than our
+ * offset at, with a line end just before it. Seen live (fp != 0), it also has the generation's
+ * first line and the same bytes before our offset as we read, which an ordinary rotated file
+ * (another generation) has not, even when all generations start with the same header line
+ * (without those bytes, after a rewind: the newest file with that first line). At
+ * start (fp == 0: the pos_file keeps no first line) it is the newest such file last written
+ * after logship's last pos_file write (less 2 s: the copy may end just before that write; older
+ * copies renamed since keep their older times); after two copytruncates while logship was down
+ * that is the second one's copy, and the first one's rest is not read (README). It is read from
+ * at under the old generation's key (device, inode of the path, first line), so the outputs drop
+ * what they already hold. The lines written between the copy and the truncation are in neither
+ * file: copytruncate loses them (README).
+ */
+static void tail_read_copy(struct tail_file *f, uint64_t fp, uint64_t at)
+{
+    struct tail_ctx *ctx = f->ctx;
+    char *dir, *slash, *found = NULL;
+    const char *base;
+    size_t blen;
+    struct stat st, fst;
+    int64_t found_mtime = 0;
+    uint64_t found_fp = 0;
+    bool found_ok = true;
+    DIR *d;
+    struct dirent *de;
+
+    if (ctx->follow_inodes || at == 0 || (fp == 0 && ctx->pos_mtime == 0)) {
+        return;
+    }
+    d = tail_opendir_of(f->path, &dir, &slash, &base);
+    blen = strlen(base);
+    while (d && found_mtime != INT64_MAX && (de = readdir(d)) != NULL) {
+        char b[sizeof(f->sig)];
+        uint64_t cfp = 0;
+        int64_t mtime = 0;
+        char *p;
+        int fd;
+        bool same;
+
+        if (strncmp(de->d_name, base, blen) != 0 || de->d_name[blen] == '\0' ||
+            tail_compressed_name(de->d_name) || (uint64_t)de->d_ino == f->ino ||
+            tail_ino_followed(ctx, (uint64_t)de->d_ino) ||
+            tail_pos_has_ino(ctx->pf, (uint64_t)de->d_ino)) {
+            continue;
+        }
+        p = slash ? ls_asprintf("%s%s%s", dir, slash == dir ? "" : "/", de->d_name)
+                  : ls_strdup(de->d_name);
+        fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        same = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+               (uint64_t)st.st_dev == f->dev;
+        if (same && fp != 0 && f->sig_pos == at && f->sig_len) {
+            same = (uint64_t)st.st_size > at && tail_fingerprint(fd, &cfp) && cfp == fp &&
+                   pread(fd, b, f->sig_len, (off_t)(at - f->sig_len)) == (ssize_t)f->sig_len &&
+                   memcmp(b, f->sig, f->sig_len) == 0;
+            if (same) {
+                found_ok = true;
+                mtime = INT64_MAX;     /* certain: ends the search */
+            }
+        } else if (same) {
+            /* the newest copy, checked below: an older one that passes the size and line end
+             * tests while the newest (read to its end) does not is another generation */
+            mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+            same = (fp != 0 ? tail_fingerprint(fd, &cfp) && cfp == fp
+                            : mtime >= ctx->pos_mtime - (int64_t)2 * 1000000000) &&
+                   (found == NULL || mtime > found_mtime);
+            if (same) {
+                found_ok = (uint64_t)st.st_size > at && tail_line_end(fd, at) &&
+                           tail_fingerprint(fd, &cfp);
+            }
+        }
+        if (fd >= 0) {
+            close(fd);
+        }
+        if (same) {
+            ls_free(found);
+            found = p;
+            found_mtime = mtime;
+            found_fp = cfp;
+            fst = st;
+        } else {
+            ls_free(p);
+        }
+    }
+    if (d) {
+        closedir(d);
+    }
+    ls_free(dir);
+    if (found && !found_ok) {
+        ls_free(found);
+        found = NULL;
+    }
+    if (found) {
+        struct tail_file *of;
+        uint64_t k[3] = { f->dev, f->ino, found_fp };
+
+        ls_plg_info(ctx->ins, "'%s' was copied to '%s' before it was truncated: reading the "
+                    "copy from offset %llu", f->path, found, (unsigned long long)at);
+        of = tail_drain_new(ctx, found, &fst, at, f->tag, f->tag_len);
+        if (of) {
+            uint64_t dpos;
+
+            of->fp = found_fp;
+            of->key = ls_source_key(k, sizeof(k));
+            dpos = ls_source_durable_pos(ctx->ins->engine, of->key);
+            if (dpos > of->read_pos && dpos <= (uint64_t)fst.st_size) {
+                of->read_pos = of->line_start = of->safe = of->committed = dpos;
+            }
+            if (ctx->pf) {
+                of->pe = tail_pos_add(ctx->pf, of->path, of->committed, of->ino);
+                of->pe->live = true;
+            }
+            if (ctx->started) {
+                tail_read(of);
+            }
+        }
+    }
+}
+
+/* The file we follow was truncated (copytruncate) or rewritten in place: read the rest of the
+ * old generation from its copy, then the new one from the head under a new key. */
+static void tail_new_generation(struct tail_file *f)
+{
+    struct tail_ctx *ctx = f->ctx;
+    uint64_t key = f->key, fp = f->fp;
+
+    ls_plg_info(ctx->ins, "'%s' was truncated (copytruncate?) at offset %llu; reading it from "
+                "the head", f->path, (unsigned long long)f->read_pos);
+    if (f->safe != f->committed) {
+        (void)tail_commit(f, false);
+    }
+    if (key) {
+        tail_read_copy(f, fp, f->committed);
+    }
+    f->key = 0;
+    f->fp = 0;
+    f->sig_pos = 0;
+    f->sig_len = 0;
+    tail_rewind(f, 0);
+    f->committed = 0;
+    tail_persist(f, 0);
+}
+
 /* The path now names another file: keep draining f, follow the new one. */
 static void tail_rotated(struct tail_file *f, bool path_exists)
 {
@@ -1770,6 +2029,9 @@ static void tail_rotated(struct tail_file *f, bool path_exists)
             f->pe->live = true;
         }
         ls_free(real);
+        /* the position is the old file's: once that file is gone its inode number is free, and
+         * a new file given the same number must not resume there (it is read from the head) */
+        pe->rotated = true;
         pe->live = false;      /* claimed by the successor in tail_file_start */
     }
     if (path_exists || f->literal) {
@@ -1847,14 +2109,7 @@ static void tail_check(struct tail_file *f, bool deep)
         bool have = tail_fingerprint(f->fd, &fp);
         if ((uint64_t)st.st_size < f->read_pos || (have && fp != f->fp) ||
             (!have && f->read_pos > 0)) {
-            ls_plg_info(ctx->ins, "'%s' was truncated (copytruncate?); reading it from the head",
-                        f->path);
-            /* a new generation: new key, positions from 0 */
-            f->key = 0;
-            f->fp = 0;
-            tail_rewind(f, 0);
-            f->committed = 0;
-            tail_persist(f, 0);
+            tail_new_generation(f);
         }
     }
     tail_read(f);
@@ -2194,6 +2449,10 @@ static int tail_start(struct ls_instance *ins)
 
     ctx->rbuf = ls_malloc(TAIL_RBUF);
     if (ctx->pos_file) {
+        struct stat pst;
+        if (stat(ctx->pos_file, &pst) == 0) {
+            ctx->pos_mtime = (int64_t)pst.st_mtim.tv_sec * 1000000000 + pst.st_mtim.tv_nsec;
+        }
         err[0] = '\0';
         ctx->pf = tail_pos_open(ctx->pos_file, ctx->follow_inodes, err, sizeof(err));
         if (ctx->pf == NULL) {

@@ -19,6 +19,7 @@ struct tail_pos_entry {
     uint64_t ino;
     int64_t field;      /* file offset of the 16-digit pos field; -1: memory only */
     bool live;          /* claimed by a watcher: kept by compaction */
+    bool rotated;       /* its file was rotated away while we watched: pos and ino are stale */
 };
 
 struct tail_pos {

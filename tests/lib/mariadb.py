@@ -99,6 +99,7 @@ class MariaDB:
                 "--general-log=1", "--innodb-buffer-pool-size=16M", "--innodb-log-file-size=8M",
                 "--skip-innodb-doublewrite", "--performance-schema=OFF",
                 f"--log-error={self.dir}/error.log"] + self.extra
+        self.args = args
         self.p = subprocess.Popen(args, stdout=self.log, stderr=self.log)
         try:
             self._setup()
@@ -126,6 +127,13 @@ GRANT SELECT ON mysql.* TO '{USER}'@'%';
 GRANT EXECUTE ON PROCEDURE mysql.rds_rotate_slow_log TO '{USER}'@'%';
 GRANT EXECUTE ON PROCEDURE mysql.rds_rotate_general_log TO '{USER}'@'%';
 """)
+
+    def kill9_restart(self):
+        """SIGKILL the server, start it again on the same data directory and port."""
+        self.p.kill()
+        self.p.wait()
+        self.p = subprocess.Popen(self.args, stdout=self.log, stderr=self.log)
+        self._setup()
 
     def error_log(self):
         try:
