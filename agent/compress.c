@@ -249,6 +249,11 @@ static int gz_unfinal(z_stream *z, unsigned char *p, size_t *len, unsigned char 
     return LS_OK;
 }
 
+uint32_t ls_crc32(uint32_t crc, const void *p, size_t n)
+{
+    return libdeflate_crc32(crc, p, n);
+}
+
 static void put_le32(unsigned char *p, uint32_t v)
 {
     p[0] = (unsigned char)v;

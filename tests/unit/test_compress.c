@@ -9,6 +9,8 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <zlib.h>
+
 #include "compress.h"
 #include "buf.h"
 
@@ -232,6 +234,34 @@ START_TEST(gzip_joined_pieces)
     }
     check_gzip_kind((6 << 20) + 7, 1, 3);
     check_gzip_kind((6 << 20) + 7, 9, 3);
+}
+END_TEST
+
+/*
+ * ls_crc32 (the file buffer's frame check) gives zlib's crc32 values, so
+ * frames written before it verify: every length 0..300 at every alignment
+ * 0..15, long buffers, chained calls and the check value of "123456789".
+ */
+START_TEST(crc32_as_zlib)
+{
+    static unsigned char b[1 << 20];
+    unsigned seed = 7;
+    size_t i, n, off;
+
+    for (i = 0; i < sizeof(b); i++) {
+        b[i] = (unsigned char)(rand_r(&seed) >> 5);
+    }
+    ck_assert_uint_eq(ls_crc32(0, "123456789", 9), 0xCBF43926u);
+    ck_assert_uint_eq(ls_crc32(0, b, 0), 0);
+    for (off = 0; off < 16; off++) {
+        for (n = 0; n <= 300; n++) {
+            ck_assert_uint_eq(ls_crc32(0, b + off, n), (uint32_t)crc32(0L, b + off, (uInt)n));
+        }
+    }
+    ck_assert_uint_eq(ls_crc32(0, b, sizeof(b)), (uint32_t)crc32(0L, b, (uInt)sizeof(b)));
+    ck_assert_uint_eq(ls_crc32(ls_crc32(0, b, 12345), b + 12345, sizeof(b) - 12345),
+                      (uint32_t)crc32(0L, b, (uInt)sizeof(b)));
+    ck_assert_uint_ne(ls_crc32(0, b, 100), ls_crc32(0, b + 1, 100));
 }
 END_TEST
 
@@ -476,6 +506,7 @@ int main(void)
     tcase_add_test(t, gzip_10mb);
     tcase_add_test(t, gzip_levels);
     tcase_add_test(t, gzip_joined_pieces);
+    tcase_add_test(t, crc32_as_zlib);
     tcase_add_test(t, zstd_and_xz);
     tcase_add_test(t, levels);
     tcase_add_test(t, text_mode);
