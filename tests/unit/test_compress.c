@@ -238,6 +238,50 @@ START_TEST(gzip_joined_pieces)
 END_TEST
 
 /*
+ * The same with 1, 2 and 4 compressing threads: each gives one valid
+ * member, exact multiples of the piece size included (one thread writes a
+ * full piece before it knows whether more follows, then ends the member
+ * with an empty final block), and every thread count gives the same bytes
+ * when the input is not a multiple of the piece size.
+ */
+static void gzip_to_buf(uint64_t n, int kind, struct ls_buf *out)
+{
+    struct gen g = { .n = n, .seed = 1, .kind = kind };
+    char err[256] = "";
+
+    ls_buf_init(out, 0);
+    ck_assert_msg(ls_compress_to_buf(LS_COMPRESS_GZIP, 6, gen_read, &g, out, NULL, err, sizeof(err))
+                  == LS_OK, "%s", err);
+}
+
+START_TEST(gzip_threads)
+{
+    static const uint64_t sizes[] = { 1 << 20, 3 << 20, (3 << 20) + 1, (5 << 20) - 1 };
+    static const int threads[] = { 1, 2, 4 };
+    size_t i, t;
+
+    for (t = 0; t < LS_ARRAY_LEN(threads); t++) {
+        ls_compress_threads(threads[t]);
+        for (i = 0; i < LS_ARRAY_LEN(sizes); i++) {
+            check_gzip_kind(sizes[i], 6, (int)(i % 4));
+        }
+    }
+    for (i = 2; i < LS_ARRAY_LEN(sizes); i++) {
+        struct ls_buf one, many;
+        ls_compress_threads(1);
+        gzip_to_buf(sizes[i], 3, &one);
+        ls_compress_threads(4);
+        gzip_to_buf(sizes[i], 3, &many);
+        ck_assert_uint_eq(one.len, many.len);
+        ck_assert(memcmp(one.p, many.p, one.len) == 0);
+        ls_buf_release(&one);
+        ls_buf_release(&many);
+    }
+    ls_compress_threads(2);
+}
+END_TEST
+
+/*
  * ls_crc32 (the file buffer's frame check) gives zlib's crc32 values, so
  * frames written before it verify: every length 0..300 at every alignment
  * 0..15, long buffers, chained calls and the check value of "123456789".
@@ -506,6 +550,7 @@ int main(void)
     tcase_add_test(t, gzip_10mb);
     tcase_add_test(t, gzip_levels);
     tcase_add_test(t, gzip_joined_pieces);
+    tcase_add_test(t, gzip_threads);
     tcase_add_test(t, crc32_as_zlib);
     tcase_add_test(t, zstd_and_xz);
     tcase_add_test(t, levels);
