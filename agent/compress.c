@@ -45,6 +45,7 @@
 
 #include <libdeflate.h>
 #include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 #include <lzma.h>
 #include <zlib.h>
@@ -287,10 +288,14 @@ static void put_le32(unsigned char *p, uint32_t v)
  * a backlog's chunk is compressed on both while the loop thread parses.
  * Helpers are started per stream, only once a stream has a second piece,
  * and are counted process-wide (at most gz_threads - 1 of them, gz_threads
- * being the CPUs online, capped at GZ_MAX_THREADS), so memory stays bounded
+ * being the CPUs the process may run on, capped at GZ_MAX_THREADS), so memory stays bounded
  * by one input piece, its output and a libdeflate compressor per compressing
  * thread whatever flush_thread_count is. A stream that finds no helper free
- * compresses alone, as before.
+ * compresses alone, as before. Helpers join only after the first
+ * gz_par_after pieces (8 MiB): the memory buffer's chunks (8 MiB by default)
+ * stay on one thread, since with two of them in memory a helper's piece and
+ * compressor (1.7 MB) would take out_s3's default configuration past the
+ * 32 MB the README promises, and a backlog's file-buffer chunks are larger.
  */
 #define GZ_MAX_THREADS 4
 
@@ -324,25 +329,35 @@ struct gz_par {
 };
 
 static pthread_mutex_t gz_budget_mu = PTHREAD_MUTEX_INITIALIZER;
-static int gz_threads;          /* 0: not decided yet (the CPUs online) */
+static int gz_threads;          /* 0: not decided yet */
 static int gz_helpers_busy;
+static uint64_t gz_par_after = 8;
 
-void ls_compress_threads(int n)
+void ls_compress_threads(int n, int after)
 {
     pthread_mutex_lock(&gz_budget_mu);
     gz_threads = n < 1 ? 1 : n > GZ_MAX_THREADS ? GZ_MAX_THREADS : n;
+    gz_par_after = after < 1 ? 1 : (uint64_t)after;
     pthread_mutex_unlock(&gz_budget_mu);
 }
 
-/* Up to want helpers from the process-wide budget; how many were granted. */
-static int gz_helpers_take(int want)
+/* Up to want helpers from the process-wide budget for a stream that has read
+ * nread pieces and has more; how many were granted (none before gz_par_after). */
+static int gz_helpers_take(int want, uint64_t nread)
 {
     int got;
 
     pthread_mutex_lock(&gz_budget_mu);
+    if (nread != gz_par_after) {
+        pthread_mutex_unlock(&gz_budget_mu);
+        return 0;
+    }
     if (gz_threads == 0) {
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        gz_threads = cpus < 1 ? 1 : cpus > GZ_MAX_THREADS ? GZ_MAX_THREADS : (int)cpus;
+        /* the CPUs this process may run on (taskset, cgroup cpusets), not all that are online */
+        cpu_set_t set;
+        int cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
+                                                                : (int)sysconf(_SC_NPROCESSORS_ONLN);
+        gz_threads = cpus < 1 ? 1 : cpus > GZ_MAX_THREADS ? GZ_MAX_THREADS : cpus;
     }
     got = gz_threads - 1 - gz_helpers_busy;
     got = got < 0 ? 0 : got > want ? want : got;
@@ -439,6 +454,20 @@ static void *gz_helper_main(void *arg)
     return NULL;
 }
 
+/* The slot holding piece seq, or with seq UINT64_MAX a free one. Called with mu held. */
+static struct gz_slot *gz_slot_of(struct gz_par *p, uint64_t seq)
+{
+    int i;
+
+    for (i = 0; i < p->nslot; i++) {
+        struct gz_slot *sl = &p->slot[i];
+        if (seq == UINT64_MAX ? sl->state == GZ_FREE : sl->state != GZ_FREE && sl->seq == seq) {
+            return sl;
+        }
+    }
+    return NULL;
+}
+
 /*
  * Wait until sl is compressed, compressing pieces meanwhile (sl first) so
  * the stream's own thread is one of the compressing threads. mu held.
@@ -500,7 +529,9 @@ static int gz_run(int level, ls_read_cb read_cb, void *arg, struct cz_sink *s, u
         /* fill the free slots */
         while (!eof && nread - nwritten < (uint64_t)p.nslot) {
             long n;
-            sl = &p.slot[nread % (uint64_t)p.nslot];
+            pthread_mutex_lock(&p.mu);
+            sl = gz_slot_of(&p, UINT64_MAX);   /* there is one: fewer than nslot are in use */
+            pthread_mutex_unlock(&p.mu);
             if (sl->in == NULL) {
                 sl->in = ls_malloc(CZ_PIECE);
                 sl->out = ls_malloc(p.cap + 5);
@@ -521,9 +552,9 @@ static int gz_run(int level, ls_read_cb read_cb, void *arg, struct cz_sink *s, u
             sl->state = GZ_FILLED;
             pthread_cond_broadcast(&p.cv);
             pthread_mutex_unlock(&p.mu);
-            if (nread == 1 && !eof) {
-                /* a second piece follows: lend pieces to helpers (slot 0 stays slot 0) */
-                nhelper = gz_helpers_take(GZ_MAX_THREADS - 1);
+            if (!eof && nhelper == 0) {
+                /* more follows: lend pieces to helpers (from gz_par_after pieces on) */
+                nhelper = gz_helpers_take(GZ_MAX_THREADS - 1, nread);
                 for (i = 0; i < nhelper; i++) {
                     if (pthread_create(&helper[i], NULL, gz_helper_main, &p) != 0) {
                         gz_helpers_give(nhelper - i);
@@ -531,15 +562,17 @@ static int gz_run(int level, ls_read_cb read_cb, void *arg, struct cz_sink *s, u
                         break;
                     }
                 }
+                pthread_mutex_lock(&p.mu);
                 p.nslot = 1 + nhelper;
+                pthread_mutex_unlock(&p.mu);
             }
         }
         if (nwritten == nread) {
             break;
         }
         /* write the oldest piece */
-        sl = &p.slot[nwritten % (uint64_t)p.nslot];
         pthread_mutex_lock(&p.mu);
+        sl = gz_slot_of(&p, nwritten);
         rc = gz_wait_slot(&p, &w, sl);
         pthread_mutex_unlock(&p.mu);
         if (rc != LS_OK) {

@@ -64,11 +64,12 @@ struct ls_buf;
 int ls_compress_to_buf(enum ls_compress_algo algo, int level, ls_read_cb read_cb, void *arg,
                        struct ls_buf *out, struct ls_digest *dig, char *err, size_t errlen);
 /*
- * gzip streams longer than one 1 MiB piece are compressed by up to n threads
- * (the calling one and n - 1 helpers, counted process-wide; 1 to 4). The
- * default is the number of CPUs online; tests and the benchmark set it.
+ * gzip streams longer than `after` 1 MiB pieces (8 by default) are compressed
+ * by up to n threads (the calling one and n - 1 helpers, counted process-wide;
+ * 1 to 4). The default n is the number of CPUs the process may run on
+ * (taskset, cpusets); tests set both.
  */
-void ls_compress_threads(int n);
+void ls_compress_threads(int n, int after);
 /*
  * CRC-32 (zlib's and gzip's: crc32(0, p, n) of zlib gives the same value, and
  * crc may carry a previous call's result on), with libdeflate's carry-less

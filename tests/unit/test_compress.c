@@ -261,23 +261,23 @@ START_TEST(gzip_threads)
     size_t i, t;
 
     for (t = 0; t < LS_ARRAY_LEN(threads); t++) {
-        ls_compress_threads(threads[t]);
+        ls_compress_threads(threads[t], 1 + (int)t);
         for (i = 0; i < LS_ARRAY_LEN(sizes); i++) {
             check_gzip_kind(sizes[i], 6, (int)(i % 4));
         }
     }
     for (i = 2; i < LS_ARRAY_LEN(sizes); i++) {
         struct ls_buf one, many;
-        ls_compress_threads(1);
+        ls_compress_threads(1, 1);
         gzip_to_buf(sizes[i], 3, &one);
-        ls_compress_threads(4);
+        ls_compress_threads(4, 1);
         gzip_to_buf(sizes[i], 3, &many);
         ck_assert_uint_eq(one.len, many.len);
         ck_assert(memcmp(one.p, many.p, one.len) == 0);
         ls_buf_release(&one);
         ls_buf_release(&many);
     }
-    ls_compress_threads(2);
+    ls_compress_threads(2, 8);
 }
 END_TEST
 
