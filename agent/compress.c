@@ -590,7 +590,9 @@ static int gz_run(int level, ls_read_cb read_cb, void *arg, struct cz_sink *s, u
         if (sink_put(s, sl->out, sl->olen, err, errlen) != LS_OK) {
             goto out;
         }
+        pthread_mutex_lock(&p.mu);     /* helpers look at every slot's state */
         sl->state = GZ_FREE;
+        pthread_mutex_unlock(&p.mu);
         nwritten++;
     }
     if (open_end && sink_put(s, "\x03\x00", 2, err, errlen) != LS_OK) {
