@@ -21,7 +21,7 @@ void ls_buf_release(struct ls_buf *b)
     b->cap = 0;
 }
 
-int ls_buf_reserve(struct ls_buf *b, size_t n)
+int ls_buf_grow(struct ls_buf *b, size_t n)
 {
     size_t need = b->len + n + 1;   /* +1 keeps room for ls_buf_cstr's NUL */
     size_t cap;
@@ -41,27 +41,6 @@ int ls_buf_reserve(struct ls_buf *b, size_t n)
     }
     b->p = ls_realloc(b->p, cap);
     b->cap = cap;
-    return LS_OK;
-}
-
-int ls_buf_append(struct ls_buf *b, const void *p, size_t n)
-{
-    if (ls_buf_reserve(b, n) != LS_OK) {
-        return LS_AGAIN;
-    }
-    if (n) {
-        memcpy(b->p + b->len, p, n);
-    }
-    b->len += n;
-    return LS_OK;
-}
-
-int ls_buf_putc(struct ls_buf *b, char c)
-{
-    if (ls_buf_reserve(b, 1) != LS_OK) {
-        return LS_AGAIN;
-    }
-    b->p[b->len++] = c;
     return LS_OK;
 }
 

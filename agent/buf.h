@@ -22,10 +22,41 @@ struct ls_buf {
 void ls_buf_init(struct ls_buf *b, size_t max);
 void ls_buf_release(struct ls_buf *b);               /* free memory, back to empty */
 static inline void ls_buf_reset(struct ls_buf *b) { b->len = 0; }
-/* Ensure room for n more bytes. LS_OK, or LS_AGAIN if the cap would be passed. */
-int ls_buf_reserve(struct ls_buf *b, size_t n);
-int ls_buf_append(struct ls_buf *b, const void *p, size_t n);
-int ls_buf_putc(struct ls_buf *b, char c);
+/* ls_buf_reserve's slow path: allocate (or refuse) room for n more bytes. */
+int ls_buf_grow(struct ls_buf *b, size_t n);
+/*
+ * Ensure room for n more bytes. LS_OK, or LS_AGAIN if the cap would be passed.
+ * Inline with ls_buf_append and ls_buf_putc: the JSON writer calls them dozens
+ * of times per record, and the room is nearly always there already.
+ */
+static inline int ls_buf_reserve(struct ls_buf *b, size_t n)
+{
+    if (b->len + n + 1 <= b->cap && (b->max == 0 || b->len + n <= b->max)) {
+        return LS_OK;   /* +1 keeps room for ls_buf_cstr's NUL */
+    }
+    return ls_buf_grow(b, n);
+}
+
+static inline int ls_buf_append(struct ls_buf *b, const void *p, size_t n)
+{
+    if (ls_buf_reserve(b, n) != LS_OK) {
+        return LS_AGAIN;
+    }
+    if (n) {
+        memcpy(b->p + b->len, p, n);
+    }
+    b->len += n;
+    return LS_OK;
+}
+
+static inline int ls_buf_putc(struct ls_buf *b, char c)
+{
+    if (ls_buf_reserve(b, 1) != LS_OK) {
+        return LS_AGAIN;
+    }
+    b->p[b->len++] = c;
+    return LS_OK;
+}
 int ls_buf_printf(struct ls_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* NUL-terminate (not counted in len) and return p. */
 const char *ls_buf_cstr(struct ls_buf *b);

@@ -47,7 +47,6 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
-#include <zlib.h>
 
 #define CHUNK_MAGIC "LSCHUNK1"
 #define FRAME_MAGIC 0x5246534cu   /* "LSFR" little-endian */
@@ -891,8 +890,8 @@ static int frame_write(struct ls_buffer *b)
         memcpy(srcs + i * 16, &b->psrc[i].src, 8);
         memcpy(srcs + i * 16 + 8, &b->psrc[i].pending, 8);
     }
-    crc = (uint32_t)crc32(0L, srcs, (uInt)(nsrc * 16));
-    crc = (uint32_t)crc32(crc, (const Bytef *)b->pending.p, plen);
+    crc = ls_crc32(0, srcs, (size_t)nsrc * 16);
+    crc = ls_crc32(crc, b->pending.p, plen);
     memcpy(hdr, &magic, 4);
     memcpy(hdr + 4, &plen, 4);
     memcpy(hdr + 8, &nrec, 4);
@@ -1837,7 +1836,7 @@ static struct ls_chunk *recover_file(struct ls_buffer *b, const char *path, char
             ls_free(body);
             break;
         }
-        calc = (uint32_t)crc32(0L, body, (uInt)blen);
+        calc = ls_crc32(0, body, blen);
         if (calc != crc) {
             ls_free(body);
             break;

@@ -25,7 +25,9 @@
  * zlib's inflate in Z_BLOCK mode (which stops after every block and
  * reports the bit position; the technique of zlib's examples/gzjoin.c) walks each piece: about 0.09x gzip -6 CPU, a
  * well-tested decoder rather than a hand-written one. The CRC-32 of the
- * trailer comes from libdeflate_crc32 over the input.
+ * trailer comes from libdeflate_crc32 over each piece, joined with zlib's
+ * crc32_combine. Since pieces are independent, they are compressed (and
+ * walked) on several threads at once and written in order (see gz_par).
  *
  * zstd and xz need none of this: libzstd and liblzma compress streams, so
  * the chunk goes through one encoder in CZ_BLOCK pieces and comes out as
@@ -42,6 +44,9 @@
 #include "dynlib.h"
 
 #include <libdeflate.h>
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
 #include <lzma.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -191,24 +196,23 @@ static long read_full(ls_read_cb read_cb, void *arg, unsigned char *buf, size_t 
 }
 
 /*
- * p[0..*len) is one complete raw deflate stream. Make it a non-final part
- * of a longer stream ending on a byte boundary: clear the BFINAL bit of its
- * last block, then append an empty stored block (BFINAL=0 BTYPE=00 in the
- * 3 bits after the end-of-block code, zero padding to the byte boundary,
- * LEN=0000 NLEN=FFFF). p has room for 5 more bytes. z is a raw inflate
- * stream (windowBits -15). LS_OK, LS_ERROR if p is not what it should be.
+ * p[0..len) is one complete raw deflate stream from libdeflate. Find the bit
+ * position of its last block's header (*last_hdr, the BFINAL bit) and the
+ * bit just after that block's end-of-block code (*end) with zlib's inflate
+ * in Z_BLOCK mode. z is a raw inflate stream (windowBits -15). LS_OK, or
+ * LS_ERROR if p is not what it should be.
  */
-static int gz_unfinal(z_stream *z, unsigned char *p, size_t *len, unsigned char *scratch)
+static int gz_find_last(z_stream *z, const unsigned char *p, size_t len, unsigned char *scratch,
+                        uint64_t *last_hdr_out, uint64_t *end_out)
 {
-    uint64_t last_hdr = 0;      /* bit position of the last block's header (BFINAL bit) */
-    uint64_t end;               /* bit position just after its end-of-block code */
-    size_t n, i;
+    uint64_t last_hdr = 0;
+    uint64_t end;
 
     if (inflateReset(z) != Z_OK) {
         return LS_ERROR;
     }
-    z->next_in = p;
-    z->avail_in = (uInt)*len;
+    z->next_in = (unsigned char *)p;
+    z->avail_in = (uInt)len;
     for (;;) {
         int zr;
         z->next_out = scratch;
@@ -233,9 +237,25 @@ static int gz_unfinal(z_stream *z, unsigned char *p, size_t *len, unsigned char 
             return LS_ERROR;
         }
     }
-    if ((end + 7) / 8 != *len || !(p[last_hdr / 8] & (1u << (last_hdr % 8)))) {
+    if ((end + 7) / 8 != len || !(p[last_hdr / 8] & (1u << (last_hdr % 8)))) {
         return LS_ERROR;
     }
+    *last_hdr_out = last_hdr;
+    *end_out = end;
+    return LS_OK;
+}
+
+/*
+ * Make p[0..*len), whose last block gz_find_last located, a non-final part
+ * of a longer stream ending on a byte boundary: clear the BFINAL bit of its
+ * last block, then append an empty stored block (BFINAL=0 BTYPE=00 in the
+ * 3 bits after the end-of-block code, zero padding to the byte boundary,
+ * LEN=0000 NLEN=FFFF). p has room for 5 more bytes.
+ */
+static void gz_unfinal(unsigned char *p, size_t *len, uint64_t last_hdr, uint64_t end)
+{
+    size_t n, i;
+
     p[last_hdr / 8] &= (unsigned char)~(1u << (last_hdr % 8));
     if (end % 8) {
         p[end / 8] &= (unsigned char)((1u << (end % 8)) - 1);   /* padding bits become the header */
@@ -246,7 +266,11 @@ static int gz_unfinal(z_stream *z, unsigned char *p, size_t *len, unsigned char 
     }
     memcpy(p + n, "\x00\x00\xff\xff", 4);
     *len = n + 4;
-    return LS_OK;
+}
+
+uint32_t ls_crc32(uint32_t crc, const void *p, size_t n)
+{
+    return libdeflate_crc32(crc, p, n);
 }
 
 static void put_le32(unsigned char *p, uint32_t v)
@@ -257,70 +281,322 @@ static void put_le32(unsigned char *p, uint32_t v)
     p[3] = (unsigned char)(v >> 24);
 }
 
-/* One gzip member from read_cb into s (see the top comment). */
+/*
+ * Parallel gzip. The pieces of one member are independent until they are
+ * joined, so the thread that compresses a chunk (a worker of the pool) lends
+ * pieces to helper threads and writes the results in order: with two cores
+ * a backlog's chunk is compressed on both while the loop thread parses.
+ * Helpers are started per stream, only once a stream has a second piece,
+ * and are counted process-wide (at most gz_threads - 1 of them, gz_threads
+ * being the CPUs the process may run on, capped at GZ_MAX_THREADS), so memory stays bounded
+ * by one input piece, its output and a libdeflate compressor per compressing
+ * thread whatever flush_thread_count is. A stream that finds no helper free
+ * compresses alone, as before. Helpers join only after the first
+ * gz_par_after pieces (8 MiB): the memory buffer's chunks (8 MiB by default)
+ * stay on one thread, since with two of them in memory a helper's piece and
+ * compressor (1.7 MB) would take out_s3's default configuration past the
+ * 32 MB the README promises, and a backlog's file-buffer chunks are larger.
+ */
+#define GZ_MAX_THREADS 4
+
+enum { GZ_FREE, GZ_FILLED, GZ_BUSY, GZ_DONE, GZ_FAILED };
+
+struct gz_slot {
+    unsigned char *in, *out;    /* CZ_PIECE; compress bound + 5 */
+    size_t n, olen;
+    uint32_t crc;
+    uint64_t last_hdr, end;     /* gz_find_last's answer */
+    uint64_t seq;
+    int state;
+};
+
+/* what one compressing thread owns */
+struct gz_worker {
+    struct libdeflate_compressor *c;
+    z_stream z;
+    bool zinit;
+    unsigned char *scratch;
+};
+
+struct gz_par {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;          /* any slot's state changed, or quit */
+    struct gz_slot slot[GZ_MAX_THREADS];
+    int nslot;
+    int level;
+    size_t cap;
+    bool quit;
+};
+
+static pthread_mutex_t gz_budget_mu = PTHREAD_MUTEX_INITIALIZER;
+static int gz_threads;          /* 0: not decided yet */
+static int gz_helpers_busy;
+static uint64_t gz_par_after = 8;
+
+void ls_compress_threads(int n, int after)
+{
+    pthread_mutex_lock(&gz_budget_mu);
+    gz_threads = n < 1 ? 1 : n > GZ_MAX_THREADS ? GZ_MAX_THREADS : n;
+    gz_par_after = after < 1 ? 1 : (uint64_t)after;
+    pthread_mutex_unlock(&gz_budget_mu);
+}
+
+/* Up to want helpers from the process-wide budget for a stream that has read
+ * nread pieces and has more; how many were granted (none before gz_par_after). */
+static int gz_helpers_take(int want, uint64_t nread)
+{
+    int got;
+
+    pthread_mutex_lock(&gz_budget_mu);
+    if (nread != gz_par_after) {
+        pthread_mutex_unlock(&gz_budget_mu);
+        return 0;
+    }
+    if (gz_threads == 0) {
+        /* the CPUs this process may run on (taskset, cgroup cpusets), not all that are online */
+        cpu_set_t set;
+        int cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
+                                                                : (int)sysconf(_SC_NPROCESSORS_ONLN);
+        gz_threads = cpus < 1 ? 1 : cpus > GZ_MAX_THREADS ? GZ_MAX_THREADS : cpus;
+    }
+    got = gz_threads - 1 - gz_helpers_busy;
+    got = got < 0 ? 0 : got > want ? want : got;
+    gz_helpers_busy += got;
+    pthread_mutex_unlock(&gz_budget_mu);
+    return got;
+}
+
+static void gz_helpers_give(int n)
+{
+    pthread_mutex_lock(&gz_budget_mu);
+    gz_helpers_busy -= n;
+    pthread_mutex_unlock(&gz_budget_mu);
+}
+
+static int gz_worker_init(struct gz_worker *w, int level)
+{
+    memset(w, 0, sizeof(*w));
+    w->c = libdeflate_alloc_compressor(level);
+    if (w->c == NULL || inflateInit2(&w->z, -15) != Z_OK) {
+        return LS_ERROR;
+    }
+    w->zinit = true;
+    w->scratch = ls_malloc(CZ_SCRATCH);
+    return LS_OK;
+}
+
+static void gz_worker_free(struct gz_worker *w)
+{
+    if (w->zinit) {
+        inflateEnd(&w->z);
+    }
+    libdeflate_free_compressor(w->c);
+    ls_free(w->scratch);
+}
+
+/* Compress a slot's piece and locate its last block: GZ_DONE or GZ_FAILED. */
+static int gz_piece(struct gz_worker *w, struct gz_slot *sl, size_t cap)
+{
+    sl->crc = libdeflate_crc32(0, sl->in, sl->n);
+    sl->olen = libdeflate_deflate_compress(w->c, sl->in, sl->n, sl->out, cap);
+    if (sl->olen == 0
+        || gz_find_last(&w->z, sl->out, sl->olen, w->scratch, &sl->last_hdr, &sl->end) != LS_OK) {
+        return GZ_FAILED;
+    }
+    return GZ_DONE;
+}
+
+/* The oldest piece waiting to be compressed, or NULL. Called with mu held. */
+static struct gz_slot *gz_next_filled(struct gz_par *p)
+{
+    struct gz_slot *best = NULL;
+    int i;
+
+    for (i = 0; i < p->nslot; i++) {
+        if (p->slot[i].state == GZ_FILLED && (best == NULL || p->slot[i].seq < best->seq)) {
+            best = &p->slot[i];
+        }
+    }
+    return best;
+}
+
+/* Compress sl (taken as GZ_BUSY under mu) with w; returns with mu held again. */
+static void gz_run_slot(struct gz_par *p, struct gz_worker *w, struct gz_slot *sl)
+{
+    int st;
+
+    sl->state = GZ_BUSY;
+    pthread_mutex_unlock(&p->mu);
+    st = gz_piece(w, sl, p->cap);
+    pthread_mutex_lock(&p->mu);
+    sl->state = st;
+    pthread_cond_broadcast(&p->cv);
+}
+
+static void *gz_helper_main(void *arg)
+{
+    struct gz_par *p = arg;
+    struct gz_worker w;
+    bool ok = gz_worker_init(&w, p->level) == LS_OK;
+
+    pthread_mutex_lock(&p->mu);
+    /* without its compressor a helper takes nothing: the stream's own thread does the work */
+    while (ok && !p->quit) {
+        struct gz_slot *sl = gz_next_filled(p);
+        if (sl == NULL) {
+            pthread_cond_wait(&p->cv, &p->mu);
+            continue;
+        }
+        gz_run_slot(p, &w, sl);
+    }
+    pthread_mutex_unlock(&p->mu);
+    gz_worker_free(&w);
+    return NULL;
+}
+
+/* The slot holding piece seq, or with seq UINT64_MAX a free one. Called with mu held. */
+static struct gz_slot *gz_slot_of(struct gz_par *p, uint64_t seq)
+{
+    int i;
+
+    for (i = 0; i < p->nslot; i++) {
+        struct gz_slot *sl = &p->slot[i];
+        if (seq == UINT64_MAX ? sl->state == GZ_FREE : sl->state != GZ_FREE && sl->seq == seq) {
+            return sl;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * Wait until sl is compressed, compressing pieces meanwhile (sl first) so
+ * the stream's own thread is one of the compressing threads. mu held.
+ */
+static int gz_wait_slot(struct gz_par *p, struct gz_worker *w, struct gz_slot *sl)
+{
+    while (sl->state != GZ_DONE && sl->state != GZ_FAILED) {
+        struct gz_slot *todo = sl->state == GZ_FILLED ? sl : gz_next_filled(p);
+        if (todo) {
+            gz_run_slot(p, w, todo);
+        } else {
+            pthread_cond_wait(&p->cv, &p->mu);
+        }
+    }
+    return sl->state == GZ_DONE ? LS_OK : LS_ERROR;
+}
+
+/*
+ * One gzip member from read_cb into s (see the top comment and gz_par).
+ * Pieces are read in order into free slots, compressed by whichever thread
+ * is free, and written in order. A piece known to be the last keeps its
+ * final block; every other one is made non-final. A full piece written
+ * before the next read told whether more follows (one slot, or all slots
+ * waiting) is made non-final too, and if nothing followed the member ends
+ * with an empty final block (03 00, zlib's Z_FINISH after a flush).
+ */
 static int gz_run(int level, ls_read_cb read_cb, void *arg, struct cz_sink *s, uint64_t *in_size,
                   char *err, size_t errlen)
 {
-    struct libdeflate_compressor *c = libdeflate_alloc_compressor(level);
-    unsigned char *in = NULL, *out = NULL, *scratch = NULL;
     unsigned char hdr[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3 };   /* no name, mtime 0, Unix */
     unsigned char trailer[8];
-    size_t cap, olen;
+    struct gz_par p;
+    struct gz_worker w;
+    pthread_t helper[GZ_MAX_THREADS];
+    int nhelper = 0, i;
+    uint64_t nread = 0, nwritten = 0, total = 0;
     uint32_t crc = 0;
-    uint64_t total = 0;
-    z_stream z;
-    bool zinit = false;
+    bool eof = false, open_end = false;
     int rc = LS_ERROR;
-    long n;
 
-    if (c == NULL) {
-        snprintf(err, errlen, "libdeflate_alloc_compressor() failed");
-        return LS_ERROR;
-    }
-    hdr[8] = level >= 9 ? 2 : level <= 1 ? 4 : 0;     /* XFL as zlib sets it */
-    memset(&z, 0, sizeof(z));
-    if (inflateInit2(&z, -15) != Z_OK) {
-        snprintf(err, errlen, "inflateInit2() failed");
+    memset(&p, 0, sizeof(p));
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_cond_init(&p.cv, NULL);
+    p.level = level;
+    p.nslot = 1;
+    if (gz_worker_init(&w, level) != LS_OK) {
+        snprintf(err, errlen, "libdeflate_alloc_compressor() or inflateInit2() failed");
         goto out;
     }
-    zinit = true;
-    in = ls_malloc(CZ_PIECE);
-    cap = libdeflate_deflate_compress_bound(c, CZ_PIECE);
-    out = ls_malloc(cap + 5);
-    scratch = ls_malloc(CZ_SCRATCH);
+    p.cap = libdeflate_deflate_compress_bound(w.c, CZ_PIECE);
+    hdr[8] = level >= 9 ? 2 : level <= 1 ? 4 : 0;     /* XFL as zlib sets it */
     if (sink_put(s, hdr, sizeof(hdr), err, errlen) != LS_OK) {
         goto out;
     }
-    n = read_full(read_cb, arg, in, CZ_PIECE);
     for (;;) {
+        struct gz_slot *sl;
         bool last;
-        if (n < 0) {
-            read_failed(err, errlen);
-            goto out;
+
+        /* fill the free slots */
+        while (!eof && nread - nwritten < (uint64_t)p.nslot) {
+            long n;
+            pthread_mutex_lock(&p.mu);
+            sl = gz_slot_of(&p, UINT64_MAX);   /* there is one: fewer than nslot are in use */
+            pthread_mutex_unlock(&p.mu);
+            if (sl->in == NULL) {
+                sl->in = ls_malloc(CZ_PIECE);
+                sl->out = ls_malloc(p.cap + 5);
+            }
+            n = read_full(read_cb, arg, sl->in, CZ_PIECE);
+            if (n < 0) {
+                read_failed(err, errlen);
+                goto out;
+            }
+            if (n == 0 && nread > 0) {
+                eof = true;
+                break;
+            }
+            eof = (size_t)n < CZ_PIECE;
+            pthread_mutex_lock(&p.mu);
+            sl->n = (size_t)n;
+            sl->seq = nread++;
+            sl->state = GZ_FILLED;
+            pthread_cond_broadcast(&p.cv);
+            pthread_mutex_unlock(&p.mu);
+            if (!eof && nhelper == 0) {
+                /* more follows: lend pieces to helpers (from gz_par_after pieces on) */
+                nhelper = gz_helpers_take(GZ_MAX_THREADS - 1, nread);
+                for (i = 0; i < nhelper; i++) {
+                    if (pthread_create(&helper[i], NULL, gz_helper_main, &p) != 0) {
+                        gz_helpers_give(nhelper - i);
+                        nhelper = i;
+                        break;
+                    }
+                }
+                pthread_mutex_lock(&p.mu);
+                p.nslot = 1 + nhelper;
+                pthread_mutex_unlock(&p.mu);
+            }
         }
-        crc = libdeflate_crc32(crc, in, (size_t)n);
-        total += (uint64_t)n;
-        olen = libdeflate_deflate_compress(c, in, (size_t)n, out, cap);
-        if (olen == 0) {
-            snprintf(err, errlen, "libdeflate_deflate_compress() failed");
-            goto out;
-        }
-        /* a full piece may be the last one: only the next read tells */
-        last = (size_t)n < CZ_PIECE;
-        if (!last) {
-            n = read_full(read_cb, arg, in, CZ_PIECE);
-            last = n == 0;
-        }
-        if (!last && gz_unfinal(&z, out, &olen, scratch) != LS_OK) {
-            snprintf(err, errlen, "joining deflate pieces failed");
-            goto out;
-        }
-        if (sink_put(s, out, olen, err, errlen) != LS_OK) {
-            goto out;
-        }
-        if (last) {
+        if (nwritten == nread) {
             break;
         }
+        /* write the oldest piece */
+        pthread_mutex_lock(&p.mu);
+        sl = gz_slot_of(&p, nwritten);
+        rc = gz_wait_slot(&p, &w, sl);
+        pthread_mutex_unlock(&p.mu);
+        if (rc != LS_OK) {
+            snprintf(err, errlen, "libdeflate_deflate_compress() or joining its pieces failed");
+            goto out;
+        }
+        rc = LS_ERROR;
+        last = eof && nwritten + 1 == nread;
+        if (!last) {
+            gz_unfinal(sl->out, &sl->olen, sl->last_hdr, sl->end);
+        }
+        open_end = !last;
+        crc = nwritten == 0 ? sl->crc : (uint32_t)crc32_combine(crc, sl->crc, (z_off_t)sl->n);
+        total += sl->n;
+        if (sink_put(s, sl->out, sl->olen, err, errlen) != LS_OK) {
+            goto out;
+        }
+        pthread_mutex_lock(&p.mu);     /* helpers look at every slot's state */
+        sl->state = GZ_FREE;
+        pthread_mutex_unlock(&p.mu);
+        nwritten++;
+    }
+    if (open_end && sink_put(s, "\x03\x00", 2, err, errlen) != LS_OK) {
+        goto out;
     }
     put_le32(trailer, crc);
     put_le32(trailer + 4, (uint32_t)total);
@@ -330,13 +606,21 @@ static int gz_run(int level, ls_read_cb read_cb, void *arg, struct cz_sink *s, u
     *in_size = total;
     rc = LS_OK;
 out:
-    if (zinit) {
-        inflateEnd(&z);
+    pthread_mutex_lock(&p.mu);
+    p.quit = true;
+    pthread_cond_broadcast(&p.cv);
+    pthread_mutex_unlock(&p.mu);
+    for (i = 0; i < nhelper; i++) {
+        pthread_join(helper[i], NULL);
     }
-    libdeflate_free_compressor(c);
-    ls_free(in);
-    ls_free(out);
-    ls_free(scratch);
+    gz_helpers_give(nhelper);
+    gz_worker_free(&w);
+    for (i = 0; i < GZ_MAX_THREADS; i++) {
+        ls_free(p.slot[i].in);
+        ls_free(p.slot[i].out);
+    }
+    pthread_mutex_destroy(&p.mu);
+    pthread_cond_destroy(&p.cv);
     return rc;
 }
 

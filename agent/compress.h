@@ -63,6 +63,19 @@ bool ls_compress_level_ok(enum ls_compress_algo algo, int level, char *range, si
 struct ls_buf;
 int ls_compress_to_buf(enum ls_compress_algo algo, int level, ls_read_cb read_cb, void *arg,
                        struct ls_buf *out, struct ls_digest *dig, char *err, size_t errlen);
+/*
+ * gzip streams longer than `after` 1 MiB pieces (8 by default) are compressed
+ * by up to n threads (the calling one and n - 1 helpers, counted process-wide;
+ * 1 to 4). The default n is the number of CPUs the process may run on
+ * (taskset, cpusets); tests set both.
+ */
+void ls_compress_threads(int n, int after);
+/*
+ * CRC-32 (zlib's and gzip's: crc32(0, p, n) of zlib gives the same value, and
+ * crc may carry a previous call's result on), with libdeflate's carry-less
+ * multiply code: the file buffer's frame checks use it.
+ */
+uint32_t ls_crc32(uint32_t crc, const void *p, size_t n);
 /* Digests of a whole file (for uploads of uncompressed chunks / resume). */
 int ls_digest_fd(int fd, struct ls_digest *dig);
 

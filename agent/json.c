@@ -75,6 +75,26 @@ static inline uint64_t swar_special(uint64_t x)
     return (lt | zq | zb | x) & SWAR_HIGH;
 }
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+/*
+ * Offset of the first byte of s[0..16) that json_esc_class does not copy as
+ * is (< 0x20, '"', '\\', >= 0x80), or 16. One signed compare finds both the
+ * control bytes and the non-ASCII ones (negative as signed chars), and the
+ * mask's lowest bit is the offset: no byte loop after a hit.
+ */
+static inline unsigned sse_special(const unsigned char *s)
+{
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)s);
+    __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+                                          _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
+                             _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)));
+    unsigned bits = (unsigned)_mm_movemask_epi8(m);
+
+    return bits ? (unsigned)__builtin_ctz(bits) : 16;
+}
+#endif
+
 /* Non-zero if any byte of x is >= 0x80. */
 static inline uint64_t swar_high(uint64_t x)
 {
@@ -185,27 +205,36 @@ static inline int out_room(struct ls_buf *b, char **o, size_t need)
 
 /*
  * Escape s into b at b->len (no quotes). Returns LS_OK or LS_AGAIN (the
- * caller restores b->len). Room is kept for the remaining input plus
- * slack; escapes grow the output and take more room on demand.
+ * caller restores b->len). The caller has reserved room for len + slack
+ * bytes; escapes grow the output and take more room on demand.
  */
 static int put_escaped(struct ls_buf *b, const unsigned char *s, size_t len, size_t slack)
 {
-    char *o;
+    char *o = b->p + b->len;
     size_t i = 0;
 
-    if (ls_buf_reserve(b, len + slack) != LS_OK) {
-        return LS_AGAIN;
-    }
-    o = b->p + b->len;
     while (i < len) {
         size_t run = i;
         unsigned c;
+        bool hit = false;
 
-        while (i + 8 <= len && !swar_special(swar_load(s + i))) {
-            i += 8;
+#ifdef __SSE2__
+        while (i + 16 <= len) {
+            unsigned k = sse_special(s + i);
+            i += k;
+            if (k < 16) {
+                hit = true;
+                break;
+            }
         }
-        while (i < len && json_esc_class[s[i]] == 0) {
-            i++;
+#endif
+        if (!hit) {
+            while (i + 8 <= len && !swar_special(swar_load(s + i))) {
+                i += 8;
+            }
+            while (i < len && json_esc_class[s[i]] == 0) {
+                i++;
+            }
         }
         memcpy(o, s + run, i - run);
         o += i - run;
@@ -264,7 +293,7 @@ int ls_json_put_str(struct ls_buf *out, const char *p, size_t len)
     if (ls_buf_reserve(out, len + 2) != LS_OK) {
         return LS_AGAIN;
     }
-    out->p[out->len++] = '"';
+    out->p[out->len++] = '"';   /* the room for len + 1 more is put_escaped's */
     if (put_escaped(out, (const unsigned char *)p, len, 1) != LS_OK) {
         out->len = start;
         return LS_AGAIN;

@@ -34,6 +34,13 @@ compare directly; "x gzip" is a row's CPU over the gzip -6 floor's CPU;
 "stored" is the bytes a row wrote (files or objects). Every stage but null
 is checked: the records delivered must equal the lines generated, and each
 S3 object must be one gzip member, zstd frame or xz stream.
+
+Lines fluentd's nginx expression rejects (none in the default log; --escaped-quotes P makes P%
+of them carry \\" in the user agent) are counted with the same expression in Python and
+reported; every stage is checked against the lines accepted. The s3-cores rows run the S3 job
+pinned with taskset to one CPU and then two, and report the wall-time ratio of that run beside
+the load average (other work on the machine skews wall time, not the CPU columns). Peak and
+idle RSS are compared with the README's figures (32 MB and 8 MB).
 """
 import argparse, gzip, lzma, os, shutil, signal, subprocess, sys, tempfile, time, zlib
 
@@ -60,6 +67,25 @@ class Result:
 
 
 RUNSTAT = None
+
+# fluentd's nginx expression as plugins/parser_nginx/nginx.c compiles it, in Python's syntax:
+# the lines it rejects are not delivered, so every stage is checked against the lines it accepts
+NGINX_RE = (rb'^(?P<remote>[^ ]*) (?P<host>[^ ]*) (?P<user>[^ ]*) \[(?P<time>[^\]]*)\] '
+            rb'"(?P<method>\S+)(?: +(?P<path>[^\"]*?)(?: +\S*)?)?" (?P<code>[^ ]*) (?P<size>[^ ]*)'
+            rb'(?: "(?P<referer>[^\"]*)" "(?P<agent>[^\"]*)"'
+            rb'(?:\s+\"?(?P<http_x_forwarded_for>[^\"]*)\"?)?)?$')
+
+
+def count_accepted(log):
+    """Lines of log that fluentd's nginx expression (NGINX_RE) matches."""
+    import re
+    match = re.compile(NGINX_RE).match
+    n = 0
+    with open(log, "rb") as f:
+        for ln in f:
+            if match(ln.rstrip(b"\n")):
+                n += 1
+    return n
 
 
 def build_runstat(cache):
@@ -324,6 +350,7 @@ def fresh(work):
 
 REPEAT = 1
 TIMEOUT = 1800
+TASKSET = None   # CPU list for taskset -c (the 1-core/2-core backlog rows), None: no pinning
 
 
 def run_logship(name, conf, work, reset=None):
@@ -339,7 +366,10 @@ def run_logship(name, conf, work, reset=None):
                 reset()
         with open(path, "w") as f:
             f.write(conf)
-        rc, cpu, wall, rss = run_measured([LOGSHIP, "-c", path, "--oneshot", "-q"],
+        argv = [LOGSHIP, "-c", path, "--oneshot", "-q"]
+        if TASKSET:
+            argv = ["taskset", "-c", TASKSET] + argv
+        rc, cpu, wall, rss = run_measured(argv,
                                           log=os.path.join(work, "logship.log"), timeout=TIMEOUT)
         if rc != 0:
             with open(os.path.join(work, "logship.log"), errors="replace") as f:
@@ -527,11 +557,15 @@ def main():
     ap.add_argument("--cache", default=os.environ.get("BENCH_CACHE", "/tmp/logship-bench"),
                     help="where generated logs are kept between runs")
     ap.add_argument("--stages",
-                    default="null,file-text,file-gzip,parquet,s3,s3-membuf,file-gzip-membuf,s3-zstd,"
-                            "s3-xz",
-                    help="comma-separated subset of null,file-text,file-gzip,parquet,s3,s3-membuf,"
-                         "file-gzip-membuf,s3-zstd,s3-xz (parquet's size and hour query compare "
-                         "with file-gzip)")
+                    default="null,file-text,file-gzip,parquet,s3,s3-cores,s3-membuf,file-gzip-membuf,"
+                            "s3-zstd,s3-xz",
+                    help="comma-separated subset of null,file-text,file-gzip,parquet,s3,s3-cores,"
+                         "s3-membuf,file-gzip-membuf,s3-zstd,s3-xz (parquet's size and hour query "
+                         "compare with file-gzip; s3-cores: the S3 backlog pinned to 1 and to 2 "
+                         "CPUs with taskset)")
+    ap.add_argument("--escaped-quotes", type=float, default=0.0, metavar="PCT",
+                    help="percentage of generated lines with \\\" in the user agent, which the "
+                         "nginx parser rejects (gen_nginx.py)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="run every measurement N times and keep the one with the least CPU")
     ap.add_argument("--no-idle", action="store_true", help="skip the idle RSS measurement")
@@ -547,16 +581,24 @@ def main():
     size = gen_nginx.parse_size(a.size)
     os.makedirs(a.cache, exist_ok=True)
     build_runstat(a.cache)
-    log = os.path.join(a.cache, "nginx-%d-s%d-h%d.log" % (size, a.seed, a.hours))
+    log = os.path.join(a.cache, "nginx-%d-s%d-h%d%s.log" % (
+        size, a.seed, a.hours, "-q%g" % a.escaped_quotes if a.escaped_quotes else ""))
     meta = log + ".lines"
     if not (os.path.exists(log) and os.path.exists(meta)):
         print("generating %s (%d bytes, seed %d)..." % (log, size, a.seed), flush=True)
         t0 = time.monotonic()
-        n, _ = gen_nginx.generate(log, size, a.seed, a.hours)
+        n, _ = gen_nginx.generate(log, size, a.seed, a.hours, escaped_quotes=a.escaped_quotes)
         with open(meta, "w") as f:
             f.write("%d\n" % n)
         print("  %d lines in %.1f s" % (n, time.monotonic() - t0), flush=True)
-    lines = int(open(meta).read())
+    counts = open(meta).read().split()
+    if len(counts) < 2:
+        # the lines the parser accepts, kept beside the count (older caches lack them)
+        counts = [counts[0], str(count_accepted(log))]
+        with open(meta, "w") as f:
+            f.write("%s\n%s\n" % tuple(counts))
+    generated, lines = int(counts[0]), int(counts[1])
+    load_before = os.getloadavg()
     in_bytes = os.path.getsize(log)
     base = tempfile.mkdtemp(prefix="logship-bench-")
     results = []
@@ -672,6 +714,20 @@ def main():
             else:
                 print("running s3...", flush=True)
                 results.append(s3_stage(log, os.path.join(base, "s3"), lines))
+        cores = None
+        if "s3-cores" in stages and s3_ok:
+            # a backlog is wall-clock bound: the same job pinned to one CPU and to two, in turn
+            global TASKSET
+            cores = []
+            for cpus, label in (("0", "1 core"), ("0,1", "2 cores")):
+                print("running s3 on %s..." % label, flush=True)
+                TASKSET = cpus
+                try:
+                    cores.append(s3_stage(log, os.path.join(base, "s3c"), lines,
+                                          name="same, backlog on %s (taskset -c %s)" % (label, cpus)))
+                finally:
+                    TASKSET = None
+            results.extend(cores)
         if "s3-membuf" in stages and s3_ok:
             print("running s3-membuf...", flush=True)
             results.append(s3_stage(log, os.path.join(base, "s3m"), lines, buffer_type="memory",
@@ -718,10 +774,16 @@ def main():
 
     out = []
     out.append("Input: %s: %d lines, %.1f MB (seed %d, %d h); JSON lines %.1f MB; gzip -6 of them %.1f MB%s"
-               % (os.path.basename(log), lines, in_bytes / MB, a.seed, a.hours, json_bytes / MB,
+               % (os.path.basename(log), generated, in_bytes / MB, a.seed, a.hours, json_bytes / MB,
                   gz_bytes / MB,
                   "; logship's gzip %.1f MB" % (out_gz_bytes / MB) if out_gz_bytes else ""))
-    out.append("Machine: %d CPUs, %s" % (os.cpu_count(), cpu_model()))
+    out.append("Rejected by the nginx parser: %d lines (%.2f%%); every stage delivered the %d it"
+               " accepts" % (generated - lines, 100.0 * (generated - lines) / max(generated, 1),
+                             lines))
+    load_after = os.getloadavg()
+    out.append("Machine: %d CPUs, %s; load average (1, 5, 15 min) %.2f %.2f %.2f at the start,"
+               " %.2f %.2f %.2f at the end" % ((os.cpu_count(), cpu_model()) + load_before
+                                              + load_after))
     out.append("")
     out.append("| stage | lines/s | MB/s | CPU s/GB | peak RSS | stored | x gzip -6 |")
     out.append("|---|---|---|---|---|---|---|")
@@ -737,6 +799,20 @@ def main():
                    " processes (logship-http exits 10 s after its last request)"
                    % (idle[0], IDLE_SETTLE, d["rss"] / 1024.0, d["anon"] / 1024.0, d["exe"] / 1024.0,
                       d["libs"] / 1024.0, d["nlibs"], d["helpers"] / 1024.0))
+    if cores and cores[0].cpu and cores[1].cpu:
+        out.append("Backlog, S3, 2 cores against 1 in this run: %.2fx the wall time (speed-up %.2fx),"
+                   " %.2fx the CPU (wall time is only meaningful on an otherwise idle machine: see"
+                   " the load average)" % (cores[1].wall / cores[0].wall, cores[0].wall / cores[1].wall,
+                                       cores[1].cpu / cores[0].cpu))
+    # the README's memory figures: idle under 8 MB, peak under 32 MB (logship + logship-http)
+    over = ["%s %.1f MB" % (r.name, r.rss_kb / 1024.0) for r in results
+            if r.rss_kb and r.rss_kb > 32 * 1024]
+    out.append("Peak RSS against the README's 32 MB: %s" % (
+        "over in " + "; ".join(over) if over else "every row under (largest %.1f MB)" % (
+            max([r.rss_kb for r in results if r.rss_kb] or [0]) / 1024.0)))
+    if idle:
+        out.append("Idle RSS against the README's 8 MB: %.1f MB, %s" % (
+            idle[1]["rss"] / 1024.0, "under" if idle[1]["rss"] < 8 * 1024 else "OVER"))
     out.extend(query_note)
     out.append("MB/s: input MB (10^6 bytes) per wall second; CPU s/GB: user+sys seconds per GB of input log;"
                " stored: bytes written (files or objects); x gzip -6: CPU over the gzip -6 floor's CPU"

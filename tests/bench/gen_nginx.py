@@ -10,7 +10,9 @@ IPv4 and IPv6 clients drawn from pools with a few heavy hitters, a mostly
 with percent-encoded query strings, a status mix where 2xx/3xx dominate,
 body sizes that follow the status, referers (none, same site, search
 engines), and user agents including bots and ones with quotes and
-backslashes, which nginx writes escaped as \\x22 and \\x5C. Times are
+backslashes, which nginx writes escaped as \\x22 and \\x5C (with --escaped-quotes P, P% of
+the lines carry a user agent with \\" instead, as `log_format ... escape=json` writes it, which
+fluentd's nginx expression rejects: the benchmark counts them). Times are
 monotonic (nginx logs when a request ends) and spread over --hours hours
 from a fixed start, so an hourly <buffer time> sees several slices.
 """
@@ -194,9 +196,14 @@ def parse_size(s):
     return int(float(s) * mult)
 
 
-def generate(path, size, seed=1, hours=6, start=1709884800):
-    """Write about size bytes (whole lines, at least size) to path. Returns (lines, bytes)."""
+ESCAPED_AGENT = 'Mozilla/5.0 (compatible; \\"QuoteBot\\" v2; +http://bot.example.org/)'
+
+
+def generate(path, size, seed=1, hours=6, start=1709884800, escaped_quotes=0.0):
+    """Write about size bytes (whole lines, at least size) to path. Returns (lines, bytes).
+    escaped_quotes: percentage of lines whose user agent holds \\" (see the top comment)."""
     g = Gen(seed, start, hours)
+    eq = random.Random(seed + 1)
     span = hours * 3600
     n = nbytes = 0
     tmp = path + ".tmp"
@@ -206,6 +213,9 @@ def generate(path, size, seed=1, hours=6, start=1709884800):
         while nbytes < size:
             t = start + int(span * (nbytes + bb) / size)
             ln = g.line(t)
+            if escaped_quotes and eq.random() * 100 < escaped_quotes:
+                head, _, _ = ln.rstrip("\n").rpartition(' "')
+                ln = '%s "%s"\n' % (head, ESCAPED_AGENT)
             batch.append(ln)
             bb += len(ln)
             n += 1
@@ -225,9 +235,11 @@ def main():
     ap.add_argument("--size", default="500M", help="bytes to write (k/M/G suffixes)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--hours", type=int, default=6, help="time span of the log")
+    ap.add_argument("--escaped-quotes", type=float, default=0.0, metavar="PCT",
+                    help="percentage of lines with \\\" in the user agent")
     ap.add_argument("-o", "--output", required=True)
     a = ap.parse_args()
-    n, b = generate(a.output, parse_size(a.size), a.seed, a.hours)
+    n, b = generate(a.output, parse_size(a.size), a.seed, a.hours, escaped_quotes=a.escaped_quotes)
     print("%s: %d lines, %d bytes" % (a.output, n, b))
 
 

@@ -9,6 +9,8 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <zlib.h>
+
 #include "compress.h"
 #include "buf.h"
 
@@ -232,6 +234,78 @@ START_TEST(gzip_joined_pieces)
     }
     check_gzip_kind((6 << 20) + 7, 1, 3);
     check_gzip_kind((6 << 20) + 7, 9, 3);
+}
+END_TEST
+
+/*
+ * The same with 1, 2 and 4 compressing threads: each gives one valid
+ * member, exact multiples of the piece size included (one thread writes a
+ * full piece before it knows whether more follows, then ends the member
+ * with an empty final block), and every thread count gives the same bytes
+ * when the input is not a multiple of the piece size.
+ */
+static void gzip_to_buf(uint64_t n, int kind, struct ls_buf *out)
+{
+    struct gen g = { .n = n, .seed = 1, .kind = kind };
+    char err[256] = "";
+
+    ls_buf_init(out, 0);
+    ck_assert_msg(ls_compress_to_buf(LS_COMPRESS_GZIP, 6, gen_read, &g, out, NULL, err, sizeof(err))
+                  == LS_OK, "%s", err);
+}
+
+START_TEST(gzip_threads)
+{
+    static const uint64_t sizes[] = { 1 << 20, 3 << 20, (3 << 20) + 1, (5 << 20) - 1 };
+    static const int threads[] = { 1, 2, 4 };
+    size_t i, t;
+
+    for (t = 0; t < LS_ARRAY_LEN(threads); t++) {
+        ls_compress_threads(threads[t], 1 + (int)t);
+        for (i = 0; i < LS_ARRAY_LEN(sizes); i++) {
+            check_gzip_kind(sizes[i], 6, (int)(i % 4));
+        }
+    }
+    for (i = 2; i < LS_ARRAY_LEN(sizes); i++) {
+        struct ls_buf one, many;
+        ls_compress_threads(1, 1);
+        gzip_to_buf(sizes[i], 3, &one);
+        ls_compress_threads(4, 1);
+        gzip_to_buf(sizes[i], 3, &many);
+        ck_assert_uint_eq(one.len, many.len);
+        ck_assert(memcmp(one.p, many.p, one.len) == 0);
+        ls_buf_release(&one);
+        ls_buf_release(&many);
+    }
+    ls_compress_threads(2, 8);
+}
+END_TEST
+
+/*
+ * ls_crc32 (the file buffer's frame check) gives zlib's crc32 values, so
+ * frames written before it verify: every length 0..300 at every alignment
+ * 0..15, long buffers, chained calls and the check value of "123456789".
+ */
+START_TEST(crc32_as_zlib)
+{
+    static unsigned char b[1 << 20];
+    unsigned seed = 7;
+    size_t i, n, off;
+
+    for (i = 0; i < sizeof(b); i++) {
+        b[i] = (unsigned char)(rand_r(&seed) >> 5);
+    }
+    ck_assert_uint_eq(ls_crc32(0, "123456789", 9), 0xCBF43926u);
+    ck_assert_uint_eq(ls_crc32(0, b, 0), 0);
+    for (off = 0; off < 16; off++) {
+        for (n = 0; n <= 300; n++) {
+            ck_assert_uint_eq(ls_crc32(0, b + off, n), (uint32_t)crc32(0L, b + off, (uInt)n));
+        }
+    }
+    ck_assert_uint_eq(ls_crc32(0, b, sizeof(b)), (uint32_t)crc32(0L, b, (uInt)sizeof(b)));
+    ck_assert_uint_eq(ls_crc32(ls_crc32(0, b, 12345), b + 12345, sizeof(b) - 12345),
+                      (uint32_t)crc32(0L, b, (uInt)sizeof(b)));
+    ck_assert_uint_ne(ls_crc32(0, b, 100), ls_crc32(0, b + 1, 100));
 }
 END_TEST
 
@@ -476,6 +550,8 @@ int main(void)
     tcase_add_test(t, gzip_10mb);
     tcase_add_test(t, gzip_levels);
     tcase_add_test(t, gzip_joined_pieces);
+    tcase_add_test(t, gzip_threads);
+    tcase_add_test(t, crc32_as_zlib);
     tcase_add_test(t, zstd_and_xz);
     tcase_add_test(t, levels);
     tcase_add_test(t, text_mode);

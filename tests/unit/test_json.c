@@ -122,13 +122,16 @@ START_TEST(escape_vs_python)
     f = fopen(inpath, "wb");
     ck_assert_ptr_nonnull(f);
     ls_buf_init(&all, 0);
-    for (i = 0; i < 2000; i++) {
-        unsigned char s[64];
-        int n = (int)(rand_r(&seed) % 40);
+    for (i = 0; i < 4000; i++) {
+        unsigned char s[160];
+        /* the second half: long runs of plain text with a rare special byte anywhere in them,
+         * for the 16- and 8-byte scans (every offset of a hit, runs of any length) */
+        bool sparse = i >= 2000;
+        int n = (int)(rand_r(&seed) % (sparse ? 160 : 40));
         for (k = 0; k < n; k++) {
             unsigned r = (unsigned)rand_r(&seed);
             /* bias towards interesting bytes */
-            switch (r % 6) {
+            switch (sparse && r % 40 >= 6 ? 6 : r % 6) {
             case 0: s[k] = (unsigned char)(r >> 8); break;
             case 1: s[k] = (unsigned char)(0x80 + ((r >> 8) % 0x80)); break;
             case 2: s[k] = (unsigned char)((r >> 8) % 0x20); break;
