@@ -607,3 +607,66 @@ def test_td_agent_prometheus_example_counts_nginx_statuses():
     assert got == want
     assert one(f, "nginx_size_bytes_total", host=host) == size
     assert one(f, "nginx_response_size_bytes_count", host=host) == 80
+
+def test_initialized_metrics_exist_before_any_record():
+    d = tmpdir()
+    port = free_port()
+    a = Agent(conf(f"""
+<source>
+  @type prometheus
+  bind 127.0.0.1
+  port {port}
+</source>
+<filter never.**>
+  @type prometheus
+  <labels>
+    host ${{hostname}}
+  </labels>
+  <metric>
+    name plain_total
+    type counter
+    desc Static labels only.
+    initialized true
+    <labels>
+      app web
+    </labels>
+  </metric>
+  <metric>
+    name by_status_total
+    type counter
+    desc Dynamic labels need initlabels.
+    initialized true
+    <labels>
+      status $.status
+      t ${{tag}}
+    </labels>
+    <initlabels>
+      status 200
+      t never.a
+    </initlabels>
+    <initlabels>
+      status 500
+      t never.b
+    </initlabels>
+  </metric>
+</filter>
+<match never.**>
+  @type null
+</match>
+""", d)).start()
+    a.wait_log(r"listening on http://127\.0\.0\.1:%d/metrics" % port)
+    text = scrape(port)
+    a.stop()
+    assert "initlabels" not in a.log() and "not used" not in a.log(), a.log()
+    promtool(text)
+    f = parse(text)
+    host = socket.gethostname()
+    assert series(f, "plain_total") == {(("app", "web"), ("host", host)): 0.0}
+    assert series(f, "by_status_total") == {
+        (("host", host), ("status", "200"), ("t", "never.a")): 0.0,
+        (("host", host), ("status", "500"), ("t", "never.b")): 0.0}
+    # a dynamic label without an <initlabels> value is refused, naming the file and line
+    p, path = dry("<filter **>\n  @type prometheus\n  <metric>\n    name m\n    type counter\n    desc d\n"
+                  "    initialized true\n    <labels>\n      s $.s\n    </labels>\n  </metric>\n</filter>\n")
+    assert p.returncode != 0 and re.search(re.escape(path) + r":3: RecordAccessor/Placeholder key s with value "
+                                           r"\$\.s has not been set in a <initlabels>", p.stderr), p.stderr
