@@ -30,7 +30,7 @@ struct pm_ctx {
     struct ls_instance *ins;
     struct pm_metric *m;
     size_t n;
-    bool registered;
+    struct prom_registry *reg;
     struct ls_buf lb;            /* label values of one record, back to back */
     size_t *offs, *lens;
     const char **vals;
@@ -292,8 +292,8 @@ static int pm_add_metric(struct pm_ctx *ctx, const struct prom_labels *base,
         goto out;
     }
     names = prom_labels_names(&m->labels, NULL, 0);
-    m->fam = prom_family(mc.name, m->type, mc.desc, names, m->labels.n, bounds, texts, nb, msg,
-                         sizeof(msg));
+    m->fam = prom_family(ctx->reg, mc.name, m->type, mc.desc, names, m->labels.n, bounds, texts,
+                         nb, msg, sizeof(msg));
     ls_free(names);
     if (m->fam == NULL) {
         snprintf(err, errlen, "%s:%d: %s", ms->file, ms->line, msg);
@@ -322,8 +322,7 @@ static int pm_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
 
     ctx->ins = ins;
     ls_buf_init(&ctx->lb, 0);
-    prom_registry_ref();
-    ctx->registered = true;
+    ctx->reg = prom_registry_ref(ins->engine);
     if (prom_labels_parse(&base, NULL, sec, true, "prometheus", err, errlen) != LS_OK) {
         prom_labels_release(&base);
         return LS_ERROR;
@@ -357,9 +356,7 @@ static void pm_destroy(struct ls_instance *ins)
     ls_free(ctx->lens);
     ls_free(ctx->vals);
     ls_buf_release(&ctx->lb);
-    if (ctx->registered) {
-        prom_registry_unref();
-    }
+    prom_registry_unref(ctx->reg);
 }
 
 /* A number as client_ruby takes it: Integer or Float (a bignum's digits too). */

@@ -34,7 +34,7 @@ struct pin_ctx {
     struct MHD_Daemon *mhd;
     struct ls_io *io;
     struct ls_timer *timer;
-    bool registered;
+    struct prom_registry *reg;
 };
 
 static const struct ls_param pin_params[] = {
@@ -111,7 +111,7 @@ static enum MHD_Result pin_handler(void *cls, struct MHD_Connection *conn, const
         return pin_reply(ctx, conn, MHD_HTTP_NOT_FOUND, "text/plain", msg, sizeof(msg) - 1);
     }
     ls_buf_init(&out, PIN_RESPONSE_MAX);
-    prom_render(&out);
+    prom_render(ctx->reg, &out);
     rc = pin_reply(ctx, conn, MHD_HTTP_OK, "text/plain; version=0.0.4", out.p, out.len);
     ls_buf_release(&out);
     return rc;
@@ -242,6 +242,11 @@ static int pin_start(struct ls_instance *ins)
     ctx->timer = ls_timer_new(ins, pin_timer_cb, ctx);
     ctx->io = ls_io_new(ins, info->epoll_fd, LS_IO_READ, pin_io_cb, ctx);
     pin_run(ctx);
+    if (strcmp(ctx->bind, "127.0.0.1") != 0 && strcmp(ctx->bind, "::1") != 0 &&
+        strcmp(ctx->bind, "localhost") != 0) {
+        ls_plg_warn(ins, "listening on %s: every host that can reach it can read the metrics "
+                    "(bind 127.0.0.1 keeps them local)", ctx->bind);
+    }
     ls_plg_info(ins, "listening on http://%s%s%s:%u%s", strchr(ctx->bind, ':') ? "[" : "",
                 ctx->bind, strchr(ctx->bind, ':') ? "]" : "", port, ctx->metrics_path);
     return LS_OK;
@@ -254,8 +259,7 @@ static int pin_init(struct ls_instance *ins, struct ls_conf_section *sec, char *
     char why[512];
 
     ctx->ins = ins;
-    prom_registry_ref();
-    ctx->registered = true;
+    ctx->reg = prom_registry_ref(ins->engine);
     if (ctx->metrics_path[0] != '/') {
         ls_conf_param_error(sec, "metrics_path", err, errlen, "metrics_path must start with /");
         return LS_ERROR;
@@ -272,9 +276,7 @@ static void pin_destroy(struct ls_instance *ins)
     struct pin_ctx *ctx = ins->ctx;
 
     pin_stop(ins);
-    if (ctx->registered) {
-        prom_registry_unref();
-    }
+    prom_registry_unref(ctx->reg);
 }
 
 const struct ls_plugin ls_plugin_in_prometheus = {

@@ -37,7 +37,7 @@ struct pmon_ctx {
     struct prom_family **fams;   /* one per row of the kind's table */
     size_t nfams;
     struct ls_timer *timer;
-    bool registered;
+    struct prom_registry *reg;
     /* one series' label values */
     const char **vals;
     size_t *lens;
@@ -312,8 +312,7 @@ static int pmon_init_kind(struct ls_instance *ins, struct ls_conf_section *sec,
     ctx->ins = ins;
     ctx->kind = kind;
     ls_buf_init(&ctx->base, 0);
-    prom_registry_ref();
-    ctx->registered = true;
+    ctx->reg = prom_registry_ref(ins->engine);
     if (prom_labels_parse(&ctx->labels, NULL, sec, false, pmon_names[kind], err, errlen) !=
         LS_OK) {
         return LS_ERROR;
@@ -334,7 +333,7 @@ static int pmon_init_kind(struct ls_instance *ins, struct ls_conf_section *sec,
     for (i = 0; i < nfams; i++) {
         enum prom_type type = kind == PMON_OUTPUT && !ctx->gauge_all && fams[i].cumulative
                                   ? PROM_COUNTER : PROM_GAUGE;
-        ctx->fams[i] = prom_family(fams[i].name, type, fams[i].help, names,
+        ctx->fams[i] = prom_family(ctx->reg, fams[i].name, type, fams[i].help, names,
                                    ctx->nbase + nextra, NULL, NULL, 0, msg, sizeof(msg));
         if (ctx->fams[i] == NULL) {
             snprintf(err, errlen, "%s:%d: %s", sec->file, sec->line, msg);
@@ -395,9 +394,7 @@ static void pmon_destroy(struct ls_instance *ins)
     ls_free(ctx->vals);
     ls_free(ctx->lens);
     ls_free(ctx->fams);
-    if (ctx->registered) {
-        prom_registry_unref();
-    }
+    prom_registry_unref(ctx->reg);
 }
 
 const struct ls_plugin ls_plugin_in_prometheus_monitor = {

@@ -43,20 +43,37 @@ struct prom_family {
     struct prom_series **tab;
     size_t tabsize, nseries;
     struct prom_series *first, *last;
+    struct prom_registry *reg;
     struct prom_family *next;
 };
 
-static struct {
+struct prom_registry {
+    const void *eng;
     unsigned refs;
     struct prom_family *first, *last;
-    struct ls_buf scratch;
-} prom_reg;
+    struct ls_buf scratch;       /* a series' key being looked up */
+    struct prom_registry *next;
+};
+
+static struct prom_registry *prom_registries;
 
 static const char *const prom_type_names[] = { "counter", "gauge", "summary", "histogram" };
 
-void prom_registry_ref(void)
+struct prom_registry *prom_registry_ref(const void *eng)
 {
-    prom_reg.refs++;
+    struct prom_registry *r;
+
+    for (r = prom_registries; r && r->eng != eng; r = r->next) {
+    }
+    if (r == NULL) {
+        r = ls_calloc(1, sizeof(*r));
+        r->eng = eng;
+        ls_buf_init(&r->scratch, 0);
+        r->next = prom_registries;
+        prom_registries = r;
+    }
+    r->refs++;
+    return r;
 }
 
 static void prom_family_free(struct prom_family *f)
@@ -85,19 +102,23 @@ static void prom_family_free(struct prom_family *f)
     ls_free(f);
 }
 
-void prom_registry_unref(void)
+void prom_registry_unref(struct prom_registry *reg)
 {
+    struct prom_registry **pp;
     struct prom_family *f, *n;
 
-    if (prom_reg.refs == 0 || --prom_reg.refs > 0) {
+    if (reg == NULL || --reg->refs > 0) {
         return;
     }
-    for (f = prom_reg.first; f; f = n) {
+    for (f = reg->first; f; f = n) {
         n = f->next;
         prom_family_free(f);
     }
-    ls_buf_release(&prom_reg.scratch);
-    memset(&prom_reg, 0, sizeof(prom_reg));
+    for (pp = &prom_registries; *pp != reg; pp = &(*pp)->next) {
+    }
+    *pp = reg->next;
+    ls_buf_release(&reg->scratch);
+    ls_free(reg);
 }
 
 static bool prom_same_labels(const struct prom_family *f, char *const *labels, size_t n)
@@ -115,7 +136,7 @@ static bool prom_same_labels(const struct prom_family *f, char *const *labels, s
     return true;
 }
 
-struct prom_family *prom_family(const char *name, enum prom_type type, const char *help,
+struct prom_family *prom_family(struct prom_registry *reg, const char *name, enum prom_type type, const char *help,
                                 char *const *labels, size_t nlabels, const double *buckets,
                                 char *const *bucket_texts, size_t nbuckets, char *msg,
                                 size_t msglen)
@@ -123,7 +144,7 @@ struct prom_family *prom_family(const char *name, enum prom_type type, const cha
     struct prom_family *f;
     size_t i;
 
-    for (f = prom_reg.first; f; f = f->next) {
+    for (f = reg->first; f; f = f->next) {
         if (strcmp(f->name, name) != 0) {
             continue;
         }
@@ -168,12 +189,13 @@ struct prom_family *prom_family(const char *name, enum prom_type type, const cha
     }
     f->tabsize = 16;
     f->tab = ls_calloc(f->tabsize, sizeof(*f->tab));
-    if (prom_reg.last) {
-        prom_reg.last->next = f;
+    f->reg = reg;
+    if (reg->last) {
+        reg->last->next = f;
     } else {
-        prom_reg.first = f;
+        reg->first = f;
     }
-    prom_reg.last = f;
+    reg->last = f;
     return f;
 }
 
@@ -219,7 +241,7 @@ static void prom_grow(struct prom_family *f)
 struct prom_series *prom_series(struct prom_family *f, const char *const *values,
                                 const size_t *lens)
 {
-    struct ls_buf *k = &prom_reg.scratch;
+    struct ls_buf *k = &f->reg->scratch;
     struct prom_series *s;
     uint64_t h;
     size_t i;
@@ -373,14 +395,14 @@ static void prom_line(struct ls_buf *out, const char *name, const char *suffix,
     ls_buf_putc(out, '\n');
 }
 
-void prom_render(struct ls_buf *out)
+void prom_render(const struct prom_registry *reg, struct ls_buf *out)
 {
     const struct prom_family *f;
     const struct prom_series *s;
     size_t i;
     double cum;
 
-    for (f = prom_reg.first; f; f = f->next) {
+    for (f = reg->first; f; f = f->next) {
         ls_buf_printf(out, "# TYPE %s %s\n# HELP %s ", f->name, prom_type_names[f->type],
                       f->name);
         prom_put_escaped(out, f->help, strlen(f->help), false);

@@ -5,9 +5,10 @@
  * placeholders, $.record.accessors).
  *
  * Everything runs on the loop thread (filters, outputs' emit, timers, the HTTP server), so the
- * registry needs no lock. It lives while any prometheus instance does: the first one creates
- * it, the last one's destroy frees it, so a SIGHUP reload starts from zero as a restarted
- * fluentd does.
+ * registry needs no lock. There is one per engine, which is the process's pipeline: it lives
+ * while any prometheus instance of that engine does (the first creates it, the last one's
+ * destroy frees it). So a SIGHUP reload starts from zero as a restarted fluentd does, and the
+ * engine a reload builds only to validate the new file never touches the running one's.
  */
 #ifndef LS_PROM_H
 #define LS_PROM_H
@@ -16,11 +17,13 @@
 
 enum prom_type { PROM_COUNTER, PROM_GAUGE, PROM_SUMMARY, PROM_HISTOGRAM };
 
+struct prom_registry;
 struct prom_family;
 struct prom_series;
 
-void prom_registry_ref(void);
-void prom_registry_unref(void);
+/* eng's registry (any pointer naming the pipeline), created by the first reference */
+struct prom_registry *prom_registry_ref(const void *eng);
+void prom_registry_unref(struct prom_registry *reg);
 
 /*
  * The family called name, created at the first call. A later call must agree on type, help and
@@ -28,7 +31,7 @@ void prom_registry_unref(void);
  * record); NULL with the reason in msg otherwise. buckets: a histogram's upper bounds in
  * increasing order with their printed forms (le="..."); NULL for client_ruby's defaults.
  */
-struct prom_family *prom_family(const char *name, enum prom_type type, const char *help,
+struct prom_family *prom_family(struct prom_registry *reg, const char *name, enum prom_type type, const char *help,
                                 char *const *labels, size_t nlabels, const double *buckets,
                                 char *const *bucket_texts, size_t nbuckets, char *msg,
                                 size_t msglen);
@@ -44,7 +47,7 @@ void prom_observe(struct prom_series *s, double v);
 void prom_observe_count_only(struct prom_series *s);
 
 /* The whole registry in the text format 0.0.4, as client_ruby's Formats::Text writes it. */
-void prom_render(struct ls_buf *out);
+void prom_render(const struct prom_registry *reg, struct ls_buf *out);
 
 /* Ruby's Float#to_s of v ("1.0", "0.005", "1.0e+16"): how client_ruby prints values. */
 void prom_put_float(struct ls_buf *out, double v);

@@ -8,7 +8,7 @@ against monitor_agent's JSON for the same plugins. Every exposition goes through
 (Debian's prometheus package). Metric names and labels are the plugin's own, as its README
 documents them, so dashboards written for fluentd keep working.
 """
-import gzip, json, math, os, random, re, socket, subprocess, sys, urllib.error, urllib.request
+import gzip, json, math, os, random, re, signal, socket, subprocess, sys, urllib.error, urllib.request
 import lstest
 from lstest import Agent, conf, free_port, run, tmpdir, wait_until, write
 
@@ -670,3 +670,24 @@ def test_initialized_metrics_exist_before_any_record():
                   "    initialized true\n    <labels>\n      s $.s\n    </labels>\n  </metric>\n</filter>\n")
     assert p.returncode != 0 and re.search(re.escape(path) + r":3: RecordAccessor/Placeholder key s with value "
                                            r"\$\.s has not been set in a <initlabels>", p.stderr), p.stderr
+
+def test_reload_with_a_metric_of_another_type_starts_a_fresh_registry():
+    # the engine a SIGHUP builds to validate the new file must not register into the running
+    # one's registry (the new type would clash); after the reload the metrics start from zero
+    d = tmpdir()
+    port = free_port()
+    text = OUT_CONF.format(port=port, enc="identity")
+    cfg = conf(text.replace("count 40", "count 10"), d)
+    a = Agent(cfg).start()
+    a.wait_log(r"listening on http://127\.0\.0\.1:%d/m" % port)
+    wait_until(lambda: "sample_value_total 25.0\n" in get(port, "/m")[2].decode(), what="10 records")
+    write(cfg, text.replace("count 40", "count 4").replace(
+        "    name sample_value_total\n    type counter", "    name sample_value_total\n    type gauge"))
+    a.signal(signal.SIGHUP)
+    wait_until(lambda: len(re.findall(r"listening on http://", a.log())) >= 2, what="second listen")
+    assert "configuration is invalid" not in a.log(), a.log()
+    wait_until(lambda: 'sample_records_total{code="201",t="s.one"} 4.0\n' in get(port, "/m")[2].decode(),
+               what="4 records after the reload")
+    body = get(port, "/m")[2].decode()
+    assert "# TYPE sample_value_total gauge\n" in body and "sample_value_total 2.5\n" in body, body
+    assert a.stop() == 0

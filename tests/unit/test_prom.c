@@ -58,38 +58,45 @@ START_TEST(exposition)
     struct prom_series *x;
     struct ls_buf out;
 
-    prom_registry_ref();
-    c = prom_family("c_total", PROM_COUNTER, "help \\ with\nnewline", names, 2, NULL, NULL, 0,
+    struct prom_registry *reg = prom_registry_ref(&reg), *other;
+
+    c = prom_family(reg, "c_total", PROM_COUNTER, "help \\ with\nnewline", names, 2, NULL, NULL, 0,
                     msg, sizeof(msg));
     ck_assert_ptr_nonnull(c);
     x = prom_series(c, v1, l1);
     prom_inc(x, 2);
     ck_assert_ptr_eq(prom_series(c, v1, l1), x);
     prom_inc(prom_series(c, v1, l1), 0.5);
-    h = prom_family("h", PROM_HISTOGRAM, "hist", NULL, 0, bounds, texts, 2, msg, sizeof(msg));
+    h = prom_family(reg, "h", PROM_HISTOGRAM, "hist", NULL, 0, bounds, texts, 2, msg, sizeof(msg));
     ck_assert_ptr_nonnull(h);
     x = prom_series(h, none, nl);
     prom_observe(x, 1);
     prom_observe(x, 2);
     prom_observe(x, 7);
-    s = prom_family("s", PROM_SUMMARY, "sum", NULL, 0, NULL, NULL, 0, msg, sizeof(msg));
+    s = prom_family(reg, "s", PROM_SUMMARY, "sum", NULL, 0, NULL, NULL, 0, msg, sizeof(msg));
     x = prom_series(s, none, nl);
     prom_observe(x, 4);
     prom_observe_count_only(x);
     /* the same name again: same type, help and labels, else client_ruby's errors */
-    ck_assert_ptr_eq(prom_family("h", PROM_HISTOGRAM, "hist", NULL, 0, NULL, NULL, 0, msg,
+    ck_assert_ptr_eq(prom_family(reg, "h", PROM_HISTOGRAM, "hist", NULL, 0, NULL, NULL, 0, msg,
                                  sizeof(msg)), h);
-    ck_assert_ptr_null(prom_family("h", PROM_GAUGE, "hist", NULL, 0, NULL, NULL, 0, msg,
+    ck_assert_ptr_null(prom_family(reg, "h", PROM_GAUGE, "hist", NULL, 0, NULL, NULL, 0, msg,
                                    sizeof(msg)));
     ck_assert_str_eq(msg, "h has already been registered as histogram type");
-    ck_assert_ptr_null(prom_family("h", PROM_HISTOGRAM, "other", NULL, 0, NULL, NULL, 0, msg,
+    ck_assert_ptr_null(prom_family(reg, "h", PROM_HISTOGRAM, "other", NULL, 0, NULL, NULL, 0, msg,
                                    sizeof(msg)));
     ck_assert_str_eq(msg, "h has already been registered with different docstring");
-    ck_assert_ptr_null(prom_family("c_total", PROM_COUNTER, "help \\ with\nnewline", names, 1,
+    ck_assert_ptr_null(prom_family(reg, "c_total", PROM_COUNTER, "help \\ with\nnewline", names, 1,
                                    NULL, NULL, 0, msg, sizeof(msg)));
 
+    /* another engine's registry (a reload's validation) is a separate one */
+    other = prom_registry_ref(&other);
+    ck_assert_ptr_ne(other, reg);
+    ck_assert_ptr_nonnull(prom_family(other, "h", PROM_GAUGE, "x", NULL, 0, NULL, NULL, 0, msg,
+                                      sizeof(msg)));
+    prom_registry_unref(other);
     ls_buf_init(&out, 0);
-    prom_render(&out);
+    prom_render(reg, &out);
     ls_buf_putc(&out, '\0');
     ck_assert_str_eq(out.p,
                      "# TYPE c_total counter\n"
@@ -107,14 +114,16 @@ START_TEST(exposition)
                      "s_sum 4.0\n"
                      "s_count 2.0\n");
     ls_buf_release(&out);
-    prom_registry_unref();
+    ck_assert_ptr_eq(prom_registry_ref(&reg), reg);
+    prom_registry_unref(reg);
+    prom_registry_unref(reg);
     /* the last reference frees it all: the next user starts empty */
-    prom_registry_ref();
+    reg = prom_registry_ref(&reg);
     ls_buf_init(&out, 0);
-    prom_render(&out);
+    prom_render(reg, &out);
     ck_assert_uint_eq(out.len, 0);
     ls_buf_release(&out);
-    prom_registry_unref();
+    prom_registry_unref(reg);
 }
 END_TEST
 
@@ -126,15 +135,16 @@ START_TEST(many_series_stay_distinct)
     size_t i, len;
     struct ls_buf out;
 
-    prom_registry_ref();
-    g = prom_family("g", PROM_GAUGE, "g", names, 1, NULL, NULL, 0, msg, sizeof(msg));
+    struct prom_registry *reg = prom_registry_ref(&g);
+
+    g = prom_family(reg, "g", PROM_GAUGE, "g", names, 1, NULL, NULL, 0, msg, sizeof(msg));
     for (i = 0; i < 5000; i++) {
         const char *vp = v;
         len = (size_t)snprintf(v, sizeof(v), "%zu", i % 1000);
         prom_inc(prom_series(g, &vp, &len), 1);
     }
     ls_buf_init(&out, 0);
-    prom_render(&out);
+    prom_render(reg, &out);
     ls_buf_putc(&out, '\0');
     ck_assert_ptr_nonnull(strstr(out.p, "g{k=\"0\"} 5.0\ng{k=\"1\"} 5.0\n"));
     ck_assert_ptr_nonnull(strstr(out.p, "g{k=\"999\"} 5.0\n"));
@@ -143,7 +153,7 @@ START_TEST(many_series_stay_distinct)
     }
     ck_assert_uint_eq(len, 1000 + 2);
     ls_buf_release(&out);
-    prom_registry_unref();
+    prom_registry_unref(reg);
 }
 END_TEST
 
