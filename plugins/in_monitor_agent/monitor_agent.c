@@ -16,16 +16,11 @@
  * the engine's instances and read buffer state, which ordinary plugins
  * never do.
  *
- * Threading: MHD runs in "external" mode with its epoll set (MHD_USE_EPOLL
- * without an internal thread). Its epoll fd is one read watcher on the
- * libev loop and MHD_get_timeout drives a timer, so every request is
- * answered by MHD_run on the loop thread: the counters and buffer lists are
- * read without locks or races, and a request can never observe a chunk
- * list half-updated. Responses are small (one row per plugin) and built in
- * microseconds, so serving them on the loop costs the pipeline nothing
- * measurable. The listening socket is created here (not by MHD) so a bind
- * failure is reported with its errno, and SO_REUSEADDR lets a SIGHUP reload
- * bind again at once.
+ * Threading: the server (mhd_server.h) answers every request on the loop
+ * thread, so the counters and buffer lists are read without locks or races,
+ * and a request can never observe a chunk list half-updated. Responses are
+ * small (one row per plugin) and built in microseconds, so serving them on
+ * the loop costs the pipeline nothing measurable.
  *
  * Security: bind defaults to 127.0.0.1 (fluentd defaults to 0.0.0.0);
  * include_config and include_retry default to false as in fluentd >= 1.19.3.
@@ -38,17 +33,13 @@
 #include "buffer.h"
 #include "json.h"
 #include "log.h"
-#include "mhd_api.h"
+#include "mhd_server.h"
 
 #include <ctype.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #define MON_MASK "xxxxxx"
@@ -64,30 +55,11 @@ struct mon_ctx {
     double unhealthy_after;
     /* state */
     struct ls_instance *ins;
-    struct MHD_Daemon *mhd;
-    struct ls_io *io;
-    struct ls_timer *mhd_timer;
+    struct mhd_server *srv;
     struct ls_timer *emit_timer;
     struct ls_arena arena;
     struct ls_record rec;
     bool paused;
-    struct mon_conn *conns;      /* open connections, newest first */
-    struct mon_conn *oldest;
-    unsigned nconns;
-};
-
-/*
- * Connections are bounded by evicting the oldest, not by refusing new ones: with a plain
- * limit (MHD's CONNECTION_LIMIT) a few dozen idle local connections filled every slot and
- * the listen backlog, so /metrics went unanswered until they timed out, one batch after
- * another. A scrape connects, asks and is answered within one loop turn, so the oldest
- * connection is the one least likely to be a scrape in progress.
- */
-#define MON_MAX_CONNS 32u
-
-struct mon_conn {
-    int fd;
-    struct mon_conn *prev, *next;     /* prev: newer, next: older */
 };
 
 static const struct ls_param mon_params[] = {
@@ -758,23 +730,6 @@ static unsigned mon_health(struct mon_ctx *ctx, struct ls_buf *out)
     return h.ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
 }
 
-static enum MHD_Result mon_reply(struct MHD_Connection *conn, unsigned status, const char *type,
-                                 const char *body, size_t len)
-{
-    struct MHD_Response *resp;
-    enum MHD_Result rc;
-
-    resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (resp == NULL) {
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    rc = MHD_queue_response(conn, status, resp);
-    MHD_destroy_response(resp);
-    return rc;
-}
-
 static enum MHD_Result mon_handler(void *cls, struct MHD_Connection *conn, const char *url,
                                    const char *method, const char *version,
                                    const char *upload_data, size_t *upload_data_size,
@@ -793,7 +748,8 @@ static enum MHD_Result mon_handler(void *cls, struct MHD_Connection *conn, const
 
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
         static const char msg[] = "only GET and HEAD are supported\n";
-        return mon_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", msg, sizeof(msg) - 1);
+        return mhd_server_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", NULL, msg,
+                                sizeof(msg) - 1);
     }
     want_id = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "@id");
     want_type = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "@type");
@@ -819,157 +775,9 @@ static enum MHD_Result mon_handler(void *cls, struct MHD_Connection *conn, const
         ls_buf_printf(&out, "not found; try /api/plugins.json, /api/plugins, /api/config.json, "
                             "/api/health or /metrics\n");
     }
-    rc = mon_reply(conn, status, type, out.p ? out.p : "", out.len);
+    rc = mhd_server_reply(conn, status, type, NULL, out.p, out.len);
     ls_buf_release(&out);
     return rc;
-}
-
-/* Run MHD's work, then arm the timer for its next deadline (connection timeouts,
- * or at once when it still has buffered work that epoll will not report again). */
-static void mon_run(struct mon_ctx *ctx)
-{
-    MHD_UNSIGNED_LONG_LONG ms = 0;
-
-    if (ctx->mhd == NULL) {
-        return;
-    }
-    (void)MHD_run(ctx->mhd);
-    if (MHD_get_timeout(ctx->mhd, &ms) == MHD_YES) {
-        ls_timer_start(ctx->mhd_timer, (double)ms / 1000.0, 0);
-    } else {
-        ls_timer_stop(ctx->mhd_timer);
-    }
-}
-
-static void mon_io_cb(struct ls_io *io, int revents, void *arg)
-{
-    LS_UNUSED(io);
-    LS_UNUSED(revents);
-    mon_run(arg);
-}
-
-static void mon_timer_cb(struct ls_timer *t, void *arg)
-{
-    LS_UNUSED(t);
-    mon_run(arg);
-}
-
-static void mon_conn_unlink(struct mon_ctx *ctx, struct mon_conn *c)
-{
-    if (c->prev) {
-        c->prev->next = c->next;
-    } else {
-        ctx->conns = c->next;
-    }
-    if (c->next) {
-        c->next->prev = c->prev;
-    } else {
-        ctx->oldest = c->prev;
-    }
-    ctx->nconns--;
-}
-
-static void mon_notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
-                            enum MHD_ConnectionNotificationCode code)
-{
-    struct mon_ctx *ctx = cls;
-    struct mon_conn *c = *socket_context;
-
-    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-        if (ci == NULL) {
-            return;
-        }
-        c = ls_calloc(1, sizeof(*c));
-        c->fd = ci->connect_fd;
-        c->next = ctx->conns;
-        if (ctx->conns) {
-            ctx->conns->prev = c;
-        } else {
-            ctx->oldest = c;
-        }
-        ctx->conns = c;
-        ctx->nconns++;
-        *socket_context = c;
-        if (ctx->nconns > MON_MAX_CONNS) {
-            /* MHD closes it on its next run, when it reads the end of the stream; shutdown
-             * rather than close, so the descriptor stays MHD's until then */
-            struct mon_conn *old = ctx->oldest;
-            (void)shutdown(old->fd, SHUT_RDWR);
-            mon_conn_unlink(ctx, old);
-            old->fd = -1;
-            old->prev = old->next = NULL;
-        }
-    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && c) {
-        if (c->fd >= 0) {
-            mon_conn_unlink(ctx, c);
-        }
-        ls_free(c);
-        *socket_context = NULL;
-    }
-}
-
-/* Create the listening socket; LS_ERROR with the reason logged. */
-static int mon_listen(struct mon_ctx *ctx, int *fdp, char *where, size_t wlen)
-{
-    struct addrinfo hints, *res = NULL, *ai;
-    char port[16];
-    int fd = -1, one = 1, gai, saved = 0;
-
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE;
-    snprintf(port, sizeof(port), "%lld", (long long)ctx->port);
-    gai = getaddrinfo(ctx->bind, port, &hints, &res);
-    if (gai != 0) {
-        ls_plg_error(ctx->ins, "cannot resolve bind address '%s': %s", ctx->bind,
-                     gai_strerror(gai));
-        return LS_ERROR;
-    }
-    for (ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    ai->ai_protocol);
-        if (fd < 0) {
-            saved = errno;
-            continue;
-        }
-        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 64) == 0) {
-            break;
-        }
-        saved = errno;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        ls_plg_error(ctx->ins, "cannot listen on %s:%lld (%d: %s)", ctx->bind,
-                     (long long)ctx->port, saved, strerror(saved));
-        return LS_ERROR;
-    }
-    {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        char host[INET6_ADDRSTRLEN] = "?";
-        unsigned pnum = 0;
-        if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-            if (ss.ss_family == AF_INET) {
-                struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-                inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-                pnum = ntohs(s4->sin_port);
-            } else if (ss.ss_family == AF_INET6) {
-                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-                inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-                pnum = ntohs(s6->sin6_port);
-            }
-        }
-        snprintf(where, wlen, "%s%s%s:%u", strchr(host, ':') ? "[" : "", host,
-                 strchr(host, ':') ? "]" : "", pnum);
-    }
-    *fdp = fd;
-    return LS_OK;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1034,62 +842,29 @@ static void mon_stop(struct ls_instance *ins)
 {
     struct mon_ctx *ctx = ins->ctx;
 
-    ls_io_free(ctx->io);
-    ctx->io = NULL;
-    ls_timer_free(ctx->mhd_timer);
-    ctx->mhd_timer = NULL;
     ls_timer_free(ctx->emit_timer);
     ctx->emit_timer = NULL;
-    if (ctx->mhd) {
-        MHD_stop_daemon(ctx->mhd);   /* closes the listening socket too */
-        ctx->mhd = NULL;
-    }
+    mhd_server_stop(ctx->srv);
+    ctx->srv = NULL;
 }
 
 static int mon_start(struct ls_instance *ins)
 {
     struct mon_ctx *ctx = ins->ctx;
-    const union MHD_DaemonInfo *info;
-    char where[INET6_ADDRSTRLEN + 16];
-    int fd;
+    char where[80];
 
     /* a --oneshot run has nothing to wait for from this input */
     if (ls_oneshot(ins->engine)) {
         ls_input_done(ins);
     }
-    if (mon_listen(ctx, &fd, where, sizeof(where)) != LS_OK) {
+    ctx->srv = mhd_server_start(ins, ctx->bind, ctx->port, mon_handler, ctx, where,
+                                sizeof(where));
+    if (ctx->srv == NULL) {
         return LS_ERROR;
     }
-    ctx->mhd = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL, mon_handler, ctx,
-                                MHD_OPTION_LISTEN_SOCKET, fd,
-                                /* a safety net: mon_notify_conn keeps it at MON_MAX_CONNS */
-                                MHD_OPTION_CONNECTION_LIMIT, MON_MAX_CONNS * 2,
-                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
-                                MHD_OPTION_NOTIFY_CONNECTION, mon_notify_conn, ctx,
-                                MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-                                MHD_OPTION_END);
-    if (ctx->mhd == NULL) {
-        close(fd);
-        ls_plg_error(ins, "cannot start the HTTP server on %s", where);
-        return LS_ERROR;
-    }
-    info = MHD_get_daemon_info(ctx->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-    if (info == NULL || info->epoll_fd < 0) {
-        ls_plg_error(ins, "the HTTP server has no epoll descriptor");
-        mon_stop(ins);
-        return LS_ERROR;
-    }
-    ctx->mhd_timer = ls_timer_new(ins, mon_timer_cb, ctx);
-    ctx->io = ls_io_new(ins, info->epoll_fd, LS_IO_READ, mon_io_cb, ctx);
-    mon_run(ctx);
     if (ctx->tag) {
         ctx->emit_timer = ls_timer_new(ins, mon_emit_cb, ctx);
         ls_timer_start(ctx->emit_timer, ctx->emit_interval, ctx->emit_interval);
-    }
-    if (strcmp(ctx->bind, "127.0.0.1") != 0 && strcmp(ctx->bind, "::1") != 0 &&
-        strcmp(ctx->bind, "localhost") != 0) {
-        ls_plg_warn(ins, "listening on %s: every host that can reach it can read the metrics",
-                    where);
     }
     ls_plg_info(ins, "listening on http://%s (/api/plugins.json, /api/plugins, /metrics)",
                 where);

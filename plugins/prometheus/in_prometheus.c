@@ -4,21 +4,16 @@
  * the text exposition format at metrics_path (and at aggregated_metrics_path, which with
  * logship's single worker is the same).
  *
- * The HTTP server is libmicrohttpd in external mode on the engine's loop, as monitor_agent's:
- * its epoll descriptor is one read watcher and MHD_get_timeout drives a timer, so a scrape is
- * answered on the loop thread and reads the registry without locks while records are counted.
+ * The HTTP server is monitor_agent's (mhd_server.h): a scrape is answered on the loop thread and
+ * reads the registry without locks while records are counted.
  * Defaults are the released plugin's (v2.2.2: bind 0.0.0.0, port 24231).
  */
 #include "prom.h"
 #include "log.h"
-#include "../in_monitor_agent/mhd_api.h"
+#include "../in_monitor_agent/mhd_server.h"
 
-#include <arpa/inet.h>
 #include <libdeflate.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <stdio.h>
-#include <sys/socket.h>
 
 #define PIN_RESPONSE_MAX (64u << 20)
 
@@ -31,9 +26,7 @@ struct pin_ctx {
     double ignore_error_log_interval;
     /* state */
     struct ls_instance *ins;
-    struct MHD_Daemon *mhd;
-    struct ls_io *io;
-    struct ls_timer *timer;
+    struct mhd_server *srv;
     struct prom_registry *reg;
 };
 
@@ -58,10 +51,8 @@ static const struct ls_param pin_params[] = {
 };
 
 static enum MHD_Result pin_reply(struct pin_ctx *ctx, struct MHD_Connection *conn,
-                                 unsigned status, const char *type, const char *body,
-                                 size_t len)
+                                 unsigned status, const char *body, size_t len)
 {
-    struct MHD_Response *resp;
     enum MHD_Result rc;
     void *gz = NULL;
 
@@ -73,18 +64,9 @@ static enum MHD_Result pin_reply(struct pin_ctx *ctx, struct MHD_Connection *con
         libdeflate_free_compressor(c);
         body = gz;
     }
-    resp = MHD_create_response_from_buffer(len, (void *)(body ? body : ""),
-                                           MHD_RESPMEM_MUST_COPY);
+    rc = mhd_server_reply(conn, status, status == MHD_HTTP_OK ? "text/plain; version=0.0.4"
+                                        : "text/plain", gz ? "gzip" : NULL, body, len);
     ls_free(gz);
-    if (resp == NULL) {
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    if (ctx->content_encoding == 1 && status == MHD_HTTP_OK) {
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
-    }
-    rc = MHD_queue_response(conn, status, resp);
-    MHD_destroy_response(resp);
     return rc;
 }
 
@@ -103,152 +85,41 @@ static enum MHD_Result pin_handler(void *cls, struct MHD_Connection *conn, const
 
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
         static const char msg[] = "only GET and HEAD are supported\n";
-        return pin_reply(ctx, conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", msg,
-                         sizeof(msg) - 1);
+        return pin_reply(ctx, conn, MHD_HTTP_METHOD_NOT_ALLOWED, msg, sizeof(msg) - 1);
     }
     if (strcmp(url, ctx->metrics_path) != 0 && strcmp(url, ctx->aggregated_metrics_path) != 0) {
         static const char msg[] = "Not Found\n";
-        return pin_reply(ctx, conn, MHD_HTTP_NOT_FOUND, "text/plain", msg, sizeof(msg) - 1);
+        return pin_reply(ctx, conn, MHD_HTTP_NOT_FOUND, msg, sizeof(msg) - 1);
     }
     ls_buf_init(&out, PIN_RESPONSE_MAX);
     prom_render(ctx->reg, &out);
-    rc = pin_reply(ctx, conn, MHD_HTTP_OK, "text/plain; version=0.0.4", out.p, out.len);
+    rc = pin_reply(ctx, conn, MHD_HTTP_OK, out.p, out.len);
     ls_buf_release(&out);
     return rc;
-}
-
-/* MHD's work, then its next deadline (connection timeouts, or at once when it has more). */
-static void pin_run(struct pin_ctx *ctx)
-{
-    MHD_UNSIGNED_LONG_LONG ms = 0;
-
-    if (ctx->mhd == NULL) {
-        return;
-    }
-    (void)MHD_run(ctx->mhd);
-    if (MHD_get_timeout(ctx->mhd, &ms) == MHD_YES) {
-        ls_timer_start(ctx->timer, (double)ms / 1000.0, 0);
-    } else {
-        ls_timer_stop(ctx->timer);
-    }
-}
-
-static void pin_io_cb(struct ls_io *io, int revents, void *arg)
-{
-    LS_UNUSED(io);
-    LS_UNUSED(revents);
-    pin_run(arg);
-}
-
-static void pin_timer_cb(struct ls_timer *t, void *arg)
-{
-    LS_UNUSED(t);
-    pin_run(arg);
-}
-
-/* The listening socket, made here so that a failure names its errno. */
-static int pin_listen(struct pin_ctx *ctx, int *fdp, unsigned *port)
-{
-    struct addrinfo hints, *res = NULL, *ai;
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    char pstr[16];
-    int fd = -1, one = 1, gai, saved = 0;
-
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE;
-    snprintf(pstr, sizeof(pstr), "%lld", (long long)ctx->port);
-    gai = getaddrinfo(ctx->bind, pstr, &hints, &res);
-    if (gai != 0) {
-        ls_plg_error(ctx->ins, "cannot resolve bind address '%s': %s", ctx->bind,
-                     gai_strerror(gai));
-        return LS_ERROR;
-    }
-    for (ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                    ai->ai_protocol);
-        if (fd < 0) {
-            saved = errno;
-            continue;
-        }
-        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 64) != 0) {
-            saved = errno;
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        ls_plg_error(ctx->ins, "cannot listen on %s:%lld (%d: %s)", ctx->bind,
-                     (long long)ctx->port, saved, strerror(saved));
-        return LS_ERROR;
-    }
-    *port = 0;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-        *port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                         : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    }
-    *fdp = fd;
-    return LS_OK;
 }
 
 static void pin_stop(struct ls_instance *ins)
 {
     struct pin_ctx *ctx = ins->ctx;
 
-    ls_io_free(ctx->io);
-    ctx->io = NULL;
-    ls_timer_free(ctx->timer);
-    ctx->timer = NULL;
-    if (ctx->mhd) {
-        MHD_stop_daemon(ctx->mhd);   /* closes the listening socket too */
-        ctx->mhd = NULL;
-    }
+    mhd_server_stop(ctx->srv);
+    ctx->srv = NULL;
 }
 
 static int pin_start(struct ls_instance *ins)
 {
     struct pin_ctx *ctx = ins->ctx;
-    const union MHD_DaemonInfo *info;
-    unsigned port;
-    int fd;
+    char where[80];
 
     if (ls_oneshot(ins->engine)) {
         ls_input_done(ins);
     }
-    if (pin_listen(ctx, &fd, &port) != LS_OK) {
+    ctx->srv = mhd_server_start(ins, ctx->bind, ctx->port, pin_handler, ctx, where,
+                                sizeof(where));
+    if (ctx->srv == NULL) {
         return LS_ERROR;
     }
-    /* a scrape is one short request: few connections, short timeouts */
-    ctx->mhd = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL, pin_handler, ctx,
-                                MHD_OPTION_LISTEN_SOCKET, fd,
-                                MHD_OPTION_CONNECTION_LIMIT, (unsigned int)64,
-                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
-                                MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-                                MHD_OPTION_END);
-    if (ctx->mhd == NULL) {
-        close(fd);
-        ls_plg_error(ins, "cannot start the HTTP server on %s:%u", ctx->bind, port);
-        return LS_ERROR;
-    }
-    info = MHD_get_daemon_info(ctx->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-    if (info == NULL || info->epoll_fd < 0) {
-        ls_plg_error(ins, "the HTTP server has no epoll descriptor");
-        pin_stop(ins);
-        return LS_ERROR;
-    }
-    ctx->timer = ls_timer_new(ins, pin_timer_cb, ctx);
-    ctx->io = ls_io_new(ins, info->epoll_fd, LS_IO_READ, pin_io_cb, ctx);
-    pin_run(ctx);
-    if (strcmp(ctx->bind, "127.0.0.1") != 0 && strcmp(ctx->bind, "::1") != 0 &&
-        strcmp(ctx->bind, "localhost") != 0) {
-        ls_plg_warn(ins, "listening on %s: every host that can reach it can read the metrics "
-                    "(bind 127.0.0.1 keeps them local)", ctx->bind);
-    }
-    ls_plg_info(ins, "listening on http://%s%s%s:%u%s", strchr(ctx->bind, ':') ? "[" : "",
-                ctx->bind, strchr(ctx->bind, ':') ? "]" : "", port, ctx->metrics_path);
+    ls_plg_info(ins, "listening on http://%s%s", where, ctx->metrics_path);
     return LS_OK;
 }
 
