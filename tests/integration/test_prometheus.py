@@ -119,6 +119,8 @@ def make_records(n=60, seed=7):
         elif k < 0.94:
             r["size"] = "12"                 # not a number: that metric fails for this record
         # else: no size at all: skipped
+        if i % 13 == 5:
+            r["t"] = {"lat": rnd.choice([1, 2.5, 0.1])}   # on a bound: le is "less or equal"
         if i % 9 == 0:
             r["t"] = {"lat": "slow"}         # summary still counts it, histogram does not
         if i % 11 == 0:
