@@ -248,7 +248,12 @@ struct prom_series *prom_series(struct prom_family *f, const char *const *values
 
     ls_buf_reset(k);
     for (i = 0; i < f->nlabels; i++) {
-        ls_buf_printf(k, "%s%s=\"", i ? "," : "", f->labels[i]);
+        /* per record on the filter's path: appends, not printf */
+        if (i) {
+            ls_buf_putc(k, ',');
+        }
+        ls_buf_append(k, f->labels[i], strlen(f->labels[i]));
+        ls_buf_append(k, "=\"", 2);
         prom_put_escaped(k, values[i], lens[i], true);
         ls_buf_putc(k, '"');
     }
@@ -475,6 +480,7 @@ static int prom_label_set(struct prom_labels *l, const char *name, const char *v
     }
     x->value = ls_strdup(value);
     x->accessor = strncmp(value, "$.", 2) == 0 || strncmp(value, "$[", 2) == 0;
+    x->plain = !x->accessor && strstr(value, "${") == NULL;
     if (x->accessor && ls_accessor_compile(&x->acc, value, msg, msglen) != LS_OK) {
         x->accessor = false;
         return LS_ERROR;
@@ -563,9 +569,20 @@ void prom_put_value_text(struct ls_buf *out, const struct ls_value *v)
     case LS_V_JSON:
         ls_buf_append(out, v->u.s.p, v->u.s.len);
         break;
-    case LS_V_INT:
-        ls_buf_printf(out, "%lld", (long long)v->u.i);
+    case LS_V_INT: {
+        char d[24];
+        size_t n = sizeof(d);
+        uint64_t u = v->u.i < 0 ? (uint64_t)0 - (uint64_t)v->u.i : (uint64_t)v->u.i;
+        do {
+            d[--n] = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (v->u.i < 0) {
+            d[--n] = '-';
+        }
+        ls_buf_append(out, d + n, sizeof(d) - n);
         break;
+    }
     case LS_V_FLOAT:
         prom_put_float(out, v->u.f);
         break;
@@ -638,7 +655,7 @@ static bool prom_placeholder(const char *inner, size_t n, const struct ls_record
         numeric = *end == '\0';
     }
     if (!br && nlen == 8 && memcmp(inner, "hostname", 8) == 0) {
-        ls_buf_printf(out, "%s", prom_hostname());
+        ls_buf_append(out, prom_hostname(), strlen(prom_hostname()));
         return true;
     }
     if (!br && nlen == 9 && memcmp(inner, "worker_id", 9) == 0) {
@@ -736,6 +753,10 @@ void prom_label_expand(struct ls_instance *ins, const struct prom_label *l,
         if (rec && ls_accessor_get(&l->acc, rec, &v)) {
             prom_put_value_text(out, &v);
         }
+        return;
+    }
+    if (l->plain) {
+        ls_buf_append(out, s, strlen(s));
         return;
     }
     /* the plugin's /(\${[^\[}]+(\[[^\]]+\])?})/ */

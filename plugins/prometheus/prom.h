@@ -58,6 +58,7 @@ struct prom_label {
     char *name;
     char *value;                 /* as written */
     bool accessor;               /* $.a.b / $['a'] */
+    bool plain;                  /* no placeholder: the value as written */
     struct ls_accessor acc;
 };
 
