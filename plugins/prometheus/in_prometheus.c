@@ -127,6 +127,8 @@ static int pin_init(struct ls_instance *ins, struct ls_conf_section *sec, char *
                     size_t errlen)
 {
     struct pin_ctx *ctx = ins->ctx;
+    struct ls_conf_section *c;
+    bool tls = false;
     char why[512];
 
     ctx->ins = ins;
@@ -134,6 +136,17 @@ static int pin_init(struct ls_instance *ins, struct ls_conf_section *sec, char *
     if (ctx->metrics_path[0] != '/') {
         ls_conf_param_error(sec, "metrics_path", err, errlen, "metrics_path must start with /");
         return LS_ERROR;
+    }
+    /* plaintext where the file asks for TLS would be a silent downgrade: refuse it */
+    for (c = sec->children; c; c = c->next) {
+        const char *en = strcmp(c->name, "ssl") == 0 ? ls_conf_get(c, "enable") : NULL;
+        if ((strcmp(c->name, "transport") == 0 && strcmp(c->arg, "tls") == 0) ||
+            (en && (ls_parse_bool(en, &tls) != LS_OK || tls))) {
+            snprintf(err, errlen, "%s:%d: <%s%s%s> is not supported: logship serves the metrics "
+                     "over plain HTTP (put a TLS proxy in front, or bind 127.0.0.1)", c->file,
+                     c->line, c->name, c->arg[0] ? " " : "", c->arg);
+            return LS_ERROR;
+        }
     }
     if (mhd_api_load(why, sizeof(why)) != LS_OK) {
         snprintf(err, errlen, "%s:%d: %s", sec->file, sec->line, why);

@@ -564,6 +564,12 @@ def test_configuration_errors_name_file_and_line():
         assert p.returncode != 0, body
         assert re.search(msg, p.stderr), (msg, p.stderr)
         assert re.search(re.escape(path) + rf":{line + 6}:", p.stderr), (line, p.stderr)
+    # TLS is refused rather than silently served as plain HTTP
+    for sec, line in (("<transport tls>\n    cert_path /x\n  </transport>", 3),
+                      ("<ssl>\n    enable true\n  </ssl>", 3)):
+        p, path = dry(f"<source>\n  @type prometheus\n  {sec}\n</source>\n")
+        assert p.returncode != 0 and re.search(re.escape(path) + rf":{line}: <(transport tls|ssl)> is not "
+                                               r"supported", p.stderr), p.stderr
     # the monitors take no record accessor in <labels>
     p, path = dry("<source>\n  @type prometheus_monitor\n  <labels>\n    a $.x\n  </labels>\n</source>\n")
     assert p.returncode != 0 and re.search(re.escape(path) + r":4: record accessor syntax is not available "
