@@ -712,6 +712,11 @@ static bool prom_placeholder(const char *inner, size_t n, const struct ls_record
             return false;
         }
         if (!br) {
+            /* the plugin makes ${k["x"]} / ${k[N]} of a hash or array, never ${k} */
+            if (f->v.type == LS_V_JSON && f->v.u.s.len && (f->v.u.s.p[0] == '{' ||
+                                                           f->v.u.s.p[0] == '[')) {
+                return false;
+            }
             prom_put_value_text(out, &f->v);
             return true;
         }
