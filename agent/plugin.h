@@ -125,6 +125,14 @@ struct ls_plugin {
     void (*abandon)(struct ls_instance *ins, struct ls_chunk *chunk);
 
     /*
+     * inputs, optional: call cb for every file followed now, with its path, the position its
+     * pos_file holds and its inode (for monitors: prometheus_tail_monitor).
+     */
+    void (*each_file)(struct ls_instance *ins,
+                      void (*cb)(void *arg, const char *path, uint64_t pos, uint64_t ino),
+                      void *arg);
+
+    /*
      * optional, --dry-run: what the start would trip on here, as the user running it (files
      * to read, directories to write). Logs each problem as an error; returns how many.
      */

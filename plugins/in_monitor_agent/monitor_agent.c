@@ -16,16 +16,11 @@
  * the engine's instances and read buffer state, which ordinary plugins
  * never do.
  *
- * Threading: MHD runs in "external" mode with its epoll set (MHD_USE_EPOLL
- * without an internal thread). Its epoll fd is one read watcher on the
- * libev loop and MHD_get_timeout drives a timer, so every request is
- * answered by MHD_run on the loop thread: the counters and buffer lists are
- * read without locks or races, and a request can never observe a chunk
- * list half-updated. Responses are small (one row per plugin) and built in
- * microseconds, so serving them on the loop costs the pipeline nothing
- * measurable. The listening socket is created here (not by MHD) so a bind
- * failure is reported with its errno, and SO_REUSEADDR lets a SIGHUP reload
- * bind again at once.
+ * Threading: the server (mhd_server.h) answers every request on the loop
+ * thread, so the counters and buffer lists are read without locks or races,
+ * and a request can never observe a chunk list half-updated. Responses are
+ * small (one row per plugin) and built in microseconds, so serving them on
+ * the loop costs the pipeline nothing measurable.
  *
  * Security: bind defaults to 127.0.0.1 (fluentd defaults to 0.0.0.0);
  * include_config and include_retry default to false as in fluentd >= 1.19.3.
@@ -38,17 +33,13 @@
 #include "buffer.h"
 #include "json.h"
 #include "log.h"
-#include "mhd_api.h"
+#include "mhd_server.h"
 
 #include <ctype.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #define MON_MASK "xxxxxx"
@@ -64,22 +55,12 @@ struct mon_ctx {
     double unhealthy_after;
     /* state */
     struct ls_instance *ins;
-    struct mhd_api_loop srv;
+    struct mhd_server *srv;
     struct ls_timer *emit_timer;
     struct ls_arena arena;
     struct ls_record rec;
     bool paused;
-    struct mhd_api_conns conns;  /* never busy: the oldest is closed for a new one */
 };
-
-/*
- * Connections are bounded by evicting the oldest, not by refusing new ones: with a plain
- * limit (MHD's CONNECTION_LIMIT) a few dozen idle local connections filled every slot and
- * the listen backlog, so /metrics went unanswered until they timed out, one batch after
- * another. A scrape connects, asks and is answered within one loop turn, so the oldest
- * connection is the one least likely to be a scrape in progress.
- */
-#define MON_MAX_CONNS 32u
 
 static const struct ls_param mon_params[] = {
     { "bind", LS_P_STR, "127.0.0.1", 0, offsetof(struct mon_ctx, bind),
@@ -749,23 +730,6 @@ static unsigned mon_health(struct mon_ctx *ctx, struct ls_buf *out)
     return h.ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
 }
 
-static enum MHD_Result mon_reply(struct MHD_Connection *conn, unsigned status, const char *type,
-                                 const char *body, size_t len)
-{
-    struct MHD_Response *resp;
-    enum MHD_Result rc;
-
-    resp = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (resp == NULL) {
-        return MHD_NO;
-    }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    rc = MHD_queue_response(conn, status, resp);
-    MHD_destroy_response(resp);
-    return rc;
-}
-
 static enum MHD_Result mon_handler(void *cls, struct MHD_Connection *conn, const char *url,
                                    const char *method, const char *version,
                                    const char *upload_data, size_t *upload_data_size,
@@ -784,7 +748,8 @@ static enum MHD_Result mon_handler(void *cls, struct MHD_Connection *conn, const
 
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
         static const char msg[] = "only GET and HEAD are supported\n";
-        return mon_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", msg, sizeof(msg) - 1);
+        return mhd_server_reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", NULL, msg,
+                                sizeof(msg) - 1);
     }
     want_id = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "@id");
     want_type = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "@type");
@@ -810,7 +775,7 @@ static enum MHD_Result mon_handler(void *cls, struct MHD_Connection *conn, const
         ls_buf_printf(&out, "not found; try /api/plugins.json, /api/plugins, /api/config.json, "
                             "/api/health or /metrics\n");
     }
-    rc = mon_reply(conn, status, type, out.p ? out.p : "", out.len);
+    rc = mhd_server_reply(conn, status, type, NULL, out.p, out.len);
     ls_buf_release(&out);
     return rc;
 }
@@ -879,49 +844,27 @@ static void mon_stop(struct ls_instance *ins)
 
     ls_timer_free(ctx->emit_timer);
     ctx->emit_timer = NULL;
-    mhd_api_loop_stop(&ctx->srv);
+    mhd_server_stop(ctx->srv);
+    ctx->srv = NULL;
 }
 
 static int mon_start(struct ls_instance *ins)
 {
     struct mon_ctx *ctx = ins->ctx;
-    struct MHD_Daemon *mhd;
-    char where[INET6_ADDRSTRLEN + 16];
-    int fd;
+    char where[80];
 
     /* a --oneshot run has nothing to wait for from this input */
     if (ls_oneshot(ins->engine)) {
         ls_input_done(ins);
     }
-    ctx->conns.max = MON_MAX_CONNS;
-    if (mhd_api_listen(ins, ctx->bind, (long long)ctx->port, 64, &fd, where, sizeof(where)) !=
-        LS_OK) {
-        return LS_ERROR;
-    }
-    mhd = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL, mon_handler, ctx,
-                           MHD_OPTION_LISTEN_SOCKET, fd,
-                           /* a safety net: mhd_api_conns_notify keeps it at MON_MAX_CONNS */
-                           MHD_OPTION_CONNECTION_LIMIT, MON_MAX_CONNS * 2,
-                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
-                           MHD_OPTION_NOTIFY_CONNECTION, mhd_api_conns_notify, &ctx->conns,
-                           MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-                           MHD_OPTION_END);
-    if (mhd == NULL) {
-        close(fd);
-        ls_plg_error(ins, "cannot start the HTTP server on %s", where);
-        return LS_ERROR;
-    }
-    if (mhd_api_loop_start(&ctx->srv, ins, mhd) != LS_OK) {
+    ctx->srv = mhd_server_start(ins, ctx->bind, ctx->port, mon_handler, ctx, where,
+                                sizeof(where));
+    if (ctx->srv == NULL) {
         return LS_ERROR;
     }
     if (ctx->tag) {
         ctx->emit_timer = ls_timer_new(ins, mon_emit_cb, ctx);
         ls_timer_start(ctx->emit_timer, ctx->emit_interval, ctx->emit_interval);
-    }
-    if (strcmp(ctx->bind, "127.0.0.1") != 0 && strcmp(ctx->bind, "::1") != 0 &&
-        strcmp(ctx->bind, "localhost") != 0) {
-        ls_plg_warn(ins, "listening on %s: every host that can reach it can read the metrics",
-                    where);
     }
     ls_plg_info(ins, "listening on http://%s (/api/plugins.json, /api/plugins, /metrics)",
                 where);

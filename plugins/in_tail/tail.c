@@ -2606,6 +2606,21 @@ static int tail_check_access(struct ls_instance *ins)
     return bad;
 }
 
+/* fluentd's @tails: the watched files (not the rotated ones still being drained) */
+static void tail_each_file(struct ls_instance *ins,
+                           void (*cb)(void *arg, const char *path, uint64_t pos, uint64_t ino),
+                           void *arg)
+{
+    const struct tail_ctx *ctx = ins->ctx;
+    const struct tail_file *f;
+
+    for (f = ctx->files; f; f = f->next) {
+        if (!f->draining && !f->unwatched && f->ino != 0) {
+            cb(arg, f->path, f->committed, f->ino);
+        }
+    }
+}
+
 const struct ls_plugin ls_plugin_in_tail = {
     .name = "tail",
     .kind = LS_PLUGIN_INPUT,
@@ -2620,4 +2635,5 @@ const struct ls_plugin ls_plugin_in_tail = {
     .check = tail_check_access,
     .pause = tail_pause,
     .resume = tail_resume,
+    .each_file = tail_each_file,
 };
