@@ -1045,10 +1045,13 @@ def fmt_forward(r, idle, s3, lines, in_bytes):
                   if "logship-http" in parts else "",
                   f["records"] / f["elapsed"], ratio))
     if idle:
-        out.append("- Idle listener: %.3f CPU s over %.0f s and %.1f MB RSS with no client; with "
-                   "%d idle clients connected, %.3f CPU s over %.0f s and %.1f MB RSS"
-                   % (idle["cpu_none"], idle["span"], idle["rss_none"] / 1024.0, idle["clients"],
-                      idle["cpu_clients"], idle["span"], idle["rss_clients"] / 1024.0))
+        tick = 1.0 / os.sysconf("SC_CLK_TCK")
+        cpu = lambda c: "%.2f" % c if c >= tick else "under %.2f (one clock tick)" % tick
+        out.append("- Idle listener: %s CPU s over %.0f s and %.1f MB RSS with no client; with "
+                   "%d idle clients connected, %s CPU s over %.0f s and %.1f MB RSS"
+                   % (cpu(idle["cpu_none"]), idle["span"], idle["rss_none"] / 1024.0,
+                      idle["clients"], cpu(idle["cpu_clients"]), idle["span"],
+                      idle["rss_clients"] / 1024.0))
     out.append("")
     return out
 

@@ -26,15 +26,12 @@ RECORD = 1024
 
 def records(log, count):
     """count records of RECORD packed bytes: an nginx line's fields, the line itself, and the
-    text of the lines after it as a `context` field filling the record to RECORD bytes (log
-    text, so it compresses like logs do)."""
+    lines after it as a `context` field filling the record to RECORD bytes. Each line is used
+    by one record only (the log is reread from the start if it runs out), so the records
+    compress like log text does, not like text repeated within gzip's window."""
     match = re.compile(NGINX_RE).match
-    lines = []
     with open(log, "rb") as f:
-        for ln in f:
-            lines.append(ln.rstrip(b"\n"))
-            if len(lines) >= count + 8:
-                break
+        lines = [ln.rstrip(b"\n") for ln in f]
     out = []
     i = 0
     while len(out) < count:
@@ -45,10 +42,13 @@ def records(log, count):
             continue
         rec = {k: v.decode() for k, v in m.groupdict().items() if v is not None}
         rec["log"] = ln.decode()
-        base = len(msgpack.packb(dict(rec, context="")))
-        ctx = b" ".join(lines[(i + j) % len(lines)] for j in range(6)).decode()
+        room = RECORD - len(msgpack.packb(dict(rec, context=""))) - 3
+        ctx = []
+        while room - sum(len(c) + 1 for c in ctx) > 0:
+            ctx.append(lines[i % len(lines)].decode())
+            i += 1
         # str headers grow by a byte or two past 31 and 255 characters: trim until it fits
-        rec["context"] = ctx[:max(0, RECORD - base - 3)]
+        rec["context"] = " ".join(ctx)[:max(0, room)]
         while len(msgpack.packb(rec)) > RECORD:
             rec["context"] = rec["context"][:-1]
         out.append(rec)
