@@ -302,10 +302,10 @@ def conf_file(log, work, compress, buffer_type="file", head="true"):
 """.format(work=work, compress=compress, buf=buf)
 
 
-def conf_s3(log, work, srv, buffer_type="file", head="true", store="gzip"):
-    buf = "    @type file\n    path %s/buf\n" % work if buffer_type == "file" else ""
-    return SOURCE.format(log=log, work=work, head=head) + """
-<match nginx.**>
+def s3_match(srv, pattern, path, buffer, store="gzip"):
+    """An out_s3 <match> against srv, JSON lines; buffer: the <buffer> section."""
+    return """
+<match {pattern}>
   @type s3
   aws_key_id "{key}"
   aws_sec_key "{secret}"
@@ -313,17 +313,21 @@ def conf_s3(log, work, srv, buffer_type="file", head="true", store="gzip"):
   s3_region {region}
   s3_endpoint {endpoint}
   force_path_style true
-  path nginx-access-
+  path {path}
   store_as {store}
   <format>
     @type json
   </format>
-  <buffer time>
-{buf}    timekey 1h
-  </buffer>
-</match>
-""".format(key=srv.key, secret=srv.secret, bucket=srv.bucket, region=srv.region,
-           endpoint=srv.endpoint, buf=buf, store=store)
+{buffer}</match>
+""".format(pattern=pattern, path=path, key=srv.key, secret=srv.secret, bucket=srv.bucket,
+           region=srv.region, endpoint=srv.endpoint, buffer=buffer, store=store)
+
+
+def conf_s3(log, work, srv, buffer_type="file", head="true", store="gzip"):
+    buf = "    @type file\n    path %s/buf\n" % work if buffer_type == "file" else ""
+    return SOURCE.format(log=log, work=work, head=head) + s3_match(
+        srv, "nginx.**", "nginx-access-", "  <buffer time>\n%s    timekey 1h\n  </buffer>\n" % buf,
+        store)
 
 
 def conf_parquet(log, work):
@@ -496,20 +500,25 @@ def idle_rss(conf, work, settle=IDLE_SETTLE):
             time.sleep(0.2)
         return max(samples, key=lambda d: d["rss"])
     finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        stop(p)
+
+
+def stop(p, grace=10):
+    """SIGTERM, then SIGKILL if p has not exited after grace seconds."""
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(grace)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
 
 
 S3_NAME = "tail > nginx > json > file buffer > gzip > S3 (moto)"
 
 
-def read_objects(srv, work, store="gzip"):
-    """(records, objects, bytes) in the bucket, each object checked to be one gzip member
-    (zstd frame, xz stream)."""
+def check_objects(srv, work, name, want, r, store="gzip"):
+    """Check that the bucket holds want records, each object one gzip member (zstd frame, xz
+    stream); note the objects and their bytes in r, remove work and return r."""
     n = objs = obytes = 0
     for key in sorted(o["Key"] for o in srv.list_objects()):
         body = srv.get_object(key)
@@ -522,7 +531,11 @@ def read_objects(srv, work, store="gzip"):
         else:
             text = gunzip_single_member(body)
         n += text.count(b"\n")
-    return n, objs, obytes
+    check_count(name, n, want)
+    r.note = "(%d objects, %.1f MB)" % (objs, obytes / MB)
+    r.stored = obytes
+    shutil.rmtree(work)
+    return r
 
 
 def s3_stage(log, work, lines, buffer_type="file", name=None, store="gzip"):
@@ -541,12 +554,7 @@ def s3_stage(log, work, lines, buffer_type="file", name=None, store="gzip"):
 
         r = run_logship(name, conf_s3(log, work, srv, buffer_type=buffer_type, store=store), work,
                         reset=empty_bucket)
-        n, objs, obytes = read_objects(srv, work, store)
-        check_count("s3 " + store, n, lines)
-        r.note = "(%d objects, %.1f MB)" % (objs, obytes / MB)
-        r.stored = obytes
-        shutil.rmtree(work)
-        return r
+        return check_objects(srv, work, "s3 " + store, lines, r, store)
     except SystemExit as e:
         print(str(e)[-1500:], file=sys.stderr)
         return Result(name, note="(failed: %s)" % str(e).splitlines()[0])
@@ -573,29 +581,14 @@ def conf_forward(work, srv, port):
 <match bench.idle>
   @type null
 </match>
-<match bench.**>
-  @type s3
-  aws_key_id "{key}"
-  aws_sec_key "{secret}"
-  s3_bucket {bucket}
-  s3_region {region}
-  s3_endpoint {endpoint}
-  force_path_style true
-  path forward-
-  store_as gzip
-  <format>
-    @type json
-  </format>
-  <buffer>
+""".format(port=port, work=work) + s3_match(srv, "bench.**", "forward-", """  <buffer>
     @type file
     path {work}/buf
     flush_mode interval
     flush_interval 5s
     flush_at_shutdown true
   </buffer>
-</match>
-""".format(port=port, work=work, key=srv.key, secret=srv.secret, bucket=srv.bucket,
-           region=srv.region, endpoint=srv.endpoint)
+""".format(work=work))
 
 
 def forward_stage(log, work, count):
@@ -625,14 +618,10 @@ def forward_stage(log, work, count):
             with open(os.path.join(work, "logship.log"), errors="replace") as f:
                 raise SystemExit("bench: forward: logship exited %d\n%s" % (rc, f.read()[-3000:]))
         fwd = json.loads(client["out"].splitlines()[-1])
-        n, objs, obytes = read_objects(srv, work)
-        check_count("forward", n, fwd["records"])
-        r = Result(FWD_NAME, cpu, wall, rss, note="(%d objects, %.1f MB)" % (objs, obytes / MB),
-                   stored=obytes)
+        r = Result(FWD_NAME, cpu, wall, rss)
         r.parts = dict(PARTS_PEAK)
         r.fwd = fwd
-        shutil.rmtree(work)
-        return r
+        return check_objects(srv, work, "forward", fwd["records"], r)
     except SystemExit as e:
         print(str(e)[-1500:], file=sys.stderr)
         return Result(FWD_NAME, note="(failed: %s)" % str(e).splitlines()[0])
@@ -684,12 +673,7 @@ def forward_idle(work, clients=1000, span=10.0):
         if c:
             c.stdin.close()
             c.wait(30)
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        stop(p, 30)
         lstest.cleanup()
 
 
