@@ -21,6 +21,13 @@ machine state:
                out_s3 with its default (memory) buffer; out_s3 with store_as zstd
                (level 3) and lzma2 (xz preset 0, fluent-plugin-s3's -qf0), beside
                the real `zstd -3` and `xz -0` over the same JSON lines;
+  forward      one ~1 KB record per KB of input log (its nginx lines' fields, the line and
+               the lines after it), sent by tests/bench/fwd_client.py under Debian's python3
+               (python3-msgpack) as PackedForward requests of 1000 entries, each ack awaited,
+               into in_forward -> file buffer -> gzip -> S3; the agent is stopped with SIGTERM
+               after the last ack (flush_at_shutdown) and every record is counted back from
+               the objects. Reported beside the table, per record and per record byte, with an
+               idle listener's CPU over 10 s and RSS, with no client and with 1,000 idle ones;
   idle RSS     VmRSS of an agent following an idle file, and of any helper it runs, once
                start-up settles (logship-http, which runs the HTTP requests, exits 10 s
                after the last one).
@@ -164,14 +171,16 @@ def tree_rss_kb(pid):
 PARTS_PEAK = {}   # peak VmRSS per program name (logship, logship-http) over the last run
 
 
-def run_measured(argv, stdout=None, log=None, timeout=None):
+def run_measured(argv, stdout=None, log=None, timeout=None, driver=None):
     """Run argv under runstat: (exit status, cpu seconds, wall seconds, peak RSS KiB).
     CPU includes the helper processes logship reaps (wait4 counts them). Peak RSS is the larger
     of runstat's (the biggest single process) and the resident memory of the whole tree,
     sampled while it runs, so logship and its logship-http helper count together: as root,
     the distinct physical pages of both (what they share, like libc, counted once); otherwise
     the sum of their VmRSS.
-    After timeout seconds the command is killed (SIGKILL, status 137)."""
+    After timeout seconds the command is killed (SIGKILL, status 137).
+    driver: for a command that does not exit by itself (a server): driver() runs in a thread
+    once the command is started, and when it returns the command gets SIGTERM."""
     out = open(stdout, "wb") if stdout else subprocess.DEVNULL
     err = open(log, "wb") if log else subprocess.DEVNULL
     fd, stat = tempfile.mkstemp(prefix="runstat-")
@@ -182,7 +191,17 @@ def run_measured(argv, stdout=None, log=None, timeout=None):
         p = subprocess.Popen([RUNSTAT, stat] + argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                              start_new_session=True)
         deadline = time.time() + timeout if timeout else None
+        drv = None
+        if driver:
+            import threading
+            drv = threading.Thread(target=driver, daemon=True)
+            drv.start()
         while p.poll() is None:
+            if drv and not drv.is_alive():
+                drv = None
+                kids = tree_pids(p.pid)[1:2]
+                if kids:
+                    os.kill(kids[0], signal.SIGTERM)
             if deadline and time.time() > deadline:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
@@ -283,10 +302,10 @@ def conf_file(log, work, compress, buffer_type="file", head="true"):
 """.format(work=work, compress=compress, buf=buf)
 
 
-def conf_s3(log, work, srv, buffer_type="file", head="true", store="gzip"):
-    buf = "    @type file\n    path %s/buf\n" % work if buffer_type == "file" else ""
-    return SOURCE.format(log=log, work=work, head=head) + """
-<match nginx.**>
+def s3_match(srv, pattern, path, buffer, store="gzip"):
+    """An out_s3 <match> against srv, JSON lines; buffer: the <buffer> section."""
+    return """
+<match {pattern}>
   @type s3
   aws_key_id "{key}"
   aws_sec_key "{secret}"
@@ -294,17 +313,21 @@ def conf_s3(log, work, srv, buffer_type="file", head="true", store="gzip"):
   s3_region {region}
   s3_endpoint {endpoint}
   force_path_style true
-  path nginx-access-
+  path {path}
   store_as {store}
   <format>
     @type json
   </format>
-  <buffer time>
-{buf}    timekey 1h
-  </buffer>
-</match>
-""".format(key=srv.key, secret=srv.secret, bucket=srv.bucket, region=srv.region,
-           endpoint=srv.endpoint, buf=buf, store=store)
+{buffer}</match>
+""".format(pattern=pattern, path=path, key=srv.key, secret=srv.secret, bucket=srv.bucket,
+           region=srv.region, endpoint=srv.endpoint, buffer=buffer, store=store)
+
+
+def conf_s3(log, work, srv, buffer_type="file", head="true", store="gzip"):
+    buf = "    @type file\n    path %s/buf\n" % work if buffer_type == "file" else ""
+    return SOURCE.format(log=log, work=work, head=head) + s3_match(
+        srv, "nginx.**", "nginx-access-", "  <buffer time>\n%s    timekey 1h\n  </buffer>\n" % buf,
+        store)
 
 
 def conf_parquet(log, work):
@@ -477,15 +500,42 @@ def idle_rss(conf, work, settle=IDLE_SETTLE):
             time.sleep(0.2)
         return max(samples, key=lambda d: d["rss"])
     finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        stop(p)
+
+
+def stop(p, grace=10):
+    """SIGTERM, then SIGKILL if p has not exited after grace seconds."""
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(grace)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
 
 
 S3_NAME = "tail > nginx > json > file buffer > gzip > S3 (moto)"
+
+
+def check_objects(srv, work, name, want, r, store="gzip"):
+    """Check that the bucket holds want records, each object one gzip member (zstd frame, xz
+    stream); note the objects and their bytes in r, remove work and return r."""
+    n = objs = obytes = 0
+    for key in sorted(o["Key"] for o in srv.list_objects()):
+        body = srv.get_object(key)
+        objs += 1
+        obytes += len(body)
+        if store == "zstd":
+            text = unzstd_single_frame(body, os.path.join(work, "obj.zst"))
+        elif store == "lzma2":
+            text = unxz_single_stream(body)
+        else:
+            text = gunzip_single_member(body)
+        n += text.count(b"\n")
+    check_count(name, n, want)
+    r.note = "(%d objects, %.1f MB)" % (objs, obytes / MB)
+    r.stored = obytes
+    shutil.rmtree(work)
+    return r
 
 
 def s3_stage(log, work, lines, buffer_type="file", name=None, store="gzip"):
@@ -504,28 +554,136 @@ def s3_stage(log, work, lines, buffer_type="file", name=None, store="gzip"):
 
         r = run_logship(name, conf_s3(log, work, srv, buffer_type=buffer_type, store=store), work,
                         reset=empty_bucket)
-        n = objs = obytes = 0
-        for key in sorted(o["Key"] for o in srv.list_objects()):
-            body = srv.get_object(key)
-            objs += 1
-            obytes += len(body)
-            if store == "zstd":
-                text = unzstd_single_frame(body, os.path.join(work, "obj.zst"))
-            elif store == "lzma2":
-                text = unxz_single_stream(body)
-            else:
-                text = gunzip_single_member(body)
-            n += text.count(b"\n")
-        check_count("s3 " + store, n, lines)
-        r.note = "(%d objects, %.1f MB)" % (objs, obytes / MB)
-        r.stored = obytes
-        shutil.rmtree(work)
-        return r
+        return check_objects(srv, work, "s3 " + store, lines, r, store)
     except SystemExit as e:
         print(str(e)[-1500:], file=sys.stderr)
         return Result(name, note="(failed: %s)" % str(e).splitlines()[0])
     finally:
         lstest.cleanup()
+
+
+DEB_PY = "/usr/bin/python3"      # Debian's, with python3-msgpack (this one has no msgpack)
+FWD_CLIENT = os.path.join(HERE, "fwd_client.py")
+FWD_NAME = "forward (PackedForward, 1 KB records) > file buffer > gzip > S3 (moto)"
+FWD_BATCH = 1000
+
+
+def conf_forward(work, srv, port):
+    # no time key: records arrive with the current time; chunks are flushed every 5 s and
+    # at shutdown, which the stage ends with (SIGTERM once every request is acked)
+    return """
+<source>
+  @type forward
+  bind 127.0.0.1
+  port {port}
+  chunk_id_file {work}/chunk_ids
+</source>
+<match bench.idle>
+  @type null
+</match>
+""".format(port=port, work=work) + s3_match(srv, "bench.**", "forward-", """  <buffer>
+    @type file
+    path {work}/buf
+    flush_mode interval
+    flush_interval 5s
+    flush_at_shutdown true
+  </buffer>
+""".format(work=work))
+
+
+def forward_stage(log, work, count):
+    """count 1 KB records sent by fwd_client.py (acks awaited) into in_forward -> S3; logship's
+    CPU (with logship-http) from start to its exit after the last ack; every record is counted
+    back from the objects. Returns the Result with .fwd (the client's figures) or a failed row."""
+    import json, s3server, lstest  # noqa: E401
+    srv = s3server.S3Server.start()
+    try:
+        fresh(work)
+        port = lstest.free_port()
+        path = os.path.join(work, "logship.conf")
+        with open(path, "w") as f:
+            f.write(conf_forward(work, srv, port))
+        client = {}
+
+        def drive():
+            p = subprocess.run([DEB_PY, FWD_CLIENT, "send", str(port), log, str(count),
+                                str(FWD_BATCH)], capture_output=True, text=True)
+            client["rc"], client["out"], client["err"] = p.returncode, p.stdout, p.stderr
+
+        rc, cpu, wall, rss = run_measured([LOGSHIP, "-c", path, "-q"], driver=drive,
+                                          log=os.path.join(work, "logship.log"), timeout=TIMEOUT)
+        if client.get("rc") != 0:
+            raise SystemExit("bench: forward client failed: %s" % client.get("err", "")[-2000:])
+        if rc != 0:
+            with open(os.path.join(work, "logship.log"), errors="replace") as f:
+                raise SystemExit("bench: forward: logship exited %d\n%s" % (rc, f.read()[-3000:]))
+        fwd = json.loads(client["out"].splitlines()[-1])
+        r = Result(FWD_NAME, cpu, wall, rss)
+        r.parts = dict(PARTS_PEAK)
+        r.fwd = fwd
+        return check_objects(srv, work, "forward", fwd["records"], r)
+    except SystemExit as e:
+        print(str(e)[-1500:], file=sys.stderr)
+        return Result(FWD_NAME, note="(failed: %s)" % str(e).splitlines()[0])
+    finally:
+        lstest.cleanup()
+
+
+def proc_cpu(pid):
+    """user+sys seconds of pid so far (/proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def forward_idle(work, clients=1000, span=10.0):
+    """An idle in_forward listener (same configuration as the forward stage): CPU over span
+    seconds and VmRSS with no client, then the same with `clients` idle connections open
+    (fwd_client.py idle). Returns a dict of the four figures."""
+    import s3server, lstest  # noqa: E401
+    srv = s3server.S3Server.start()
+    fresh(work)
+    port = lstest.free_port()
+    path = os.path.join(work, "idle.conf")
+    with open(path, "w") as f:
+        f.write(conf_forward(work, srv, port))
+    p = subprocess.Popen([LOGSHIP, "-c", path, "-q"], stdout=subprocess.DEVNULL,
+                         stderr=open(os.path.join(work, "idle.log"), "wb"))
+    c = None
+    out = {}
+    try:
+        lstest.wait_until(lambda: socket_open(port), what="in_forward listening")
+        time.sleep(2)
+        for label in ("none", "clients"):
+            if label == "clients":
+                c = subprocess.Popen([DEB_PY, FWD_CLIENT, "idle", str(port), str(clients)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                if c.stdout.readline().strip() != "ready":
+                    raise SystemExit("bench: forward idle client failed")
+                time.sleep(1)
+            c0 = proc_cpu(p.pid)
+            time.sleep(span)
+            out["cpu_" + label] = proc_cpu(p.pid) - c0
+            out["rss_" + label] = tree_rss_kb(p.pid)
+            if p.poll() is not None:
+                raise SystemExit("bench: idle forward agent exited %d" % p.returncode)
+        out["span"], out["clients"] = span, clients
+        return out
+    finally:
+        if c:
+            c.stdin.close()
+            c.wait(30)
+        stop(p, 30)
+        lstest.cleanup()
+
+
+def socket_open(port):
+    import socket
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def fmt_row(r, in_bytes, lines, floor_cpu):
@@ -558,11 +716,13 @@ def main():
                     help="where generated logs are kept between runs")
     ap.add_argument("--stages",
                     default="null,file-text,file-gzip,parquet,s3,s3-cores,s3-membuf,file-gzip-membuf,"
-                            "s3-zstd,s3-xz",
+                            "s3-zstd,s3-xz,forward",
                     help="comma-separated subset of null,file-text,file-gzip,parquet,s3,s3-cores,"
-                         "s3-membuf,file-gzip-membuf,s3-zstd,s3-xz (parquet's size and hour query "
-                         "compare with file-gzip; s3-cores: the S3 backlog pinned to 1 and to 2 "
-                         "CPUs with taskset)")
+                         "s3-membuf,file-gzip-membuf,s3-zstd,s3-xz,forward (parquet's size and "
+                         "hour query compare with file-gzip; s3-cores: the S3 backlog pinned to 1 "
+                         "and to 2 CPUs with taskset; forward: 1 KB records over in_forward into "
+                         "S3, one per KB of input log, compared with s3 per record, and an idle "
+                         "listener with and without 1,000 idle clients)")
     ap.add_argument("--escaped-quotes", type=float, default=0.0, metavar="PCT",
                     help="percentage of generated lines with \\\" in the user agent, which the "
                          "nginx parser rejects (gen_nginx.py)")
@@ -738,6 +898,18 @@ def main():
                 results.append(s3_stage(log, os.path.join(base, stage), lines, store=store,
                                         name=STORES[store][1]))
 
+        fwd = fwd_idle = None
+        if "forward" in stages:
+            if not (s3_ok and has_plugin("input", "forward")):
+                fwd = Result(FWD_NAME, note="(`@type forward` or `@type s3` not registered)")
+            elif subprocess.run([DEB_PY, "-c", "import msgpack"]).returncode != 0:
+                fwd = Result(FWD_NAME, note="(no python3-msgpack for %s)" % DEB_PY)
+            else:
+                print("running forward...", flush=True)
+                fwd = forward_stage(log, os.path.join(base, "forward"), max(1, in_bytes // 1024))
+                print("running forward idle listener...", flush=True)
+                fwd_idle = forward_idle(os.path.join(base, "forward-idle"))
+
         if "file-gzip-membuf" in stages:
             print("running file-gzip-membuf...", flush=True)
             work = fresh(os.path.join(base, "membuf"))
@@ -792,6 +964,9 @@ def main():
     for r in results:
         out.append(fmt_row(r, in_bytes, lines, floor.cpu))
     out.append("")
+    if fwd:
+        out.extend(fmt_forward(fwd, fwd_idle, next((r for r in results if r.name == S3_NAME), None),
+                               lines, in_bytes))
     if idle:
         d = idle[1]
         out.append("Idle RSS (%s, tail on an idle file, after %.0f s): %.1f MB = %.1f MB anonymous + %.1f MB"
@@ -823,6 +998,46 @@ def main():
     if a.results:
         with open(a.results, "w") as f:
             f.write(text + "\n")
+
+
+def fmt_forward(r, idle, s3, lines, in_bytes):
+    """The forward stage's lines: its figures are per record and per record byte, not per
+    byte of input log, so they are not a row of the table."""
+    if r.cpu is None:
+        return ["%s: n/a %s" % (FWD_NAME, r.note), ""]
+    f = r.fwd
+    out = ["%s: %d records of %d bytes on average (%.1f MB of MessagePack records) in %d "
+           "requests of up to %d entries, EventTime, each ack awaited; every record counted back "
+           "%s." % (FWD_NAME, f["records"], f["record_bytes"] // max(f["records"], 1),
+                    f["record_bytes"] / MB, f["requests"], FWD_BATCH, r.note)]
+    per = r.cpu / f["records"]
+    ratio = ""
+    if s3 is not None and s3.cpu:
+        # a record here is ~1 KB, an nginx line ~220 bytes: per byte is the fairer comparison
+        ratio = ("; CPU per record %.2fx the tail > nginx > gzip > S3 stage's per line in this run "
+                 "(%.2f us against %.2f us), per byte %.2fx (record bytes against log bytes)"
+                 % (per / (s3.cpu / lines), per * 1e6, s3.cpu / lines * 1e6,
+                    (r.cpu / f["record_bytes"]) / (s3.cpu / in_bytes)))
+    parts = getattr(r, "parts", {})
+    out.append("- %.0f events per CPU second (logship %s), %.2f CPU s/GB of record bytes, peak RSS "
+               "%.1f MB%s; the client's %d events/s wall from the first request to the last ack%s"
+               % (f["records"] / r.cpu,
+                  "+ logship-http" if "logship-http" in parts else "alone", r.cpu / (f["record_bytes"] / GB),
+                  r.rss_kb / 1024.0,
+                  " (peaks: logship %.1f MB, logship-http %.1f MB)" % (
+                      parts.get("logship", 0) / 1024.0, parts["logship-http"] / 1024.0)
+                  if "logship-http" in parts else "",
+                  f["records"] / f["elapsed"], ratio))
+    if idle:
+        tick = 1.0 / os.sysconf("SC_CLK_TCK")
+        cpu = lambda c: "%.2f" % c if c >= tick else "under %.2f (one clock tick)" % tick
+        out.append("- Idle listener: %s CPU s over %.0f s and %.1f MB RSS with no client; with "
+                   "%d idle clients connected, %s CPU s over %.0f s and %.1f MB RSS"
+                   % (cpu(idle["cpu_none"]), idle["span"], idle["rss_none"] / 1024.0,
+                      idle["clients"], cpu(idle["cpu_clients"]), idle["span"],
+                      idle["rss_clients"] / 1024.0))
+    out.append("")
+    return out
 
 
 def cpu_model():
