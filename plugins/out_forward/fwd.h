@@ -140,7 +140,7 @@ struct fw {
 };
 
 /* fwd_net.c */
-/* TLS client context (libssl loaded with dlopen, fwd_ssl.h). */
+/* TLS client context (libssl loaded with dlopen, agent/ssl_api.h). */
 int fw_tls_init(struct fw *fw, char *err, size_t errlen);
 void fw_tls_free(struct fw *fw);
 /* Resolve node's address (cache per expire_dns_cache). LS_OK or LS_ERROR with err. */

@@ -20,10 +20,9 @@
 #include <openssl/x509v3.h>
 
 #include "fwd.h"
-#include "fwd_ssl.h"
+#include "ssl_api.h"
 #include "log.h"
 #include "compress.h"
-#include "dynlib.h"
 
 #define FW_MSG_MAX (1 << 20)    /* a handshake message or an ack is far smaller */
 #define FW_NEST_MAX 32          /* libmsgpack-c's MSGPACK_EMBED_STACK_SIZE */
@@ -100,28 +99,6 @@ static int fw_verify_cb(int ok, X509_STORE_CTX *x)
     return ok;
 }
 
-struct fw_ssl_api fw_ssl;
-
-static const struct ls_dynsym fw_ssl_syms[] = {
-#define FW_SSL_SYM(f) { #f, offsetof(struct fw_ssl_api, f##_p) },
-    FW_SSL_FUNCS(FW_SSL_SYM)
-#undef FW_SSL_SYM
-};
-
-/* the SONAME of the ABI openssl/ssl.h describes; Debian ships it in libssl3 */
-static struct ls_dynlib fw_ssl_lib = {
-    .soname = "libssl.so.3",
-    .package = "libssl3",
-    .syms = fw_ssl_syms,
-    .nsyms = LS_ARRAY_LEN(fw_ssl_syms),
-    .table = &fw_ssl,
-};
-
-int fw_ssl_load(char *err, size_t errlen)
-{
-    return ls_dynlib_load(&fw_ssl_lib, err, errlen);
-}
-
 void fw_tls_free(struct fw *fw)
 {
     if (fw->ssl) {
@@ -136,7 +113,7 @@ int fw_tls_init(struct fw *fw, char *err, size_t errlen)
     SSL_CTX *ctx;
     size_t i, ncas = 0;
 
-    if (fw_ssl_load(err, errlen) != LS_OK) {
+    if (ssl_api_load(err, errlen) != LS_OK) {
         return LS_ERROR;
     }
     ctx = SSL_CTX_new(TLS_client_method());
