@@ -957,6 +957,25 @@ void ls_hex(const unsigned char *p, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
+void ls_sha512_hex(const void *const *parts, const size_t *lens, int n, char out[129])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    bool ok = c && EVP_DigestInit_ex(c, EVP_sha512(), NULL) == 1;
+
+    for (int i = 0; ok && i < n; i++) {
+        ok = EVP_DigestUpdate(c, parts[i], lens[i]) == 1;
+    }
+    ok = ok && EVP_DigestFinal_ex(c, md, &mdlen) == 1 && mdlen == 64;
+    EVP_MD_CTX_free(c);
+    if (ok) {
+        ls_hex(md, 64, out);
+    } else {
+        out[0] = '\0';
+    }
+}
+
 void ls_base64(const unsigned char *p, size_t n, char *out)
 {
     static const char tb[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -80,6 +80,9 @@ uint32_t ls_crc32(uint32_t crc, const void *p, size_t n);
 int ls_digest_fd(int fd, struct ls_digest *dig);
 
 void ls_hex(const unsigned char *p, size_t n, char *out /* 2n+1 */);
+/* Lower-case hex SHA-512 of the n parts one after another ("" when libcrypto fails): the
+ * forward protocol's handshake digests. */
+void ls_sha512_hex(const void *const *parts, const size_t *lens, int n, char out[129]);
 /* base64 (standard alphabet, padded); out needs 4*((n+2)/3)+1 bytes. */
 void ls_base64(const unsigned char *p, size_t n, char *out);
 

@@ -10,7 +10,7 @@
  */
 #include "forward.h"
 
-#include <openssl/evp.h>
+#include "compress.h"
 #include <stdio.h>
 #include <zlib.h>
 
@@ -221,25 +221,10 @@ bool fwd_entry_valid(const msgpack_object *time, const msgpack_object *record, s
 void fwd_sha512_hex(char out[129], const void *p1, size_t n1, const void *p2, size_t n2,
                     const void *p3, size_t n3, const void *p4, size_t n4)
 {
-    static const char hex[] = "0123456789abcdef";
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0, i;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    const void *parts[] = { p1, p2, p3, p4 };
+    const size_t lens[] = { n1, n2, n3, n4 };
 
-    out[0] = '\0';
-    if (c == NULL) {
-        return;
-    }
-    if (EVP_DigestInit_ex(c, EVP_sha512(), NULL) == 1 && EVP_DigestUpdate(c, p1, n1) == 1 &&
-        EVP_DigestUpdate(c, p2, n2) == 1 && EVP_DigestUpdate(c, p3, n3) == 1 &&
-        EVP_DigestUpdate(c, p4, n4) == 1 && EVP_DigestFinal_ex(c, md, &mdlen) == 1) {
-        for (i = 0; i < mdlen && i < 64; i++) {
-            out[2 * i] = hex[md[i] >> 4];
-            out[2 * i + 1] = hex[md[i] & 15];
-        }
-        out[2 * i] = '\0';
-    }
-    EVP_MD_CTX_free(c);
+    ls_sha512_hex(parts, lens, 4, out);
 }
 
 /* ------------------------------------------------------------------ */

@@ -166,7 +166,5 @@ int fw_pong_check(const msgpack_object *o, const char *self_hostname, const char
 int fw_mp_whole(const unsigned char *p, size_t len, size_t *objlen);
 /* Is o the map {"ack": id}? */
 bool fw_is_ack(const msgpack_object *o, const char *id, size_t idlen);
-/* The PING/PONG digests: lowercase hex SHA-512 of the parts concatenated. out: 129 bytes. */
-void fw_sha512_hex(const void *const *parts, const size_t *lens, int n, char *out);
 
 #endif

@@ -15,7 +15,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
@@ -445,21 +444,6 @@ int fw_conn_next(struct fw *fw, struct fw_conn *c, msgpack_unpacked *res, double
     }
 }
 
-void fw_sha512_hex(const void *const *parts, const size_t *lens, int n, char *out)
-{
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned char dig[64];
-    unsigned dlen = 0;
-
-    EVP_DigestInit_ex(md, EVP_sha512(), NULL);
-    for (int i = 0; i < n; i++) {
-        EVP_DigestUpdate(md, parts[i], lens[i]);
-    }
-    EVP_DigestFinal_ex(md, dig, &dlen);
-    EVP_MD_CTX_free(md);
-    ls_hex(dig, 64, out);
-}
-
 static int fw_pack_write(void *data, const char *buf, size_t len)
 {
     return ls_buf_append(data, buf, len) == LS_OK ? 0 : -1;
@@ -520,7 +504,7 @@ int fw_pong_check(const msgpack_object *o, const char *self_hostname, const char
     }
     const void *parts[] = { salt, host, nonce, key };
     size_t lens[] = { strlen(salt), host_len, nonce_len, strlen(key) };
-    fw_sha512_hex(parts, lens, 4, want);
+    ls_sha512_hex(parts, lens, 4, want);
     if (dig_len != 128 || memcmp(dig, want, 128) != 0) {
         snprintf(err, errlen, "shared_key mismatch in the server's PONG");
         return LS_ERROR;
@@ -574,12 +558,12 @@ static int fw_handshake(struct fw *fw, struct fw_conn *c, double deadline, char 
     {
         const void *parts[] = { salt, fw->self_hostname, nonce, key };
         size_t lens[] = { 32, strlen(fw->self_hostname), nonce_len, strlen(key) };
-        fw_sha512_hex(parts, lens, 4, ping_dig);
+        ls_sha512_hex(parts, lens, 4, ping_dig);
     }
     if (auth_len > 0) {
         const void *parts[] = { auth, n->username, n->password };
         size_t lens[] = { auth_len, strlen(n->username), strlen(n->password) };
-        fw_sha512_hex(parts, lens, 3, pass_dig);
+        ls_sha512_hex(parts, lens, 3, pass_dig);
     }
     msgpack_packer_init(&pk, &out, fw_pack_write);
     msgpack_pack_array(&pk, 6);
