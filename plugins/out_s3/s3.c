@@ -177,6 +177,7 @@ static const struct ls_param s3_compress_params[] = {
     S3_PQ_ROW("parquet_compression_codec", LS_P_STR, "page compression"),
     S3_PQ_ROW("parquet_row_group_size", LS_P_SIZE, "buffered value bytes that end a row group"),
     S3_PQ_ROW("parquet_page_size", LS_P_SIZE, "value bytes per data page"),
+    S3_PQ_ROW("text_compression_level", LS_P_INT, "zstd level of text pages without a dictionary"),
     S3_PQ_ROW("schema_type", LS_P_STR, "format of schema_file: avro or bigquery"),
     S3_PQ_ROW("schema_file", LS_P_STR, "Avro or BigQuery JSON schema file"),
     S3_PQ_ROW("record_type", LS_P_STR, "accepted, ignored"),
