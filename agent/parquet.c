@@ -29,11 +29,13 @@
 #define LSQ_DICT_MAX_BYTES (1024 * 1024)
 /* min/max larger than this are left out (Arrow's DEFAULT_MAX_STATISTICS_SIZE) */
 #define LSQ_STATS_MAX 4096
-/* Text pages (byte arrays that kept no dictionary: paths, messages) are most of a web log's
- * Parquet bytes, and zstd's lazy match finders (level 6 and up) shrink them 15-20% more
- * than level 3; what they cost is the tables, 2^21 entries at level 8. 2^16 entries each
- * (512 KB a context) kept the bench's paths within 1% of level 8's default tables. */
-#define LSQ_TEXT_TABLE_LOG 16
+/* zstd pages: level 8 by default. Its lazy match finder shrank the bench's paths (half of a
+ * web log's Parquet bytes, PLAIN) and body sizes 10-20% more than level 3, for about the
+ * same CPU of the whole pipeline (page bytes are a fraction of what a chunk costs). What
+ * level 8 costs is its match tables, 2^21 entries each (16 MB a context); a page is at most
+ * about 1 MiB, and 2^17 entries (1 MB a context) stored within 0.2% of the default tables. */
+#define LSQ_ZSTD_LEVEL 8
+#define LSQ_ZSTD_TABLE_LOG 17
 
 /* ------------------------------------------------------------------ */
 /* Thrift compact protocol                                              */
@@ -326,8 +328,6 @@ struct lsq_writer {
     size_t slots_cap;
     struct libdeflate_compressor *gz;
     void *zs;               /* zstd context (compress.c: libzstd is dlopen'd) */
-    void *zs_text;          /* text pages' context (lsq_opts.text_level) */
-    bool text;              /* the page being written is text without a dictionary */
 };
 
 /* libsnappy's functions, filled by lsq_codec_load: linked, libsnappy brought libstdc++ into
@@ -535,11 +535,9 @@ static int compress_page(struct lsq_writer *w)
         w->comp.len = got;
         return LS_OK;
     case LSQ_ZSTD:
-        if (w->text && w->o.text_level > 0
-            ? ls_zstd_frame(&w->zs_text, w->o.text_level, LSQ_TEXT_TABLE_LOG, w->page.p, n,
-                            &w->comp, w->err, sizeof(w->err)) != LS_OK
-            : ls_zstd_frame(&w->zs, w->o.level > 0 ? w->o.level : 3, 0, w->page.p, n,
-                            &w->comp, w->err, sizeof(w->err)) != LS_OK) {
+        if (ls_zstd_frame(&w->zs, w->o.level > 0 ? w->o.level : LSQ_ZSTD_LEVEL,
+                          LSQ_ZSTD_TABLE_LOG, w->page.p, n, &w->comp, w->err,
+                          sizeof(w->err)) != LS_OK) {
             w->failed = true;
             return LS_ERROR;
         }
@@ -925,11 +923,9 @@ static int write_column(struct lsq_writer *w, struct lsq_col *c, struct lsq_chun
                 put_plain(&w->page, c, i);
             }
         }
-        w->text = !dict && is_bytes(c->c.type);
         if (write_page(w, 0, (int32_t)(r - r0), dict ? 8 : 0, m) != LS_OK) {
             return LS_ERROR;
         }
-        w->text = false;
     } while (r < w->rows);
     return LS_OK;
 }
@@ -1340,6 +1336,5 @@ void lsq_writer_free(struct lsq_writer *w)
         libdeflate_free_compressor(w->gz);
     }
     ls_zstd_frame_free(w->zs);
-    ls_zstd_frame_free(w->zs_text);
     ls_free(w);
 }

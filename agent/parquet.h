@@ -59,11 +59,10 @@ struct lsq_value {
 
 struct lsq_opts {
     enum lsq_codec codec;
-    int level;                  /* gzip 1-12 / zstd 1-19; <= 0: the codec's default */
+    int level;                  /* gzip 1-12 / zstd 1-19; <= 0: gzip 6, zstd 8 */
     size_t row_group_size;      /* buffered value bytes that end a row group */
     size_t page_size;           /* value bytes per data page (about) */
     const char *created_by;     /* "<app> version <x.y.z> (build <hash>)" */
-    int text_level;             /* zstd: pages of byte arrays without a dictionary; <= 0: level */
 };
 
 /* The writer's output: LS_OK, or LS_ERROR with errno set. */

@@ -209,7 +209,7 @@ START_TEST(writer_frames_and_row_groups)
     struct lsq_column cols[] = {
         { "time", LSQ_TS_MILLIS, true }, { "msg", LSQ_STRING, false }, { "code", LSQ_INT32, false },
     };
-    struct lsq_opts o = { LSQ_ZSTD, 3, 4096, 512, "logship version 1 (build x)", 8 };
+    struct lsq_opts o = { LSQ_ZSTD, 3, 4096, 512, "logship version 1 (build x)" };
     struct ls_buf b;
     char err[200];
     struct lsq_writer *w;
@@ -242,7 +242,7 @@ END_TEST
 START_TEST(writer_refuses_bad_schemas)
 {
     struct lsq_column dup[] = { { "a", LSQ_INT64, false }, { "a", LSQ_STRING, false } };
-    struct lsq_opts o = { LSQ_SNAPPY, 0, 0, 0, NULL, 0 };
+    struct lsq_opts o = { LSQ_SNAPPY, 0, 0, 0, NULL };
     char err[200] = "";
 
     ck_assert_ptr_null(lsq_writer_new(dup, 2, &o, sink_buf, NULL, err, sizeof(err)));
