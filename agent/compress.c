@@ -708,8 +708,8 @@ static int zs_run(int level, ls_read_cb read_cb, void *arg, struct cz_sink *s, u
     return rc;
 }
 
-int ls_zstd_frame(void **cctx, int level, const void *src, size_t n, struct ls_buf *dst,
-                  char *err, size_t errlen)
+int ls_zstd_frame(void **cctx, int level, int table_log, const void *src, size_t n,
+                  struct ls_buf *dst, char *err, size_t errlen)
 {
     ZSTD_inBuffer ib = { src, n, 0 };
     size_t left;
@@ -720,7 +720,10 @@ int ls_zstd_frame(void **cctx, int level, const void *src, size_t n, struct ls_b
             return LS_ERROR;
         }
         cc = zs.createCCtx();
-        if (cc == NULL || zs.isError(zs.setParameter(cc, ZSTD_c_compressionLevel, level))) {
+        if (cc == NULL || zs.isError(zs.setParameter(cc, ZSTD_c_compressionLevel, level))
+            || (table_log > 0 && (zs.isError(zs.setParameter(cc, ZSTD_c_hashLog, table_log))
+                                  || zs.isError(zs.setParameter(cc, ZSTD_c_chainLog,
+                                                                table_log))))) {
             snprintf(err, errlen, "cannot set up a zstd compressor at level %d", level);
             zs.freeCCtx(cc);
             return LS_ERROR;

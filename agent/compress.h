@@ -53,9 +53,12 @@ struct ls_buf;
  * Append src[0..n) to dst as one zstd frame (no checksum: Parquet pages, whose format
  * has its own), through the same dlopen'd libzstd. *cctx (opaque, start NULL) is made at
  * level on first use and reused; free it with ls_zstd_frame_free. LS_OK / LS_ERROR + err.
+ * table_log > 0 caps the match finder's hash and chain tables at 2^table_log entries each:
+ * from level 6 on their default grows to 2^21-2^22 (16-32 MB a context), which a page of
+ * about 1 MiB does not need. 0 leaves the level's own.
  */
-int ls_zstd_frame(void **cctx, int level, const void *src, size_t n, struct ls_buf *dst,
-                  char *err, size_t errlen);
+int ls_zstd_frame(void **cctx, int level, int table_log, const void *src, size_t n,
+                  struct ls_buf *dst, char *err, size_t errlen);
 void ls_zstd_frame_free(void *cctx);
 /* Whether level fits algo (see ls_compress_stream); if not, "lo-hi" in range. */
 bool ls_compress_level_ok(enum ls_compress_algo algo, int level, char *range, size_t rangelen);

@@ -29,6 +29,13 @@
 #define LSQ_DICT_MAX_BYTES (1024 * 1024)
 /* min/max larger than this are left out (Arrow's DEFAULT_MAX_STATISTICS_SIZE) */
 #define LSQ_STATS_MAX 4096
+/* zstd pages: level 8 by default. Its lazy match finder shrank the bench's paths (half of a
+ * web log's Parquet bytes, PLAIN) and body sizes 10-20% more than level 3, for about the
+ * same CPU of the whole pipeline (page bytes are a fraction of what a chunk costs). What
+ * level 8 costs is its match tables, 2^21 entries each (16 MB a context); a page is at most
+ * about 1 MiB, and 2^17 entries (1 MB a context) stored within 0.2% of the default tables. */
+#define LSQ_ZSTD_LEVEL 8
+#define LSQ_ZSTD_TABLE_LOG 17
 
 /* ------------------------------------------------------------------ */
 /* Thrift compact protocol                                              */
@@ -281,6 +288,16 @@ struct lsq_col {
     struct ls_buf data;     /* byte arrays: PLAIN (len4 + bytes) */
     uint32_t *off;          /* byte arrays: offset of each value in data */
     struct lsq_stats st;
+    /* Byte arrays are interned as they are added (col_intern): a repeated value keeps
+     * only its offset and entry, pointing at its first copy. A row group of a web log
+     * then holds twice the rows in the same row_group_size (client addresses, referers
+     * and agents repeat), so fewer dictionaries are written per file, and the
+     * dictionary is known at flush without hashing every value again. */
+    bool intern;            /* still interning in this group */
+    bool shared;            /* some offsets point at an earlier copy */
+    uint32_t *ids;          /* dictionary entry of each value, while interning */
+    uint32_t *hslots;       /* open addressing: first value index + 1 of an entry, 0 empty */
+    size_t hcap, nent, dict_bytes;
 };
 
 struct lsq_writer {
@@ -383,6 +400,8 @@ static size_t fixed_size(enum lsq_type t)
     }
 }
 
+static void col_reset(struct lsq_col *c);
+
 struct lsq_writer *lsq_writer_new(const struct lsq_column *cols, size_t ncols,
                                   const struct lsq_opts *o, lsq_sink_fn sink, void *arg,
                                   char *err, size_t errlen)
@@ -416,6 +435,7 @@ struct lsq_writer *lsq_writer_new(const struct lsq_column *cols, size_t ncols,
         w->cols[i].c = cols[i];
         w->cols[i].c.name = ls_strdup(cols[i].name);
         ls_buf_init(&w->cols[i].data, 0);
+        col_reset(&w->cols[i]);
     }
     w->o = *o;
     if (w->o.row_group_size == 0) {
@@ -442,6 +462,13 @@ static void col_reset(struct lsq_col *c)
     c->nvals = 0;
     ls_buf_reset(&c->data);
     memset(&c->st, 0, sizeof(c->st));
+    c->intern = is_bytes(c->c.type);
+    c->shared = false;
+    c->nent = 0;
+    c->dict_bytes = 0;
+    if (c->hslots) {
+        memset(c->hslots, 0, c->hcap * sizeof(*c->hslots));
+    }
 }
 
 static void col_grow(struct lsq_writer *w, struct lsq_col *c)
@@ -452,6 +479,7 @@ static void col_grow(struct lsq_writer *w, struct lsq_col *c)
     c->cap = c->cap ? c->cap * 2 : 1024;
     if (is_bytes(c->c.type)) {
         c->off = ls_realloc(c->off, c->cap * sizeof(*c->off));
+        c->ids = ls_realloc(c->ids, c->cap * sizeof(*c->ids));
     } else if (c->c.type == LSQ_DOUBLE) {
         c->dv = ls_realloc(c->dv, c->cap * sizeof(*c->dv));
     } else {
@@ -507,8 +535,9 @@ static int compress_page(struct lsq_writer *w)
         w->comp.len = got;
         return LS_OK;
     case LSQ_ZSTD:
-        if (ls_zstd_frame(&w->zs, w->o.level > 0 ? w->o.level : 3,
-                          w->page.p, n, &w->comp, w->err, sizeof(w->err)) != LS_OK) {
+        if (ls_zstd_frame(&w->zs, w->o.level > 0 ? w->o.level : LSQ_ZSTD_LEVEL,
+                          LSQ_ZSTD_TABLE_LOG, w->page.p, n, &w->comp, w->err,
+                          sizeof(w->err)) != LS_OK) {
             w->failed = true;
             return LS_ERROR;
         }
@@ -702,6 +731,25 @@ static bool build_dict(struct lsq_writer *w, const struct lsq_col *c, uint32_t *
     if (c->c.type == LSQ_BOOL || c->nvals == 0) {
         return false;
     }
+    if (is_bytes(c->c.type)) {
+        /* interned as added: the entries are known, or the column gave up on them */
+        n = c->nent;
+        if (!c->intern || n * 2 > c->nvals) {
+            return false;
+        }
+        if (w->idx_cap < c->nvals) {
+            w->idx_cap = c->nvals;
+            w->idx = ls_realloc(w->idx, w->idx_cap * sizeof(*w->idx));
+        }
+        memcpy(w->idx, c->ids, c->nvals * sizeof(*w->idx));
+        ls_buf_reset(&w->dictbuf);
+        if (n == 1) {
+            put_plain(&w->dictbuf, c, 0);
+        }
+        order_dict(w, c, n);
+        *nentries = (uint32_t)n;
+        return true;
+    }
     while (cap < c->nvals * 2) {
         cap *= 2;
     }
@@ -867,7 +915,7 @@ static int write_column(struct lsq_writer *w, struct lsq_col *c, struct lsq_chun
             if ((k - k0) % 8) {
                 ls_buf_putc(&w->page, (char)acc);
             }
-        } else if (is_bytes(c->c.type) && k > k0) {
+        } else if (is_bytes(c->c.type) && k > k0 && !c->shared) {
             size_t end = k < c->nvals ? c->off[k] : c->data.len;
             ls_buf_append(&w->page, c->data.p + c->off[k0], end - c->off[k0]);
         } else {
@@ -967,6 +1015,63 @@ static void update_stats(struct lsq_col *c, const struct lsq_value *v, size_t k)
     }
 }
 
+static void intern_grow(struct lsq_col *c)
+{
+    size_t cap = c->hcap ? c->hcap * 2 : 1024;
+    uint32_t *t = ls_calloc(cap, sizeof(*t));
+
+    for (size_t i = 0; i < c->hcap; i++) {
+        if (c->hslots[i]) {
+            uint32_t k = c->hslots[i] - 1, len;
+            size_t h;
+            memcpy(&len, c->data.p + c->off[k], 4);
+            h = (size_t)hash_bytes((const unsigned char *)c->data.p + c->off[k] + 4, len);
+            for (h &= cap - 1; t[h]; h = (h + 1) & (cap - 1)) {
+            }
+            t[h] = c->hslots[i];
+        }
+    }
+    ls_free(c->hslots);
+    c->hslots = t;
+    c->hcap = cap;
+}
+
+/*
+ * Value k (v) of byte-array column c, while interning: true when it repeats an earlier
+ * value (off and ids of k now point at that one), false when it is new (the caller stores
+ * it; its entry is recorded here). Interning stops for the group when the dictionary
+ * would not be written anyway: over 65536 entries or LSQ_DICT_MAX_BYTES, or three
+ * quarters distinct after 4096 values (paths with ids and query strings).
+ */
+static bool col_intern(struct lsq_col *c, const struct lsq_value *v, size_t k)
+{
+    size_t h;
+
+    if (c->nent + 1 > c->hcap / 2) {
+        intern_grow(c);
+    }
+    h = (size_t)hash_bytes((const unsigned char *)v->s, v->len) & (c->hcap - 1);
+    for (; c->hslots[h]; h = (h + 1) & (c->hcap - 1)) {
+        uint32_t f = c->hslots[h] - 1, len;
+        memcpy(&len, c->data.p + c->off[f], 4);
+        if (len == v->len && memcmp(c->data.p + c->off[f] + 4, v->s, len) == 0) {
+            c->off[k] = c->off[f];
+            c->ids[k] = c->ids[f];
+            c->shared = true;
+            return true;
+        }
+    }
+    if (c->nent + 1 > 65536 || c->dict_bytes + 4 + v->len > LSQ_DICT_MAX_BYTES
+        || (k + 1 == 4096 && (c->nent + 1) * 4 > (k + 1) * 3)) {
+        c->intern = false;
+        return false;
+    }
+    c->hslots[h] = (uint32_t)(k + 1);
+    c->ids[k] = (uint32_t)c->nent++;
+    c->dict_bytes += 4 + v->len;
+    return false;
+}
+
 int lsq_add_row(struct lsq_writer *w, const struct lsq_value *vals)
 {
     if (w->failed) {
@@ -1003,6 +1108,10 @@ int lsq_add_row(struct lsq_writer *w, const struct lsq_value *vals)
         }
         col_grow(w, c);
         k = c->nvals++;
+        if (is_bytes(c->c.type) && c->intern && col_intern(c, v, k)) {
+            w->bytes += 2 * sizeof(uint32_t);
+            continue;       /* a repeat: its statistics are already counted */
+        }
         if (is_bytes(c->c.type)) {
             c->off[k] = (uint32_t)c->data.len;
             put_le(&c->data, v->len, 4);
@@ -1201,6 +1310,8 @@ void lsq_writer_free(struct lsq_writer *w)
         ls_free(c->iv);
         ls_free(c->dv);
         ls_free(c->off);
+        ls_free(c->ids);
+        ls_free(c->hslots);
         ls_buf_release(&c->data);
     }
     for (size_t g = 0; g < w->nrgs; g++) {

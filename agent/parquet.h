@@ -59,7 +59,7 @@ struct lsq_value {
 
 struct lsq_opts {
     enum lsq_codec codec;
-    int level;                  /* gzip 1-12 / zstd 1-19; <= 0: the codec's default */
+    int level;                  /* gzip 1-12 / zstd 1-19; <= 0: gzip 6, zstd 8 */
     size_t row_group_size;      /* buffered value bytes that end a row group */
     size_t page_size;           /* value bytes per data page (about) */
     const char *created_by;     /* "<app> version <x.y.z> (build <hash>)" */

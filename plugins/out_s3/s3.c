@@ -173,7 +173,7 @@ static const struct ls_param s3_shared_params[] = {
 static const struct ls_param s3_compress_params[] = {
     { "level", LS_P_INT, NULL, 0, offsetof(struct s3_compress_conf, level),
       "zstd level 1-22 (default 3), as fluent-plugin-s3's; also takes the other store_as levels, "
-      "and the page codec's level with store_as parquet", NULL, NULL, 0, 22 },
+      "and the page codec's level with store_as parquet (zstd pages: 8)", NULL, NULL, 0, 22 },
     S3_PQ_ROW("parquet_compression_codec", LS_P_STR, "page compression"),
     S3_PQ_ROW("parquet_row_group_size", LS_P_SIZE, "buffered value bytes that end a row group"),
     S3_PQ_ROW("parquet_page_size", LS_P_SIZE, "value bytes per data page"),

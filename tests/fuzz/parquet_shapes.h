@@ -46,6 +46,7 @@ static int shapes_write(const uint8_t *data, size_t size, struct ls_buf *out, si
     o.row_group_size = 64 + (size_t)data[1] * 16;
     o.page_size = 16 + (size_t)data[2];
     o.created_by = "logship version 0 (build fuzz)";
+    o.level = data[0] & 0x40 ? 3 : 0;
     at = 3;
     for (size_t i = 0; i < ncols; i++) {
         uint8_t x = at < size ? data[at++] : 0;

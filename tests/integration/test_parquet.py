@@ -402,3 +402,35 @@ def test_odd_shapes_read_by_duckdb():
                     f"FROM read_parquet('{out}')")
     got = duckdb.query(*sqls)
     assert [g[0]["n"] for g in got] == want, (got, want)
+
+
+def test_repeated_strings_are_kept_once_per_row_group():
+    """Byte arrays are interned as rows are added: a row group of row_group_size holds many
+    more rows when values repeat (a pool of 20 strings), and a column that turns out
+    mostly distinct after sharing some values (a run of one value, then unique ones) is
+    written PLAIN. DuckDB reads every value back, nulls included."""
+    pool = ["agent-%02d " % i + "x" * 60 for i in range(20)]
+    recs = []
+    for i in range(6000):
+        uniq = "same" if i < 500 else "u%06d" % i
+        recs.append({"t": T0 + i // 100, "seq": i, "agent": pool[(i * 7) % 20] if i % 9 else None,
+                     "path": uniq})
+    d = tmpdir()
+    c = conf(sample(recs) + file_match(d, "    schema seq:integer,agent:string,path:string\n"
+                                          "    compression zstd\n    row_group_size 192k\n"), d)
+    oneshot(c)
+    fs = files(d)
+    assert len(fs) == 1, fs
+    got, meta = duckdb.query(
+        f"SELECT seq, agent, path FROM read_parquet('{fs[0]}') ORDER BY seq",
+        f"SELECT row_group_id, row_group_num_rows AS n, path_in_schema AS col, encodings "
+        f"FROM parquet_metadata('{fs[0]}')")
+    assert [(int(g["seq"]), g["agent"], g["path"]) for g in got] == \
+        [(r["seq"], r["agent"], r["path"]) for r in recs]
+    rows = {m["row_group_id"]: int(m["n"]) for m in meta}
+    # stored whole, a row is about 100 bytes: 192 KiB would hold about 2000 of them
+    assert max(rows.values()) > 4000, rows
+    first = [m for m in meta if str(m["row_group_id"]) == "0"]
+    encs = {m["col"]: m["encodings"] for m in first}
+    assert "RLE_DICTIONARY" in encs["agent"], encs
+    assert "RLE_DICTIONARY" not in encs["path"], encs
