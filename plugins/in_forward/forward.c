@@ -107,6 +107,7 @@ struct fwd_ctx {
     struct ls_record rec;
     struct ls_buf tagbuf;
     double last_warn[16];              /* per kind of warning (enum warn_kind) */
+    uint64_t n_evicted;
     uint64_t n_refused, n_broken, n_oversize, n_invalid, n_auth_failed, n_tls_failed,
              n_duplicate;
 };
@@ -153,6 +154,7 @@ struct fwd_conn {
     bool emitted;                      /* records emitted since the last commit */
     struct fwd_ack *acks;
     size_t nacks, acap;
+    double last_seen;                  /* monotonic: accepted, or its last bytes read */
 };
 
 static const struct ls_param user_params[] = {
@@ -1263,9 +1265,12 @@ static void conn_process(struct fwd_conn *c)
 
 static int conn_read(struct fwd_conn *c, void *buf, size_t n)
 {
+    int got;
+
     if (c->ssl) {
         int r = SSL_read(c->ssl, buf, (int)n);
         if (r > 0) {
+            c->last_seen = ls_mono_now();
             return r;
         }
         switch (SSL_get_error(c->ssl, r)) {
@@ -1281,7 +1286,11 @@ static int conn_read(struct fwd_conn *c, void *buf, size_t n)
             return -1;
         }
     }
-    return (int)read(c->fd, buf, n);
+    got = (int)read(c->fd, buf, n);
+    if (got > 0) {
+        c->last_seen = ls_mono_now();
+    }
+    return got;
 }
 
 /* Write what is queued; true when the connection was closed (and freed). */
@@ -1453,6 +1462,43 @@ static void conn_close(struct fwd_conn *c)
     ls_free(c);
 }
 
+/*
+ * At max_connections, make room for a new client by closing the connection that has been
+ * silent longest, if that is over FWD_EVICT_IDLE s and it has nothing in flight (no request
+ * being written, no ack owed). Without this, max_connections clients that connect and then
+ * send nothing would shut every other client out for good. (A client that sends a byte now
+ * and then is not silent: slow links are served.) A client closed this way only reconnects: loggers keep
+ * idle connections open and open a new one on their next send, and an unacknowledged
+ * chunk is sent again.
+ */
+#define FWD_EVICT_IDLE 10.0
+
+static bool evict_idlest(struct fwd_ctx *ctx)
+{
+    struct fwd_conn *c, *victim = NULL;
+    double now = ls_mono_now();
+
+    for (c = ctx->conns; c; c = c->next) {
+        if (c->in_req || c->nacks > 0 || c->closing || c->dead || ctx->active == c) {
+            continue;
+        }
+        if (victim == NULL || c->last_seen < victim->last_seen) {
+            victim = c;
+        }
+    }
+    if (victim == NULL || now - victim->last_seen < FWD_EVICT_IDLE) {
+        return false;
+    }
+    ctx->n_evicted++;
+    if (warn_ok(ctx, W_LIMIT)) {
+        ls_plg_warn(ctx->ins, "max_connections %" PRId64 " reached: closed the connection from "
+                    "%s, silent for %.0f s, for a new one (%" PRIu64 " so far)",
+                    ctx->max_connections, victim->addr, now - victim->last_seen, ctx->n_evicted);
+    }
+    conn_close(victim);
+    return true;
+}
+
 static void accept_cb(struct ls_io *io, int revents, void *arg)
 {
     struct fwd_ctx *ctx = arg;
@@ -1473,7 +1519,7 @@ static void accept_cb(struct ls_io *io, int revents, void *arg)
             }
             return;
         }
-        if ((int64_t)ctx->nconns >= ctx->max_connections) {
+        if ((int64_t)ctx->nconns >= ctx->max_connections && !evict_idlest(ctx)) {
             ctx->n_refused++;
             ctx->ins->metrics.errors++;
             if (warn_ok(ctx, W_LIMIT)) {
@@ -1488,6 +1534,7 @@ static void accept_cb(struct ls_io *io, int revents, void *arg)
         c->ctx = ctx;
         c->fd = fd;
         c->peer = sa;
+        c->last_seen = ls_mono_now();
         ls_buf_init(&c->in, 0);
         ls_buf_init(&c->out, FWD_OUT_MAX);
         ls_buf_init(&c->inflated, (size_t)ctx->decompression_size_limit);
@@ -1667,6 +1714,10 @@ static void fwd_stop(struct ls_instance *ins)
 {
     struct fwd_ctx *ctx = ins->ctx;
 
+    if (ctx->lfd >= 0 && ctx->n_evicted) {
+        ls_plg_info(ins, "since start: %" PRIu64 " idle connections closed at max_connections "
+                    "for new ones", ctx->n_evicted);
+    }
     if (ctx->lfd >= 0 && (ctx->n_refused || ctx->n_broken || ctx->n_oversize || ctx->n_invalid ||
                           ctx->n_auth_failed || ctx->n_tls_failed || ctx->n_duplicate)) {
         ls_plg_info(ins, "since start: %" PRIu64 " connections over max_connections, %" PRIu64

@@ -353,6 +353,40 @@ print(json.dumps(res))
     assert sorted(t for t, _ in recs) == ["ok", "ph", "slow"], recs
 
 
+def test_silent_connections_give_way_at_max_connections():
+    """max_connections clients that connect and send nothing do not shut others out: once the
+    longest-silent one has been silent 10 s it is closed for a newcomer, while a client that
+    sends a byte a second is kept and its message is acknowledged."""
+    a, port, d = setup(extra="max_connections 4")
+    got = peer(f"""
+P = {port}
+res = {{}}
+idle = [F.connect(P) for _ in range(3)]
+slow = F.connect(P)
+data = F.message("slow", 1700000000, {{"slow": 1}}, {{"chunk": "slow"}})
+time.sleep(0.5)
+# at the limit and nobody silent long enough: refused
+res["refused_early"] = F.closed_within(F.connect(P), timeout=5)
+t0 = time.time()
+while time.time() - t0 < 11:
+    slow.sendall(data[:1]); data = data[1:]; time.sleep(1)
+res["ack"] = F.request(P, F.message("new", 1700000000, {{"new": 1}}, {{"chunk": "new"}}), ack="new")["ack"]
+res["idle_closed"] = sum(1 for s in idle if F.closed_within(s, timeout=1))
+slow.sendall(data)
+res["slow_ack"] = F.Reader(slow).next()
+print(json.dumps(res))
+""", timeout=120)
+    r = got[0]
+    assert r["refused_early"], r
+    assert r["ack"] == {"ack": "new"}, r
+    assert r["idle_closed"] == 1, r
+    assert r["slow_ack"] == {"ack": "slow"}, r
+    log = a.log()
+    assert "closed the connection from 127.0.0.1, silent for" in log, lstest.tail_text(log)
+    recs = stop_and_read(a, d)
+    assert sorted(t for t, _ in recs) == ["new", "slow"], recs
+
+
 def make_certs(d):
     def ossl(*args):
         subprocess.run(["openssl"] + list(args), check=True, capture_output=True, cwd=d)
