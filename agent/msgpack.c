@@ -278,3 +278,117 @@ const msgpack_object *ls_msgpack_map_get(const msgpack_object *map, const char *
     }
     return NULL;
 }
+
+/* ------------------------------------------------------------------ */
+/* the scanner: where does the next top-level object end?              */
+
+static uint64_t be(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+
+    for (int i = 0; i < n; i++) {
+        v = v << 8 | p[i];
+    }
+    return v;
+}
+
+long ls_mp_scan(struct ls_mp_scan *c, const char *data, size_t len, uint64_t limit)
+{
+    const unsigned char *p = (const unsigned char *)data;
+    size_t off = c->scanned;
+
+    if (off == 0) {
+        c->pending = 1;
+        c->skip = 0;
+        c->depth = 0;
+        c->left[0] = 1;
+    }
+    while (c->pending > 0 || c->skip > 0) {
+        unsigned b;
+        size_t hdr = 1;
+        uint64_t skip = 0, add = 0;
+        bool cont = false;          /* a map or an array, empty ones too */
+
+        if (c->skip > 0) {
+            size_t take = len - off < c->skip ? len - off : (size_t)c->skip;
+            off += take;
+            c->skip -= take;
+            if (c->skip > 0) {
+                break;
+            }
+            continue;
+        }
+        if (off >= len) {
+            break;
+        }
+        b = p[off];
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+            hdr = 1;
+        } else if (b >= 0x80 && b <= 0x8f) {
+            add = 2 * (uint64_t)(b & 0x0f);
+            cont = true;
+        } else if (b >= 0x90 && b <= 0x9f) {
+            add = b & 0x0f;
+            cont = true;
+        } else if (b >= 0xa0 && b <= 0xbf) {
+            skip = b & 0x1f;
+        } else {
+            static const unsigned char fixed[] = {
+                /* c4..df: header bytes (before any length-given payload) */
+                2, 3, 5, 3, 4, 6, 5, 9, 2, 3, 5, 9, 2, 3, 5, 9, 3, 4, 6, 10, 18, 2, 3, 5, 3, 5,
+                3, 5,
+            };
+            if (b == 0xc1) {
+                return LS_MP_BAD;
+            }
+            hdr = fixed[b - 0xc4];
+            if (len - off < hdr) {
+                break;
+            }
+            switch (b) {
+            case 0xc4: case 0xd9: skip = p[off + 1]; break;
+            case 0xc5: case 0xda: skip = be(p + off + 1, 2); break;
+            case 0xc6: case 0xdb: skip = be(p + off + 1, 4); break;
+            case 0xc7: skip = p[off + 1]; break;
+            case 0xc8: skip = be(p + off + 1, 2); break;
+            case 0xc9: skip = be(p + off + 1, 4); break;
+            case 0xdc: add = be(p + off + 1, 2), cont = true; break;
+            case 0xdd: add = be(p + off + 1, 4), cont = true; break;
+            case 0xde: add = 2 * be(p + off + 1, 2), cont = true; break;
+            case 0xdf: add = 2 * be(p + off + 1, 4), cont = true; break;
+            default: break;       /* fixed-size values, fixext */
+            }
+        }
+        if (len - off < hdr) {
+            break;
+        }
+        /* libmsgpack-c refuses a container header, even an empty one's, with
+         * LS_MP_NEST_MAX containers open */
+        if (cont && c->depth == LS_MP_NEST_MAX) {
+            return LS_MP_BAD;
+        }
+        off += hdr;
+        c->pending--;
+        c->left[c->depth]--;
+        if (add > 0) {
+            c->left[++c->depth] = add;
+            c->pending += add;
+        }
+        while (c->depth > 0 && c->left[c->depth] == 0) {
+            c->depth--;
+        }
+        c->skip = skip;
+        if ((uint64_t)off + c->skip + c->pending > limit) {
+            return LS_MP_BIG;
+        }
+    }
+    c->scanned = off;
+    if (c->pending == 0 && c->skip == 0) {
+        c->scanned = 0;
+        return (long)off;
+    }
+    if (off > limit) {
+        return LS_MP_BIG;
+    }
+    return LS_MP_MORE;
+}

@@ -35,6 +35,27 @@
 #include <msgpack/vrefbuffer.h>
 #include <msgpack/version.h>
 
+/*
+ * Where does the next top-level MessagePack object of a stream end? libmsgpack-c allocates a
+ * container's elements as soon as it reads the header, so 5 bytes claiming 4 billion elements
+ * would make it allocate 100 GB: objects are handed to it only once this scanner, which
+ * allocates nothing, has found them whole. Resumable: call again with the same (grown) data;
+ * zero the struct for a new object at data[0]. Returns the object's length (> 0),
+ * LS_MP_MORE (need more bytes), LS_MP_BAD (0xc1, never valid, or nested deeper than
+ * libmsgpack-c's LS_MP_NEST_MAX) or LS_MP_BIG (it cannot fit in limit bytes: every value
+ * still announced needs at least one byte).
+ */
+#define LS_MP_NEST_MAX 32           /* libmsgpack-c's MSGPACK_EMBED_STACK_SIZE */
+struct ls_mp_scan {
+    size_t scanned;                 /* bytes of the current object looked at */
+    uint64_t pending;               /* values still to read, at every depth */
+    uint64_t skip;                  /* payload bytes still to skip */
+    int depth;
+    uint64_t left[LS_MP_NEST_MAX + 1];      /* values still to read per open container */
+};
+enum { LS_MP_MORE = 0, LS_MP_BAD = -1, LS_MP_BIG = -2 };
+long ls_mp_scan(struct ls_mp_scan *s, const char *data, size_t len, uint64_t limit);
+
 /* the forward protocol's EventTime: ext type 0, 8 bytes (u32 sec, u32 nsec, big-endian) */
 #define LS_MSGPACK_EVENT_TIME 0
 

@@ -137,7 +137,7 @@ struct fwd_conn {
     char addr[64];
     char *host;                        /* source_hostname_key */
     struct ls_buf in;                  /* bytes not yet handled */
-    struct fwd_scan scan;              /* where the next object ends */
+    struct ls_mp_scan scan;              /* where the next object ends */
     size_t warned_at;
     struct ls_buf out;                 /* bytes to write */
     unsigned char nonce[16], auth[16];
@@ -1221,14 +1221,14 @@ static void conn_process(struct fwd_conn *c)
             break;
         }
         /* before the handshake a peer is unknown: a PING is a few hundred bytes */
-        n = fwd_scan(&c->scan, c->in.p, c->in.len,
-                     c->state == C_HELO ? FWD_PING_MAX : (uint64_t)ctx->chunk_size_limit);
-        if (n == FWD_SCAN_MORE) {
+        n = ls_mp_scan(&c->scan, c->in.p, c->in.len,
+                       c->state == C_HELO ? FWD_PING_MAX : (uint64_t)ctx->chunk_size_limit);
+        if (n == LS_MP_MORE) {
             break;
         }
         if (n < 0) {
             ctx->ins->metrics.errors++;
-            if (n == FWD_SCAN_BIG) {
+            if (n == LS_MP_BIG) {
                 ctx->n_oversize++;
                 conn_warn(c, W_BIG, "request from %s is over chunk_size_limit %" PRId64 " bytes: "
                           "dropped without ack, connection closed (%" PRIu64 " so far)",

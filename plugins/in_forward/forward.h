@@ -58,21 +58,6 @@ int fwd_iter_skip(struct fwd_iter *it, uint64_t n);
 /* fluentd's invalid_event?: time is an integer or EventTime, record is a map. */
 bool fwd_entry_valid(const msgpack_object *time, const msgpack_object *record, struct ls_time *t);
 
-/*
- * Where does the next top-level MessagePack object of a stream end? Resumable: call again
- * with the same (grown) data; zero the struct for a new object at data[0]. No allocation,
- * whatever the declared lengths. Returns the object's length (> 0), FWD_SCAN_MORE (need
- * more bytes), FWD_SCAN_BAD (0xc1, never valid) or FWD_SCAN_BIG (it cannot fit in limit
- * bytes: every value still announced needs at least one byte).
- */
-struct fwd_scan {
-    size_t scanned;         /* bytes of the current object looked at */
-    uint64_t pending;       /* values still to read */
-    uint64_t skip;          /* payload bytes still to skip */
-};
-enum { FWD_SCAN_MORE = 0, FWD_SCAN_BAD = -1, FWD_SCAN_BIG = -2 };
-long fwd_scan(struct fwd_scan *s, const char *data, size_t len, uint64_t limit);
-
 /* ---- handshake (fluentd's in_forward: generate_helo / check_ping / generate_pong) ---- */
 
 /* lowercase hex SHA-512 of the concatenation of parts (NULL-terminated pointer/length list):

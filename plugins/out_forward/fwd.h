@@ -162,8 +162,6 @@ int fw_helo_parse(const msgpack_object *o, const char **nonce, size_t *nonce_len
                   const char **auth, size_t *auth_len);
 int fw_pong_check(const msgpack_object *o, const char *self_hostname, const char *salt,
                   const char *nonce, size_t nonce_len, const char *key, char *err, size_t errlen);
-/* One whole MessagePack object at p? 1 (*objlen), 0 need more, -1 invalid (fwd_net.c). */
-int fw_mp_whole(const unsigned char *p, size_t len, size_t *objlen);
 /* Is o the map {"ack": id}? */
 bool fw_is_ack(const msgpack_object *o, const char *id, size_t idlen);
 

@@ -24,7 +24,6 @@
 #include "compress.h"
 
 #define FW_MSG_MAX (1 << 20)    /* a handshake message or an ack is far smaller */
-#define FW_NEST_MAX 32          /* libmsgpack-c's MSGPACK_EMBED_STACK_SIZE */
 
 bool fw_quitting(struct fw *fw)
 {
@@ -311,110 +310,22 @@ static ssize_t fw_conn_read(struct fw *fw, struct fw_conn *c, void *p, size_t n,
     }
 }
 
-/*
- * Is there one whole MessagePack object at p[0..len)? 1 with its length in *objlen, 0 when
- * more bytes are needed, -1 when it cannot be valid. libmsgpack-c allocates a container's
- * elements as soon as it reads the header, so a server's 5 bytes claiming 4 billion elements
- * would make it allocate 100 GB: objects are only handed to it once they are here whole,
- * and then every count is bounded by the bytes that follow it.
- */
-int fw_mp_whole(const unsigned char *p, size_t len, size_t *objlen)
-{
-    size_t pos = 0;
-    uint64_t left[FW_NEST_MAX + 1] = { 1 };    /* elements still due per open container */
-    int depth = 0;
-
-    for (;;) {
-        size_t hdr = 1, lb = 0;     /* header bytes; bytes of its length field */
-        int kind = 0;               /* 0 fixed size, 1 body follows, 2 count, 3 map count */
-        uint64_t v = 0, body = 0, count = 0;
-        unsigned char b;
-
-        while (depth > 0 && left[depth] == 0) {
-            depth--;
-        }
-        if (left[depth] == 0) {
-            break;
-        }
-        if (pos >= len) {
-            return 0;
-        }
-        b = p[pos];
-        left[depth]--;
-        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
-            hdr = 1;
-        } else if (b <= 0x8f) {
-            count = 2 * (uint64_t)(b & 0x0f);
-        } else if (b <= 0x9f) {
-            count = b & 0x0f;
-        } else if (b <= 0xbf) {
-            body = b & 0x1f;
-        } else {
-            switch (b) {
-            case 0xc4: case 0xd9: lb = 1, kind = 1; break;
-            case 0xc5: case 0xda: lb = 2, kind = 1; break;
-            case 0xc6: case 0xdb: lb = 4, kind = 1; break;
-            case 0xc7: lb = 1, kind = 1, hdr = 3; break;     /* ext: length, then type */
-            case 0xc8: lb = 2, kind = 1, hdr = 4; break;
-            case 0xc9: lb = 4, kind = 1, hdr = 6; break;
-            case 0xca: case 0xce: case 0xd2: hdr = 5; break;
-            case 0xcb: case 0xcf: case 0xd3: hdr = 9; break;
-            case 0xcc: case 0xd0: hdr = 2; break;
-            case 0xcd: case 0xd1: hdr = 3; break;
-            case 0xd4: hdr = 3; break;
-            case 0xd5: hdr = 4; break;
-            case 0xd6: hdr = 6; break;
-            case 0xd7: hdr = 10; break;
-            case 0xd8: hdr = 18; break;
-            case 0xdc: lb = 2, kind = 2; break;
-            case 0xdd: lb = 4, kind = 2; break;
-            case 0xde: lb = 2, kind = 3; break;
-            case 0xdf: lb = 4, kind = 3; break;
-            default: return -1;     /* 0xc1: never used */
-            }
-            if (lb) {
-                if (pos + 1 + lb > len) {
-                    return 0;
-                }
-                for (size_t i = 0; i < lb; i++) {
-                    v = v << 8 | p[pos + 1 + i];
-                }
-                if (hdr == 1) {
-                    hdr = 1 + lb;
-                }
-                body = kind == 1 ? v : 0;
-                count = kind == 2 ? v : kind == 3 ? 2 * v : 0;
-            }
-        }
-        if (count > FW_MSG_MAX || body > FW_MSG_MAX) {
-            return -1;
-        }
-        pos += hdr + body;
-        if (pos > len || count > len - pos) {
-            return 0;
-        }
-        if (count > 0) {
-            if (depth == FW_NEST_MAX) {
-                return -1;      /* libmsgpack-c refuses deeper nesting too */
-            }
-            left[++depth] = count;
-        }
-    }
-    *objlen = pos;
-    return 1;
-}
-
 int fw_conn_next(struct fw *fw, struct fw_conn *c, msgpack_unpacked *res, double deadline,
                  char *err, size_t errlen)
 {
     ls_buf_consume(&c->rbuf, c->consumed);
     c->consumed = 0;
     for (;;) {
+        struct ls_mp_scan sc;
         size_t n = 0, off = 0;
-        int w = fw_mp_whole((const unsigned char *)c->rbuf.p, c->rbuf.len, &n);
+        long w;
         ssize_t r;
 
+        /* only a whole object reaches libmsgpack-c (see ls_mp_scan) */
+        memset(&sc, 0, sizeof(sc));
+        w = ls_mp_scan(&sc, c->rbuf.p, c->rbuf.len, FW_MSG_MAX);
         if (w > 0) {
+            n = (size_t)w;
             if (msgpack_unpack_next(res, c->rbuf.p, n, &off) != MSGPACK_UNPACK_SUCCESS) {
                 snprintf(err, errlen, "the server sent invalid MessagePack");
                 return LS_ERROR;

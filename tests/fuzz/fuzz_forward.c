@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     memcpy(p, data, size);
     while (off < size) {
-        struct fwd_scan sc;
+        struct ls_mp_scan sc;
         msgpack_unpacked up;
         size_t moff = 0;
         long n;
@@ -67,9 +67,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         memset(&sc, 0, sizeof(sc));
         /* resumable: feed the stream in two pieces, as reads would */
-        n = fwd_scan(&sc, p + off, (size - off) / 2, 1 << 20);
-        if (n == FWD_SCAN_MORE) {
-            n = fwd_scan(&sc, p + off, size - off, 1 << 20);
+        n = ls_mp_scan(&sc, p + off, (size - off) / 2, 1 << 20);
+        if (n == LS_MP_MORE) {
+            n = ls_mp_scan(&sc, p + off, size - off, 1 << 20);
         }
         if (n <= 0) {
             break;

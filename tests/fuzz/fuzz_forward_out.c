@@ -2,7 +2,7 @@
  * fuzz_forward_out.c - libFuzzer target for what out_forward reads from a server (HELO,
  * PONG, ack maps) and for the msgpack formatter.
  *
- * The input is a MessagePack stream: fw_mp_whole (the guard that keeps a claimed count of
+ * The input is a MessagePack stream: ls_mp_scan (the guard that keeps a claimed count of
  * billions from reaching libmsgpack-c's allocator) must end each object where libmsgpack-c
  * does, and every object goes through the HELO parser, the PONG check and the ack test (a
  * PONG that passes must carry the digest of the fixed key, which random bytes cannot). The
@@ -18,16 +18,20 @@ static void check_server_messages(const char *p, size_t size)
 {
     msgpack_unpacked res;
     size_t off = 0, n;
+    struct ls_mp_scan sc;
+    long w;
 
     msgpack_unpacked_init(&res);
-    /* only objects fw_mp_whole calls whole reach libmsgpack-c, as in fw_conn_next */
-    while (off < size && fw_mp_whole((const unsigned char *)p + off, size - off, &n) > 0) {
+    /* only objects ls_mp_scan calls whole reach libmsgpack-c, as in fw_conn_next */
+    while (off < size && (memset(&sc, 0, sizeof(sc)),
+                          w = ls_mp_scan(&sc, p + off, size - off, 1 << 20)) > 0) {
         const char *nonce, *auth;
         size_t nl, al, used = 0;
         char err[256];
 
+        n = (size_t)w;
         if (msgpack_unpack_next(&res, p + off, n, &used) != MSGPACK_UNPACK_SUCCESS || used != n) {
-            abort();    /* fw_mp_whole and libmsgpack-c disagree on where the object ends */
+            abort();    /* ls_mp_scan and libmsgpack-c disagree on where the object ends */
         }
         if (fw_helo_parse(&res.data, &nonce, &nl, &auth, &al) == LS_OK && (nl > n || al > n)) {
             abort();

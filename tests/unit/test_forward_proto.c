@@ -44,33 +44,33 @@ START_TEST(scanner)
     /* ["a", {"k": [1, "xy"]}] then nil */
     static const char obj[] = "\x92\xa1" "a" "\x81\xa1" "k" "\x92\x01\xa2" "xy" "\xc0";
     size_t len = sizeof(obj) - 1, i;
-    struct fwd_scan s;
+    struct ls_mp_scan s;
     long n = 0;
 
     memset(&s, 0, sizeof(s));
     for (i = 0; i <= len - 1; i++) {       /* byte by byte, as a slow client sends */
-        n = fwd_scan(&s, obj, i, 1000);
-        if (n != FWD_SCAN_MORE) {
+        n = ls_mp_scan(&s, obj, i, 1000);
+        if (n != LS_MP_MORE) {
             break;
         }
     }
     ck_assert_int_eq(n, (long)len - 1);
     memset(&s, 0, sizeof(s));
-    ck_assert_int_eq(fwd_scan(&s, obj + len - 1, 1, 1000), 1);
+    ck_assert_int_eq(ls_mp_scan(&s, obj + len - 1, 1, 1000), 1);
 
     /* 2^32-1 elements announced in 5 bytes: too big at once, nothing allocated */
     memset(&s, 0, sizeof(s));
-    ck_assert_int_eq(fwd_scan(&s, "\xdd\xff\xff\xff\xff", 5, 1 << 20), FWD_SCAN_BIG);
+    ck_assert_int_eq(ls_mp_scan(&s, "\xdd\xff\xff\xff\xff", 5, 1 << 20), LS_MP_BIG);
     /* a str32 of 16 MiB under a 1 MiB limit */
     memset(&s, 0, sizeof(s));
-    ck_assert_int_eq(fwd_scan(&s, "\xdb\x01\x00\x00\x00", 5, 1 << 20), FWD_SCAN_BIG);
+    ck_assert_int_eq(ls_mp_scan(&s, "\xdb\x01\x00\x00\x00", 5, 1 << 20), LS_MP_BIG);
     memset(&s, 0, sizeof(s));
-    ck_assert_int_eq(fwd_scan(&s, "\x92\xc1", 2, 100), FWD_SCAN_BAD);
+    ck_assert_int_eq(ls_mp_scan(&s, "\x92\xc1", 2, 100), LS_MP_BAD);
     /* fixext 8 (EventTime) and ext 8 */
     memset(&s, 0, sizeof(s));
-    ck_assert_int_eq(fwd_scan(&s, "\xd7\x00" "12345678", 10, 100), 10);
+    ck_assert_int_eq(ls_mp_scan(&s, "\xd7\x00" "12345678", 10, 100), 10);
     memset(&s, 0, sizeof(s));
-    ck_assert_int_eq(fwd_scan(&s, "\xc7\x08\x00" "12345678", 11, 100), 11);
+    ck_assert_int_eq(ls_mp_scan(&s, "\xc7\x08\x00" "12345678", 11, 100), 11);
 }
 END_TEST
 

@@ -176,6 +176,54 @@ START_TEST(event_times)
 }
 END_TEST
 
+/* ls_mp_scan ends an object where libmsgpack-c does, and refuses the nesting it refuses */
+START_TEST(scan_nesting_as_libmsgpack)
+{
+    for (int depth = 30; depth <= 34; depth++) {
+        char buf[64];
+        struct ls_mp_scan sc;
+        msgpack_unpacked mu;
+        size_t off = 0;
+        long n;
+        int rc;
+
+        memset(buf, 0x91, (size_t)depth);       /* [[[...[1]...]]] */
+        buf[depth] = 0x01;
+        memset(&sc, 0, sizeof(sc));
+        n = ls_mp_scan(&sc, buf, (size_t)depth + 1, 1000);
+        msgpack_unpacked_init(&mu);
+        rc = msgpack_unpack_next(&mu, buf, (size_t)depth + 1, &off);
+        msgpack_unpacked_destroy(&mu);
+        if (depth <= LS_MP_NEST_MAX) {
+            ck_assert_int_eq(n, depth + 1);
+            ck_assert_int_eq(rc, MSGPACK_UNPACK_SUCCESS);
+        } else {
+            ck_assert_int_eq(n, LS_MP_BAD);
+            ck_assert_int_ne(rc, MSGPACK_UNPACK_SUCCESS);
+        }
+    }
+    {
+        /* an empty map with 32 containers open: libmsgpack-c refuses it too */
+        char buf[40];
+        struct ls_mp_scan sc;
+        memset(buf, 0x91, 32);
+        buf[32] = (char)0x80;
+        memset(&sc, 0, sizeof(sc));
+        ck_assert_int_eq(ls_mp_scan(&sc, buf, 33, 1000), LS_MP_BAD);
+        buf[31] = (char)0x80;       /* 31 open: fine */
+        memset(&sc, 0, sizeof(sc));
+        ck_assert_int_eq(ls_mp_scan(&sc, buf, 32, 1000), 32);
+    }
+    {
+        /* a map whose last value is an array, then a top-level value after it */
+        static const char two[] = "\x82\xa1" "a" "\x01\xa1" "b" "\x92\x02\x93\x03\x04\x05" "\xc3";
+        struct ls_mp_scan sc;
+        memset(&sc, 0, sizeof(sc));
+        ck_assert_int_eq(ls_mp_scan(&sc, two, sizeof(two) - 1, 1000), (long)sizeof(two) - 2);
+    }
+}
+END_TEST
+
 START_TEST(map_lookup)
 {
     const msgpack_object *o, *v;
@@ -209,6 +257,7 @@ int main(void)
     tcase_add_test(t, not_a_map);
     tcase_add_test(t, event_times);
     tcase_add_test(t, map_lookup);
+    tcase_add_test(t, scan_nesting_as_libmsgpack);
     suite_add_tcase(s, t);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
