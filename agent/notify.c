@@ -48,6 +48,7 @@ struct ls_notify {
     size_t npend;                 /* watchers the current wake-up notified */
     size_t last_batch;            /* ... and the last one */
     bool warned_limit;
+    bool draining, dead;          /* in notify_collect_cb; its last watcher went meanwhile */
 };
 
 struct ls_fstat {
@@ -296,7 +297,12 @@ static void notify_collect_cb(struct ev_loop *loop, ev_timer *w, int revents)
     }
     n->last_batch = n->npend;
     n->npend = 0;
+    n->draining = true;
     notify_run_pending(n);
+    n->draining = false;
+    if (n->dead) {
+        ls_free(n);    /* notify_put left it to us: a callback freed the last watcher */
+    }
 }
 
 static bool stat_changed(const struct stat *a, const struct stat *b)
@@ -369,6 +375,11 @@ static void notify_put(struct ls_notify *n)
     }
     n->eng->notify = NULL;
     ls_free(n->tab);
+    n->tab = NULL;
+    if (n->draining) {
+        n->dead = true;
+        return;
+    }
     ls_free(n);
 }
 
