@@ -2389,6 +2389,23 @@ static void tail_progress(struct tail_ctx *ctx, double now)
     }
 }
 
+/*
+ * The timer's look at a file inotify watches: its path still names it (a rename or unlink
+ * would have notified), so fstat of the open file, cheaper than stat of the path, tells
+ * whether anything was written since the last look; only then the full check.
+ */
+static bool tail_idle_watched(struct tail_file *f)
+{
+    struct stat st;
+
+    if (f->st == NULL || !ls_fstat_watched(f->st) || f->fd < 0 || !f->eof ||
+        fstat(f->fd, &st) != 0) {
+        return false;
+    }
+    return (uint64_t)st.st_size == f->read_pos && ts_equal(&st.st_mtim, &f->seen_mtim) &&
+           ts_equal(&st.st_ctim, &f->seen_ctim);
+}
+
 static void tail_tick_cb(struct ls_timer *t, void *arg)
 {
     struct tail_ctx *ctx = arg;
@@ -2417,7 +2434,9 @@ static void tail_tick_cb(struct ls_timer *t, void *arg)
             }
             continue;
         }
-        if (ctx->enable_watch_timer || f->blocked || f->fd < 0) {
+        if (ctx->enable_watch_timer && !f->blocked && tail_idle_watched(f)) {
+            /* nothing new */
+        } else if (ctx->enable_watch_timer || f->blocked || f->fd < 0) {
             tail_check(f, true);
         }
         if (ctx->multiline && f->ml_pending && ctx->multiline_flush_interval > 0 &&
