@@ -6,8 +6,11 @@ watch limit (LOGSHIP_INOTIFY_MAX_WATCHES, for tests). Every line of every file m
 exactly once, through new files, rotations (rename + create, delete + create) and appends.
 Timings are not asserted here; the CPU figures are the benchmark's (tests/bench, many-files).
 """
-import collections, glob, json, os
+import collections, glob, json, os, sys
 from lstest import Agent, conf, tmpdir, wait_until
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_tail import file_match  # noqa: E402  (the file output with a file buffer)
 
 
 def config(d, extra=""):
@@ -26,20 +29,7 @@ def config(d, extra=""):
     @type none
   </parse>
 </source>
-<match **>
-  @type file
-  path {d}/out/o
-  <format>
-    @type json
-  </format>
-  <buffer []>
-    @type file
-    path {d}/buf
-    flush_mode interval
-    flush_interval 0.3
-    flush_at_shutdown true
-  </buffer>
-</match>"""
+""" + file_match(d)
 
 
 def delivered(d):
