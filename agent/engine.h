@@ -94,6 +94,7 @@ struct ls_engine {
     ev_io sig_io;                       /* the process's signalfd (ls_signals_init) */
     ev_timer tick;                      /* 1 s housekeeping: buffer enqueue, oneshot completion */
     ev_async work_async;
+    struct ls_notify *notify;           /* the inotify instance of path watchers (notify.c) */
 
     /* worker pool */
     pthread_t *threads;

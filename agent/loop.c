@@ -1,7 +1,7 @@
 /*
  * loop.c - the watchers the core lends to plugins, and the worker pool.
  *
- * Plugins get timers, fd watches and stat watches through these wrappers
+ * Plugins get timers and fd watches through these wrappers (path watches: notify.c)
  * instead of libev types, so the core owns every watcher (it can stop an
  * input's watchers, and plugins do not depend on libev's macros). Each
  * wrapper embeds its ev watcher and finds itself again with container_of.
@@ -26,14 +26,6 @@ struct ls_io {
     struct ls_instance *ins;
     ls_io_cb cb;
     void *arg;
-};
-
-struct ls_fstat {
-    ev_stat w;
-    struct ls_instance *ins;
-    ls_fstat_cb cb;
-    void *arg;
-    char *path;
 };
 
 struct ls_work {
@@ -143,38 +135,6 @@ void ls_io_free(struct ls_io *io)
     }
     ev_io_stop(io->ins->engine->loop, &io->w);
     ls_free(io);
-}
-
-static void fstat_cb(struct ev_loop *loop, ev_stat *w, int revents)
-{
-    struct ls_fstat *st = ls_container_of(w, struct ls_fstat, w);
-    LS_UNUSED(loop);
-    LS_UNUSED(revents);
-    st->cb(st, st->arg);
-}
-
-struct ls_fstat *ls_fstat_new(struct ls_instance *ins, const char *path, double interval,
-                              ls_fstat_cb cb, void *arg)
-{
-    struct ls_fstat *st = ls_calloc(1, sizeof(*st));
-
-    st->path = ls_strdup(path);   /* ev_stat keeps the pointer */
-    st->ins = ins;
-    st->cb = cb;
-    st->arg = arg;
-    ev_stat_init(&st->w, fstat_cb, st->path, interval);
-    ev_stat_start(ins->engine->loop, &st->w);
-    return st;
-}
-
-void ls_fstat_free(struct ls_fstat *st)
-{
-    if (st == NULL) {
-        return;
-    }
-    ev_stat_stop(st->ins->engine->loop, &st->w);
-    ls_free(st->path);
-    ls_free(st);
 }
 
 /* ---- worker pool ---- */

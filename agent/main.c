@@ -22,6 +22,7 @@
 
 #include <fcntl.h>
 #include <getopt.h>
+#include <sys/resource.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -329,6 +330,21 @@ static struct ls_conf *reload_validate(void *arg)
     return nconf;
 }
 
+/*
+ * in_tail keeps every followed file open (fluentd does too), so 10,000 logs need 10,000
+ * descriptors, while the soft limit is often 1024 under a hard one of 512k. The loop is epoll,
+ * nothing uses select(), so the soft limit goes up to the hard one (the unit file sets both).
+ */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -367,6 +383,7 @@ int main(int argc, char **argv)
      */
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 #endif
+    raise_nofile();
     ls_http_set_argv0(argv[0]);
     ls_log_detect_journal();
 

@@ -293,9 +293,17 @@ struct ls_io *ls_io_new(struct ls_instance *ins, int fd, int events, ls_io_cb cb
 void ls_io_set(struct ls_io *io, int events);         /* change events; 0 stops */
 void ls_io_free(struct ls_io *io);
 
-/* inotify-backed stat watcher (libev ev_stat) with interval as polling fallback. */
+/*
+ * Path watcher: cb runs when the file the path names may have changed (written, attributes,
+ * moved, deleted) or the path appeared. One persistent inotify watch per file on the engine's
+ * one inotify instance; polled with stat every interval seconds where it cannot be watched.
+ */
 struct ls_fstat *ls_fstat_new(struct ls_instance *ins, const char *path, double interval,
                               ls_fstat_cb cb, void *arg);
+bool ls_fstat_watched(const struct ls_fstat *st);     /* false: polled */
+/* In cb: every event since the last call was a write (IN_MODIFY), so the path still names the
+ * same file (a rename or unlink would have said so); false after a poll. */
+bool ls_fstat_only_written(const struct ls_fstat *st);
 void ls_fstat_free(struct ls_fstat *st);
 
 /* The raw libev loop, for libraries that need their own watchers (libcurl multi socket). */

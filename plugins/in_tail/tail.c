@@ -30,8 +30,10 @@
  * A renamed file that a glob matches again (access.log.1) is recognised by
  * (device, inode, first line) and continued, not read twice (fluentd#3532).
  *
- * Notifications: inotify through ls_fstat (enable_stat_watcher) and a 1 s
- * timer (enable_watch_timer), as fluentd.
+ * Notifications: inotify through ls_fstat (enable_stat_watcher: one persistent
+ * watch per file on the engine's one inotify instance, polled where inotify is
+ * unavailable or out of watches) and a 1 s timer (enable_watch_timer), as
+ * fluentd; the timer's look at an unchanged file is one stat.
  */
 #include "tail.h"
 #include "parser.h"
@@ -139,6 +141,7 @@ struct tail_file {
     bool skipping;           /* inside a line longer than max_line_size */
     struct tail_pos_entry *pe;
     struct ls_fstat *st;
+    struct timespec seen_mtim, seen_ctim;   /* the path's times at the timer's last look */
     bool draining;           /* rotated away or unwatched: read until rotate_wait and EOF */
     bool type_warned;        /* said once that the path is not a regular file */
     bool unwatched;          /* no longer matched: entry becomes ffff.. when closed */
@@ -1079,6 +1082,12 @@ static void tail_read(struct tail_file *f)
         total += (size_t)n;
         rc = tail_block(f, ctx->rbuf, (size_t)n);
         if (rc == LS_AGAIN) {
+            break;
+        }
+        if ((size_t)n < want) {
+            /* a short read of a regular file ends at its end: a write after it notifies again
+             * (or the timer sees it), so one pread less per wake-up of a file written a little */
+            f->eof = true;
             break;
         }
     }
@@ -2048,6 +2057,11 @@ static void tail_rotated(struct tail_file *f, bool path_exists)
     }
 }
 
+static bool ts_equal(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
 /* Check f's path for rotation and truncation, then read. */
 static void tail_check(struct tail_file *f, bool deep)
 {
@@ -2096,6 +2110,15 @@ static void tail_check(struct tail_file *f, bool deep)
         tail_read(f);
         return;
     }
+    /* the 1 s timer over many idle files: one stat each, no reads, when nothing changed */
+    if (deep && f->fd >= 0 && f->eof && !f->blocked && (uint64_t)st.st_size == f->read_pos &&
+        ts_equal(&st.st_mtim, &f->seen_mtim) && ts_equal(&st.st_ctim, &f->seen_ctim)) {
+        return;
+    }
+    if (deep) {
+        f->seen_mtim = st.st_mtim;
+        f->seen_ctim = st.st_ctim;
+    }
     if (f->fd < 0) {
         int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
         if (fd < 0) {
@@ -2118,10 +2141,18 @@ static void tail_check(struct tail_file *f, bool deep)
 static void tail_stat_cb(struct ls_fstat *st, void *arg)
 {
     struct tail_file *f = arg;
-    LS_UNUSED(st);
 
     if (f->ctx->paused) {
         return;
+    }
+    if (ls_fstat_only_written(st) && f->fd >= 0 && f->key && !f->draining && !f->blocked) {
+        /* only writes since the last look: the path still names this file, so no stat; a
+         * read that finds nothing new may mean a truncation, which tail_check sees */
+        uint64_t before = f->read_pos;
+        tail_read(f);
+        if (f->read_pos != before || f->blocked || !f->eof) {
+            return;
+        }
     }
     tail_check(f, false);
 }
@@ -2358,6 +2389,23 @@ static void tail_progress(struct tail_ctx *ctx, double now)
     }
 }
 
+/*
+ * The timer's look at a file inotify watches: its path still names it (a rename or unlink
+ * would have notified), so fstat of the open file, cheaper than stat of the path, tells
+ * whether anything was written since the last look; only then the full check.
+ */
+static bool tail_idle_watched(struct tail_file *f)
+{
+    struct stat st;
+
+    if (f->st == NULL || !ls_fstat_watched(f->st) || f->fd < 0 || !f->eof ||
+        fstat(f->fd, &st) != 0) {
+        return false;
+    }
+    return (uint64_t)st.st_size == f->read_pos && ts_equal(&st.st_mtim, &f->seen_mtim) &&
+           ts_equal(&st.st_ctim, &f->seen_ctim);
+}
+
 static void tail_tick_cb(struct ls_timer *t, void *arg)
 {
     struct tail_ctx *ctx = arg;
@@ -2386,7 +2434,9 @@ static void tail_tick_cb(struct ls_timer *t, void *arg)
             }
             continue;
         }
-        if (ctx->enable_watch_timer || f->blocked || f->fd < 0) {
+        if (ctx->enable_watch_timer && !f->blocked && tail_idle_watched(f)) {
+            /* nothing new */
+        } else if (ctx->enable_watch_timer || f->blocked || f->fd < 0) {
             tail_check(f, true);
         }
         if (ctx->multiline && f->ml_pending && ctx->multiline_flush_interval > 0 &&

@@ -28,6 +28,11 @@ machine state:
                after the last ack (flush_at_shutdown) and every record is counted back from
                the objects. Reported beside the table, per record and per record byte, with an
                idle listener's CPU over 10 s and RSS, with no client and with 1,000 idle ones;
+  many-files   a writer appends 5,000 lines/s in all, one write() per line, spread over 500
+               files matched by a glob, then the same into one file: logship's CPU per line
+               (/proc/PID/stat) once its pos_file shows every line read; and an agent following
+               10,000 idle files: CPU over 10 s and RSS (the soft fd limit is raised to the hard
+               one for it);
   idle RSS     VmRSS of an agent following an idle file, and of any helper it runs, once
                start-up settles (logship-http, which runs the HTTP requests, exits 10 s
                after the last one).
@@ -686,6 +691,149 @@ def socket_open(port):
         return False
 
 
+def conf_many(logdir, work):
+    return """
+<source>
+  @type tail
+  path %s/*.log
+  pos_file %s/tail.pos
+  tag many
+  read_from_head true
+  <parse>
+    @type none
+  </parse>
+</source>
+<match **>
+  @type null
+</match>
+""" % (logdir, work)
+
+
+def pos_caught_up(work, sizes):
+    """Every file's pos_file offset equals its size: every line was read and committed."""
+    got = {}
+    try:
+        with open(os.path.join(work, "tail.pos")) as f:
+            for ln in f:
+                parts = ln.rstrip("\n").split("\t")
+                if len(parts) == 3:
+                    got[parts[0]] = int(parts[1], 16)
+    except OSError:
+        return False
+    return all(got.get(p) == n for p, n in sizes.items())
+
+
+def start_tail_agent(work, logdir):
+    import lstest
+    path = os.path.join(work, "many.conf")
+    with open(path, "w") as f:
+        f.write(conf_many(logdir, work))
+    p = subprocess.Popen([LOGSHIP, "-c", path, "-q"], stdout=subprocess.DEVNULL,
+                         stderr=open(os.path.join(work, "many.log"), "ab"))
+    return p, lstest
+
+
+def many_files_run(work, nfiles, rate, seconds, ticks=100):
+    """logship following nfiles files (a glob), a writer appending `rate` lines a second in all
+    (ticks a second, each writing rate/ticks lines, one write() per line, to the next files in
+    turn); returns (CPU seconds per line, lines) once the pos_file shows every line read."""
+    fresh(work)
+    logdir = os.path.join(work, "logs")
+    os.makedirs(logdir)
+    paths = [os.path.join(logdir, "f%05d.log" % i) for i in range(nfiles)]
+    fds = [os.open(q, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644) for q in paths]
+    p, lstest = start_tail_agent(work, logdir)
+    try:
+        sizes = {q: 0 for q in paths}
+        time.sleep(2.0)
+        per_tick = max(1, rate // ticks)
+        c0 = proc_cpu(p.pid)
+        t0 = time.monotonic()
+        k = n = 0
+        for t in range(int(seconds * ticks)):
+            for _ in range(per_tick):
+                i = k % nfiles
+                line = b'127.0.0.1 - - [03/Dec/2026:10:00:00 +0000] "GET /f%d/%d HTTP/1.1" 200 612 "-" "bench"\n' % (i, n)
+                os.write(fds[i], line)
+                sizes[paths[i]] += len(line)
+                k += 1
+                n += 1
+            delay = t0 + (t + 1) / ticks - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        lstest.wait_until(lambda: pos_caught_up(work, sizes), 60, interval=0.2,
+                          what="every line read (pos_file)")
+        cpu = proc_cpu(p.pid) - c0
+        if p.poll() is not None:
+            raise SystemExit("bench: many-files agent exited %d" % p.returncode)
+        return cpu / n, n
+    finally:
+        for fd in fds:
+            os.close(fd)
+        stop(p, 30)
+
+
+def many_files_idle(work, nfiles, span=10.0):
+    """logship following nfiles idle files (one line each): CPU over span seconds and VmRSS."""
+    import resource
+    fresh(work)
+    logdir = os.path.join(work, "logs")
+    os.makedirs(logdir)
+    sizes = {}
+    for i in range(nfiles):
+        q = os.path.join(logdir, "f%05d.log" % i)
+        with open(q, "wb") as f:
+            f.write(b"line of file %d\n" % i)
+        sizes[q] = os.path.getsize(q)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < nfiles + 1024:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    p, lstest = start_tail_agent(work, logdir)
+    try:
+        t0 = time.monotonic()
+        lstest.wait_until(lambda: pos_caught_up(work, sizes), 300, interval=0.5,
+                          what="every idle file read (pos_file)")
+        ready = time.monotonic() - t0
+        time.sleep(2.0)
+        c0 = proc_cpu(p.pid)
+        time.sleep(span)
+        cpu = proc_cpu(p.pid) - c0
+        rss = tree_rss_kb(p.pid)
+        if p.poll() is not None:
+            raise SystemExit("bench: idle many-files agent exited %d" % p.returncode)
+        return {"files": nfiles, "cpu": cpu, "span": span, "rss": rss, "ready": ready,
+                "fds": len(os.listdir("/proc/%d/fd" % p.pid))}
+    finally:
+        stop(p, 30)
+
+
+def many_files_stage(base, seconds, rate=5000, nfiles=500, idle_files=10000):
+    """The many-files rows: per-line CPU with nfiles files against one file at the same rate
+    (best of REPEAT runs each, alternating), and an idle agent over idle_files files."""
+    many = one = None
+    for _ in range(REPEAT):
+        one_r = many_files_run(os.path.join(base, "one-file"), 1, rate, seconds)
+        many_r = many_files_run(os.path.join(base, "many-files"), nfiles, rate, seconds)
+        one = one_r if one is None or one_r[0] < one[0] else one
+        many = many_r if many is None or many_r[0] < many[0] else many
+    idle = many_files_idle(os.path.join(base, "many-idle"), idle_files) if idle_files else None
+    return {"one": one, "many": many, "nfiles": nfiles, "rate": rate, "seconds": seconds,
+            "idle": idle}
+
+
+def fmt_many(m):
+    out = ["Many files (tail, `@type none` > null, default watch settings, %d lines/s in all for "
+           "%g s, one write() per line): %d files %.2f us CPU per line, 1 file %.2f us; %.2fx"
+           % (m["rate"], m["seconds"], m["nfiles"], m["many"][0] * 1e6, m["one"][0] * 1e6,
+              m["many"][0] / m["one"][0])]
+    if m["idle"]:
+        d = m["idle"]
+        out.append("Idle, %d files followed (%d fds open): %.3f CPU s over %.0f s, RSS %.1f MB; "
+                   "every file read %.1f s after the start"
+                   % (d["files"], d["fds"], d["cpu"], d["span"], d["rss"] / 1024.0, d["ready"]))
+    return out
+
+
 def fmt_row(r, in_bytes, lines, floor_cpu):
     if r.cpu is None:
         return "| %s | n/a | n/a | n/a | n/a | n/a | n/a |%s" % (r.name, " " + r.note if r.note else "")
@@ -716,13 +864,18 @@ def main():
                     help="where generated logs are kept between runs")
     ap.add_argument("--stages",
                     default="null,file-text,file-gzip,parquet,s3,s3-cores,s3-membuf,file-gzip-membuf,"
-                            "s3-zstd,s3-xz,forward",
+                            "s3-zstd,s3-xz,forward,many-files",
                     help="comma-separated subset of null,file-text,file-gzip,parquet,s3,s3-cores,"
-                         "s3-membuf,file-gzip-membuf,s3-zstd,s3-xz,forward (parquet's size and "
+                         "s3-membuf,file-gzip-membuf,s3-zstd,s3-xz,forward,many-files (parquet's size and "
                          "hour query compare with file-gzip; s3-cores: the S3 backlog pinned to 1 "
                          "and to 2 CPUs with taskset; forward: 1 KB records over in_forward into "
                          "S3, one per KB of input log, compared with s3 per record, and an idle "
-                         "listener with and without 1,000 idle clients)")
+                         "listener with and without 1,000 idle clients; many-files: per-line CPU with 500 files "
+                         "against 1 at 5,000 lines/s, and 10,000 idle files)")
+    ap.add_argument("--many-seconds", type=float, default=10.0,
+                    help="how long the many-files writer runs")
+    ap.add_argument("--idle-files", type=int, default=10000,
+                    help="files of the many-files idle row (0: no idle row)")
     ap.add_argument("--escaped-quotes", type=float, default=0.0, metavar="PCT",
                     help="percentage of generated lines with \\\" in the user agent, which the "
                          "nginx parser rejects (gen_nginx.py)")
@@ -922,6 +1075,11 @@ def main():
             results.append(r)
             shutil.rmtree(work)
 
+        many = None
+        if "many-files" in stages:
+            print("running many-files...", flush=True)
+            many = many_files_stage(base, a.many_seconds, idle_files=a.idle_files)
+
         idle = None
         if not a.no_idle:
             work = fresh(os.path.join(base, "idle"))
@@ -967,6 +1125,8 @@ def main():
     if fwd:
         out.extend(fmt_forward(fwd, fwd_idle, next((r for r in results if r.name == S3_NAME), None),
                                lines, in_bytes))
+    if many:
+        out.extend(fmt_many(many))
     if idle:
         d = idle[1]
         out.append("Idle RSS (%s, tail on an idle file, after %.0f s): %.1f MB = %.1f MB anonymous + %.1f MB"
