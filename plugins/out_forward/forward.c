@@ -95,6 +95,19 @@ static const struct ls_param fw_params[] = {
       F(tls_client_private_key_path), "its private key (PEM)", NULL, NULL, 0, 0 },
     { "tls_client_private_key_passphrase", LS_P_SECRET, "", LS_PF_NULLABLE,
       F(tls_client_private_key_passphrase), "the key's passphrase", NULL, NULL, 0, 0 },
+    /* the sections' rows, for --describe and docs/plugins.md (bound by fw_server_params and
+     * fw_security_params) */
+    { "server: host, port, name", LS_P_STR, NULL, LS_PF_NO_STORE, 0,
+      "`<server>` (one or more, required): address, port (24224) and a name for logs and the "
+      "TLS check", NULL, NULL, 0, 0 },
+    { "server: weight, standby", LS_P_STR, NULL, LS_PF_NO_STORE, 0,
+      "share of chunks (60; 0: never used); standby: used only while regular servers are "
+      "unavailable", NULL, NULL, 0, 0 },
+    { "server: shared_key, username, password", LS_P_SECRET, NULL, LS_PF_NO_STORE, 0,
+      "this server's key (default: <security>'s) and its user_auth login", NULL, NULL, 0, 0 },
+    { "security: self_hostname, shared_key", LS_P_SECRET, NULL, LS_PF_NO_STORE, 0,
+      "`<security>`: the handshake (HELO/PING/PONG): this host's name (must differ from the "
+      "server's) and the key both sides know", NULL, NULL, 0, 0 },
     LS_PARAM_END
 };
 
