@@ -1028,6 +1028,8 @@ static void s3u_prep_done(void *arg)
         s3_job_finish(j, LS_ERROR, j->s->gate_err[0] ? j->s->gate_err : "not ready");
         return;
     }
+    /* the rest is the network's: the next chunk may compress meanwhile */
+    ls_output_write_sending(j->s->ins, j->c);
     if (j->key == NULL) {
         /* the digest is saved with the key: a state without a key protects nothing, and
          * writing one per attempt during an outage would take the space a full buffer disk
