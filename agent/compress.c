@@ -342,13 +342,14 @@ void ls_compress_threads(int n, int after)
 }
 
 /* Up to want helpers from the process-wide budget for a stream that has read
- * nread pieces and has more; how many were granted (none before gz_par_after). */
+ * nread pieces and has more; how many were granted (none before gz_par_after; a stream
+ * that found the budget taken asks again at its next piece). */
 static int gz_helpers_take(int want, uint64_t nread)
 {
     int got;
 
     pthread_mutex_lock(&gz_budget_mu);
-    if (nread != gz_par_after) {
+    if (nread < gz_par_after) {
         pthread_mutex_unlock(&gz_budget_mu);
         return 0;
     }
