@@ -21,10 +21,11 @@
  * bound live at once, per compressing thread) against size: on the bench's
  * JSON lines 2 MiB -> 1 MiB pieces cost 0.4% more output (512 KiB: 1.4%,
  * 256 KiB: 3.5%) and save 1.3 MB of peak RSS with the memory buffer.
- * Where the last block starts is only known by walking the stream, so
- * zlib's inflate in Z_BLOCK mode (which stops after every block and
- * reports the bit position; the technique of zlib's examples/gzjoin.c) walks each piece: about 0.09x gzip -6 CPU, a
- * well-tested decoder rather than a hand-written one. The CRC-32 of the
+ * Where the last block starts is only known by walking the stream:
+ * ls_deflate_last_block (deflate_walk.c) skips through the blocks without
+ * decoding them (zlib's inflate in Z_BLOCK mode, the technique of zlib's
+ * examples/gzjoin.c, did it before at about 11% of an S3 backlog's CPU;
+ * libdeflate cannot end a stream unfinished). The CRC-32 of the
  * trailer comes from libdeflate_crc32 over each piece, joined with zlib's
  * crc32_combine. Since pieces are independent, they are compressed (and
  * walked) on several threads at once and written in order (see gz_par).
@@ -41,6 +42,7 @@
  */
 #include "compress.h"
 #include "buf.h"
+#include "deflate_walk.h"
 #include "dynlib.h"
 
 #include <libdeflate.h>
@@ -55,8 +57,6 @@
 #define CZ_BLOCK (128 * 1024)
 /* gzip: input bytes compressed by one libdeflate call (see the top comment) */
 #define CZ_PIECE (1024 * 1024)
-/* gzip: output space for the inflate walk (its output is thrown away) */
-#define CZ_SCRATCH (64 * 1024)
 
 /* libzstd's and liblzma's functions that compress.c calls, filled by ls_compress_load */
 static struct {
@@ -196,52 +196,17 @@ static long read_full(ls_read_cb read_cb, void *arg, unsigned char *buf, size_t 
 }
 
 /*
- * p[0..len) is one complete raw deflate stream from libdeflate. Find the bit
- * position of its last block's header (*last_hdr, the BFINAL bit) and the
- * bit just after that block's end-of-block code (*end) with zlib's inflate
- * in Z_BLOCK mode. z is a raw inflate stream (windowBits -15). LS_OK, or
- * LS_ERROR if p is not what it should be.
+ * p[0..len) is one complete raw deflate stream from libdeflate: the bit
+ * position of its last block's header (*last_hdr, the BFINAL bit) and the bit
+ * just after that block's end-of-block code (*end). LS_OK, or LS_ERROR if p
+ * is not what it should be.
  */
-static int gz_find_last(z_stream *z, const unsigned char *p, size_t len, unsigned char *scratch,
-                        uint64_t *last_hdr_out, uint64_t *end_out)
+static int gz_find_last(const unsigned char *p, size_t len, uint64_t *last_hdr, uint64_t *end)
 {
-    uint64_t last_hdr = 0;
-    uint64_t end;
-
-    if (inflateReset(z) != Z_OK) {
+    if (ls_deflate_last_block(p, len, last_hdr, end) != 0 ||
+        !(p[*last_hdr / 8] & (1u << (*last_hdr % 8)))) {
         return LS_ERROR;
     }
-    z->next_in = (unsigned char *)p;
-    z->avail_in = (uInt)len;
-    for (;;) {
-        int zr;
-        z->next_out = scratch;
-        z->avail_out = CZ_SCRATCH;
-        zr = inflate(z, Z_BLOCK);
-        if (zr != Z_OK && zr != Z_STREAM_END) {
-            return LS_ERROR;    /* corrupt or truncated: never expected from libdeflate */
-        }
-        if (z->data_type & 128) {
-            /* stopped after an end-of-block code; fewer than 8 bits are unused (zlib.h) */
-            uint64_t bit;
-            if (z->data_type & 0x38) {
-                return LS_ERROR;
-            }
-            bit = (uint64_t)(z->next_in - p) * 8 - (uint64_t)(z->data_type & 7);
-            if (z->data_type & 64) {
-                end = bit;      /* that was the final block */
-                break;
-            }
-            last_hdr = bit;     /* the next block starts here */
-        } else if (zr == Z_STREAM_END) {
-            return LS_ERROR;
-        }
-    }
-    if ((end + 7) / 8 != len || !(p[last_hdr / 8] & (1u << (last_hdr % 8)))) {
-        return LS_ERROR;
-    }
-    *last_hdr_out = last_hdr;
-    *end_out = end;
     return LS_OK;
 }
 
@@ -313,9 +278,6 @@ struct gz_slot {
 /* what one compressing thread owns */
 struct gz_worker {
     struct libdeflate_compressor *c;
-    z_stream z;
-    bool zinit;
-    unsigned char *scratch;
 };
 
 struct gz_par {
@@ -378,21 +340,12 @@ static int gz_worker_init(struct gz_worker *w, int level)
 {
     memset(w, 0, sizeof(*w));
     w->c = libdeflate_alloc_compressor(level);
-    if (w->c == NULL || inflateInit2(&w->z, -15) != Z_OK) {
-        return LS_ERROR;
-    }
-    w->zinit = true;
-    w->scratch = ls_malloc(CZ_SCRATCH);
-    return LS_OK;
+    return w->c == NULL ? LS_ERROR : LS_OK;
 }
 
 static void gz_worker_free(struct gz_worker *w)
 {
-    if (w->zinit) {
-        inflateEnd(&w->z);
-    }
     libdeflate_free_compressor(w->c);
-    ls_free(w->scratch);
 }
 
 /* Compress a slot's piece and locate its last block: GZ_DONE or GZ_FAILED. */
@@ -401,7 +354,7 @@ static int gz_piece(struct gz_worker *w, struct gz_slot *sl, size_t cap)
     sl->crc = libdeflate_crc32(0, sl->in, sl->n);
     sl->olen = libdeflate_deflate_compress(w->c, sl->in, sl->n, sl->out, cap);
     if (sl->olen == 0
-        || gz_find_last(&w->z, sl->out, sl->olen, w->scratch, &sl->last_hdr, &sl->end) != LS_OK) {
+        || gz_find_last(sl->out, sl->olen, &sl->last_hdr, &sl->end) != LS_OK) {
         return GZ_FAILED;
     }
     return GZ_DONE;
@@ -515,7 +468,7 @@ static int gz_run(int level, ls_read_cb read_cb, void *arg, struct cz_sink *s, u
     p.level = level;
     p.nslot = 1;
     if (gz_worker_init(&w, level) != LS_OK) {
-        snprintf(err, errlen, "libdeflate_alloc_compressor() or inflateInit2() failed");
+        snprintf(err, errlen, "libdeflate_alloc_compressor() failed");
         goto out;
     }
     p.cap = libdeflate_deflate_compress_bound(w.c, CZ_PIECE);
