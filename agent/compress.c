@@ -113,6 +113,7 @@ struct cz_sink {
     EVP_MD_CTX *md5;
     EVP_MD_CTX *sha;
     uint64_t size;
+    uint64_t expect;        /* the input's expected size, 0: unknown (gz_helpers_take) */
 };
 
 static int sink_put(struct cz_sink *s, const void *p, size_t n, char *err, size_t errlen)
@@ -261,6 +262,8 @@ static void put_le32(unsigned char *p, uint32_t v)
  * stay on one thread, since with two of them in memory a helper's piece and
  * compressor (1.7 MB) would take out_s3's default configuration past the
  * 32 MB the README promises, and a backlog's file-buffer chunks are larger.
+ * A stream whose caller says it is longer than that (ls_compress_stream_expect)
+ * takes them from its second piece.
  */
 #define GZ_MAX_THREADS 4
 
@@ -304,14 +307,17 @@ void ls_compress_threads(int n, int after)
 }
 
 /* Up to want helpers from the process-wide budget for a stream that has read
- * nread pieces and has more; how many were granted (none before gz_par_after; a stream
- * that found the budget taken asks again at its next piece). */
-static int gz_helpers_take(int want, uint64_t nread)
+ * nread pieces and has more, expecting expect bytes in all (0: unknown); how many
+ * were granted: none before gz_par_after pieces unless the stream is known to be
+ * longer (a file buffer's chunk: why wait, when the limit is for the memory
+ * buffer's 8 MiB chunks); a stream that found the budget taken asks again at its
+ * next piece. */
+static int gz_helpers_take(int want, uint64_t nread, uint64_t expect)
 {
     int got;
 
     pthread_mutex_lock(&gz_budget_mu);
-    if (nread < gz_par_after) {
+    if (nread < gz_par_after && expect <= gz_par_after * CZ_PIECE) {
         pthread_mutex_unlock(&gz_budget_mu);
         return 0;
     }
@@ -508,7 +514,7 @@ static int gz_run(int level, ls_read_cb read_cb, void *arg, struct cz_sink *s, u
             pthread_mutex_unlock(&p.mu);
             if (!eof && nhelper == 0) {
                 /* more follows: lend pieces to helpers (from gz_par_after pieces on) */
-                nhelper = gz_helpers_take(GZ_MAX_THREADS - 1, nread);
+                nhelper = gz_helpers_take(GZ_MAX_THREADS - 1, nread, s->expect);
                 for (i = 0; i < nhelper; i++) {
                     if (pthread_create(&helper[i], NULL, gz_helper_main, &p) != 0) {
                         gz_helpers_give(nhelper - i);
@@ -832,10 +838,18 @@ out:
 int ls_compress_stream(enum ls_compress_algo algo, int level, ls_read_cb read_cb, void *arg,
                        int out_fd, struct ls_digest *dig, char *err, size_t errlen)
 {
+    return ls_compress_stream_expect(algo, level, 0, read_cb, arg, out_fd, dig, err, errlen);
+}
+
+int ls_compress_stream_expect(enum ls_compress_algo algo, int level, uint64_t expect,
+                              ls_read_cb read_cb, void *arg, int out_fd, struct ls_digest *dig,
+                              char *err, size_t errlen)
+{
     struct cz_sink s;
 
     memset(&s, 0, sizeof(s));
     s.fd = out_fd;
+    s.expect = expect;
     return run(algo, level, read_cb, arg, &s, dig, err, errlen);
 }
 

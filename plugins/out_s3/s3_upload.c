@@ -709,7 +709,8 @@ static int s3u_compress_into(struct s3_job *j, int fd, struct ls_digest *dig, ch
         snprintf(err, errlen, "cannot read chunk %s", ls_chunk_info(j->c)->id);
         return LS_ERROR;
     }
-    rc = ls_compress_stream(s->algo, s->level, s3u_read, r, fd, dig, cerr, sizeof(cerr));
+    rc = ls_compress_stream_expect(s->algo, s->level, ls_chunk_info(j->c)->bytes, s3u_read, r, fd,
+                                   dig, cerr, sizeof(cerr));
     if (rc != LS_OK) {
         int saved = errno;
         snprintf(err, errlen, "compressing chunk %s failed: %s", ls_chunk_info(j->c)->id,
