@@ -193,6 +193,7 @@ struct ls_chunk {
     char *state_text;
     bool state_on_disk;         /* state_text is what the state file holds */
     struct ls_instance *writer; /* who is writing it (primary or secondary) */
+    bool sending;               /* its writer is only waiting on the network now */
     bool failed;
     struct ls_chunk *next;      /* in staged list or queue */
 };
@@ -226,6 +227,7 @@ struct ls_buffer {
     struct ls_chunk *last;
     size_t nqueued;
     int inflight;
+    int sending;                /* of inflight, those in ls_output_write_sending's state */
     uint64_t total_bytes;
 
     /* pending frame */
@@ -1466,6 +1468,10 @@ static void write_finished(struct ls_buffer *b, struct ls_chunk *c, int rc, cons
     struct ls_instance *writer = c->writer;
 
     b->inflight--;
+    if (c->sending) {
+        c->sending = false;
+        b->sending--;
+    }
     c->writer = NULL;
     if (rc == LS_OK) {
         double took = ls_mono_now() - c->write_mono;
@@ -1577,6 +1583,33 @@ void ls_output_write_done(struct ls_instance *out, struct ls_chunk *c, int rc, c
     }
 }
 
+/*
+ * flush_thread_count bounds the chunks whose write is still working (compressing, in
+ * out_s3's case); those only waiting on the network count apart, up to flush_thread_count
+ * more. Otherwise a backlog's next chunk waits for the previous upload: with the default
+ * single flush thread that left a core idle for every object's PUT.
+ */
+static bool may_start_write(const struct ls_buffer *b)
+{
+    return b->inflight - b->sending < b->c.flush_thread_count &&
+           b->inflight < 2 * b->c.flush_thread_count;
+}
+
+void ls_output_write_sending(struct ls_instance *out, struct ls_chunk *c)
+{
+    struct ls_buffer *b = c->b;
+    LS_UNUSED(out);
+
+    if (c->sending || c->state != CH_WRITING) {
+        return;
+    }
+    c->sending = true;
+    b->sending++;
+    if (b->eng && b->eng->threads) {
+        ls_buffer_tick(b);
+    }
+}
+
 static void start_write(struct ls_buffer *b, struct ls_chunk *c, struct ls_instance *writer)
 {
     int rc;
@@ -1672,7 +1705,8 @@ void ls_buffer_tick(struct ls_buffer *b)
     ls_wall_now(&now, &ns);
     for (c = b->staged; c; c = next) {
         next = c->next;
-        if ((int64_t)b->nqueued >= b->c.queued_chunks_limit_size &&
+        /* a chunk being sent does not hold back the next one (may_start_write) */
+        if ((int64_t)b->nqueued - b->sending >= b->c.queued_chunks_limit_size &&
             b->c.flush_mode != FLUSH_IMMEDIATE) {
             break;
         }
@@ -1683,7 +1717,7 @@ void ls_buffer_tick(struct ls_buffer *b)
     if (b->next_try > now_mono) {
         return;
     }
-    for (c = b->queue_head; c && b->inflight < b->c.flush_thread_count; c = next) {
+    for (c = b->queue_head; c && may_start_write(b); c = next) {
         next = c->next;
         if (c->state != CH_QUEUED || c->failed) {
             continue;

@@ -21,10 +21,11 @@
  * bound live at once, per compressing thread) against size: on the bench's
  * JSON lines 2 MiB -> 1 MiB pieces cost 0.4% more output (512 KiB: 1.4%,
  * 256 KiB: 3.5%) and save 1.3 MB of peak RSS with the memory buffer.
- * Where the last block starts is only known by walking the stream, so
- * zlib's inflate in Z_BLOCK mode (which stops after every block and
- * reports the bit position; the technique of zlib's examples/gzjoin.c) walks each piece: about 0.09x gzip -6 CPU, a
- * well-tested decoder rather than a hand-written one. The CRC-32 of the
+ * Where the last block starts is only known by walking the stream:
+ * ls_deflate_last_block (deflate_walk.c) skips through the blocks without
+ * decoding them (zlib's inflate in Z_BLOCK mode, the technique of zlib's
+ * examples/gzjoin.c, did it before at about 11% of an S3 backlog's CPU;
+ * libdeflate cannot end a stream unfinished). The CRC-32 of the
  * trailer comes from libdeflate_crc32 over each piece, joined with zlib's
  * crc32_combine. Since pieces are independent, they are compressed (and
  * walked) on several threads at once and written in order (see gz_par).
@@ -41,6 +42,7 @@
  */
 #include "compress.h"
 #include "buf.h"
+#include "deflate_walk.h"
 #include "dynlib.h"
 
 #include <libdeflate.h>
@@ -55,8 +57,6 @@
 #define CZ_BLOCK (128 * 1024)
 /* gzip: input bytes compressed by one libdeflate call (see the top comment) */
 #define CZ_PIECE (1024 * 1024)
-/* gzip: output space for the inflate walk (its output is thrown away) */
-#define CZ_SCRATCH (64 * 1024)
 
 /* libzstd's and liblzma's functions that compress.c calls, filled by ls_compress_load */
 static struct {
@@ -113,6 +113,7 @@ struct cz_sink {
     EVP_MD_CTX *md5;
     EVP_MD_CTX *sha;
     uint64_t size;
+    uint64_t expect;        /* the input's expected size, 0: unknown (gz_helpers_take) */
 };
 
 static int sink_put(struct cz_sink *s, const void *p, size_t n, char *err, size_t errlen)
@@ -196,52 +197,17 @@ static long read_full(ls_read_cb read_cb, void *arg, unsigned char *buf, size_t 
 }
 
 /*
- * p[0..len) is one complete raw deflate stream from libdeflate. Find the bit
- * position of its last block's header (*last_hdr, the BFINAL bit) and the
- * bit just after that block's end-of-block code (*end) with zlib's inflate
- * in Z_BLOCK mode. z is a raw inflate stream (windowBits -15). LS_OK, or
- * LS_ERROR if p is not what it should be.
+ * p[0..len) is one complete raw deflate stream from libdeflate: the bit
+ * position of its last block's header (*last_hdr, the BFINAL bit) and the bit
+ * just after that block's end-of-block code (*end). LS_OK, or LS_ERROR if p
+ * is not what it should be.
  */
-static int gz_find_last(z_stream *z, const unsigned char *p, size_t len, unsigned char *scratch,
-                        uint64_t *last_hdr_out, uint64_t *end_out)
+static int gz_find_last(const unsigned char *p, size_t len, uint64_t *last_hdr, uint64_t *end)
 {
-    uint64_t last_hdr = 0;
-    uint64_t end;
-
-    if (inflateReset(z) != Z_OK) {
+    if (ls_deflate_last_block(p, len, last_hdr, end) != 0 ||
+        !(p[*last_hdr / 8] & (1u << (*last_hdr % 8)))) {
         return LS_ERROR;
     }
-    z->next_in = (unsigned char *)p;
-    z->avail_in = (uInt)len;
-    for (;;) {
-        int zr;
-        z->next_out = scratch;
-        z->avail_out = CZ_SCRATCH;
-        zr = inflate(z, Z_BLOCK);
-        if (zr != Z_OK && zr != Z_STREAM_END) {
-            return LS_ERROR;    /* corrupt or truncated: never expected from libdeflate */
-        }
-        if (z->data_type & 128) {
-            /* stopped after an end-of-block code; fewer than 8 bits are unused (zlib.h) */
-            uint64_t bit;
-            if (z->data_type & 0x38) {
-                return LS_ERROR;
-            }
-            bit = (uint64_t)(z->next_in - p) * 8 - (uint64_t)(z->data_type & 7);
-            if (z->data_type & 64) {
-                end = bit;      /* that was the final block */
-                break;
-            }
-            last_hdr = bit;     /* the next block starts here */
-        } else if (zr == Z_STREAM_END) {
-            return LS_ERROR;
-        }
-    }
-    if ((end + 7) / 8 != len || !(p[last_hdr / 8] & (1u << (last_hdr % 8)))) {
-        return LS_ERROR;
-    }
-    *last_hdr_out = last_hdr;
-    *end_out = end;
     return LS_OK;
 }
 
@@ -296,6 +262,8 @@ static void put_le32(unsigned char *p, uint32_t v)
  * stay on one thread, since with two of them in memory a helper's piece and
  * compressor (1.7 MB) would take out_s3's default configuration past the
  * 32 MB the README promises, and a backlog's file-buffer chunks are larger.
+ * A stream whose caller says it is longer than that (ls_compress_stream_expect)
+ * takes them from its second piece.
  */
 #define GZ_MAX_THREADS 4
 
@@ -313,9 +281,6 @@ struct gz_slot {
 /* what one compressing thread owns */
 struct gz_worker {
     struct libdeflate_compressor *c;
-    z_stream z;
-    bool zinit;
-    unsigned char *scratch;
 };
 
 struct gz_par {
@@ -342,13 +307,17 @@ void ls_compress_threads(int n, int after)
 }
 
 /* Up to want helpers from the process-wide budget for a stream that has read
- * nread pieces and has more; how many were granted (none before gz_par_after). */
-static int gz_helpers_take(int want, uint64_t nread)
+ * nread pieces and has more, expecting expect bytes in all (0: unknown); how many
+ * were granted: none before gz_par_after pieces unless the stream is known to be
+ * longer (a file buffer's chunk: why wait, when the limit is for the memory
+ * buffer's 8 MiB chunks); a stream that found the budget taken asks again at its
+ * next piece. */
+static int gz_helpers_take(int want, uint64_t nread, uint64_t expect)
 {
     int got;
 
     pthread_mutex_lock(&gz_budget_mu);
-    if (nread != gz_par_after) {
+    if (nread < gz_par_after && expect <= gz_par_after * CZ_PIECE) {
         pthread_mutex_unlock(&gz_budget_mu);
         return 0;
     }
@@ -377,21 +346,12 @@ static int gz_worker_init(struct gz_worker *w, int level)
 {
     memset(w, 0, sizeof(*w));
     w->c = libdeflate_alloc_compressor(level);
-    if (w->c == NULL || inflateInit2(&w->z, -15) != Z_OK) {
-        return LS_ERROR;
-    }
-    w->zinit = true;
-    w->scratch = ls_malloc(CZ_SCRATCH);
-    return LS_OK;
+    return w->c == NULL ? LS_ERROR : LS_OK;
 }
 
 static void gz_worker_free(struct gz_worker *w)
 {
-    if (w->zinit) {
-        inflateEnd(&w->z);
-    }
     libdeflate_free_compressor(w->c);
-    ls_free(w->scratch);
 }
 
 /* Compress a slot's piece and locate its last block: GZ_DONE or GZ_FAILED. */
@@ -400,7 +360,7 @@ static int gz_piece(struct gz_worker *w, struct gz_slot *sl, size_t cap)
     sl->crc = libdeflate_crc32(0, sl->in, sl->n);
     sl->olen = libdeflate_deflate_compress(w->c, sl->in, sl->n, sl->out, cap);
     if (sl->olen == 0
-        || gz_find_last(&w->z, sl->out, sl->olen, w->scratch, &sl->last_hdr, &sl->end) != LS_OK) {
+        || gz_find_last(sl->out, sl->olen, &sl->last_hdr, &sl->end) != LS_OK) {
         return GZ_FAILED;
     }
     return GZ_DONE;
@@ -514,7 +474,7 @@ static int gz_run(int level, ls_read_cb read_cb, void *arg, struct cz_sink *s, u
     p.level = level;
     p.nslot = 1;
     if (gz_worker_init(&w, level) != LS_OK) {
-        snprintf(err, errlen, "libdeflate_alloc_compressor() or inflateInit2() failed");
+        snprintf(err, errlen, "libdeflate_alloc_compressor() failed");
         goto out;
     }
     p.cap = libdeflate_deflate_compress_bound(w.c, CZ_PIECE);
@@ -554,7 +514,7 @@ static int gz_run(int level, ls_read_cb read_cb, void *arg, struct cz_sink *s, u
             pthread_mutex_unlock(&p.mu);
             if (!eof && nhelper == 0) {
                 /* more follows: lend pieces to helpers (from gz_par_after pieces on) */
-                nhelper = gz_helpers_take(GZ_MAX_THREADS - 1, nread);
+                nhelper = gz_helpers_take(GZ_MAX_THREADS - 1, nread, s->expect);
                 for (i = 0; i < nhelper; i++) {
                     if (pthread_create(&helper[i], NULL, gz_helper_main, &p) != 0) {
                         gz_helpers_give(nhelper - i);
@@ -881,10 +841,18 @@ out:
 int ls_compress_stream(enum ls_compress_algo algo, int level, ls_read_cb read_cb, void *arg,
                        int out_fd, struct ls_digest *dig, char *err, size_t errlen)
 {
+    return ls_compress_stream_expect(algo, level, 0, read_cb, arg, out_fd, dig, err, errlen);
+}
+
+int ls_compress_stream_expect(enum ls_compress_algo algo, int level, uint64_t expect,
+                              ls_read_cb read_cb, void *arg, int out_fd, struct ls_digest *dig,
+                              char *err, size_t errlen)
+{
     struct cz_sink s;
 
     memset(&s, 0, sizeof(s));
     s.fd = out_fd;
+    s.expect = expect;
     return run(algo, level, read_cb, arg, &s, dig, err, errlen);
 }
 

@@ -41,6 +41,12 @@ typedef long (*ls_read_cb)(void *arg, void *buf, size_t n);
  */
 int ls_compress_stream(enum ls_compress_algo algo, int level, ls_read_cb read_cb, void *arg,
                        int out_fd, struct ls_digest *dig, char *err, size_t errlen);
+/* The same for an input of about expect bytes (0: unknown): a gzip stream known to be
+ * longer than ls_compress_threads' `after` pieces is compressed on several threads from
+ * its second piece on. */
+int ls_compress_stream_expect(enum ls_compress_algo algo, int level, uint64_t expect,
+                              ls_read_cb read_cb, void *arg, int out_fd, struct ls_digest *dig,
+                              char *err, size_t errlen);
 /*
  * Load the library algo needs (libzstd, liblzma: they are not linked, see
  * compress.c) unless that was done; safe from any thread. Outputs call it in

@@ -429,6 +429,12 @@ const char *ls_timekey_format(double timekey);
  * (unrecoverable, see .write). */
 void ls_output_write_done(struct ls_instance *out, struct ls_chunk *c, int rc, const char *errmsg);
 /*
+ * During an asynchronous .write: chunk c's CPU part is done (compressed) and what is left
+ * waits on the network, so the buffer may start the next chunk's write: flush_thread_count
+ * counts the writes still working, and as many more may be sending.
+ */
+void ls_output_write_sending(struct ls_instance *out, struct ls_chunk *c);
+/*
  * A buffered output delivered chunk c as `where` (an object's s3:// URL, a file's path) in
  * bytes bytes: logged at info level, at most one line a second per output, with a summary of
  * what was delivered in between (the operator sees progress without a line per chunk).

@@ -153,6 +153,8 @@ struct s3_out {
     int gate;
     char gate_err[768];
     struct s3_job *waiters;      /* writes waiting for the gate (start-up, refresh) */
+    int net_busy;                /* jobs past compression, at most flush_thread_count */
+    struct s3_job *net_wait, *net_wait_tail;   /* compressed, waiting for one of those */
     struct ls_timer *start_timer;
     struct s3_sigv4_cache sigcache;
     int64_t clock_offset;        /* seconds added to now when signing (RequestTimeTooSkewed) */
@@ -177,7 +179,8 @@ struct s3_jpart {
 struct s3_job {
     struct s3_out *s;
     struct ls_chunk *c;
-    struct s3_job *next;         /* gate / prefix waiter lists */
+    struct s3_job *next;         /* gate / prefix / network waiter lists */
+    bool net;                    /* counted in s->net_busy */
     uint64_t id;
 
     /* persisted in the chunk state */

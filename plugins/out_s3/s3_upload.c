@@ -577,6 +577,8 @@ static void s3u_free_owned(char **owned, size_t n)
 /* ------------------------------------------------------------------ */
 /* jobs                                                                 */
 
+static void s3u_net_start(struct s3_job *j);
+
 void s3_job_finish(struct s3_job *j, int rc, const char *msg)
 {
     struct s3_out *s = j->s;
@@ -599,7 +601,20 @@ void s3_job_finish(struct s3_job *j, int rc, const char *msg)
         ls_free(j->parts[i].etag);
     }
     ls_free(j->parts);
-    ls_free(j);
+    if (j->net) {
+        struct s3_job *w = s->net_wait;
+        s->net_busy--;
+        ls_free(j);
+        if (w) {
+            s->net_wait = w->next;
+            if (s->net_wait == NULL) {
+                s->net_wait_tail = NULL;
+            }
+            s3u_net_start(w);
+        }
+    } else {
+        ls_free(j);
+    }
     ls_output_write_done(ins, c, rc, msg);
 }
 
@@ -709,7 +724,8 @@ static int s3u_compress_into(struct s3_job *j, int fd, struct ls_digest *dig, ch
         snprintf(err, errlen, "cannot read chunk %s", ls_chunk_info(j->c)->id);
         return LS_ERROR;
     }
-    rc = ls_compress_stream(s->algo, s->level, s3u_read, r, fd, dig, cerr, sizeof(cerr));
+    rc = ls_compress_stream_expect(s->algo, s->level, ls_chunk_info(j->c)->bytes, s3u_read, r, fd,
+                                   dig, cerr, sizeof(cerr));
     if (rc != LS_OK) {
         int saved = errno;
         snprintf(err, errlen, "compressing chunk %s failed: %s", ls_chunk_info(j->c)->id,
@@ -1023,6 +1039,30 @@ static void s3u_prep_done(void *arg)
                          "file system was full a moment ago", id, (unsigned long long)j->size);
         }
     }
+    /*
+     * The rest is the network's: the next chunk may compress meanwhile, but no more than
+     * flush_thread_count chunks are sent at once (fluentd's meaning of it), so this one may
+     * wait here for the one being sent. A job waits only while another holds a slot, and
+     * every finishing job starts the next waiter.
+     */
+    ls_output_write_sending(j->s->ins, j->c);
+    if (j->s->net_busy >= ls_output_concurrency(j->s->ins)) {
+        j->next = NULL;
+        if (j->s->net_wait_tail) {
+            j->s->net_wait_tail->next = j;
+        } else {
+            j->s->net_wait = j;
+        }
+        j->s->net_wait_tail = j;
+        return;
+    }
+    s3u_net_start(j);
+}
+
+static void s3u_net_start(struct s3_job *j)
+{
+    j->net = true;
+    j->s->net_busy++;
     if (!j->s->have_creds || j->s->gate != S3_GATE_READY) {
         /* the gate closed meanwhile (shutdown or refresh failure) */
         s3_job_finish(j, LS_ERROR, j->s->gate_err[0] ? j->s->gate_err : "not ready");

@@ -12,6 +12,10 @@
 #include <zlib.h>
 
 #include "compress.h"
+#include "deflate_walk.h"
+#include "../fuzz/deflate_ref.h"
+
+#include <libdeflate.h>
 #include "buf.h"
 
 /*
@@ -278,6 +282,48 @@ START_TEST(gzip_threads)
         ls_buf_release(&many);
     }
     ls_compress_threads(2, 8);
+}
+END_TEST
+
+/*
+ * ls_deflate_last_block finds the same final block as zlib's inflate on libdeflate's
+ * output at every level (0: stored blocks; tiny inputs: fixed-code blocks; every kind of
+ * data, 0 bytes to several blocks), and refuses every truncation of such a stream and a
+ * stream with a byte after its end.
+ */
+START_TEST(deflate_walk_as_zlib)
+{
+    static const size_t sizes[] = { 0, 1, 5, 100, 4000, 70000, 300001, 1 << 20 };
+    static unsigned char in[1 << 20];
+    size_t cap = (1 << 20) + 1024, i, cut;
+    unsigned char *out = malloc(cap + 1);
+    int level, kind;
+
+    for (kind = 0; kind < 4; kind++) {
+        struct gen g = { .n = sizeof(in), .seed = 3, .kind = kind };
+        ck_assert_int_eq(gen_read(&g, in, sizeof(in)), (long)sizeof(in));
+        for (level = 0; level <= 12; level++) {
+            struct libdeflate_compressor *c = libdeflate_alloc_compressor(level);
+            for (i = 0; i < LS_ARRAY_LEN(sizes); i++) {
+                uint64_t h1, e1, h2, e2;
+                size_t n = libdeflate_deflate_compress(c, in, sizes[i], out, cap);
+                ck_assert_uint_gt(n, 0);
+                ck_assert_int_eq(deflate_ref_last_block(out, n, &h2, &e2), 0);
+                ck_assert_int_eq(ls_deflate_last_block(out, n, &h1, &e1), 0);
+                ck_assert_uint_eq(h1, h2);
+                ck_assert_uint_eq(e1, e2);
+                ck_assert(out[h1 / 8] & (1u << (h1 % 8)));
+                out[n] = 0;
+                ck_assert_int_eq(ls_deflate_last_block(out, n + 1, &h1, &e1), -1);
+                for (cut = 0; cut < n; cut += cut < 64 ? 1 : n / 16 + 1) {
+                    ck_assert_int_eq(ls_deflate_last_block(out, cut, &h1, &e1), -1);
+                }
+                ck_assert_int_eq(ls_deflate_last_block(out, n - 1, &h1, &e1), -1);
+            }
+            libdeflate_free_compressor(c);
+        }
+    }
+    free(out);
 }
 END_TEST
 
@@ -551,6 +597,7 @@ int main(void)
     tcase_add_test(t, gzip_levels);
     tcase_add_test(t, gzip_joined_pieces);
     tcase_add_test(t, gzip_threads);
+    tcase_add_test(t, deflate_walk_as_zlib);
     tcase_add_test(t, crc32_as_zlib);
     tcase_add_test(t, zstd_and_xz);
     tcase_add_test(t, levels);

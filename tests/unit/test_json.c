@@ -4,6 +4,8 @@
  * Python's json module on random byte strings.
  */
 #include <check.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <math.h>
 
 #include "json.h"
@@ -49,6 +51,57 @@ START_TEST(escape_controls)
     ESC_IS("ab\0cd", "\"ab\\u0000cd\"");
     /* escapes inside long runs (exercise the 8-byte scan on both sides) */
     ESC_IS("0123456789abcdef\n0123456789abcdef\"0123456789", "\"0123456789abcdef\\n0123456789abcdef\\\"0123456789\"");
+}
+END_TEST
+
+/*
+ * Short strings (1..15 bytes) take a 16-byte load when it stays in their page: strings
+ * ending just before an unmapped page (the load must not be taken there) and at every
+ * offset in a page, with and without a byte to escape at every position, come out as the
+ * general path writes them, and appending after one leaves no stray byte.
+ */
+START_TEST(escape_short_strings)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    char *m = mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    size_t len, at, off;
+
+    ck_assert(m != MAP_FAILED);
+    ck_assert_int_eq(munmap(m + pg, (size_t)pg), 0);
+    memset(m, 'x', (size_t)pg);
+    for (len = 1; len < 16; len++) {
+        for (off = 0; off < 40; off++) {
+            /* ending 0..19 bytes before the unmapped page, or starting 0..19 into the page */
+            char *p = off < 20 ? m + pg - (long)len - (long)off : m + (off - 20);
+            for (at = 0; at <= len; at++) {
+                char want[64];
+                struct ls_buf b;
+                size_t k;
+                memset(p, 'a', len);
+                if (at < len) {
+                    p[at] = '"';
+                }
+                k = 0;
+                want[k++] = '"';
+                for (size_t i = 0; i < len; i++) {
+                    if (p[i] == '"') {
+                        want[k++] = '\\';
+                    }
+                    want[k++] = p[i];
+                }
+                want[k++] = '"';
+                want[k++] = ',';
+                want[k] = 0;
+                ls_buf_init(&b, 0);
+                ck_assert_int_eq(ls_json_put_str(&b, p, len), LS_OK);
+                ck_assert_int_eq(ls_buf_putc(&b, ','), LS_OK);
+                ck_assert_uint_eq(b.len, k);
+                ck_assert(memcmp(b.p, want, k) == 0);
+                ls_buf_release(&b);
+            }
+        }
+    }
+    munmap(m, (size_t)pg);
 }
 END_TEST
 
@@ -604,6 +657,7 @@ int main(void)
 
     tcase_add_test(w, escape_controls);
     tcase_add_test(w, escape_utf8);
+    tcase_add_test(w, escape_short_strings);
     tcase_add_test(w, escape_cap);
     tcase_add_test(w, escape_vs_python);
     tcase_add_test(w, values);
