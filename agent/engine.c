@@ -19,6 +19,7 @@
 #include "http.h"
 #include "log.h"
 
+#include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -634,20 +635,63 @@ static int build_rules(struct ls_engine *eng, struct ls_label *label, struct ls_
     return LS_OK;
 }
 
-static bool worker_includes_zero(const char *arg)
+/*
+ * <worker N> / <worker N-M>: fluentd runs N workers as processes, each with the top-level
+ * sections and its own <worker> ones. logship is one process doing all the workers' work, so
+ * every worker section's sources, filters, matches and labels are built once, in file order,
+ * as if they were top level (a worker-1 source is not lost because worker 0 is the only
+ * one). The ids are checked as fluentd checks them.
+ */
+static int check_worker(const struct ls_engine *eng, const struct ls_conf_section *s, char *err,
+                        size_t errlen)
 {
     long a, b;
     char *end;
+    int64_t n = eng->sys.workers > 0 ? eng->sys.workers : 1;
 
-    a = strtol(arg, &end, 10);
-    if (end == arg) {
-        return false;
+    errno = 0;
+    a = strtol(s->arg, &end, 10);
+    b = a;
+    if (end != s->arg && *end == '-') {
+        const char *r = end + 1;
+        b = strtol(r, &end, 10);
+        if (end == r) {
+            end = (char *)s->arg;
+        }
     }
-    if (*end == '-') {
-        b = strtol(end + 1, NULL, 10);
-        return a <= 0 && 0 <= b;
+    if (end == s->arg || *end != '\0' || errno != 0) {
+        snprintf(err, errlen, "%s:%d: <worker %s>: a worker id or a range (N-M) is required",
+                 s->file, s->line, s->arg);
+        return LS_ERROR;
     }
-    return a == 0;
+    if (a < 0 || b >= n || a > b) {
+        snprintf(err, errlen, "%s:%d: worker id %s specified by <worker> directive is not "
+                 "allowed. Available worker id is between 0 and %" PRId64, s->file, s->line,
+                 s->arg, n - 1);
+        return LS_ERROR;
+    }
+    return LS_OK;
+}
+
+/* Top-level sections, with each <worker>'s children in its place (check_worker and
+ * build_root vet them first: a <worker> holds no <worker>). */
+static struct ls_conf_section *walk_top(struct ls_conf_section *s)
+{
+    while (s && strcmp(s->name, "worker") == 0) {
+        if (s->children) {
+            return s->children;
+        }
+        s = s->next;
+    }
+    return s;
+}
+
+static struct ls_conf_section *next_top(struct ls_conf_section *s)
+{
+    if (s->next == NULL && s->parent && strcmp(s->parent->name, "worker") == 0) {
+        return walk_top(s->parent->next);
+    }
+    return walk_top(s->next);
 }
 
 static int build_root(struct ls_engine *eng, struct ls_conf_section *root, char *err, size_t errlen)
@@ -655,8 +699,28 @@ static int build_root(struct ls_engine *eng, struct ls_conf_section *root, char 
     struct ls_conf_section *s;
     size_t i;
 
-    /* labels first: sources may name a label defined later in the file */
     for (s = root->children; s; s = s->next) {
+        if (strcmp(s->name, "worker") == 0) {
+            struct ls_conf_section *w;
+            if (check_worker(eng, s, err, errlen) != LS_OK) {
+                return LS_ERROR;
+            }
+            for (w = s->children; w; w = w->next) {
+                if (strcmp(w->name, "source") != 0 && strcmp(w->name, "filter") != 0
+                    && strcmp(w->name, "match") != 0 && strcmp(w->name, "label") != 0) {
+                    snprintf(err, errlen, "%s:%d: <%s> is not allowed in <worker> (source, "
+                             "filter, match or label)", w->file, w->line, w->name);
+                    return LS_ERROR;
+                }
+            }
+            if (s->children && eng->sys.workers > 1) {
+                ls_info("%s:%d: <worker %s>: logship runs every worker's sections in its "
+                            "one process", s->file, s->line, s->arg);
+            }
+        }
+    }
+    /* labels first: sources may name a label defined later in the file */
+    for (s = walk_top(root->children); s; s = next_top(s)) {
         if (strcmp(s->name, "label") == 0) {
             struct ls_label *l;
             if (s->arg[0] != '@') {
@@ -681,7 +745,7 @@ static int build_root(struct ls_engine *eng, struct ls_conf_section *root, char 
             }
         }
     }
-    for (s = root->children; s; s = s->next) {
+    for (s = walk_top(root->children); s; s = next_top(s)) {
         if (strcmp(s->name, "system") == 0) {
             continue;   /* handled before */
         } else if (strcmp(s->name, "source") == 0) {
@@ -719,14 +783,6 @@ static int build_root(struct ls_engine *eng, struct ls_conf_section *root, char 
         } else if (strcmp(s->name, "label") == 0) {
             if (build_rules(eng, find_label(eng, s->arg), s, err, errlen) != LS_OK) {
                 return LS_ERROR;
-            }
-        } else if (strcmp(s->name, "worker") == 0) {
-            /* one worker (0): keep what <worker 0> or a range with 0 holds */
-            if (worker_includes_zero(s->arg)) {
-                struct ls_conf_section tmp = *s;
-                if (build_rules(eng, eng->root, &tmp, err, errlen) != LS_OK) {
-                    return LS_ERROR;
-                }
             }
         } else {
             snprintf(err, errlen, "%s:%d: unknown directive <%s> (expected source, match, filter, "

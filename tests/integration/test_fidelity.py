@@ -409,3 +409,59 @@ def test_own_log_lines_at_the_top_level_only_for_a_match_written_for_them():
     # logship does not
     out = _log_events("", data_match="**")
     assert sorted(tag for tag, _ in out) == ["app", "app", "app", "nowhere"], out
+
+
+def test_every_worker_sections_sources_run_in_the_one_process():
+    # fluentd root_agent.rb: a <worker N> holds source/filter/match/label and runs in worker N;
+    # logship is one process, so each worker's sections run once (none is dropped)
+    p, out = oneshot("""
+<system>
+  workers 3
+</system>
+<worker 0>
+  <source>
+    @type sample
+    tag w0
+    sample {"w": 0}
+    count 2
+    rate 100
+  </source>
+</worker>
+<worker 1-2>
+  <source>
+    @type sample
+    tag w12
+    sample {"w": 12}
+    count 3
+    rate 100
+    @label @L
+  </source>
+  <label @L>
+    <filter **>
+      @type record_transformer
+      <record>
+        via L
+      </record>
+    </filter>
+    <match **>
+      @type stdout
+    </match>
+  </label>
+</worker>
+<worker 2>
+</worker>
+<match **>
+  @type stdout
+</match>
+""")
+    assert p.returncode == 0, p.stderr
+    got = sorted((t, r.get("via", "")) for t, r in out)
+    assert got == [("w0", ""), ("w0", ""), ("w12", "L"), ("w12", "L"), ("w12", "L")], got
+    # ids as fluentd checks them
+    for section, want in (("<worker 3>\n</worker>", ":4: worker id 3 specified by <worker> "
+                           "directive is not allowed. Available worker id is between 0 and 2"),
+                          ("<worker 1>\n  <system>\n  </system>\n</worker>",
+                           ":5: <system> is not allowed in <worker>")):
+        c = conf("<system>\n  workers 3\n</system>\n" + section + "\n<match **>\n  @type null\n</match>\n")
+        p = run(["-c", c, "--dry-run"])
+        assert p.returncode != 0 and c + want in p.stderr, p.stderr
