@@ -149,6 +149,16 @@ struct ls_instance *ls_output_create(struct ls_engine *eng, struct ls_conf_secti
  * A <secondary> gets the primary's chunks handed to its .write directly (as in
  * fluentd), so it has no buffer, inject or formatter of its own.
  */
+static int make_inject(struct ls_output_core *core, struct ls_conf_section *sec, char *err,
+                       size_t errlen)
+{
+    struct ls_conf_section *sub = ls_conf_child(sec, "inject");
+
+    err[0] = '\0';
+    core->inject = ls_inject_create(sub ? sub : sec, err, errlen);
+    return core->inject == NULL && err[0] ? LS_ERROR : LS_OK;
+}
+
 static struct ls_instance *output_create(struct ls_engine *eng, struct ls_conf_section *sec,
                                          bool is_secondary, char *err, size_t errlen)
 {
@@ -178,10 +188,7 @@ static struct ls_instance *output_create(struct ls_engine *eng, struct ls_conf_s
                 goto fail;
             }
         }
-        sub = ls_conf_child(sec, "inject");
-        err[0] = '\0';
-        core->inject = ls_inject_create(sub ? sub : sec, err, errlen);
-        if (core->inject == NULL && err[0]) {
+        if (make_inject(core, sec, err, errlen) != LS_OK) {
             goto fail;
         }
         core->buffer = ls_buffer_create(out, ls_conf_child(sec, "buffer"), sec, err, errlen);
@@ -199,6 +206,9 @@ static struct ls_instance *output_create(struct ls_engine *eng, struct ls_conf_s
             }
             ((struct ls_output_core *)core->secondary->core)->primary = out;
         }
+    } else if ((out->plugin->output_flags & LS_OUT_INJECT) && !is_secondary
+               && make_inject(core, sec, err, errlen) != LS_OK) {
+        goto fail;
     }
     ls_engine_add_output(eng, out);
     return out;
@@ -245,6 +255,12 @@ int ls_output_emit(struct ls_instance *out, struct ls_record *rec)
         if (core->inject) {
             ls_arena_reset(&core->arena);
         }
+    } else if (out->plugin->emit && core && core->inject) {
+        const struct ls_record *r;
+        ls_record_clear(&core->scratch);
+        r = ls_inject_apply(core->inject, rec, &core->scratch);
+        rc = out->plugin->emit(out, r);
+        ls_arena_reset(&core->arena);
     } else if (out->plugin->emit) {
         rc = out->plugin->emit(out, rec);
     } else {

@@ -46,6 +46,7 @@ enum ls_plugin_kind {
 enum ls_output_flags {
     LS_OUT_BUFFERED   = 1 << 0,   /* uses the chunk buffer; implements .write */
     LS_OUT_UNBUFFERED = 1 << 1,   /* implements .emit (stdout, null, copy) */
+    LS_OUT_INJECT     = 1 << 2,   /* unbuffered, but takes <inject> (fluentd's out_stdout) */
 };
 
 struct ls_plugin {

@@ -84,7 +84,7 @@ const struct ls_plugin ls_plugin_out_stdout = {
     .ctx_size = sizeof(struct stdout_ctx),
     .init = stdout_init,
     .destroy = stdout_destroy,
-    .output_flags = LS_OUT_UNBUFFERED,
+    .output_flags = LS_OUT_UNBUFFERED | LS_OUT_INJECT,
     .emit = stdout_emit,
     .commit = stdout_commit,
 };

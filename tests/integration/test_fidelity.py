@@ -465,3 +465,27 @@ def test_every_worker_sections_sources_run_in_the_one_process():
         c = conf("<system>\n  workers 3\n</system>\n" + section + "\n<match **>\n  @type null\n</match>\n")
         p = run(["-c", c, "--dry-run"])
         assert p.returncode != 0 and c + want in p.stderr, p.stderr
+
+
+def test_stdout_output_takes_inject():
+    # out_stdout.rb: helpers :inject; inject_values_to_record in its format (example/logevents.conf)
+    p, out = oneshot("""
+<source>
+  @type sample
+  tag t.x
+  sample {"a": 1}
+  count 2
+  rate 100
+</source>
+<match t.**>
+  @type stdout
+  <inject>
+    hostname_key host
+    hostname web-1
+    tag_key tg
+    worker_id_key wid
+  </inject>
+</match>
+""")
+    assert p.returncode == 0 and "not used" not in p.stderr, p.stderr
+    assert [r for _, r in out] == [{"a": 1, "host": "web-1", "wid": 0, "tg": "t.x"}] * 2, out
