@@ -199,6 +199,7 @@ struct rb {
 struct rv {                    /* a Ruby value: a string or nil (+ use_nil/use_default marker) */
     char *s;                   /* NULL = nil */
     int special;
+    bool fls;                  /* Ruby's false: s is "false" (as "#{false}" prints), but falsy */
 };
 
 static void rb_ws(struct rb *r)
@@ -231,7 +232,8 @@ static int rb_fail(struct rb *r, const char *what)
         snprintf(r->msg, r->msglen,
                  "unsupported embedded Ruby #{%.*s}: %s (supported: ENV[\"X\"], ENV['X'] || 'default', "
                  "ENV.fetch('X', 'default'), cond ? a : b, (...), Socket.gethostname, hostname, "
-                 "worker_id, use_nil, use_default, 'strings' and +)",
+                 "File.join, Dir.pwd, worker_id, use_nil, use_default, true, false, nil, "
+                 "'strings' and +)",
                  (int)(r->len > 80 ? 80 : r->len), r->s, what);
     }
     r->failed = true;
@@ -302,10 +304,59 @@ static int rb_expr(struct rb *r, struct rv *v);
 
 static int rb_ternary(struct rb *r, struct rv *v);
 
+/* File.join(a, b, ...): Ruby's separator rule: a part that starts with '/' drops the '/'s the
+ * result ends with, another gets one added unless the result ends with '/'
+ * (File.join('/var/log/', '', 'x.pos') is "/var/log/x.pos"). */
+static int rb_file_join(struct rb *r, struct rv *v)
+{
+    struct ls_buf b;
+    bool first = true;
+
+    if (!rb_lit(r, "(")) {
+        return rb_fail(r, "expected File.join(...)");
+    }
+    ls_buf_init(&b, CONF_VALUE_MAX);
+    if (!rb_lit(r, ")")) {
+        do {
+            struct rv a;
+            if (rb_ternary(r, &a) != LS_OK) {
+                ls_buf_release(&b);
+                return LS_ERROR;
+            }
+            if (a.s == NULL || a.fls || a.special != RB_NONE) {
+                ls_free(a.s);
+                ls_buf_release(&b);
+                return rb_fail(r, "File.join of a value that is not a string (an unset ENV "
+                                  "variable?)");
+            }
+            if (!first) {
+                if (a.s[0] == '/') {
+                    while (b.len > 0 && b.p[b.len - 1] == '/') {
+                        b.len--;
+                    }
+                } else if (b.len == 0 || b.p[b.len - 1] != '/') {
+                    ls_buf_putc(&b, '/');
+                }
+            }
+            ls_buf_append(&b, a.s, strlen(a.s));
+            ls_free(a.s);
+            first = false;
+        } while (rb_lit(r, ","));
+        if (!rb_lit(r, ")")) {
+            ls_buf_release(&b);
+            return rb_fail(r, "expected ')' after File.join(...");
+        }
+    }
+    ls_buf_cstr(&b);
+    v->s = b.p ? ls_buf_detach(&b, NULL) : ls_strdup("");
+    return LS_OK;
+}
+
 static int rb_term(struct rb *r, struct rv *v)
 {
     v->s = NULL;
     v->special = RB_NONE;
+    v->fls = false;
     rb_ws(r);
     if (r->pos < r->len && (r->s[r->pos] == '\'' || r->s[r->pos] == '"')) {
         return rb_string(r, &v->s);
@@ -383,6 +434,33 @@ static int rb_term(struct rb *r, struct rv *v)
         v->s = rb_hostname();
         return LS_OK;
     }
+    if (rb_lit(r, "File")) {
+        if (!rb_lit(r, ".") || !rb_lit(r, "join")) {
+            return rb_fail(r, "only File.join is supported");
+        }
+        return rb_file_join(r, v);
+    }
+    if (rb_lit(r, "Dir")) {
+        char cwd[PATH_MAX];
+        if (!rb_lit(r, ".") || !rb_lit(r, "pwd")) {
+            return rb_fail(r, "only Dir.pwd is supported");
+        }
+        rb_lit(r, "()");
+        v->s = ls_strdup(getcwd(cwd, sizeof(cwd)) ? cwd : "");
+        return LS_OK;
+    }
+    if (rb_lit(r, "true")) {
+        v->s = ls_strdup("true");
+        return LS_OK;
+    }
+    if (rb_lit(r, "false")) {
+        v->s = ls_strdup("false");
+        v->fls = true;
+        return LS_OK;
+    }
+    if (rb_lit(r, "nil")) {
+        return LS_OK;
+    }
     if (rb_lit(r, "worker_id")) {
         const char *w = getenv("SERVERENGINE_WORKER_ID");
         v->s = ls_strdup(w ? w : "");
@@ -413,11 +491,11 @@ static int rb_concat(struct rb *r, struct rv *v)
             v->s = NULL;
             return LS_ERROR;
         }
-        if (v->s == NULL || w.s == NULL) {
+        if (v->s == NULL || w.s == NULL || v->fls || w.fls) {
             ls_free(v->s);
             ls_free(w.s);
             v->s = NULL;
-            return rb_fail(r, "'+' with a nil value (an unset ENV variable?)");
+            return rb_fail(r, "'+' with a nil or false value (an unset ENV variable?)");
         }
         j = ls_asprintf("%s%s", v->s, w.s);
         ls_free(v->s);
@@ -440,7 +518,8 @@ static int rb_expr(struct rb *r, struct rv *v)
             v->s = NULL;
             return LS_ERROR;
         }
-        if (v->s == NULL && v->special == RB_NONE) {
+        if ((v->s == NULL || v->fls) && v->special == RB_NONE) {
+            ls_free(v->s);
             *v = w;
         } else {
             ls_free(w.s);
@@ -464,7 +543,7 @@ static int rb_ternary(struct rb *r, struct rv *v)
     if (!rb_lit(r, "?")) {
         return LS_OK;
     }
-    truthy = v->s != NULL;
+    truthy = v->s != NULL && !v->fls;
     ls_free(v->s);
     v->s = NULL;
     if (v->special != RB_NONE) {

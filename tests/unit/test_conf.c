@@ -301,6 +301,12 @@ START_TEST(test_env_interpolation)
              "q \"#{ENV['LS_T_UNSET'] ? ENV['LS_T_UNSET'] : 'x'}\"\n"
              "r \"#{ENV['LS_T_EMPTY'] ? 'set' : 'unset'}\"\n"
              "s \"#{(ENV['LS_T_UNSET'] ? 'a' : ENV['LS_T_UNSET'] ? 'b' : 'c') + '!'}\"\n"
+             /* the fluentd-kubernetes-daemonset image's pos_file */
+             "t \"#{File.join('/var/log/', ENV.fetch('LS_T_UNSET', ''), 'c.log.pos')}\"\n"
+             "u \"#{File.join('a/', '/b', 'c', '', 'd')}\"\n"
+             "v \"#{File.join('', 'x')}|#{File.join()}|#{File.join(Dir.pwd, 'tmp')}\"\n"
+             "w \"#{ENV['LS_T_UNSET'] || true}|#{ENV['LS_T_SET'] || false}|#{nil}|#{false}\"\n"
+             "x \"#{false || 'y'}|#{false ? 'a' : 'b'}|#{nil || 'z'}\"\n"
              "<match \"app.#{ENV['LS_T_SET']}\">\n"
              "</match>\n");
     ck_assert_str_eq(val(c, NULL, "a"), "value1");
@@ -326,6 +332,16 @@ START_TEST(test_env_interpolation)
     ck_assert_str_eq(val(c, NULL, "q"), "x");
     ck_assert_str_eq(val(c, NULL, "r"), "set");    /* Ruby: "" is truthy */
     ck_assert_str_eq(val(c, NULL, "s"), "c!");
+    ck_assert_str_eq(val(c, NULL, "t"), "/var/log/c.log.pos");
+    ck_assert_str_eq(val(c, NULL, "u"), "a/b/c/d");      /* Ruby: File.join('a/', '/b', 'c', '', 'd') */
+    {
+        char cwd[4096], expect[4200];
+        ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+        snprintf(expect, sizeof(expect), "/x||%s/tmp", cwd);
+        ck_assert_str_eq(val(c, NULL, "v"), expect);
+    }
+    ck_assert_str_eq(val(c, NULL, "w"), "true|value1||false");
+    ck_assert_str_eq(val(c, NULL, "x"), "y|b|z");
     ck_assert_str_eq(ls_conf_child(c->root, "match")->arg, "app.value1");
     ls_conf_destroy(c);
     unsetenv("SERVERENGINE_WORKER_ID");
@@ -341,7 +357,9 @@ START_TEST(test_env_errors)
     assert_err("k \"#{ENV['A'] ; system('x')}\"\n", "t.conf:1: unsupported embedded Ruby");
     assert_err("k \"#{ENV.fetch('LS_T_UNSET')}\"\n", "LS_T_UNSET is not set");
     assert_err("k \"#{ENV['X']\"\n", "t.conf:1:");
-    assert_err("k /x/#{Dir.pwd}\n", "t.conf:1: unsupported embedded Ruby");
+    assert_err("k /x/#{Dir.glob('*')}\n", "t.conf:1: unsupported embedded Ruby");
+    assert_err("k \"#{File.join('a', ENV['LS_T_UNSET'])}\"\n", "File.join of a value that is not");
+    assert_err("k \"#{false + 'x'}\"\n", "'+' with a nil or false value");
     assert_err("k \"#{ENV['A'] ? 'x'}\"\n", "':' expected in 'cond ? a : b'");
 }
 END_TEST
