@@ -1019,6 +1019,11 @@ struct ls_conf_section *ls_parser_flat_section(struct ls_conf_section *sec)
         if (p) {
             p->used = true;
             ls_conf_set(ps, p->key, p->value, p->file, p->line);
+            if (strcmp(p->key, "delimiter") == 0) {
+                /* fluentd's compat layer copies it and leaves it to in_tcp/in_syslog as
+                 * well (their framing): a parser without one has not ignored it */
+                ls_conf_get_param(ps, p->key)->used = true;
+            }
         }
     }
     for (i = 1; i <= 20; i++) {

@@ -489,3 +489,22 @@ def test_stdout_output_takes_inject():
 """)
     assert p.returncode == 0 and "not used" not in p.stderr, p.stderr
     assert [r for _, r in out] == [{"a": 1, "host": "web-1", "wid": 0, "tg": "t.x"}] * 2, out
+
+
+def test_flat_format_with_tcp_delimiter_is_not_reported_unused():
+    # fluentd example/in_tcp.conf: compat_parameters copies delimiter into <parse> and in_tcp
+    # keeps it for its framing; neither side has ignored it
+    c = conf("""
+<source>
+  @type tcp
+  port 5170
+  tag tcp
+  format none
+  delimiter "|"
+</source>
+<match **>
+  @type null
+</match>
+""")
+    p = run(["-c", c, "--dry-run"])
+    assert p.returncode == 0 and "not used" not in p.stderr, p.stderr
