@@ -1775,7 +1775,8 @@ static const char *const known_sections[] = {
     "service_discovery", "log", "user_host", "bucket_lifecycle_rule", "replace", "pattern",
     "elements", "compress", "auth", "route", "grok", "template", "assume_role_credentials",
     "web_identity_credentials", "instance_profile_credentials", "shared_credentials", "http",
-    "health_check", "monitor", "counter", "gauge", "summary", "histogram", "initlabels", NULL,
+    "health_check", "monitor", "counter", "gauge", "summary", "histogram", "initlabels", "metrics",
+    NULL,
 };
 
 /* Edit distance with transpositions (a swapped pair counts once), case folded. */

@@ -44,6 +44,22 @@ static const struct ls_param system_params[] = {
     { "workers", LS_P_INT, "1", 0, offsetof(struct ls_system, workers),
       "accepted; logship runs one worker (it uses a thread pool for compression)", NULL, NULL,
       1, 1024 },
+    /* fluentd's log-noise and Ruby settings: real td-agent.conf files set them; nothing in
+     * logship to turn (its repeated errors are rate-limited anyway) */
+    { "suppress_repeated_stacktrace", LS_P_BOOL, "true", LS_PF_NO_STORE, 0,
+      "accepted (logship prints no stack traces)", NULL, NULL, 0, 0 },
+    { "emit_error_log_interval", LS_P_TIME, NULL, LS_PF_NO_STORE, 0,
+      "accepted (repeated errors are rate-limited already)", NULL, NULL, 0, 0 },
+    { "ignore_repeated_log_interval", LS_P_TIME, NULL, LS_PF_NO_STORE, 0,
+      "accepted (repeated errors are rate-limited already)", NULL, NULL, 0, 0 },
+    { "ignore_same_log_interval", LS_P_TIME, NULL, LS_PF_NO_STORE, 0,
+      "accepted (repeated errors are rate-limited already)", NULL, NULL, 0, 0 },
+    { "enable_msgpack_time_support", LS_P_BOOL, "false", LS_PF_NO_STORE, 0,
+      "accepted (EventTime is always understood)", NULL, NULL, 0, 0 },
+    { "enable_input_metrics", LS_P_BOOL, "false", LS_PF_NO_STORE, 0,
+      "accepted (input metrics are always kept)", NULL, NULL, 0, 0 },
+    { "enable_size_metrics", LS_P_BOOL, "false", LS_PF_NO_STORE, 0,
+      "accepted (byte counts are always kept)", NULL, NULL, 0, 0 },
     LS_PARAM_END
 };
 

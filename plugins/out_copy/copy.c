@@ -23,6 +23,8 @@ static const struct ls_param copy_params[] = {
     { "copy_mode", LS_P_ENUM, "no_copy", 0, offsetof(struct copy_ctx, copy_mode),
       "accepted for compatibility; records are never modified by outputs", NULL,
       "no_copy|shallow|deep|marshal", 0, 0 },
+    { "deep_copy", LS_P_BOOL, "false", LS_PF_NO_STORE | LS_PF_DEPRECATED, 0,
+      "fluentd's old name for copy_mode shallow; accepted", NULL, NULL, 0, 0 },
     LS_PARAM_END
 };
 

@@ -508,3 +508,43 @@ def test_flat_format_with_tcp_delimiter_is_not_reported_unused():
 """)
     p = run(["-c", c, "--dry-run"])
     assert p.returncode == 0 and "not used" not in p.stderr, p.stderr
+
+
+def test_settings_real_td_agent_files_carry_are_accepted():
+    # fluentd's own fluent.conf has a debug_agent source (a dRuby console: inert here);
+    # out_copy.rb maps the deprecated deep_copy; <system> log-noise settings and <metrics>
+    c = conf("""
+<system>
+  suppress_repeated_stacktrace true
+  emit_error_log_interval 30s
+  ignore_repeated_log_interval 60s
+  ignore_same_log_interval 60s
+  enable_msgpack_time_support true
+  <metrics>
+    @type local
+  </metrics>
+</system>
+<source>
+  @type debug_agent
+  bind 127.0.0.1
+  port 24230
+</source>
+<source>
+  @type sample
+  tag debug.t
+  sample {"a": 1}
+  count 2
+  rate 100
+</source>
+<match debug.**>
+  @type copy
+  deep_copy true
+  <store>
+    @type stdout
+  </store>
+</match>
+""")
+    p = run(["-c", c, "--oneshot"], timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "not used" not in p.stderr and "debug_agent" in p.stderr, p.stderr
+    assert p.stdout.count('{"a":1}') == 2, p.stdout
