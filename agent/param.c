@@ -1099,6 +1099,19 @@ static void describe_default(const struct ls_param *p, char *buf, size_t len)
         snprintf(buf, len, "xxxxxx");
     } else if (p->def[0] == '\0') {
         snprintf(buf, len, "\"\"");
+    } else if (strpbrk(p->def, "\n\t\r")) {
+        /* a newline or tab default, as fluentd's docs write it (and a table survives it) */
+        size_t o = 0;
+        for (const char *c = p->def; *c && o + 3 < len; c++) {
+            const char *e = *c == '\n' ? "\\n" : *c == '\t' ? "\\t" : *c == '\r' ? "\\r" : NULL;
+            if (e) {
+                buf[o++] = e[0];
+                buf[o++] = e[1];
+            } else {
+                buf[o++] = *c;
+            }
+        }
+        buf[o] = '\0';
     } else {
         snprintf(buf, len, "%s", p->def);
     }
