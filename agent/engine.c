@@ -258,29 +258,23 @@ void ls_output_destroy(struct ls_instance *out)
 int ls_output_emit(struct ls_instance *out, struct ls_record *rec)
 {
     struct ls_output_core *core = out->core;
+    const struct ls_record *r = rec;
     int rc;
 
     out->metrics.emit_records++;
-    if (core && core->buffer) {
-        const struct ls_record *r = rec;
-        if (core->inject) {
-            ls_record_clear(&core->scratch);
-            r = ls_inject_apply(core->inject, rec, &core->scratch);
-        }
-        rc = ls_buffer_write(core->buffer, r);
-        if (core->inject) {
-            ls_arena_reset(&core->arena);
-        }
-    } else if (out->plugin->emit && core && core->inject) {
-        const struct ls_record *r;
+    if (core && core->inject) {
         ls_record_clear(&core->scratch);
         r = ls_inject_apply(core->inject, rec, &core->scratch);
-        rc = out->plugin->emit(out, r);
-        ls_arena_reset(&core->arena);
+    }
+    if (core && core->buffer) {
+        rc = ls_buffer_write(core->buffer, r);
     } else if (out->plugin->emit) {
-        rc = out->plugin->emit(out, rec);
+        rc = out->plugin->emit(out, r);
     } else {
         rc = LS_ERROR;
+    }
+    if (core && core->inject) {
+        ls_arena_reset(&core->arena);
     }
     if (rc == LS_ERROR) {
         out->metrics.errors++;
