@@ -149,6 +149,19 @@ size_t ls_utf8_valid_prefix(const char *p, size_t len)
     size_t i = 0, bad;
 
     while (i < len) {
+        /* ASCII eight bytes at a time: log fields are nearly all ASCII, and the Parquet
+         * formatter checks every string it stores */
+        while (len - i >= 8) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (w & 0x8080808080808080ull) {
+                break;
+            }
+            i += 8;
+        }
+        if (i >= len) {
+            break;
+        }
         if (s[i] < 0x80) {
             i++;
             continue;

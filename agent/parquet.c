@@ -279,6 +279,17 @@ struct lsq_rg_meta {
     struct lsq_chunk_meta *cols;
 };
 
+/* An interning slot carries what a probe needs (hash, length, where the first copy is
+ * and its entry), so a miss costs one cache line and a hit one more for the bytes;
+ * with only a value index in the slot, every probe also loaded that value's offset
+ * (in perf, those dependent loads were most of lsq_add_row). */
+struct lsq_islot {
+    uint32_t hash;          /* low 32 bits of hash_bytes: position and first check */
+    uint32_t len;
+    uint32_t off;           /* first copy in data */
+    uint32_t id;            /* entry + 1, 0 empty */
+};
+
 struct lsq_col {
     struct lsq_column c;
     uint8_t *def;           /* OPTIONAL: 1 present / 0 null, per row */
@@ -296,7 +307,7 @@ struct lsq_col {
     bool intern;            /* still interning in this group */
     bool shared;            /* some offsets point at an earlier copy */
     uint32_t *ids;          /* dictionary entry of each value, while interning */
-    uint32_t *hslots;       /* open addressing: first value index + 1 of an entry, 0 empty */
+    struct lsq_islot *hslots;   /* open addressing over the entries */
     size_t hcap, nent, dict_bytes;
 };
 
@@ -624,6 +635,7 @@ static size_t value_bytes(const struct lsq_col *c, size_t k)
 static uint64_t hash_bytes(const unsigned char *p, size_t n)
 {
     uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+    const size_t len = n;
 
     while (n >= 8) {
         uint64_t w;
@@ -633,9 +645,21 @@ static uint64_t hash_bytes(const unsigned char *p, size_t n)
         p += 8;
         n -= 8;
     }
+    /* The tail in whole loads: a memcpy of a variable 1-7 bytes compiled to byte stores
+     * and an 8-byte load of them, which stalls on store forwarding (a fifth of
+     * lsq_add_row in perf). With 8 bytes or more before it, the last 8 bytes overlap. */
     if (n) {
         uint64_t w = 0;
-        memcpy(&w, p, n);
+        if (len >= 8) {
+            memcpy(&w, p + n - 8, 8);
+        } else if (n >= 4) {
+            uint32_t a, b;
+            memcpy(&a, p, 4);
+            memcpy(&b, p + n - 4, 4);
+            w = (uint64_t)a << 32 | b;
+        } else {
+            w = (uint64_t)p[0] << 16 | (uint64_t)p[n / 2] << 8 | p[n - 1];
+        }
         h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
     }
     h ^= h >> 29;
@@ -1012,15 +1036,12 @@ static void update_stats(struct lsq_col *c, const struct lsq_value *v, size_t k)
 static void intern_grow(struct lsq_col *c)
 {
     size_t cap = c->hcap ? c->hcap * 2 : 1024;
-    uint32_t *t = ls_calloc(cap, sizeof(*t));
+    struct lsq_islot *t = ls_calloc(cap, sizeof(*t));
 
     for (size_t i = 0; i < c->hcap; i++) {
-        if (c->hslots[i]) {
-            uint32_t k = c->hslots[i] - 1, len;
+        if (c->hslots[i].id) {
             size_t h;
-            memcpy(&len, c->data.p + c->off[k], 4);
-            h = (size_t)hash_bytes((const unsigned char *)c->data.p + c->off[k] + 4, len);
-            for (h &= cap - 1; t[h]; h = (h + 1) & (cap - 1)) {
+            for (h = c->hslots[i].hash & (cap - 1); t[h].id; h = (h + 1) & (cap - 1)) {
             }
             t[h] = c->hslots[i];
         }
@@ -1039,18 +1060,19 @@ static void intern_grow(struct lsq_col *c)
  */
 static bool col_intern(struct lsq_col *c, const struct lsq_value *v, size_t k)
 {
+    uint32_t hv;
     size_t h;
 
     if (c->nent + 1 > c->hcap / 2) {
         intern_grow(c);
     }
-    h = (size_t)hash_bytes((const unsigned char *)v->s, v->len) & (c->hcap - 1);
-    for (; c->hslots[h]; h = (h + 1) & (c->hcap - 1)) {
-        uint32_t f = c->hslots[h] - 1, len;
-        memcpy(&len, c->data.p + c->off[f], 4);
-        if (len == v->len && memcmp(c->data.p + c->off[f] + 4, v->s, len) == 0) {
-            c->off[k] = c->off[f];
-            c->ids[k] = c->ids[f];
+    hv = (uint32_t)hash_bytes((const unsigned char *)v->s, v->len);
+    for (h = hv & (c->hcap - 1); c->hslots[h].id; h = (h + 1) & (c->hcap - 1)) {
+        const struct lsq_islot *e = &c->hslots[h];
+        if (e->hash == hv && e->len == v->len
+            && memcmp(c->data.p + e->off + 4, v->s, v->len) == 0) {
+            c->off[k] = e->off;
+            c->ids[k] = e->id - 1;
             c->shared = true;
             return true;
         }
@@ -1060,8 +1082,12 @@ static bool col_intern(struct lsq_col *c, const struct lsq_value *v, size_t k)
         c->intern = false;
         return false;
     }
-    c->hslots[h] = (uint32_t)(k + 1);
+    /* the caller appends the bytes at data.len: that is where the first copy will be */
+    c->hslots[h].hash = hv;
+    c->hslots[h].len = (uint32_t)v->len;
+    c->hslots[h].off = (uint32_t)c->data.len;
     c->ids[k] = (uint32_t)c->nent++;
+    c->hslots[h].id = c->ids[k] + 1;
     c->dict_bytes += 4 + v->len;
     return false;
 }

@@ -647,6 +647,37 @@ START_TEST(writer_throughput)
 }
 END_TEST
 
+/* The valid prefix, read eight ASCII bytes at a time, stops exactly at the first invalid
+ * sequence wherever it falls against the 8-byte steps. */
+START_TEST(valid_prefix_any_position)
+{
+    static const char *bad[] = {"\x80", "\xc3", "\xe2\x82", "\xff", "\xed\xa0\x80", "\xf4\x90"};
+    char s[64];
+
+    for (size_t len = 0; len <= 40; len++) {
+        memset(s, 'a', len);
+        ck_assert_uint_eq(ls_utf8_valid_prefix(s, len), len);
+        for (size_t at = 0; at < len; at++) {
+            for (size_t b = 0; b < sizeof(bad) / sizeof(*bad); b++) {
+                size_t bl = strlen(bad[b]);
+                memset(s, 'a', sizeof(s));
+                if (at + bl > len) {
+                    continue;
+                }
+                memcpy(s + at, bad[b], bl);
+                ck_assert_uint_eq(ls_utf8_valid_prefix(s, len), at);
+            }
+            /* a valid 3-byte sequence in the middle of an ASCII run does not stop it */
+            if (at + 3 <= len) {
+                memset(s, 'a', sizeof(s));
+                memcpy(s + at, "\xe2\x82\xac", 3);
+                ck_assert_uint_eq(ls_utf8_valid_prefix(s, len), len);
+            }
+        }
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("json");
@@ -657,6 +688,7 @@ int main(void)
 
     tcase_add_test(w, escape_controls);
     tcase_add_test(w, escape_utf8);
+    tcase_add_test(w, valid_prefix_any_position);
     tcase_add_test(w, escape_short_strings);
     tcase_add_test(w, escape_cap);
     tcase_add_test(w, escape_vs_python);
