@@ -998,7 +998,7 @@ def main():
             check_count("parquet", int(got), lines)
             r.note = "(%d files, %.1f MB%s)" % (
                 len(files), pq_bytes / MB,
-                ", %.2fx the bytes of gzip JSON" % (pq_bytes / out_gz_bytes) if out_gz_bytes else "")
+                ", %.3fx the bytes of gzip JSON" % (pq_bytes / out_gz_bytes) if out_gz_bytes else "")
             r.stored = pq_bytes
             results.append(r)
             if out_gz_bytes:
@@ -1015,7 +1015,7 @@ def main():
                 query_note.append(
                     "Athena-like query (count by status, hour %s, that hour's files only; bytes DuckDB "
                     "read): Parquet %.2f MB, gzip JSON %.2f MB (%.3fx); "
-                    "stored: Parquet %.1f MB, gzip JSON %.1f MB (%.2fx)"
+                    "stored: Parquet %.1f MB, gzip JSON %.1f MB (%.3fx)"
                     % (hour, pq_read / MB, gz_read / MB, pq_read / gz_read, pq_bytes / MB,
                        out_gz_bytes / MB, pq_bytes / out_gz_bytes))
             shutil.rmtree(work)
