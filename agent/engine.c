@@ -537,6 +537,8 @@ bool ls_oneshot(const struct ls_engine *eng)
     return eng && eng->oneshot;
 }
 
+static bool all_inputs_done(struct ls_engine *eng);
+
 void ls_input_done(struct ls_instance *in)
 {
     struct ls_input_core *core = in->core;
@@ -544,6 +546,11 @@ void ls_input_done(struct ls_instance *in)
     if (core && !core->done) {
         core->done = true;
         ls_plg_debug(in, "input reached the end of its data");
+        /* --oneshot: flush now, not at the next 0.2 s tick; a backlog's chunks all close at
+         * the end of its input, and until then the compressing threads have nothing to do */
+        if (in->engine && in->engine->oneshot && all_inputs_done(in->engine)) {
+            ev_feed_event(in->engine->loop, &in->engine->tick, EV_TIMER);
+        }
     }
 }
 

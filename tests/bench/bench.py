@@ -77,6 +77,7 @@ class Result:
         self.wall = wall
         self.rss_kb = rss_kb
         self.note = note
+        self.peer_cpu = None   # CPU s the S3 server (moto) used during one run
 
 
 RUNSTAT = None
@@ -545,6 +546,13 @@ def check_objects(srv, work, name, want, r, store="gzip"):
     return r
 
 
+def proc_cpu(pid):
+    """user+sys CPU seconds a running process (moto_server) has used so far"""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def s3_stage(log, work, lines, buffer_type="file", name=None, store="gzip"):
     """The S3 row: upload to moto (IAM auth on), then read every object back with the admin
     client and check it is one gzip member (zstd frame, xz stream) holding the expected
@@ -559,8 +567,10 @@ def s3_stage(log, work, lines, buffer_type="file", name=None, store="gzip"):
             for o in srv.list_objects():
                 srv.admin.delete_object(Bucket=srv.bucket, Key=o["Key"])
 
+        before = proc_cpu(srv.proc.pid)
         r = run_logship(name, conf_s3(log, work, srv, buffer_type=buffer_type, store=store), work,
                         reset=empty_bucket)
+        r.peer_cpu = (proc_cpu(srv.proc.pid) - before) / REPEAT
         return check_objects(srv, work, "s3 " + store, lines, r, store)
     except SystemExit as e:
         print(str(e)[-1500:], file=sys.stderr)
@@ -1153,6 +1163,11 @@ def main():
                    " wall time is only meaningful on an otherwise idle machine)"
                    % (cores[1].wall / cores[0].wall, cores[0].wall / cores[1].wall,
                       cores[1].cpu / cores[0].cpu, CORES_LOAD[2], CORES_LOAD[0], CORES_LOAD[1]))
+        if cores[0].peer_cpu is not None and cores[1].peer_cpu is not None:
+            out.append("moto_server (not pinned) used %.2f / %.2f CPU s during the 1-core / 2-core"
+                       " runs, against logship's %.2f / %.2f: on 2 cores it competes with the"
+                       " job for them, on 1 it has the other core to itself"
+                       % (cores[0].peer_cpu, cores[1].peer_cpu, cores[0].cpu, cores[1].cpu))
     # the README's memory figures: idle under 8 MB, peak under 32 MB (logship + logship-http)
     over = ["%s %.1f MB" % (r.name, r.rss_kb / 1024.0) for r in results
             if r.rss_kb and r.rss_kb > 32 * 1024]
