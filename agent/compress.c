@@ -668,7 +668,12 @@ static int zs_run(int level, ls_read_cb read_cb, void *arg, struct cz_sink *s, u
     return rc;
 }
 
-int ls_zstd_frame(void **cctx, int level, int table_log, const void *src, size_t n,
+static bool zs_set(ZSTD_CCtx *cc, ZSTD_cParameter param, int v)
+{
+    return v <= 0 || !zs.isError(zs.setParameter(cc, param, v));
+}
+
+int ls_zstd_frame(void **cctx, const struct ls_zstd_params *p, const void *src, size_t n,
                   struct ls_buf *dst, char *err, size_t errlen)
 {
     ZSTD_inBuffer ib = { src, n, 0 };
@@ -680,11 +685,11 @@ int ls_zstd_frame(void **cctx, int level, int table_log, const void *src, size_t
             return LS_ERROR;
         }
         cc = zs.createCCtx();
-        if (cc == NULL || zs.isError(zs.setParameter(cc, ZSTD_c_compressionLevel, level))
-            || (table_log > 0 && (zs.isError(zs.setParameter(cc, ZSTD_c_hashLog, table_log))
-                                  || zs.isError(zs.setParameter(cc, ZSTD_c_chainLog,
-                                                                table_log))))) {
-            snprintf(err, errlen, "cannot set up a zstd compressor at level %d", level);
+        if (cc == NULL || zs.isError(zs.setParameter(cc, ZSTD_c_compressionLevel, p->level))
+            || !zs_set(cc, ZSTD_c_hashLog, p->table_log) || !zs_set(cc, ZSTD_c_chainLog, p->table_log)
+            || !zs_set(cc, ZSTD_c_minMatch, p->min_match)
+            || !zs_set(cc, ZSTD_c_searchLog, p->search_log)) {
+            snprintf(err, errlen, "cannot set up a zstd compressor at level %d", p->level);
             zs.freeCCtx(cc);
             return LS_ERROR;
         }

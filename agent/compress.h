@@ -57,13 +57,17 @@ int ls_compress_load(enum ls_compress_algo algo, char *err, size_t errlen);
 struct ls_buf;
 /*
  * Append src[0..n) to dst as one zstd frame (no checksum: Parquet pages, whose format
- * has its own), through the same dlopen'd libzstd. *cctx (opaque, start NULL) is made at
- * level on first use and reused; free it with ls_zstd_frame_free. LS_OK / LS_ERROR + err.
- * table_log > 0 caps the match finder's hash and chain tables at 2^table_log entries each:
- * from level 6 on their default grows to 2^21-2^22 (16-32 MB a context), which a page of
- * about 1 MiB does not need. 0 leaves the level's own.
+ * has its own), through the same dlopen'd libzstd. *cctx (opaque, start NULL) is made
+ * with p on first use and reused; free it with ls_zstd_frame_free. LS_OK / LS_ERROR + err.
+ * p->table_log > 0 caps the match finder's hash and chain tables at 2^table_log entries
+ * each: from level 6 on their default grows to 2^21-2^22 (16-32 MB a context), which a
+ * page of about 1 MiB does not need. min_match and search_log > 0 replace the level's
+ * own; 0 leaves them.
  */
-int ls_zstd_frame(void **cctx, int level, int table_log, const void *src, size_t n,
+struct ls_zstd_params {
+    int level, table_log, min_match, search_log;
+};
+int ls_zstd_frame(void **cctx, const struct ls_zstd_params *p, const void *src, size_t n,
                   struct ls_buf *dst, char *err, size_t errlen);
 void ls_zstd_frame_free(void *cctx);
 /* Whether level fits algo (see ls_compress_stream); if not, "lo-hi" in range. */
