@@ -195,6 +195,7 @@ struct ls_chunk {
     struct ls_instance *writer; /* who is writing it (primary or secondary) */
     bool sending;               /* its writer is only waiting on the network now */
     bool failed;
+    struct ls_gz_early *early;  /* file buffer, staged: its pieces compressed as it fills */
     struct ls_chunk *next;      /* in staged list or queue */
 };
 
@@ -749,6 +750,111 @@ static int chunk_write_header(struct ls_chunk *c)
     return rc;
 }
 
+/* The payload of a staged chunk's frames, read back from its file on an ls_gz_early thread:
+ * only frames written whole before ls_gz_early_avail allowed them, so no lock. */
+struct early_reader {
+    int fd;
+    uint64_t off;           /* the next frame header */
+    uint32_t left;          /* payload bytes left in the current frame */
+};
+
+static long early_read(void *arg, void *buf, size_t n)
+{
+    struct early_reader *r = arg;
+    ssize_t got;
+
+    while (r->left == 0) {
+        unsigned char fh[FRAME_HDR];
+        uint32_t magic, plen;
+        uint16_t nsrc;
+        if (pread(r->fd, fh, FRAME_HDR, (off_t)r->off) != FRAME_HDR) {
+            return -1;
+        }
+        memcpy(&magic, fh, 4);
+        memcpy(&plen, fh + 4, 4);
+        memcpy(&nsrc, fh + 12, 2);
+        if (magic != FRAME_MAGIC) {
+            return -1;
+        }
+        r->off += FRAME_HDR + (uint64_t)nsrc * 16;
+        r->left = plen;
+    }
+    if (n > r->left) {
+        n = r->left;
+    }
+    do {
+        got = pread(r->fd, buf, n, (off_t)r->off);
+    } while (got < 0 && errno == EINTR);
+    if (got <= 0) {
+        return -1;
+    }
+    r->off += (uint64_t)got;
+    r->left -= (uint32_t)got;
+    return (long)got;
+}
+
+static void early_reader_free(void *arg)
+{
+    struct early_reader *r = arg;
+
+    close(r->fd);
+    ls_free(r);
+}
+
+/* Start compressing c's pieces early if its output asked for it (a new chunk, header only). */
+static void chunk_early_start(struct ls_chunk *c)
+{
+    struct ls_buffer *b = c->b;
+    struct early_reader *r;
+    char *side;
+    int in_fd, out_fd;
+
+    if (b->out == NULL || b->out->early_gzip == 0) {
+        return;
+    }
+    in_fd = open(c->path, O_RDONLY | O_CLOEXEC);
+    if (in_fd < 0) {
+        return;
+    }
+    side = ls_chunk_side_path(c, "gzp");
+    out_fd = open(side, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
+    if (out_fd < 0) {
+        close(in_fd);
+        ls_free(side);
+        return;
+    }
+    r = ls_calloc(1, sizeof(*r));
+    r->fd = in_fd;
+    r->off = c->file_size;
+    c->early = ls_gz_early_new(b->out->early_gzip < 0 ? 6 : b->out->early_gzip, early_read, r,
+                               early_reader_free, out_fd);
+    if (c->early == NULL) {
+        early_reader_free(r);
+        close(out_fd);
+        unlink(side);
+    }
+    ls_free(side);
+}
+
+void ls_output_early_gzip(struct ls_instance *out, int level)
+{
+    out->early_gzip = level == 0 ? -1 : level;
+}
+
+int ls_chunk_early_open(const struct ls_chunk *c)
+{
+    char *side;
+    int fd;
+
+    if (c->b->type != BUF_FILE) {
+        return -1;
+    }
+    side = ls_chunk_side_path(c, "gzp");
+    fd = open(side, O_RDONLY | O_CLOEXEC);
+    ls_free(side);
+    return fd;
+}
+
 static struct ls_chunk *chunk_new(struct ls_buffer *b, const char *tag, size_t tag_len,
                                   int64_t timekey, const struct ls_kvv *keys)
 {
@@ -801,6 +907,7 @@ static struct ls_chunk *chunk_new(struct ls_buffer *b, const char *tag, size_t t
             return NULL;
         }
         b->total_bytes += c->file_size;
+        chunk_early_start(c);
     }
     c->next = b->staged;
     b->staged = c;
@@ -824,6 +931,7 @@ static void unlink_side_files(struct ls_buffer *b, const char *id)
 
 static void chunk_free(struct ls_chunk *c)
 {
+    ls_gz_early_end(c->early);
     if (c->fd >= 0) {
         close(c->fd);
     }
@@ -925,6 +1033,7 @@ static int frame_write(struct ls_buffer *b)
     }
     c->file_size += (uint64_t)want;
     b->total_bytes += (uint64_t)want;
+    ls_gz_early_avail(c->early, c->info.bytes + plen);
 
 committed:
     c->info.bytes += b->pending.len;
@@ -1308,6 +1417,8 @@ static void enqueue(struct ls_buffer *b, struct ls_chunk *c)
         chunk_purge(c);
         return;
     }
+    ls_gz_early_end(c->early);
+    c->early = NULL;
     if (b->type == BUF_FILE) {
         char *q = chunk_file_name(b, c->id, 'q');
         chunk_salvage(b, c);
@@ -2281,8 +2392,12 @@ int ls_chunk_write_fd(struct ls_chunk *c, int algo, int fd, uint64_t *written, c
     if (whole) {
         rc = whole->plugin->finish(whole, chunk_read_cb, r, fd, cerr, sizeof(cerr));
     } else {
-        rc = ls_compress_stream((enum ls_compress_algo)algo, -1, chunk_read_cb, r, fd, NULL, cerr,
-                                sizeof(cerr));
+        int efd = algo == LS_COMPRESS_GZIP ? ls_chunk_early_open(c) : -1;
+        rc = ls_compress_stream_expect((enum ls_compress_algo)algo, -1, c->info.bytes, efd,
+                                       chunk_read_cb, r, fd, NULL, cerr, sizeof(cerr));
+        if (efd >= 0) {
+            close(efd);
+        }
     }
     ls_chunk_reader_close(r);
     if (rc != LS_OK) {

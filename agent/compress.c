@@ -114,6 +114,9 @@ struct cz_sink {
     EVP_MD_CTX *sha;
     uint64_t size;
     uint64_t expect;        /* the input's expected size, 0: unknown (gz_helpers_take) */
+    int early_fd;           /* gzip: a side file of early pieces (ls_gz_early), -1: none */
+    uint64_t early_off;     /* its next record */
+    bool early_done;        /* nothing more to take from it */
 };
 
 static int sink_put(struct cz_sink *s, const void *p, size_t n, char *err, size_t errlen)
@@ -306,6 +309,29 @@ void ls_compress_threads(int n, int after)
     pthread_mutex_unlock(&gz_budget_mu);
 }
 
+/* gz_threads, decided on first use. Called with gz_budget_mu held. */
+static void gz_threads_decide(void)
+{
+    if (gz_threads == 0) {
+        /* the CPUs this process may run on (taskset, cgroup cpusets), not all that are online */
+        cpu_set_t set;
+        int cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
+                                                                : (int)sysconf(_SC_NPROCESSORS_ONLN);
+        gz_threads = cpus < 1 ? 1 : cpus > GZ_MAX_THREADS ? GZ_MAX_THREADS : cpus;
+    }
+}
+
+static int gz_threads_decided(void)
+{
+    int n;
+
+    pthread_mutex_lock(&gz_budget_mu);
+    gz_threads_decide();
+    n = gz_threads;
+    pthread_mutex_unlock(&gz_budget_mu);
+    return n;
+}
+
 /* Up to want helpers from the process-wide budget for a stream that has read
  * nread pieces and has more, expecting expect bytes in all (0: unknown); how many
  * were granted: none before gz_par_after pieces unless the stream is known to be
@@ -321,13 +347,7 @@ static int gz_helpers_take(int want, uint64_t nread, uint64_t expect)
         pthread_mutex_unlock(&gz_budget_mu);
         return 0;
     }
-    if (gz_threads == 0) {
-        /* the CPUs this process may run on (taskset, cgroup cpusets), not all that are online */
-        cpu_set_t set;
-        int cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
-                                                                : (int)sysconf(_SC_NPROCESSORS_ONLN);
-        gz_threads = cpus < 1 ? 1 : cpus > GZ_MAX_THREADS ? GZ_MAX_THREADS : cpus;
-    }
+    gz_threads_decide();
     got = gz_threads - 1 - gz_helpers_busy;
     got = got < 0 ? 0 : got > want ? want : got;
     gz_helpers_busy += got;
@@ -399,6 +419,8 @@ static void *gz_helper_main(void *arg)
     struct gz_worker w;
     bool ok = gz_worker_init(&w, p->level) == LS_OK;
 
+    pthread_setname_np(pthread_self(), "logship-gzhelp");
+
     pthread_mutex_lock(&p->mu);
     /* without its compressor a helper takes nothing: the stream's own thread does the work */
     while (ok && !p->quit) {
@@ -445,6 +467,304 @@ static int gz_wait_slot(struct gz_par *p, struct gz_worker *w, struct gz_slot *s
     return sl->state == GZ_DONE ? LS_OK : LS_ERROR;
 }
 
+/* ------------------------------------------------------------------ */
+/* Early pieces                                                        */
+/*
+ * A backlog's file-buffer chunks fill for seconds while the loop thread parses, and were
+ * compressed only once enqueued: on two cores the compressing threads waited for the first
+ * chunks, then compressed what was left once parsing ended (2 cores took 0.72x the wall
+ * time of 1). Pieces are independent, so a staged chunk's full pieces are compressed while
+ * it fills: background threads (one less than gz_threads; none with one CPU, where it
+ * would only move the same work earlier) read each full piece back from the chunk file,
+ * compress it and append a record to a side file: a header of GZE_HDR bytes (magic, level,
+ * piece number, input length and CRC-32, output length and CRC-32, gz_find_last's two bit
+ * positions) and the piece's complete deflate stream. gz_run takes piece k from there when
+ * the next record is piece k at the same level, length and input CRC and its bytes match
+ * their CRC; anything else (no file, a short or stale one, a piece the background did not
+ * reach) is compressed as before. The side file is a cache: losing or damaging it costs
+ * CPU, never bytes. One chunk's pieces are compressed in order by one thread at a time
+ * (several chunks on several threads), so each record follows the previous one.
+ */
+#define GZE_MAGIC 0x5047534cu   /* "LSGP" little-endian */
+#define GZE_HDR 48
+
+struct ls_gz_early {
+    ls_read_cb read_cb;     /* reads the payload from its start (the runner only) */
+    void *arg;
+    void (*free_arg)(void *arg);
+    int out_fd;
+    int level;
+    uint64_t avail;         /* payload bytes that may be read now */
+    uint64_t done;          /* payload bytes compressed (or given up) */
+    uint64_t seq;
+    bool queued, running, ended, failed;
+    struct ls_gz_early *next;
+};
+
+static pthread_mutex_t gze_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gze_cv = PTHREAD_COND_INITIALIZER;
+static struct ls_gz_early *gze_head, *gze_tail;
+static int gze_threads, gze_idle;
+static uint64_t gze_taken;
+
+uint64_t ls_gz_early_taken(void)
+{
+    return __atomic_load_n(&gze_taken, __ATOMIC_RELAXED);
+}
+
+static void gze_free(struct ls_gz_early *e)
+{
+    if (e->free_arg) {
+        e->free_arg(e->arg);
+    }
+    if (e->out_fd >= 0) {
+        close(e->out_fd);
+    }
+    ls_free(e);
+}
+
+static void put_le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) {
+        p[i] = (unsigned char)(v >> (8 * i));
+    }
+}
+
+static uint32_t get_le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get_le64(const unsigned char *p)
+{
+    return (uint64_t)get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
+/* One piece of e into its side file; the runner thread, without gze_mu. */
+static bool gze_piece(struct ls_gz_early *e, struct gz_worker *w, unsigned char *in,
+                      unsigned char *out, size_t cap)
+{
+    uint64_t last_hdr, end;
+    size_t olen, put = 0;
+    long n = read_full(e->read_cb, e->arg, in, CZ_PIECE);
+
+    if (n != CZ_PIECE) {
+        return false;
+    }
+    olen = libdeflate_deflate_compress(w->c, in, CZ_PIECE, out + GZE_HDR, cap);
+    if (olen == 0 || gz_find_last(out + GZE_HDR, olen, &last_hdr, &end) != LS_OK) {
+        return false;
+    }
+    put_le32(out, GZE_MAGIC);
+    put_le32(out + 4, (uint32_t)e->level);
+    put_le64(out + 8, e->seq);
+    put_le32(out + 16, CZ_PIECE);
+    put_le32(out + 20, libdeflate_crc32(0, in, CZ_PIECE));
+    put_le32(out + 24, (uint32_t)olen);
+    put_le32(out + 28, libdeflate_crc32(0, out + GZE_HDR, olen));
+    put_le64(out + 32, last_hdr);
+    put_le64(out + 40, end);
+    while (put < GZE_HDR + olen) {
+        ssize_t k = write(e->out_fd, out + put, GZE_HDR + olen - put);
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        if (k <= 0) {
+            return false;       /* a full disk: the chunk's own compression does the rest */
+        }
+        put += (size_t)k;
+    }
+    return true;
+}
+
+static void *gze_main(void *unused)
+{
+    struct gz_worker w = { NULL };
+    unsigned char *in = ls_malloc(CZ_PIECE), *out = NULL;
+    size_t cap = 0;
+    int wlevel = 0;
+
+    (void)unused;
+    pthread_setname_np(pthread_self(), "logship-early");    /* top -H, perf */
+    pthread_mutex_lock(&gze_mu);
+    for (;;) {
+        struct ls_gz_early *e = gze_head;
+        if (e == NULL) {
+            /* an idle agent keeps no thread, buffers or compressor for this */
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 5;
+            gze_idle++;
+            int wr = pthread_cond_timedwait(&gze_cv, &gze_mu, &ts);
+            gze_idle--;
+            if (wr == ETIMEDOUT && gze_head == NULL) {
+                break;
+            }
+            continue;
+        }
+        gze_head = e->next;
+        if (gze_head == NULL) {
+            gze_tail = NULL;
+        }
+        e->next = NULL;
+        e->queued = false;
+        e->running = true;
+        while (!e->ended && !e->failed && e->avail - e->done >= CZ_PIECE) {
+            bool ok;
+            pthread_mutex_unlock(&gze_mu);
+            if (w.c == NULL || wlevel != e->level) {
+                gz_worker_free(&w);
+                ok = gz_worker_init(&w, e->level) == LS_OK;
+                wlevel = e->level;
+                if (ok) {
+                    ls_free(out);
+                    cap = libdeflate_deflate_compress_bound(w.c, CZ_PIECE);
+                    out = ls_malloc(GZE_HDR + cap);
+                }
+            } else {
+                ok = true;
+            }
+            ok = ok && gze_piece(e, &w, in, out, cap);
+            pthread_mutex_lock(&gze_mu);
+            __atomic_store_n(&e->done, e->done + CZ_PIECE, __ATOMIC_RELAXED);
+            e->seq++;
+            e->failed = !ok;
+        }
+        e->running = false;
+        if (e->ended) {
+            gze_free(e);
+        }
+    }
+    gze_threads--;
+    pthread_mutex_unlock(&gze_mu);
+    gz_worker_free(&w);
+    ls_free(in);
+    ls_free(out);
+    return NULL;
+}
+
+struct ls_gz_early *ls_gz_early_new(int level, ls_read_cb read_cb, void *arg,
+                                    void (*free_arg)(void *arg), int out_fd)
+{
+    struct ls_gz_early *e;
+
+    if (gz_threads_decided() < 2 || level < 1 || level > 12) {
+        return NULL;
+    }
+    e = ls_calloc(1, sizeof(*e));
+    e->read_cb = read_cb;
+    e->arg = arg;
+    e->free_arg = free_arg;
+    e->out_fd = out_fd;
+    e->level = level;
+    return e;
+}
+
+void ls_gz_early_avail(struct ls_gz_early *e, uint64_t avail)
+{
+    /* done only grows: reading it unlocked can only queue e once more, never miss it */
+    if (e == NULL || avail - __atomic_load_n(&e->done, __ATOMIC_RELAXED) < CZ_PIECE) {
+        return;
+    }
+    pthread_mutex_lock(&gze_mu);
+    e->avail = avail;
+    if (!e->queued && !e->running && !e->failed && e->avail - e->done >= CZ_PIECE) {
+        e->queued = true;
+        if (gze_tail) {
+            gze_tail->next = e;
+        } else {
+            gze_head = e;
+        }
+        gze_tail = e;
+        if (gze_idle > 0) {
+            pthread_cond_signal(&gze_cv);
+        } else if (gze_threads < gz_threads_decided() - 1) {
+            pthread_t t;
+            pthread_attr_t a;
+            pthread_attr_init(&a);
+            pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+            if (pthread_create(&t, &a, gze_main, NULL) == 0) {
+                gze_threads++;
+            }
+            pthread_attr_destroy(&a);
+        }
+    }
+    pthread_mutex_unlock(&gze_mu);
+}
+
+void ls_gz_early_end(struct ls_gz_early *e)
+{
+    if (e == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&gze_mu);
+    e->ended = true;
+    if (e->queued) {
+        struct ls_gz_early **pp = &gze_head;
+        while (*pp != e) {
+            pp = &(*pp)->next;
+        }
+        *pp = e->next;
+        if (gze_tail == e) {
+            gze_tail = NULL;
+            for (struct ls_gz_early *q = gze_head; q; q = q->next) {
+                gze_tail = q;
+            }
+        }
+        e->queued = false;
+    }
+    if (!e->running) {
+        gze_free(e);
+    }
+    pthread_mutex_unlock(&gze_mu);
+}
+
+/* Is the next record of the early file piece sl (just read, sl->n bytes at level)? Then its
+ * output, CRC and last block are sl's and true. The stream's own thread. */
+static bool gze_take(struct cz_sink *s, struct gz_slot *sl, int level, size_t cap)
+{
+    unsigned char h[GZE_HDR];
+
+    while (s->early_fd >= 0 && !s->early_done) {
+        uint64_t seq, last_hdr, end;
+        uint32_t olen, crc;
+
+        if (pread(s->early_fd, h, GZE_HDR, (off_t)s->early_off) != GZE_HDR
+            || get_le32(h) != GZE_MAGIC || get_le32(h + 24) > cap) {
+            s->early_done = true;
+            break;
+        }
+        seq = get_le64(h + 8);
+        olen = get_le32(h + 24);
+        if (seq > sl->seq) {
+            return false;       /* a later piece's: kept for it */
+        }
+        s->early_off += GZE_HDR + olen;
+        if (seq < sl->seq) {
+            continue;
+        }
+        if (get_le32(h + 4) != (uint32_t)level || get_le32(h + 16) != sl->n) {
+            return false;
+        }
+        crc = libdeflate_crc32(0, sl->in, sl->n);
+        last_hdr = get_le64(h + 32);
+        end = get_le64(h + 40);
+        if (crc != get_le32(h + 20) || olen == 0 || end > (uint64_t)olen * 8 || last_hdr >= end
+            || pread(s->early_fd, sl->out, olen, (off_t)(s->early_off - olen)) != (ssize_t)olen
+            || libdeflate_crc32(0, sl->out, olen) != get_le32(h + 28)
+            || !(sl->out[last_hdr / 8] & (1u << (last_hdr % 8)))) {
+            return false;
+        }
+        sl->crc = crc;
+        sl->olen = olen;
+        sl->last_hdr = last_hdr;
+        sl->end = end;
+        __atomic_add_fetch(&gze_taken, 1, __ATOMIC_RELAXED);
+        return true;
+    }
+    return false;
+}
+
 /*
  * One gzip member from read_cb into s (see the top comment and gz_par).
  * Pieces are read in order into free slots, compressed by whichever thread
@@ -466,7 +786,7 @@ static int gz_run(int level, ls_read_cb read_cb, void *arg, struct cz_sink *s, u
     uint64_t nread = 0, nwritten = 0, total = 0;
     uint32_t crc = 0;
     bool eof = false, open_end = false;
-    int rc = LS_ERROR;
+    int rc = LS_ERROR, st;
 
     memset(&p, 0, sizeof(p));
     pthread_mutex_init(&p.mu, NULL);
@@ -506,10 +826,12 @@ static int gz_run(int level, ls_read_cb read_cb, void *arg, struct cz_sink *s, u
                 break;
             }
             eof = (size_t)n < CZ_PIECE;
-            pthread_mutex_lock(&p.mu);
             sl->n = (size_t)n;
-            sl->seq = nread++;
-            sl->state = GZ_FILLED;
+            sl->seq = nread;
+            st = gze_take(s, sl, level, p.cap) ? GZ_DONE : GZ_FILLED;
+            pthread_mutex_lock(&p.mu);
+            nread++;
+            sl->state = st;
             pthread_cond_broadcast(&p.cv);
             pthread_mutex_unlock(&p.mu);
             if (!eof && nhelper == 0) {
@@ -846,18 +1168,19 @@ out:
 int ls_compress_stream(enum ls_compress_algo algo, int level, ls_read_cb read_cb, void *arg,
                        int out_fd, struct ls_digest *dig, char *err, size_t errlen)
 {
-    return ls_compress_stream_expect(algo, level, 0, read_cb, arg, out_fd, dig, err, errlen);
+    return ls_compress_stream_expect(algo, level, 0, -1, read_cb, arg, out_fd, dig, err, errlen);
 }
 
 int ls_compress_stream_expect(enum ls_compress_algo algo, int level, uint64_t expect,
-                              ls_read_cb read_cb, void *arg, int out_fd, struct ls_digest *dig,
-                              char *err, size_t errlen)
+                              int early_fd, ls_read_cb read_cb, void *arg, int out_fd,
+                              struct ls_digest *dig, char *err, size_t errlen)
 {
     struct cz_sink s;
 
     memset(&s, 0, sizeof(s));
     s.fd = out_fd;
     s.expect = expect;
+    s.early_fd = early_fd;
     return run(algo, level, read_cb, arg, &s, dig, err, errlen);
 }
 
@@ -870,6 +1193,7 @@ int ls_compress_to_buf(enum ls_compress_algo algo, int level, ls_read_cb read_cb
 
     memset(&s, 0, sizeof(s));
     s.fd = -1;
+    s.early_fd = -1;
     s.buf = out;
     rc = run(algo, level, read_cb, arg, &s, dig, err, errlen);
     if (rc != LS_OK) {

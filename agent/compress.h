@@ -43,10 +43,29 @@ int ls_compress_stream(enum ls_compress_algo algo, int level, ls_read_cb read_cb
                        int out_fd, struct ls_digest *dig, char *err, size_t errlen);
 /* The same for an input of about expect bytes (0: unknown): a gzip stream known to be
  * longer than ls_compress_threads' `after` pieces is compressed on several threads from
- * its second piece on. */
+ * its second piece on. early_fd (-1: none) is a side file ls_gz_early wrote for this input
+ * at this level: the pieces it holds that match (length, CRC-32) are taken from it. */
 int ls_compress_stream_expect(enum ls_compress_algo algo, int level, uint64_t expect,
-                              ls_read_cb read_cb, void *arg, int out_fd, struct ls_digest *dig,
-                              char *err, size_t errlen);
+                              int early_fd, ls_read_cb read_cb, void *arg, int out_fd,
+                              struct ls_digest *dig, char *err, size_t errlen);
+/*
+ * Early gzip pieces of a growing input (a staged chunk), compressed by background threads
+ * while it grows, into out_fd (append-only; owned from here on) for a later
+ * ls_compress_stream_expect at the same level to take. read_cb(arg) reads the input from
+ * its start, only ever within what ls_gz_early_avail allowed, on a background thread;
+ * free_arg(arg) is called when it is no longer needed. NULL (nothing to do: out_fd stays
+ * the caller's) with one CPU, where it would only move work earlier. avail: bytes of the
+ * input readable now (the loop thread, after each append). end: no more (the chunk leaves
+ * staging or is dropped): a piece in progress finishes, the rest is left to the consumer;
+ * e is freed. Neither blocks on compression.
+ */
+struct ls_gz_early;
+struct ls_gz_early *ls_gz_early_new(int level, ls_read_cb read_cb, void *arg,
+                                    void (*free_arg)(void *arg), int out_fd);
+void ls_gz_early_avail(struct ls_gz_early *e, uint64_t avail);
+void ls_gz_early_end(struct ls_gz_early *e);
+/* Pieces taken from early side files so far, process-wide (tests, A/B runs). */
+uint64_t ls_gz_early_taken(void);
 /*
  * Load the library algo needs (libzstd, liblzma: they are not linked, see
  * compress.c) unless that was done; safe from any thread. Outputs call it in

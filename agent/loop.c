@@ -143,6 +143,7 @@ static void *worker_main(void *arg)
 {
     struct ls_engine *eng = arg;
 
+    pthread_setname_np(pthread_self(), "logship-worker");   /* top -H, perf */
     for (;;) {
         struct ls_work *w;
 

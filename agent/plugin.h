@@ -170,6 +170,7 @@ struct ls_instance {
     struct ls_metrics metrics;
     struct ls_instance *owner;         /* parser/formatter: the plugin that created it */
     void *core;                        /* core-private state (route, buffer, ...) */
+    int early_gzip;                    /* output: ls_output_early_gzip's level, 0: none */
 };
 
 /* ---- registry ---- */
@@ -444,5 +445,13 @@ void ls_output_delivered(struct ls_instance *out, struct ls_chunk *c, const char
                          uint64_t bytes);
 /* For outputs: the buffer's configured flush_thread_count (uploads in flight). */
 int ls_output_concurrency(const struct ls_instance *out);
+/*
+ * For outputs, from init: its chunks will be gzip-compressed at level (1-12; -1: 6) through
+ * ls_compress_stream_expect with ls_chunk_early_open's fd, so a file buffer may compress
+ * their full pieces while they are staged (ls_gz_early, compress.h).
+ */
+void ls_output_early_gzip(struct ls_instance *out, int level);
+/* The early pieces' side file of c, opened for reading, or -1 (none: pass -1 on). */
+int ls_chunk_early_open(const struct ls_chunk *c);
 
 #endif

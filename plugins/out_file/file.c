@@ -240,6 +240,9 @@ static int file_init(struct ls_instance *ins, struct ls_conf_section *sec, char 
                             ctx->compress == FILE_ZSTD ? "zstd" : "gzip", msg);
         return LS_ERROR;
     }
+    if (file_algo(ctx) == LS_COMPRESS_GZIP && !secondary) {
+        ls_output_early_gzip(ins, -1);
+    }
     chunking_of(sec, &keys, &timekey, &slice_fmt);
     ls_buf_init(&t, 0);
     if (build_template(ctx, timekey, slice_fmt, &t, msg, sizeof(msg)) != LS_OK) {

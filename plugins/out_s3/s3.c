@@ -746,6 +746,9 @@ static int s3_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
     if (s3_store_init(ins, sec, file, line, err, errlen) != LS_OK) {
         return LS_ERROR;
     }
+    if (s->algo == LS_COMPRESS_GZIP) {
+        ls_output_early_gzip(ins, s->level);
+    }
     if (s->content_type) {
         s->ctype = s->content_type;
     }

@@ -635,3 +635,66 @@ def test_kill9_loop_leaves_only_whole_files():
     missing = set(range(sent)) - set(got)
     assert dups == 0 and not missing, (f"seed {seed}: {sent} lines, {dups} duplicates, "
                                        f"{len(missing)} missing (first {sorted(missing)[:3]})")
+
+def test_pieces_compressed_while_staged_are_checked_before_use():
+    """A file buffer's staged chunk of a gzip output has its full 1 MiB pieces compressed
+    early into a side file (logship.<id>.gzp) on two or more CPUs. That file is a cache: a
+    damaged or cut one after a restart must still give exactly the lines, in order, and it
+    goes with its chunk."""
+    if len(os.sched_getaffinity(0)) < 2:
+        raise lstest.Skip("early compression needs two CPUs")
+    d = tmpdir()
+    out = os.path.join(d, "o")
+    buf = os.path.join(d, "buf")
+    log = os.path.join(d, "in.log")
+    n = 60000
+    with open(log, "w") as f:
+        for i in range(n):
+            f.write("%08d GET /items/%d?q=%x HTTP/1.1 200 %d \"Mozilla/5.0 (X11; Linux x86_64)\"\n"
+                    % (i, i * 7919 % 100003, i * 2654435761 % (1 << 32), i % 50000))
+    c = conf(f"""
+<source>
+  @type tail
+  path {log}
+  pos_file {d}/pos
+  read_from_head true
+  tag a
+  <parse>
+    @type none
+  </parse>
+</source>
+<match **>
+  @type file
+  path {out}
+  compress gzip
+  <buffer time>
+    @type file
+    path {buf}
+    timekey 1d
+    timekey_wait 1d
+  </buffer>
+</match>""", d)
+    a = Agent(c).start()
+    a.wait_log(r"logship started")
+    side = lambda: glob.glob(os.path.join(buf, "logship.*.gzp"))
+    # 60,000 lines of about 120 bytes of JSON: 6 full pieces
+    wait_until(lambda: side() and os.path.getsize(side()[0]) > 5 * 80000, timeout=30)
+    time.sleep(0.5)
+    a.stop()    # file buffer: the chunk stays staged, its side file with it
+    gzp = side()
+    assert len(gzp) == 1 and os.path.getsize(gzp[0]) > 0, os.listdir(buf)
+    with open(gzp[0], "r+b") as f:
+        size = os.path.getsize(gzp[0])
+        f.seek(48 + 1000)              # the first piece's compressed bytes
+        b = f.read(1)
+        f.seek(48 + 1000)
+        f.write(bytes([b[0] ^ 0x40]))
+        f.truncate(size - 77)          # and the last record cut short
+    oneshot(c)
+    files = glob.glob(out + ".*")
+    assert len(files) == 1 and files[0].endswith(".gz"), files
+    assert subprocess.run(["gzip", "-t", files[0]]).returncode == 0
+    with gzip.open(files[0], "rt") as f:
+        seqs = [int(json.loads(l.split("\t")[2])["message"][:8]) for l in f if l.strip()]
+    assert seqs == list(range(n)), (len(seqs), seqs[:3], seqs[-3:])
+    assert not glob.glob(os.path.join(buf, "logship.*")), os.listdir(buf)
