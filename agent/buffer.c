@@ -1417,8 +1417,6 @@ static void enqueue(struct ls_buffer *b, struct ls_chunk *c)
         chunk_purge(c);
         return;
     }
-    ls_gz_early_end(c->early);
-    c->early = NULL;
     if (b->type == BUF_FILE) {
         char *q = chunk_file_name(b, c->id, 'q');
         chunk_salvage(b, c);
@@ -1725,6 +1723,10 @@ static void start_write(struct ls_buffer *b, struct ls_chunk *c, struct ls_insta
 {
     int rc;
 
+    /* early compression goes on while the chunk waits in the queue (a backlog's last chunks
+     * are all enqueued at once) and stops when its own compression starts */
+    ls_gz_early_end(c->early);
+    c->early = NULL;
     c->state = CH_WRITING;
     c->writer = writer;
     c->write_mono = ls_mono_now();
