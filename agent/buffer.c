@@ -195,7 +195,7 @@ struct ls_chunk {
     struct ls_instance *writer; /* who is writing it (primary or secondary) */
     bool sending;               /* its writer is only waiting on the network now */
     bool failed;
-    struct ls_gz_early *early;  /* file buffer, staged: its pieces compressed as it fills */
+    struct ls_gz_early *early;  /* file buffer, until its write starts: pieces compressed early */
     struct ls_chunk *next;      /* in staged list or queue */
 };
 
@@ -750,8 +750,9 @@ static int chunk_write_header(struct ls_chunk *c)
     return rc;
 }
 
-/* The payload of a staged chunk's frames, read back from its file on an ls_gz_early thread:
- * only frames written whole before ls_gz_early_avail allowed them, so no lock. */
+/* The payload of a chunk's frames, read back from its file on an ls_gz_early thread: only
+ * frames written whole before ls_gz_early_avail allowed them, so no lock (a chunk file only
+ * grows, and a rename or a salvage leaves this descriptor's file as it was). */
 struct early_reader {
     int fd;
     uint64_t off;           /* the next frame header */

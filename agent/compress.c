@@ -473,8 +473,9 @@ static int gz_wait_slot(struct gz_par *p, struct gz_worker *w, struct gz_slot *s
  * A backlog's file-buffer chunks fill for seconds while the loop thread parses, and were
  * compressed only once enqueued: on two cores the compressing threads waited for the first
  * chunks, then compressed what was left once parsing ended (2 cores took 0.72x the wall
- * time of 1). Pieces are independent, so a staged chunk's full pieces are compressed while
- * it fills: background threads (one less than gz_threads; none with one CPU, where it
+ * time of 1). Pieces are independent, so a chunk's full pieces are compressed while it
+ * fills and while it waits in the queue (buffer.c ends that when its write starts):
+ * background threads (one less than gz_threads; none with one CPU, where it
  * would only move the same work earlier) read each full piece back from the chunk file,
  * compress it and append a record to a side file: a header of GZE_HDR bytes (magic, level,
  * piece number, input length and CRC-32, output length and CRC-32, gz_find_last's two bit
