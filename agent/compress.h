@@ -49,14 +49,14 @@ int ls_compress_stream_expect(enum ls_compress_algo algo, int level, uint64_t ex
                               int early_fd, ls_read_cb read_cb, void *arg, int out_fd,
                               struct ls_digest *dig, char *err, size_t errlen);
 /*
- * Early gzip pieces of a growing input (a staged chunk), compressed by background threads
- * while it grows, into out_fd (append-only; owned from here on) for a later
+ * Early gzip pieces of a growing input (a chunk being filled, then queued), compressed by
+ * background threads until the consumer starts, into out_fd (append-only; owned from here on) for a later
  * ls_compress_stream_expect at the same level to take. read_cb(arg) reads the input from
  * its start, only ever within what ls_gz_early_avail allowed, on a background thread;
  * free_arg(arg) is called when it is no longer needed. NULL (nothing to do: out_fd stays
  * the caller's) with one CPU, where it would only move work earlier. avail: bytes of the
- * input readable now (the loop thread, after each append). end: no more (the chunk leaves
- * staging or is dropped): a piece in progress finishes, the rest is left to the consumer;
+ * input readable now (the loop thread, after each append). end: no more (the chunk's write
+ * starts or it is dropped): a piece in progress finishes, the rest is left to the consumer;
  * e is freed. Neither blocks on compression.
  */
 struct ls_gz_early;
