@@ -759,16 +759,21 @@ struct early_reader {
     uint32_t left;          /* payload bytes left in the current frame */
 };
 
-static long early_read(void *arg, void *buf, size_t n)
+/* Up to n payload bytes of the frames at *off (*left: what is left of the current frame),
+ * stopping at file offset end: bytes read, 0 at the end, -1 on a read error or a bad frame.
+ * ls_chunk_reader_read and the early reader share it. */
+static long frames_read(int fd, uint64_t *off, uint32_t *left, uint64_t end, void *buf, size_t n)
 {
-    struct early_reader *r = arg;
     ssize_t got;
 
-    while (r->left == 0) {
+    while (*left == 0) {
         unsigned char fh[FRAME_HDR];
         uint32_t magic, plen;
         uint16_t nsrc;
-        if (pread(r->fd, fh, FRAME_HDR, (off_t)r->off) != FRAME_HDR) {
+        if (*off >= end) {
+            return 0;
+        }
+        if (pread(fd, fh, FRAME_HDR, (off_t)*off) != FRAME_HDR) {
             return -1;
         }
         memcpy(&magic, fh, 4);
@@ -777,21 +782,29 @@ static long early_read(void *arg, void *buf, size_t n)
         if (magic != FRAME_MAGIC) {
             return -1;
         }
-        r->off += FRAME_HDR + (uint64_t)nsrc * 16;
-        r->left = plen;
+        *off += FRAME_HDR + (uint64_t)nsrc * 16;
+        *left = plen;
     }
-    if (n > r->left) {
-        n = r->left;
+    if (n > *left) {
+        n = *left;
     }
     do {
-        got = pread(r->fd, buf, n, (off_t)r->off);
+        got = pread(fd, buf, n, (off_t)*off);
     } while (got < 0 && errno == EINTR);
     if (got <= 0) {
         return -1;
     }
-    r->off += (uint64_t)got;
-    r->left -= (uint32_t)got;
+    *off += (uint64_t)got;
+    *left -= (uint32_t)got;
     return (long)got;
+}
+
+static long early_read(void *arg, void *buf, size_t n)
+{
+    struct early_reader *r = arg;
+
+    /* no end: ls_gz_early reads only within what ls_gz_early_avail allowed */
+    return frames_read(r->fd, &r->off, &r->left, UINT64_MAX, buf, n);
 }
 
 static void early_reader_free(void *arg)
@@ -2221,7 +2234,6 @@ struct ls_chunk_reader *ls_chunk_reader_open(struct ls_chunk *c)
 long ls_chunk_reader_read(struct ls_chunk_reader *r, void *buf, size_t n)
 {
     struct ls_chunk *c = r->c;
-    ssize_t got;
 
     if (c->b->type == BUF_MEMORY) {
         size_t left = c->mem.len - r->mem_off;
@@ -2234,33 +2246,7 @@ long ls_chunk_reader_read(struct ls_chunk_reader *r, void *buf, size_t n)
         r->mem_off += n;
         return (long)n;
     }
-    while (r->left == 0) {
-        unsigned char fh[FRAME_HDR];
-        uint32_t plen;
-        uint16_t nsrc;
-        if (r->off >= c->file_size) {
-            return 0;
-        }
-        if (pread(r->fd, fh, FRAME_HDR, (off_t)r->off) != FRAME_HDR) {
-            return -1;
-        }
-        memcpy(&plen, fh + 4, 4);
-        memcpy(&nsrc, fh + 12, 2);
-        r->off += FRAME_HDR + (uint64_t)nsrc * 16;
-        r->left = plen;
-    }
-    if (n > r->left) {
-        n = r->left;
-    }
-    do {
-        got = pread(r->fd, buf, n, (off_t)r->off);
-    } while (got < 0 && errno == EINTR);
-    if (got <= 0) {
-        return -1;
-    }
-    r->off += (uint64_t)got;
-    r->left -= (uint32_t)got;
-    return (long)got;
+    return frames_read(r->fd, &r->off, &r->left, c->file_size, buf, n);
 }
 
 void ls_chunk_reader_close(struct ls_chunk_reader *r)
