@@ -1004,11 +1004,31 @@ static void stop_inputs(struct ls_engine *eng)
     }
 }
 
+/* --oneshot after the flush: stop as soon as the last chunk is delivered (or one failed for
+ * good), whichever event delivered it; checked on the 0.2 s tick alone, every backlog ran up
+ * to 0.2 s longer than its work */
+static void exit_check_cb(struct ev_loop *loop, ev_check *w, int revents)
+{
+    struct ls_engine *eng = ls_container_of(w, struct ls_engine, exit_check);
+    bool failed;
+    bool idle = ls_engine_all_delivered(eng, &failed);
+    LS_UNUSED(revents);
+
+    if (failed) {
+        ls_err("oneshot: some chunks could not be delivered; they stay in the buffer");
+        eng->exit_code = 1;
+    } else if (idle && eng->work_inflight == 0) {
+        ls_info("oneshot: everything was delivered");
+    } else {
+        return;
+    }
+    ev_check_stop(loop, w);
+    ev_break(loop, EVBREAK_ALL);
+}
+
 static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct ls_engine *eng = ls_container_of(w, struct ls_engine, tick);
-    bool failed;
-    LS_UNUSED(loop);
     LS_UNUSED(revents);
 
     if (eng->oneshot && !eng->stopping && !eng->flushing_for_exit && all_inputs_done(eng)) {
@@ -1016,19 +1036,10 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
         stop_inputs(eng);
         eng->flushing_for_exit = true;
         enqueue_all(eng, false);
+        ev_check_init(&eng->exit_check, exit_check_cb);
+        ev_check_start(loop, &eng->exit_check);
     }
     tick_buffers(eng);
-    if (eng->flushing_for_exit) {
-        bool idle = ls_engine_all_delivered(eng, &failed);
-        if (failed) {
-            ls_err("oneshot: some chunks could not be delivered; they stay in the buffer");
-            eng->exit_code = 1;
-            ev_break(eng->loop, EVBREAK_ALL);
-        } else if (idle && eng->work_inflight == 0) {
-            ls_info("oneshot: everything was delivered");
-            ev_break(eng->loop, EVBREAK_ALL);
-        }
-    }
 }
 
 void ls_engine_stop(struct ls_engine *eng)
@@ -1373,6 +1384,9 @@ out:
     ls_work_shutdown(eng);
     ls_http_shutdown(eng);
     ev_timer_stop(eng->loop, &eng->tick);
+    if (eng->flushing_for_exit) {
+        ev_check_stop(eng->loop, &eng->exit_check);
+    }
     ev_io_stop(eng->loop, &eng->sig_io);
     if (eng->oneshot && eng->exit_code == 0 && eng->stopping) {
         eng->exit_code = 1;     /* interrupted before everything was delivered */

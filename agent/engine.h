@@ -92,7 +92,8 @@ struct ls_engine {
     unsigned instance_seq[8];           /* ids of instances without @id, per plugin kind */
 
     ev_io sig_io;                       /* the process's signalfd (ls_signals_init) */
-    ev_timer tick;                      /* 1 s housekeeping: buffer enqueue, oneshot completion */
+    ev_timer tick;                      /* 0.2 s housekeeping: buffer enqueue, oneshot's flush */
+    ev_check exit_check;                /* --oneshot, once flushing: done after any event? */
     ev_async work_async;
     struct ls_notify *notify;           /* the inotify instance of path watchers (notify.c) */
 
