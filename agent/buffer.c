@@ -1463,10 +1463,18 @@ static void enqueue(struct ls_buffer *b, struct ls_chunk *c)
                  (unsigned long long)c->info.records, (unsigned long long)c->info.bytes);
 }
 
+static void dispatch(struct ls_buffer *b, double now_mono);
+
 void ls_buffer_enqueue_all(struct ls_buffer *b)
 {
     while (b->staged) {
         enqueue(b, b->staged);
+        /* each file chunk's enqueue waits for its fsync (tens of ms for 100 MB): the flush
+         * threads start on the first chunks meanwhile instead of after the last (a backlog's
+         * end, SIGUSR1, shutdown) */
+        if (b->staged && b->type == BUF_FILE && b->eng && b->eng->threads) {
+            dispatch(b, ls_mono_now());
+        }
     }
 }
 
@@ -1821,6 +1829,27 @@ void ls_output_delivered(struct ls_instance *out, struct ls_chunk *c, const char
     b->prog_last = now;
 }
 
+/* Start writing queued chunks while the flush threads have room (and no backoff waits). */
+static void dispatch(struct ls_buffer *b, double now_mono)
+{
+    struct ls_chunk *c, *next;
+
+    if (b->next_try > now_mono) {
+        return;
+    }
+    for (c = b->queue_head; c && may_start_write(b); c = next) {
+        next = c->next;
+        if (c->state != CH_QUEUED || c->failed) {
+            continue;
+        }
+        start_write(b, c, b->out);
+        if (b->next_try > now_mono) {
+            break;   /* it failed: wait for the backoff */
+        }
+        /* start_write may have purged c; next was saved */
+    }
+}
+
 void ls_buffer_tick(struct ls_buffer *b)
 {
     double now_mono = ls_mono_now();
@@ -1841,20 +1870,7 @@ void ls_buffer_tick(struct ls_buffer *b)
             enqueue(b, c);
         }
     }
-    if (b->next_try > now_mono) {
-        return;
-    }
-    for (c = b->queue_head; c && may_start_write(b); c = next) {
-        next = c->next;
-        if (c->state != CH_QUEUED || c->failed) {
-            continue;
-        }
-        start_write(b, c, b->out);
-        if (b->next_try > now_mono) {
-            break;   /* it failed: wait for the backoff */
-        }
-        /* start_write may have purged c; next was saved */
-    }
+    dispatch(b, now_mono);
     b->out->metrics.buffer_bytes = b->total_bytes;
 }
 
