@@ -174,8 +174,8 @@ static int decode_slow(struct br *b, const struct huff *h)
     return -1;
 }
 
-/* Skip one Huffman block's symbols up to and including its end-of-block code. */
-static int skip_codes(struct br *b, const struct huff *lit, const struct huff *dist)
+/* The careful loop: one symbol at a time through peek, valid up to the stream's last bit. */
+static int skip_codes_slow(struct br *b, const struct huff *lit, const struct huff *dist)
 {
     for (;;) {
         uint16_t e;
@@ -216,6 +216,103 @@ static int skip_codes(struct br *b, const struct huff *lit, const struct huff *d
             }
             b->pos += dist_extra[sym];
         }
+    }
+}
+
+/*
+ * Skip one Huffman block's symbols up to and including its end-of-block code.
+ *
+ * This is most of the walk's time, so while 8 bytes can be loaded it keeps the bits in a
+ * register, refilled without a branch as libdeflate's decoder does: bits [0, left) of bb
+ * are the stream from bit (q - p) * 8 - left on, and bits above left are zeros or the
+ * stream's own next bits, so OR-ing the next 8 bytes in at `left` is always right. A refill
+ * leaves at least 56 bits, and one round takes at most 38 (a length code of up to
+ * FAST_BITS with 5 extra bits, a distance code of up to FAST_BITS with 13), so a symbol
+ * costs a table load and a shift instead of an unaligned load per symbol (peek). Codes
+ * longer than FAST_BITS and the last 8 bytes go through the careful loop.
+ */
+static int skip_codes(struct br *b, const struct huff *lit, const struct huff *dist)
+{
+    const unsigned char *end = b->p + b->len;
+
+    for (;;) {
+        const unsigned char *q = b->p + (b->pos >> 3);
+        uint64_t bb, w;
+        unsigned left;
+        uint16_t e;
+
+        if (b->pos > b->limit || end - q < 16) {
+            return skip_codes_slow(b, lit, dist);
+        }
+        memcpy(&w, q, 8);
+        bb = le64toh(w) >> (b->pos & 7);
+        left = 56 - (unsigned)(b->pos & 7);     /* under 64, as the refill needs */
+        q += 7;
+        for (;;) {
+            if (end - q < 8) {
+                break;
+            }
+            memcpy(&w, q, 8);
+            bb |= le64toh(w) << (left & 63);
+            q += 7 - ((left >> 3) & 7);
+            left |= 56;
+            e = lit->fast[bb & FAST_MASK];
+            if (e == 0) {
+                break;
+            }
+            bb >>= e & 0xff;
+            left -= e & 0xff;
+            if (e >> 8 == K_LIT) {
+                continue;
+            }
+            if (e >> 8 == K_END) {
+                b->pos = (uint64_t)(q - b->p) * 8 - left;
+                return 0;
+            }
+            e = dist->fast[bb & FAST_MASK];
+            if (e == 0) {
+                /* back to the careful loop at this distance code: it expects a literal or
+                 * length code first, so take the distance here */
+                int sym;
+                b->pos = (uint64_t)(q - b->p) * 8 - left;
+                sym = decode_slow(b, dist);
+                if (sym < 0 || sym >= 30) {
+                    return -1;
+                }
+                b->pos += dist_extra[sym];
+                goto resync;
+            }
+            bb >>= e & 0xff;
+            left -= e & 0xff;
+        }
+        /* a long code, or near the end: one symbol (and its distance) the careful way */
+        b->pos = (uint64_t)(q - b->p) * 8 - left;
+        {
+            int sym = decode_slow(b, lit);
+            if (sym < 0 || sym > 285) {
+                return -1;
+            }
+            if (sym == 256) {
+                return 0;
+            }
+            if (sym > 256) {
+                b->pos += len_extra[sym - 257];
+                if (b->pos > b->limit) {
+                    return -1;
+                }
+                e = dist->fast[peek(b) & FAST_MASK];
+                if (e) {
+                    b->pos += e & 0xff;
+                } else {
+                    sym = decode_slow(b, dist);
+                    if (sym < 0 || sym >= 30) {
+                        return -1;
+                    }
+                    b->pos += dist_extra[sym];
+                }
+            }
+        }
+resync:;
     }
 }
 
