@@ -110,6 +110,11 @@ struct tail_ctx {
     char *rbuf;
     struct ls_arena arena;
     struct ls_record rec;
+    /* the wall time of the read whose lines are being parsed (read_time_set), for records
+     * whose time the parser does not set: one clock read per 64 KiB read, not per line */
+    int64_t read_sec;
+    int32_t read_nsec;
+    bool read_time_set;
     bool started, stopped, paused, startup, done;
     double warn_unmatched_at, warn_long_at, warn_enc_at;
     bool convert;                      /* from_encoding + encoding differ: convert every line */
@@ -724,7 +729,12 @@ static void tail_rec_start(struct tail_file *f)
     ls_arena_reset(&ctx->arena);
     rec->tag = f->tag;
     rec->tag_len = f->tag_len;
-    ls_wall_now(&rec->time.sec, &rec->time.nsec);
+    if (ctx->read_time_set) {
+        rec->time.sec = ctx->read_sec;
+        rec->time.nsec = ctx->read_nsec;
+    } else {
+        ls_wall_now(&rec->time.sec, &rec->time.nsec);
+    }
 }
 
 static int tail_emit(struct tail_file *f, uint64_t pos)
@@ -1080,7 +1090,10 @@ static void tail_read(struct tail_file *f)
         f->eof = false;
         f->window_bytes += (uint64_t)n;
         total += (size_t)n;
+        ls_wall_now(&ctx->read_sec, &ctx->read_nsec);
+        ctx->read_time_set = true;
         rc = tail_block(f, ctx->rbuf, (size_t)n);
+        ctx->read_time_set = false;
         if (rc == LS_AGAIN) {
             break;
         }
