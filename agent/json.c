@@ -578,11 +578,89 @@ int ls_json_put_value(struct ls_buf *out, const struct ls_value *v)
     return ls_buf_append(out, "null", 4);
 }
 
+/* One string at o, room reserved by the caller (put_record_fast); returns the new end. */
+static inline char *put_str_at(struct ls_buf *out, char *o, const char *p, size_t len)
+{
+#if defined(__SSE2__) && !defined(JSON_ASAN)
+    if (len - 1 < 15 && ((uintptr_t)p & 4095) <= 4096 - 16) {    /* 1..15 bytes */
+        out->len = (size_t)(o - out->p);
+        if (put_short_str(out, p, len)) {
+            return out->p + out->len;
+        }
+    }
+#endif
+    *o++ = '"';
+    out->len = (size_t)(o - out->p);
+    (void)put_escaped(out, (const unsigned char *)p, len, 1);   /* has the room: no LS_AGAIN */
+    o = out->p + out->len;
+    *o++ = '"';
+    return o;
+}
+
+/*
+ * A record whose worst case fits the buffer: its room is taken once (every byte escaped as
+ * \u00XX, every invalid UTF-8 byte of raw JSON as U+FFFD, 48 bytes a number, 16 of slack
+ * for put_short_str's store) and then written without a check per string and separator,
+ * which was a good part of the JSON writer's instructions (about 2,000 a record).
+ * false: no such room (a capped buffer); the caller takes the checked path.
+ */
+static bool put_record_fast(struct ls_buf *out, const struct ls_record *rec)
+{
+    size_t need = 2 + 16;
+    unsigned i;
+    char *o;
+
+    for (i = 0; i < rec->nfields; i++) {
+        const struct ls_field *f = &rec->fields[i];
+        need += f->key_len * 6 + 4;
+        if (f->v.type == LS_V_STR) {
+            need += f->v.u.s.len * 6 + 2;
+        } else if (f->v.type == LS_V_JSON) {
+            need += f->v.u.s.len * 3 + 4;
+        } else {
+            need += 48;
+        }
+    }
+    if (ls_buf_reserve(out, need) != LS_OK) {
+        return false;
+    }
+    o = out->p + out->len;
+    *o++ = '{';
+    for (i = 0; i < rec->nfields; i++) {
+        const struct ls_field *f = &rec->fields[i];
+        const struct ls_value *v = &f->v;
+        if (i > 0) {
+            *o++ = ',';
+        }
+        o = put_str_at(out, o, f->key, f->key_len);
+        *o++ = ':';
+        switch (v->type) {
+        case LS_V_STR:
+            o = put_str_at(out, o, v->u.s.p, v->u.s.len);
+            break;
+        case LS_V_INT:
+            o += fmt_int64(o, v->u.i);
+            break;
+        default:
+            out->len = (size_t)(o - out->p);
+            (void)ls_json_put_value(out, v);    /* has the room: no LS_AGAIN */
+            o = out->p + out->len;
+            break;
+        }
+    }
+    *o++ = '}';
+    out->len = (size_t)(o - out->p);
+    return true;
+}
+
 int ls_json_put_record(struct ls_buf *out, const struct ls_record *rec)
 {
     size_t start = out->len;
     unsigned i;
 
+    if (put_record_fast(out, rec)) {
+        return LS_OK;
+    }
     if (ls_buf_putc(out, '{') != LS_OK) {
         return LS_AGAIN;
     }

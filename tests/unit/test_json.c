@@ -307,6 +307,59 @@ START_TEST(float_round_trip)
 }
 END_TEST
 
+/*
+ * A record is written with its room reserved once for the worst case, or, where a capped
+ * buffer cannot give that much, field by field: both give the same bytes. (The checked path
+ * wants 18 bytes of room for a short string, so the cap leaves that much over.) One byte
+ * short of the record, the buffer is left as it was.
+ */
+START_TEST(record_room_once_or_checked)
+{
+    static const char *strs[] = { "", "-", "1.2.3.4", "GET /a\"b HTTP/1.1", "tab\there",
+                                  "\xc3\xa9t\xc3\xa9", "bad \xff\xfe utf-8", "ctl \x01\x1f",
+                                  "a fairly long value, over sixteen bytes, \\ and \"quotes\"" };
+    struct ls_arena a;
+    struct ls_record r;
+    struct ls_value v;
+    struct ls_buf fast, exact;
+    size_t i, k;
+
+    ls_arena_init(&a, 0);
+    ls_record_init(&r, &a);
+    for (k = 0; k < 64; k++) {
+        ls_record_clear(&r);
+        for (i = 0; i < 1 + k % 9; i++) {
+            const char *sv = strs[(i + k) % LS_ARRAY_LEN(strs)];
+            const char *kv = strs[(i * 3 + k + 1) % LS_ARRAY_LEN(strs)];
+            switch ((i + k / 9) % 6) {
+            case 0: v = ls_vint((int64_t)(k * 1000003) - 31); break;
+            case 1: v = ls_vfloat((double)k / 7.0); break;
+            case 2: v = ls_vbool(k & 1); break;
+            case 3: v = ls_vnull(); break;
+            case 4: v = ls_vstr("{\"x\":[1,\"\xff\"]}", 13); v.type = LS_V_JSON; break;
+            default: v = ls_vstr(sv, strlen(sv)); break;
+            }
+            ls_record_add(&r, kv, strlen(kv), &v);
+        }
+        ls_buf_init(&fast, 0);
+        ck_assert_int_eq(ls_json_put_record(&fast, &r), LS_OK);
+        ck_assert(ls_json_valid(fast.p, fast.len));
+        ls_buf_init(&exact, fast.len + 18);
+        ck_assert_int_eq(ls_json_put_record(&exact, &r), LS_OK);
+        ck_assert_uint_eq(exact.len, fast.len);
+        ck_assert(memcmp(exact.p, fast.p, fast.len) == 0);
+        ls_buf_release(&exact);
+        ls_buf_init(&exact, fast.len - 1);
+        ck_assert_int_eq(ls_json_put_record(&exact, &r), LS_AGAIN);
+        ck_assert_uint_eq(exact.len, 0);
+        ls_buf_release(&exact);
+        ls_buf_release(&fast);
+    }
+    ls_record_release(&r);
+    ls_arena_release(&a);
+}
+END_TEST
+
 START_TEST(record_out)
 {
     struct ls_arena a;
@@ -691,6 +744,7 @@ int main(void)
     tcase_add_test(w, valid_prefix_any_position);
     tcase_add_test(w, escape_short_strings);
     tcase_add_test(w, escape_cap);
+    tcase_add_test(w, record_room_once_or_checked);
     tcase_add_test(w, escape_vs_python);
     tcase_add_test(w, values);
     tcase_add_test(w, floats_like_ruby);
