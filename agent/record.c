@@ -107,20 +107,10 @@ void ls_record_clear(struct ls_record *rec)
     rec->pos = 0;
 }
 
-struct ls_field *ls_record_add(struct ls_record *rec, const char *key, size_t key_len,
-                               const struct ls_value *v)
+void ls_record_grow(struct ls_record *rec)
 {
-    struct ls_field *f;
-
-    if (rec->nfields == rec->cap) {
-        rec->cap = rec->cap ? rec->cap * 2 : 16;
-        rec->fields = ls_realloc(rec->fields, rec->cap * sizeof(*rec->fields));
-    }
-    f = &rec->fields[rec->nfields++];
-    f->key = key;
-    f->key_len = key_len;
-    f->v = *v;
-    return f;
+    rec->cap = rec->cap ? rec->cap * 2 : 16;
+    rec->fields = ls_realloc(rec->fields, rec->cap * sizeof(*rec->fields));
 }
 
 struct ls_field *ls_record_get(const struct ls_record *rec, const char *key, size_t key_len)

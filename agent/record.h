@@ -88,9 +88,25 @@ void ls_record_release(struct ls_record *rec);
 /* Drop fields (keeps capacity), resets tag/time/src/pos; does not reset the arena. */
 void ls_record_clear(struct ls_record *rec);
 
-/* Append a field (no duplicate check: parsers produce unique keys). Key and value borrowed. */
-struct ls_field *ls_record_add(struct ls_record *rec, const char *key, size_t key_len,
-                               const struct ls_value *v);
+/* Room for one more field (ls_record_add's slow path). */
+void ls_record_grow(struct ls_record *rec);
+
+/* Append a field (no duplicate check: parsers produce unique keys). Key and value borrowed.
+ * Inline: parsers call it for every field of every line. */
+static inline __attribute__((always_inline)) struct ls_field *
+ls_record_add(struct ls_record *rec, const char *key, size_t key_len, const struct ls_value *v)
+{
+    struct ls_field *f;
+
+    if (rec->nfields == rec->cap) {
+        ls_record_grow(rec);
+    }
+    f = &rec->fields[rec->nfields++];
+    f->key = key;
+    f->key_len = key_len;
+    f->v = *v;
+    return f;
+}
 /* Set: replace the value of an existing key, or append. */
 struct ls_field *ls_record_set(struct ls_record *rec, const char *key, size_t key_len,
                                const struct ls_value *v);

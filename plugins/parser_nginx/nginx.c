@@ -23,6 +23,10 @@
 #include "plugin.h"
 #include "parser.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 struct nginx_ctx {
     struct ls_regex *re;
 };
@@ -69,9 +73,21 @@ static inline void nginx_add(struct ls_record *rec, const char *k, size_t klen, 
 
 #define NGINX_ADD(rec, k, p, n) nginx_add((rec), (k), sizeof(k) - 1, (p), (n))
 
-/* Up to the next c from p (NULL if none). */
+/* Up to the next c from p (NULL if none). Most fields are short (an address, "-", a
+ * status): one 16-byte compare finds their end without a call to memchr, which was 7% of
+ * the text pipeline's CPU for about ten calls a line. */
 static inline const char *nginx_upto(const char *p, const char *end, char c)
 {
+#ifdef __SSE2__
+    if (end - p >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(c)));
+        if (m) {
+            return p + __builtin_ctz(m);
+        }
+        p += 16;
+    }
+#endif
     return memchr(p, c, (size_t)(end - p));
 }
 
