@@ -602,8 +602,11 @@ static inline char *put_str_at(struct ls_buf *out, char *o, const char *p, size_
  * \u00XX, every invalid UTF-8 byte of raw JSON as U+FFFD, 48 bytes a number, 16 of slack
  * for put_short_str's store) and then written without a check per string and separator,
  * which was a good part of the JSON writer's instructions (about 2,000 a record).
- * false: no such room (a capped buffer); the caller takes the checked path.
+ * false: no such room (a capped buffer, or a worst case over PUT_RECORD_FAST_MAX); the
+ * caller takes the checked path.
  */
+#define PUT_RECORD_FAST_MAX (64u * 1024u)
+
 static bool put_record_fast(struct ls_buf *out, const struct ls_record *rec)
 {
     size_t need = 2 + 16;
@@ -621,7 +624,9 @@ static bool put_record_fast(struct ls_buf *out, const struct ls_record *rec)
             need += 48;
         }
     }
-    if (ls_buf_reserve(out, need) != LS_OK) {
+    /* a big record (a forwarded message of megabytes) would make the buffer grow to six
+     * times its size for nothing: it takes the checked path, where the room grows as used */
+    if (need > PUT_RECORD_FAST_MAX || ls_buf_reserve(out, need) != LS_OK) {
         return false;
     }
     o = out->p + out->len;

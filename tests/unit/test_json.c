@@ -355,6 +355,23 @@ START_TEST(record_room_once_or_checked)
         ls_buf_release(&exact);
         ls_buf_release(&fast);
     }
+    /* a big value takes the checked path: the buffer grows with what is written, not to
+     * six times the value for a worst case of escapes that is not there */
+    {
+        size_t n = 200 * 1024;
+        char *big = malloc(n);
+        memset(big, 'x', n);
+        ls_record_clear(&r);
+        v = ls_vstr(big, n);
+        ls_record_add(&r, "message", 7, &v);
+        ls_buf_init(&fast, 0);
+        ck_assert_int_eq(ls_json_put_record(&fast, &r), LS_OK);
+        ck_assert_uint_eq(fast.len, n + 14);
+        ck_assert(ls_json_valid(fast.p, fast.len));
+        ck_assert_msg(fast.cap < 3 * n, "buffer grew to %zu for a %zu-byte value", fast.cap, n);
+        ls_buf_release(&fast);
+        free(big);
+    }
     ls_record_release(&r);
     ls_arena_release(&a);
 }
