@@ -740,8 +740,15 @@ static int s3u_compress_into(struct s3_job *j, int fd, struct ls_digest *dig, ch
     return rc;
 }
 
-/* The side file on disk: written under a temporary name and renamed, so one that exists is
- * complete. Sets j->fd (readable) on success; errno tells why not. Worker thread. */
+/*
+ * The side file on disk: written under a temporary name and renamed, so one that exists is
+ * complete. Sets j->fd (readable) on success; errno tells why not. Worker thread.
+ * Not fsynced: it is a cache of what compressing the chunk (fsynced at enqueue) makes, and
+ * s3u_side_valid hashes it whole against the state's digest before using it, so one that a
+ * power cut left short or stale is made again. Without the fsync the payload is normally
+ * uploaded and deleted before writeback ever puts it on the disk, and a backlog's last
+ * chunks no longer wait 10-50 ms each for the disk before their upload.
+ */
 static int s3u_side_to_disk(struct s3_job *j, struct ls_digest *dig)
 {
     char *tmp = ls_asprintf("%s.tmp", j->side);
@@ -754,7 +761,7 @@ static int s3u_side_to_disk(struct s3_job *j, struct ls_digest *dig)
                  strerror(errno));
     } else if (s3u_compress_into(j, fd, dig, j->werr, sizeof(j->werr)) != LS_OK) {
         saved = errno;
-    } else if (fsync(fd) != 0 || rename(tmp, j->side) != 0) {
+    } else if (rename(tmp, j->side) != 0) {
         saved = errno;
         snprintf(j->werr, sizeof(j->werr), "writing '%s' failed (%d: %s)", j->side, errno,
                  strerror(errno));
