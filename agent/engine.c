@@ -1006,8 +1006,10 @@ static void stop_inputs(struct ls_engine *eng)
 
 /* --oneshot after the flush: stop as soon as the last chunk is delivered (or one failed for
  * good), whichever event delivered it; checked on the 0.2 s tick alone, every backlog ran up
- * to 0.2 s longer than its work */
-static void exit_check_cb(struct ev_loop *loop, ev_check *w, int revents)
+ * to 0.2 s longer than its work. A prepare watcher, not a check watcher: libev runs check
+ * watchers before the callbacks of the events just polled, so a check saw the last upload's
+ * completion only after the next poll, which slept until the tick. */
+static void exit_check_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     struct ls_engine *eng = ls_container_of(w, struct ls_engine, exit_check);
     bool failed;
@@ -1022,7 +1024,7 @@ static void exit_check_cb(struct ev_loop *loop, ev_check *w, int revents)
     } else {
         return;
     }
-    ev_check_stop(loop, w);
+    ev_prepare_stop(loop, w);
     ev_break(loop, EVBREAK_ALL);
 }
 
@@ -1036,8 +1038,8 @@ static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
         stop_inputs(eng);
         eng->flushing_for_exit = true;
         enqueue_all(eng, false);
-        ev_check_init(&eng->exit_check, exit_check_cb);
-        ev_check_start(loop, &eng->exit_check);
+        ev_prepare_init(&eng->exit_check, exit_check_cb);
+        ev_prepare_start(loop, &eng->exit_check);
     }
     tick_buffers(eng);
 }
@@ -1385,7 +1387,7 @@ out:
     ls_http_shutdown(eng);
     ev_timer_stop(eng->loop, &eng->tick);
     if (eng->flushing_for_exit) {
-        ev_check_stop(eng->loop, &eng->exit_check);
+        ev_prepare_stop(eng->loop, &eng->exit_check);
     }
     ev_io_stop(eng->loop, &eng->sig_io);
     if (eng->oneshot && eng->exit_code == 0 && eng->stopping) {

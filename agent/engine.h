@@ -93,7 +93,7 @@ struct ls_engine {
 
     ev_io sig_io;                       /* the process's signalfd (ls_signals_init) */
     ev_timer tick;                      /* 0.2 s housekeeping: buffer enqueue, oneshot's flush */
-    ev_check exit_check;                /* --oneshot, once flushing: done after any event? */
+    ev_prepare exit_check;              /* --oneshot, once flushing: done after any event? */
     ev_async work_async;
     struct ls_notify *notify;           /* the inotify instance of path watchers (notify.c) */
 
