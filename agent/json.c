@@ -338,30 +338,45 @@ static size_t put_short_str(struct ls_buf *out, const char *p, size_t len)
 }
 #endif
 
+#if defined(__SSE2__) && !defined(JSON_ASAN)
+/* 1..15 bytes whose 16-byte load stays inside their page */
+#define SHORT_STR(p, len) ((len) - 1 < 15 && ((uintptr_t)(p) & 4095) <= 4096 - 16)
+#else
+#define SHORT_STR(p, len) 0
+#endif
+
+/*
+ * One string at out->len. The caller has reserved SHORT_STR's 18 bytes or len + 2; the
+ * escapes grow the rest as they go, LS_AGAIN when a capped buffer cannot (out->len is then
+ * the caller's to restore). Both writers share it: ls_json_put_str, which checks each
+ * string, and put_record_fast, whose one reservation covers the whole record.
+ */
+static inline int put_str_here(struct ls_buf *out, const char *p, size_t len)
+{
+#if defined(__SSE2__) && !defined(JSON_ASAN)
+    if (SHORT_STR(p, len) && put_short_str(out, p, len)) {
+        return LS_OK;
+    }
+#endif
+    out->p[out->len++] = '"';   /* the room for len + 1 more is put_escaped's */
+    if (put_escaped(out, (const unsigned char *)p, len, 1) != LS_OK) {
+        return LS_AGAIN;
+    }
+    out->p[out->len++] = '"';   /* slack of 1 was kept for it */
+    return LS_OK;
+}
+
 int ls_json_put_str(struct ls_buf *out, const char *p, size_t len)
 {
     size_t start = out->len;
 
-#if defined(__SSE2__) && !defined(JSON_ASAN)
-    if (len - 1 < 15 && ((uintptr_t)p & 4095) <= 4096 - 16) {    /* 1..15 bytes */
-        if (ls_buf_reserve(out, 18) != LS_OK) {
-            return LS_AGAIN;
-        }
-        if (put_short_str(out, p, len)) {
-            return LS_OK;
-        }
-    }
-#endif
-
-    if (ls_buf_reserve(out, len + 2) != LS_OK) {
+    if (ls_buf_reserve(out, SHORT_STR(p, len) ? 18 : len + 2) != LS_OK) {
         return LS_AGAIN;
     }
-    out->p[out->len++] = '"';   /* the room for len + 1 more is put_escaped's */
-    if (put_escaped(out, (const unsigned char *)p, len, 1) != LS_OK) {
+    if (put_str_here(out, p, len) != LS_OK) {
         out->len = start;
         return LS_AGAIN;
     }
-    out->p[out->len++] = '"';   /* slack of 1 was kept for it */
     return LS_OK;
 }
 
@@ -581,20 +596,9 @@ int ls_json_put_value(struct ls_buf *out, const struct ls_value *v)
 /* One string at o, room reserved by the caller (put_record_fast); returns the new end. */
 static inline char *put_str_at(struct ls_buf *out, char *o, const char *p, size_t len)
 {
-#if defined(__SSE2__) && !defined(JSON_ASAN)
-    if (len - 1 < 15 && ((uintptr_t)p & 4095) <= 4096 - 16) {    /* 1..15 bytes */
-        out->len = (size_t)(o - out->p);
-        if (put_short_str(out, p, len)) {
-            return out->p + out->len;
-        }
-    }
-#endif
-    *o++ = '"';
     out->len = (size_t)(o - out->p);
-    (void)put_escaped(out, (const unsigned char *)p, len, 1);   /* has the room: no LS_AGAIN */
-    o = out->p + out->len;
-    *o++ = '"';
-    return o;
+    (void)put_str_here(out, p, len);    /* has the room: no LS_AGAIN */
+    return out->p + out->len;
 }
 
 /*
