@@ -61,6 +61,7 @@ struct http_client {
     uint32_t next_id;
     struct http_call *calls, *tail;   /* outstanding, in submit order */
     struct http_call *unsent;         /* first call not yet sent (calls are sent in order) */
+    bool closing;                     /* ls_http_shutdown: no new request is taken */
 };
 
 static struct http_client *clients[4];
@@ -676,6 +677,12 @@ int ls_http_submit(struct ls_engine *eng, const struct ls_http_req *req, ls_http
     if (c == NULL) {
         return LS_ERROR;
     }
+    if (c->closing) {
+        /* a callback of a request failed by the shutdown, starting its next step: a new
+         * request (a new helper, even) would outlive the client that owns it */
+        ls_debug("http: %s %s not sent: shutting down", req->method, req->url);
+        return LS_ERROR;
+    }
     if (c->fd < 0) {
         if (spawn_helper(&c->fd, &c->pid, err, sizeof(err)) != LS_OK) {
             ls_error("http: %s", err);
@@ -792,6 +799,7 @@ void ls_http_shutdown(struct ls_engine *eng)
         if (c == NULL || c->eng != eng) {
             continue;
         }
+        c->closing = true;
         fail_all(c, "aborted at shutdown");
         /* reaped here so its CPU time is counted in ours (getrusage RUSAGE_CHILDREN) */
         ev_timer_stop(c->loop, &c->reap);
