@@ -931,25 +931,40 @@ void ls_engine_destroy(struct ls_engine *eng)
 /* ------------------------------------------------------------------ */
 /* running                                                              */
 
-bool ls_engine_all_delivered(struct ls_engine *eng, bool *failed)
-{
-    size_t i;
-    bool idle = true;
+/*
+ * Where the outputs' buffers stand, for the two waits on them (--oneshot's exit and the
+ * shutdown drain):
+ * OUT_PENDING  something is left to deliver; at shutdown, a buffer that does not flush at
+ *              shutdown (a file buffer by default) counts only while a write is in flight:
+ *              its staged and queued chunks stay on disk for the next start, and waiting for
+ *              them would burn the whole drain deadline;
+ * OUT_BUSY     a write is in flight (or the thread pool has work out);
+ * OUT_FAILED   a chunk gave up for good.
+ */
+enum { OUT_PENDING = 1, OUT_BUSY = 2, OUT_FAILED = 4 };
 
-    *failed = false;
-    for (i = 0; i < eng->noutputs; i++) {
+static unsigned outputs_state(struct ls_engine *eng, bool at_shutdown)
+{
+    unsigned st = eng->work_inflight > 0 ? OUT_PENDING | OUT_BUSY : 0;
+
+    for (size_t i = 0; i < eng->noutputs; i++) {
         struct ls_output_core *core = eng->outputs[i]->core;
+        bool busy;
         if (core == NULL || core->buffer == NULL) {
             continue;
         }
+        busy = ls_buffer_busy(core->buffer);
         if (ls_buffer_failed(core->buffer)) {
-            *failed = true;
+            st |= OUT_FAILED;
         }
-        if (!ls_buffer_idle(core->buffer)) {
-            idle = false;
+        if (busy) {
+            st |= OUT_BUSY | OUT_PENDING;
+        } else if ((!at_shutdown || ls_buffer_flush_at_shutdown(core->buffer))
+                   && !ls_buffer_idle(core->buffer)) {
+            st |= OUT_PENDING;
         }
     }
-    return idle;
+    return st;
 }
 
 static void tick_buffers(struct ls_engine *eng)
@@ -1009,35 +1024,22 @@ static void stop_inputs(struct ls_engine *eng)
  * to 0.2 s longer than its work. A prepare watcher, not a check watcher: libev runs check
  * watchers before the callbacks of the events just polled, so a check saw the last upload's
  * completion only after the next poll, which slept until the tick. */
-static bool writes_in_flight(struct ls_engine *eng)
-{
-    for (size_t i = 0; i < eng->noutputs; i++) {
-        struct ls_output_core *core = eng->outputs[i]->core;
-        if (core && core->buffer && ls_buffer_busy(core->buffer)) {
-            return true;
-        }
-    }
-    return eng->work_inflight > 0;
-}
-
 static void exit_check_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     struct ls_engine *eng = ls_container_of(w, struct ls_engine, exit_check);
-    bool failed;
-    bool idle = ls_engine_all_delivered(eng, &failed);
+    unsigned st = outputs_state(eng, false);
     LS_UNUSED(revents);
 
-    if (failed && writes_in_flight(eng)) {
-        /* one chunk gave up: the writes of others still in flight end first (they may yet
-         * deliver); checked right after the giving up, the exit cut them off mid-request,
-         * and the HTTP layer's shutdown then ended them into a new request that nothing
-         * would ever free (ASan, test_one_log_line_per_failed_attempt) */
+    if (st & OUT_BUSY) {
+        /* also when a chunk gave up: the writes of others in flight end first, as they
+         * may yet deliver (the exit would abort them, and their chunks wait for the next
+         * run) */
         return;
     }
-    if (failed) {
+    if (st & OUT_FAILED) {
         ls_err("oneshot: some chunks could not be delivered; they stay in the buffer");
         eng->exit_code = 1;
-    } else if (idle && eng->work_inflight == 0) {
+    } else if (!(st & OUT_PENDING)) {
         ls_info("oneshot: everything was delivered");
     } else {
         return;
@@ -1168,46 +1170,18 @@ static void signal_cb(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
-/*
- * Shutdown is complete when buffers that flush at shutdown are empty and
- * the others (file buffers by default) have no write in flight: their
- * staged and queued chunks stay on disk for the next start, so waiting for
- * them would only burn the whole drain deadline.
- */
-static bool shutdown_done(struct ls_engine *eng, bool *failed)
-{
-    size_t i;
-    bool done = true;
-
-    *failed = false;
-    for (i = 0; i < eng->noutputs; i++) {
-        struct ls_output_core *core = eng->outputs[i]->core;
-        if (core == NULL || core->buffer == NULL) {
-            continue;
-        }
-        if (ls_buffer_failed(core->buffer)) {
-            *failed = true;
-        }
-        if (ls_buffer_flush_at_shutdown(core->buffer) ? !ls_buffer_idle(core->buffer)
-                                                      : ls_buffer_busy(core->buffer)) {
-            done = false;
-        }
-    }
-    return done;
-}
-
-/* Run the loop until nothing is in flight or the deadline passes (shutdown drain). */
+/* Run the loop until nothing is in flight or the deadline passes (shutdown drain). A chunk
+ * that gave up ends the wait once the other writes in flight have ended: they may yet
+ * deliver, and a memory buffer's would be lost. */
 static void drain(struct ls_engine *eng, double seconds)
 {
     double deadline = ls_mono_now() + seconds;
-    bool failed;
 
     while (ls_mono_now() < deadline) {
+        unsigned st;
         tick_buffers(eng);
-        if (shutdown_done(eng, &failed) && eng->work_inflight == 0) {
-            break;
-        }
-        if (failed) {
+        st = outputs_state(eng, true);
+        if (!(st & OUT_PENDING) || ((st & OUT_FAILED) && !(st & OUT_BUSY))) {
             break;
         }
         ev_run(eng->loop, EVRUN_ONCE);

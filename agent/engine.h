@@ -162,8 +162,6 @@ struct ls_instance *ls_output_create(struct ls_engine *eng, struct ls_conf_secti
 void ls_output_destroy(struct ls_instance *out);
 /* Called by buffers when they cross the total limit (block) and go back under it. */
 void ls_engine_backpressure(struct ls_engine *eng, bool on);
-/* True when every buffered output has nothing staged/queued/in flight. */
-bool ls_engine_all_delivered(struct ls_engine *eng, bool *failed);
 
 /* Route rec, from no input, through label (the root or a named label). Returns like ls_emit. */
 int ls_engine_route(struct ls_engine *eng, struct ls_label *label, struct ls_record *rec);
