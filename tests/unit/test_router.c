@@ -103,6 +103,37 @@ START_TEST(first_match_wins_and_filters_before_it)
 }
 END_TEST
 
+/* The last tag routed is answered without hashing: a different tag, a tag that is a prefix
+ * of it, and a rule added since (which empties the cache) must each get their own route. */
+START_TEST(last_route_is_only_reused_for_the_same_tag)
+{
+    char err[256];
+    struct ls_label *l = ls_label_create("@ROOT");
+    struct ls_route *web, *api;
+
+    ck_assert_int_eq(ls_label_add_rule(l, true, "app.web", &fake[1], err, sizeof(err)), LS_OK);
+    ck_assert_int_eq(ls_label_add_rule(l, true, "app.**", &fake[3], err, sizeof(err)), LS_OK);
+    web = ls_label_route(l, "app.web", 7);
+    ck_assert_ptr_eq(web->output, &fake[1]);
+    ck_assert_ptr_eq(ls_label_route(l, "app.web", 7), web);
+    ck_assert_ptr_eq(ls_label_route(l, "app.web", 7), web);
+    api = ls_label_route(l, "app.api", 7);
+    ck_assert_ptr_eq(api->output, &fake[3]);
+    ck_assert_ptr_eq(ls_label_route(l, "app.web", 7), web);   /* found again by its hash */
+    ck_assert_ptr_eq(ls_label_route(l, "app.web", 7), web);
+    ck_assert_ptr_eq(ls_label_route(l, "app.we", 6)->output, &fake[3]);
+    ck_assert_ptr_eq(ls_label_route(l, "app.web", 7)->output, &fake[1]);
+
+    /* a rule added after: the cached routes, the last one among them, are gone */
+    ck_assert_ptr_null(ls_label_route(l, "other", 5)->output);
+    ck_assert_ptr_null(ls_label_route(l, "other", 5)->output);
+    ck_assert_ptr_null(ls_label_route(l, "other", 5)->output);
+    ck_assert_int_eq(ls_label_add_rule(l, true, "other", &fake[2], err, sizeof(err)), LS_OK);
+    ck_assert_ptr_eq(ls_label_route(l, "other", 5)->output, &fake[2]);
+    ls_label_destroy(l);
+}
+END_TEST
+
 START_TEST(bad_regex_is_an_error)
 {
     char err[256];
@@ -124,6 +155,7 @@ int main(void)
     tcase_add_test(tc, braces_are_alternatives);
     tcase_add_test(tc, several_patterns_and_literals);
     tcase_add_test(tc, first_match_wins_and_filters_before_it);
+    tcase_add_test(tc, last_route_is_only_reused_for_the_same_tag);
     tcase_add_test(tc, bad_regex_is_an_error);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
