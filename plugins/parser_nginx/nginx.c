@@ -64,8 +64,9 @@ static inline bool nginx_ws(char c)
     return c == ' ' || (c >= '\t' && c <= '\r');
 }
 
-static inline void nginx_add(struct ls_record *rec, const char *k, size_t klen, const char *p,
-                             size_t n)
+/* always inlined: gcc made it a call, ten a line (4% of the text pipeline's instructions) */
+static inline __attribute__((always_inline)) void nginx_add(struct ls_record *rec, const char *k,
+                                                            size_t klen, const char *p, size_t n)
 {
     struct ls_value v = ls_vstr(p, n);
     ls_record_add(rec, k, klen, &v);
