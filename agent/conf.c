@@ -200,6 +200,7 @@ struct rv {                    /* a Ruby value: a string or nil (+ use_nil/use_d
     char *s;                   /* NULL = nil */
     int special;
     bool fls;                  /* Ruby's false: s is "false" (as "#{false}" prints), but falsy */
+    bool num;                  /* a number literal: s is how Ruby prints it */
 };
 
 static void rb_ws(struct rb *r)
@@ -233,7 +234,7 @@ static int rb_fail(struct rb *r, const char *what)
                  "unsupported embedded Ruby #{%.*s}: %s (supported: ENV[\"X\"], ENV['X'] || 'default', "
                  "ENV.fetch('X', 'default'), cond ? a : b, (...), Socket.gethostname, hostname, "
                  "File.join, Dir.pwd, worker_id, use_nil, use_default, true, false, nil, "
-                 "'strings' and +)",
+                 "numbers, 'strings' and +)",
                  (int)(r->len > 80 ? 80 : r->len), r->s, what);
     }
     r->failed = true;
@@ -352,12 +353,79 @@ static int rb_file_join(struct rb *r, struct rv *v)
     return LS_OK;
 }
 
+/*
+ * A number literal, as Ruby prints it: 9243, 1_000 (1000), 0x1f / 0o17 / 0b11 / 017 (octal),
+ * -5, 1.50 (1.5). Real files write "#{ENV['PORT'] ? ENV['PORT'] : 9243}". Exponents and
+ * floats past 15 significant digits, whose Ruby text this would not reproduce, are refused.
+ */
+static int rb_number(struct rb *r, struct rv *v)
+{
+    char digits[64];
+    size_t n = 0, i = r->pos;
+    bool neg = false, dot = false;
+    int base = 10;
+
+    if (i < r->len && r->s[i] == '-') {
+        neg = true;
+        i++;
+    }
+    if (i + 1 < r->len && r->s[i] == '0' && strchr("xXoObB0123456789_", r->s[i + 1])) {
+        char b = (char)tolower((unsigned char)r->s[i + 1]);
+        base = b == 'x' ? 16 : b == 'b' ? 2 : 8;
+        i += b == 'x' || b == 'b' || b == 'o' ? 2 : 1;
+    }
+    for (; i < r->len && n + 1 < sizeof(digits); i++) {
+        char c = r->s[i];
+        if (c == '_' && n > 0 && i + 1 < r->len && isxdigit((unsigned char)r->s[i + 1])) {
+            continue;
+        }
+        if (c == '.' && base == 10 && !dot && n > 0 && i + 1 < r->len &&
+            isdigit((unsigned char)r->s[i + 1])) {
+            dot = true;
+        } else if (!(base == 16 ? isxdigit((unsigned char)c) : c >= '0' && c < '0' + (base < 10 ? base : 10))) {
+            break;
+        }
+        digits[n++] = c;
+    }
+    digits[n] = '\0';
+    if (n == 0 || (i < r->len && (isalnum((unsigned char)r->s[i]) || r->s[i] == '.'))) {
+        return rb_fail(r, "a number literal Ruby would read differently (exponent, or too long)");
+    }
+    r->pos = i;
+    v->num = true;
+    if (dot) {
+        char *e = digits + n;
+        if (n > 16) {
+            return rb_fail(r, "a float literal of more than 15 digits");
+        }
+        while (e[-1] == '0' && e[-2] != '.') {
+            *--e = '\0';
+        }
+        v->s = ls_asprintf("%s%s", neg ? "-" : "", digits);
+    } else {
+        unsigned long long x;
+        errno = 0;
+        x = strtoull(digits, NULL, base);
+        if (errno == ERANGE || x > (unsigned long long)LLONG_MAX) {
+            return rb_fail(r, "an integer literal beyond 64 bits");
+        }
+        v->s = ls_asprintf("%s%llu", neg && x ? "-" : "", x);
+    }
+    return LS_OK;
+}
+
 static int rb_term(struct rb *r, struct rv *v)
 {
     v->s = NULL;
     v->special = RB_NONE;
     v->fls = false;
+    v->num = false;
     rb_ws(r);
+    if (r->pos < r->len && (isdigit((unsigned char)r->s[r->pos]) ||
+                            (r->s[r->pos] == '-' && r->pos + 1 < r->len &&
+                             isdigit((unsigned char)r->s[r->pos + 1])))) {
+        return rb_number(r, v);
+    }
     if (r->pos < r->len && (r->s[r->pos] == '\'' || r->s[r->pos] == '"')) {
         return rb_string(r, &v->s);
     }
@@ -496,6 +564,13 @@ static int rb_concat(struct rb *r, struct rv *v)
             ls_free(w.s);
             v->s = NULL;
             return rb_fail(r, "'+' with a nil or false value (an unset ENV variable?)");
+        }
+        if (v->num || w.num) {
+            ls_free(v->s);
+            ls_free(w.s);
+            v->s = NULL;
+            return rb_fail(r, "'+' with a number (Ruby adds numbers, and refuses a string plus "
+                              "a number)");
         }
         j = ls_asprintf("%s%s", v->s, w.s);
         ls_free(v->s);

@@ -348,6 +348,37 @@ START_TEST(test_env_interpolation)
 }
 END_TEST
 
+/* Number literals print as Ruby prints them (irb: "#{1_000}" is "1000", "#{017}" "15") */
+START_TEST(test_ruby_numbers)
+{
+    struct ls_conf *c;
+
+    unsetenv("LS_T_UNSET");
+    setenv("LS_T_SET", "9200", 1);
+    /* DailyHotel's td-agent.conf: port "#{ENV['ES_PORT'] ? ENV['ES_PORT'] : 9243}" */
+    c = load("a \"#{ENV['LS_T_UNSET'] ? ENV['LS_T_UNSET'] : 9243}\"\n"
+             "b \"#{ENV['LS_T_SET'] ? ENV['LS_T_SET'] : 9243}\"\n"
+             "c \"#{ENV['LS_T_UNSET'] || 24224}|#{0}|#{-5}|#{-0}\"\n"
+             "d \"#{1_000}|#{0x1f}|#{0o17}|#{017}|#{0b101}\"\n"
+             "e \"#{1.50}|#{2.0}|#{-0.25}|#{10.000}\"\n"
+             "f \"#{(9243)}\"\n");
+    ck_assert_str_eq(val(c, NULL, "a"), "9243");
+    ck_assert_str_eq(val(c, NULL, "b"), "9200");
+    ck_assert_str_eq(val(c, NULL, "c"), "24224|0|-5|0");
+    ck_assert_str_eq(val(c, NULL, "d"), "1000|31|15|15|5");
+    ck_assert_str_eq(val(c, NULL, "e"), "1.5|2.0|-0.25|10.0");
+    ck_assert_str_eq(val(c, NULL, "f"), "9243");
+    ls_conf_destroy(c);
+    unsetenv("LS_T_SET");
+    assert_err("k \"#{1e3}\"\n", "t.conf:1: unsupported embedded Ruby #{1e3}: a number literal");
+    assert_err("k \"#{08}\"\n", "t.conf:1: unsupported embedded Ruby");
+    assert_err("k \"#{1.}\"\n", "t.conf:1: unsupported embedded Ruby");
+    assert_err("k \"#{'a' + 1}\"\n", "'+' with a number");
+    assert_err("k \"#{1 + 1}\"\n", "'+' with a number");
+    assert_err("k \"#{99999999999999999999}\"\n", "beyond 64 bits");
+}
+END_TEST
+
 START_TEST(test_env_errors)
 {
     unsetenv("LS_T_UNSET");
@@ -730,6 +761,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_json_errors);
     tcase_add_test(tc, test_env_interpolation);
     tcase_add_test(tc, test_env_errors);
+    tcase_add_test(tc, test_ruby_numbers);
     tcase_add_test(tc, test_interpolate_api);
     tcase_add_test(tc, test_element_errors);
     tcase_add_test(tc, test_nested_three_deep);
