@@ -3,8 +3,10 @@
  * record_modifier and record_reformer: "${tag}", "${tag_parts[N]}" (negative from the
  * end), "${tag_prefix[N]}", "${tag_suffix[N]}", "${hostname}", "${time}",
  * "${record["key"]}" (nested: ${record['a']['b']}) and, where the plugin allows it, the
- * v0.12 shortcut "${key}". A template is compiled once into literal and placeholder
- * parts; anything else inside ${...} would need Ruby and is a configuration error.
+ * v0.12 shortcut "${key}". With LS_TMPL_RUBY (enable_ruby), also the Ruby that real
+ * files write: time, Time.now or a record field, then methods (strftime, to_i, iso8601,
+ * strip...). A template is compiled once into literal and placeholder parts; anything else
+ * inside ${...} would need Ruby and is a configuration error.
  */
 #ifndef LS_TEMPLATE_H
 #define LS_TEMPLATE_H
@@ -16,6 +18,7 @@ enum ls_tmpl_flags {
     LS_TMPL_TIME_EPOCH   = 1 << 1,  /* ${time} is integer seconds (record_modifier's EventTime) */
     LS_TMPL_NO_HOSTNAME  = 1 << 2,  /* record_modifier has no hostname variable */
     LS_TMPL_NO_TAG_FIXES = 1 << 3,  /* no tag_prefix/tag_suffix (record_modifier) */
+    LS_TMPL_RUBY         = 1 << 4,  /* enable_ruby: ${time.strftime('%F')} and the like */
 };
 
 struct ls_tmpl_part;
@@ -35,8 +38,9 @@ void ls_tmpl_expand(const struct ls_tmpl *t, const struct ls_record *rec, struct
 /* The expansion as a string value in rec's arena. */
 struct ls_value ls_tmpl_expand_value(const struct ls_tmpl *t, const struct ls_record *rec);
 /*
- * A template that is exactly one field placeholder (${record["k"]}, ${k}): true, with the
- * field's value (typed; null when the field is missing) in *out. False for anything else.
+ * A template that is exactly one field placeholder (${record["k"]}, ${k}) or one Ruby
+ * expression (${time.to_i}): true, with the value as Ruby has it (typed; null when the field
+ * is missing) in *out. False for anything else.
  */
 bool ls_tmpl_field_value(const struct ls_tmpl *t, const struct ls_record *rec,
                          struct ls_value *out);
@@ -48,5 +52,12 @@ bool ls_tmpl_field_value(const struct ls_tmpl *t, const struct ls_record *rec,
  */
 bool ls_tmpl_single_value(const struct ls_tmpl *t, const struct ls_record *rec,
                           struct ls_value *out);
+
+/*
+ * True once if an expansion since the last call met what Ruby raises on (a method of nil:
+ * ${record["missing"].strip}); fluentd then sends the event to the error stream. The
+ * expansions run on the loop thread only.
+ */
+bool ls_tmpl_take_error(void);
 
 #endif

@@ -6,8 +6,9 @@
  * ${tag_suffix[N]}, ${time} (the event time, as fluentd prints it), and
  * ${record["key"]} / ${key} for a field of the record. A value that is a
  * single placeholder of a field keeps that field's type (fluentd's
- * auto_typecast). enable_ruby expressions cannot be evaluated in C: a
- * template that needs Ruby is a configuration error that says so.
+ * auto_typecast). With enable_ruby, also the Ruby real files write (template.c:
+ * ${time.strftime('%Y-%m-%dT%H:%M:%S%z')}, ${Time.now.to_i}, ${record["k"].downcase});
+ * a template that needs more Ruby is a configuration error that says so.
  * Templates are parsed once at init into literal/placeholder parts.
  */
 #include "plugin.h"
@@ -42,7 +43,8 @@ static const struct ls_param rt_params[] = {
     { "renew_time_key", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct rt_ctx, renew_time_key),
       "use this field (unix time) as the event time", NULL, NULL, 0, 0 },
     { "enable_ruby", LS_P_BOOL, "false", 0, offsetof(struct rt_ctx, enable_ruby),
-      "accepted only for templates that need no Ruby", NULL, NULL, 0, 0 },
+      "evaluate the Ruby subset real files write: time/Time.now/record[\"k\"] then strftime, "
+      "to_i, to_f, to_s, iso8601, utc, strip, downcase, upcase, length", NULL, NULL, 0, 0 },
     { "auto_typecast", LS_P_BOOL, "true", 0, offsetof(struct rt_ctx, auto_typecast),
       "a value that is just ${field} keeps the field's type", NULL, NULL, 0, 0 },
     LS_PARAM_END
@@ -85,7 +87,9 @@ static int rt_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
                 f = &ctx->fields[i];
                 ls_tmpl_release(&f->tmpl);
             }
-            if (ls_tmpl_compile(&f->tmpl, p->value, LS_TMPL_KEY_SHORTCUT, msg, sizeof(msg)) != LS_OK) {
+            if (ls_tmpl_compile(&f->tmpl, p->value,
+                                LS_TMPL_KEY_SHORTCUT | (ctx->enable_ruby ? LS_TMPL_RUBY : 0), msg,
+                                sizeof(msg)) != LS_OK) {
                 snprintf(err, errlen, "%s:%d: %s", p->file, p->line, msg);
                 return LS_ERROR;
             }
@@ -112,6 +116,9 @@ static int rt_filter(struct ls_instance *ins, struct ls_record *rec)
             continue;
         }
         vals[i] = ls_tmpl_expand_value(&f->tmpl, rec);
+    }
+    if (ls_tmpl_take_error()) {
+        return LS_ERROR;    /* Ruby raised (a method of nil): fluentd's error stream */
     }
     if (ctx->renew_record) {
         struct ls_field *old = NULL;

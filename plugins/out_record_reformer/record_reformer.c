@@ -61,8 +61,8 @@ static const struct ls_param rr_params[] = {
       "use this field of the new record (integer seconds, as Ruby's to_i) as the event time",
       NULL, NULL, 0, 0 },
     { "enable_ruby", LS_P_BOOL, "true", 0, offsetof(struct rr_ctx, enable_ruby),
-      "accepted; the placeholders above are evaluated, other Ruby is refused", NULL, NULL, 0,
-      0 },
+      "the placeholders and record_transformer's Ruby subset (strftime, to_i...) are "
+      "evaluated; other Ruby is refused", NULL, NULL, 0, 0 },
     { "auto_typecast", LS_P_BOOL, "false", 0, offsetof(struct rr_ctx, auto_typecast),
       "a value that is just ${field} keeps the field's type", NULL, NULL, 0, 0 },
     { "KEY", LS_P_STR, NULL, LS_PF_NO_STORE, 0,
@@ -91,7 +91,7 @@ static bool is_builtin(const char *k)
 }
 
 /* ${tags[N]} is the plugin's old name of ${tag_parts[N]} */
-static int compile(struct ls_tmpl *t, const char *text, char *msg, size_t msglen)
+static int compile(struct ls_tmpl *t, const char *text, bool ruby, char *msg, size_t msglen)
 {
     struct ls_buf b;
     const char *s = text, *hit;
@@ -104,7 +104,8 @@ static int compile(struct ls_tmpl *t, const char *text, char *msg, size_t msglen
         s = hit + 7;
     }
     ls_buf_append(&b, s, strlen(s));
-    rc = ls_tmpl_compile(t, ls_buf_cstr(&b), LS_TMPL_KEY_SHORTCUT, msg, msglen);
+    rc = ls_tmpl_compile(t, ls_buf_cstr(&b), LS_TMPL_KEY_SHORTCUT | (ruby ? LS_TMPL_RUBY : 0),
+                         msg, msglen);
     ls_buf_release(&b);
     return rc;
 }
@@ -133,7 +134,7 @@ static int add_field(struct rr_ctx *ctx, struct ls_conf_param *p, char *err, siz
         memset(f, 0, sizeof(*f));
         f->name = ls_strdup(p->key);
     }
-    if (compile(&f->key, p->key, msg, sizeof(msg)) != LS_OK) {
+    if (compile(&f->key, p->key, ctx->enable_ruby, msg, sizeof(msg)) != LS_OK) {
         snprintf(err, errlen, "%s:%d: %s", p->file, p->line, msg);
         return LS_ERROR;
     }
@@ -145,7 +146,7 @@ static int add_field(struct rr_ctx *ctx, struct ls_conf_param *p, char *err, siz
         }
         ls_warn("%s:%d: '%s' is not valid JSON; kept as a string", p->file, p->line, p->value);
     }
-    if (compile(&f->value, p->value, msg, sizeof(msg)) != LS_OK) {
+    if (compile(&f->value, p->value, ctx->enable_ruby, msg, sizeof(msg)) != LS_OK) {
         snprintf(err, errlen, "%s:%d: %s", p->file, p->line, msg);
         return LS_ERROR;
     }
@@ -172,7 +173,7 @@ static int rr_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
                             "`renew_record` must be true to use `keep_keys`");
         return LS_ERROR;
     }
-    if (compile(&ctx->tag_tmpl, tag, msg, sizeof(msg)) != LS_OK) {
+    if (compile(&ctx->tag_tmpl, tag, ctx->enable_ruby, msg, sizeof(msg)) != LS_OK) {
         ls_conf_param_error(sec, ctx->tag ? "tag" : "output_tag", err, errlen, "%s", msg);
         return LS_ERROR;
     }
@@ -248,6 +249,8 @@ static int rr_emit(struct ls_instance *ins, const struct ls_record *rec)
             vals[i] = ls_tmpl_expand_value(&f->value, rec);
         }
     }
+    /* a method of nil (Ruby raises) left the value nil; the flag is the transformer's */
+    (void)ls_tmpl_take_error();
     if (ctx->renew_record) {
         copy->nfields = 0;
         for (i = 0; i < ctx->keep.n; i++) {

@@ -251,9 +251,96 @@ def test_record_transformer_placeholders():
     assert "gone" not in r and r["b"] == "keep"
 
 def test_record_transformer_ruby_is_a_clear_error():
-    path = conf('<filter **>\n  @type record_transformer\n  enable_ruby true\n  <record>\n    x ${record["a"].upcase}\n  </record>\n</filter>\n<match **>\n  @type null\n</match>\n')
-    p = run(["-c", path, "--dry-run"])
-    assert p.returncode == 1 and re.search(r"logship\.conf:5.*Ruby", p.stderr), p.stderr
+    for expr in ('record["a"].gsub(/x/, "y")', 'Time.now.to_i + 1', 'time.year'):
+        path = conf('<filter **>\n  @type record_transformer\n  enable_ruby true\n  <record>\n'
+                    f'    x ${{{expr}}}\n  </record>\n</filter>\n<match **>\n  @type null\n</match>\n')
+        p = run(["-c", path, "--dry-run"])
+        assert p.returncode == 1 and re.search(r"logship\.conf:5.*Ruby that logship does not "
+                                               r"evaluate", p.stderr), (expr, p.stderr)
+
+
+def test_record_transformer_ruby_subset():
+    """enable_ruby's expressions that real files write, against Ruby's results: the event
+    time 2024-03-08 12:34:56.75 UTC (set by renew_time_key; .75 is exact in a double) seen from TZ=Asia/Tokyo, as
+    Time.at(time) is local there. Values computed by hand from Ruby's documented behaviour
+    (Time#strftime %L/%N/%:z, Time#iso8601, String#to_i, #strip...)."""
+    path = conf("""
+<source>
+  @type sample
+  tag web.nginx.access
+  sample {"t":1709901296.75,"level":"  WARN \\t","n":"42abc","msg":"h\u00e9llo"}
+  count 1
+</source>
+<filter **>
+  @type record_transformer
+  renew_time_key t
+</filter>
+<filter **>
+  @type record_transformer
+  enable_ruby true
+  <record>
+    ts ${time.strftime('%Y-%m-%dT%H:%M:%S.%L%z')}
+    frac ${time.strftime("%3N|%6N|%N|%:z|%Z|%%|%s")}
+    iso ${time.iso8601}
+    utc ${time.utc.iso8601}
+    utc_s ${time.utc}
+    local_s ${time}
+    epoch ${time.to_i}
+    epoch_text at ${time.to_i}
+    lvl ${record["level"].strip.downcase}
+    n ${record["n"].to_i}
+    none ${record["missing"].to_s}
+    tp ${tag_parts[1].upcase}
+    len ${record["msg"].length}
+    now ${Time.now.to_i}
+  </record>
+</filter>
+<match **>
+  @type stdout
+</match>
+""")
+    before = int(time.time())
+    p = run(["-c", path, "--oneshot"], env={"TZ": "Asia/Tokyo"})
+    assert p.returncode == 0, p.stderr
+    r = stdout_records(p.stdout)[0][1]
+    assert r["ts"] == "2024-03-08T21:34:56.750+0900", r
+    assert r["frac"] == "750|750000|750000000|+09:00|JST|%|1709901296", r
+    assert r["iso"] == "2024-03-08T21:34:56+09:00" and r["utc"] == "2024-03-08T12:34:56Z", r
+    assert r["utc_s"] == "2024-03-08 12:34:56 UTC" and r["local_s"] == "2024-03-08 21:34:56 +0900", r
+    assert r["epoch"] == 1709901296 and r["epoch_text"] == "at 1709901296", r   # typed when alone
+    assert r["lvl"] == "warn" and r["n"] == 42 and r["none"] == "" and r["tp"] == "NGINX", r
+    assert r["len"] == 5, r     # characters, not bytes
+    assert before <= r["now"] <= int(time.time()) + 1, r
+
+
+def test_record_transformer_ruby_nil_method_goes_to_error_stream():
+    """${record["missing"].strip} raises NoMethodError in fluentd: the event goes to the
+    error stream (@ERROR), not out with a made-up value."""
+    p, recs = oneshot("""
+<source>
+  @type sample
+  tag t
+  sample {"a":"x"}
+  count 1
+</source>
+<filter **>
+  @type record_transformer
+  enable_ruby true
+  <record>
+    b ${record["missing"].strip}
+  </record>
+</filter>
+<match t>
+  @type stdout
+</match>
+<label @ERROR>
+  <match **>
+    @type stdout
+    tag_key err
+  </match>
+</label>
+""")
+    assert len(recs) == 1 and "b" not in recs[0][1], (recs, p.stderr)
 
 def test_copy_to_two_stores():
     p, recs = oneshot("""
