@@ -90,6 +90,7 @@ struct buffer_conf {
     int overflow_action;
     bool disable_chunk_backup;
     char *compress;
+    char *path_suffix;
     double delayed_commit_timeout;
     int64_t file_permission;
     int64_t dir_permission;
@@ -167,6 +168,9 @@ const struct ls_param ls_buffer_params[] = {
       0, 0 },
     { "compress", LS_P_STR, "text", 0, offsetof(struct buffer_conf, compress),
       "accepted; chunks are stored as text and compressed when sealed", NULL, NULL, 0, 0 },
+    { "path_suffix", LS_P_STR, ".log", 0, offsetof(struct buffer_conf, path_suffix),
+      "accepted (fluentd's file buffer names .log); logship names its chunk files itself",
+      NULL, NULL, 0, 0 },
     { "delayed_commit_timeout", LS_P_TIME, "60", 0,
       offsetof(struct buffer_conf, delayed_commit_timeout),
       "accepted for compatibility", NULL, NULL, 0, 0 },

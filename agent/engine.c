@@ -133,6 +133,8 @@ static struct ls_instance *make_formatter(struct ls_engine *eng, struct ls_insta
             if (gen == NULL) {
                 gen = ls_conf_add_child(sec, "format", "");
             }
+            /* the <format> copy is checked by the formatter; this one was not "unused" */
+            cp->used = true;
             if (epoch) {
                 bool on = false;
 

@@ -1059,8 +1059,11 @@ int ls_param_bind(const struct ls_param *table, struct ls_conf_section *sec, voi
         }
         snprintf(where, sizeof(where), "%s:%d: ", cp->file ? cp->file : "?", cp->line);
         if (p->flags & LS_PF_DEPRECATED) {
+            /* helps of deprecated parameters say so themselves (for --describe) */
+            const char *h = p->help && strncmp(p->help, "deprecated: ", 12) == 0 ? p->help + 12
+                                                                                  : p->help;
             ls_warn("%s:%d: parameter '%s' is deprecated%s%s", cp->file ? cp->file : "?", cp->line,
-                    cp->key, p->help ? ": " : "", p->help ? p->help : "");
+                    cp->key, h ? ": " : "", h ? h : "");
         }
         /* a nullable non-string given "" means "unset", like its default */
         if ((p->flags & LS_PF_NULLABLE) && cp->value[0] == '\0' && p->type != LS_P_STR &&

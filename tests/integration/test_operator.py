@@ -48,6 +48,55 @@ def test_misspelled_parameter_and_section_suggest_the_nearest_name():
     assert "did you mean 'timekey_wait'?" in e and "did you mean 'flush_interval'?" in e, e
 
 
+def test_flat_formatter_and_buffer_keys_are_not_called_unused():
+    """Keys fluentd takes that logship applies (v0.12 flat output_tag/output_time, which its
+    compat layer turns into a <format> without a flat `format`) or accepts (the file buffer's
+    path_suffix) are not warned about; a deprecated one is called deprecated once."""
+    d = tmpdir()
+    c = conf(f"""
+<source>
+  @type sample
+  tag t
+  sample {{"k":"v"}}
+  count 1
+</source>
+<source>
+  @type syslog
+  port 0
+  bind 127.0.0.1
+  tag sys
+  protocol_type udp
+</source>
+<match t>
+  @type file
+  path {d}/out/o
+  output_tag false
+  output_time false
+  <buffer>
+    @type file
+    path {d}/buf
+    path_suffix .buf
+  </buffer>
+</match>
+<match sys>
+  @type null
+</match>
+""", d)
+    p = run(["-c", c, "--dry-run"], timeout=30)
+    assert p.returncode == 0, p.stderr
+    assert "not used" not in p.stderr, p.stderr
+    assert re.search(r":13: parameter 'protocol_type' is deprecated: udp or tcp;", p.stderr), p.stderr
+    assert "deprecated: deprecated" not in p.stderr, p.stderr
+    # the same output alone, run: the flat keys were applied (no time, no tag in the line)
+    text = lstest.read(c)
+    text = text[:text.index("<source>\n  @type syslog")] + text[text.index("<match t>"):]
+    c2 = conf(text.split("<match sys>")[0], d, "oneshot.conf")
+    p = run(["-c", c2, "--oneshot"], timeout=30)
+    assert p.returncode == 0 and "not used" not in p.stderr, p.stderr
+    out = [f for f in os.listdir(os.path.join(d, "out")) if f.startswith("o")]
+    assert [lstest.read(os.path.join(d, "out", f)) for f in out] == ['{"k":"v"}\n'], out
+
+
 def test_tail_path_that_matches_no_file_is_logged_at_start():
     d = tmpdir()
     write(os.path.join(d, "there.log"), "x\n")
