@@ -25,7 +25,9 @@
  * being read through its fd until rotate_wait has passed *and* its end was
  * reached; while it drains, it has its own pos_file entry under the name
  * it has now (access.log.1), so a crash in that window finds it again at
- * restart, and a file rotated while logship was down is looked up by its
+ * restart (the path's own entry, which names the old file until a successor claims it,
+ * follows the drain: tail_sync_stale_entries), and a file rotated while logship was down is
+ * looked up by its
  * inode in the same directory, so its unread tail is not lost either.
  * A renamed file that a glob matches again (access.log.1) is recognised by
  * (device, inode, first line) and continued, not read twice (fluentd#3532).
@@ -645,6 +647,30 @@ static bool ghost_find(struct tail_ctx *ctx, uint64_t dev, uint64_t ino, uint64_
 /* ------------------------------------------------------------------ */
 /* positions                                                            */
 
+/*
+ * A draining file's progress also goes to the other entries naming its inode that no watcher
+ * holds: above all the path's own entry, which a rotation leaves naming the old file until a
+ * successor appears and claims it. Left behind, that entry made a restart in the meantime
+ * read the drained lines again (duplicates once their chunks were delivered), or all of
+ * them once the drain had ended and its own entry was dropped as unwatched. Kept, it still
+ * anchors the search for generations rotated away while logship was down.
+ */
+static void tail_sync_stale_entries(struct tail_file *f, uint64_t pos)
+{
+    struct tail_pos *pf = f->ctx->pf;
+    size_t i;
+
+    if (!f->draining || pf == NULL || pos == TAIL_POS_UNWATCHED) {
+        return;
+    }
+    for (i = 0; i < pf->n; i++) {
+        struct tail_pos_entry *e = pf->v[i];
+        if (e != f->pe && !e->live && e->ino == f->ino && e->pos < pos) {
+            (void)tail_pos_update(pf, e, pos);
+        }
+    }
+}
+
 static void tail_persist(struct tail_file *f, uint64_t pos)
 {
     f->committed = pos;
@@ -655,6 +681,7 @@ static void tail_persist(struct tail_file *f, uint64_t pos)
             (void)tail_pos_update(f->ctx->pf, f->pe, pos);
         }
     }
+    tail_sync_stale_entries(f, pos);
 }
 
 static void tail_parser_reset(struct tail_file *f)
@@ -1606,6 +1633,34 @@ static void tail_find_generations(struct tail_ctx *ctx, struct tail_file *nf, ui
     ls_free(dir);
 }
 
+/*
+ * Where A's unread end starts: the furthest of the entries naming A's inode. A rotation seen
+ * live leaves two: the path's, frozen at the rotation until a successor file claims it, and
+ * the drain's under A's new name (access.log.1), which goes on. A crash in between (the
+ * successor not there yet, so not started) left the path's behind the drain's, and resuming
+ * from it read the drained lines again: duplicates once their chunks had been delivered.
+ * An entry unwatched (all ones) was read to its end when it was closed. Only entries under
+ * the name the file has now (path, located by inode) count: an inode number the file system
+ * gave again to a later file must not skip that file's lines.
+ */
+static uint64_t tail_furthest_pos(const struct tail_ctx *ctx, const struct tail_pos_entry *pe,
+                                  const char *path)
+{
+    uint64_t pos = pe->pos;
+    char *real = realpath(path, NULL);
+    size_t i;
+
+    for (i = 0; ctx->pf && i < ctx->pf->n; i++) {
+        const struct tail_pos_entry *e = ctx->pf->v[i];
+        if (e != pe && e->ino == pe->ino && e->pos > pos &&
+            (strcmp(e->path, path) == 0 || (real && strcmp(e->path, real) == 0))) {
+            pos = e->pos;
+        }
+    }
+    free(real);
+    return pos;
+}
+
 /* The path's entry names another inode (A): the file was rotated while we were down, or is
  * being rotated now (A is followed and draining). Drain A's unread end, and look for the
  * generations in between. */
@@ -1614,7 +1669,7 @@ static void tail_find_rotated(struct tail_ctx *ctx, struct tail_file *nf, struct
     struct tail_file *of;
     struct stat st;
     int64_t a_birth;
-    uint64_t a_fp;
+    uint64_t a_fp, a_pos;
     bool have_birth;
     char *p;
 
@@ -1641,11 +1696,12 @@ static void tail_find_rotated(struct tail_ctx *ctx, struct tail_file *nf, struct
     if (!tail_path_fingerprint(p, &a_fp)) {
         a_fp = 0;
     }
-    if ((uint64_t)st.st_size <= pe->pos) {
+    a_pos = tail_furthest_pos(ctx, pe, p);
+    if ((uint64_t)st.st_size <= a_pos) {
         ls_free(p);
     } else {
         ls_plg_info(ctx->ins, "'%s' was rotated while logship was down", nf->path);
-        of = tail_drain_new(ctx, p, &st, pe->pos, nf->tag, nf->tag_len);
+        of = tail_drain_new(ctx, p, &st, a_pos, nf->tag, nf->tag_len);
         if (of && ctx->pf) {
             /* its own entry, written before the path's entry moves to the new inode */
             of->pe = tail_pos_add(ctx->pf, of->path, of->committed, of->ino);
@@ -1687,7 +1743,9 @@ static bool tail_recover_leftovers(struct tail_ctx *ctx)
         if (p == NULL) {
             continue;
         }
-        if ((uint64_t)st.st_size <= e->pos) {
+        if ((uint64_t)st.st_size <= e->pos || tail_furthest_pos(ctx, e, p) > e->pos) {
+            /* read to its end, or another entry (the drain's, under this name) is further
+             * and is taken on its own, unless it says the file was read to its end */
             ls_free(p);
             continue;
         }
@@ -1876,6 +1934,7 @@ static void tail_file_close(struct tail_file *f)
         }
     }
     if (f->pe) {
+        tail_sync_stale_entries(f, f->committed);
         /* fluentd's unwatch: the entry is dropped at the next compaction */
         (void)tail_pos_update(ctx->pf, f->pe, TAIL_POS_UNWATCHED);
         f->pe->live = false;

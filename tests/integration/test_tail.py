@@ -510,6 +510,43 @@ def test_backpressure_block_small_buffer_no_loss():
     assert len(got) == n and sorted(got) == list(range(n)), (len(got), len(set(got)))
 
 
+def test_kill9_while_a_rotated_file_drains_reads_nothing_twice():
+    """The log is renamed and its successor does not exist yet (an application that creates
+    it on its first line), so the path's pos_file entry still names the old file while the
+    old file drains under its new name and lines written to it late are read, delivered and
+    their chunks deleted. kill -9 then: the restart must resume the old file where the drain
+    was, not where the rotation was seen (the crash loop's duplicates). Three restarts: no
+    successor yet, a successor there, and the drain already over (its entry unwatched)."""
+    for case in ("no successor", "successor", "drain over"):
+        d = tmpdir()
+        log = os.path.join(d, "access.log")
+        write(log, "".join(f"l {i}\n" for i in range(20)))
+        wait = "1" if case == "drain over" else "30"
+        src = source(log, d, parse="@type none", extra=f"rotate_wait {wait}")
+        a = Agent(conf(src + file_match(d), d))
+        a.start()
+        wait_delivered(d, 20)
+        os.rename(log, log + ".1")
+        a.wait_log(r"detected rotation|moved or removed")
+        write(log + ".1", "".join(f"l {i}\n" for i in range(20, 25)), "a")   # written late
+        wait_delivered(d, 25)
+        if case == "drain over":
+            a.wait_log(r"stop following")
+        a.kill9()
+        a.out.close()
+        a.err.close()
+        if case == "successor":
+            write(log, "".join(f"l {i}\n" for i in range(25, 30)))
+        a.start()
+        time.sleep(1.5)
+        if case != "successor":
+            write(log, "".join(f"l {i}\n" for i in range(25, 30)))
+        recs = wait_delivered(d, 30)
+        a.stop()
+        got = sorted(int(r["message"].split()[1]) for r in recs)
+        assert got == list(range(30)), (case, got)
+
+
 def test_two_rotations_while_down_every_generation_read():
     """logship is down across two rotations (logrotate numbering: access.log -> .1, then .1 ->
     .2 and access.log -> .1): the pos_file names only the oldest generation, yet the middle
