@@ -655,6 +655,14 @@ static bool ghost_find(struct tail_ctx *ctx, uint64_t dev, uint64_t ino, uint64_
  * them once the drain had ended and its own entry was dropped as unwatched. Kept, it still
  * anchors the search for generations rotated away while logship was down.
  */
+static bool tail_same_dir(const char *a, const char *b)
+{
+    const char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+    size_t la = sa ? (size_t)(sa - a) : 0, lb = sb ? (size_t)(sb - b) : 0;
+
+    return la == lb && strncmp(a, b, la) == 0;
+}
+
 static void tail_sync_stale_entries(struct tail_file *f, uint64_t pos)
 {
     struct tail_pos *pf = f->ctx->pf;
@@ -665,7 +673,10 @@ static void tail_sync_stale_entries(struct tail_file *f, uint64_t pos)
     }
     for (i = 0; i < pf->n; i++) {
         struct tail_pos_entry *e = pf->v[i];
-        if (e != f->pe && !e->live && e->ino == f->ino && e->pos < pos) {
+        /* the same directory: entries carry no device, and another file system's file may
+         * have the same inode number */
+        if (e != f->pe && !e->live && e->ino == f->ino && e->pos < pos &&
+            tail_same_dir(e->path, f->path)) {
             (void)tail_pos_update(pf, e, pos);
         }
     }
@@ -1639,9 +1650,10 @@ static void tail_find_generations(struct tail_ctx *ctx, struct tail_file *nf, ui
  * the drain's under A's new name (access.log.1), which goes on. A crash in between (the
  * successor not there yet, so not started) left the path's behind the drain's, and resuming
  * from it read the drained lines again: duplicates once their chunks had been delivered.
- * An entry unwatched (all ones) was read to its end when it was closed. Only entries under
- * the name the file has now (path, located by inode) count: an inode number the file system
- * gave again to a later file must not skip that file's lines.
+ * Only entries under the name the file has now (path, located by inode) count: an inode
+ * number the file system gave again to a later file must not skip that file's lines. An
+ * unwatched entry (all ones) does not count: the file may have grown since the drain ended,
+ * and the path's entry got the drain's last position then (tail_sync_stale_entries).
  */
 static uint64_t tail_furthest_pos(const struct tail_ctx *ctx, const struct tail_pos_entry *pe,
                                   const char *path)
@@ -1652,7 +1664,7 @@ static uint64_t tail_furthest_pos(const struct tail_ctx *ctx, const struct tail_
 
     for (i = 0; ctx->pf && i < ctx->pf->n; i++) {
         const struct tail_pos_entry *e = ctx->pf->v[i];
-        if (e != pe && e->ino == pe->ino && e->pos > pos &&
+        if (e != pe && e->ino == pe->ino && e->pos > pos && e->pos != TAIL_POS_UNWATCHED &&
             (strcmp(e->path, path) == 0 || (real && strcmp(e->path, real) == 0))) {
             pos = e->pos;
         }
@@ -1765,9 +1777,16 @@ static bool tail_recover_leftovers(struct tail_ctx *ctx)
             o = tail_drain_new(ctx, p, &st, e->pos, tag, tl);
             ls_free(tag);
         }
-        if (o) {
+        if (o && (ctx->follow_inodes || strcmp(e->path, p) == 0)) {
             o->pe = e;
             e->live = true;
+        } else if (o) {
+            /* e is the path's own entry (access.log, naming the old file): the drain takes an
+             * entry under the name the file has, and e stays free for the successor to
+             * claim. Held by the drain, e made the successor append a second access.log
+             * line, and loading keeps only the later one: the old file's was lost. */
+            o->pe = tail_pos_add(ctx->pf, o->path, e->pos, e->ino);
+            o->pe->live = true;
         }
     }
     dir_ino_cache_release(&cache);
@@ -1801,8 +1820,12 @@ static bool tail_copied_since(struct tail_file *f)
         struct stat st;
         char *p;
 
+        /* a file the pos_file names or we follow is a rotated generation, not a copy (a
+         * renamed access.log.1 that nginx wrote to until its reopen) */
         if (strncmp(de->d_name, base, strlen(base)) != 0 || de->d_name[strlen(base)] == '\0' ||
-            tail_compressed_name(de->d_name) || (uint64_t)de->d_ino == f->ino) {
+            tail_compressed_name(de->d_name) || (uint64_t)de->d_ino == f->ino ||
+            tail_ino_followed(ctx, (uint64_t)de->d_ino) ||
+            tail_pos_has_ino(ctx->pf, (uint64_t)de->d_ino)) {
             continue;
         }
         p = slash ? ls_asprintf("%s%s%s", dir, slash == dir ? "" : "/", de->d_name)

@@ -547,6 +547,83 @@ def test_kill9_while_a_rotated_file_drains_reads_nothing_twice():
         assert got == list(range(30)), (case, got)
 
 
+def test_rotated_file_written_after_its_drain_or_while_down_is_read_once():
+    """Three ways a renamed log gets lines after logship stopped reading it, each read once:
+    (a) its drain is over (rotate_wait passed, no successor yet) and the writer adds a line
+        before creating the successor: found again when the successor appears;
+    (b) a restart drains it while the path has no successor, the successor appears, kill -9,
+        a line is added while down: read at the next restart (the drain's own pos_file entry
+        must survive the successor's);
+    (c) the successor is there, kill -9, the writer adds a line to the renamed file while
+        down: that line is read, and the successor is not taken for a truncated copy and
+        read again from its head."""
+    def lines(a, b):
+        return "".join(f"l {i}\n" for i in range(a, b))
+
+    def numbers(d):
+        return sorted(int(r["message"].split()[1]) for r in delivered(d))
+
+    # (a)
+    d = tmpdir()
+    log = os.path.join(d, "access.log")
+    write(log, lines(0, 10))
+    a = Agent(conf(source(log, d, parse="@type none", extra="rotate_wait 1") + file_match(d), d))
+    a.start()
+    wait_delivered(d, 10)
+    os.rename(log, log + ".1")
+    a.wait_log(r"stop following")
+    write(log + ".1", lines(10, 12), "a")
+    write(log, lines(12, 15))
+    wait_delivered(d, 15)
+    a.stop()
+    assert numbers(d) == list(range(15)), ("a", numbers(d))
+
+    # (b)
+    d = tmpdir()
+    log = os.path.join(d, "access.log")
+    write(log, lines(0, 10))
+    a = Agent(conf(source(log, d, parse="@type none", extra="rotate_wait 30") + file_match(d), d))
+    a.start()
+    wait_delivered(d, 10)
+    a.kill9()
+    a.out.close()
+    a.err.close()
+    os.rename(log, log + ".1")
+    write(log + ".1", lines(10, 12), "a")
+    a.start()                                   # drains .1; the path has no file yet
+    wait_delivered(d, 12)
+    write(log, lines(12, 15))                   # the successor, found by the 1 s refresh
+    wait_delivered(d, 15)
+    a.kill9()
+    a.out.close()
+    a.err.close()
+    write(log + ".1", lines(15, 17), "a")       # the old file gets more while down
+    a.start()
+    wait_delivered(d, 17)
+    a.stop()
+    assert numbers(d) == list(range(17)), ("b", numbers(d))
+
+    # (c)
+    d = tmpdir()
+    log = os.path.join(d, "access.log")
+    write(log, lines(0, 10))
+    a = Agent(conf(source(log, d, parse="@type none", extra="rotate_wait 30") + file_match(d), d))
+    a.start()
+    wait_delivered(d, 10)
+    os.rename(log, log + ".1")
+    write(log, lines(10, 15))
+    wait_delivered(d, 15)
+    time.sleep(1)                               # the pos_file is older than what follows
+    a.kill9()
+    a.out.close()
+    a.err.close()
+    write(log + ".1", lines(15, 16), "a")
+    a.start()
+    wait_delivered(d, 16)
+    a.stop()
+    assert numbers(d) == list(range(16)), ("c", numbers(d))
+
+
 def test_two_rotations_while_down_every_generation_read():
     """logship is down across two rotations (logrotate numbering: access.log -> .1, then .1 ->
     .2 and access.log -> .1): the pos_file names only the oldest generation, yet the middle
