@@ -401,6 +401,13 @@ static int rb_number(struct rb *r, struct rv *v)
         while (e[-1] == '0' && e[-2] != '.') {
             *--e = '\0';
         }
+        {
+            /* Ruby prints 0.00001 as 1.0e-05 (four zeros or more after the point) */
+            const char *f = strchr(digits, '.');
+            if (strncmp(digits, "0.", 2) == 0 && strspn(f + 1, "0") >= 4 && f[1 + strspn(f + 1, "0")]) {
+                return rb_fail(r, "a float literal Ruby prints with an exponent");
+            }
+        }
         v->s = ls_asprintf("%s%s", neg ? "-" : "", digits);
     } else {
         unsigned long long x;

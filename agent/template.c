@@ -273,6 +273,23 @@ static bool rb_receiver_word(const char *expr)
     return false;
 }
 
+/* expr calls something: a '(' or a last dotted part that is a method logship knows */
+static bool rb_method_like(const char *expr)
+{
+    const char *dot = strrchr(expr, '.');
+    size_t i;
+
+    if (strchr(expr, '(')) {
+        return true;
+    }
+    for (i = 0; dot && i < sizeof(rb_methods) / sizeof(rb_methods[0]); i++) {
+        if (strcmp(dot + 1, rb_methods[i].name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* expr as a P_RUBY part of t; false (no part added, the reason in msg) if rb_compile
  * refuses it, so that a v0.12 ${key.with.dots} can still be a field */
 static bool rb_try(struct ls_tmpl *t, const char *expr, unsigned flags, char *msg, size_t msglen)
@@ -355,8 +372,10 @@ int ls_tmpl_compile(struct ls_tmpl *t, const char *tmpl, unsigned flags, char *m
         } else {
             ok = false;
         }
-        if (ruby_refused && rb_receiver_word(expr)) {
-            ok = false;     /* time.year is Ruby logship does not do, not the field "time.year" */
+        if (ruby_refused && (rb_receiver_word(expr) || rb_method_like(expr))) {
+            /* time.year, message.downcase: Ruby logship does not do, not the fields named so
+             * (fluentd's record_transformer raises NameError for message.downcase) */
+            ok = false;
         }
         if (!ok && ruby_refused) {
             ls_free(expr);
@@ -482,17 +501,37 @@ static void rb_strftime(struct ls_buf *b, const char *fmt, const struct rbv *t)
         } else if (*d == 'Z' && t->utc) {
             ls_buf_append(&f, "UTC", 3);      /* gmtime_r's zone is "GMT" */
             c = d;
+        } else if (*d == 's') {
+            char e[24];
+            /* glibc's %s is mktime() of the broken-down time: wrong for a UTC one */
+            snprintf(e, sizeof(e), "%lld", (long long)t->sec);
+            ls_buf_append(&f, e, strlen(e));
+            c = d;
         } else {
             ls_buf_putc(&f, '%');
         }
     }
     ls_buf_cstr(&f);
+    if (f.len) {
+        /* the format is the configuration's (Ruby's directives replaced above); an output
+         * past the stack buffer is made again in a bigger one (0 is also a legal result) */
+        size_t cap = sizeof(out);
+        char *big = NULL, *o = out;
+        for (;;) {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-    /* the format is the configuration's (Ruby's directives replaced above) */
-    n = f.len ? strftime(out, sizeof(out), f.p, &tm) : 0;
+            n = strftime(o, cap, f.p, &tm);
 #pragma GCC diagnostic pop
-    ls_buf_append(b, out, n);
+            if (n > 0 || cap >= 64 * f.len + 4096) {
+                break;
+            }
+            cap *= 4;
+            big = ls_realloc(big, cap);
+            o = big;
+        }
+        ls_buf_append(b, o, n);
+        ls_free(big);
+    }
     ls_buf_release(&f);
 }
 
@@ -502,6 +541,7 @@ static int64_t rb_str_to_i(const char *p, size_t n)
     size_t i = 0;
     bool neg = false;
     uint64_t v = 0;
+    bool digit = false;
 
     while (i < n && (p[i] == ' ' || (p[i] >= '\t' && p[i] <= '\r'))) {
         i++;
@@ -510,9 +550,10 @@ static int64_t rb_str_to_i(const char *p, size_t n)
         neg = p[i++] == '-';
     }
     for (; i < n; i++) {
-        if (p[i] == '_' && v && i + 1 < n && p[i + 1] >= '0' && p[i + 1] <= '9') {
+        if (p[i] == '_' && digit && i + 1 < n && p[i + 1] >= '0' && p[i + 1] <= '9') {
             continue;
         }
+        digit = true;
         if (p[i] < '0' || p[i] > '9') {
             break;
         }
@@ -598,7 +639,13 @@ static bool rb_eval(const struct ls_tmpl_part *p, const struct ls_record *rec, s
             } else if (t == LS_V_STR) {
                 x->v = ls_vint(rb_str_to_i(x->v.u.s.p, x->v.u.s.len));
             } else if (t == LS_V_FLOAT) {
-                x->v = ls_vint((int64_t)x->v.u.f);
+                double fv = x->v.u.f;
+                if (fv != fv || fv == 1.0 / 0.0 || fv == -1.0 / 0.0) {
+                    return false;       /* Ruby: FloatDomainError */
+                }
+                /* past 64 bits Ruby makes a Bignum; the nearest 64-bit value here */
+                x->v = ls_vint(fv >= 9.2233720368547758e18 ? INT64_MAX
+                               : fv <= -9.2233720368547758e18 ? INT64_MIN : (int64_t)fv);
             } else if (t == LS_V_NULL) {
                 x->v = ls_vint(0);
             } else if (t != LS_V_INT) {
@@ -616,8 +663,12 @@ static bool rb_eval(const struct ls_tmpl_part *p, const struct ls_record *rec, s
                     q++;
                 }
                 /* Ruby reads decimal digits only: no hex, inf or nan */
-                x->v = ls_vfloat((*q == '-' || *q == '+' || *q == '.' || (*q >= '0' && *q <= '9'))
-                                 && strpbrk(z, "xXiInN") == NULL ? strtod(z, NULL) : 0.0);
+                const char *d = q + (*q == '-' || *q == '+');
+                bool num = (*d >= '0' && *d <= '9') || (*d == '.' && d[1] >= '0' && d[1] <= '9');
+                if (d[0] == '0' && (d[1] == 'x' || d[1] == 'X')) {
+                    num = false;     /* Ruby reads the "0" and stops; strtod would read hex */
+                }
+                x->v = ls_vfloat(num ? strtod(q, NULL) : 0.0);
             } else if (t == LS_V_INT) {
                 x->v = ls_vfloat((double)x->v.u.i);
             } else if (t == LS_V_NULL) {

@@ -251,7 +251,8 @@ def test_record_transformer_placeholders():
     assert "gone" not in r and r["b"] == "keep"
 
 def test_record_transformer_ruby_is_a_clear_error():
-    for expr in ('record["a"].gsub(/x/, "y")', 'Time.now.to_i + 1', 'time.year'):
+    for expr in ('record["a"].gsub(/x/, "y")', 'Time.now.to_i + 1', 'time.year',
+                 'message.downcase', 'a.b(1)'):
         path = conf('<filter **>\n  @type record_transformer\n  enable_ruby true\n  <record>\n'
                     f'    x ${{{expr}}}\n  </record>\n</filter>\n<match **>\n  @type null\n</match>\n')
         p = run(["-c", path, "--dry-run"])
@@ -268,7 +269,7 @@ def test_record_transformer_ruby_subset():
 <source>
   @type sample
   tag web.nginx.access
-  sample {"t":1709901296.75,"level":"  WARN \\t","n":"42abc","msg":"h\u00e9llo"}
+  sample {"t":1709901296.75,"level":"  WARN \\t","n":"42abc","msg":"h\u00e9llo","dur":"2.5 min","u":"0_12","hx":"0x1A"}
   count 1
 </source>
 <filter **>
@@ -293,6 +294,10 @@ def test_record_transformer_ruby_subset():
     tp ${tag_parts[1].upcase}
     len ${record["msg"].length}
     now ${Time.now.to_i}
+    epoch_utc ${time.utc.strftime('%s')}
+    dur ${record["dur"].to_f}
+    u ${record["u"].to_i}
+    hx ${record["hx"].to_f}
   </record>
 </filter>
 <match **>
@@ -311,6 +316,8 @@ def test_record_transformer_ruby_subset():
     assert r["lvl"] == "warn" and r["n"] == 42 and r["none"] == "" and r["tp"] == "NGINX", r
     assert r["len"] == 5, r     # characters, not bytes
     assert before <= r["now"] <= int(time.time()) + 1, r
+    assert r["epoch_utc"] == "1709901296", r     # glibc's %s would mktime() the UTC fields
+    assert r["dur"] == 2.5 and r["u"] == 12 and r["hx"] == 0.0, r
 
 
 def test_record_transformer_ruby_nil_method_goes_to_error_stream():

@@ -376,6 +376,10 @@ START_TEST(test_ruby_numbers)
     assert_err("k \"#{'a' + 1}\"\n", "'+' with a number");
     assert_err("k \"#{1 + 1}\"\n", "'+' with a number");
     assert_err("k \"#{99999999999999999999}\"\n", "beyond 64 bits");
+    assert_err("k \"#{0.00001}\"\n", "prints with an exponent");     /* Ruby: 1.0e-05 */
+    c = load("k \"#{0.0001}|#{-0.0}\"\n");
+    ck_assert_str_eq(val(c, NULL, "k"), "0.0001|-0.0");
+    ls_conf_destroy(c);
 }
 END_TEST
 
