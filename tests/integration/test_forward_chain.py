@@ -226,8 +226,10 @@ def test_app_edge_aggregator_s3_exactly_once_across_kill9():
     px = AckEater(p_agg)
     edge = Agent(edge_conf(de, p_edge, px.port, p_mon), name="edge").start()
     agg = Agent(agg_conf(da, p_agg, srv), name="agg").start()
-    edge.wait_log("logship started")
-    agg.wait_log("logship started")
+    # the aggregator's start waits for out_s3's start-up check against moto_server, whose
+    # first answers in a fresh root (no bytecode cache) took over 20 s once in CI
+    edge.wait_log("logship started", timeout=60)
+    agg.wait_log("logship started", timeout=60)
     total, kills = 0, {"edge": 0, "agg": 0}
     since = [0]     # records sent to the edge since its last start (its counter's zero)
 

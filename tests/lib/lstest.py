@@ -172,7 +172,13 @@ class Agent:
 
     def wait_log(self, pattern, timeout=20):
         rx = re.compile(pattern)
-        return wait_until(lambda: rx.search(self.log()), timeout, what=f"log /{pattern}/")
+        try:
+            return wait_until(lambda: rx.search(self.log()), timeout, what=f"log /{pattern}/")
+        except AssertionError as e:
+            # what the agent said instead, and whether it is still running: CI cannot rerun it
+            state = "running" if self.alive() else f"exited {self.p.poll()}"
+            raise AssertionError(f"{e}; {self.name} is {state}; its log ends:\n"
+                                 + "\n".join(self.log().splitlines()[-15:])) from None
 
 def mapped_libs(pid):
     """Real paths of the shared objects process pid has mapped."""
