@@ -254,6 +254,18 @@ refuse:
     return LS_ERROR;
 }
 
+static void part_release(struct ls_tmpl_part *p)
+{
+    size_t k;
+
+    ls_free(p->text);
+    ls_accessor_release(&p->field);
+    for (k = 0; k < p->ncalls; k++) {
+        ls_free(p->calls[k].arg);
+    }
+    ls_free(p->calls);
+}
+
 /* expr starts with a name that is Ruby's in enable_ruby (time, Time, record...), not a key */
 static bool rb_receiver_word(const char *expr)
 {
@@ -295,16 +307,11 @@ static bool rb_method_like(const char *expr)
 static bool rb_try(struct ls_tmpl *t, const char *expr, unsigned flags, char *msg, size_t msglen)
 {
     struct ls_tmpl_part *p = add_part(t, P_RUBY, NULL, 0, 0);
-    size_t k;
 
     if (rb_compile(p, expr, flags, msg, msglen) == LS_OK) {
         return true;
     }
-    ls_accessor_release(&p->field);
-    for (k = 0; k < p->ncalls; k++) {
-        ls_free(p->calls[k].arg);
-    }
-    ls_free(p->calls);
+    part_release(p);
     t->n--;
     return false;
 }
@@ -400,15 +407,10 @@ int ls_tmpl_compile(struct ls_tmpl *t, const char *tmpl, unsigned flags, char *m
 
 void ls_tmpl_release(struct ls_tmpl *t)
 {
-    size_t i, k;
+    size_t i;
 
     for (i = 0; i < t->n; i++) {
-        ls_free(t->parts[i].text);
-        ls_accessor_release(&t->parts[i].field);
-        for (k = 0; k < t->parts[i].ncalls; k++) {
-            ls_free(t->parts[i].calls[k].arg);
-        }
-        ls_free(t->parts[i].calls);
+        part_release(&t->parts[i]);
     }
     ls_free(t->parts);
     memset(t, 0, sizeof(*t));

@@ -1659,13 +1659,20 @@ static uint64_t tail_furthest_pos(const struct tail_ctx *ctx, const struct tail_
                                   const char *path)
 {
     uint64_t pos = pe->pos;
-    char *real = realpath(path, NULL);
+    char *real = NULL;
+    bool resolved = false;
     size_t i;
 
     for (i = 0; ctx->pf && i < ctx->pf->n; i++) {
         const struct tail_pos_entry *e = ctx->pf->v[i];
-        if (e != pe && e->ino == pe->ino && e->pos > pos && e->pos != TAIL_POS_UNWATCHED &&
-            (strcmp(e->path, path) == 0 || (real && strcmp(e->path, real) == 0))) {
+        if (e == pe || e->ino != pe->ino || e->pos <= pos || e->pos == TAIL_POS_UNWATCHED) {
+            continue;
+        }
+        if (strcmp(e->path, path) != 0 && !resolved) {
+            real = realpath(path, NULL);    /* only when a candidate names it otherwise */
+            resolved = true;
+        }
+        if (strcmp(e->path, path) == 0 || (real && strcmp(e->path, real) == 0)) {
             pos = e->pos;
         }
     }

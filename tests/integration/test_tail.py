@@ -563,13 +563,24 @@ def test_rotated_file_written_after_its_drain_or_while_down_is_read_once():
     def numbers(d):
         return sorted(int(r["message"].split()[1]) for r in delivered(d))
 
+    def tailing(rotate_wait):
+        """A tail of l 0..9 into out_file, those delivered: (dir, log path, agent)."""
+        d = tmpdir()
+        log = os.path.join(d, "access.log")
+        write(log, lines(0, 10))
+        a = Agent(conf(source(log, d, parse="@type none", extra=f"rotate_wait {rotate_wait}")
+                       + file_match(d), d))
+        a.start()
+        wait_delivered(d, 10)
+        return d, log, a
+
+    def kill9(a):
+        a.kill9()
+        a.out.close()
+        a.err.close()
+
     # (a)
-    d = tmpdir()
-    log = os.path.join(d, "access.log")
-    write(log, lines(0, 10))
-    a = Agent(conf(source(log, d, parse="@type none", extra="rotate_wait 1") + file_match(d), d))
-    a.start()
-    wait_delivered(d, 10)
+    d, log, a = tailing(1)
     os.rename(log, log + ".1")
     a.wait_log(r"stop following")
     write(log + ".1", lines(10, 12), "a")
@@ -579,24 +590,15 @@ def test_rotated_file_written_after_its_drain_or_while_down_is_read_once():
     assert numbers(d) == list(range(15)), ("a", numbers(d))
 
     # (b)
-    d = tmpdir()
-    log = os.path.join(d, "access.log")
-    write(log, lines(0, 10))
-    a = Agent(conf(source(log, d, parse="@type none", extra="rotate_wait 30") + file_match(d), d))
-    a.start()
-    wait_delivered(d, 10)
-    a.kill9()
-    a.out.close()
-    a.err.close()
+    d, log, a = tailing(30)
+    kill9(a)
     os.rename(log, log + ".1")
     write(log + ".1", lines(10, 12), "a")
     a.start()                                   # drains .1; the path has no file yet
     wait_delivered(d, 12)
     write(log, lines(12, 15))                   # the successor, found by the 1 s refresh
     wait_delivered(d, 15)
-    a.kill9()
-    a.out.close()
-    a.err.close()
+    kill9(a)
     write(log + ".1", lines(15, 17), "a")       # the old file gets more while down
     a.start()
     wait_delivered(d, 17)
@@ -604,19 +606,12 @@ def test_rotated_file_written_after_its_drain_or_while_down_is_read_once():
     assert numbers(d) == list(range(17)), ("b", numbers(d))
 
     # (c)
-    d = tmpdir()
-    log = os.path.join(d, "access.log")
-    write(log, lines(0, 10))
-    a = Agent(conf(source(log, d, parse="@type none", extra="rotate_wait 30") + file_match(d), d))
-    a.start()
-    wait_delivered(d, 10)
+    d, log, a = tailing(30)
     os.rename(log, log + ".1")
     write(log, lines(10, 15))
     wait_delivered(d, 15)
     time.sleep(1)                               # the pos_file is older than what follows
-    a.kill9()
-    a.out.close()
-    a.err.close()
+    kill9(a)
     write(log + ".1", lines(15, 16), "a")
     a.start()
     wait_delivered(d, 16)
