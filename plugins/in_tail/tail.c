@@ -1986,8 +1986,8 @@ static void tail_file_close(struct tail_file *f)
  * after logship's last pos_file write (less 2 s: the copy may end just before that write; older
  * copies renamed since keep their older times); after two copytruncates while logship was down
  * that is the second one's copy, and the first one's rest is not read (README). It is read from
- * at under the old generation's key (device, inode of the path, first line), so the outputs drop
- * what they already hold. The lines written between the copy and the truncation are in neither
+ * at, or from further on where the buffers already hold the old generation (its key: device,
+ * inode of the path, first line), under a key of its own. The lines written between the copy and the truncation are in neither
  * file: copytruncate loses them (README).
  */
 static void tail_read_copy(struct tail_file *f, uint64_t fp, uint64_t at)
@@ -2078,9 +2078,17 @@ static void tail_read_copy(struct tail_file *f, uint64_t fp, uint64_t at)
         if (of) {
             uint64_t dpos;
 
-            of->fp = found_fp;
-            of->key = ls_source_key(k, sizeof(k));
-            dpos = ls_source_durable_pos(ctx->ins->engine, of->key);
+            /* The drain keeps its own key (device, the copy's inode, first line): a restart
+             * finds it through its pos_file entry under that key, and resumes where the
+             * buffers are when the pos_file is behind them. Read under the truncated file's
+             * key, the lines its chunks held past the entry were read again after a kill -9
+             * (and would be after a power loss). That key still says how far the buffers
+             * hold the generation we were reading. */
+            if (of->key == 0) {
+                of->fp = found_fp;
+                tail_set_key(of);
+            }
+            dpos = ls_source_durable_pos(ctx->ins->engine, ls_source_key(k, sizeof(k)));
             if (dpos > of->read_pos && dpos <= (uint64_t)fst.st_size) {
                 of->read_pos = of->line_start = of->safe = of->committed = dpos;
             }

@@ -245,3 +245,64 @@ def test_copytruncate_crash_loop_exactly_once():
     a.start()
     _verdict(d, log, a, written, f"seed {seed}, {rounds} kill -9 rounds, {rotations} "
                                  f"copytruncate rotations", unseen)
+
+
+def _pos_entries(d):
+    """The pos_file's lines as [path, pos, inode] (ints), in file order."""
+    if not os.path.exists(os.path.join(d, "tail.pos")):
+        return []
+    with open(os.path.join(d, "tail.pos")) as f:
+        return [[p, int(o, 16), int(i, 16)] for p, o, i in
+                (l.rstrip("\n").split("\t")[:3] for l in f if l.count("\t") >= 2)]
+
+
+def test_pos_file_behind_the_buffer_during_a_copy_drain_reads_nothing_twice():
+    """The pos_file can lag the file buffer: after a power loss, or a kill -9 between a
+    chunk's frame and the pos_file write (a crash loop under ASan hit it: 191 duplicates).
+    The restart then resumes each file where the buffer is, by the file's source key. A
+    copytruncate copy's drain must keep one key across the restart: it used the truncated
+    file's inode while live and its own after a restart, so the lines its chunks held were
+    read again. Here its entry is set back to where the copy drain began, with the chunks
+    that hold the rest undelivered (the output fails until the restart)."""
+    import signal
+
+    def lines(a, b):
+        return "".join(f"cr {i} {'x' * 40}\n" for i in range(a, b))
+
+    d = tmpdir()
+    log = os.path.join(d, "access.log")
+    lstest.write(log, lines(0, 200))
+    first = os.path.getsize(log)
+    cfg = relkit.tail_to_fault(d, log, fault="fail_for 3600", src_extra="rotate_wait 60")
+    a = Agent(cfg)
+    a.start()
+
+    def entry(name, at_least):
+        for p, o, _ in _pos_entries(d):
+            if p == name and o != 0xffffffffffffffff and o >= at_least:
+                return True
+        return False
+    lstest.wait_until(lambda: entry(log, first), 20, what="the log read to its end")
+    a.p.send_signal(signal.SIGSTOP)          # the copy and truncation happen between two looks
+    try:
+        lstest.write(log, lines(200, 400), "a")
+        with open(log, "rb") as src, open(log + ".1", "wb") as dst:
+            dst.write(src.read())
+        copy = os.path.getsize(log + ".1")
+        os.truncate(log, 0)
+        lstest.write(log, lines(400, 410), "a")
+    finally:
+        a.p.send_signal(signal.SIGCONT)
+    a.wait_log("was copied to")
+    lstest.wait_until(lambda: entry(log + ".1", copy), 20, what="the copy read to its end")
+    a.kill9()
+    a.out.close()
+    a.err.close()
+    # the copy's entry back where its drain began, as a pos_file older than the buffer has it
+    ents = _pos_entries(d)
+    assert [e for e in ents if e[0] == log + ".1"], ents
+    lstest.write(os.path.join(d, "tail.pos"), "".join(
+        f"{p}\t{(first if p == log + '.1' else o):016x}\t{i:016x}\n" for p, o, i in ents))
+    relkit.tail_to_fault(d, log, src_extra="rotate_wait 60")     # delivers now
+    a.start()
+    _verdict(d, log, a, 410, "a copy drained, its pos_file entry behind the buffer")
