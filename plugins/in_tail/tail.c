@@ -1479,6 +1479,44 @@ static char *tail_locate(const char *path, uint64_t ino, struct stat *st)
     return tail_locate_in(path, ino, st, NULL);
 }
 
+/*
+ * A new entry for a file under the name path. An older entry with that name and another inode
+ * is a file renamed again since its entry was written (a drain's access.log.1, now
+ * access.log.2 after the next rotation): it moves first to the name its file has now. A start
+ * keeps only the last line of a name (fluentd's rule), so two lines named access.log.1 lost
+ * the older file's position: its lines written late were never read, and it was then taken
+ * for a copytruncate copy newer than the pos_file, which read the followed file again.
+ */
+static struct tail_pos_entry *tail_pos_add_named(struct tail_ctx *ctx, const char *path,
+                                                 uint64_t pos, uint64_t ino)
+{
+    struct tail_pos *pf = ctx->pf;
+    size_t i;
+
+    for (i = 0; !ctx->follow_inodes && i < pf->n; i++) {
+        struct tail_pos_entry *e = pf->v[i];
+        struct tail_file *o;
+        struct stat st;
+        char *now;
+
+        if (e->ino == ino || e->pos == TAIL_POS_UNWATCHED || strcmp(e->path, path) != 0 ||
+            (now = tail_locate(path, e->ino, &st)) == NULL) {
+            continue;
+        }
+        if (strcmp(now, path) != 0) {
+            for (o = ctx->files; o; o = o->next) {
+                if (o->pe == e && strcmp(o->path, e->path) == 0) {
+                    ls_free(o->path);
+                    o->path = ls_strdup(now);
+                }
+            }
+            (void)tail_pos_rename(pf, e, now);
+        }
+        ls_free(now);
+    }
+    return tail_pos_add(pf, path, pos, ino);
+}
+
 /* Read a file that is no longer under a followed path (found at start) from pos to its end. */
 static struct tail_file *tail_drain_new(struct tail_ctx *ctx, char *path, struct stat *st,
                                         uint64_t pos, const char *tag, size_t tag_len)
@@ -1633,7 +1671,7 @@ static void tail_find_generations(struct tail_ctx *ctx, struct tail_file *nf, ui
         {
             struct tail_file *of = tail_drain_new(ctx, p, &st, 0, nf->tag, nf->tag_len);
             if (of && ctx->pf) {
-                of->pe = tail_pos_add(ctx->pf, of->path, of->committed, of->ino);
+                of->pe = tail_pos_add_named(ctx, of->path, of->committed, of->ino);
                 of->pe->live = true;
             }
         }
@@ -1723,7 +1761,7 @@ static void tail_find_rotated(struct tail_ctx *ctx, struct tail_file *nf, struct
         of = tail_drain_new(ctx, p, &st, a_pos, nf->tag, nf->tag_len);
         if (of && ctx->pf) {
             /* its own entry, written before the path's entry moves to the new inode */
-            of->pe = tail_pos_add(ctx->pf, of->path, of->committed, of->ino);
+            of->pe = tail_pos_add_named(ctx, of->path, of->committed, of->ino);
             of->pe->live = true;
         }
     }
@@ -1792,7 +1830,7 @@ static bool tail_recover_leftovers(struct tail_ctx *ctx)
              * entry under the name the file has, and e stays free for the successor to
              * claim. Held by the drain, e made the successor append a second access.log
              * line, and loading keeps only the later one: the old file's was lost. */
-            o->pe = tail_pos_add(ctx->pf, o->path, e->pos, e->ino);
+            o->pe = tail_pos_add_named(ctx, o->path, e->pos, e->ino);
             o->pe->live = true;
         }
     }
@@ -2093,7 +2131,7 @@ static void tail_read_copy(struct tail_file *f, uint64_t fp, uint64_t at)
                 of->read_pos = of->line_start = of->safe = of->committed = dpos;
             }
             if (ctx->pf) {
-                of->pe = tail_pos_add(ctx->pf, of->path, of->committed, of->ino);
+                of->pe = tail_pos_add_named(ctx, of->path, of->committed, of->ino);
                 of->pe->live = true;
             }
             if (ctx->started) {
@@ -2144,7 +2182,7 @@ static void tail_rotated(struct tail_file *f, bool path_exists)
         char *real = tail_fd_path(f->fd);
         f->pe = NULL;
         if (real && strcmp(real, f->path) != 0 && ctx->pf) {
-            f->pe = tail_pos_add(ctx->pf, real, f->committed, f->ino);
+            f->pe = tail_pos_add_named(ctx, real, f->committed, f->ino);
             f->pe->live = true;
         }
         ls_free(real);
@@ -2410,7 +2448,7 @@ static void tail_refresh_now(struct tail_ctx *ctx)
                     o->pe = NULL;
                 }
                 if (o->pe == NULL && ctx->pf) {
-                    o->pe = tail_pos_add(ctx->pf, cand[i].path, o->committed, o->ino);
+                    o->pe = tail_pos_add_named(ctx, cand[i].path, o->committed, o->ino);
                     o->pe->live = true;
                 }
                 ls_free(o->path);

@@ -619,6 +619,42 @@ def test_rotated_file_written_after_its_drain_or_while_down_is_read_once():
     assert numbers(d) == list(range(16)), ("c", numbers(d))
 
 
+def test_second_rotation_during_a_drain_keeps_the_first_files_position():
+    """Two rotations within rotate_wait: the first one's drain (access.log.1) is renamed to
+    access.log.2 while it drains, and the second one's file takes the name access.log.1.
+    Both had a pos_file line named access.log.1, and a start keeps only the last line of a
+    name (fluentd's rule), so after a kill -9 the first file's lines written late (a writer
+    still holding it open) were never read. The older entry now moves to its file's name."""
+    def lines(a, b):
+        return "".join(f"l {i}\n" for i in range(a, b))
+
+    d = tmpdir()
+    log = os.path.join(d, "access.log")
+    write(log, lines(0, 10))
+    a = Agent(conf(source(log, d, parse="@type none", extra="rotate_wait 60") + file_match(d),
+                   d))
+    a.start()
+    wait_delivered(d, 10)
+    os.rename(log, log + ".1")
+    write(log, lines(10, 15))
+    wait_delivered(d, 15)
+    os.rename(log + ".1", log + ".2")
+    os.rename(log, log + ".1")
+    write(log, lines(15, 20))
+    wait_delivered(d, 20)
+    a.kill9()
+    a.out.close()
+    a.err.close()
+    names = [l.split("\t")[0] for l in lstest.read(os.path.join(d, "tail.pos")).splitlines()]
+    assert len(names) == len(set(names)), names
+    write(log + ".2", lines(20, 22), "a")        # the first file, written late while down
+    a.start()
+    recs = wait_delivered(d, 22)
+    a.stop()
+    got = sorted(int(r["message"].split()[1]) for r in recs)
+    assert got == list(range(22)), got
+
+
 def test_two_rotations_while_down_every_generation_read():
     """logship is down across two rotations (logrotate numbering: access.log -> .1, then .1 ->
     .2 and access.log -> .1): the pos_file names only the oldest generation, yet the middle
