@@ -80,15 +80,22 @@ def _in_files(log):
     have = set()
     for p in [log] + glob.glob(log + ".*"):
         with open(p, "rb") as f:
-            for line in f.read().decode().splitlines():
+            for line in _whole_lines(f.read()):
                 if line.startswith("cr "):
                     have.add(int(line.split()[1]))
     return have
 
 
+def _whole_lines(data):
+    """The lines data ends with a newline: logrotate may copy while a write is under way, and
+    the copy's partial last line never gets its end (the rest of it went with the truncation),
+    so it is not a record."""
+    return data.decode().split("\n")[:-1]
+
+
 def _copy_lines(log):
     with open(log + ".1", "rb") as f:
-        return {int(l.split()[1]) for l in f.read().decode().splitlines() if l.startswith("cr ")}
+        return {int(l.split()[1]) for l in _whole_lines(f.read()) if l.startswith("cr ")}
 
 
 def _where(log, n):
