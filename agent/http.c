@@ -226,6 +226,7 @@ static int build_req(const struct ls_http_req *req, uint32_t id, struct ls_buf *
     q.timeout = req->timeout;
     q.connect_timeout = req->connect_timeout;
     q.low_speed_time = req->low_speed_time;
+    q.tls_min = (uint32_t)req->tls_min;
     *pass_fd = -1;
     *own_fd = false;
     ls_buf_append(out, &q, sizeof(q));
@@ -234,6 +235,10 @@ static int build_req(const struct ls_http_req *req, uint32_t id, struct ls_buf *
     add_str(out, req->url);
     add_str(out, req->ca_file);
     add_str(out, req->proxy);
+    add_str(out, req->client_cert);
+    add_str(out, req->client_key);
+    add_str(out, req->key_passwd);
+    add_str(out, req->ciphers);
     if (req->headers) {
         for (i = 0; i < req->headers->len; i += strlen(req->headers->p + i) + 1) {
             add_str(out, req->headers->p + i);

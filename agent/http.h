@@ -40,6 +40,13 @@ struct ls_http_req {
     size_t max_response;          /* cap on the response body (0: 1 MiB) */
     bool path_as_is;              /* send the URL path as given (no "/../" squashing): signed S3 keys */
     bool no_proxy;                /* never via a proxy (link-local metadata endpoints) */
+    /* TLS client authentication and protocol choice (out_http's tls_* parameters); NULL/0:
+     * none, curl's defaults */
+    const char *client_cert;      /* PEM file: the certificate, then any intermediates */
+    const char *client_key;       /* PEM file */
+    const char *key_passwd;
+    const char *ciphers;          /* OpenSSL cipher list (TLS 1.2 and lower) */
+    int tls_min;                  /* lowest TLS version: 0 curl's default, 1 1.1, 2 1.2, 3 1.3 */
 };
 
 struct ls_http_resp {

@@ -350,7 +350,7 @@ static void start_request(char *msg, size_t len, int fd)
 {
     struct ls_http_wire_req q;
     struct xfer *x;
-    const char *p, *end, *method, *url, *ca, *proxy;
+    const char *p, *end, *method, *url, *ca, *proxy, *cert, *key, *passwd, *ciphers;
     CURL *e;
     uint32_t i;
     bool has_body;
@@ -389,7 +389,12 @@ static void start_request(char *msg, size_t len, int fd)
     url = next_str(&p, end);
     ca = next_str(&p, end);
     proxy = next_str(&p, end);
-    if (method == NULL || url == NULL || ca == NULL || proxy == NULL) {
+    cert = next_str(&p, end);
+    key = next_str(&p, end);
+    passwd = next_str(&p, end);
+    ciphers = next_str(&p, end);
+    if (method == NULL || url == NULL || ca == NULL || proxy == NULL || cert == NULL ||
+        key == NULL || passwd == NULL || ciphers == NULL) {
         ls_free(msg);
         fail_early(q.id, fd, "malformed request strings");
         return;
@@ -451,6 +456,23 @@ static void start_request(char *msg, size_t len, int fd)
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, (q.flags & LS_HTTP_W_VERIFY) ? 2L : 0L);
     if (ca[0]) {
         curl_easy_setopt(e, CURLOPT_CAINFO, ca);
+    }
+    if (cert[0]) {
+        curl_easy_setopt(e, CURLOPT_SSLCERT, cert);
+    }
+    if (key[0]) {
+        curl_easy_setopt(e, CURLOPT_SSLKEY, key);
+    }
+    if (passwd[0]) {
+        curl_easy_setopt(e, CURLOPT_KEYPASSWD, passwd);
+    }
+    if (ciphers[0]) {
+        curl_easy_setopt(e, CURLOPT_SSL_CIPHER_LIST, ciphers);
+    }
+    if (q.tls_min >= 1 && q.tls_min <= 3) {
+        static const long v[] = { 0, CURL_SSLVERSION_TLSv1_1, CURL_SSLVERSION_TLSv1_2,
+                                  CURL_SSLVERSION_TLSv1_3 };
+        curl_easy_setopt(e, CURLOPT_SSLVERSION, v[q.tls_min]);
     }
     if (q.flags & LS_HTTP_W_NO_PROXY) {
         curl_easy_setopt(e, CURLOPT_NOPROXY, "*");

@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define LS_HTTP_WIRE_MAGIC 0x4c534832u      /* "LSH2" */
+#define LS_HTTP_WIRE_MAGIC 0x4c534833u      /* "LSH3" */
 #define LS_HTTP_WIRE_MAX (160 * 1024)       /* largest datagram either side sends */
 #define LS_HTTP_WIRE_INLINE (32 * 1024)     /* bodies up to this travel inside the datagram */
 #define LS_HTTP_WIRE_HDRS (64 * 1024)       /* response header bytes kept */
@@ -30,15 +30,16 @@ enum {
     LS_HTTP_W_PING = 1u << 5,            /* no request: answer at once (is the helper alive?) */
 };
 
-/* followed by strings_len bytes: method, url, ca_file, proxy, then nheaders header lines, each
- * NUL-terminated (an empty ca_file/proxy means none); then the inline body */
+/* followed by strings_len bytes: method, url, ca_file, proxy, client_cert, client_key,
+ * key_passwd, ciphers, then nheaders header lines, each NUL-terminated (an empty string means
+ * none); then the inline body */
 struct ls_http_wire_req {
     uint32_t magic;
     uint32_t id;
     uint32_t flags;
     uint32_t nheaders;
     uint32_t strings_len;
-    uint32_t pad;
+    uint32_t tls_min;             /* ls_http_req's tls_min */
     uint64_t body_off;
     uint64_t body_len;
     uint64_t max_response;
