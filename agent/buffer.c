@@ -1598,15 +1598,16 @@ static void queue_remove(struct ls_buffer *b, struct ls_chunk *c)
 }
 
 /* keep a chunk that could not be delivered: backup/ in the buffer dir (never deleted) */
-static void chunk_backup(struct ls_buffer *b, struct ls_chunk *c)
+/* why: what the error line says made logship give the chunk up */
+static void chunk_backup(struct ls_buffer *b, struct ls_chunk *c, const char *why)
 {
     char *dir, *dst;
     const char *root;
 
     queue_remove(b, c);
     if (b->c.disable_chunk_backup) {
-        ls_plg_error(b->out, "giving up on chunk %s (%llu records): disable_chunk_backup is set",
-                     c->id, (unsigned long long)c->info.records);
+        ls_plg_error(b->out, "%s for chunk %s (%llu records); disable_chunk_backup is set: it is "
+                     "dropped", why, c->id, (unsigned long long)c->info.records);
         b->out->metrics.dropped += c->info.records;
         chunk_purge(c);
         return;
@@ -1635,7 +1636,7 @@ static void chunk_backup(struct ls_buffer *b, struct ls_chunk *c)
             ls_plg_error(b->out, "cannot write backup '%s' (%d: %s)", dst, errno, strerror(errno));
         }
     }
-    ls_plg_error(b->out, "retries exhausted for chunk %s (%llu records); kept in '%s'", c->id,
+    ls_plg_error(b->out, "%s for chunk %s (%llu records); kept in '%s'", why, c->id,
                  (unsigned long long)c->info.records, dst);
     b->total_bytes -= chunk_bytes(c) <= b->total_bytes ? chunk_bytes(c) : b->total_bytes;
     if (b->type == BUF_FILE) {
@@ -1721,14 +1722,14 @@ static void write_finished(struct ls_buffer *b, struct ls_chunk *c, int rc, cons
             b->failed = true;
             return;
         }
-        chunk_backup(b, c);
+        chunk_backup(b, c, "the secondary output failed");
         return;
     }
     if (rc == LS_DECLINED) {
         /* unrecoverable (fluentd's UnrecoverableError): retrying cannot help */
         if (core->secondary) {
-            ls_plg_warn(b->out, "unrecoverable error for chunk %s; handing it to the secondary "
-                        "output", c->id);
+            ls_plg_warn(b->out, "unrecoverable error for chunk %s (%s); handing it to the "
+                        "secondary output", c->id, msg ? msg : "error");
             chunk_abandon(b, c);
             start_write(b, c, core->secondary);
             return;
@@ -1737,7 +1738,11 @@ static void write_finished(struct ls_buffer *b, struct ls_chunk *c, int rc, cons
             b->failed = true;
         }
         chunk_abandon(b, c);
-        chunk_backup(b, c);
+        {
+            char *why = ls_asprintf("unrecoverable error (%s)", msg ? msg : "error");
+            chunk_backup(b, c, why);
+            ls_free(why);
+        }
         return;
     }
     if (b->retries == 0) {
@@ -1762,7 +1767,7 @@ static void write_finished(struct ls_buffer *b, struct ls_chunk *c, int rc, cons
             return;
         }
         chunk_abandon(b, c);
-        chunk_backup(b, c);
+        chunk_backup(b, c, "retries exhausted");
         b->retries = 0;
         return;
     }
