@@ -10,7 +10,7 @@
 #include <time.h>
 
 enum part_kind { P_LIT, P_HOST, P_TAG, P_TAG_PART, P_TAG_PREFIX, P_TAG_SUFFIX, P_TIME, P_FIELD,
-                 P_RUBY };
+                 P_RUBY, P_NIL };
 
 /* enable_ruby: a receiver, then methods (see rb_compile) */
 enum rb_recv { RB_TIME, RB_NOW, RB_FIELD, RB_TAG, RB_HOST, RB_TAG_PART };
@@ -376,6 +376,13 @@ int ls_tmpl_compile(struct ls_tmpl *t, const char *tmpl, unsigned flags, char *m
             } else {
                 ok = false;
             }
+        } else if (flags & LS_TMPL_UNKNOWN_NIL) {
+            /* fluentd v1 warns on every record and expands it to nil; once here is enough */
+            add_part(t, P_NIL, NULL, 0, 0);
+            snprintf(msg, msglen, "unknown placeholder `${%s}`: fluentd v1 expands it to nothing "
+                     "(null as a whole value)%s", expr,
+                     strpbrk(expr, "[.(\"' ") ? "" : "; for the record's field write "
+                     "${record[\"...\"]} (${key} was fluentd v0.12's shortcut)");
         } else {
             ok = false;
         }
@@ -839,6 +846,8 @@ static void expand_part(const struct ls_tmpl_part *p, const struct ls_record *re
             ls_ruby_put_value(b, &v, false);
         }
         break;
+    case P_NIL:
+        break;
     }
 }
 
@@ -873,6 +882,10 @@ bool ls_tmpl_field_value(const struct ls_tmpl *t, const struct ls_record *rec,
         *out = rb_value(&t->parts[0], rec);
         return true;
     }
+    if (t->n == 1 && t->parts[0].kind == P_NIL) {
+        *out = ls_vnull();
+        return true;
+    }
     if (t->n != 1 || t->parts[0].kind != P_FIELD) {
         return false;
     }
@@ -893,7 +906,7 @@ bool ls_tmpl_single_value(const struct ls_tmpl *t, const struct ls_record *rec,
         return false;
     }
     p = &t->parts[0];
-    if (p->kind == P_FIELD) {
+    if (p->kind == P_FIELD || p->kind == P_RUBY || p->kind == P_NIL) {
         return ls_tmpl_field_value(t, rec, out);
     }
     if (p->kind == P_TIME && p->epoch) {

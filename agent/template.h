@@ -19,6 +19,10 @@ enum ls_tmpl_flags {
     LS_TMPL_NO_HOSTNAME  = 1 << 2,  /* record_modifier has no hostname variable */
     LS_TMPL_NO_TAG_FIXES = 1 << 3,  /* no tag_prefix/tag_suffix (record_modifier) */
     LS_TMPL_RUBY         = 1 << 4,  /* enable_ruby: ${time.strftime('%F')} and the like */
+    /* fluentd v1's record_transformer without Ruby: any other ${...} (the v0.12 shortcut
+     * ${key} among them) is an unknown placeholder, nil; compile returns LS_OK with a warning
+     * in msg */
+    LS_TMPL_UNKNOWN_NIL  = 1 << 5,
 };
 
 struct ls_tmpl_part;
@@ -38,9 +42,10 @@ void ls_tmpl_expand(const struct ls_tmpl *t, const struct ls_record *rec, struct
 /* The expansion as a string value in rec's arena. */
 struct ls_value ls_tmpl_expand_value(const struct ls_tmpl *t, const struct ls_record *rec);
 /*
- * A template that is exactly one field placeholder (${record["k"]}, ${k}) or one Ruby
- * expression (${time.to_i}): true, with the value as Ruby has it (typed; null when the field
- * is missing) in *out. False for anything else.
+ * A template that is exactly one field placeholder (${record["k"]}, ${k}), one Ruby
+ * expression (${time.to_i}) or one unknown placeholder: true, with the value as Ruby has it
+ * (typed; null when the field is missing or the placeholder unknown) in *out. False for
+ * anything else.
  */
 bool ls_tmpl_field_value(const struct ls_tmpl *t, const struct ls_record *rec,
                          struct ls_value *out);

@@ -4,9 +4,10 @@
  * <record> values are templates expanded per record: ${hostname}, ${tag},
  * ${tag_parts[N]} (negative N from the end), ${tag_prefix[N]},
  * ${tag_suffix[N]}, ${time} (the event time, as fluentd prints it), and
- * ${record["key"]} / ${key} for a field of the record. A value that is a
- * single placeholder of a field keeps that field's type (fluentd's
- * auto_typecast). With enable_ruby, also the Ruby real files write (template.c:
+ * ${record["key"]} for a field of the record. Any other ${...} is fluentd v1's unknown
+ * placeholder: nothing (nil as a whole value), warned at start; v0.12's shortcut ${key} for
+ * a field went in fluentd v0.14.10. A value that is a single placeholder keeps its
+ * value's type (fluentd's auto_typecast). With enable_ruby, also the Ruby real files write (template.c:
  * ${time.strftime('%Y-%m-%dT%H:%M:%S%z')}, ${Time.now.to_i}, ${record["k"].downcase});
  * a template that needs more Ruby is a configuration error that says so.
  * Templates are parsed once at init into literal/placeholder parts.
@@ -87,11 +88,15 @@ static int rt_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
                 f = &ctx->fields[i];
                 ls_tmpl_release(&f->tmpl);
             }
+            msg[0] = '\0';
             if (ls_tmpl_compile(&f->tmpl, p->value,
-                                LS_TMPL_KEY_SHORTCUT | (ctx->enable_ruby ? LS_TMPL_RUBY : 0), msg,
+                                ctx->enable_ruby ? LS_TMPL_RUBY : LS_TMPL_UNKNOWN_NIL, msg,
                                 sizeof(msg)) != LS_OK) {
                 snprintf(err, errlen, "%s:%d: %s", p->file, p->line, msg);
                 return LS_ERROR;
+            }
+            if (msg[0]) {
+                ls_plg_warn(ins, "%s:%d: %s", p->file, p->line, msg);
             }
         }
     }
@@ -112,7 +117,7 @@ static int rt_filter(struct ls_instance *ins, struct ls_record *rec)
     vals = ls_arena_alloc(rec->arena, (ctx->nfields ? ctx->nfields : 1) * sizeof(*vals));
     for (i = 0; i < ctx->nfields; i++) {
         struct rt_field *f = &ctx->fields[i];
-        if (ctx->auto_typecast && ls_tmpl_field_value(&f->tmpl, rec, &vals[i])) {
+        if (ctx->auto_typecast && ls_tmpl_single_value(&f->tmpl, rec, &vals[i])) {
             continue;
         }
         vals[i] = ls_tmpl_expand_value(&f->tmpl, rec);

@@ -234,6 +234,8 @@ def test_record_transformer_placeholders():
     tag ${tag}
     copy ${a}
     text a=${a}
+    field ${record["a"]}
+    past ${tag_parts[7]}
   </record>
 </filter>
 <match **>
@@ -247,7 +249,12 @@ def test_record_transformer_placeholders():
     assert r["part1"] == "nginx" and r["last"] == "access"
     assert r["prefix"] == "web.nginx" and r["suffix"] == "nginx.access"
     assert r["tag"] == "web.nginx.access"
-    assert r["copy"] == 1 and r["text"] == "a=1"
+    # fluentd v1: ${a} is an unknown placeholder (v0.12's shortcut went in v0.14.10), nil
+    # alone and nothing inside a string, warned about; ${tag_parts[N]} past the end is nil
+    assert r["copy"] is None and r["text"] == "a=" and r["field"] == 1, r
+    assert r["past"] is None, r
+    assert re.search(r"logship\.conf:\d+: unknown placeholder `\$\{a\}`.*record\[", p.stderr), \
+        p.stderr
     assert "gone" not in r and r["b"] == "keep"
 
 def test_record_transformer_ruby_is_a_clear_error():
