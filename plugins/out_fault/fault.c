@@ -5,8 +5,9 @@
  * the first T seconds after start, hang T completes each write only T
  * seconds later (asynchronously: the write returns LS_AGAIN and a timer
  * calls ls_output_write_done, so the loop keeps running and inputs keep
- * filling the buffer). A delivered chunk's payload is appended to `path`,
- * so a test can count what arrived; every attempt is logged with its wall
+ * filling the buffer). A delivered chunk's payload is appended to `path`
+ * once (a journal makes it idempotent per chunk, as real stores are), so a test
+ * can count what arrived; every attempt is logged with its wall
  * time to `attempts_path`, so a test can measure the retry backoff.
  * unrecoverable makes the injected failures unrecoverable (no retries).
  *
@@ -92,23 +93,94 @@ static void fault_log(struct ls_instance *ins, const struct ls_chunk_info *info,
     }
 }
 
+/*
+ * Deliveries are idempotent per chunk, as the real stores are (an S3 key, out_file's link of a
+ * chunk-named part file), through a journal next to path (<path>.chunks): "start <id> <offset>"
+ * before a chunk's payload is appended, "end <id>" after. A chunk delivered again because a
+ * kill -9 came before the buffer deleted it is not appended twice; an append a kill cut short
+ * (the journal's last line is its start) is cut off the file before anything else is written,
+ * and the chunk is appended whole when it comes again. Without this the crash-loop tests saw
+ * this test output's own duplicates and half lines, not logship's.
+ */
+static void fault_journal_add(const char *jpath, const char *line)
+{
+    int fd = open(jpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+    if (fd >= 0) {
+        (void)ls_write_all(fd, line, strlen(line));
+        close(fd);
+    }
+}
+
+/* Is id's delivery in the journal finished? Cuts off an unfinished one first. */
+static bool fault_journal_done(const char *jpath, int fd, const char *id)
+{
+    char *text = NULL, *p, *end, last_id[64] = "";
+    size_t len = 0, idlen = strlen(id);
+    long long last_off = -1;
+    bool done = false;
+
+    if (ls_read_file(jpath, 256u << 20, &text, &len) != LS_OK) {
+        return false;
+    }
+    for (p = text, end = text + len; p < end;) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        char line[160];
+
+        snprintf(line, sizeof(line), "%.*s", (int)(ll < sizeof(line) - 1 ? ll : sizeof(line) - 1),
+                 p);
+        last_off = -1;
+        if (sscanf(line, "start %63s %lld", last_id, &last_off) != 2) {
+            last_off = -1;
+        }
+        if (strncmp(line, "end ", 4) == 0 && strlen(line + 4) == idlen &&
+            memcmp(line + 4, id, idlen) == 0) {
+            done = true;
+        }
+        p = nl ? nl + 1 : end;
+    }
+    ls_free(text);
+    if (last_off >= 0) {
+        char cut[96];
+        (void)ftruncate(fd, (off_t)last_off);
+        snprintf(cut, sizeof(cut), "cut %s\n", last_id);
+        fault_journal_add(jpath, cut);
+    }
+    return done;
+}
+
 static int fault_deliver(struct ls_instance *ins, struct ls_chunk *chunk)
 {
     struct fault_ctx *ctx = ins->ctx;
-    struct ls_chunk_reader *r;
-    char buf[65536];
+    const char *id = ls_chunk_info(chunk)->id;
+    struct ls_chunk_reader *r = NULL;
+    char buf[65536], *jpath;
+    char line[128];
     long n;
+    off_t off;
     int fd, rc = LS_OK;
 
     if (ctx->path == NULL) {
         return LS_OK;
     }
-    r = ls_chunk_reader_open(chunk);
-    fd = open(ctx->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (r == NULL || fd < 0) {
+    jpath = ls_asprintf("%s.chunks", ctx->path);
+    fd = open(ctx->path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0 && fault_journal_done(jpath, fd, id)) {
+        close(fd);
+        ls_free(jpath);
+        return LS_OK;
+    }
+    if (fd >= 0) {
+        r = ls_chunk_reader_open(chunk);
+    }
+    if (r == NULL || fd < 0 || (off = lseek(fd, 0, SEEK_END)) < 0) {
         snprintf(ins->metrics.last_error, sizeof(ins->metrics.last_error),
                  "cannot open '%s' or the chunk (%d: %s)", ctx->path, errno, strerror(errno));
         rc = LS_ERROR;
+    } else {
+        snprintf(line, sizeof(line), "start %s %lld\n", id, (long long)off);
+        fault_journal_add(jpath, line);
     }
     while (rc == LS_OK && (n = ls_chunk_reader_read(r, buf, sizeof(buf))) != 0) {
         if (n < 0 || ls_write_all(fd, buf, (size_t)n) != LS_OK) {
@@ -120,10 +192,15 @@ static int fault_deliver(struct ls_instance *ins, struct ls_chunk *chunk)
         }
         ins->metrics.write_bytes += (uint64_t)n;
     }
+    if (rc == LS_OK) {
+        snprintf(line, sizeof(line), "end %s\n", id);
+        fault_journal_add(jpath, line);
+    }
     if (fd >= 0) {
         close(fd);
     }
     ls_chunk_reader_close(r);
+    ls_free(jpath);
     return rc;
 }
 
