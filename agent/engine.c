@@ -600,6 +600,11 @@ void ls_engine_backpressure(struct ls_engine *eng, bool on)
 /* ------------------------------------------------------------------ */
 /* building                                                             */
 
+bool ls_label_exists(struct ls_engine *eng, const char *name)
+{
+    return find_label(eng, name) != NULL;
+}
+
 static struct ls_label *find_label(struct ls_engine *eng, const char *name)
 {
     size_t i;

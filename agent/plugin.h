@@ -257,6 +257,8 @@ struct ls_instance *ls_output_create(struct ls_engine *eng, struct ls_conf_secti
 int ls_output_emit(struct ls_instance *out, struct ls_record *rec);
 /* Route rec into the label named label ("@NAME"). LS_ERROR if there is no such label. */
 int ls_emit_to_label(struct ls_instance *from, const char *label, struct ls_record *rec);
+/* Is there a <label name>? Every label exists before any plugin's init runs. */
+bool ls_label_exists(struct ls_engine *eng, const char *name);
 
 /*
  * Outputs that re-emit under a new tag (rewrite_tag_filter, record_reformer), as fluentd's

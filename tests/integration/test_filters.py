@@ -856,3 +856,80 @@ def test_copies_of_one_record_rewritten_into_one_buffered_output_are_all_kept_on
         for n in files:
             got += [json.loads(l)["tag"] for l in open(os.path.join(root, n))]
     assert sorted(got) == ["one.a", "one.b", "two.a", "two.b"], got
+
+# ---- route (fluent-plugin-route 1.x) ----
+
+def test_route_prefixes_copy_fall_through_and_labels():
+    """The plugin's README examples, checked record by record: the plugin-level prefixes run
+    first, routes match the rewritten tag in order, `copy` goes on to the next matching route,
+    a route's own prefixes and @label apply to what it emits, and a tag no route matches is
+    dropped. The tag rewrite is the plugin's tag_modifier: 'worker.' is removed only at the
+    start and with its dot ('workers.x' keeps it), and add_tag_prefix applies either way."""
+    p, recs = oneshot(sample("worker.a", [{"n": 1}]) + sample("workers.b", [{"n": 2}]) +
+                      sample("other.c", [{"n": 3}]) + """
+<match worker*.**>
+  @type route
+  remove_tag_prefix worker
+  add_tag_prefix m
+  <route m.a>
+    add_tag_prefix first
+    copy
+  </route>
+  <route m.**>
+    remove_tag_prefix m
+    add_tag_prefix second
+    @label @BACKUP
+  </route>
+  <route **>
+    add_tag_prefix never
+  </route>
+</match>
+<match other.**>
+  @type route
+  <route nothing.**>
+  </route>
+</match>
+<label @BACKUP>
+  <match **>
+    @type stdout
+  </match>
+</label>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert sorted(recs, key=lambda r: (r[0], r[1]["n"])) == [
+        ("first.m.a", {"n": 1}), ("second.a", {"n": 1}), ("second.workers.b", {"n": 2})], recs
+
+
+def test_route_without_label_reemits_from_the_top_and_refuses_store():
+    p, recs = oneshot(sample("in", [{"k": "v"}]) + """
+<filter out.**>
+  @type record_transformer
+  <record>
+    seen_by_filter yes
+  </record>
+</filter>
+<match in>
+  @type route
+  <route>
+    add_tag_prefix out
+  </route>
+</match>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert recs == [("out.in", {"k": "v", "seen_by_filter": "yes"})], recs
+    config_error(sample("in", [{}]) + """
+<match in>
+  @type route
+  <store>
+    @type stdout
+  </store>
+</match>
+""", r"logship\.conf:\d+: <store> section is not available in route plugin")
+    config_error(sample("in", [{}]) + """
+<match in>
+  @type route
+  <route **>
+    @label @NOWHERE
+  </route>
+</match>
+""", r"logship\.conf:\d+: .*@NOWHERE")
