@@ -2025,8 +2025,8 @@ static void tail_file_close(struct tail_file *f)
  * copies renamed since keep their older times); after two copytruncates while logship was down
  * that is the second one's copy, and the first one's rest is not read (README). It is read from
  * at, or from further on where the buffers already hold the old generation (its key: device,
- * inode of the path, first line), under a key of its own. The lines written between the copy and the truncation are in neither
- * file: copytruncate loses them (README).
+ * inode of the path, first line), under a key of its own. The lines written between the copy
+ * and the truncation are in neither file: copytruncate loses them (README).
  */
 static void tail_read_copy(struct tail_file *f, uint64_t fp, uint64_t at)
 {
