@@ -6,8 +6,8 @@
  * seconds later (asynchronously: the write returns LS_AGAIN and a timer
  * calls ls_output_write_done, so the loop keeps running and inputs keep
  * filling the buffer). A delivered chunk's payload is appended to `path`
- * once (a journal makes it idempotent per chunk, as real stores are), so a test
- * can count what arrived; every attempt is logged with its wall
+ * once (idempotent per chunk, as real stores are), so a test can count what
+ * arrived; every attempt is logged with its wall
  * time to `attempts_path`, so a test can measure the retry backoff.
  * unrecoverable makes the injected failures unrecoverable (no retries).
  *
@@ -95,100 +95,63 @@ static void fault_log(struct ls_instance *ins, const struct ls_chunk_info *info,
 
 /*
  * Deliveries are idempotent per chunk, as the real stores are (an S3 key, out_file's link of a
- * chunk-named part file), through a journal next to path (.<name>.chunks, hidden from the
- * tests' globs of the output directory): "start <id> <offset>"
- * before a chunk's payload is appended, "end <id>" after. A chunk delivered again because a
- * kill -9 came before the buffer deleted it is not appended twice; an append a kill cut short
- * (the journal's last line is its start) is cut off the file before anything else is written,
- * and the chunk is appended whole when it comes again. Without this the crash-loop tests saw
- * this test output's own duplicates and half lines, not logship's.
+ * chunk-named part file), by out_file's `append true` scheme: the chunk's state holds the
+ * file's size before its payload is appended ("start <offset>"), then "done". A chunk
+ * delivered again because a kill -9 came before the buffer deleted it is not appended twice;
+ * an append a kill cut short is cut off the file at start (fault_start), before anything else
+ * is written, and the chunk is appended whole when it comes again. Without this the
+ * crash-loop tests saw this test output's own duplicates and half lines, not logship's.
  */
-static void fault_journal_add(const char *jpath, const char *line)
+static void fault_cut_torn(struct ls_chunk *c, void *arg)
 {
-    int fd = open(jpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    struct ls_instance *ins = arg;
+    struct fault_ctx *ctx = ins->ctx;
+    const char *st = ls_chunk_state(c);
+    long long off;
 
-    if (fd >= 0) {
-        (void)ls_write_all(fd, line, strlen(line));
-        close(fd);
+    if (st && sscanf(st, "start %lld", &off) == 1) {
+        /* deliveries run one at a time: nothing was appended after a torn one */
+        if (truncate(ctx->path, (off_t)off) != 0 && errno != ENOENT) {
+            ls_plg_warn(ins, "cannot cut '%s' back to %lld bytes (%d: %s)", ctx->path, off,
+                        errno, strerror(errno));
+        }
+        (void)ls_chunk_set_state(c, NULL);
     }
 }
 
-/* Is id's delivery in the journal finished? Cuts off an unfinished one first. */
-static bool fault_journal_done(const char *jpath, int fd, const char *id)
+static int fault_start(struct ls_instance *ins)
 {
-    char *text = NULL, *p, *end, last_id[64] = "";
-    size_t len = 0, idlen = strlen(id);
-    long long last_off = -1;
-    bool done = false;
+    struct fault_ctx *ctx = ins->ctx;
 
-    if (ls_read_file(jpath, 256u << 20, &text, &len) != LS_OK) {
-        return false;
+    if (ctx->path) {
+        ls_output_each_chunk(ins, fault_cut_torn, ins);
     }
-    for (p = text, end = text + len; p < end;) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        char line[160];
-
-        snprintf(line, sizeof(line), "%.*s", (int)(ll < sizeof(line) - 1 ? ll : sizeof(line) - 1),
-                 p);
-        last_off = -1;
-        if (sscanf(line, "start %63s %lld", last_id, &last_off) != 2) {
-            last_off = -1;
-        }
-        if (strncmp(line, "end ", 4) == 0 && strlen(line + 4) == idlen &&
-            memcmp(line + 4, id, idlen) == 0) {
-            done = true;
-        }
-        p = nl ? nl + 1 : end;
-    }
-    ls_free(text);
-    if (last_off >= 0) {
-        char cut[96];
-        if (ftruncate(fd, (off_t)last_off) != 0) {
-            return false;     /* the append fails on the same file system and is retried */
-        }
-        snprintf(cut, sizeof(cut), "cut %s\n", last_id);
-        fault_journal_add(jpath, cut);
-    }
-    return done;
+    return LS_OK;
 }
 
 static int fault_deliver(struct ls_instance *ins, struct ls_chunk *chunk)
 {
     struct fault_ctx *ctx = ins->ctx;
-    const char *id = ls_chunk_info(chunk)->id;
-    struct ls_chunk_reader *r = NULL;
-    char buf[65536], *jpath;
-    char line[128];
+    const char *st = ls_chunk_state(chunk);
+    struct ls_chunk_reader *r;
+    char buf[65536], state[64];
     long n;
-    off_t off;
+    off_t off = -1;
     int fd, rc = LS_OK;
 
-    if (ctx->path == NULL) {
+    if (ctx->path == NULL || (st && strcmp(st, "done") == 0)) {
         return LS_OK;
     }
-    {
-        const char *slash = strrchr(ctx->path, '/');
-        jpath = slash ? ls_asprintf("%.*s/.%s.chunks", (int)(slash - ctx->path), ctx->path,
-                                    slash + 1)
-                      : ls_asprintf(".%s.chunks", ctx->path);
-    }
-    fd = open(ctx->path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    if (fd >= 0 && fault_journal_done(jpath, fd, id)) {
-        close(fd);
-        ls_free(jpath);
-        return LS_OK;
-    }
+    r = ls_chunk_reader_open(chunk);
+    fd = open(ctx->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd >= 0) {
-        r = ls_chunk_reader_open(chunk);
+        off = lseek(fd, 0, SEEK_END);
+        snprintf(state, sizeof(state), "start %lld", (long long)off);
     }
-    if (r == NULL || fd < 0 || (off = lseek(fd, 0, SEEK_END)) < 0) {
+    if (r == NULL || fd < 0 || off < 0 || ls_chunk_set_state(chunk, state) != LS_OK) {
         snprintf(ins->metrics.last_error, sizeof(ins->metrics.last_error),
                  "cannot open '%s' or the chunk (%d: %s)", ctx->path, errno, strerror(errno));
         rc = LS_ERROR;
-    } else {
-        snprintf(line, sizeof(line), "start %s %lld\n", id, (long long)off);
-        fault_journal_add(jpath, line);
     }
     while (rc == LS_OK && (n = ls_chunk_reader_read(r, buf, sizeof(buf))) != 0) {
         if (n < 0 || ls_write_all(fd, buf, (size_t)n) != LS_OK) {
@@ -201,14 +164,14 @@ static int fault_deliver(struct ls_instance *ins, struct ls_chunk *chunk)
         ins->metrics.write_bytes += (uint64_t)n;
     }
     if (rc == LS_OK) {
-        snprintf(line, sizeof(line), "end %s\n", id);
-        fault_journal_add(jpath, line);
+        (void)ls_chunk_set_state(chunk, "done");
+    } else if (off >= 0 && ftruncate(fd, off) == 0) {
+        (void)ls_chunk_set_state(chunk, NULL);   /* the part written is gone again */
     }
     if (fd >= 0) {
         close(fd);
     }
     ls_chunk_reader_close(r);
-    ls_free(jpath);
     return rc;
 }
 
@@ -283,6 +246,7 @@ const struct ls_plugin ls_plugin_out_fault = {
     .params = fault_params,
     .ctx_size = sizeof(struct fault_ctx),
     .init = fault_init,
+    .start = fault_start,
     .destroy = fault_destroy,
     .output_flags = LS_OUT_BUFFERED,
     .default_formatter = "out_file",

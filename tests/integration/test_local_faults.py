@@ -69,8 +69,7 @@ def test_out_file_full_buffer_disk_drains():
     relkit.unmount(outdir)
 
     def delivered():
-        return [l for p in sorted(os.listdir(outdir)) if not p.startswith(".")
-                for l in delivered_lines(os.path.join(outdir, p))]
+        return [l for p in sorted(os.listdir(outdir)) for l in delivered_lines(os.path.join(outdir, p))]
     wait_until(lambda: set(keys) <= set(relkit.line_keys(delivered())), 60, 0.3,
                what=f"{len(keys)} lines in {outdir}")
     time.sleep(0.8)
