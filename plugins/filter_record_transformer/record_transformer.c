@@ -7,7 +7,8 @@
  * ${record["key"]} for a field of the record. Any other ${...} is fluentd v1's unknown
  * placeholder: nothing (nil as a whole value), warned at start; v0.12's shortcut ${key} for
  * a field went in fluentd v0.14.10. A value that is a single placeholder keeps its
- * value's type (fluentd's auto_typecast). With enable_ruby, also the Ruby real files write (template.c:
+ * value's type (fluentd's auto_typecast). With enable_ruby, also the Ruby real files
+ * write (template.c:
  * ${time.strftime('%Y-%m-%dT%H:%M:%S%z')}, ${Time.now.to_i}, ${record["k"].downcase});
  * a template that needs more Ruby is a configuration error that says so.
  * Templates are parsed once at init into literal/placeholder parts.

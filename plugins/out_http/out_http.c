@@ -167,6 +167,20 @@ static bool oh_file_ok(struct oh *o, struct ls_conf_section *sec, const char *ke
     return false;
 }
 
+/* Net::HTTP's basic_auth: the header with "user:password" in base64 */
+static char *oh_basic_auth(const char *user, const char *password)
+{
+    char *up = ls_asprintf("%s:%s", user ? user : "", password ? password : "");
+    size_t n = strlen(up);
+    char *b = ls_malloc(4 * ((n + 2) / 3) + 1), *h;
+
+    ls_base64((const unsigned char *)up, n, b);
+    h = ls_asprintf("Authorization: Basic %s", b);
+    ls_free(b);
+    ls_free(up);
+    return h;
+}
+
 static int oh_init(struct ls_instance *ins, struct ls_conf_section *sec, char *err,
                    size_t errlen)
 {
@@ -176,7 +190,7 @@ static int oh_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
     size_t i;
 
     o->ins = ins;
-    if (ls_conf_child(sec, "format") == NULL && ls_conf_get_param(sec, "format") != NULL) {
+    if (fs == NULL && ls_conf_get_param(sec, "format") != NULL) {
         fmt = ls_conf_get(sec, "format");         /* v0.12 flat format */
     }
     o->tls = strncmp(o->endpoint, "https", 5) == 0;
@@ -239,17 +253,7 @@ static int oh_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
                      "http output (basic is)", as->file, as->line);
             return LS_ERROR;
         }
-        {
-            /* Net::HTTP's basic_auth: "user:password" in base64 */
-            char *up = ls_asprintf("%s:%s", o->username ? o->username : "",
-                                   o->password ? o->password : "");
-            size_t n = strlen(up);
-            char *b = ls_malloc(4 * ((n + 2) / 3) + 1);
-            ls_base64((const unsigned char *)up, n, b);
-            o->auth_header = ls_asprintf("Authorization: Basic %s", b);
-            ls_free(b);
-            ls_free(up);
-        }
+        o->auth_header = oh_basic_auth(o->username, o->password);
     }
     if (o->compress == OH_GZIP && ls_compress_load(LS_COMPRESS_GZIP, err, errlen) != LS_OK) {
         return LS_ERROR;
