@@ -55,7 +55,7 @@ the least wall times beside the load average seen (other work on the machine ske
 not the CPU columns; moto_server is not pinned). Peak and
 idle RSS are compared with the README's figures (32 MB and 8 MB).
 """
-import argparse, gzip, lzma, os, shutil, signal, subprocess, sys, tempfile, time, zlib
+import argparse, gzip, lzma, os, re, shutil, signal, subprocess, sys, tempfile, time, zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -597,6 +597,43 @@ def s3_stage(log, work, lines, buffer_type="file", name=None, store="gzip"):
         lstest.cleanup()
 
 
+def s3_split_stage(log, work):
+    """Issue 17's "everything but compression": the S3 job once more under perf(1), every
+    thread and the logship-http helper sampled. Returns libdeflate's share of the samples (its
+    compressor and the gzip trailer's CRC-32), or why there is none. perf's sampling costs
+    the run some CPU itself, so only the share is taken from it, applied to the S3 row."""
+    import s3server, lstest  # noqa: E401
+    perf = shutil.which("perf")
+    if perf is None:
+        return "S3 job without compression: not measured (no perf; apt-get install linux-perf)"
+    srv = s3server.S3Server.start()
+    try:
+        fresh(work)
+        path = os.path.join(work, "logship.conf")
+        with open(path, "w") as f:
+            f.write(conf_s3(log, work, srv))
+        data = os.path.join(work, "perf.data")
+        rc = subprocess.run([perf, "record", "-q", "-F", "999", "-o", data, LOGSHIP, "-c", path,
+                             "--oneshot", "-q"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, timeout=TIMEOUT).returncode
+        if rc != 0:
+            return "S3 job without compression: not measured (logship under perf exited %d)" % rc
+        rep = subprocess.run([perf, "report", "-i", data, "--stdio", "--sort", "dso",
+                              "--percent-limit", "0"], capture_output=True, text=True).stdout
+        shares = {}
+        for ln in rep.splitlines():
+            m = re.match(r"\s*([0-9.]+)%\s+(\S+)", ln)
+            if m:
+                shares[m.group(2)] = shares.get(m.group(2), 0.0) + float(m.group(1))
+        total = sum(shares.values())
+        deflate = sum(v for k, v in shares.items() if k.startswith("libdeflate"))
+        if total <= 0:
+            return "S3 job without compression: not measured (perf recorded no samples)"
+        return deflate / total
+    finally:
+        lstest.cleanup()
+
+
 DEB_PY = "/usr/bin/python3"      # Debian's, with python3-msgpack (this one has no msgpack)
 FWD_CLIENT = os.path.join(HERE, "fwd_client.py")
 FWD_NAME = "forward (PackedForward, 1 KB records) > file buffer > gzip > S3 (moto)"
@@ -893,12 +930,13 @@ def main():
     ap.add_argument("--cache", default=os.environ.get("BENCH_CACHE", "/tmp/logship-bench"),
                     help="where generated logs are kept between runs")
     ap.add_argument("--stages",
-                    default="null,file-text,file-gzip,parquet,s3,s3-cores,s3-membuf,file-gzip-membuf,"
-                            "s3-zstd,s3-xz,forward,many-files",
-                    help="comma-separated subset of null,file-text,file-gzip,parquet,s3,s3-cores,"
-                         "s3-membuf,file-gzip-membuf,s3-zstd,s3-xz,forward,many-files (parquet's size and "
+                    default="null,file-text,file-gzip,parquet,s3,s3-split,s3-cores,s3-membuf,"
+                            "file-gzip-membuf,s3-zstd,s3-xz,forward,many-files",
+                    help="comma-separated subset of null,file-text,file-gzip,parquet,s3,s3-split,"
+                         "s3-cores,s3-membuf,file-gzip-membuf,s3-zstd,s3-xz,forward,many-files (parquet's size and "
                          "hour query compare with file-gzip; s3-cores: the S3 backlog pinned to 1 "
-                         "and to 2 CPUs with taskset; forward: 1 KB records over in_forward into "
+                         "and to 2 CPUs with taskset; s3-split: the S3 job once more under perf, "
+                         "libdeflate's share of the samples, so what is not compression; forward: 1 KB records over in_forward into "
                          "S3, one per KB of input log, compared with s3 per record, and an idle "
                          "listener with and without 1,000 idle clients; many-files: per-line CPU with 500 files "
                          "against 1 at 5,000 lines/s, and 10,000 idle files)")
@@ -1057,6 +1095,10 @@ def main():
             else:
                 print("running s3...", flush=True)
                 results.append(s3_stage(log, os.path.join(base, "s3"), lines))
+        split = None
+        if "s3-split" in stages and s3_ok:
+            print("running s3-split...", flush=True)
+            split = s3_split_stage(log, os.path.join(base, "s3-split"))
         cores = None
         if "s3-cores" in stages and s3_ok:
             # a backlog is wall-clock bound: the same job pinned to one CPU and to two, taking
@@ -1162,6 +1204,19 @@ def main():
     for r in results:
         out.append(fmt_row(r, in_bytes, lines, floor.cpu))
     out.append("")
+    if split is not None:
+        s3_row = next((r for r in results if r.name == S3_NAME and r.cpu), None)
+        if isinstance(split, str):
+            out.append(split)
+        elif s3_row is None:
+            out.append("S3 job without compression: libdeflate %.1f%% of perf's samples (no S3"
+                       " row in this run to apply it to)" % (100.0 * split))
+        else:
+            rest = s3_row.cpu * (1.0 - split)
+            out.append("S3 job without compression (issue 17's \"everything but compression\","
+                       " target 0.15x): libdeflate %.1f%% of perf's samples, so the rest of the S3"
+                       " row's CPU is %.2f CPU s/GB = %.3fx gzip -6"
+                       % (100.0 * split, rest / (in_bytes / GB), rest / floor.cpu))
     if fwd:
         out.extend(fmt_forward(fwd, fwd_idle, next((r for r in results if r.name == S3_NAME), None),
                                lines, in_bytes))
