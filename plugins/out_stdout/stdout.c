@@ -15,6 +15,7 @@ struct stdout_ctx {
     char *output_type;
     struct ls_instance *formatter;
     struct ls_buf batch;
+    uint64_t batch_records;
 };
 
 static const struct ls_param stdout_params[] = {
@@ -42,6 +43,7 @@ static int stdout_emit(struct ls_instance *ins, const struct ls_record *rec)
     if (ls_formatter_format(ctx->formatter, rec, &ctx->batch) != LS_OK) {
         return LS_ERROR;
     }
+    ctx->batch_records++;
     if (ctx->batch.len >= 64 * 1024) {
         return ins->plugin->commit(ins);
     }
@@ -59,8 +61,9 @@ static int stdout_commit(struct ls_instance *ins)
         ls_plg_error(ins, "write() to stdout failed (%d: %s)", errno, strerror(errno));
         return LS_ERROR;
     }
-    ins->metrics.write_records++;
+    ins->metrics.write_records += ctx->batch_records;
     ins->metrics.write_bytes += ctx->batch.len;
+    ctx->batch_records = 0;
     ls_buf_reset(&ctx->batch);
     return LS_OK;
 }

@@ -356,6 +356,24 @@ def test_record_transformer_ruby_nil_method_goes_to_error_stream():
 """)
     assert len(recs) == 1 and "b" not in recs[0][1], (recs, p.stderr)
 
+def test_oneshot_totals_count_stdout_records_not_writes():
+    # stdout writes a batch of records at once; the totals counted one per batch
+    p, out = oneshot("""
+<source>
+  @type sample
+  tag t
+  size 7
+  count 7
+</source>
+<match t>
+  @type stdout
+</match>
+""")
+    assert p.returncode == 0, p.stderr
+    assert len(out) == 7
+    assert "oneshot totals: 7 records read, 7 delivered" in p.stderr, p.stderr
+
+
 def test_copy_to_two_stores():
     p, recs = oneshot("""
 <source>
