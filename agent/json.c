@@ -1647,3 +1647,51 @@ int ls_json_array_next(const char *p, size_t len, size_t *off, const char **elem
     *off = (size_t)(j.p - (const unsigned char *)p);
     return LS_OK;
 }
+
+/* in_exec's JSON output: documents delimited, not parsed (the parser that takes each does). */
+int ls_json_stream_next(const char *p, size_t len, size_t *start, size_t *end)
+{
+    size_t i = 0, depth = 0;
+    bool in_str = false;
+
+    while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n')) {
+        i++;
+    }
+    *start = i;
+    if (i == len) {
+        return 0;
+    }
+    if (p[i] != '{' && p[i] != '[' && p[i] != '"') {
+        /* not a record (a number, true, null) or not JSON: the rest of the line, one error */
+        const char *nl = memchr(p + i, '\n', len - i);
+        if (nl == NULL) {
+            return 0;
+        }
+        *end = (size_t)(nl - p);
+        return 1;
+    }
+    for (; i < len; i++) {
+        char c = p[i];
+        if (in_str) {
+            if (c == '\\') {
+                i++;
+            } else if (c == '"') {
+                in_str = false;
+                if (depth == 0) {
+                    *end = i + 1;
+                    return 1;
+                }
+            }
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (depth == 0 || --depth == 0) {
+                *end = i + 1;
+                return 1;
+            }
+        }
+    }
+    return 0;
+}

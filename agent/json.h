@@ -60,6 +60,14 @@ int ls_json_array_get(const char *p, size_t len, size_t index, struct ls_arena *
  * not an array or is malformed up to the element asked for.
  */
 int ls_json_array_next(const char *p, size_t len, size_t *off, const char **elem, size_t *elen);
+/*
+ * Find the first value of a stream of JSON documents in p[0..len): *start skips white space;
+ * 1 with the value's end in *end, 0 if it is not complete yet (more bytes needed). Objects,
+ * arrays and strings are delimited by brackets and quotes (not validated: the parser that
+ * takes the value does that); anything else (a number, true, null, not JSON) is taken to
+ * the end of its line. fluentd's JSON parser reads a command's output this way (parse_io).
+ */
+int ls_json_stream_next(const char *p, size_t len, size_t *start, size_t *end);
 /* Validate a JSON text (any value). Returns true if valid. */
 bool ls_json_valid(const char *p, size_t len);
 

@@ -372,7 +372,7 @@ struct conv {
 
 struct parser_core {
     struct parser_params p;
-    bool user_time_key, user_time_format, user_time_type;
+    bool user_time_key, user_time_format, user_time_type, user_estimate;
     char *def_time_format;          /* plugin default (owned) */
     const char *time_key;           /* effective; NULL = none */
     size_t time_key_len;
@@ -538,6 +538,7 @@ int ls_parser_setup(struct ls_instance *ins, struct ls_conf_section *sec, char *
     c->user_time_key = sec && ls_conf_get_param(sec, "time_key") != NULL;
     c->user_time_format = sec && ls_conf_get_param(sec, "time_format") != NULL;
     c->user_time_type = sec && ls_conf_get_param(sec, "time_type") != NULL;
+    c->user_estimate = sec && ls_conf_get_param(sec, "estimate_current_event") != NULL;
     c->time_key = c->p.time_key && *c->p.time_key ? c->p.time_key : NULL;
     c->time_key_len = c->time_key ? strlen(c->time_key) : 0;
     c->time_type = c->p.time_type;
@@ -605,6 +606,15 @@ int ls_parser_set_defaults(struct ls_instance *ins, const char *time_key, const 
         c->def_time_format = ls_strdup(time_format);
     }
     return build_time(ins, err, errlen);
+}
+
+void ls_parser_set_estimate_default(struct ls_instance *ins, bool estimate)
+{
+    struct parser_core *c = core_of(ins);
+
+    if (!c->user_estimate) {
+        c->p.estimate_current_event = estimate;
+    }
 }
 
 const char *ls_parser_time_format(const struct ls_instance *ins)
@@ -745,6 +755,12 @@ static bool value_to_time(struct parser_core *c, const struct ls_value *v, int k
         LS_UNUSED(c);
         return false;
     }
+}
+
+bool ls_parser_value_time(const struct ls_value *v, int time_type, struct ls_timefmt *tf,
+                          struct ls_time *out)
+{
+    return value_to_time(NULL, v, time_type, tf, out);
 }
 
 static bool parse_event_time(struct parser_core *c, const struct ls_value *v, struct ls_time *out)

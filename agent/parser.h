@@ -36,6 +36,16 @@ extern const struct ls_param ls_parser_common_params[];
 #define LS_PARSER_TT_MIXED    3
 int ls_parser_set_defaults(struct ls_instance *ins, const char *time_key, const char *time_format,
                            int time_type, char *err, size_t errlen);
+/* An input's own default for estimate_current_event (in_exec: false), unless the user set it. */
+void ls_parser_set_estimate_default(struct ls_instance *ins, bool estimate);
+/*
+ * Read v as an event time the way a parser reads its time_key: time_type LS_PARSER_TT_STRING
+ * (tf: the compiled time_format), _UNIXTIME or _FLOAT (numbers; a string that is not one is
+ * tried with tf if given). For fluentd's <extract> section (in_exec). False: not a time.
+ */
+struct ls_timefmt;
+bool ls_parser_value_time(const struct ls_value *v, int time_type, struct ls_timefmt *tf,
+                          struct ls_time *out);
 /* Effective time_format (NULL = none) and the configured zone (NULL = local). */
 const char *ls_parser_time_format(const struct ls_instance *ins);
 const char *ls_parser_zone(const struct ls_instance *ins);

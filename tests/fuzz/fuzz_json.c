@@ -5,7 +5,8 @@
  * the arena) and validated as any value; the parse and the validator must
  * agree. Parsed records are written back (JSON and Ruby inspect) and the
  * JSON written must itself be valid and parse back to as many fields. Array
- * elements are read as the record accessor reads them ($.a[N]). The
+ * elements are read as the record accessor reads them ($.a[N]), and the input is framed as
+ * a stream of documents as in_exec reads a command's output. The
  * input is copied to an exact-size heap block so that any read past the
  * end is caught by ASan.
  */
@@ -58,6 +59,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             if ((v.type == LS_V_STR || v.type == LS_V_JSON) && v.u.s.len > size * 4 + 4) {
                 __builtin_trap();
+            }
+        }
+    }
+    /* in_exec's stream framing: in bounds, always forward; a whole object is one document */
+    {
+        size_t off = 0, st, en;
+        while (off < size && ls_json_stream_next(p + off, size - off, &st, &en)) {
+            if (st >= en || en > size - off) {
+                __builtin_trap();
+            }
+            off += en;
+        }
+        if (valid && size > 0 && ls_json_stream_next(p, size, &st, &en) == 1 &&
+            (p[st] == '{' || p[st] == '[')) {
+            size_t k = en;
+            while (k < size && (p[k] == ' ' || p[k] == '\t' || p[k] == '\r' || p[k] == '\n')) {
+                k++;
+            }
+            if (k != size) {
+                __builtin_trap();   /* one valid document framed as more than one */
             }
         }
     }
