@@ -608,6 +608,14 @@ int ls_parser_set_defaults(struct ls_instance *ins, const char *time_key, const 
     return build_time(ins, err, errlen);
 }
 
+void ls_parser_no_time_key(struct ls_instance *ins)
+{
+    struct parser_core *c = core_of(ins);
+
+    c->time_key = NULL;
+    c->time_key_len = 0;
+}
+
 void ls_parser_set_estimate_default(struct ls_instance *ins, bool estimate)
 {
     struct parser_core *c = core_of(ins);

@@ -36,6 +36,8 @@ extern const struct ls_param ls_parser_common_params[];
 #define LS_PARSER_TT_MIXED    3
 int ls_parser_set_defaults(struct ls_instance *ins, const char *time_key, const char *time_format,
                            int time_type, char *err, size_t errlen);
+/* Read no time field, whatever time_key says (fluent-plugin-parser's `time_parse false`). */
+void ls_parser_no_time_key(struct ls_instance *ins);
 /* An input's own default for estimate_current_event (in_exec: false), unless the user set it. */
 void ls_parser_set_estimate_default(struct ls_instance *ins, bool estimate);
 /*

@@ -933,3 +933,102 @@ def test_route_without_label_reemits_from_the_top_and_refuses_store():
   </route>
 </match>
 """, r"logship\.conf:\d+: .*@NOWHERE")
+
+
+# ---- fluent-plugin-parser's v0.12 out_parser (lib/fluent/plugin/out_parser.rb 0.6) ----
+
+def _times(text):
+    return [l.split(" ")[0] + " " + l.split(" ")[1] for l in text.splitlines()
+            if re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{9} ", l)]
+
+
+def test_out_parser_v012_in_copy_add_prefix_and_time():
+    # the shape of real td-agent 2 files: type copy / <store> type parser, flat format keys
+    recs = [{"message": "time:2024-01-02T03:04:05+09:00\thost:a\tcode:200"},
+            {"message": "no labels here"}]
+    p, out = oneshot(sample("fwg001.dns", recs) + """
+<match fwg001.*>
+  type copy
+  <store>
+    type parser
+    format ltsv
+    time_key time
+    time_format %Y-%m-%dT%H:%M:%S%:z
+    add_prefix parsed
+    key_name message
+  </store>
+</match>
+<match parsed.**>
+  @type stdout
+</match>
+""")
+    assert p.returncode == 0, p.stderr
+    # fluentd v1's ltsv parser skips a pair without a label: {} with the record's own time
+    assert out == [("parsed.fwg001.dns", {"host": "a", "code": "200"}),
+                   ("parsed.fwg001.dns", {})], out
+    t = _times(p.stdout)
+    assert t[0] == "2024-01-01 18:04:05.000000000" and not t[1].startswith("2024"), t
+
+
+def test_out_parser_remove_prefix_reserve_data_inject_prefix_and_missing_key():
+    recs = [{"log": 42, "keep": 4},
+            {"log": '{"a":1,"b":"x"}', "keep": 1},
+            {"log": "not json", "keep": 2},
+            {"other": 3, "keep": 3}]
+    p, out = oneshot(sample("raw.app", recs) + """
+<match raw.**>
+  @type parser
+  format json
+  key_name log
+  remove_prefix raw
+  reserve_data true
+  inject_key_prefix p_
+  ignore_key_not_exist true
+</match>
+<match app>
+  @type stdout
+</match>
+""")
+    assert p.returncode == 0, p.stderr
+    assert out == [("app", {"log": '{"a":1,"b":"x"}', "keep": 1, "p_a": 1, "p_b": "x"}),
+                   ("app", {"log": "not json", "keep": 2}),
+                   ("app", {"other": 3, "keep": 3})], out
+    # a number is not parsed at all (Ruby raises): dropped even with reserve_data
+    assert "parse failed: log is not a string" in p.stderr, p.stderr
+    assert "does not exist" not in p.stderr
+
+
+def test_out_parser_tag_hash_value_field_time_parse_false_and_drops():
+    recs = [{"nokey": 1}, {"msg": "t=1700000000 v=1"}, {"msg": "zzz"}]
+    p, out = oneshot(sample("in", recs) + r"""
+<match in>
+  @type parser
+  tag out
+  key_name msg
+  hash_value_field parsed
+  time_parse false
+  <parse>
+    @type regexp
+    expression /^t=(?<time>\d+) v=(?<v>\d+)$/
+    time_key time
+    time_type unixtime
+  </parse>
+</match>
+<match out>
+  @type stdout
+</match>
+""")
+    assert p.returncode == 0, p.stderr
+    # time_parse false: the time field stays a value and the record keeps its own time
+    assert out == [("out", {"parsed": {"time": "1700000000", "v": "1"}})], out
+    assert not _times(p.stdout)[0].startswith("2023-11-14"), p.stdout
+    assert "msg does not exist" in p.stderr
+
+
+def test_out_parser_configuration_errors():
+    base = "<match a>\n  @type parser\n  key_name m\n  format json\n%s</match>\n"
+    config_error(base % "", r"\.conf:\d+: missing both of remove_prefix and add_prefix")
+    config_error(base % "  tag t\n  add_prefix p\n",
+                 r"\.conf:\d+: both of tag and remove_prefix/add_prefix must not be specified")
+    config_error("<match a>\n  @type parser\n  key_name m\n  tag t\n</match>\n",
+                 r"\.conf:\d+: 'format' parameter is required")
