@@ -1032,3 +1032,70 @@ def test_out_parser_configuration_errors():
                  r"\.conf:\d+: both of tag and remove_prefix/add_prefix must not be specified")
     config_error("<match a>\n  @type parser\n  key_name m\n  tag t\n</match>\n",
                  r"\.conf:\d+: 'format' parameter is required")
+
+
+# ---- fluent-plugin-multi-format-parser (lib/fluent/plugin/parser_multi_format.rb 1.x) ----
+
+def test_multi_format_tries_patterns_in_order_with_their_own_time_and_names():
+    recs = [{"m": '{"a":1,"ts":"2024-01-02 03:04:05"}'},
+            {"m": '127.0.0.1 - - [02/Jan/2024:03:04:05 +0000] "GET / HTTP/1.1" 200 5 "-" "c"'},
+            {"m": "k=v"},
+            {"m": "plain text"}]
+    p, out = oneshot(sample("t", recs) + r"""
+<filter t>
+  @type parser
+  key_name m
+  <parse>
+    @type multi_format
+    format_key fmt
+    <pattern>
+      format json
+      time_key ts
+      time_format %Y-%m-%d %H:%M:%S
+      format_name js
+    </pattern>
+    <pattern>
+      format apache2
+      format_name ap
+    </pattern>
+    <pattern>
+      format /^(?<k>\w+)=(?<v>\w+)$/
+    </pattern>
+    <pattern>
+      format none
+      format_name raw
+    </pattern>
+  </parse>
+</filter>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    got = [r for _, r in out]
+    assert got[0] == {"a": 1, "fmt": "js"}, got
+    assert got[1]["fmt"] == "ap" and got[1]["code"] == 200 and got[1]["method"] == "GET", got
+    # a pattern without format_name gives null: the plugin pushes nil (its fallback never runs)
+    assert got[2] == {"k": "k", "v": "v", "fmt": None}, got
+    assert got[3] == {"message": "plain text", "fmt": "raw"}, got
+    times = [l.split(" ")[0] + " " + l.split(" ")[1] for l in p.stdout.splitlines()]
+    assert times[0] == "2024-01-02 03:04:05.000000000" and times[1].startswith("2024-01-02 03"), \
+        times
+
+
+def test_multi_format_without_a_match_declines_and_needs_patterns():
+    p, out = oneshot(sample("t", [{"m": "zzz"}, {"m": "{\"a\":2}"}]) + """
+<filter t>
+  @type parser
+  key_name m
+  <parse>
+    @type multi_format
+    <pattern>
+      format json
+    </pattern>
+  </parse>
+</filter>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert [r for _, r in out] == [{"a": 2}], out
+    assert "pattern not match with data 'zzz'" in p.stderr, p.stderr
+    config_error("<source>\n  @type tcp\n  tag t\n  <parse>\n    @type multi_format\n"
+                 "  </parse>\n</source>\n<match **>\n  @type null\n</match>\n",
+                 r"\.conf:\d+: multi_format needs at least one <pattern>")
