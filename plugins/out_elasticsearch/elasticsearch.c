@@ -28,6 +28,12 @@
  * default true) instead of at start: a server that is down then delays the chunk, not the
  * agent's start. Templates, ILM, rollover, data streams and Elastic Cloud ids are not
  * supported (configuration errors naming the line).
+ *
+ * `@type opensearch` (fluent-plugin-opensearch, a fork of the same plugin) is this output with
+ * that plugin's differences: _type _doc on OpenSearch 1 and none from 2 (type_name is not
+ * used), routing always as "routing", its names for the version and 400 parameters,
+ * unrecoverable_record_types and emit_error_label_event; its <endpoint> (AWS SigV4) is not
+ * supported.
  */
 #include "plugin.h"
 #include "log.h"
@@ -88,6 +94,8 @@ struct es {
     int content_type;
     bool include_index_in_url;
     struct ls_strv unrecoverable_error_types;
+    struct ls_strv unrecoverable_record_types;  /* opensearch's parameter */
+    bool emit_error_label_event;                /* opensearch's parameter */
     bool verify_es_version_at_startup;
     int64_t default_elasticsearch_version;
     bool log_es_400_reason;
@@ -100,6 +108,7 @@ struct es {
 
     /* derived */
     struct ls_instance *ins;
+    bool opensearch;                /* @type opensearch (fluent-plugin-opensearch) */
     int64_t bulk_message_request_threshold;     /* <= 0: one request per chunk */
     char **bases;                   /* "scheme://host:port[/path]" per host */
     size_t nbases, next_base;
@@ -115,147 +124,175 @@ struct es {
 
 #define F(f) offsetof(struct es, f)
 
+/* the parameters both plugins have (fluent-plugin-opensearch forked the elasticsearch one) */
+#define ES_COMMON_PARAMS \
+    { "host", LS_P_STR, "localhost", 0, F(host), "Elasticsearch host", NULL, NULL, 0, 0 },         \
+    { "port", LS_P_INT, "9200", 0, F(port), "its port", NULL, NULL, 1, 65535 },                    \
+    { "hosts", LS_P_STR, NULL, LS_PF_NULLABLE, F(hosts),                                           \
+      "several servers: host:port,host:port or URLs (https://user:pass@host:port/path), used "     \
+      "in turn", NULL, NULL, 0, 0 },                                                               \
+    { "scheme", LS_P_ENUM, "http", 0, F(scheme), "http or https", NULL, "http|https", 0, 0 },      \
+    { "path", LS_P_STR, NULL, LS_PF_NULLABLE, F(path), "path prefix of the REST API", NULL,        \
+      NULL, 0, 0 },                                                                                \
+    { "user", LS_P_STR, NULL, LS_PF_NULLABLE, F(user), "basic authentication user", NULL, NULL,    \
+      0, 0 },                                                                                      \
+    { "password", LS_P_SECRET, NULL, LS_PF_NULLABLE, F(password), "its password", NULL, NULL,      \
+      0, 0 },                                                                                      \
+    { "api_key", LS_P_SECRET, NULL, LS_PF_NULLABLE, F(api_key),                                    \
+      "Authorization: ApiKey base64(api_key)", NULL, NULL, 0, 0 },                                 \
+    { "index_name", LS_P_STR, "fluentd", 0, F(index_name),                                         \
+      "index (placeholders ${tag}, ${key}, strftime with a time chunk key)", NULL, NULL, 0, 0 },   \
+    { "logstash_format", LS_P_BOOL, "false", 0, F(logstash_format),                                \
+      "index per day: logstash_prefix-date, and @timestamp", NULL, NULL, 0, 0 },                   \
+    { "logstash_prefix", LS_P_STR, "logstash", 0, F(logstash_prefix), "index name prefix",         \
+      NULL, NULL, 0, 0 },                                                                          \
+    { "logstash_prefix_separator", LS_P_STR, "-", 0, F(logstash_prefix_separator),                 \
+      "between prefix and date", NULL, NULL, 0, 0 },                                               \
+    { "logstash_dateformat", LS_P_STR, "%Y.%m.%d", 0, F(logstash_dateformat),                      \
+      "strftime format of the index date", NULL, NULL, 0, 0 },                                     \
+    { "utc_index", LS_P_BOOL, "true", 0, F(utc_index), "the index date in UTC (false: local)",     \
+      NULL, NULL, 0, 0 },                                                                          \
+    { "include_timestamp", LS_P_BOOL, "false", 0, F(include_timestamp),                            \
+      "add @timestamp without logstash_format", NULL, NULL, 0, 0 },                                \
+    { "time_key", LS_P_STR, NULL, LS_PF_NULLABLE, F(time_key),                                     \
+      "field holding the time for @timestamp and the index date", NULL, NULL, 0, 0 },              \
+    { "time_key_format", LS_P_STR, NULL, LS_PF_NULLABLE, F(time_key_format),                       \
+      "strptime format of time_key (unset: flexible)", NULL, NULL, 0, 0 },                         \
+    { "time_key_exclude_timestamp", LS_P_BOOL, "false", 0, F(time_key_exclude_timestamp),          \
+      "with time_key: no @timestamp", NULL, NULL, 0, 0 },                                          \
+    { "time_precision", LS_P_INT, "9", 0, F(time_precision),                                       \
+      "fraction digits of @timestamp", NULL, NULL, 0, 9 },                                         \
+    { "target_index_key", LS_P_STR, NULL, LS_PF_NULLABLE, F(target_index_key),                     \
+      "field (a.b for nested) naming the index, removed from the record", NULL, NULL, 0, 0 },      \
+    { "suppress_type_name", LS_P_BOOL, "false", 0, F(suppress_type_name),                          \
+      "no _type on Elasticsearch 7", NULL, NULL, 0, 0 },                                           \
+    { "include_tag_key", LS_P_BOOL, "false", 0, F(include_tag_key), "add the tag", NULL, NULL,     \
+      0, 0 },                                                                                      \
+    { "tag_key", LS_P_STR, "tag", 0, F(tag_key), "key of the tag", NULL, NULL, 0, 0 },             \
+    { "id_key", LS_P_STR, NULL, LS_PF_NULLABLE, F(id_key), "field giving _id", NULL, NULL, 0,      \
+      0 },                                                                                         \
+    { "parent_key", LS_P_STR, NULL, LS_PF_NULLABLE, F(parent_key), "field giving _parent",         \
+      NULL, NULL, 0, 0 },                                                                          \
+    { "routing_key", LS_P_STR, NULL, LS_PF_NULLABLE, F(routing_key), "field giving routing",       \
+      NULL, NULL, 0, 0 },                                                                          \
+    { "remove_keys", LS_P_STR, NULL, LS_PF_NULLABLE, F(remove_keys),                               \
+      "fields removed before sending (comma-separated)", NULL, NULL, 0, 0 },                       \
+    { "write_operation", LS_P_ENUM, "index", 0, F(write_operation),                                \
+      "index, create, update or upsert (the last three need id_key)", NULL,                        \
+      "index|create|update|upsert", 0, 0 },                                                        \
+    { "remove_keys_on_update", LS_P_STR, "", 0, F(remove_keys_on_update),                          \
+      "fields left out of an update's doc (comma-separated)", NULL, NULL, 0, 0 },                  \
+    { "remove_keys_on_update_key", LS_P_STR, NULL, LS_PF_NULLABLE,                                 \
+      F(remove_keys_on_update_key), "field listing them per record", NULL, NULL, 0, 0 },           \
+    { "suppress_doc_wrap", LS_P_BOOL, "false", 0, F(suppress_doc_wrap),                            \
+      "update/upsert body without {\"doc\": ...}", NULL, NULL, 0, 0 },                             \
+    { "emit_error_for_missing_id", LS_P_BOOL, "false", 0, F(emit_error_for_missing_id),            \
+      "create/update/upsert without an _id: to @ERROR (false: dropped)", NULL, NULL, 0, 0 },       \
+    { "pipeline", LS_P_STR, NULL, LS_PF_NULLABLE, F(pipeline), "ingest pipeline", NULL, NULL,      \
+      0, 0 },                                                                                      \
+    { "include_index_in_url", LS_P_BOOL, "false", 0, F(include_index_in_url),                      \
+      "POST /<index_name>/_bulk (the action lines still name each record's index)", NULL,          \
+      NULL, 0, 0 },                                                                                \
+    { "content_type", LS_P_ENUM, "application/json", 0, F(content_type), "of the bulk body",       \
+      NULL, "application/json|application/x-ndjson", 0, 0 },                                       \
+    { "compression_level", LS_P_ENUM, "no_compression", 0, F(compression_level),                   \
+      "gzip the body (Content-Encoding: gzip) unless no_compression", NULL,                        \
+      "no_compression|best_speed|best_compression|default_compression", 0, 0 },                    \
+    { "bulk_message_request_threshold", LS_P_STR, "-1", 0, F(bulk_threshold_text),                 \
+      "split a chunk's bulk into requests of about this many bytes (a size; -1: one request)",     \
+      NULL, NULL, 0, 0 },                                                                          \
+    { "request_timeout", LS_P_TIME, "5", 0, F(request_timeout), "one request", NULL, NULL, 0,      \
+      1e6 },                                                                                       \
+    { "ssl_verify", LS_P_BOOL, "true", 0, F(ssl_verify), "check the server's certificate",         \
+      NULL, NULL, 0, 0 },                                                                          \
+    { "ca_file", LS_P_STR, NULL, LS_PF_NULLABLE, F(ca_file), "CA certificates", NULL, NULL, 0,     \
+      0 },                                                                                         \
+    { "client_cert", LS_P_STR, NULL, LS_PF_NULLABLE, F(client_cert), "client certificate",         \
+      NULL, NULL, 0, 0 },                                                                          \
+    { "client_key", LS_P_STR, NULL, LS_PF_NULLABLE, F(client_key), "its key", NULL, NULL, 0,       \
+      0 },                                                                                         \
+    { "client_key_pass", LS_P_SECRET, NULL, LS_PF_NULLABLE, F(client_key_pass),                    \
+      "its passphrase", NULL, NULL, 0, 0 },                                                        \
+    { "custom_headers", LS_P_HASH, NULL, 0, F(custom_headers), "more request headers", NULL,       \
+      NULL, 0, 0 },                                                                                \
+    { "verify_es_version_at_startup", LS_P_BOOL, "true", 0, F(verify_es_version_at_startup),       \
+      "ask the server's version (GET /) before the first bulk", NULL, NULL, 0, 0 },                \
+    { "retry_tag", LS_P_STR, NULL, LS_PF_NULLABLE, F(retry_tag),                                   \
+      "accepted; records to retry stay in their chunk instead of being emitted again", NULL,       \
+      NULL, 0, 0 },                                                                                \
+    { "reload_connections", LS_P_BOOL, NULL, LS_PF_NO_STORE, 0,                                    \
+      "accepted (no sniffing: hosts are used in turn)", NULL, NULL, 0, 0 },                        \
+    { "reload_on_failure", LS_P_BOOL, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0, 0 },     \
+    { "reload_after", LS_P_INT, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0, 0 },           \
+    { "resurrect_after", LS_P_TIME, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0, 0 },       \
+    { "reconnect_on_error", LS_P_BOOL, NULL, LS_PF_NO_STORE, 0,                                    \
+      "accepted (a failed connection is made again anyway)", NULL, NULL, 0, 0 },                   \
+    { "with_transporter_log", LS_P_BOOL, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0,       \
+      0 },                                                                                         \
+    { "http_backend", LS_P_STR, NULL, LS_PF_NO_STORE, 0, "accepted (libcurl)", NULL, NULL, 0,      \
+      0 },                                                                                         \
+    { "http_backend_excon_nonblock", LS_P_BOOL, NULL, LS_PF_NO_STORE, 0, "accepted", NULL,         \
+      NULL, 0, 0 },                                                                                \
+    { "prefer_oj_serializer", LS_P_BOOL, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0,       \
+      0 },                                                                                         \
+    { "validate_client_version", LS_P_BOOL, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0,    \
+      0 },                                                                                         \
+    { "catch_transport_exception_on_retry", LS_P_BOOL, NULL, LS_PF_NO_STORE, 0, "accepted",        \
+      NULL, NULL, 0, 0 },                                                                          \
+    { "ssl_version", LS_P_STR, NULL, LS_PF_NO_STORE, 0, "accepted (TLS 1.2 or newer)", NULL,       \
+      NULL, 0, 0 },                                                                                \
+    { "ssl_min_version", LS_P_STR, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0, 0 },        \
+    { "ssl_max_version", LS_P_STR, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0, 0 },        \
+    { "time_parse_error_tag", LS_P_STR, NULL, LS_PF_NO_STORE, 0,                                   \
+      "accepted (a time_key that does not parse is logged, the event time used)", NULL, NULL,      \
+      0, 0 },                                                                                      \
+    { "sniffer_class_name", LS_P_STR, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0, 0 },     \
+    { "selector_class_name", LS_P_STR, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0, 0 },    \
+    { "truncate_caches_interval", LS_P_TIME, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL,      \
+      0, 0 },                                                                                      \
+    { "utc_index_placeholder", LS_P_BOOL, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0,      \
+      0 }
+
 static const struct ls_param es_params[] = {
-    { "host", LS_P_STR, "localhost", 0, F(host), "Elasticsearch host", NULL, NULL, 0, 0 },
-    { "port", LS_P_INT, "9200", 0, F(port), "its port", NULL, NULL, 1, 65535 },
-    { "hosts", LS_P_STR, NULL, LS_PF_NULLABLE, F(hosts),
-      "several servers: host:port,host:port or URLs (https://user:pass@host:port/path), used "
-      "in turn", NULL, NULL, 0, 0 },
-    { "scheme", LS_P_ENUM, "http", 0, F(scheme), "http or https", NULL, "http|https", 0, 0 },
-    { "path", LS_P_STR, NULL, LS_PF_NULLABLE, F(path), "path prefix of the REST API", NULL,
-      NULL, 0, 0 },
-    { "user", LS_P_STR, NULL, LS_PF_NULLABLE, F(user), "basic authentication user", NULL, NULL,
-      0, 0 },
-    { "password", LS_P_SECRET, NULL, LS_PF_NULLABLE, F(password), "its password", NULL, NULL,
-      0, 0 },
-    { "api_key", LS_P_SECRET, NULL, LS_PF_NULLABLE, F(api_key),
-      "Authorization: ApiKey base64(api_key)", NULL, NULL, 0, 0 },
-    { "index_name", LS_P_STR, "fluentd", 0, F(index_name),
-      "index (placeholders ${tag}, ${key}, strftime with a time chunk key)", NULL, NULL, 0, 0 },
-    { "logstash_format", LS_P_BOOL, "false", 0, F(logstash_format),
-      "index per day: logstash_prefix-date, and @timestamp", NULL, NULL, 0, 0 },
-    { "logstash_prefix", LS_P_STR, "logstash", 0, F(logstash_prefix), "index name prefix",
-      NULL, NULL, 0, 0 },
-    { "logstash_prefix_separator", LS_P_STR, "-", 0, F(logstash_prefix_separator),
-      "between prefix and date", NULL, NULL, 0, 0 },
-    { "logstash_dateformat", LS_P_STR, "%Y.%m.%d", 0, F(logstash_dateformat),
-      "strftime format of the index date", NULL, NULL, 0, 0 },
-    { "utc_index", LS_P_BOOL, "true", 0, F(utc_index), "the index date in UTC (false: local)",
-      NULL, NULL, 0, 0 },
-    { "include_timestamp", LS_P_BOOL, "false", 0, F(include_timestamp),
-      "add @timestamp without logstash_format", NULL, NULL, 0, 0 },
-    { "time_key", LS_P_STR, NULL, LS_PF_NULLABLE, F(time_key),
-      "field holding the time for @timestamp and the index date", NULL, NULL, 0, 0 },
-    { "time_key_format", LS_P_STR, NULL, LS_PF_NULLABLE, F(time_key_format),
-      "strptime format of time_key (unset: flexible)", NULL, NULL, 0, 0 },
-    { "time_key_exclude_timestamp", LS_P_BOOL, "false", 0, F(time_key_exclude_timestamp),
-      "with time_key: no @timestamp", NULL, NULL, 0, 0 },
-    { "time_precision", LS_P_INT, "9", 0, F(time_precision),
-      "fraction digits of @timestamp", NULL, NULL, 0, 9 },
-    { "target_index_key", LS_P_STR, NULL, LS_PF_NULLABLE, F(target_index_key),
-      "field (a.b for nested) naming the index, removed from the record", NULL, NULL, 0, 0 },
+    ES_COMMON_PARAMS,
     { "type_name", LS_P_STR, "fluentd", 0, F(type_name),
       "_type up to Elasticsearch 6 (7: _doc, 8: none)", NULL, NULL, 0, 0 },
-    { "suppress_type_name", LS_P_BOOL, "false", 0, F(suppress_type_name),
-      "no _type on Elasticsearch 7", NULL, NULL, 0, 0 },
-    { "include_tag_key", LS_P_BOOL, "false", 0, F(include_tag_key), "add the tag", NULL, NULL,
-      0, 0 },
-    { "tag_key", LS_P_STR, "tag", 0, F(tag_key), "key of the tag", NULL, NULL, 0, 0 },
-    { "id_key", LS_P_STR, NULL, LS_PF_NULLABLE, F(id_key), "field giving _id", NULL, NULL, 0,
-      0 },
-    { "parent_key", LS_P_STR, NULL, LS_PF_NULLABLE, F(parent_key), "field giving _parent",
-      NULL, NULL, 0, 0 },
-    { "routing_key", LS_P_STR, NULL, LS_PF_NULLABLE, F(routing_key), "field giving routing",
-      NULL, NULL, 0, 0 },
-    { "remove_keys", LS_P_STR, NULL, LS_PF_NULLABLE, F(remove_keys),
-      "fields removed before sending (comma-separated)", NULL, NULL, 0, 0 },
-    { "write_operation", LS_P_ENUM, "index", 0, F(write_operation),
-      "index, create, update or upsert (the last three need id_key)", NULL,
-      "index|create|update|upsert", 0, 0 },
-    { "remove_keys_on_update", LS_P_STR, "", 0, F(remove_keys_on_update),
-      "fields left out of an update's doc (comma-separated)", NULL, NULL, 0, 0 },
-    { "remove_keys_on_update_key", LS_P_STR, NULL, LS_PF_NULLABLE,
-      F(remove_keys_on_update_key), "field listing them per record", NULL, NULL, 0, 0 },
-    { "suppress_doc_wrap", LS_P_BOOL, "false", 0, F(suppress_doc_wrap),
-      "update/upsert body without {\"doc\": ...}", NULL, NULL, 0, 0 },
-    { "emit_error_for_missing_id", LS_P_BOOL, "false", 0, F(emit_error_for_missing_id),
-      "create/update/upsert without an _id: to @ERROR (false: dropped)", NULL, NULL, 0, 0 },
-    { "pipeline", LS_P_STR, NULL, LS_PF_NULLABLE, F(pipeline), "ingest pipeline", NULL, NULL,
-      0, 0 },
-    { "include_index_in_url", LS_P_BOOL, "false", 0, F(include_index_in_url),
-      "POST /<index_name>/_bulk (the action lines still name each record's index)", NULL,
-      NULL, 0, 0 },
-    { "content_type", LS_P_ENUM, "application/json", 0, F(content_type), "of the bulk body",
-      NULL, "application/json|application/x-ndjson", 0, 0 },
-    { "compression_level", LS_P_ENUM, "no_compression", 0, F(compression_level),
-      "gzip the body (Content-Encoding: gzip) unless no_compression", NULL,
-      "no_compression|best_speed|best_compression|default_compression", 0, 0 },
-    { "bulk_message_request_threshold", LS_P_STR, "-1", 0, F(bulk_threshold_text),
-      "split a chunk's bulk into requests of about this many bytes (a size; -1: one request)",
-      NULL, NULL, 0, 0 },
-    { "request_timeout", LS_P_TIME, "5", 0, F(request_timeout), "one request", NULL, NULL, 0,
-      1e6 },
-    { "ssl_verify", LS_P_BOOL, "true", 0, F(ssl_verify), "check the server's certificate",
-      NULL, NULL, 0, 0 },
-    { "ca_file", LS_P_STR, NULL, LS_PF_NULLABLE, F(ca_file), "CA certificates", NULL, NULL, 0,
-      0 },
-    { "client_cert", LS_P_STR, NULL, LS_PF_NULLABLE, F(client_cert), "client certificate",
-      NULL, NULL, 0, 0 },
-    { "client_key", LS_P_STR, NULL, LS_PF_NULLABLE, F(client_key), "its key", NULL, NULL, 0,
-      0 },
-    { "client_key_pass", LS_P_SECRET, NULL, LS_PF_NULLABLE, F(client_key_pass),
-      "its passphrase", NULL, NULL, 0, 0 },
-    { "custom_headers", LS_P_HASH, NULL, 0, F(custom_headers), "more request headers", NULL,
-      NULL, 0, 0 },
     { "unrecoverable_error_types", LS_P_ARRAY,
       "[\"out_of_memory_error\",\"es_rejected_execution_exception\"]", 0,
       F(unrecoverable_error_types), "item error types that make the chunk unrecoverable",
       NULL, NULL, 0, 0 },
-    { "verify_es_version_at_startup", LS_P_BOOL, "true", 0, F(verify_es_version_at_startup),
-      "ask the server's version (GET /) before the first bulk", NULL, NULL, 0, 0 },
     { "default_elasticsearch_version", LS_P_INT, "5", 0, F(default_elasticsearch_version),
       "the version assumed without asking", NULL, NULL, 1, 100 },
     { "log_es_400_reason", LS_P_BOOL, "false", 0, F(log_es_400_reason),
       "put the server's reason in a 400's error event", NULL, NULL, 0, 0 },
-    { "retry_tag", LS_P_STR, NULL, LS_PF_NULLABLE, F(retry_tag),
-      "accepted; records to retry stay in their chunk instead of being emitted again", NULL,
-      NULL, 0, 0 },
-    { "reload_connections", LS_P_BOOL, NULL, LS_PF_NO_STORE, 0,
-      "accepted (no sniffing: hosts are used in turn)", NULL, NULL, 0, 0 },
-    { "reload_on_failure", LS_P_BOOL, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0, 0 },
-    { "reload_after", LS_P_INT, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0, 0 },
-    { "resurrect_after", LS_P_TIME, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0, 0 },
-    { "reconnect_on_error", LS_P_BOOL, NULL, LS_PF_NO_STORE, 0,
-      "accepted (a failed connection is made again anyway)", NULL, NULL, 0, 0 },
-    { "with_transporter_log", LS_P_BOOL, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0,
-      0 },
-    { "http_backend", LS_P_STR, NULL, LS_PF_NO_STORE, 0, "accepted (libcurl)", NULL, NULL, 0,
-      0 },
-    { "http_backend_excon_nonblock", LS_P_BOOL, NULL, LS_PF_NO_STORE, 0, "accepted", NULL,
-      NULL, 0, 0 },
-    { "prefer_oj_serializer", LS_P_BOOL, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0,
-      0 },
-    { "validate_client_version", LS_P_BOOL, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0,
-      0 },
     { "max_retry_get_es_version", LS_P_INT, NULL, LS_PF_NO_STORE, 0,
       "accepted (asking is retried with the chunk)", NULL, NULL, 0, 0 },
     { "fail_on_detecting_es_version_retry_exceed", LS_P_BOOL, NULL, LS_PF_NO_STORE, 0,
       "accepted", NULL, NULL, 0, 0 },
-    { "catch_transport_exception_on_retry", LS_P_BOOL, NULL, LS_PF_NO_STORE, 0, "accepted",
+    LS_PARAM_END
+};
+
+static const struct ls_param os_params[] = {
+    ES_COMMON_PARAMS,
+    { "type_name", LS_P_STR, "_doc", 0, F(type_name),
+      "accepted; _type is _doc on OpenSearch 1, none from 2", NULL, NULL, 0, 0 },
+    { "unrecoverable_error_types", LS_P_ARRAY,
+      "[\"out_of_memory_error\",\"rejected_execution_exception\"]", 0,
+      F(unrecoverable_error_types), "item error types that make the chunk unrecoverable",
       NULL, NULL, 0, 0 },
-    { "ssl_version", LS_P_STR, NULL, LS_PF_NO_STORE, 0, "accepted (TLS 1.2 or newer)", NULL,
+    { "unrecoverable_record_types", LS_P_ARRAY, "[\"json_parse_exception\"]", 0,
+      F(unrecoverable_record_types), "item error types whose record goes to @ERROR", NULL,
       NULL, 0, 0 },
-    { "ssl_min_version", LS_P_STR, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0, 0 },
-    { "ssl_max_version", LS_P_STR, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0, 0 },
-    { "time_parse_error_tag", LS_P_STR, NULL, LS_PF_NO_STORE, 0,
-      "accepted (a time_key that does not parse is logged, the event time used)", NULL, NULL,
-      0, 0 },
-    { "sniffer_class_name", LS_P_STR, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0, 0 },
-    { "selector_class_name", LS_P_STR, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0, 0 },
-    { "truncate_caches_interval", LS_P_TIME, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL,
-      0, 0 },
-    { "utc_index_placeholder", LS_P_BOOL, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0,
-      0 },
+    { "emit_error_label_event", LS_P_BOOL, "true", 0, F(emit_error_label_event),
+      "send rejected records to @ERROR (false: log and drop them)", NULL, NULL, 0, 0 },
+    { "default_opensearch_version", LS_P_INT, "1", 0, F(default_elasticsearch_version),
+      "the version assumed without asking", NULL, NULL, 1, 100 },
+    { "log_os_400_reason", LS_P_BOOL, "false", 0, F(log_es_400_reason),
+      "put the server's reason in a 400's error event", NULL, NULL, 0, 0 },
+    { "max_retry_get_os_version", LS_P_INT, NULL, LS_PF_NO_STORE, 0,
+      "accepted (asking is retried with the chunk)", NULL, NULL, 0, 0 },
+    { "fail_on_detecting_os_version_retry_exceed", LS_P_BOOL, NULL, LS_PF_NO_STORE, 0,
+      "accepted", NULL, NULL, 0, 0 },
     LS_PARAM_END
 };
 
@@ -383,7 +420,21 @@ static int es_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
     size_t i;
 
     o->ins = ins;
+    o->opensearch = strcmp(ins->plugin->name, "opensearch") == 0;
+    if (!o->opensearch) {
+        /* fixed in the elasticsearch plugin */
+        o->emit_error_label_event = true;
+        o->unrecoverable_record_types.v = ls_calloc(1, sizeof(char *));
+        o->unrecoverable_record_types.v[0] = ls_strdup("json_parse_exception");
+        o->unrecoverable_record_types.n = 1;
+    }
     ls_buf_init(&o->headers, 0);
+    if (ls_conf_child(sec, "endpoint")) {
+        struct ls_conf_section *ep = ls_conf_child(sec, "endpoint");
+        snprintf(err, errlen, "%s:%d: <endpoint> (AWS SigV4 for Amazon OpenSearch Service) is "
+                 "not supported by logship's opensearch output", ep->file, ep->line);
+        return LS_ERROR;
+    }
     for (i = 0; es_refused[i]; i++) {
         struct ls_conf_param *p = ls_conf_get_param(sec, es_refused[i]);
         if (p) {
@@ -825,12 +876,11 @@ static int es_entry(struct es_job *j, const msgpack_object *entry)
     ls_buf_reset(&j->tmp);
     ls_buf_printf(&j->tmp, "{\"%s\":{", ops[o->write_operation]);
     put_meta_str(&j->tmp, &first, "_index", index, strlen(index));
-    if (j->version < 8) {
-        if (j->type_name) {
-            put_meta_str(&j->tmp, &first, "_type", j->type_name, strlen(j->type_name));
-        } else {
-            ls_buf_printf(&j->tmp, ",\"_type\":null");
-        }
+    if (j->type_name) {
+        put_meta_str(&j->tmp, &first, "_type", j->type_name, strlen(j->type_name));
+    } else if (!o->opensearch && j->version < 8) {
+        /* suppress_type_name on 7: the plugin sets the key to nil, and nil is written */
+        ls_buf_printf(&j->tmp, ",\"_type\":null");
     }
     if (j->pipeline) {
         put_meta_str(&j->tmp, &first, "pipeline", j->pipeline, strlen(j->pipeline));
@@ -848,7 +898,8 @@ static int es_entry(struct es_job *j, const msgpack_object *entry)
         }
         if (o->have_routing && ls_accessor_get(&o->routing_acc, rec, &v) &&
             v.type != LS_V_NULL && !(v.type == LS_V_BOOL && !v.u.b)) {
-            put_meta_value(&j->tmp, &first, j->version >= 7 ? "routing" : "_routing", &v);
+            put_meta_value(&j->tmp, &first,
+                           o->opensearch || j->version >= 7 ? "routing" : "_routing", &v);
         }
         for (i = 0; i < o->rm_keys.n; i++) {
             ls_record_del(rec, o->rm_keys.v[i], strlen(o->rm_keys.v[i]));
@@ -1306,6 +1357,21 @@ out:
     return ok;
 }
 
+static const char *es_name(const struct es *o)
+{
+    return o->opensearch ? "OpenSearch" : "Elasticsearch";
+}
+
+static bool es_record_type(const struct es *o, const char *type)
+{
+    for (size_t i = 0; i < o->unrecoverable_record_types.n; i++) {
+        if (strcmp(o->unrecoverable_record_types.v[i], type) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static bool es_unrecoverable_type(const struct es *o, const char *type)
 {
     for (size_t i = 0; i < o->unrecoverable_error_types.n; i++) {
@@ -1396,10 +1462,10 @@ static void es_answer(struct es_job *j)
             job_push(&done, &ndone, &capdone, j->sent[i]);
         } else if (it.status == 400) {
             if (o->log_es_400_reason && it.err_typed) {
-                snprintf(wbuf, sizeof(wbuf), "400 - Rejected by Elasticsearch [error type]: %s "
-                         "[reason]: '%s'", it.type, it.reason);
+                snprintf(wbuf, sizeof(wbuf), "400 - Rejected by %s [error type]: %s [reason]: "
+                         "'%s'", es_name(o), it.type, it.reason);
             } else {
-                snprintf(wbuf, sizeof(wbuf), "400 - Rejected by Elasticsearch");
+                snprintf(wbuf, sizeof(wbuf), "400 - Rejected by %s", es_name(o));
             }
             why = wbuf;
         } else if (it.err_str) {
@@ -1407,11 +1473,11 @@ static void es_answer(struct es_job *j)
             why = wbuf;
         } else if (it.err_typed) {
             if (es_unrecoverable_type(o, it.type)) {
-                snprintf(msg, sizeof(msg), "Rejected Elasticsearch due to %s", it.type);
+                snprintf(msg, sizeof(msg), "Rejected %s due to %s", es_name(o), it.type);
                 ls_arena_release(&ia);
                 goto unrecoverable;
             }
-            if (strcmp(it.type, "json_parse_exception") == 0) {
+            if (es_record_type(o, it.type)) {
                 snprintf(wbuf, sizeof(wbuf), "%lld - %s: %s", (long long)it.status, it.type,
                          it.reason);
                 why = wbuf;
@@ -1423,7 +1489,11 @@ static void es_answer(struct es_job *j)
                      (long long)it.status);
             why = wbuf;
         }
-        if (why) {
+        if (why && !o->emit_error_label_event) {
+            ls_plg_warn(o->ins, "record rejected (%s); emit_error_label_event is false: dropped",
+                        why);
+            job_push(&done, &ndone, &capdone, j->sent[i]);
+        } else if (why) {
             job_push(&done, &ndone, &capdone, j->sent[i]);
             j->err_ord = ls_realloc(j->err_ord, (j->nerr + 1) * sizeof(uint64_t));
             j->err_why = ls_realloc(j->err_why, (j->nerr + 1) * sizeof(char *));
@@ -1585,7 +1655,11 @@ static void es_start_build(struct es_job *j)
 
     j->version = o->version;
     /* the type by version, as the plugin's configure and process_message choose it */
-    if (j->version >= 8 || (o->suppress_type_name && j->version >= 7)) {
+    if (o->opensearch) {
+        /* fluent-plugin-opensearch: _doc on 1.x, none from 2 or with suppress_type_name */
+        ls_free(j->type_name);
+        j->type_name = o->suppress_type_name || j->version >= 2 ? NULL : ls_strdup("_doc");
+    } else if (j->version >= 8 || (o->suppress_type_name && j->version >= 7)) {
         ls_free(j->type_name);
         j->type_name = NULL;
     } else if (j->version == 7) {
@@ -1705,6 +1779,9 @@ static void es_destroy(struct ls_instance *ins)
     }
     ls_free(o->bases);
     ls_buf_release(&o->headers);
+    if (!o->opensearch) {
+        ls_strv_release(&o->unrecoverable_record_types);
+    }
     ls_strv_release(&o->rm_keys);
     ls_strv_release(&o->rm_update_keys);
     if (o->have_id) {
@@ -1720,6 +1797,21 @@ static void es_destroy(struct ls_instance *ins)
         ls_accessor_release(&o->target_acc);
     }
 }
+
+const struct ls_plugin ls_plugin_out_opensearch = {
+    .name = "opensearch",
+    .kind = LS_PLUGIN_OUTPUT,
+    .description = "index records in OpenSearch with the bulk API (fluent-plugin-opensearch)",
+    .params = os_params,
+    .ctx_size = sizeof(struct es),
+    .init = es_init,
+    .destroy = es_destroy,
+    .output_flags = LS_OUT_BUFFERED,
+    .default_formatter = "msgpack",
+    .default_chunk_keys = "tag",
+    .formatter_for = es_formatter_for,
+    .write = es_write,
+};
 
 const struct ls_plugin ls_plugin_out_elasticsearch = {
     .name = "elasticsearch",

@@ -17,7 +17,7 @@ def log(d, recs):
     write(os.path.join(d, "in.log"), "".join(json.dumps(r) + "\n" for r in recs), "a")
 
 
-def es_conf(d, es, out="", buffer_extra="", source_extra="", extra=""):
+def es_conf(d, es, out="", buffer_extra="", source_extra="", extra="", plugin="elasticsearch"):
     return conf(f"""
 <source>
   @type tail
@@ -33,7 +33,7 @@ def es_conf(d, es, out="", buffer_extra="", source_extra="", extra=""):
   {source_extra}
 </source>
 <match app.**>
-  @type elasticsearch
+  @type {plugin}
   host 127.0.0.1
   port {es.port}
   {out}
@@ -254,3 +254,28 @@ def test_bulk_message_request_threshold_splits_a_chunk_and_a_failed_part_resumes
     assert len(sizes) > 3 and max(sizes) < 40, sizes
     # each record is sent once, the failed one twice: the retry skips what was indexed
     assert sum(sizes) == 41, sizes
+
+
+def test_opensearch_type_by_version_and_its_parameter_names():
+    for version, want_type in (("1.3.14", "_doc"), ("2.11.1", "<none>")):
+        es = ESServer(version=version)
+        d = tmpdir()
+        log(d, [{"t": T0, "msg": "a", "_fail": [400, "mapper_parsing_exception"]},
+                {"t": T0, "msg": "b", "r": "shard-7"}])
+        c = es_conf(d, es, """logstash_format true
+  routing_key r
+  log_os_400_reason true
+  emit_error_label_event false""", plugin="opensearch")
+        p = oneshot(c)
+        assert p.returncode == 0, p.stderr[-2000:]
+        (doc,) = es.all_docs()["logstash-2024.01.02"]
+        assert doc[2] == want_type and doc[1]["msg"] == "b", (version, doc)
+        body = es.bulks()[0][3].decode().split("\n")
+        assert '"routing":"shard-7"' in body[2], body
+        # emit_error_label_event false: the rejected record is logged, not sent to @ERROR
+        assert "Rejected by OpenSearch [error type]: mapper_parsing_exception" in p.stderr
+        assert "dump an error event" not in p.stderr, p.stderr[-2000:]
+    c = conf("<match a>\n  @type opensearch\n  <endpoint>\n    url https://x\n  </endpoint>\n"
+             "</match>\n")
+    p = run(["-c", c, "--dry-run"])
+    assert p.returncode != 0 and "<endpoint> (AWS SigV4" in p.stderr and ".conf:3:" in p.stderr
