@@ -1397,9 +1397,9 @@ static void es_answer(struct es_job *j)
 
     ls_arena_init(&a, 4096);
     ls_record_init(&top, &a);
-    if (ls_json_parse_object(j->body.p ? j->body.p : "", j->body.len, &top) != LS_OK) {
+    if (ls_json_parse_object(ls_buf_cstr(&j->body), j->body.len, &top) != LS_OK) {
         snprintf(msg, sizeof(msg), "The response format was unrecognized: %.200s",
-                 j->body.p ? j->body.p : "");
+                 ls_buf_cstr(&j->body));
         goto unrecoverable;
     }
     errors = ls_record_get(&top, "errors", 6);
@@ -1427,7 +1427,8 @@ static void es_answer(struct es_job *j)
     items = ls_record_get(&top, "items", 5);
     if (items == NULL || items->v.type != LS_V_JSON || items->v.u.s.len == 0 ||
         items->v.u.s.p[0] != '[') {
-        snprintf(msg, sizeof(msg), "The response format was unrecognized: %.200s", j->body.p);
+        snprintf(msg, sizeof(msg), "The response format was unrecognized: %.200s",
+                 ls_buf_cstr(&j->body));
         goto unrecoverable;
     }
     {
@@ -1551,7 +1552,7 @@ static void es_sent(struct ls_http_resp *resp, void *arg)
                  j->base, resp->error[0] ? resp->error : "no answer");
     } else {
         snprintf(msg, sizeof(msg), "could not push logs to Elasticsearch cluster (%s): [%ld] "
-                 "%.200s", j->base, resp->status, resp->body.p ? resp->body.p : "");
+                 "%.200s", j->base, resp->status, ls_buf_cstr(&resp->body));
     }
     /* parts sent before this one are done already: their records are in the chunk's state */
     es_finish(j, LS_ERROR, msg);
@@ -1631,9 +1632,9 @@ static void es_built(void *arg)
 }
 
 /* The server's major version from GET / ({"version":{"number":"7.17.0"}}). */
-static int es_version_of(const struct ls_http_resp *resp, int dflt)
+static int es_version_of(struct ls_http_resp *resp, int dflt)
 {
-    const char *p = resp->body.p ? resp->body.p : "";
+    const char *p = ls_buf_cstr(&resp->body);
     const char *v = strstr(p, "\"number\"");
 
     if (v == NULL) {
@@ -1690,7 +1691,7 @@ static void es_version_answer(struct ls_http_resp *resp, void *arg)
                  resp->error[0] ? resp->error : "no answer");
     } else {
         snprintf(msg, sizeof(msg), "cannot ask Elasticsearch's version (GET %s/): [%ld] %.160s",
-                 j->base, resp->status, resp->body.p ? resp->body.p : "");
+                 j->base, resp->status, ls_buf_cstr(&resp->body));
     }
     es_finish(j, LS_ERROR, msg);
 }

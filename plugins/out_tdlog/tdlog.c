@@ -345,17 +345,17 @@ static void td_done(struct td_job *j, int rc, const char *msg)
 static void td_request(struct td_job *j);
 
 /* "<status> <message>" of a TD answer ({"message": ...} or the body). */
-static void td_text(const struct ls_http_resp *resp, char *out, size_t outlen)
+static void td_text(struct ls_http_resp *resp, char *out, size_t outlen)
 {
-    const char *b = resp->body.p ? resp->body.p : "";
+    const char *b = ls_buf_cstr(&resp->body);
     const char *m = strstr(b, "\"message\"");
 
     if (m && (m = strchr(m + 9, '"')) != NULL) {
         const char *e = strchr(m + 1, '"');
         snprintf(out, outlen, "%ld %.*s", resp->status, e ? (int)(e - m - 1) : 80, m + 1);
     } else {
-        snprintf(out, outlen, "%ld %.*s", resp->status, (int)(resp->body.len > 160 ? 160
-                                                                 : resp->body.len), b);
+        snprintf(out, outlen, "%ld %.*s", resp->status,
+                 (int)(resp->body.len > 160 ? 160 : resp->body.len), b);
     }
 }
 
