@@ -35,6 +35,7 @@
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define FWD_READ_CHUNK (256 * 1024)
@@ -100,6 +101,7 @@ struct fwd_ctx {
     struct ls_timer *retry;
     struct fwd_ids *ids;
     char *ids_path;
+    char *ids_dir;              /* the per-user fallback directory, made at start; or NULL */
     uint64_t src;
     uint64_t seq;                      /* next record position */
     char *scratch;
@@ -651,8 +653,20 @@ static int fwd_init(struct ls_instance *ins, struct ls_conf_section *sec, char *
         const char *root = root_dir_of(sec);
         char cwd[PATH_MAX];
         if (root == NULL || *root == '\0') {
-            root = access(FWD_STATE_DIR, W_OK | X_OK) == 0 ? FWD_STATE_DIR
-                   : getcwd(cwd, sizeof(cwd)) ? cwd : ".";
+            if (access(FWD_STATE_DIR, W_OK | X_OK) == 0) {
+                root = FWD_STATE_DIR;
+            } else if (getcwd(cwd, sizeof(cwd)) && access(cwd, W_OK | X_OK) == 0) {
+                root = cwd;
+            } else {
+                /* a user's td-agent.conf with a forward source, run by someone who may write
+                 * neither place: fluentd keeps no journal and starts, so this starts too, with
+                 * a journal that lasts until the next boot (fwd_start makes the directory) */
+                const char *xdg = getenv("XDG_RUNTIME_DIR");
+                ctx->ids_dir = xdg && *xdg == '/' ? ls_asprintf("%s/logship", xdg)
+                                                  : ls_asprintf("/tmp/logship-%u",
+                                                                (unsigned)getuid());
+                root = ctx->ids_dir;
+            }
         }
         ctx->ids_path = ls_asprintf("%s/in_forward-%016" PRIx64 ".chunk_ids", root, ctx->src);
     }
@@ -1685,6 +1699,24 @@ static int fwd_start(struct ls_instance *ins)
     char err[512];
     uint64_t durable = ls_source_durable_pos(ins->engine, ctx->src);
 
+    if (ctx->ids_dir) {
+        struct stat st;
+        if (mkdir(ctx->ids_dir, 0700) != 0 && errno != EEXIST) {
+            ls_plg_error(ins, "cannot make '%s' for the chunk id journal (%d: %s); set "
+                         "chunk_id_file", ctx->ids_dir, errno, strerror(errno));
+            return LS_ERROR;
+        }
+        /* in /tmp another user could have made it first: it must be ours and private */
+        if (lstat(ctx->ids_dir, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
+            (st.st_mode & 077) != 0) {
+            ls_plg_error(ins, "'%s' is not a private directory of this user; set chunk_id_file",
+                         ctx->ids_dir);
+            return LS_ERROR;
+        }
+        ls_plg_warn(ins, "neither %s nor the working directory is writable: the chunk id "
+                    "journal is '%s', which does not last past a reboot (set chunk_id_file or "
+                    "<system> root_dir)", FWD_STATE_DIR, ctx->ids_path);
+    }
     ctx->ids = fwd_ids_open(ctx->ids_path, ctx->chunk_id_expiry, (size_t)ctx->chunk_id_max,
                             durable, err, sizeof(err));
     if (ctx->ids == NULL) {
@@ -1793,6 +1825,7 @@ static void fwd_destroy(struct ls_instance *ins)
         SSL_CTX_free(ctx->tls);
     }
     ls_free(ctx->ids_path);
+    ls_free(ctx->ids_dir);
     ls_free(ctx->scratch);
     ls_buf_release(&ctx->tagbuf);
     ls_record_release(&ctx->rec);

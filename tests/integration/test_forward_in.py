@@ -484,3 +484,49 @@ print(json.dumps([first, second]))
     assert got[0] == [{"ack": "d1"}, "closed"], got
     recs = stop_and_read(a, d)
     assert recs == [("pre.fixed", {"k": 1, "ip": "127.0.0.1", "host": "localhost"})], recs
+
+
+def test_starts_for_a_user_who_can_write_no_state_directory():
+    # the stock td-agent.conf's forward source, run by a user who may write neither
+    # /var/lib/logship nor the working directory: fluentd starts (it keeps no journal), and
+    # so does logship, with a per-user journal that lasts until the next boot
+    import shutil
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        raise lstest.Skip("needs root and setpriv to run as another user")
+    d = tmpdir()
+    os.chmod(d, 0o755)
+    port = lstest.free_port()
+    c = conf(f"""
+<source>
+  @type forward
+  bind 127.0.0.1
+  port {port}
+</source>
+<match **>
+  @type stdout
+</match>
+""", d)
+    os.chmod(c, 0o644)
+    fallback = "/tmp/logship-65534"
+    shutil.rmtree(fallback, ignore_errors=True)
+    env = lstest.sanitizer_env({"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    p = subprocess.Popen(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                          lstest.LOGSHIP, "-c", c], cwd="/", env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def listening():
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                return True
+            except OSError:
+                return p.poll() is not None
+        wait_until(listening, what="the listener")
+        assert p.poll() is None, p.communicate()[1][-2000:]
+    finally:
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=30)
+    lstest.check_sanitizer(err)
+    assert "the chunk id journal is '/tmp/logship-65534/in_forward-" in err, err[-2000:]
+    st = os.stat(fallback)
+    assert st.st_uid == 65534 and (st.st_mode & 0o777) == 0o700, oct(st.st_mode)
+    shutil.rmtree(fallback, ignore_errors=True)
