@@ -48,6 +48,7 @@
 #include <libdeflate.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <lzma.h>
 #include <zlib.h>
@@ -1183,6 +1184,40 @@ int ls_compress_stream_expect(enum ls_compress_algo algo, int level, uint64_t ex
     s.expect = expect;
     s.early_fd = early_fd;
     return run(algo, level, read_cb, arg, &s, dig, err, errlen);
+}
+
+struct mem_src {
+    const unsigned char *p;
+    size_t n, off;
+};
+
+static long mem_src_read(void *arg, void *buf, size_t n)
+{
+    struct mem_src *m = arg;
+    size_t k = m->n - m->off < n ? m->n - m->off : n;
+
+    if (k) {
+        memcpy(buf, m->p + m->off, k);
+    }
+    m->off += k;
+    return (long)k;
+}
+
+int ls_compress_mem(enum ls_compress_algo algo, int level, const void *p, size_t n, int out_fd,
+                    uint64_t *written, char *err, size_t errlen)
+{
+    struct mem_src m = { p, n, 0 };
+    struct stat st;
+
+    if (ls_compress_stream(algo, level, mem_src_read, &m, out_fd, NULL, err, errlen) != LS_OK) {
+        return LS_ERROR;
+    }
+    if (fstat(out_fd, &st) != 0) {
+        snprintf(err, errlen, "fstat() failed (%d: %s)", errno, strerror(errno));
+        return LS_ERROR;
+    }
+    *written = (uint64_t)st.st_size;
+    return LS_OK;
 }
 
 int ls_compress_to_buf(enum ls_compress_algo algo, int level, ls_read_cb read_cb, void *arg,

@@ -91,6 +91,10 @@ int ls_zstd_frame(void **cctx, const struct ls_zstd_params *p, const void *src, 
 void ls_zstd_frame_free(void *cctx);
 /* Whether level fits algo (see ls_compress_stream); if not, "lo-hi" in range. */
 bool ls_compress_level_ok(enum ls_compress_algo algo, int level, char *range, size_t rangelen);
+/* p[0..n) compressed (or copied, LS_COMPRESS_TEXT) to out_fd; *written: the bytes written.
+ * For request bodies built in memory (loki, datadog). Blocking. LS_OK / LS_ERROR (err). */
+int ls_compress_mem(enum ls_compress_algo algo, int level, const void *p, size_t n, int out_fd,
+                    uint64_t *written, char *err, size_t errlen);
 /* The same into memory (out is appended to). */
 struct ls_buf;
 int ls_compress_to_buf(enum ls_compress_algo algo, int level, ls_read_cb read_cb, void *arg,

@@ -9,6 +9,7 @@
  */
 #include "msgpack.h"
 #include "json.h"
+#include "plugin.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -391,4 +392,78 @@ long ls_mp_scan(struct ls_mp_scan *c, const char *data, size_t len, uint64_t lim
         return LS_MP_BIG;
     }
     return LS_MP_MORE;
+}
+
+/* ---- a chunk's entries ---- */
+
+struct ls_chunk_entries {
+    struct ls_chunk_reader *r;
+    msgpack_unpacker up;
+    msgpack_unpacked res;
+    bool eof, failed;
+};
+
+struct ls_chunk_entries *ls_chunk_entries_open(struct ls_chunk *c)
+{
+    struct ls_chunk_entries *e = ls_calloc(1, sizeof(*e));
+
+    e->r = ls_chunk_reader_open(c);
+    if (e->r == NULL || !msgpack_unpacker_init(&e->up, 65536)) {
+        if (e->r) {
+            ls_chunk_reader_close(e->r);
+        }
+        ls_free(e);
+        return NULL;
+    }
+    msgpack_unpacked_init(&e->res);
+    return e;
+}
+
+const msgpack_object *ls_chunk_entries_next(struct ls_chunk_entries *e)
+{
+    for (;;) {
+        msgpack_unpack_return ret = msgpack_unpacker_next(&e->up, &e->res);
+        long got;
+
+        if (ret == MSGPACK_UNPACK_SUCCESS) {
+            return &e->res.data;
+        }
+        if (ret != MSGPACK_UNPACK_CONTINUE) {
+            e->failed = true;       /* our own formatter wrote it: a damaged chunk */
+            return NULL;
+        }
+        if (e->eof) {
+            return NULL;
+        }
+        if (!msgpack_unpacker_reserve_buffer(&e->up, 65536)) {
+            e->failed = true;
+            return NULL;
+        }
+        got = ls_chunk_reader_read(e->r, msgpack_unpacker_buffer(&e->up), 65536);
+        if (got < 0) {
+            e->failed = true;
+            return NULL;
+        }
+        if (got == 0) {
+            e->eof = true;
+            continue;
+        }
+        msgpack_unpacker_buffer_consumed(&e->up, (size_t)got);
+    }
+}
+
+bool ls_chunk_entries_failed(const struct ls_chunk_entries *e)
+{
+    return e->failed;
+}
+
+void ls_chunk_entries_close(struct ls_chunk_entries *e)
+{
+    if (e == NULL) {
+        return;
+    }
+    msgpack_unpacked_destroy(&e->res);
+    msgpack_unpacker_destroy(&e->up);
+    ls_chunk_reader_close(e->r);
+    ls_free(e);
 }

@@ -85,4 +85,18 @@ const msgpack_object *ls_msgpack_map_get(const msgpack_object *map, const char *
 
 #define LS_MSGPACK_DEPTH_MAX 64
 
+/*
+ * The [time, record] entries of a chunk the msgpack formatter wrote, one at a time, for the
+ * outputs that keep their records as MessagePack and build their requests from them
+ * (elasticsearch, loki, datadog, tdlog). Blocking reads: use it on a worker. next returns
+ * the next entry (valid until the next call) or NULL at the end, or on a read error
+ * (ls_chunk_entries_failed then says so).
+ */
+struct ls_chunk;
+struct ls_chunk_entries;
+struct ls_chunk_entries *ls_chunk_entries_open(struct ls_chunk *c);
+const msgpack_object *ls_chunk_entries_next(struct ls_chunk_entries *e);
+bool ls_chunk_entries_failed(const struct ls_chunk_entries *e);
+void ls_chunk_entries_close(struct ls_chunk_entries *e);
+
 #endif

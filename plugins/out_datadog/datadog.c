@@ -323,21 +323,6 @@ static void dd_event(struct dd_job *j, const msgpack_object *e, struct ls_arena 
     ls_record_release(&rec);
 }
 
-struct dd_mem {
-    const char *p;
-    size_t len, off;
-};
-
-static long dd_mem_read(void *arg, void *buf, size_t n)
-{
-    struct dd_mem *m = arg;
-    size_t k = m->len - m->off < n ? m->len - m->off : n;
-
-    memcpy(buf, m->p + m->off, k);
-    m->off += k;
-    return (long)k;
-}
-
 /* Worker: the chunk's events and batches (once), then the next batch's body. */
 static void dd_build(void *arg)
 {
@@ -349,46 +334,31 @@ static void dd_build(void *arg)
 
     j->rc = LS_ERROR;
     if (j->batch_end == NULL) {
-        struct ls_chunk_reader *r = ls_chunk_reader_open(j->c);
-        msgpack_unpacker up;
-        msgpack_unpacked res;
+        struct ls_chunk_entries *en = ls_chunk_entries_open(j->c);
+        const msgpack_object *e;
         struct ls_arena a;
         struct ls_buf tmp;
-        bool eof = false;
         size_t size = 0;
+        bool failed;
 
-        if (r == NULL) {
+        if (en == NULL) {
             snprintf(j->err, sizeof(j->err), "cannot read chunk %s", ls_chunk_info(j->c)->id);
             return;
         }
         ls_arena_init(&a, 4096);
         ls_buf_init(&tmp, 0);
-        msgpack_unpacker_init(&up, 65536);
-        msgpack_unpacked_init(&res);
-        for (;;) {
-            msgpack_unpack_return ret = msgpack_unpacker_next(&up, &res);
-            long got;
-            if (ret == MSGPACK_UNPACK_SUCCESS) {
-                ls_arena_reset(&a);
-                dd_event(j, &res.data, &a, &tmp);
-                continue;
-            }
-            if (ret != MSGPACK_UNPACK_CONTINUE || eof ||
-                !msgpack_unpacker_reserve_buffer(&up, 65536)) {
-                break;
-            }
-            got = ls_chunk_reader_read(r, msgpack_unpacker_buffer(&up), 65536);
-            if (got <= 0) {
-                eof = true;
-                continue;
-            }
-            msgpack_unpacker_buffer_consumed(&up, (size_t)got);
+        while ((e = ls_chunk_entries_next(en)) != NULL) {
+            ls_arena_reset(&a);
+            dd_event(j, e, &a, &tmp);
         }
-        msgpack_unpacked_destroy(&res);
-        msgpack_unpacker_destroy(&up);
-        ls_chunk_reader_close(r);
+        failed = ls_chunk_entries_failed(en);
+        ls_chunk_entries_close(en);
         ls_buf_release(&tmp);
         ls_arena_release(&a);
+        if (failed) {
+            snprintf(j->err, sizeof(j->err), "cannot read chunk %s", ls_chunk_info(j->c)->id);
+            return;
+        }
         /* batch_http_events: a new batch every 500 events, or before the 5 MB limit */
         j->batch_end = ls_calloc(j->nev + 1, sizeof(size_t));
         for (i = 0; i < j->nev; i++) {
@@ -403,6 +373,10 @@ static void dd_build(void *arg)
         if (j->next > j->nbatch) {
             j->next = j->nbatch;
         }
+    }
+    if (j->next >= j->nbatch) {
+        j->rc = LS_OK;          /* every batch went before a restart */
+        return;
     }
     from = j->next == 0 ? 0 : j->batch_end[j->next - 1];
     ls_buf_init(&body, 0);
@@ -420,28 +394,15 @@ static void dd_build(void *arg)
     j->fd = memfd_create("logship-datadog", MFD_CLOEXEC);
     if (j->fd < 0) {
         snprintf(j->err, sizeof(j->err), "memfd_create failed (%d: %s)", errno, strerror(errno));
-    } else if (!o->use_compression) {
-        if (ls_write_all(j->fd, body.p, body.len) == LS_OK) {
-            j->size = body.len;
-            j->rc = LS_OK;
-        } else {
-            snprintf(j->err, sizeof(j->err), "write failed (%d: %s)", errno, strerror(errno));
-        }
     } else {
-        struct dd_mem m = { body.p, body.len, 0 };
-        struct ls_buf gz;
-        ls_buf_init(&gz, 0);
         int level = o->compression_level < 1 ? 1 : (int)o->compression_level;
-        if (ls_compress_to_buf(LS_COMPRESS_GZIP, level, dd_mem_read, &m, &gz, NULL, cerr,
-                               sizeof(cerr)) != LS_OK ||
-            ls_write_all(j->fd, gz.p, gz.len) != LS_OK) {
-            snprintf(j->err, sizeof(j->err), "compressing a batch of chunk %s failed: %s",
-                     ls_chunk_info(j->c)->id, cerr[0] ? cerr : strerror(errno));
+        if (ls_compress_mem(o->use_compression ? LS_COMPRESS_GZIP : LS_COMPRESS_TEXT, level,
+                            body.p, body.len, j->fd, &j->size, cerr, sizeof(cerr)) != LS_OK) {
+            snprintf(j->err, sizeof(j->err), "building a batch of chunk %s failed: %s",
+                     ls_chunk_info(j->c)->id, cerr);
         } else {
-            j->size = gz.len;
             j->rc = LS_OK;
         }
-        ls_buf_release(&gz);
     }
     ls_buf_release(&body);
 }
@@ -514,7 +475,7 @@ static void dd_built(void *arg)
         dd_job_free(j);
         return;
     }
-    if (j->nev == 0) {
+    if (j->nev == 0 || j->next >= j->nbatch) {
         ls_output_write_done(o->ins, j->c, LS_OK, NULL);
         dd_job_free(j);
         return;

@@ -662,9 +662,7 @@ struct es_job {
     const char *tag;
     struct done_set done;
     /* reading the chunk */
-    struct ls_chunk_reader *r;
-    msgpack_unpacker up;
-    bool up_init, eof;
+    struct ls_chunk_entries *en;
     uint64_t ordinal;               /* of the next entry */
     uint64_t total;                 /* entries seen */
     /* this request */
@@ -969,31 +967,14 @@ static int es_entry(struct es_job *j, const msgpack_object *entry)
 }
 
 /* Next entry of the chunk, or NULL at its end; ord gets its ordinal. */
-static const msgpack_object *es_next(struct es_job *j, msgpack_unpacked *res, uint64_t *ord)
+static const msgpack_object *es_next(struct es_job *j, uint64_t *ord)
 {
-    for (;;) {
-        msgpack_unpack_return ret = msgpack_unpacker_next(&j->up, res);
-        long got;
-        if (ret == MSGPACK_UNPACK_SUCCESS) {
-            *ord = j->ordinal++;
-            return &res->data;
-        }
-        if (ret != MSGPACK_UNPACK_CONTINUE || j->eof) {
-            return NULL;
-        }
-        if (!msgpack_unpacker_reserve_buffer(&j->up, 65536)) {
-            return NULL;
-        }
-        got = ls_chunk_reader_read(j->r, msgpack_unpacker_buffer(&j->up), 65536);
-        if (got <= 0) {
-            j->eof = true;
-            if (got < 0) {
-                return NULL;
-            }
-            continue;
-        }
-        msgpack_unpacker_buffer_consumed(&j->up, (size_t)got);
+    const msgpack_object *e = ls_chunk_entries_next(j->en);
+
+    if (e) {
+        *ord = j->ordinal++;
     }
+    return e;
 }
 
 /* ls_compress_stream's reader: the bulk lines, entry by entry. */
@@ -1001,10 +982,8 @@ static long es_bulk_read(void *arg, void *buf, size_t n)
 {
     struct es_job *j = arg;
     struct es *o = j->o;
-    msgpack_unpacked res;
     size_t k = 0;
 
-    msgpack_unpacked_init(&res);
     while (k < n) {
         const msgpack_object *e;
         uint64_t ord;
@@ -1025,8 +1004,11 @@ static long es_bulk_read(void *arg, void *buf, size_t n)
         if (j->part_full) {
             break;
         }
-        e = es_next(j, &res, &ord);
+        e = es_next(j, &ord);
         if (e == NULL) {
+            if (ls_chunk_entries_failed(j->en)) {
+                return -1;
+            }
             break;
         }
         j->total++;
@@ -1046,7 +1028,6 @@ static long es_bulk_read(void *arg, void *buf, size_t n)
             job_push(&j->skipped, &j->nskipped, &j->capskipped, ord);
         }
     }
-    msgpack_unpacked_destroy(&res);
     return (long)k;
 }
 
@@ -1068,12 +1049,10 @@ static void es_build(void *arg)
         close(j->fd);
     }
     j->fd = memfd_create("logship-es-bulk", MFD_CLOEXEC);
-    if (j->r == NULL) {
-        j->r = ls_chunk_reader_open(j->c);
-        msgpack_unpacker_init(&j->up, 65536);
-        j->up_init = true;
+    if (j->en == NULL) {
+        j->en = ls_chunk_entries_open(j->c);
     }
-    if (j->fd < 0 || j->r == NULL) {
+    if (j->fd < 0 || j->en == NULL) {
         snprintf(j->err, sizeof(j->err), "cannot read chunk %s (%d: %s)",
                  ls_chunk_info(j->c)->id, errno, strerror(errno));
         return;
@@ -1095,12 +1074,7 @@ static void es_job_free(struct es_job *j)
     if (j->fd >= 0) {
         close(j->fd);
     }
-    if (j->r) {
-        ls_chunk_reader_close(j->r);
-    }
-    if (j->up_init) {
-        msgpack_unpacker_destroy(&j->up);
-    }
+    ls_chunk_entries_close(j->en);
     done_free(&j->done);
     ls_free(j->prefix);
     ls_free(j->dateformat);
@@ -1207,55 +1181,29 @@ static void es_collect(void *arg)
 {
     struct es_err_job *ej = arg;
     struct es_job *j = ej->j;
-    struct ls_chunk_reader *r = ls_chunk_reader_open(j->c);
-    msgpack_unpacker up;
-    msgpack_unpacked res;
+    struct ls_chunk_entries *en = ls_chunk_entries_open(j->c);
+    const msgpack_object *e;
     uint64_t ord = 0;
     size_t next = 0;
-    bool eof = false;
 
     j->err_off = ls_calloc(j->nerr + 1, sizeof(size_t));
     j->err_len = ls_calloc(j->nerr + 1, sizeof(size_t));
     ls_buf_init(&j->err_entries, 0);
-    if (r == NULL) {
-        return;
-    }
-    msgpack_unpacker_init(&up, 65536);
-    msgpack_unpacked_init(&res);
-    while (next < j->nerr) {
-        msgpack_unpack_return ret = msgpack_unpacker_next(&up, &res);
-        if (ret == MSGPACK_UNPACK_SUCCESS) {
-            if (ord == j->err_ord[next]) {
-                msgpack_sbuffer sb;
-                msgpack_packer pk;
-                msgpack_sbuffer_init(&sb);
-                msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-                msgpack_pack_object(&pk, res.data);
-                j->err_off[next] = j->err_entries.len;
-                j->err_len[next] = sb.size;
-                ls_buf_append(&j->err_entries, sb.data, sb.size);
-                msgpack_sbuffer_destroy(&sb);
-                next++;
-            }
-            ord++;
-            continue;
-        }
-        if (ret != MSGPACK_UNPACK_CONTINUE || eof ||
-            !msgpack_unpacker_reserve_buffer(&up, 65536)) {
-            break;
-        }
-        {
-            long got = ls_chunk_reader_read(r, msgpack_unpacker_buffer(&up), 65536);
-            if (got <= 0) {
-                eof = true;
-                continue;
-            }
-            msgpack_unpacker_buffer_consumed(&up, (size_t)got);
+    while (en && next < j->nerr && (e = ls_chunk_entries_next(en)) != NULL) {
+        if (ord++ == j->err_ord[next]) {
+            msgpack_sbuffer sb;
+            msgpack_packer pk;
+            msgpack_sbuffer_init(&sb);
+            msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+            msgpack_pack_object(&pk, *e);
+            j->err_off[next] = j->err_entries.len;
+            j->err_len[next] = sb.size;
+            ls_buf_append(&j->err_entries, sb.data, sb.size);
+            msgpack_sbuffer_destroy(&sb);
+            next++;
         }
     }
-    msgpack_unpacked_destroy(&res);
-    msgpack_unpacker_destroy(&up);
-    ls_chunk_reader_close(r);
+    ls_chunk_entries_close(en);
 }
 
 static void es_collected(void *arg)

@@ -451,37 +451,20 @@ static void loki_entry(struct loki_job *j, const msgpack_object *e, size_t seq,
     ls_record_release(&rec);
 }
 
-struct mem_reader {
-    const char *p;
-    size_t len, off;
-};
-
-static long mem_read(void *arg, void *buf, size_t n)
-{
-    struct mem_reader *m = arg;
-    size_t k = m->len - m->off < n ? m->len - m->off : n;
-
-    memcpy(buf, m->p + m->off, k);
-    m->off += k;
-    return (long)k;
-}
-
 /* Worker: the chunk into streams, then the JSON body into a memfd (gzip'd with compress). */
 static void loki_build(void *arg)
 {
     struct loki_job *j = arg;
-    struct ls_chunk_reader *r = ls_chunk_reader_open(j->c);
-    msgpack_unpacker up;
-    msgpack_unpacked res;
+    struct ls_chunk_entries *en = ls_chunk_entries_open(j->c);
+    const msgpack_object *e;
     struct ls_arena a;
     struct ls_buf key, fmt, tmp, body;
     size_t seq = 0, i, k;
-    bool eof = false;
     char cerr[200] = "";
 
     j->rc = LS_ERROR;
     ls_buf_init(&j->lines, 0);
-    if (r == NULL) {
+    if (en == NULL) {
         snprintf(j->err, sizeof(j->err), "cannot read chunk %s", ls_chunk_info(j->c)->id);
         return;
     }
@@ -490,29 +473,14 @@ static void loki_build(void *arg)
     ls_buf_init(&fmt, 0);
     ls_buf_init(&tmp, 0);
     ls_buf_init(&body, 0);
-    msgpack_unpacker_init(&up, 65536);
-    msgpack_unpacked_init(&res);
-    for (;;) {
-        msgpack_unpack_return ret = msgpack_unpacker_next(&up, &res);
-        long got;
-        if (ret == MSGPACK_UNPACK_SUCCESS) {
-            ls_arena_reset(&a);
-            loki_entry(j, &res.data, seq++, &a, &key, &fmt, &tmp);
-            continue;
-        }
-        if (ret != MSGPACK_UNPACK_CONTINUE || eof || !msgpack_unpacker_reserve_buffer(&up, 65536)) {
-            break;
-        }
-        got = ls_chunk_reader_read(r, msgpack_unpacker_buffer(&up), 65536);
-        if (got <= 0) {
-            eof = true;
-            continue;
-        }
-        msgpack_unpacker_buffer_consumed(&up, (size_t)got);
+    while ((e = ls_chunk_entries_next(en)) != NULL) {
+        ls_arena_reset(&a);
+        loki_entry(j, e, seq++, &a, &key, &fmt, &tmp);
     }
-    msgpack_unpacked_destroy(&res);
-    msgpack_unpacker_destroy(&up);
-    ls_chunk_reader_close(r);
+    if (ls_chunk_entries_failed(en)) {
+        snprintf(j->err, sizeof(j->err), "cannot read chunk %s", ls_chunk_info(j->c)->id);
+        goto out;
+    }
     /* {"streams":[{"stream":{...},"values":[["ns","line"],...]},...]} */
     ls_buf_append(&body, "{\"streams\":[", 12);
     for (i = 0; i < j->ns; i++) {
@@ -530,19 +498,16 @@ static void loki_build(void *arg)
     j->fd = memfd_create("logship-loki-push", MFD_CLOEXEC);
     if (j->fd < 0) {
         snprintf(j->err, sizeof(j->err), "memfd_create failed (%d: %s)", errno, strerror(errno));
+    } else if (ls_compress_mem(j->o->compress ? LS_COMPRESS_GZIP : LS_COMPRESS_TEXT, -1,
+                               body.p, body.len, j->fd, &j->size, cerr,
+                               sizeof(cerr)) != LS_OK) {
+        snprintf(j->err, sizeof(j->err), "building the push of chunk %s failed: %s",
+                 ls_chunk_info(j->c)->id, cerr);
     } else {
-        struct mem_reader m = { body.p, body.len, 0 };
-        struct stat st;
-        if (ls_compress_stream(j->o->compress ? LS_COMPRESS_GZIP : LS_COMPRESS_TEXT, -1,
-                               mem_read, &m, j->fd, NULL, cerr, sizeof(cerr)) != LS_OK ||
-            fstat(j->fd, &st) != 0) {
-            snprintf(j->err, sizeof(j->err), "building the push of chunk %s failed: %s",
-                     ls_chunk_info(j->c)->id, cerr[0] ? cerr : strerror(errno));
-        } else {
-            j->size = (uint64_t)st.st_size;
-            j->rc = LS_OK;
-        }
+        j->rc = LS_OK;
     }
+out:
+    ls_chunk_entries_close(en);
     ls_buf_release(&body);
     ls_buf_release(&key);
     ls_buf_release(&fmt);

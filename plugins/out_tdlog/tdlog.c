@@ -199,9 +199,7 @@ struct td_job {
     int stage;                  /* 0 import, 1 table create, 2 database create, 3 table again */
     bool created;
     /* building */
-    struct ls_chunk_reader *r;
-    msgpack_unpacker up;
-    bool eof;
+    struct ls_chunk_entries *en;
     msgpack_sbuffer sb;
     size_t sboff;
 };
@@ -210,12 +208,15 @@ struct td_job {
 static long td_read(void *arg, void *buf, size_t n)
 {
     struct td_job *j = arg;
-    msgpack_unpacked res;
     size_t k = 0;
 
-    msgpack_unpacked_init(&res);
     while (k < n) {
-        msgpack_unpack_return ret;
+        const msgpack_object *e, *map;
+        struct ls_time t;
+        msgpack_packer pk;
+        uint32_t i, size;
+        bool has_time = false;
+
         if (j->sboff < j->sb.size) {
             size_t take = j->sb.size - j->sboff;
             if (take > n - k) {
@@ -228,59 +229,40 @@ static long td_read(void *arg, void *buf, size_t n)
         }
         msgpack_sbuffer_clear(&j->sb);
         j->sboff = 0;
-        ret = msgpack_unpacker_next(&j->up, &res);
-        if (ret == MSGPACK_UNPACK_SUCCESS) {
-            const msgpack_object *e = &res.data, *map;
-            struct ls_time t;
-            msgpack_packer pk;
-            uint32_t i, size;
-            bool has_time = false;
-            if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size < 2 ||
-                !ls_msgpack_event_time(&e->via.array.ptr[0], &t) ||
-                e->via.array.ptr[1].type != MSGPACK_OBJECT_MAP) {
-                j->skipped++;
-                continue;
-            }
-            map = &e->via.array.ptr[1];
-            size = map->via.map.size;
-            for (i = 0; i < size; i++) {
-                has_time = has_time || ls_msgpack_str_eq(&map->via.map.ptr[i].key, "time");
-            }
-            if (size + (has_time ? 0 : 1) > TD_KEY_LIMIT) {
-                j->skipped++;       /* the plugin: "too many number of keys", to @ERROR */
-                continue;
-            }
-            msgpack_packer_init(&pk, &j->sb, msgpack_sbuffer_write);
-            msgpack_pack_map(&pk, size + (has_time ? 0 : 1));
-            for (i = 0; i < size; i++) {
-                if (ls_msgpack_str_eq(&map->via.map.ptr[i].key, "time")) {
-                    continue;
-                }
-                msgpack_pack_object(&pk, map->via.map.ptr[i].key);
-                msgpack_pack_object(&pk, map->via.map.ptr[i].val);
-            }
-            msgpack_pack_str_with_body(&pk, "time", 4);
-            msgpack_pack_int64(&pk, t.sec);
-            continue;
-        }
-        if (ret != MSGPACK_UNPACK_CONTINUE || j->eof ||
-            !msgpack_unpacker_reserve_buffer(&j->up, 65536)) {
-            break;
-        }
-        {
-            long got = ls_chunk_reader_read(j->r, msgpack_unpacker_buffer(&j->up), 65536);
-            if (got < 0) {
-                msgpack_unpacked_destroy(&res);
+        e = ls_chunk_entries_next(j->en);
+        if (e == NULL) {
+            if (ls_chunk_entries_failed(j->en)) {
                 return -1;
             }
-            if (got == 0) {
-                j->eof = true;
+            break;
+        }
+        if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size < 2 ||
+            !ls_msgpack_event_time(&e->via.array.ptr[0], &t) ||
+            e->via.array.ptr[1].type != MSGPACK_OBJECT_MAP) {
+            j->skipped++;
+            continue;
+        }
+        map = &e->via.array.ptr[1];
+        size = map->via.map.size;
+        for (i = 0; i < size; i++) {
+            has_time = has_time || ls_msgpack_str_eq(&map->via.map.ptr[i].key, "time");
+        }
+        if (size + (has_time ? 0 : 1) > TD_KEY_LIMIT) {
+            j->skipped++;       /* the plugin: "too many number of keys", to @ERROR */
+            continue;
+        }
+        msgpack_packer_init(&pk, &j->sb, msgpack_sbuffer_write);
+        msgpack_pack_map(&pk, size + (has_time ? 0 : 1));
+        for (i = 0; i < size; i++) {
+            if (ls_msgpack_str_eq(&map->via.map.ptr[i].key, "time")) {
                 continue;
             }
-            msgpack_unpacker_buffer_consumed(&j->up, (size_t)got);
+            msgpack_pack_object(&pk, map->via.map.ptr[i].key);
+            msgpack_pack_object(&pk, map->via.map.ptr[i].val);
         }
+        msgpack_pack_str_with_body(&pk, "time", 4);
+        msgpack_pack_int64(&pk, t.sec);
     }
-    msgpack_unpacked_destroy(&res);
     return (long)k;
 }
 
@@ -292,10 +274,9 @@ static void td_build(void *arg)
 
     j->rc = LS_ERROR;
     j->fd = memfd_create("logship-td-import", MFD_CLOEXEC);
-    j->r = ls_chunk_reader_open(j->c);
-    msgpack_unpacker_init(&j->up, 65536);
+    j->en = ls_chunk_entries_open(j->c);
     msgpack_sbuffer_init(&j->sb);
-    if (j->fd < 0 || j->r == NULL) {
+    if (j->fd < 0 || j->en == NULL) {
         snprintf(j->err, sizeof(j->err), "cannot read chunk %s (%d: %s)",
                  ls_chunk_info(j->c)->id, errno, strerror(errno));
         goto out;
@@ -309,11 +290,8 @@ static void td_build(void *arg)
     j->size = (uint64_t)st.st_size;
     j->rc = LS_OK;
 out:
-    if (j->r) {
-        ls_chunk_reader_close(j->r);
-        j->r = NULL;
-    }
-    msgpack_unpacker_destroy(&j->up);
+    ls_chunk_entries_close(j->en);
+    j->en = NULL;
     msgpack_sbuffer_destroy(&j->sb);
 }
 
