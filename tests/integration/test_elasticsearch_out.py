@@ -279,3 +279,46 @@ def test_opensearch_type_by_version_and_its_parameter_names():
              "</match>\n")
     p = run(["-c", c, "--dry-run"])
     assert p.returncode != 0 and "<endpoint> (AWS SigV4" in p.stderr and ".conf:3:" in p.stderr
+
+
+def test_genid_ids_make_a_resent_bulk_overwrite_instead_of_duplicate():
+    import base64, hashlib, uuid
+    # a bulk indexed whose answer is lost is sent again: with elasticsearch_genid's ids the
+    # documents are overwritten, without them they would be there twice
+    es = ESServer()
+    es.lose_answers = 1
+    d = tmpdir()
+    log(d, [{"t": T0 + i, "n": i} for i in range(20)])
+    c = es_conf(d, es, "id_key _hash")
+    text = open(c).read().replace("<match app.**>", "<filter app.**>\n  @type elasticsearch_genid\n"
+                                  "</filter>\n<match app.**>")
+    write(c, text)
+    p = oneshot(c)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert len(es.bulks()) == 2, es.requests
+    docs = es.all_docs()["fluentd"]
+    assert sorted(s["n"] for _, s, _ in docs) == list(range(20)), docs
+    for doc_id, s, _ in docs:
+        assert doc_id == s["_hash"]
+        assert uuid.UUID(base64.b64decode(doc_id).decode()).version == 4, doc_id
+    # use_record_as_seed: Base64 of the digest of tag_time_values, as the filter makes it
+    es2 = ESServer()
+    d2 = tmpdir()
+    log(d2, [{"t": T0, "a": "x", "b": 2}])
+    c2 = es_conf(d2, es2, "id_key id")
+    text = open(c2).read().replace("<match app.**>", """<filter app.**>
+  @type elasticsearch_genid
+  hash_id_key id
+  use_record_as_seed true
+  record_keys a,b,missing
+  include_tag_in_seed true
+  include_time_in_seed true
+  hash_type sha256
+</filter>
+<match app.**>""")
+    write(c2, text)
+    p = oneshot(c2)
+    assert p.returncode == 0, p.stderr[-2000:]
+    (doc,) = es2.all_docs()["fluentd"]
+    seed = f"app.web_{int(T0)}_x_2_".encode()
+    assert doc[0] == base64.b64encode(hashlib.sha256(seed).digest()).decode(), (doc, seed)
