@@ -215,7 +215,6 @@ static int loki_init(struct ls_instance *ins, struct ls_conf_section *sec, char 
                             o->ca_cert);
         return LS_ERROR;
     }
-    o->threads = ls_output_concurrency(ins);
     if (o->compress && ls_compress_load(LS_COMPRESS_GZIP, err, errlen) != LS_OK) {
         return LS_ERROR;
     }
@@ -624,6 +623,7 @@ static int loki_write(struct ls_instance *ins, struct ls_chunk *c)
     j->o = o;
     j->c = c;
     j->fd = -1;
+    o->threads = ls_output_concurrency(ins);      /* the buffer exists only after init */
     j->thread = o->threads > 1 ? (int)(o->sent++ % (uint64_t)o->threads) : 0;
     if (ls_work_submit(ins->engine, loki_build, loki_built, j) != LS_OK) {
         ls_free(j);

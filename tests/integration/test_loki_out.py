@@ -43,7 +43,7 @@ class Loki:
         lstest.on_cleanup(self.httpd.shutdown)
 
 
-def loki_conf(d, loki, out, keys=""):
+def loki_conf(d, loki, out, keys="", buffer_extra=""):
     return conf(f"""
 <source>
   @type tail
@@ -67,6 +67,7 @@ def loki_conf(d, loki, out, keys=""):
     flush_mode immediate
     retry_wait 0.2
     retry_max_interval 0.5
+    {buffer_extra}
   </buffer>
 </match>
 """, d)
@@ -115,11 +116,13 @@ def test_json_lines_drop_single_key_and_gzip():
     d = tmpdir()
     log(d, [{"t": 1704164645, "msg": "only"}, {"t": 1704164646, "a": 1, "b": [1, 2]}])
     p = run(["-c", loki_conf(d, loki, "line_format json\n  drop_single_key true\n"
-                             "  compress gzip"), "--oneshot"], env=ENV, timeout=60)
+                             "  compress gzip", buffer_extra="flush_thread_count 2"),
+             "--oneshot"], env=ENV, timeout=60)
     assert p.returncode == 0, p.stderr[-2000:]
     (_, headers, body), = loki.pushes
     assert headers["Content-Encoding"] == "gzip"
-    assert body == {"streams": [{"stream": {}, "values": [
+    # two flush threads: the plugin's fluentd_thread label keeps their streams apart
+    assert body == {"streams": [{"stream": {"fluentd_thread": "flush_thread_0"}, "values": [
         ["1704164645000000000", "only"], ["1704164646000000000", '{"a":1,"b":[1,2]}']]}]}, body
 
 
