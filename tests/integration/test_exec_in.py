@@ -316,3 +316,53 @@ def test_the_loadavg_example_runs_as_it_is():
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}$", r.pop("time"))
     assert r == {"load1": 0.52, "load5": 0.58, "load15": 0.59, "running": 2, "tasks": 311,
                  "last_pid": 12345}
+
+
+# ---- out_exec (fluentd's `@type exec` output) ----
+
+def test_out_exec_runs_the_command_on_each_chunk_file_and_retries_failures():
+    d = tmpdir()
+    out = os.path.join(d, "got.tsv")
+    script = write(os.path.join(d, "take.sh"), f"""#!/bin/sh
+# fails the first time, sleeps past the timeout the second, then appends the file it is given
+n=$(cat {d}/runs 2>/dev/null || echo 0); echo $((n+1)) > {d}/runs
+[ "$n" = 0 ] && exit 3
+[ "$n" = 1 ] && exec sleep 30
+cat "$1" >> {out}
+""")
+    os.chmod(script, 0o755)
+    c = conf(f"""
+<source>
+  @type sample
+  tag t
+  sample [{{"a":"x","b":1}},{{"a":"y z","b":2}}]
+  count 4
+  rate 100
+</source>
+<match t>
+  @type exec
+  command {script}
+  command_timeout 1
+  <format>
+    @type tsv
+    keys a,b
+  </format>
+  <buffer>
+    @type file
+    path {d}/buf
+    flush_mode immediate
+    retry_wait 0.2
+    retry_max_interval 0.5
+  </buffer>
+</match>
+""", d)
+    t0 = time.time()
+    p = run(["-c", c, "--oneshot"], timeout=90)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "command exits with error code 3" in p.stderr, p.stderr[-2000:]
+    assert "command timed out after 1 s" in p.stderr, p.stderr[-2000:]
+    lines = open(out).read().splitlines()
+    assert sorted(lines) == sorted(["x\t1", "y z\t2"] * 2), lines
+    # the chunk's file is removed once the command is done
+    assert not [f for f in os.listdir(f"{d}/buf") if f.endswith(".exec")], os.listdir(f"{d}/buf")
+    assert time.time() - t0 < 60
