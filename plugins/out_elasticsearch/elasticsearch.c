@@ -1346,9 +1346,13 @@ static void es_answer(struct es_job *j)
     ls_arena_init(&a, 4096);
     ls_record_init(&top, &a);
     if (ls_json_parse_object(ls_buf_cstr(&j->body), j->body.len, &top) != LS_OK) {
-        snprintf(msg, sizeof(msg), "The response format was unrecognized: %.200s",
-                 ls_buf_cstr(&j->body));
-        goto unrecoverable;
+        /* not JSON (a proxy's page): the Ruby client raises, and the plugin retries */
+        snprintf(msg, sizeof(msg), "could not push logs to Elasticsearch cluster (%s): the "
+                 "answer is not JSON: %.160s", j->base, ls_buf_cstr(&j->body));
+        ls_record_release(&top);
+        ls_arena_release(&a);
+        es_finish(j, LS_ERROR, msg);
+        return;
     }
     errors = ls_record_get(&top, "errors", 6);
     if (errors == NULL || errors->v.type != LS_V_BOOL || !errors->v.u.b) {
