@@ -33,7 +33,7 @@
 #include "plugin.h"
 #include "log.h"
 #include "rds.h"
-#include "rds_mysql.h"
+#include "mysql_api.h"
 
 #include <limits.h>
 #include <inttypes.h>
@@ -1015,7 +1015,7 @@ static int rds_init_kind(struct ls_instance *ins, struct ls_conf_section *sec, c
     if (ctx->ssl_ca && !ctx->ssl) {
         ls_plg_warn(ins, "ssl_ca is set but ssl is false: the connection is not encrypted");
     }
-    if (rds_mysql_load(why, sizeof(why)) != LS_OK) {
+    if (ls_mysql_load(why, sizeof(why)) != LS_OK) {
         snprintf(err, errlen, "%s:%d: %s", sec->file, sec->line, why);
         return LS_ERROR;
     }
