@@ -205,6 +205,19 @@ void ls_http_hdr_add(struct ls_buf *h, const char *line)
     ls_buf_append(h, line, strlen(line) + 1);
 }
 
+void ls_http_hdr_set(struct ls_buf *h, const char *name, const char *value)
+{
+    ls_buf_printf(h, "%s: %s", name, value);
+    ls_buf_putc(h, '\0');
+}
+
+void ls_http_hdr_add_kvv(struct ls_buf *h, const struct ls_kvv *headers)
+{
+    for (size_t i = 0; i < headers->n; i++) {
+        ls_http_hdr_set(h, headers->v[i].key, headers->v[i].value);
+    }
+}
+
 static void add_str(struct ls_buf *b, const char *s)
 {
     ls_buf_append(b, s ? s : "", strlen(s ? s : "") + 1);

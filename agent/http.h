@@ -73,6 +73,10 @@ void ls_http_shutdown(struct ls_engine *eng);
 
 /* Append one header line ("Name: value", or "Name:" to suppress one curl would add). */
 void ls_http_hdr_add(struct ls_buf *h, const char *line);
+/* The same from a name and a value. */
+void ls_http_hdr_set(struct ls_buf *h, const char *name, const char *value);
+/* Each of a configuration's custom headers (custom_headers, headers). */
+void ls_http_hdr_add_kvv(struct ls_buf *h, const struct ls_kvv *headers);
 
 /*
  * One blocking request, run by a helper started for it (credentials lookups

@@ -396,6 +396,16 @@ long ls_mp_scan(struct ls_mp_scan *c, const char *data, size_t len, uint64_t lim
 
 /* ---- a chunk's entries ---- */
 
+const char *ls_msgpack_formatter_for(struct ls_conf_section *sec, struct ls_conf_section **fsec,
+                                     char *err, size_t errlen)
+{
+    LS_UNUSED(sec);
+    LS_UNUSED(err);
+    LS_UNUSED(errlen);
+    *fsec = NULL;
+    return "msgpack";
+}
+
 struct ls_chunk_entries {
     struct ls_chunk_reader *r;
     msgpack_unpacker up;

@@ -94,6 +94,11 @@ const msgpack_object *ls_msgpack_map_get(const msgpack_object *map, const char *
  */
 struct ls_chunk;
 struct ls_chunk_entries;
+/* The plugins' .formatter_for for these outputs: the msgpack formatter whatever <format>
+ * says (they format records themselves when they write a chunk), with its defaults. */
+struct ls_conf_section;
+const char *ls_msgpack_formatter_for(struct ls_conf_section *sec, struct ls_conf_section **fsec,
+                                     char *err, size_t errlen);
 struct ls_chunk_entries *ls_chunk_entries_open(struct ls_chunk *c);
 const msgpack_object *ls_chunk_entries_next(struct ls_chunk_entries *e);
 bool ls_chunk_entries_failed(const struct ls_chunk_entries *e);

@@ -468,7 +468,6 @@ static void dd_built(void *arg)
     struct dd *o = j->o;
     struct ls_http_req req;
     struct ls_buf h;
-    size_t i;
 
     if (j->rc != LS_OK) {
         ls_output_write_done(o->ins, j->c, LS_ERROR, j->err);
@@ -481,16 +480,9 @@ static void dd_built(void *arg)
         return;
     }
     ls_buf_init(&h, 0);
-    for (i = 0; i < o->custom_headers.n; i++) {
-        char *line = ls_asprintf("%s: %s", o->custom_headers.v[i].key,
-                                 o->custom_headers.v[i].value);
-        ls_http_hdr_add(&h, line);
-        ls_free(line);
-    }
+    ls_http_hdr_add_kvv(&h, &o->custom_headers);
     if (!o->force_v1_routes) {
-        char *line = ls_asprintf("DD-API-KEY: %s", o->api_key);
-        ls_http_hdr_add(&h, line);
-        ls_free(line);
+        ls_http_hdr_set(&h, "DD-API-KEY", o->api_key);
         ls_http_hdr_add(&h, "DD-EVP-ORIGIN: fluent");
     }
     ls_http_hdr_add(&h, "Content-Type: application/json");
@@ -537,16 +529,6 @@ static int dd_write(struct ls_instance *ins, struct ls_chunk *c)
     return LS_AGAIN;
 }
 
-static const char *dd_formatter_for(struct ls_conf_section *sec, struct ls_conf_section **fsec,
-                                    char *err, size_t errlen)
-{
-    LS_UNUSED(sec);
-    LS_UNUSED(err);
-    LS_UNUSED(errlen);
-    *fsec = NULL;
-    return "msgpack";
-}
-
 static void dd_destroy(struct ls_instance *ins)
 {
     struct dd *o = ins->ctx;
@@ -564,6 +546,6 @@ const struct ls_plugin ls_plugin_out_datadog = {
     .destroy = dd_destroy,
     .output_flags = LS_OUT_BUFFERED,
     .default_formatter = "msgpack",
-    .formatter_for = dd_formatter_for,
+    .formatter_for = ls_msgpack_formatter_for,
     .write = dd_write,
 };

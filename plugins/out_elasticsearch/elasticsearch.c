@@ -373,28 +373,6 @@ static int es_hosts(struct es *o, struct ls_conf_section *sec, char *err, size_t
     return LS_OK;
 }
 
-static void es_split(const char *s, struct ls_strv *out)
-{
-    const char *p = s;
-
-    while (p && *p) {
-        const char *e = strchr(p, ',');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        while (n > 0 && (*p == ' ' || *p == '\t')) {
-            p++;
-            n--;
-        }
-        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t')) {
-            n--;
-        }
-        if (n > 0) {
-            out->v = ls_realloc(out->v, (out->n + 1) * sizeof(char *));
-            out->v[out->n++] = ls_strndup(p, n);
-        }
-        p = e ? e + 1 : NULL;
-    }
-}
-
 /* The plugin's convert_compat_id_key: a dotted key is a path into nested objects. */
 static int es_acc(struct ls_accessor *acc, const char *key, char *err, size_t errlen)
 {
@@ -486,16 +464,11 @@ static int es_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
         ls_free(line);
         ls_free(b);
     }
-    for (i = 0; i < o->custom_headers.n; i++) {
-        char *line = ls_asprintf("%s: %s", o->custom_headers.v[i].key,
-                                 o->custom_headers.v[i].value);
-        ls_http_hdr_add(&o->headers, line);
-        ls_free(line);
-    }
+    ls_http_hdr_add_kvv(&o->headers, &o->custom_headers);
     if (o->remove_keys) {
-        es_split(o->remove_keys, &o->rm_keys);
+        (void)ls_parse_array(o->remove_keys, &o->rm_keys);
     }
-    es_split(o->remove_keys_on_update, &o->rm_update_keys);
+    (void)ls_parse_array(o->remove_keys_on_update, &o->rm_update_keys);
     if (o->id_key) {
         if (es_acc(&o->id_acc, o->id_key, msg, sizeof(msg)) != LS_OK) {
             ls_conf_param_error(sec, "id_key", err, errlen, "%s", msg);
@@ -679,6 +652,7 @@ struct es_job {
     struct ls_arena arena;
     struct ls_record rec;
     struct ls_buf tmp;
+    struct ls_timefmt *tf;          /* time_key_format, made at the first string time */
     uint64_t time_errors;
     int rc;
     char err[300];
@@ -731,11 +705,6 @@ static void iso8601(struct ls_buf *b, const struct ls_time *t, int64_t prec, boo
 static bool es_value_time(struct es_job *j, const struct ls_value *v, struct ls_time *t,
                           bool *numeric)
 {
-    struct es *o = j->o;
-    char e[128];
-    struct ls_timefmt *tf;
-    bool ok;
-
     *numeric = false;
     if (v->type == LS_V_INT || v->type == LS_V_FLOAT) {
         double f = v->type == LS_V_INT ? (double)v->u.i : v->u.f;
@@ -747,14 +716,16 @@ static bool es_value_time(struct es_job *j, const struct ls_value *v, struct ls_
     if (v->type != LS_V_STR) {
         return false;
     }
-    /* DateTime.parse takes a time without an offset as UTC */
-    tf = ls_timefmt_create(o->time_key_format, "UTC", e, sizeof(e));
-    if (tf == NULL) {
-        return false;
+    /* compiled once per chunk (on its worker: a timefmt is one thread's); DateTime.parse
+     * takes a time without an offset as UTC */
+    if (j->tf == NULL) {
+        char e[128];
+        j->tf = ls_timefmt_create(j->o->time_key_format, "UTC", e, sizeof(e));
+        if (j->tf == NULL) {
+            return false;
+        }
     }
-    ok = ls_timefmt_parse(tf, v->u.s.p, v->u.s.len, t) == LS_OK;
-    ls_timefmt_destroy(tf);
-    return ok;
+    return ls_timefmt_parse(j->tf, v->u.s.p, v->u.s.len, t) == LS_OK;
 }
 
 static void lower(char *s)
@@ -919,7 +890,7 @@ static int es_entry(struct es_job *j, const msgpack_object *entry)
                                strlen(o->remove_keys_on_update_key))) != NULL) {
             if (f->v.type == LS_V_STR) {
                 char *s = ls_strndup(f->v.u.s.p, f->v.u.s.len);
-                es_split(s, &own);
+                (void)ls_parse_array(s, &own);
                 ls_free(s);
                 keys = own;
             }
@@ -1075,6 +1046,7 @@ static void es_job_free(struct es_job *j)
         close(j->fd);
     }
     ls_chunk_entries_close(j->en);
+    ls_timefmt_destroy(j->tf);
     done_free(&j->done);
     ls_free(j->prefix);
     ls_free(j->dateformat);
@@ -1510,13 +1482,6 @@ static void es_sent(struct ls_http_resp *resp, void *arg)
     es_finish(j, LS_ERROR, msg);
 }
 
-static void es_header(struct ls_buf *h, const char *k, const char *v)
-{
-    char *line = ls_asprintf("%s: %s", k, v);
-    ls_http_hdr_add(h, line);
-    ls_free(line);
-}
-
 static void es_fill_req(struct es *o, struct ls_http_req *req)
 {
     memset(req, 0, sizeof(*req));
@@ -1562,9 +1527,9 @@ static void es_built(void *arg)
     if (o->headers.len) {
         ls_buf_append(&h, o->headers.p, o->headers.len);
     }
-    es_header(&h, "Content-Type", o->content_type ? "application/x-ndjson" : "application/json");
+    ls_http_hdr_set(&h, "Content-Type", o->content_type ? "application/x-ndjson" : "application/json");
     if (o->compression_level != CL_NONE) {
-        es_header(&h, "Content-Encoding", "gzip");
+        ls_http_hdr_set(&h, "Content-Encoding", "gzip");
     }
     ls_http_hdr_add(&h, "Expect:");
     es_fill_req(o, &req);
@@ -1710,18 +1675,6 @@ static int es_write(struct ls_instance *ins, struct ls_chunk *c)
     return LS_AGAIN;
 }
 
-/* The chunk holds [time, record] MessagePack entries whatever <format> says: the plugin
- * formats records itself */
-static const char *es_formatter_for(struct ls_conf_section *sec, struct ls_conf_section **fsec,
-                                    char *err, size_t errlen)
-{
-    LS_UNUSED(err);
-    LS_UNUSED(errlen);
-    *fsec = NULL;
-    (void)sec;
-    return "msgpack";
-}
-
 static void es_destroy(struct ls_instance *ins)
 {
     struct es *o = ins->ctx;
@@ -1762,7 +1715,7 @@ const struct ls_plugin ls_plugin_out_opensearch = {
     .output_flags = LS_OUT_BUFFERED,
     .default_formatter = "msgpack",
     .default_chunk_keys = "tag",
-    .formatter_for = es_formatter_for,
+    .formatter_for = ls_msgpack_formatter_for,
     .write = es_write,
 };
 
@@ -1778,6 +1731,6 @@ const struct ls_plugin ls_plugin_out_elasticsearch = {
     .output_flags = LS_OUT_BUFFERED,
     .default_formatter = "msgpack",
     .default_chunk_keys = "tag",
-    .formatter_for = es_formatter_for,
+    .formatter_for = ls_msgpack_formatter_for,
     .write = es_write,
 };

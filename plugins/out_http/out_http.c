@@ -440,13 +440,6 @@ static void oh_sent(struct ls_http_resp *resp, void *arg)
     oh_job_free(j);
 }
 
-static void oh_header(struct ls_buf *h, const char *k, const char *v)
-{
-    char *line = ls_asprintf("%s: %s", k, v);
-    ls_http_hdr_add(h, line);
-    ls_free(line);
-}
-
 static bool oh_is(const char *a, const char *b)
 {
     return strcasecmp(a, b) == 0;
@@ -481,19 +474,19 @@ static void oh_built(void *arg)
     for (i = 0; i < o->headers.n; i++) {
         if (!oh_is(o->headers.v[i].key, "Content-Type") &&
             ls_kvv_get(&o->headers_ph, o->headers.v[i].key) == NULL) {
-            oh_header(&h, o->headers.v[i].key, o->headers.v[i].value);
+            ls_http_hdr_set(&h, o->headers.v[i].key, o->headers.v[i].value);
         }
     }
     for (i = 0; i < o->headers_ph.n; i++) {
         char *v = ls_chunk_expand_str(j->c, o->headers_ph.v[i].value);
         if (!oh_is(o->headers_ph.v[i].key, "Content-Type")) {
-            oh_header(&h, o->headers_ph.v[i].key, v ? v : "");
+            ls_http_hdr_set(&h, o->headers_ph.v[i].key, v ? v : "");
         }
         ls_free(v);
     }
-    oh_header(&h, "Content-Type", o->ctype);
+    ls_http_hdr_set(&h, "Content-Type", o->ctype);
     if (o->compress == OH_GZIP) {
-        oh_header(&h, "Content-Encoding", "gzip");
+        ls_http_hdr_set(&h, "Content-Encoding", "gzip");
     }
     if (o->auth_header) {
         ls_http_hdr_add(&h, o->auth_header);

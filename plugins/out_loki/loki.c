@@ -562,7 +562,6 @@ static void loki_built(void *arg)
     struct loki *o = j->o;
     struct ls_http_req req;
     struct ls_buf h;
-    size_t i;
 
     if (j->rc != LS_OK) {
         ls_output_write_done(o->ins, j->c, LS_ERROR, j->err);
@@ -570,21 +569,14 @@ static void loki_built(void *arg)
         return;
     }
     ls_buf_init(&h, 0);
-    for (i = 0; i < o->custom_headers.n; i++) {
-        char *line = ls_asprintf("%s: %s", o->custom_headers.v[i].key,
-                                 o->custom_headers.v[i].value);
-        ls_http_hdr_add(&h, line);
-        ls_free(line);
-    }
+    ls_http_hdr_add_kvv(&h, &o->custom_headers);
     ls_http_hdr_add(&h, "Content-Type: application/json");
     if (o->auth) {
         ls_http_hdr_add(&h, o->auth);
     }
     if (o->tenant) {
-        char *t = ls_chunk_expand_str(j->c, o->tenant), *line;
-        line = ls_asprintf("X-Scope-OrgID: %s", t ? t : "");
-        ls_http_hdr_add(&h, line);
-        ls_free(line);
+        char *t = ls_chunk_expand_str(j->c, o->tenant);
+        ls_http_hdr_set(&h, "X-Scope-OrgID", t ? t : "");
         ls_free(t);
     }
     if (o->compress) {
@@ -632,16 +624,6 @@ static int loki_write(struct ls_instance *ins, struct ls_chunk *c)
     return LS_AGAIN;
 }
 
-static const char *loki_formatter_for(struct ls_conf_section *sec,
-                                      struct ls_conf_section **fsec, char *err, size_t errlen)
-{
-    LS_UNUSED(sec);
-    LS_UNUSED(err);
-    LS_UNUSED(errlen);
-    *fsec = NULL;
-    return "msgpack";
-}
-
 static void loki_destroy(struct ls_instance *ins)
 {
     struct loki *o = ins->ctx;
@@ -670,6 +652,6 @@ const struct ls_plugin ls_plugin_out_loki = {
     .destroy = loki_destroy,
     .output_flags = LS_OUT_BUFFERED,
     .default_formatter = "msgpack",
-    .formatter_for = loki_formatter_for,
+    .formatter_for = ls_msgpack_formatter_for,
     .write = loki_write,
 };

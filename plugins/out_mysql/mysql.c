@@ -126,26 +126,6 @@ static const struct ls_param mysql_params[] = {
     LS_PARAM_END
 };
 
-static void split_list(const char *s, struct ls_strv *out)
-{
-    const char *p = s;
-
-    while (p && *p) {
-        const char *e = strchr(p, ',');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        while (n > 0 && (*p == ' ' || *p == '\t')) {
-            p++;
-            n--;
-        }
-        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t')) {
-            n--;
-        }
-        out->v = ls_realloc(out->v, (out->n + 1) * sizeof(char *));
-        out->v[out->n++] = ls_strndup(p, n);
-        p = e ? e + 1 : NULL;
-    }
-}
-
 static bool in_list(const struct ls_strv *l, const char *k)
 {
     for (size_t i = 0; i < l->n; i++) {
@@ -175,13 +155,13 @@ static int my_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
     o->ins = ins;
     o->bulk = strcmp(ins->plugin->name, "mysql_bulk") == 0;
     if (o->bulk) {
-        split_list(o->column_names, &o->cols);
-        split_list(o->key_names ? o->key_names : o->column_names, &o->keys);
+        (void)ls_parse_array(o->column_names, &o->cols);
+        (void)ls_parse_array(o->key_names ? o->key_names : o->column_names, &o->keys);
         if (o->json_key_names) {
-            split_list(o->json_key_names, &o->jkeys);
+            (void)ls_parse_array(o->json_key_names, &o->jkeys);
         }
         if (o->unixtimestamp_key_names) {
-            split_list(o->unixtimestamp_key_names, &o->ukeys);
+            (void)ls_parse_array(o->unixtimestamp_key_names, &o->ukeys);
         }
         if (o->on_duplicate_key_update) {
             struct ls_strv uk = { NULL, 0 }, cv = { NULL, 0 };
@@ -192,9 +172,9 @@ static int my_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
                          "on_duplicate_update_keys nil!", sec->file, sec->line);
                 return LS_ERROR;
             }
-            split_list(o->on_duplicate_update_keys, &uk);
+            (void)ls_parse_array(o->on_duplicate_update_keys, &uk);
             if (o->on_duplicate_update_custom_values) {
-                split_list(o->on_duplicate_update_custom_values, &cv);
+                (void)ls_parse_array(o->on_duplicate_update_custom_values, &cv);
                 if (cv.n != uk.n) {
                     ls_strv_release(&uk);
                     ls_strv_release(&cv);
@@ -239,7 +219,7 @@ static int my_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
                                     "with format %s", o->format);
                 return LS_ERROR;
             }
-            split_list(o->key_names, &o->keys);
+            (void)ls_parse_array(o->key_names, &o->keys);
         }
         if (o->columns == NULL && o->sql == NULL) {
             snprintf(err, errlen, "%s:%d: columns or sql MUST be specified, but missing",
@@ -258,7 +238,7 @@ static int my_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
                 snprintf(err, errlen, "%s:%d: table missing", sec->file, sec->line);
                 return LS_ERROR;
             }
-            split_list(o->columns, &o->cols);
+            (void)ls_parse_array(o->columns, &o->cols);
             ls_buf_init(&b, 0);
             ls_buf_printf(&b, "INSERT INTO %s (", o->table);
             for (i = 0; i < o->cols.n; i++) {
@@ -724,16 +704,6 @@ static int my_write(struct ls_instance *ins, struct ls_chunk *c)
     return LS_AGAIN;
 }
 
-static const char *my_formatter_for(struct ls_conf_section *sec, struct ls_conf_section **fsec,
-                                    char *err, size_t errlen)
-{
-    LS_UNUSED(sec);
-    LS_UNUSED(err);
-    LS_UNUSED(errlen);
-    *fsec = NULL;
-    return "msgpack";
-}
-
 static void my_destroy(struct ls_instance *ins)
 {
     struct my *o = ins->ctx;
@@ -755,7 +725,7 @@ const struct ls_plugin ls_plugin_out_mysql_bulk = {
     .destroy = my_destroy,
     .output_flags = LS_OUT_BUFFERED,
     .default_formatter = "msgpack",
-    .formatter_for = my_formatter_for,
+    .formatter_for = ls_msgpack_formatter_for,
     .write = my_write,
 };
 
@@ -770,6 +740,6 @@ const struct ls_plugin ls_plugin_out_mysql = {
     .destroy = my_destroy,
     .output_flags = LS_OUT_BUFFERED,
     .default_formatter = "msgpack",
-    .formatter_for = my_formatter_for,
+    .formatter_for = ls_msgpack_formatter_for,
     .write = my_write,
 };

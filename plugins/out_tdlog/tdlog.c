@@ -498,17 +498,6 @@ static int td_write(struct ls_instance *ins, struct ls_chunk *c)
     return LS_AGAIN;
 }
 
-/* The chunk holds [time, record] entries; the import's record form is made from them */
-static const char *td_formatter_for(struct ls_conf_section *sec, struct ls_conf_section **fsec,
-                                    char *err, size_t errlen)
-{
-    LS_UNUSED(sec);
-    LS_UNUSED(err);
-    LS_UNUSED(errlen);
-    *fsec = NULL;
-    return "msgpack";
-}
-
 static void td_destroy(struct ls_instance *ins)
 {
     struct td *o = ins->ctx;
@@ -529,6 +518,6 @@ const struct ls_plugin ls_plugin_out_tdlog = {
     .output_flags = LS_OUT_BUFFERED,
     .default_formatter = "msgpack",
     .default_chunk_keys = "tag",
-    .formatter_for = td_formatter_for,
+    .formatter_for = ls_msgpack_formatter_for,
     .write = td_write,
 };
