@@ -22,7 +22,9 @@ PKGS    := zlib libcrypto libpcre2-8 expat msgpack
 # headers only: the plugins and agent/compress.c dlopen these (agent/dynlib.h), so processes
 # that do not use them do not map them; the .deb must name their packages itself
 DLOPEN_PKGS := libmariadb libmicrohttpd libzstd liblzma snappy
-DEPS_STAMP  := $(BUILD)/.deps-ok
+# NO_DEPS=1 gets a stamp of its own: a build that skipped the install step must not mark the
+# packages installed for a later plain `make` (which would then fail in pkg-config)
+DEPS_STAMP  := $(BUILD)/.deps-$(if $(filter 1,$(NO_DEPS)),skipped,ok)
 
 # pkg-config may only run after the deps step: on a fresh machine neither pkg-config nor the
 # -dev packages are there when make reads this file. So the flags live in a generated makefile
