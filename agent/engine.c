@@ -290,48 +290,29 @@ int ls_output_emit(struct ls_instance *out, struct ls_record *rec)
 static int emit_error(struct ls_engine *eng, struct ls_instance *in, struct ls_record *rec,
                       const char *why);
 
-static int route_record(struct ls_engine *eng, struct ls_instance *in, struct ls_label *label,
-                        struct ls_record *rec)
+/* The filters of route from the start'th on, then its output (route_record's second half;
+ * ls_filter_emit_next enters here after the filter that calls it). */
+static int route_from(struct ls_engine *eng, struct ls_instance *in, struct ls_label *label,
+                      struct ls_route *route, size_t start, struct ls_record *rec)
 {
-    struct ls_route *route;
     uint64_t errors;
     size_t i;
-    int rc, depth;
+    int rc;
 
-    /*
-     * fluentd has no loop detection: a rewrite_tag_filter whose new tag matches its own
-     * <match> again recurses until the Ruby stack overflows. A bound on the nesting turns
-     * that into one error per record.
-     */
-    if (eng->route_depth >= LS_ROUTE_DEPTH_MAX) {
-        static double last_warn;
-        double now = ls_mono_now();
-        if (now - last_warn >= 1.0) {
-            last_warn = now;
-            ls_warn("routing loop: a record was re-emitted %d times (last tag \"%.*s\"); check "
-                    "rewrite_tag_filter/relabel rules whose new tag matches their own <match>",
-                    LS_ROUTE_DEPTH_MAX, (int)(rec->tag_len > 120 ? 120 : rec->tag_len), rec->tag);
-        }
-        if (eng->loop_error) {
-            return LS_ERROR;     /* @ERROR's own rules loop too */
-        }
-        depth = eng->route_depth;
-        eng->loop_error = true;
-        eng->route_depth = 0;
-        rc = emit_error(eng, in, rec, "routing loop");
-        eng->route_depth = depth;
-        eng->loop_error = false;
-        return rc == LS_OK ? LS_ERROR : rc;
-    }
-    route = ls_label_route(label, rec->tag, rec->tag_len);
     eng->route_depth++;
-    for (i = 0; i < route->nfilters; i++) {
+    for (i = start; i < route->nfilters; i++) {
         struct ls_instance *f = route->filters[i];
         f->metrics.emit_records++;
         rc = f->plugin->filter(f, rec);
         if (rc == LS_DECLINED) {
             eng->route_depth--;
             return LS_OK;
+        }
+        if (rc == LS_AGAIN) {
+            /* a filter that emits records of its own (concat) met a full buffer: nothing
+             * was taken, the input pauses and offers the record again */
+            eng->route_depth--;
+            return LS_AGAIN;
         }
         if (rc == LS_ERROR) {
             f->metrics.errors++;
@@ -361,6 +342,65 @@ static int route_record(struct ls_engine *eng, struct ls_instance *in, struct ls
         return emit_error(eng, in, rec, "the output refused the record");
     }
     return rc;
+}
+
+/* fluentd has no loop detection: a rewrite_tag_filter whose new tag matches its own
+ * <match> again recurses until the Ruby stack overflows. A bound on the nesting turns
+ * that into one error per record. */
+static int route_loop(struct ls_engine *eng, struct ls_instance *in, struct ls_record *rec)
+{
+    static double last_warn;
+    double now = ls_mono_now();
+    int rc, depth;
+
+    if (now - last_warn >= 1.0) {
+        last_warn = now;
+        ls_warn("routing loop: a record was re-emitted %d times (last tag \"%.*s\"); check "
+                "rewrite_tag_filter/relabel rules whose new tag matches their own <match>",
+                LS_ROUTE_DEPTH_MAX, (int)(rec->tag_len > 120 ? 120 : rec->tag_len), rec->tag);
+    }
+    if (eng->loop_error) {
+        return LS_ERROR;     /* @ERROR's own rules loop too */
+    }
+    depth = eng->route_depth;
+    eng->loop_error = true;
+    eng->route_depth = 0;
+    rc = emit_error(eng, in, rec, "routing loop");
+    eng->route_depth = depth;
+    eng->loop_error = false;
+    return rc == LS_OK ? LS_ERROR : rc;
+}
+
+static int route_record(struct ls_engine *eng, struct ls_instance *in, struct ls_label *label,
+                        struct ls_record *rec)
+{
+    if (eng->route_depth >= LS_ROUTE_DEPTH_MAX) {
+        return route_loop(eng, in, rec);
+    }
+    return route_from(eng, in, label, ls_label_route(label, rec->tag, rec->tag_len), 0, rec);
+}
+
+int ls_filter_emit_next(struct ls_instance *f, struct ls_record *rec)
+{
+    struct ls_engine *eng = f->engine;
+    struct ls_label *label = f->core ? f->core : eng->root;
+    struct ls_route *route;
+    size_t i;
+
+    if (eng->route_depth >= LS_ROUTE_DEPTH_MAX) {
+        return route_loop(eng, NULL, rec);
+    }
+    route = ls_label_route(label, rec->tag, rec->tag_len);
+    for (i = 0; i < route->nfilters && route->filters[i] != f; i++) {
+    }
+    /* a tag this filter's pattern does not match (a timeout flush keeps the tag the records
+     * came with, so only a reload could do it): the label's whole route */
+    return route_from(eng, NULL, label, route, i < route->nfilters ? i + 1 : 0, rec);
+}
+
+bool ls_has_error_label(const struct ls_engine *eng)
+{
+    return eng->error_label != NULL;
 }
 
 int ls_emit(struct ls_instance *in, struct ls_record *rec)
@@ -631,6 +671,7 @@ static int add_filter(struct ls_engine *eng, struct ls_label *label, struct ls_c
     }
     eng->filters = ls_realloc(eng->filters, (eng->nfilters + 1) * sizeof(*eng->filters));
     eng->filters[eng->nfilters++] = f;
+    f->core = label;     /* ls_filter_emit_next continues in this label */
     if (ls_label_add_rule(label, false, sec->arg, f, perr, sizeof(perr)) != LS_OK) {
         snprintf(err, errlen, "%s:%d: %s", sec->file, sec->line, perr);
         return LS_ERROR;
@@ -1021,6 +1062,15 @@ static void stop_inputs(struct ls_engine *eng)
             in->plugin->stop(in);
         }
     }
+    /* then filters that hold records (concat) let them go, once: the outputs still take them */
+    if (!eng->filters_stopped) {
+        eng->filters_stopped = true;
+        for (i = 0; i < eng->nfilters; i++) {
+            if (eng->filters[i]->plugin->stop) {
+                eng->filters[i]->plugin->stop(eng->filters[i]);
+            }
+        }
+    }
     if (eng->ninputs) {
         (void)ls_input_commit(eng->inputs[0]);
     }
@@ -1339,6 +1389,10 @@ int ls_engine_run(struct ls_engine *eng)
     }
     /* outputs look at what the buffers recovered (a crash's leftovers) before new data comes */
     if (start_each(eng->outputs, eng->noutputs) != LS_OK) {
+        eng->exit_code = 1;
+        goto out;
+    }
+    if (start_each(eng->filters, eng->nfilters) != LS_OK) {
         eng->exit_code = 1;
         goto out;
     }

@@ -111,6 +111,7 @@ struct ls_engine {
     bool inputs_paused;
 
     struct ls_label *building_label;    /* while building: the label outputs are created in */
+    bool filters_stopped;               /* stop_inputs has stopped the filters */
     int route_depth;                    /* nesting of route_record (re-emitting outputs) */
     uint64_t emit_seq;                  /* counts ls_emit calls: copies of one record share it */
     bool loop_error;                    /* handling a rewrite loop: do not recurse again */

@@ -78,7 +78,11 @@ struct ls_plugin {
     /* multiline parsers: emit the pending record, if any (EOF, timeout). LS_OK / LS_DECLINED. */
     int (*parse_flush)(struct ls_instance *ins, struct ls_record *rec);
 
-    /* filters: LS_OK keep (rec possibly modified), LS_DECLINED drop, LS_ERROR -> @ERROR */
+    /* filters: LS_OK keep (rec possibly modified), LS_DECLINED drop, LS_ERROR -> @ERROR;
+     * LS_AGAIN (a filter that emits with ls_filter_emit_next and met a full buffer): the
+     * record was not taken and the filter's state is as before it, the input offers it
+     * again after .resume. Filters may have .start (after the outputs', before the inputs')
+     * and .stop (once, after the inputs stopped, while the outputs still take records). */
     int (*filter)(struct ls_instance *ins, struct ls_record *rec);
 
     /* formatters: append rec's bytes (including any record separator) to out */
@@ -246,6 +250,16 @@ uint64_t ls_source_key(const void *p, size_t len);
  * and pos_file write).
  */
 uint64_t ls_source_durable_pos(struct ls_engine *eng, uint64_t src);
+
+/*
+ * Filters that hold records and let them go later (concat: at the line that ends a group, on
+ * a timer, at stop): route rec through the filters after f in its label, then to the
+ * <match>, as fluentd's filter_stream returning more events than it took. Returns like
+ * ls_emit; the record is dead afterwards.
+ */
+int ls_filter_emit_next(struct ls_instance *f, struct ls_record *rec);
+/* Is there an <label @ERROR>? (fluentd's emit_error_event drops the record without one) */
+bool ls_has_error_label(const struct ls_engine *eng);
 
 /* ---- outputs that own outputs (copy) and relabel ---- */
 
