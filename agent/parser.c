@@ -108,6 +108,13 @@ static int re_name_cmp(const void *a, const void *b)
     return x->group < y->group ? -1 : x->group > y->group;
 }
 
+bool ls_pcre2_jit_wanted(void)
+{
+    const char *e = getenv("LOGSHIP_PCRE2_JIT");
+
+    return !(e && strcmp(e, "0") == 0);
+}
+
 struct ls_regex *ls_regex_compile(const char *src, bool dotall, char *err, size_t errlen)
 {
     struct ls_regex *re;
@@ -159,7 +166,10 @@ struct ls_regex *ls_regex_compile(const char *src, bool dotall, char *err, size_
         ls_free(re);
         return NULL;
     }
-    re->jit = pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE) == 0;
+    /* LOGSHIP_PCRE2_JIT=0 runs the interpreter: Debian's PCRE2 is not built for valgrind,
+     * which reports every JIT-compiled match as a use of uninitialised memory (the tests
+     * set it when they run the agent under valgrind) */
+    re->jit = ls_pcre2_jit_wanted() && pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE) == 0;
     re->md = pcre2_match_data_create_from_pattern(re->code, NULL);
     re->mctx = pcre2_match_context_create(NULL);
     pcre2_set_match_limit(re->mctx, RE_MATCH_LIMIT);

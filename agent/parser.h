@@ -75,6 +75,8 @@ void ls_parser_set_declined_text(struct ls_instance *ins, const char *p, size_t 
  * newline, x) or a bare body; ^ and $ are line anchors as in Ruby.
  */
 struct ls_regex;
+/* false when LOGSHIP_PCRE2_JIT=0 (the tests' valgrind runs): compile no pattern with the JIT */
+bool ls_pcre2_jit_wanted(void);
 struct ls_regex *ls_regex_compile(const char *src, bool dotall, char *err, size_t errlen);
 void ls_regex_free(struct ls_regex *re);
 /* Number of named groups. */

@@ -8,6 +8,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "plugin.h"
 #include "log.h"
+#include "parser.h"
 
 #include <pcre2.h>
 #include <stdio.h>
@@ -73,7 +74,9 @@ static pcre2_code *compile_pattern(const char *pat, char *msg, size_t msglen)
         snprintf(msg, msglen, "invalid pattern '%s': %s (at offset %zu)", pat, m, (size_t)eo);
         return NULL;
     }
-    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+    if (ls_pcre2_jit_wanted()) {
+        pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+    }
     return re;
 }
 
