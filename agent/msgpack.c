@@ -477,3 +477,108 @@ void ls_chunk_entries_close(struct ls_chunk_entries *e)
     ls_chunk_reader_close(e->r);
     ls_free(e);
 }
+static int pack_value(msgpack_packer *pk, struct ls_arena *a, const struct ls_value *v,
+                      int depth);
+
+static int pack_str(msgpack_packer *pk, const char *p, size_t len)
+{
+    if (len > UINT32_MAX) {
+        return -1;
+    }
+    return msgpack_pack_str_with_body(pk, p, len);
+}
+
+static int pack_json(msgpack_packer *pk, struct ls_arena *a, const char *p, size_t len, int depth)
+{
+    size_t i = 0, n;
+    struct ls_value ev;
+    struct ls_record tmp;
+    int rc = 0;
+
+    while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r')) {
+        i++;
+    }
+    /* deeper JSON than this is sent as its text (a record nested so deep is not a log line) */
+    if (depth >= LS_MSGPACK_DEPTH_MAX || i == len) {
+        return pack_str(pk, p, len);
+    }
+    if (p[i] == '{') {
+        ls_record_init(&tmp, a);
+        if (ls_json_parse_object(p, len, &tmp) != LS_OK) {
+            ls_record_release(&tmp);
+            return pack_str(pk, p, len);
+        }
+        rc = msgpack_pack_map(pk, tmp.nfields);
+        for (unsigned f = 0; rc == 0 && f < tmp.nfields; f++) {
+            rc = pack_str(pk, tmp.fields[f].key, tmp.fields[f].key_len);
+            if (rc == 0) {
+                rc = pack_value(pk, a, &tmp.fields[f].v, depth + 1);
+            }
+        }
+        ls_record_release(&tmp);
+        return rc;
+    }
+    /* an array: count first, then each element (arrays in log records are short) */
+    for (n = 0; ls_json_array_get(p, len, n, a, &ev) == LS_OK; n++) {
+    }
+    if (n > UINT32_MAX) {
+        return -1;
+    }
+    rc = msgpack_pack_array(pk, n);
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+        if (ls_json_array_get(p, len, k, a, &ev) != LS_OK) {
+            return -1;
+        }
+        rc = pack_value(pk, a, &ev, depth + 1);
+    }
+    return rc;
+}
+
+static int pack_value(msgpack_packer *pk, struct ls_arena *a, const struct ls_value *v, int depth)
+{
+    switch (v->type) {
+    case LS_V_NULL:
+        return msgpack_pack_nil(pk);
+    case LS_V_BOOL:
+        return v->u.b ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    case LS_V_INT:
+        return msgpack_pack_int64(pk, v->u.i);
+    case LS_V_FLOAT:
+        return msgpack_pack_double(pk, v->u.f);
+    case LS_V_STR:
+        return pack_str(pk, v->u.s.p, v->u.s.len);
+    case LS_V_JSON:
+        return pack_json(pk, a, v->u.s.p, v->u.s.len, depth);
+    }
+    return msgpack_pack_nil(pk);
+}
+
+int ls_msgpack_pack_record(msgpack_packer *pk, struct ls_arena *a, const struct ls_record *rec)
+{
+    int rc = msgpack_pack_map(pk, rec->nfields);
+
+    for (unsigned f = 0; rc == 0 && f < rec->nfields; f++) {
+        rc = pack_str(pk, rec->fields[f].key, rec->fields[f].key_len);
+        if (rc == 0) {
+            rc = pack_value(pk, a, &rec->fields[f].v, 0);
+        }
+    }
+    return rc;
+}
+
+static int count_write(void *data, const char *buf, size_t len)
+{
+    LS_UNUSED(buf);
+    *(uint64_t *)data += len;
+    return 0;
+}
+
+uint64_t ls_msgpack_record_size(struct ls_arena *a, const struct ls_record *rec)
+{
+    msgpack_packer pk;
+    uint64_t n = 0;
+
+    msgpack_packer_init(&pk, &n, count_write);
+    (void)ls_msgpack_pack_record(&pk, a, rec);
+    return n;
+}

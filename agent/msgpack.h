@@ -85,6 +85,12 @@ const msgpack_object *ls_msgpack_map_get(const msgpack_object *map, const char *
 
 #define LS_MSGPACK_DEPTH_MAX 64
 
+/* rec's fields as a MessagePack map (nested LS_V_JSON values as maps and arrays; arena holds
+ * their decoded parts); libmsgpack-c's result, 0 ok. The msgpack formatter's record part. */
+int ls_msgpack_pack_record(msgpack_packer *pk, struct ls_arena *a, const struct ls_record *rec);
+/* How many bytes that map takes: Ruby's record.to_msgpack.bytesize (flowcounter's bytes). */
+uint64_t ls_msgpack_record_size(struct ls_arena *a, const struct ls_record *rec);
+
 /*
  * The [time, record] entries of a chunk the msgpack formatter wrote, one at a time, for the
  * outputs that keep their records as MessagePack and build their requests from them

@@ -16,9 +16,6 @@
 #include "plugin.h"
 #include "json.h"
 
-/* deeper JSON than this is sent as its text (a record nested so deep is not a log line) */
-#define FM_DEPTH_MAX 64
-
 struct fm_ctx {
     bool time_as_integer;
     struct ls_arena arena;     /* nested values' decoded fields, reset per record */
@@ -34,80 +31,6 @@ static const struct ls_param fm_params[] = {
 static int fm_write(void *data, const char *buf, size_t len)
 {
     return ls_buf_append(data, buf, len) == LS_OK ? 0 : -1;
-}
-
-static int fm_value(msgpack_packer *pk, struct ls_arena *a, const struct ls_value *v, int depth);
-
-static int fm_str(msgpack_packer *pk, const char *p, size_t len)
-{
-    if (len > UINT32_MAX) {
-        return -1;
-    }
-    return msgpack_pack_str_with_body(pk, p, len);
-}
-
-static int fm_json(msgpack_packer *pk, struct ls_arena *a, const char *p, size_t len, int depth)
-{
-    size_t i = 0, n;
-    struct ls_value ev;
-    struct ls_record tmp;
-    int rc = 0;
-
-    while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r')) {
-        i++;
-    }
-    if (depth >= FM_DEPTH_MAX || i == len) {
-        return fm_str(pk, p, len);
-    }
-    if (p[i] == '{') {
-        ls_record_init(&tmp, a);
-        if (ls_json_parse_object(p, len, &tmp) != LS_OK) {
-            ls_record_release(&tmp);
-            return fm_str(pk, p, len);
-        }
-        rc = msgpack_pack_map(pk, tmp.nfields);
-        for (unsigned f = 0; rc == 0 && f < tmp.nfields; f++) {
-            rc = fm_str(pk, tmp.fields[f].key, tmp.fields[f].key_len);
-            if (rc == 0) {
-                rc = fm_value(pk, a, &tmp.fields[f].v, depth + 1);
-            }
-        }
-        ls_record_release(&tmp);
-        return rc;
-    }
-    /* an array: count first, then each element (arrays in log records are short) */
-    for (n = 0; ls_json_array_get(p, len, n, a, &ev) == LS_OK; n++) {
-    }
-    if (n > UINT32_MAX) {
-        return -1;
-    }
-    rc = msgpack_pack_array(pk, n);
-    for (size_t k = 0; rc == 0 && k < n; k++) {
-        if (ls_json_array_get(p, len, k, a, &ev) != LS_OK) {
-            return -1;
-        }
-        rc = fm_value(pk, a, &ev, depth + 1);
-    }
-    return rc;
-}
-
-static int fm_value(msgpack_packer *pk, struct ls_arena *a, const struct ls_value *v, int depth)
-{
-    switch (v->type) {
-    case LS_V_NULL:
-        return msgpack_pack_nil(pk);
-    case LS_V_BOOL:
-        return v->u.b ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
-    case LS_V_INT:
-        return msgpack_pack_int64(pk, v->u.i);
-    case LS_V_FLOAT:
-        return msgpack_pack_double(pk, v->u.f);
-    case LS_V_STR:
-        return fm_str(pk, v->u.s.p, v->u.s.len);
-    case LS_V_JSON:
-        return fm_json(pk, a, v->u.s.p, v->u.s.len, depth);
-    }
-    return msgpack_pack_nil(pk);
 }
 
 /* The EventTime payload: big-endian uint32 seconds, then nanoseconds. */
@@ -139,13 +62,7 @@ static int fm_format(struct ls_instance *ins, const struct ls_record *rec, struc
         rc = msgpack_pack_ext_with_body(&pk, et, sizeof(et), 0);
     }
     if (rc == 0) {
-        rc = msgpack_pack_map(&pk, rec->nfields);
-    }
-    for (unsigned f = 0; rc == 0 && f < rec->nfields; f++) {
-        rc = fm_str(&pk, rec->fields[f].key, rec->fields[f].key_len);
-        if (rc == 0) {
-            rc = fm_value(&pk, &c->arena, &rec->fields[f].v, 0);
-        }
+        rc = ls_msgpack_pack_record(&pk, &c->arena, rec);
     }
     ls_arena_reset(&c->arena);
     if (rc != 0) {
