@@ -388,3 +388,33 @@ def test_full_buffer_block_neither_loses_nor_repeats_a_group():
     seqs = [r["seq"] for r in recs]
     assert seqs == list(range(0, n, 2)), (len(seqs), len(set(seqs)), seqs[:10])
     assert all(r["message"] == "sample+sample" for r in recs), recs[:3]
+
+def test_docker_multiline_example_joins_split_lines_and_stack_traces():
+    import glob, gzip
+    from lstest import ROOT
+    d = tmpdir()
+    containers = os.path.join(d, "containers")
+    long_line = "2026-12-05 10:00:00 INFO " + "x" * 40000 + "\n"
+    pieces = [long_line[i:i + 16384] for i in range(0, len(long_line), 16384)]
+    a_lines = pieces + ["2026-12-05 10:00:01 ERROR failed\n", "\tat a.B(B.java:1)\n",
+                        "Caused by: java.io.IOException\n", "\t... 3 more\n",
+                        "2026-12-05 10:00:02 INFO ok\n"]
+    b_lines = ["2026-12-05 10:00:03 WARN b says\n", "  continued\n"]
+    for cid, lines in (("aaa", a_lines), ("bbb", b_lines)):
+        os.makedirs(os.path.join(containers, cid))
+        with open(os.path.join(containers, cid, cid + "-json.log"), "w") as f:
+            for i, l in enumerate(lines):
+                f.write(json.dumps({"log": l, "stream": "stdout",
+                                    "time": "2026-12-05T10:00:%02d.000000001Z" % i}) + "\n")
+    env = dict(os.environ, DOCKER_CONTAINERS=containers, LOGSHIP_STATE_DIR=d,
+               LOGSHIP_OUT_DIR=os.path.join(d, "out"))
+    p = run(["-c", os.path.join(ROOT, "conf", "docker-multiline.conf"), "--oneshot"], env=env)
+    assert p.returncode == 0, p.stderr
+    got = []
+    for f in sorted(glob.glob(os.path.join(d, "out", "docker", "*.gz"))):
+        got += [json.loads(l) for l in gzip.open(f, "rt") if l.strip()]
+    by = lambda cid: [r["log"] for r in got if "/%s/" % cid in r["path"]]
+    assert by("aaa") == [long_line, "2026-12-05 10:00:01 ERROR failed\n\tat a.B(B.java:1)\n"
+                         "Caused by: java.io.IOException\n\t... 3 more\n",
+                         "2026-12-05 10:00:02 INFO ok\n"], [l[:60] for l in by("aaa")]
+    assert by("bbb") == ["2026-12-05 10:00:03 WARN b says\n  continued\n"], by("bbb")
