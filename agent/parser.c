@@ -52,31 +52,104 @@ struct ls_regex {
     char *names_buf;
     struct re_name *names;     /* in group order */
     size_t nnames;
+    char **renamed;            /* Ruby group names PCRE2 refuses, by their "_lsgN" stand-in */
+    size_t nrenamed;
 };
 
 #define RE_MATCH_LIMIT 5000000u
 
-/* Ruby pattern body -> PCRE2 pattern (\h, \H outside classes). Caller frees. */
-static char *re_translate(const char *body, size_t len)
+/* PCRE2 takes a group name of up to 32 letters, digits and underscores, not starting with
+ * a digit; Ruby takes more (a space: (?<Client IP>...), as real td-agent files have) */
+static void re_renamed_free(struct ls_regex *re)
+{
+    for (size_t i = 0; i < re->nrenamed; i++) {
+        ls_free(re->renamed[i]);
+    }
+    ls_free(re->renamed);
+}
+
+static bool pcre2_name_ok(const char *p, size_t len)
+{
+    if (len == 0 || len > 32 || isdigit((unsigned char)p[0])) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (!isalnum((unsigned char)p[i]) && p[i] != '_') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The stand-in index of a name PCRE2 refuses (the same name twice: the same stand-in, so
+ * PCRE2_DUPNAMES sees the duplicate Ruby sees) */
+static size_t rename_index(struct ls_regex *re, const char *p, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < re->nrenamed; i++) {
+        if (strlen(re->renamed[i]) == len && memcmp(re->renamed[i], p, len) == 0) {
+            return i;
+        }
+    }
+    re->renamed = ls_realloc(re->renamed, (re->nrenamed + 1) * sizeof(*re->renamed));
+    re->renamed[re->nrenamed] = ls_malloc(len + 1);
+    memcpy(re->renamed[re->nrenamed], p, len);
+    re->renamed[re->nrenamed][len] = '\0';
+    return re->nrenamed++;
+}
+
+/* At body[i] "(?<name>" or "\\k<name>" (with open/close the delimiters): copy it, the name
+ * replaced by its stand-in when PCRE2 would refuse it. Returns the bytes consumed, 0 when
+ * there is no name there. */
+static size_t re_group_name(struct ls_regex *re, const char *body, size_t len, size_t i,
+                            size_t prefix, struct ls_buf *b)
+{
+    size_t start = i + prefix, end = start;
+
+    while (end < len && body[end] != '>' && body[end] != ')') {
+        end++;
+    }
+    if (end >= len || body[end] != '>' || pcre2_name_ok(body + start, end - start)) {
+        return 0;
+    }
+    ls_buf_append(b, body + i, prefix);
+    ls_buf_printf(b, "_lsg%zu>", rename_index(re, body + start, end - start));
+    return end + 1 - i;
+}
+
+/* Ruby pattern body -> PCRE2 pattern (\h, \H outside classes; group names PCRE2 refuses
+ * renamed, see re->renamed). Caller frees. */
+static char *re_translate(struct ls_regex *re, const char *body, size_t len)
 {
     struct ls_buf b;
-    size_t i;
+    size_t i, n;
     bool in_class = false;
 
     ls_buf_init(&b, 0);
     for (i = 0; i < len; i++) {
         char c = body[i];
         if (c == '\\' && i + 1 < len) {
-            char n = body[i + 1];
-            if (n == 'h') {
+            char nx = body[i + 1];
+            if (nx == 'h') {
                 ls_buf_append(&b, in_class ? "0-9a-fA-F" : "[0-9a-fA-F]", in_class ? 9 : 11);
-            } else if (n == 'H' && !in_class) {
+            } else if (nx == 'H' && !in_class) {
                 ls_buf_append(&b, "[^0-9a-fA-F]", 12);
+            } else if (!in_class && (nx == 'k' || nx == 'g') && i + 2 < len && body[i + 2] == '<'
+                       && (n = re_group_name(re, body, len, i, 3, &b)) != 0) {
+                i += n - 1;
+                continue;
             } else {
                 ls_buf_putc(&b, c);
-                ls_buf_putc(&b, n);
+                ls_buf_putc(&b, nx);
             }
             i++;
+            continue;
+        }
+        if (!in_class && c == '(' && i + 3 < len && body[i + 1] == '?' && body[i + 2] == '<'
+            && body[i + 3] != '=' && body[i + 3] != '!'
+            && (n = re_group_name(re, body, len, i, 3, &b)) != 0) {
+            i += n - 1;
             continue;
         }
         if (c == '[' && !in_class) {
@@ -154,8 +227,8 @@ struct ls_regex *ls_regex_compile(const char *src, bool dotall, char *err, size_
     if (dotall) {
         opts |= PCRE2_DOTALL;
     }
-    pat = re_translate(body, blen);
     re = ls_calloc(1, sizeof(*re));
+    pat = re_translate(re, body, blen);
     re->code = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, opts, &ecode, &eoff, NULL);
     ls_free(pat);
     if (re->code == NULL) {
@@ -163,6 +236,7 @@ struct ls_regex *ls_regex_compile(const char *src, bool dotall, char *err, size_
         pcre2_get_error_message(ecode, msg, sizeof(msg));
         snprintf(err, errlen, "invalid regexp '%s': %s at offset %zu", src, (const char *)msg,
                  (size_t)eoff);
+        re_renamed_free(re);
         ls_free(re);
         return NULL;
     }
@@ -189,7 +263,13 @@ struct ls_regex *ls_regex_compile(const char *src, bool dotall, char *err, size_
             const unsigned char *e = (const unsigned char *)re->names_buf + (size_t)i * esize;
             re->names[i].group = (uint32_t)e[0] << 8 | e[1];
             re->names[i].name = (const char *)e + 2;
-            re->names[i].len = strlen((const char *)e + 2);
+            if (strncmp(re->names[i].name, "_lsg", 4) == 0 && re->nrenamed) {
+                unsigned long k = strtoul(re->names[i].name + 4, NULL, 10);
+                if (k < re->nrenamed) {
+                    re->names[i].name = re->renamed[k];
+                }
+            }
+            re->names[i].len = strlen(re->names[i].name);
             if (i > 0 && re->names[i].len == re->names[i - 1].len &&
                 memcmp(re->names[i].name, re->names[i - 1].name, re->names[i].len) == 0) {
                 re->dupnames = true;
@@ -214,6 +294,7 @@ void ls_regex_free(struct ls_regex *re)
     pcre2_code_free(re->code);
     ls_free(re->names_buf);
     ls_free(re->names);
+    re_renamed_free(re);
     ls_free(re);
 }
 

@@ -1080,7 +1080,7 @@ def test_multi_format_tries_patterns_in_order_with_their_own_time_and_names():
         times
 
 
-def test_multi_format_without_a_match_declines_and_needs_patterns():
+def test_multi_format_without_a_match_declines_even_without_patterns():
     p, out = oneshot(sample("t", [{"m": "zzz"}, {"m": "{\"a\":2}"}]) + """
 <filter t>
   @type parser
@@ -1096,6 +1096,18 @@ def test_multi_format_without_a_match_declines_and_needs_patterns():
     assert p.returncode == 0, p.stderr
     assert [r for _, r in out] == [{"a": 2}], out
     assert "pattern not match with data 'zzz'" in p.stderr, p.stderr
-    config_error("<source>\n  @type tcp\n  tag t\n  <parse>\n    @type multi_format\n"
-                 "  </parse>\n</source>\n<match **>\n  @type null\n</match>\n",
-                 r"\.conf:\d+: multi_format needs at least one <pattern>")
+    # no <pattern> (a td-agent file whose patterns are in missing @include files): the plugin
+    # starts and parses nothing; so does logship, with a warning naming file:line
+    p, out = oneshot(sample("t", [{"m": "{\"a\":2}"}]) + """
+<filter t>
+  @type parser
+  key_name m
+  <parse>
+    @type multi_format
+    @include /nonexistent/patterns.conf
+  </parse>
+</filter>
+""" + STDOUT_ALL)
+    assert p.returncode == 0 and out == [], (p.stderr, out)
+    assert re.search(r"\.conf:\d+: multi_format has no <pattern>", p.stderr), p.stderr
+    assert "pattern not match" in p.stderr, p.stderr

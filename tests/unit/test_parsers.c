@@ -459,6 +459,18 @@ START_TEST(test_regexp)
     struct tp *f = tp_new("regexp", "  format /^(?<time>[^ ]+) (?<msg>.*)$/\n"
                                     "  time_format %Y-%m-%dT%H:%M:%S%z\n");
     struct tp *n = tp_new("regexp", "  expression ^(?<n>\\d+)$\n  types n:integer\n");
+    /* Ruby takes group names PCRE2 refuses (a space, a leading digit, over 32 bytes); a
+     * td-agent file of bind9 logs has (?<Client IP>...). Back references follow them. */
+    struct tp *sp = tp_new("regexp", "  expression /^(?<Client IP>[^#]+)#(?<1st>\\d+) "
+                                     "(?<a_name_that_is_longer_than_32_bytes>\\w+) "
+                                     "(?<Client IP>x)?\\k<1st>$/\n");
+
+    ck_assert_int_eq(tp_parse(sp, "192.0.2.1#53 q 53"), LS_OK);
+    expect_str(sp, "Client IP", "192.0.2.1");
+    expect_str(sp, "1st", "53");
+    expect_str(sp, "a_name_that_is_longer_than_32_bytes", "q");
+    ck_assert_int_eq(tp_parse(sp, "192.0.2.1#53 q 54"), LS_DECLINED);
+    tp_free(sp);
 
     ck_assert_int_eq(tp_parse(t, "Abc=DEADbeef"), LS_OK);
     expect_str(t, "key", "Abc");
