@@ -464,6 +464,24 @@ struct ls_buffer *ls_buffer_create(struct ls_instance *out, struct ls_conf_secti
     if (ls_param_bind(ls_buffer_params, src, &b->c, err, errlen) != LS_OK) {
         goto fail;
     }
+    /* the output's own defaults (fluentd's config_set_default in its config_section :buffer)
+     * for what the configuration leaves out */
+    for (const char *const *d = out->plugin->buffer_defaults; d && d[0]; d += 2) {
+        const struct ls_param *row = ls_param_find(ls_buffer_params, d[0]);
+        char *field = row ? (char *)&b->c + row->offset : NULL;
+        if (row == NULL || (src && ls_conf_get(src, d[0]) != NULL)) {
+            continue;
+        }
+        if (row->type == LS_P_TIME) {
+            (void)ls_parse_time(d[1], (double *)(void *)field);
+        } else if (row->type == LS_P_SIZE) {
+            (void)ls_parse_size(d[1], (int64_t *)(void *)field);
+        } else if (row->type == LS_P_INT) {
+            (void)ls_parse_int(d[1], (int64_t *)(void *)field);
+        } else if (row->type == LS_P_BOOL) {
+            (void)ls_parse_bool(d[1], (bool *)(void *)field);
+        }
+    }
     /* an output parameter in fluentd (not <buffer>'s), read here where writes are timed */
     b->slow_flush = 20.0;
     if (outsec && (v = ls_conf_get(outsec, "slow_flush_log_threshold")) != NULL) {

@@ -19,6 +19,11 @@
 #include <stdlib.h>
 #include <time.h>
 #include <errno.h>
+
+/* the release, in one place: --version, Parquet's created_by, newrelic's plugin attribute */
+#ifndef LS_VERSION
+#define LS_VERSION "0.1.0"
+#endif
 #include <unistd.h>
 
 #define LS_OK        0

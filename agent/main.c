@@ -29,9 +29,6 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#ifndef LS_VERSION
-#define LS_VERSION "0.1.0"
-#endif
 
 static void usage(FILE *f)
 {

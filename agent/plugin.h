@@ -101,6 +101,9 @@ struct ls_plugin {
     unsigned output_flags;
     const char *default_formatter;   /* e.g. "out_file"; NULL = none */
     const char *default_chunk_keys;  /* <buffer> with empty arg means this ("time" for s3) */
+    /* NULL-terminated name, value pairs: the output's defaults for <buffer> parameters
+     * (time, size, integer or bool rows) the configuration does not set */
+    const char *const *buffer_defaults;
     /*
      * optional: the formatter the output's section implies (s3's store_as parquet), or
      * NULL for the usual <format> / format / default_formatter. *fsec: the section its

@@ -32,9 +32,6 @@
 
 #include <math.h>
 
-#ifndef LS_VERSION
-#define LS_VERSION "0.1.0"
-#endif
 
 enum { PQ_SNAPPY, PQ_ZSTD, PQ_GZIP, PQ_NONE };
 enum { PQ_MILLIS, PQ_MICROS };
