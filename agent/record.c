@@ -267,8 +267,18 @@ static bool acc_step(const struct ls_accessor_step *st, struct ls_arena *arena,
         return false;
     }
     if (st->key == NULL) {
-        return st->index >= 0 &&
-               ls_json_array_get(v->u.s.p, v->u.s.len, (size_t)st->index, arena, out) == LS_OK;
+        int64_t idx = st->index;
+        if (idx < 0) {
+            /* Ruby's Array#dig(-1): from the end */
+            struct ls_value ev;
+            int64_t n = 0;
+            while (ls_json_array_get(v->u.s.p, v->u.s.len, (size_t)n, arena, &ev) == LS_OK) {
+                n++;
+            }
+            idx += n;
+        }
+        return idx >= 0 &&
+               ls_json_array_get(v->u.s.p, v->u.s.len, (size_t)idx, arena, out) == LS_OK;
     } else {
         struct ls_record tmp;
         struct ls_field *f;

@@ -13,7 +13,7 @@ enum part_kind { P_LIT, P_HOST, P_TAG, P_TAG_PART, P_TAG_PREFIX, P_TAG_SUFFIX, P
                  P_RUBY, P_NIL };
 
 /* enable_ruby: a receiver, then methods (see rb_compile) */
-enum rb_recv { RB_TIME, RB_NOW, RB_FIELD, RB_TAG, RB_HOST, RB_TAG_PART };
+enum rb_recv { RB_TIME, RB_NOW, RB_FIELD, RB_TAG, RB_HOST, RB_TAG_PART, RB_RECORD };
 enum rb_method { RM_STRFTIME, RM_TO_I, RM_TO_F, RM_TO_S, RM_ISO8601, RM_UTC, RM_LOCALTIME,
                  RM_STRIP, RM_DOWNCASE, RM_UPCASE, RM_LENGTH };
 
@@ -161,6 +161,61 @@ static int rb_compile(struct ls_tmpl_part *p, const char *expr, unsigned flags, 
         }
         p->recv = RB_TIME;
         s += 4;
+    } else if (strncmp(s, "record.dig(", 11) == 0) {
+        /* Hash#dig("a", "b", 0): record["a"]["b"][0], nil where a step is missing */
+        struct ls_buf spec;
+        char aerr[64];
+        bool ok = true;
+        s += 11;
+        ls_buf_init(&spec, 0);
+        ls_buf_putc(&spec, '$');
+        for (;;) {
+            while (*s == ' ') {
+                s++;
+            }
+            if (*s == '"' || *s == '\'') {
+                const char *q = strchr(s + 1, *s);
+                if (q == NULL || memchr(s + 1, '\\', (size_t)(q - s - 1)) ||
+                    memchr(s + 1, *s == '"' ? '\'' : '"', (size_t)(q - s - 1)) ||
+                    (*s == '"' && memchr(s + 1, '#', (size_t)(q - s - 1)))) {
+                    ok = false;
+                    break;
+                }
+                ls_buf_printf(&spec, "['%.*s']", (int)(q - s - 1), s + 1);
+                s = q + 1;
+            } else if ((*s >= '0' && *s <= '9') || *s == '-') {
+                char *end;
+                long idx = strtol(s, &end, 10);
+                if (end == s) {
+                    ok = false;
+                    break;
+                }
+                ls_buf_printf(&spec, "[%ld]", idx);
+                s = end;
+            } else {
+                ok = false;
+                break;
+            }
+            while (*s == ' ') {
+                s++;
+            }
+            if (*s == ',') {
+                s++;
+                continue;
+            }
+            break;
+        }
+        ok = ok && *s == ')' && spec.len > 1 &&
+             ls_accessor_compile(&p->field, ls_buf_cstr(&spec), aerr, sizeof(aerr)) == LS_OK;
+        ls_buf_release(&spec);
+        if (!ok) {
+            goto refuse;
+        }
+        p->recv = RB_FIELD;
+        s++;
+    } else if (strncmp(s, "record", 6) == 0 && (s[6] == '.' || s[6] == '\0' || s[6] == ' ')) {
+        p->recv = RB_RECORD;        /* the Hash itself: an object, or Hash#to_s in a string */
+        s += 6;
     } else if (strncmp(s, "record[", 7) == 0) {
         const char *e = s + 6;
         char *ref;
@@ -247,7 +302,8 @@ static int rb_compile(struct ls_tmpl_part *p, const char *expr, unsigned flags, 
     }
 refuse:
     snprintf(msg, msglen, "${%s} is Ruby that logship does not evaluate: with enable_ruby it "
-             "takes time, Time.now, Time.at(time), record[\"key\"], tag, tag_parts[N]%s, then "
+             "takes time, Time.now, Time.at(time), record, record[\"key\"], record.dig(...), "
+             "tag, tag_parts[N]%s, then "
              "methods strftime('...'), to_i, to_f, to_s, iso8601, utc, localtime, strip, "
              "downcase, upcase, length", expr,
              (flags & LS_TMPL_NO_HOSTNAME) ? "" : " or hostname");
@@ -360,7 +416,7 @@ int ls_tmpl_compile(struct ls_tmpl *t, const char *tmpl, unsigned flags, char *m
         } else if (strncmp(expr, "record[", 7) == 0 && parse_record_ref(expr, NULL)) {
             struct ls_tmpl_part *p = add_part(t, P_FIELD, NULL, 0, 0);
             ok = parse_record_ref(expr, &p->field);
-        } else if ((flags & LS_TMPL_RUBY) && strpbrk(expr, ".([") &&
+        } else if ((flags & LS_TMPL_RUBY) && (strpbrk(expr, ".([") || strcmp(expr, "record") == 0) &&
                    (ruby_refused = !rb_try(t, expr, flags, msg, msglen)) == false) {
             /* Ruby: "Time.now.to_i" is a method call, not the field "Time.now.to_i" */
         } else if (flags & LS_TMPL_KEY_SHORTCUT) {
@@ -633,6 +689,16 @@ static bool rb_eval(const struct ls_tmpl_part *p, const struct ls_record *rec, s
             x->v = ls_vstr(s, n);
         }
         break;
+    case RB_RECORD: {
+        struct ls_buf b;
+        ls_buf_init(&b, 0);
+        ls_json_put_record(&b, rec);
+        x->v.type = LS_V_JSON;
+        x->v.u.s.p = ls_arena_memdup(rec->arena, b.p ? b.p : "{}", b.p ? b.len : 2);
+        x->v.u.s.len = b.p ? b.len : 2;
+        ls_buf_release(&b);
+        break;
+    }
     }
     for (i = 0; i < p->ncalls; i++) {
         const struct rb_call *c = &p->calls[i];

@@ -327,6 +327,40 @@ def test_record_transformer_ruby_subset():
     assert r["dur"] == 2.5 and r["u"] == 12 and r["hx"] == 0.0, r
 
 
+def test_record_transformer_ruby_record_and_dig():
+    # ${record} is the Hash (an object when it is the whole value, Hash#to_s inside text);
+    # record.dig(...) walks it, nil where a step is missing (public td-agent files use both)
+    path = conf("""
+<source>
+  @type sample
+  tag t
+  sample {"Response":{"Result":"ok","Data":{"Life":[5,6]}},"n":1}
+  count 1
+</source>
+<filter t>
+  @type record_transformer
+  enable_ruby true
+  <record>
+    Result ${record.dig("Response","Result")}
+    Life ${record.dig("Response", "Data", "Life", -1)}
+    missing ${record.dig('nope', 'x')}
+    whole ${record}
+    text rec=${record}
+  </record>
+</filter>
+<match t>
+  @type stdout
+</match>
+""")
+    p = run(["-c", path, "--oneshot"])
+    assert p.returncode == 0, p.stderr
+    r = stdout_records(p.stdout)[0][1]
+    orig = {"Response": {"Result": "ok", "Data": {"Life": [5, 6]}}, "n": 1}
+    assert r["Result"] == "ok" and r["Life"] == 6 and r["missing"] is None, r
+    assert r["whole"] == orig, r
+    assert r["text"] == 'rec={"Response"=>{"Result"=>"ok", "Data"=>{"Life"=>[5, 6]}}, "n"=>1}', r
+
+
 def test_record_transformer_ruby_nil_method_goes_to_error_stream():
     """${record["missing"].strip} raises NoMethodError in fluentd: the event goes to the
     error stream (@ERROR), not out with a made-up value."""
