@@ -200,6 +200,19 @@ static int spawn_helper(int *fd_out, pid_t *pid_out, char *err, size_t errlen)
 /* ------------------------------------------------------------------ */
 /* datagrams                                                           */
 
+int ls_http_refusal(const struct ls_http_resp *resp, const char *prefix, char *msg,
+                    size_t msglen)
+{
+    if (resp->status == 0) {
+        snprintf(msg, msglen, "%s: %s", prefix, resp->error[0] ? resp->error : "no answer");
+    } else {
+        snprintf(msg, msglen, "%s: %ld %.200s", prefix, resp->status,
+                 ls_buf_cstr((struct ls_buf *)&resp->body));
+    }
+    return resp->status == 0 || resp->status == 429 || resp->status >= 500 ? LS_ERROR
+                                                                             : LS_DECLINED;
+}
+
 void ls_http_hdr_add(struct ls_buf *h, const char *line)
 {
     ls_buf_append(h, line, strlen(line) + 1);

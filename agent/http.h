@@ -71,6 +71,14 @@ const char *ls_http_resp_header(const struct ls_http_resp *resp, const char *nam
 /* Tear down the engine's helper (pending requests complete with an error). */
 void ls_http_shutdown(struct ls_engine *eng);
 
+/*
+ * A log intake's refusal (a response that is not 2xx) as a write result: no answer, 429 and
+ * 5xx are retried (LS_ERROR), any other answer makes the chunk unrecoverable (LS_DECLINED),
+ * where the intakes' plugins log and drop it. msg: "<prefix>: <status> <body>" or the error.
+ */
+int ls_http_refusal(const struct ls_http_resp *resp, const char *prefix, char *msg,
+                    size_t msglen);
+
 /* Append one header line ("Name: value", or "Name:" to suppress one curl would add). */
 void ls_http_hdr_add(struct ls_buf *h, const char *line);
 /* The same from a name and a value. */

@@ -451,24 +451,6 @@ static int64_t bytesize(struct concat *c, const struct ls_record *rec)
     return n;
 }
 
-static int do_line(struct ls_instance *ins, struct stream *st, struct ls_record *rec)
-{
-    struct concat *c = ins->ctx;
-    struct ls_time first;
-    int rc;
-
-    if ((int64_t)st->n + 1 < c->n_lines) {
-        stream_push(st, rec);
-        return LS_DECLINED;
-    }
-    rc = hand_on(ins, st, st->n, rec, rec, &first);
-    if (rc == LS_AGAIN) {
-        return LS_AGAIN;
-    }
-    stream_clear(st);
-    return LS_DECLINED;
-}
-
 static int do_regexp(struct ls_instance *ins, struct stream *st, struct ls_record *rec,
                      const struct ls_field *kf)
 {
@@ -598,6 +580,7 @@ static int do_partial(struct ls_instance *ins, struct stream *st, struct ls_reco
     return LS_DECLINED;
 }
 
+/* n_lines, partial metadata, CRI: hold rec, or hand on the group it ends */
 static int do_until(struct ls_instance *ins, struct stream *st, struct ls_record *rec, bool last)
 {
     struct ls_time first;
@@ -663,7 +646,7 @@ static int concat_filter(struct ls_instance *ins, struct ls_record *rec)
     st->last = ls_mono_now();
     switch (c->mode) {
     case M_LINE:
-        return do_line(ins, st, rec);
+        return do_until(ins, st, rec, (int64_t)st->n + 1 >= c->n_lines);
     case M_PARTIAL:
         return do_partial(ins, st, rec, pf);
     case M_META:

@@ -425,6 +425,7 @@ static void dd_sent(struct ls_http_resp *resp, void *arg)
     struct dd_job *j = arg;
     struct dd *o = j->o;
     char msg[400], state[64];
+    int rc;
 
     if (resp->status >= 200 && resp->status < 300) {
         o->ins->metrics.write_bytes += j->size;
@@ -448,17 +449,9 @@ static void dd_sent(struct ls_http_resp *resp, void *arg)
         }
         return;
     }
-    if (resp->status == 0) {
-        snprintf(msg, sizeof(msg), "Unable to send payload: %s",
-                 resp->error[0] ? resp->error : "no answer");
-    } else {
-        snprintf(msg, sizeof(msg), "Unable to send payload: %ld %.200s", resp->status,
-                 ls_buf_cstr(&resp->body));
-    }
     /* RetryableError: 5xx and 429; the plugin logs other 4xx and drops the batch */
-    ls_output_write_done(o->ins, j->c,
-                         resp->status == 0 || resp->status == 429 || resp->status >= 500
-                             ? LS_ERROR : LS_DECLINED, msg);
+    rc = ls_http_refusal(resp, "Unable to send payload", msg, sizeof(msg));
+    ls_output_write_done(o->ins, j->c, rc, msg);
     dd_job_free(j);
 }
 

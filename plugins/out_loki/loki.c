@@ -542,15 +542,11 @@ static void loki_sent(struct ls_http_resp *resp, void *arg)
         o->ins->metrics.write_bytes += j->size;
         ls_output_delivered(o->ins, j->c, o->push_url, j->size);
         rc = LS_OK;
-    } else if (resp->status == 0) {
-        snprintf(msg, sizeof(msg), "failed to write post to %s (%s)", o->push_url,
-                 resp->error[0] ? resp->error : "no answer");
-        rc = LS_ERROR;
     } else {
-        snprintf(msg, sizeof(msg), "failed to write post to %s (%ld %.200s)", o->push_url,
-                 resp->status, ls_buf_cstr(&resp->body));
+        char what[300];
         /* only 429 and 5xx are retried; the plugin drops the chunk on any other answer */
-        rc = resp->status == 429 || resp->status >= 500 ? LS_ERROR : LS_DECLINED;
+        snprintf(what, sizeof(what), "failed to write post to %s", o->push_url);
+        rc = ls_http_refusal(resp, what, msg, sizeof(msg));
     }
     ls_output_write_done(o->ins, j->c, rc, rc == LS_OK ? NULL : msg);
     loki_job_free(j);

@@ -279,16 +279,8 @@ static void nr_sent(struct ls_http_resp *resp, void *arg)
         nr_send(j);
         return;
     }
-    if (resp->status == 0) {
-        snprintf(msg, sizeof(msg), "Unable to send payload: %s",
-                 resp->error[0] ? resp->error : "no answer");
-    } else {
-        snprintf(msg, sizeof(msg), "Response was %ld %.200s", resp->status,
-                 ls_buf_cstr(&resp->body));
-    }
-    ls_output_write_done(o->ins, j->c,
-                         resp->status == 0 || resp->status == 429 || resp->status >= 500
-                             ? LS_ERROR : LS_DECLINED, msg);
+    ls_output_write_done(o->ins, j->c, ls_http_refusal(resp, "Response was", msg, sizeof(msg)),
+                         msg);
     nr_job_free(j);
 }
 
