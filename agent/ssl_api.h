@@ -17,7 +17,8 @@
     X(TLS_server_method) X(TLS_client_method) X(SSL_CTX_new) X(SSL_CTX_free) X(SSL_CTX_ctrl) \
     X(SSL_CTX_set_cipher_list) X(SSL_CTX_set_default_passwd_cb) \
     X(SSL_CTX_set_default_passwd_cb_userdata) X(SSL_CTX_use_certificate_chain_file) \
-    X(SSL_CTX_use_PrivateKey_file) X(SSL_CTX_check_private_key) \
+    X(SSL_CTX_use_PrivateKey_file) X(SSL_CTX_check_private_key) X(SSL_CTX_use_certificate) \
+    X(SSL_CTX_use_PrivateKey) \
     X(SSL_CTX_load_verify_locations) X(SSL_CTX_set_default_verify_paths) X(SSL_CTX_set_verify) \
     X(SSL_new) X(SSL_free) X(SSL_set_fd) X(SSL_ctrl) X(SSL_set1_host) X(SSL_get0_param) \
     X(SSL_accept) X(SSL_connect) X(SSL_read) X(SSL_write) X(SSL_get_error) X(SSL_pending) \
@@ -45,6 +46,8 @@ int ssl_api_load(char *err, size_t errlen);
 #define SSL_CTX_use_certificate_chain_file(...) ssl_api.SSL_CTX_use_certificate_chain_file_p(__VA_ARGS__)
 #define SSL_CTX_use_PrivateKey_file(...) ssl_api.SSL_CTX_use_PrivateKey_file_p(__VA_ARGS__)
 #define SSL_CTX_check_private_key(...) ssl_api.SSL_CTX_check_private_key_p(__VA_ARGS__)
+#define SSL_CTX_use_certificate(...) ssl_api.SSL_CTX_use_certificate_p(__VA_ARGS__)
+#define SSL_CTX_use_PrivateKey(...) ssl_api.SSL_CTX_use_PrivateKey_p(__VA_ARGS__)
 #define SSL_CTX_load_verify_locations(...) ssl_api.SSL_CTX_load_verify_locations_p(__VA_ARGS__)
 #define SSL_CTX_set_default_verify_paths(...) ssl_api.SSL_CTX_set_default_verify_paths_p(__VA_ARGS__)
 #define SSL_CTX_set_verify(...) ssl_api.SSL_CTX_set_verify_p(__VA_ARGS__)

@@ -32,7 +32,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -207,6 +209,13 @@ struct fwd_tls_conf {
     char *version, *min_version, *max_version, *ciphers;
     bool insecure;
     double linger_timeout;
+    /* no cert_path: a server certificate made at start (fluentd's cert_option.rb) */
+    char *ca_cert_path, *ca_private_key_path, *ca_private_key_passphrase;
+    int64_t generate_private_key_length;
+    char *generate_cert_country, *generate_cert_state, *generate_cert_locality;
+    char *generate_cert_common_name;
+    double generate_cert_expiration;
+    int generate_cert_digest;
 };
 
 static const struct ls_param tls_params[] = {
@@ -232,6 +241,27 @@ static const struct ls_param tls_params[] = {
       NULL, 0, 0 },
     { "linger_timeout", LS_P_TIME, "0", 0, offsetof(struct fwd_tls_conf, linger_timeout), NULL,
       NULL, NULL, 0, 3600 },
+    { "ca_cert_path", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct fwd_tls_conf, ca_cert_path),
+      NULL, NULL, NULL, 0, 0 },
+    { "ca_private_key_path", LS_P_STR, NULL, LS_PF_NULLABLE,
+      offsetof(struct fwd_tls_conf, ca_private_key_path), NULL, NULL, NULL, 0, 0 },
+    { "ca_private_key_passphrase", LS_P_SECRET, NULL, LS_PF_NULLABLE,
+      offsetof(struct fwd_tls_conf, ca_private_key_passphrase), NULL, NULL, NULL, 0, 0 },
+    { "generate_private_key_length", LS_P_INT, "2048", 0,
+      offsetof(struct fwd_tls_conf, generate_private_key_length), NULL, NULL, NULL, 1024, 16384 },
+    { "generate_cert_country", LS_P_STR, "US", 0,
+      offsetof(struct fwd_tls_conf, generate_cert_country), NULL, NULL, NULL, 0, 0 },
+    { "generate_cert_state", LS_P_STR, "CA", 0, offsetof(struct fwd_tls_conf, generate_cert_state),
+      NULL, NULL, NULL, 0, 0 },
+    { "generate_cert_locality", LS_P_STR, "Mountain View", 0,
+      offsetof(struct fwd_tls_conf, generate_cert_locality), NULL, NULL, NULL, 0, 0 },
+    { "generate_cert_common_name", LS_P_STR, NULL, LS_PF_NULLABLE,
+      offsetof(struct fwd_tls_conf, generate_cert_common_name), NULL, NULL, NULL, 0, 0 },
+    { "generate_cert_expiration", LS_P_TIME, "315360000", 0,
+      offsetof(struct fwd_tls_conf, generate_cert_expiration), NULL, NULL, NULL, 0, 0 },
+    { "generate_cert_digest", LS_P_ENUM, "sha256", 0,
+      offsetof(struct fwd_tls_conf, generate_cert_digest), NULL, NULL, "sha1|sha256|sha384|sha512",
+      0, 0 },
     LS_PARAM_END
 };
 
@@ -309,8 +339,16 @@ static const struct ls_param fwd_params[] = {
       "lowest (version or min_version) and highest accepted: TLSv1_2, TLSv1_3", NULL, NULL, 0,
       0 },
     { "tls: ciphers, insecure, linger_timeout", LS_P_STR, NULL, LS_PF_NO_STORE, 0,
-      "OpenSSL cipher list (ALL:!aNULL:!eNULL:!SSLv2); insecure allows TLS < 1.2; "
-      "linger_timeout as above", NULL, NULL, 0, 0 },
+      "OpenSSL cipher list (ALL:!aNULL:!eNULL:!SSLv2); insecure allows TLS < 1.2 and, without "
+      "cert_path, a self-signed certificate made at start; linger_timeout as above", NULL, NULL,
+      0, 0 },
+    { "tls: ca_cert_path, ca_private_key_path, ca_private_key_passphrase", LS_P_STR, NULL,
+      LS_PF_NO_STORE, 0, "without cert_path: a server certificate made at start, signed by this "
+      "CA", NULL, NULL, 0, 0 },
+    { "tls: generate_private_key_length, generate_cert_*", LS_P_STR, NULL, LS_PF_NO_STORE, 0,
+      "the made certificate: key bits (2048), country (US), state (CA), locality (Mountain "
+      "View), common_name (host name), expiration (10 years), digest (sha256)", NULL, NULL, 0,
+      0 },
     LS_PARAM_END
 };
 
@@ -387,6 +425,124 @@ static void ssl_errors(char *out, size_t outlen)
     ERR_clear_error();
 }
 
+/* Read a PEM file with f (PEM_read_X509 / PEM_read_PrivateKey); NULL if it cannot. */
+static void *read_pem(const char *path, void *(*f)(FILE *, void **, pem_password_cb *, void *),
+                      const char *pass)
+{
+    FILE *fp = fopen(path, "r");
+    void *x;
+
+    if (fp == NULL) {
+        return NULL;
+    }
+    x = f(fp, NULL, NULL, (void *)(uintptr_t)(pass ? pass : ""));
+    fclose(fp);
+    return x;
+}
+
+static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
+{
+    X509V3_CTX v3;
+    X509_EXTENSION *ex;
+    int ok;
+
+    X509V3_set_ctx_nodb(&v3);
+    X509V3_set_ctx(&v3, issuer, x, NULL, NULL, 0);
+    ex = X509V3_EXT_conf_nid(NULL, &v3, nid, value);
+    if (ex == NULL) {
+        return 0;
+    }
+    ok = X509_add_ext(x, ex, -1);
+    X509_EXTENSION_free(ex);
+    return ok;
+}
+
+/*
+ * fluentd's cert_option_generate_server_pair_self_signed / _by_ca: an RSA key and a server
+ * certificate valid from 1970 for generate_cert_expiration, subject C/ST/L/CN from the
+ * generate_* parameters (CN: the host name), signed by itself or by ca_cert_path's key. Kept
+ * in memory only, as fluentd does.
+ */
+static int generate_cert(SSL_CTX *ssl, const struct fwd_tls_conf *tc, char *why, size_t whylen)
+{
+    static const char *const digests[] = { "SHA1", "SHA256", "SHA384", "SHA512" };
+    const EVP_MD *md = EVP_get_digestbyname(digests[tc->generate_cert_digest]);
+    X509 *ca = NULL, *x = NULL;
+    EVP_PKEY *ca_key = NULL, *key = NULL;
+    X509_NAME *name;
+    BIGNUM *serial = NULL;
+    char host[256] = "localhost";
+    const char *cn = tc->generate_cert_common_name;
+    int rc = LS_ERROR;
+
+    if (tc->ca_cert_path) {
+        ca = read_pem(tc->ca_cert_path, (void *(*)(FILE *, void **, pem_password_cb *, void *))
+                      PEM_read_X509, NULL);
+        ca_key = read_pem(tc->ca_private_key_path, (void *(*)(FILE *, void **,
+                          pem_password_cb *, void *))PEM_read_PrivateKey,
+                          tc->ca_private_key_passphrase);
+        if (ca == NULL || ca_key == NULL) {
+            snprintf(why, whylen, "cannot read %s '%s'", ca ? "ca_private_key_path"
+                     : "ca_cert_path", ca ? tc->ca_private_key_path : tc->ca_cert_path);
+            goto out;
+        }
+    }
+    if (cn == NULL) {
+        (void)gethostname(host, sizeof(host) - 1);
+        cn = host;
+    }
+    key = EVP_RSA_gen((unsigned int)tc->generate_private_key_length);
+    x = X509_new();
+    serial = BN_new();
+    if (md == NULL || key == NULL || x == NULL || serial == NULL ||
+        !BN_rand(serial, 80, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) ||
+        !BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(x)) || !X509_set_version(x, 2) ||
+        !ASN1_TIME_set(X509_getm_notBefore(x), 0) ||
+        !X509_gmtime_adj(X509_getm_notAfter(x), (long)tc->generate_cert_expiration) ||
+        !X509_set_pubkey(x, key)) {
+        snprintf(why, whylen, "generating a key and certificate failed");
+        goto out;
+    }
+    name = X509_get_subject_name(x);
+    if (!X509_NAME_add_entry_by_txt(name, "C", MBSTRING_UTF8,
+                                    (const unsigned char *)tc->generate_cert_country, -1, -1, 0) ||
+        !X509_NAME_add_entry_by_txt(name, "ST", MBSTRING_UTF8,
+                                    (const unsigned char *)tc->generate_cert_state, -1, -1, 0) ||
+        !X509_NAME_add_entry_by_txt(name, "L", MBSTRING_UTF8,
+                                    (const unsigned char *)tc->generate_cert_locality, -1, -1, 0) ||
+        !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1,
+                                    -1, 0) ||
+        !X509_set_issuer_name(x, ca ? X509_get_subject_name(ca) : name) ||
+        !add_ext(x, ca ? ca : x, NID_basic_constraints, "CA:FALSE") ||
+        !add_ext(x, ca ? ca : x, NID_netscape_cert_type, "server") ||
+        (ca && (!add_ext(x, ca, NID_key_usage, "digitalSignature,keyEncipherment") ||
+                !add_ext(x, ca, NID_ext_key_usage, "serverAuth"))) ||
+        !X509_sign(x, ca_key ? ca_key : key, md)) {
+        snprintf(why, whylen, "signing the certificate failed (a country code of 2 letters?)");
+        goto out;
+    }
+    if (SSL_CTX_use_certificate(ssl, x) != 1 || SSL_CTX_use_PrivateKey(ssl, key) != 1) {
+        snprintf(why, whylen, "the generated certificate was refused");
+        goto out;
+    }
+    rc = LS_OK;
+out:
+    if (rc != LS_OK) {
+        size_t n = strlen(why);
+        if (n + 3 < whylen && ERR_peek_error()) {
+            snprintf(why + n, whylen - n, ": ");
+            ssl_errors(why + n + 2, whylen - n - 2);
+        }
+    }
+    ERR_clear_error();
+    BN_free(serial);
+    X509_free(x);
+    X509_free(ca);
+    EVP_PKEY_free(key);
+    EVP_PKEY_free(ca_key);
+    return rc;
+}
+
 static int setup_tls(struct fwd_ctx *ctx, struct ls_conf_section *tsec, char *err, size_t errlen)
 {
     struct fwd_tls_conf tc;
@@ -397,9 +553,20 @@ static int setup_tls(struct fwd_ctx *ctx, struct ls_conf_section *tsec, char *er
     if (ls_param_bind(tls_params, tsec, &tc, err, errlen) != LS_OK) {
         return LS_ERROR;
     }
-    if (tc.cert_path == NULL || tc.private_key_path == NULL) {
-        snprintf(err, errlen, "%s:%d: <transport tls> needs cert_path and private_key_path "
-                 "(logship does not generate certificates)", tsec->file, tsec->line);
+    /* fluentd's cert_option_server_validate!: a certificate from files, or made now */
+    if (tc.cert_path && tc.private_key_path == NULL) {
+        snprintf(err, errlen, "%s:%d: private_key_path is required when cert_path is specified",
+                 tsec->file, tsec->line);
+        goto out;
+    }
+    if (tc.cert_path == NULL && tc.ca_cert_path && tc.ca_private_key_path == NULL) {
+        snprintf(err, errlen, "%s:%d: ca_private_key_path is required when ca_cert_path is "
+                 "specified", tsec->file, tsec->line);
+        goto out;
+    }
+    if (tc.cert_path == NULL && tc.ca_cert_path == NULL && !tc.insecure) {
+        snprintf(err, errlen, "%s:%d: no valid cert options configured. specify either "
+                 "'cert_path', 'ca_cert_path' or 'insecure'", tsec->file, tsec->line);
         goto out;
     }
     if (tc.client_cert_auth && tc.ca_path == NULL) {
@@ -429,20 +596,31 @@ static int setup_tls(struct fwd_ctx *ctx, struct ls_conf_section *tsec, char *er
         snprintf(err, errlen, "%s:%d: bad ciphers '%s'", tsec->file, tsec->line, tc.ciphers);
         goto out;
     }
-    SSL_CTX_set_default_passwd_cb(ctx->tls, passphrase_cb);
-    SSL_CTX_set_default_passwd_cb_userdata(ctx->tls, tc.private_key_passphrase);
-    if (SSL_CTX_use_certificate_chain_file(ctx->tls, tc.cert_path) != 1) {
-        ssl_errors(why, sizeof(why));
-        snprintf(err, errlen, "%s:%d: cannot load cert_path '%s': %s", tsec->file, tsec->line,
-                 tc.cert_path, why);
-        goto out;
-    }
-    if (SSL_CTX_use_PrivateKey_file(ctx->tls, tc.private_key_path, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(ctx->tls) != 1) {
-        ssl_errors(why, sizeof(why));
-        snprintf(err, errlen, "%s:%d: cannot load private_key_path '%s': %s", tsec->file,
-                 tsec->line, tc.private_key_path, why);
-        goto out;
+    if (tc.cert_path == NULL) {
+        if (tc.ca_cert_path == NULL) {
+            ls_warn("%s:%d: insecure TLS communication server is configured (using 'insecure' "
+                    "mode): a self-signed certificate is made", tsec->file, tsec->line);
+        }
+        if (generate_cert(ctx->tls, &tc, why, sizeof(why)) != LS_OK) {
+            snprintf(err, errlen, "%s:%d: <transport tls>: %s", tsec->file, tsec->line, why);
+            goto out;
+        }
+    } else {
+        SSL_CTX_set_default_passwd_cb(ctx->tls, passphrase_cb);
+        SSL_CTX_set_default_passwd_cb_userdata(ctx->tls, tc.private_key_passphrase);
+        if (SSL_CTX_use_certificate_chain_file(ctx->tls, tc.cert_path) != 1) {
+            ssl_errors(why, sizeof(why));
+            snprintf(err, errlen, "%s:%d: cannot load cert_path '%s': %s", tsec->file,
+                     tsec->line, tc.cert_path, why);
+            goto out;
+        }
+        if (SSL_CTX_use_PrivateKey_file(ctx->tls, tc.private_key_path, SSL_FILETYPE_PEM) != 1 ||
+            SSL_CTX_check_private_key(ctx->tls) != 1) {
+            ssl_errors(why, sizeof(why));
+            snprintf(err, errlen, "%s:%d: cannot load private_key_path '%s': %s", tsec->file,
+                     tsec->line, tc.private_key_path, why);
+            goto out;
+        }
     }
     /* the passphrase is only needed while loading: do not keep a pointer to it */
     SSL_CTX_set_default_passwd_cb_userdata(ctx->tls, NULL);

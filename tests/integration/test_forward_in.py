@@ -6,7 +6,7 @@ Records end in out_file through a file buffer and are compared record by record.
 """
 import glob, json, os, signal, socket, subprocess, time
 import lstest
-from lstest import Agent, conf, tmpdir, wait_until
+from lstest import Agent, conf, run, tmpdir, wait_until
 
 PY = "/usr/bin/python3"
 PEER = os.path.join(lstest.ROOT, "tests", "lib", "fwdpeer.py")
@@ -436,6 +436,64 @@ print(json.dumps(res))
     assert any("libssl" in l for l in lstest.mapped_libs(a.p.pid))
     recs = stop_and_read(a, d)
     assert recs == [("tls", {"who": "client"})], recs
+
+
+def peer_cert_text(d, pem):
+    path = os.path.join(d, "peer.pem")
+    lstest.write(path, pem)
+    return subprocess.run(["openssl", "x509", "-in", path, "-noout", "-subject", "-issuer",
+                           "-ext", "basicConstraints,nsCertType,extendedKeyUsage"],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def test_tls_certificate_made_at_start_insecure_or_by_a_ca():
+    # fluentd's cert_option: no cert_path and insecure true: a self-signed server certificate;
+    # ca_cert_path: one signed by that CA, which a client trusting the CA accepts
+    d = tmpdir()
+    make_certs(d)
+    for extra, cafile in (("insecure true\n    generate_cert_common_name logship-test", None),
+                          (f"ca_cert_path {d}/ca.crt\n    ca_private_key_path {d}/ca.key", "ca")):
+        a, port, d2 = setup(extra=f"<transport tls>\n    {extra}\n  </transport>")
+        got = peer(f"""
+import ssl
+c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+c.check_hostname = False
+cafile = {cafile!r}
+if cafile:
+    c.load_verify_locations("{d}/%s.crt" % cafile)
+else:
+    c.verify_mode = ssl.CERT_NONE
+s = F.connect({port}, tls=c)
+pem = ssl.DER_cert_to_PEM_cert(s.getpeercert(binary_form=True))
+ack = F.request(0, F.message("gen", 1700000000, {{"k": 1}}, {{"chunk": "g"}}), ack="g", sock=s)
+print(json.dumps({{"pem": pem, "ack": ack}}))
+if cafile:
+    e = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    e.check_hostname = False
+    e.load_verify_locations("{d}/evil.crt")
+    try:
+        F.connect({port}, tls=e)
+        print(json.dumps("accepted"))
+    except ssl.SSLError:
+        print(json.dumps("refused"))
+""")
+        assert got[0]["ack"]["ack"] == {"ack": "g"}, got
+        text = peer_cert_text(d2, got[0]["pem"])
+        if cafile:
+            assert "issuer=CN = ca" in text and "TLS Web Server Authentication" in text, text
+            assert got[1] == "refused", got
+        else:
+            assert "CN = logship-test" in text and "C = US, ST = CA, L = Mountain View" in text, text
+            assert text.count("CN = logship-test") == 2, text     # subject and issuer
+            assert "insecure TLS communication server is configured" in a.log(), a.log()
+        assert "CA:FALSE" in text and "SSL Server" in text, text
+        assert stop_and_read(a, d2) == [("gen", {"k": 1})]
+    # neither a certificate nor a way to make one: fluentd's message, file:line
+    c = conf("<source>\n  @type forward\n  <transport tls>\n  </transport>\n</source>\n"
+             "<match **>\n  @type null\n</match>\n")
+    p = run(["-c", c, "--dry-run"])
+    assert p.returncode == 1 and "specify either 'cert_path', 'ca_cert_path' or 'insecure'" \
+        in p.stderr and ".conf:3:" in p.stderr, p.stderr
 
 
 def test_backpressure_stops_reading_and_loses_nothing():
