@@ -265,54 +265,58 @@ static const struct ls_param tls_params[] = {
     LS_PARAM_END
 };
 
+/* in_forward's rows after port, shared with secure_forward's table */
+#define FWD_COMMON_ROWS \
+    { "bind", LS_P_STR, "0.0.0.0", 0, offsetof(struct fwd_ctx, bind), "address to listen on", \
+      NULL, NULL, 0, 0 }, \
+    { "tag", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct fwd_ctx, tag), \
+      "replace the incoming tag", NULL, NULL, 0, 0 }, \
+    { "add_tag_prefix", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct fwd_ctx, add_tag_prefix), \
+      "prefix the tag with this and '.' (after `tag`)", NULL, NULL, 0, 0 }, \
+    { "linger_timeout", LS_P_TIME, "0", 0, offsetof(struct fwd_ctx, linger_timeout), \
+      "SO_LINGER seconds on close; 0 (default) is a normal close (fluentd: an RST, which can " \
+      "drop the last ack)", NULL, NULL, 0, 3600 }, \
+    { "resolve_hostname", LS_P_BOOL, "false", 0, offsetof(struct fwd_ctx, resolve_hostname), \
+      "resolve the peer's name (true by default with source_hostname_key)", NULL, NULL, 0, 0 }, \
+    { "deny_keepalive", LS_P_BOOL, "false", 0, offsetof(struct fwd_ctx, deny_keepalive), \
+      "close a connection after its first request (and ack)", NULL, NULL, 0, 0 }, \
+    { "send_keepalive_packet", LS_P_BOOL, "false", 0, \
+      offsetof(struct fwd_ctx, send_keepalive_packet), "TCP keepalive (SO_KEEPALIVE)", NULL, \
+      NULL, 0, 0 }, \
+    { "chunk_size_warn_limit", LS_P_SIZE, NULL, 0, offsetof(struct fwd_ctx, chunk_size_warn_limit), \
+      "warn about larger requests", NULL, NULL, 0, 0 }, \
+    { "chunk_size_limit", LS_P_SIZE, NULL, 0, offsetof(struct fwd_ctx, chunk_size_limit), \
+      "refuse larger requests: logged, no ack, the connection is closed (unset: 256m, which " \
+      "also bounds a connection's memory)", NULL, NULL, 0, 0 }, \
+    { "decompression_size_limit", LS_P_SIZE, "256m", 0, \
+      offsetof(struct fwd_ctx, decompression_size_limit), \
+      "refuse gzip entries that inflate to more", NULL, NULL, 1024, 1e12 }, \
+    { "skip_invalid_event", LS_P_BOOL, "true", 0, offsetof(struct fwd_ctx, skip_invalid_event), \
+      "skip events whose time is not an integer/EventTime or record not a map (false: such " \
+      "an event fails its request: no ack, the connection is closed)", NULL, NULL, 0, 0 }, \
+    { "source_address_key", LS_P_STR, NULL, LS_PF_NULLABLE, \
+      offsetof(struct fwd_ctx, source_address_key), "add the peer's IP address under this key", \
+      NULL, NULL, 0, 0 }, \
+    { "source_hostname_key", LS_P_STR, NULL, LS_PF_NULLABLE, \
+      offsetof(struct fwd_ctx, source_hostname_key), \
+      "add the peer's resolved host name under this key", NULL, NULL, 0, 0 }, \
+    { "max_connections", LS_P_INT, "1024", 0, offsetof(struct fwd_ctx, max_connections), \
+      "(logship) open connections at most; more are closed at once, with a warning", NULL, \
+      NULL, 1, 1e6 }, \
+    { "chunk_id_file", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct fwd_ctx, chunk_id_file), \
+      "(logship) journal of acknowledged chunk ids (default: in_forward-<bind:port hash>." \
+      "chunk_ids in <system> root_dir, else /var/lib/logship when writable, else the working " \
+      "directory)", NULL, NULL, 0, 0 }, \
+    { "chunk_id_expiry", LS_P_TIME, "72h", 0, offsetof(struct fwd_ctx, chunk_id_expiry), \
+      "(logship) how long an acknowledged chunk id is remembered (a retransmission after " \
+      "that is written again)", NULL, NULL, 1, 1e9 }, \
+    { "chunk_id_max", LS_P_INT, "262144", 0, offsetof(struct fwd_ctx, chunk_id_max), \
+      "(logship) how many acknowledged chunk ids are remembered at most", NULL, NULL, 16, 1e8 },
+
 static const struct ls_param fwd_params[] = {
     { "port", LS_P_INT, "24224", 0, offsetof(struct fwd_ctx, port),
       "TCP port, and the UDP heartbeat port", NULL, NULL, 0, 65535 },
-    { "bind", LS_P_STR, "0.0.0.0", 0, offsetof(struct fwd_ctx, bind), "address to listen on",
-      NULL, NULL, 0, 0 },
-    { "tag", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct fwd_ctx, tag),
-      "replace the incoming tag", NULL, NULL, 0, 0 },
-    { "add_tag_prefix", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct fwd_ctx, add_tag_prefix),
-      "prefix the tag with this and '.' (after `tag`)", NULL, NULL, 0, 0 },
-    { "linger_timeout", LS_P_TIME, "0", 0, offsetof(struct fwd_ctx, linger_timeout),
-      "SO_LINGER seconds on close; 0 (default) is a normal close (fluentd: an RST, which can "
-      "drop the last ack)", NULL, NULL, 0, 3600 },
-    { "resolve_hostname", LS_P_BOOL, "false", 0, offsetof(struct fwd_ctx, resolve_hostname),
-      "resolve the peer's name (true by default with source_hostname_key)", NULL, NULL, 0, 0 },
-    { "deny_keepalive", LS_P_BOOL, "false", 0, offsetof(struct fwd_ctx, deny_keepalive),
-      "close a connection after its first request (and ack)", NULL, NULL, 0, 0 },
-    { "send_keepalive_packet", LS_P_BOOL, "false", 0,
-      offsetof(struct fwd_ctx, send_keepalive_packet), "TCP keepalive (SO_KEEPALIVE)", NULL,
-      NULL, 0, 0 },
-    { "chunk_size_warn_limit", LS_P_SIZE, NULL, 0, offsetof(struct fwd_ctx, chunk_size_warn_limit),
-      "warn about larger requests", NULL, NULL, 0, 0 },
-    { "chunk_size_limit", LS_P_SIZE, NULL, 0, offsetof(struct fwd_ctx, chunk_size_limit),
-      "refuse larger requests: logged, no ack, the connection is closed (unset: 256m, which "
-      "also bounds a connection's memory)", NULL, NULL, 0, 0 },
-    { "decompression_size_limit", LS_P_SIZE, "256m", 0,
-      offsetof(struct fwd_ctx, decompression_size_limit),
-      "refuse gzip entries that inflate to more", NULL, NULL, 1024, 1e12 },
-    { "skip_invalid_event", LS_P_BOOL, "true", 0, offsetof(struct fwd_ctx, skip_invalid_event),
-      "skip events whose time is not an integer/EventTime or record not a map (false: such "
-      "an event fails its request: no ack, the connection is closed)", NULL, NULL, 0, 0 },
-    { "source_address_key", LS_P_STR, NULL, LS_PF_NULLABLE,
-      offsetof(struct fwd_ctx, source_address_key), "add the peer's IP address under this key",
-      NULL, NULL, 0, 0 },
-    { "source_hostname_key", LS_P_STR, NULL, LS_PF_NULLABLE,
-      offsetof(struct fwd_ctx, source_hostname_key),
-      "add the peer's resolved host name under this key", NULL, NULL, 0, 0 },
-    { "max_connections", LS_P_INT, "1024", 0, offsetof(struct fwd_ctx, max_connections),
-      "(logship) open connections at most; more are closed at once, with a warning", NULL,
-      NULL, 1, 1e6 },
-    { "chunk_id_file", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct fwd_ctx, chunk_id_file),
-      "(logship) journal of acknowledged chunk ids (default: in_forward-<bind:port hash>."
-      "chunk_ids in <system> root_dir, else /var/lib/logship when writable, else the working "
-      "directory)", NULL, NULL, 0, 0 },
-    { "chunk_id_expiry", LS_P_TIME, "72h", 0, offsetof(struct fwd_ctx, chunk_id_expiry),
-      "(logship) how long an acknowledged chunk id is remembered (a retransmission after "
-      "that is written again)", NULL, NULL, 1, 1e9 },
-    { "chunk_id_max", LS_P_INT, "262144", 0, offsetof(struct fwd_ctx, chunk_id_max),
-      "(logship) how many acknowledged chunk ids are remembered at most", NULL, NULL, 16, 1e8 },
+    FWD_COMMON_ROWS
     { "security: self_hostname", LS_P_STR, NULL, LS_PF_NO_STORE, 0,
       "(required in <security>) the name sent in PONG", NULL, NULL, 0, 0 },
     { "security: shared_key", LS_P_SECRET, NULL, LS_PF_NO_STORE, 0,
@@ -543,14 +547,19 @@ out:
     return rc;
 }
 
-static int setup_tls(struct fwd_ctx *ctx, struct ls_conf_section *tsec, char *err, size_t errlen)
+/* <transport tls> tsec, or (secure_forward) the settings given, which this takes over; tsec
+ * is then the section messages name */
+static int setup_tls(struct fwd_ctx *ctx, struct ls_conf_section *tsec, struct fwd_tls_conf *given,
+                     char *err, size_t errlen)
 {
     struct fwd_tls_conf tc;
     char why[256];
     int v = 0, rc = LS_ERROR;
 
     memset(&tc, 0, sizeof(tc));
-    if (ls_param_bind(tls_params, tsec, &tc, err, errlen) != LS_OK) {
+    if (given) {
+        tc = *given;
+    } else if (ls_param_bind(tls_params, tsec, &tc, err, errlen) != LS_OK) {
         return LS_ERROR;
     }
     /* fluentd's cert_option_server_validate!: a certificate from files, or made now */
@@ -635,7 +644,7 @@ static int setup_tls(struct fwd_ctx *ctx, struct ls_conf_section *tsec, char *er
     if (tc.client_cert_auth) {
         SSL_CTX_set_verify(ctx->tls, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
     }
-    if (ls_conf_get_param(tsec, "linger_timeout")) {
+    if (given == NULL && ls_conf_get_param(tsec, "linger_timeout")) {
         ctx->linger_timeout = tc.linger_timeout;
     }
     rc = LS_OK;
@@ -723,14 +732,24 @@ out:
     return rc;
 }
 
+static int security_users_clients(struct fwd_ctx *ctx, struct ls_conf_section *ssec, char *err,
+                                  size_t errlen);
+
 static int setup_security(struct fwd_ctx *ctx, struct ls_conf_section *ssec, char *err,
                           size_t errlen)
 {
-    struct ls_conf_section *s;
-
     if (ls_param_bind(security_params, ssec, ctx, err, errlen) != LS_OK) {
         return LS_ERROR;
     }
+    return security_users_clients(ctx, ssec, err, errlen);
+}
+
+/* <security>'s <user> and <client> sections (secure_forward: the source's own), checked */
+static int security_users_clients(struct fwd_ctx *ctx, struct ls_conf_section *ssec, char *err,
+                                  size_t errlen)
+{
+    struct ls_conf_section *s;
+
     ctx->security = true;
     for (s = ssec->children; s; s = s->next) {
         if (strcmp(s->name, "user") == 0) {
@@ -813,7 +832,7 @@ static int fwd_init(struct ls_instance *ins, struct ls_conf_section *sec, char *
             }
         } else if (strcmp(s->name, "transport") == 0) {
             if (strcmp(s->arg, "tls") == 0) {
-                if (setup_tls(ctx, s, err, errlen) != LS_OK) {
+                if (setup_tls(ctx, s, NULL, err, errlen) != LS_OK) {
                     return LS_ERROR;
                 }
             } else if (*s->arg && strcmp(s->arg, "tcp") != 0) {
@@ -2016,6 +2035,181 @@ static int fwd_check(struct ls_instance *ins)
 
     return ls_check_writable(ins, "chunk_id_file", ctx->ids_path, false);
 }
+
+/* ---- secure_forward: fluent-plugin-secure-forward's input ---- */
+
+/*
+ * in_secure_forward (0.4) speaks what in_forward with <security> and <transport tls> speaks
+ * (fluentd took its HELO/PING/PONG handshake into v0.14's forward), so it is in_forward set
+ * up from the plugin's flat parameters: port 24284, self_hostname (with __HOSTNAME__ or
+ * ${hostname} replaced by hostname, default the host name), shared_key,
+ * allow_anonymous_source, authentication (user_auth) with <user> and <client> in the source
+ * itself, ssl_version, ssl_ciphers, and the certificate as the plugin finds it: cert_path,
+ * else one made and signed by ca_cert_path, else a self-signed one; secure true requires one
+ * of the first two (with their passphrases), secure false warns.
+ */
+static const struct ls_param sfwd_params[] = {
+    { "port", LS_P_INT, "24284", 0, offsetof(struct fwd_ctx, port), "TCP port", NULL, NULL, 0,
+      65535 },
+    FWD_COMMON_ROWS
+    { "secure", LS_P_BOOL, NULL, LS_PF_NO_STORE, 0,
+      "(required) true: a certificate from cert_path or made by ca_cert_path; false: a "
+      "self-signed one (no protection from a man in the middle)", NULL, NULL, 0, 0 },
+    { "self_hostname", LS_P_STR, NULL, LS_PF_NO_STORE, 0,
+      "(required) the name sent in PONG; __HOSTNAME__ and ${hostname} are replaced", NULL,
+      NULL, 0, 0 },
+    { "hostname", LS_P_STR, NULL, LS_PF_NO_STORE, 0,
+      "what __HOSTNAME__ and ${hostname} stand for (default: the host name)", NULL, NULL, 0,
+      0 },
+    { "shared_key", LS_P_SECRET, NULL, LS_PF_NO_STORE, 0, "(required) the handshake's key",
+      NULL, NULL, 0, 0 },
+    { "allow_anonymous_source", LS_P_BOOL, "true", LS_PF_NO_STORE, 0,
+      "false: only the <client> peers", NULL, NULL, 0, 0 },
+    { "authentication", LS_P_BOOL, "false", LS_PF_NO_STORE, 0,
+      "clients log in as a <user> (username, password)", NULL, NULL, 0, 0 },
+    { "allow_keepalive", LS_P_BOOL, "true", LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0, 0 },
+    { "cert_auto_generate", LS_P_BOOL, NULL, LS_PF_NO_STORE, 0,
+      "accepted (0.2's name: a certificate is made when none is given)", NULL, NULL, 0, 0 },
+    { "ssl_version", LS_P_STR, "TLSv1_2", LS_PF_NO_STORE, 0, "lowest TLS version", NULL, NULL,
+      0, 0 },
+    { "ssl_ciphers", LS_P_STR, NULL, LS_PF_NO_STORE, 0, "OpenSSL cipher list", NULL, NULL, 0,
+      0 },
+    { "cert_path, private_key_path, private_key_passphrase", LS_P_STR, NULL, LS_PF_NO_STORE, 0,
+      "the server certificate (PEM) and its key", NULL, NULL, 0, 0 },
+    { "ca_cert_path, ca_private_key_path, ca_private_key_passphrase", LS_P_STR, NULL,
+      LS_PF_NO_STORE, 0, "make the server certificate at start, signed by this CA", NULL, NULL,
+      0, 0 },
+    { "generate_private_key_length, generate_cert_*", LS_P_STR, NULL, LS_PF_NO_STORE, 0,
+      "the made certificate: key bits (2048), country (US), state (CA), locality (Mountain "
+      "View), common_name (host name)", NULL, NULL, 0, 0 },
+    { "read_length", LS_P_SIZE, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0, 0 },
+    { "read_interval_msec", LS_P_INT, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0, 0 },
+    { "socket_interval_msec", LS_P_INT, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0,
+      0 },
+    { "user: username, password", LS_P_STR, NULL, LS_PF_NO_STORE, 0,
+      "`<user>` (repeatable): a login for authentication", NULL, NULL, 0, 0 },
+    { "client: host, network, shared_key, users", LS_P_STR, NULL, LS_PF_NO_STORE, 0,
+      "`<client>` (repeatable): a peer by host name or network, its own shared_key, its users",
+      NULL, NULL, 0, 0 },
+    LS_PARAM_END
+};
+
+static char *replace_all(const char *s, const char *from, const char *to)
+{
+    struct ls_buf b;
+    size_t n = strlen(from), len;
+    const char *p;
+
+    ls_buf_init(&b, 0);
+    while ((p = strstr(s, from)) != NULL) {
+        ls_buf_append(&b, s, (size_t)(p - s));
+        ls_buf_append(&b, to, strlen(to));
+        s = p + n;
+    }
+    ls_buf_append(&b, s, strlen(s));
+    ls_buf_cstr(&b);
+    return ls_buf_detach(&b, &len);
+}
+
+static int sfwd_init(struct ls_instance *ins, struct ls_conf_section *sec, char *err,
+                     size_t errlen)
+{
+    struct fwd_ctx *ctx = ins->ctx;
+    struct fwd_tls_conf tc;
+    const char *v;
+    bool secure, b;
+    char host[256] = "localhost";
+
+    if ((v = ls_conf_get(sec, "secure")) == NULL || ls_parse_bool(v, &secure) != LS_OK) {
+        if (v) {
+            ls_conf_param_error(sec, "secure", err, errlen, "invalid value '%s' for 'secure' "
+                                "(expected true or false)", v);
+        } else {
+            snprintf(err, errlen, "%s:%d: 'secure' parameter is required", sec->file,
+                     sec->line);
+        }
+        return LS_ERROR;
+    }
+    if (ls_param_bind(security_params, sec, ctx, err, errlen) != LS_OK) {
+        return LS_ERROR;
+    }
+    if ((v = ls_conf_get(sec, "authentication")) != NULL) {
+        if (ls_parse_bool(v, &b) != LS_OK) {
+            ls_conf_param_error(sec, "authentication", err, errlen, "invalid value '%s' for "
+                                "'authentication' (expected true or false)", v);
+            return LS_ERROR;
+        }
+        ctx->user_auth = b;
+    }
+    if ((v = ls_conf_get(sec, "hostname")) != NULL) {
+        snprintf(host, sizeof(host), "%s", v);
+    } else {
+        (void)gethostname(host, sizeof(host) - 1);
+    }
+    for (int k = 0; k < 2; k++) {
+        char *r = replace_all(ctx->self_hostname, k ? "${hostname}" : "__HOSTNAME__", host);
+        ls_free(ctx->self_hostname);
+        ctx->self_hostname = r;
+    }
+    if (security_users_clients(ctx, sec, err, errlen) != LS_OK) {
+        return LS_ERROR;
+    }
+    /* the certificate settings have <transport tls>'s names, the version and ciphers not */
+    memset(&tc, 0, sizeof(tc));
+    if (ls_param_bind(tls_params, sec, &tc, err, errlen) != LS_OK) {
+        return LS_ERROR;
+    }
+    if ((v = ls_conf_get(sec, "ssl_version")) != NULL) {
+        ls_free(tc.version);
+        tc.version = ls_strdup(v);
+    }
+    if ((v = ls_conf_get(sec, "ssl_ciphers")) != NULL) {
+        ls_free(tc.ciphers);
+        tc.ciphers = ls_strdup(v);
+    }
+    v = NULL;
+    if (secure && tc.cert_path == NULL && tc.ca_cert_path == NULL) {
+        v = "cert_path or ca_cert_path required for secure communication";
+    } else if (secure && tc.cert_path && tc.private_key_path == NULL) {
+        v = "private_key_path required";
+    } else if (secure && tc.cert_path && tc.private_key_passphrase == NULL) {
+        v = "private_key_passphrase required";
+    } else if (secure && !tc.cert_path && tc.ca_private_key_path == NULL) {
+        v = "ca_private_key_path required";
+    } else if (secure && !tc.cert_path && tc.ca_private_key_passphrase == NULL) {
+        v = "ca_private_key_passphrase required";
+    }
+    if (v) {
+        snprintf(err, errlen, "%s:%d: %s", sec->file, sec->line, v);
+        ls_param_release(tls_params, &tc);
+        return LS_ERROR;
+    }
+    if (!secure) {
+        ls_warn("%s:%d: 'insecure' mode has vulnerability for man-in-the-middle attacks for "
+                "clients (output plugins).", sec->file, sec->line);
+        tc.insecure = true;     /* without a cert_path: a self-signed certificate */
+    }
+    if (setup_tls(ctx, sec, &tc, err, errlen) != LS_OK) {
+        return LS_ERROR;
+    }
+    return fwd_init(ins, sec, err, errlen);
+}
+
+const struct ls_plugin ls_plugin_in_secure_forward = {
+    .name = "secure_forward",
+    .kind = LS_PLUGIN_INPUT,
+    .description = "fluent-plugin-secure-forward's server: in_forward over TLS with the "
+                   "shared_key handshake, from the plugin's parameters",
+    .params = sfwd_params,
+    .ctx_size = sizeof(struct fwd_ctx),
+    .init = sfwd_init,
+    .destroy = fwd_destroy,
+    .start = fwd_start,
+    .stop = fwd_stop,
+    .pause = fwd_pause,
+    .resume = fwd_resume,
+    .check = fwd_check,
+};
 
 const struct ls_plugin ls_plugin_in_forward = {
     .name = "forward",

@@ -4,7 +4,7 @@ holds the records, the shared_key handshake byte by byte, TLS with client certif
 exactly once for retransmitted chunk ids (also across kill -9), and hostile clients.
 Records end in out_file through a file buffer and are compared record by record.
 """
-import glob, json, os, signal, socket, subprocess, time
+import glob, json, os, re, signal, socket, subprocess, time
 import lstest
 from lstest import Agent, conf, run, tmpdir, wait_until
 
@@ -494,6 +494,77 @@ if cafile:
     p = run(["-c", c, "--dry-run"])
     assert p.returncode == 1 and "specify either 'cert_path', 'ca_cert_path' or 'insecure'" \
         in p.stderr and ".conf:3:" in p.stderr, p.stderr
+
+
+def test_secure_forward_input_handshake_over_tls():
+    # fluent-plugin-secure-forward's server from its own parameters: TLS with a certificate
+    # made at start, the shared_key handshake, __HOSTNAME__ in self_hostname, Forward mode
+    d = tmpdir()
+    make_certs(d)
+    subprocess.run(["openssl", "rsa", "-in", f"{d}/ca.key", "-aes256", "-passout", "pass:capw",
+                    "-out", f"{d}/ca-enc.key"], check=True, capture_output=True)
+    for secure, extra, cafile in (
+            ("no", "cert_auto_generate yes", None),
+            ("yes", f"ca_cert_path {d}/ca.crt\n  ca_private_key_path {d}/ca-enc.key\n"
+                    "  ca_private_key_passphrase capw", "ca")):
+        port = lstest.free_port()
+        d2 = tmpdir()
+        c = conf(f"""
+<source>
+  @type secure_forward
+  bind 127.0.0.1
+  port {port}
+  secure {secure}
+  self_hostname __HOSTNAME__-in
+  hostname receiver
+  shared_key s3cret
+  chunk_id_file {d2}/ids
+  {extra}
+</source>
+<match **>
+  @type file
+  path {d2}/out/app
+  <buffer tag>
+    @type file
+    path {d2}/buf
+    flush_at_shutdown true
+  </buffer>
+</match>
+""", d2)
+        a = Agent(c).start()
+        a.wait_log("logship started")
+        got = peer(f"""
+import ssl
+c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+c.check_hostname = False
+cafile = {cafile!r}
+if cafile:
+    c.load_verify_locations("{d}/%s.crt" % cafile)
+else:
+    c.verify_mode = ssl.CERT_NONE
+s = F.connect({port}, tls=c)
+pong, helo, r = F.handshake(s, "s3cret", hostname="sender")
+s.sendall(F.forward("sf.test", F.entries([{{"n": 1}}, {{"n": 2}}])))
+bad = F.connect({port}, tls=c)
+bpong, _, _ = F.handshake(bad, "wrong")
+print(json.dumps({{"pong": pong, "bad": bpong[1]}}))
+""")
+        assert got[0]["pong"][1] is True and got[0]["pong"][3] == "receiver-in", got
+        assert got[0]["bad"] is False, got
+        wait_until(lambda: glob.glob(f"{d2}/buf/*"), what="buffered records")
+        recs = stop_and_read(a, d2)
+        assert recs == [("sf.test", {"n": 1}), ("sf.test", {"n": 2})], recs
+        if secure == "no":
+            assert "'insecure' mode has vulnerability" in a.all_logs(), a.all_logs()
+    for params, pattern in (("shared_key k\n  self_hostname h", r"'secure' parameter is required"),
+                            ("secure yes\n  shared_key k\n  self_hostname h",
+                             r"cert_path or ca_cert_path required for secure communication"),
+                            ("secure no\n  shared_key k", r"'self_hostname' parameter is required")):
+        c = conf("<source>\n  @type secure_forward\n  %s\n</source>\n<match **>\n  @type null\n"
+                 "</match>\n" % params)
+        p = run(["-c", c, "--dry-run"])
+        assert p.returncode == 1 and re.search(pattern, p.stderr) and ".conf:" in p.stderr, \
+            (params, p.stderr)
 
 
 def test_backpressure_stops_reading_and_loses_nothing():
