@@ -22,7 +22,7 @@
     X(SSL_CTX_load_verify_locations) X(SSL_CTX_set_default_verify_paths) X(SSL_CTX_set_verify) \
     X(SSL_new) X(SSL_free) X(SSL_set_fd) X(SSL_ctrl) X(SSL_set1_host) X(SSL_get0_param) \
     X(SSL_accept) X(SSL_connect) X(SSL_read) X(SSL_write) X(SSL_get_error) X(SSL_pending) \
-    X(SSL_get_verify_result)
+    X(SSL_get_verify_result) X(SSL_shutdown) X(SSL_CTX_set_num_tickets)
 
 struct ssl_api {
 #define SSL_API_MEMBER(f) __typeof__(f) *f##_p;
@@ -47,6 +47,8 @@ int ssl_api_load(char *err, size_t errlen);
 #define SSL_CTX_use_PrivateKey_file(...) ssl_api.SSL_CTX_use_PrivateKey_file_p(__VA_ARGS__)
 #define SSL_CTX_check_private_key(...) ssl_api.SSL_CTX_check_private_key_p(__VA_ARGS__)
 #define SSL_CTX_use_certificate(...) ssl_api.SSL_CTX_use_certificate_p(__VA_ARGS__)
+#define SSL_shutdown(...) ssl_api.SSL_shutdown_p(__VA_ARGS__)
+#define SSL_CTX_set_num_tickets(...) ssl_api.SSL_CTX_set_num_tickets_p(__VA_ARGS__)
 #define SSL_CTX_use_PrivateKey(...) ssl_api.SSL_CTX_use_PrivateKey_p(__VA_ARGS__)
 #define SSL_CTX_load_verify_locations(...) ssl_api.SSL_CTX_load_verify_locations_p(__VA_ARGS__)
 #define SSL_CTX_set_default_verify_paths(...) ssl_api.SSL_CTX_set_default_verify_paths_p(__VA_ARGS__)

@@ -598,6 +598,10 @@ static int setup_tls(struct fwd_ctx *ctx, struct ls_conf_section *tsec, struct f
         goto out;
     }
     SSL_CTX_set_min_proto_version(ctx->tls, v);
+    /* no TLS 1.3 session tickets: a client that never reads (out_forward without <security>
+     * or acks) would close with them unread, and its kernel's RST can throw away the request
+     * this side has not read yet; nothing here resumes sessions anyway */
+    SSL_CTX_set_num_tickets(ctx->tls, 0);
     if (tls_version_of(tc.max_version, &v) == LS_OK) {
         SSL_CTX_set_max_proto_version(ctx->tls, v);
     }
@@ -1491,6 +1495,19 @@ static int conn_read(struct fwd_conn *c, void *buf, size_t n)
             return -1;
         case SSL_ERROR_ZERO_RETURN:
             return 0;
+        case SSL_ERROR_SSL:
+        case SSL_ERROR_SYSCALL:
+            /* a peer that closes without close_notify (out_forward clients, fluentd's among
+             * them, do): OpenSSL 3 calls it an error, but it is the end of what was sent,
+             * and what was sent before it is processed, not dropped with the connection */
+            if (ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING ||
+                (ERR_peek_last_error() == 0 && errno == 0)) {
+                ERR_clear_error();
+                return 0;
+            }
+            ERR_clear_error();
+            errno = ECONNRESET;
+            return -1;
         default:
             ERR_clear_error();
             errno = ECONNRESET;
@@ -1604,7 +1621,8 @@ static void conn_cb(struct ls_io *io, int revents, void *arg)
             if (errno == EAGAIN || errno == EINTR) {
                 break;
             }
-            c->dead = true;
+            /* a reset after the peer wrote: what was read is processed, as at an end */
+            c->eof = true;
             break;
         }
         if (n == 0) {

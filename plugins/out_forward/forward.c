@@ -28,73 +28,80 @@
 
 #define F(f) offsetof(struct fw, f)
 
-static const struct ls_param fw_params[] = {
-    { "transport", LS_P_ENUM, "tcp", 0, F(transport), "tcp or tls", NULL, "tcp|tls", 0, 0 },
-    { "send_timeout", LS_P_TIME, "60", 0, F(send_timeout),
-      "give up sending a chunk (and the handshake) after this long", NULL, NULL, 0, 0 },
-    { "connect_timeout", LS_P_TIME, NULL, 0, F(connect_timeout),
-      "give up connecting after this long (unset: send_timeout bounds it)", NULL, NULL, 0, 0 },
-    { "heartbeat_type", LS_P_ENUM, "transport", 0, F(heartbeat_type),
-      "transport (connect over tcp/tls), udp (0x00 datagram) or none (nodes always available); "
-      "tcp is the old name of transport", NULL, "transport|tcp|udp|none", 0, 0 },
-    { "heartbeat_interval", LS_P_TIME, "1", 0, F(heartbeat_interval), "seconds between heartbeats",
-      NULL, NULL, 0.01, 3600 },
-    { "recover_wait", LS_P_TIME, "10", 0, F(recover_wait),
-      "a detached node comes back after this long of successful heartbeats", NULL, NULL, 0, 0 },
-    { "hard_timeout", LS_P_TIME, "60", 0, F(hard_timeout),
-      "detach a node after this long without a heartbeat", NULL, NULL, 0, 0 },
-    { "phi_failure_detector", LS_P_BOOL, "true", 0, F(phi_failure_detector),
-      "detach nodes by the phi accrual failure detector", NULL, NULL, 0, 0 },
-    { "phi_threshold", LS_P_FLOAT, "16", 0, F(phi_threshold), "phi above which a node is detached",
-      NULL, NULL, 0, 0 },
-    { "require_ack_response", LS_P_BOOL, "false", 0, F(require_ack_response),
-      "ask the server to ack each chunk; delete it only then (at-least-once; exactly once with a "
-      "logship in_forward)", NULL, NULL, 0, 0 },
-    { "ack_response_timeout", LS_P_TIME, "190", 0, F(ack_response_timeout),
-      "no ack within this long: the chunk is sent again", NULL, NULL, 1, 1e9 },
-    { "expire_dns_cache", LS_P_STR, "", LS_PF_NULLABLE, F(expire_dns_cache),
-      "seconds a resolved address is kept (unset: forever; 0: resolve every time)", NULL, NULL, 0,
-      0 },
-    { "dns_round_robin", LS_P_BOOL, "false", 0, F(dns_round_robin),
-      "connect to a random one of the host's addresses", NULL, NULL, 0, 0 },
-    { "ignore_network_errors_at_startup", LS_P_BOOL, "false", 0,
-      F(ignore_network_errors_at_startup), "start even when a server's name does not resolve",
-      NULL, NULL, 0, 0 },
-    { "verify_connection_at_startup", LS_P_BOOL, "false", 0, F(verify_connection_at_startup),
-      "do not start unless a connection (with the handshake) to a server succeeds", NULL, NULL, 0,
-      0 },
-    { "compress", LS_P_ENUM, "text", 0, F(compress),
+/* out_forward's rows before and after keepalive, shared with secure_forward's table (whose
+ * keepalive is a time) */
+#define FW_ROWS_1 \
+    { "transport", LS_P_ENUM, "tcp", 0, F(transport), "tcp or tls", NULL, "tcp|tls", 0, 0 }, \
+    { "send_timeout", LS_P_TIME, "60", 0, F(send_timeout), \
+      "give up sending a chunk (and the handshake) after this long", NULL, NULL, 0, 0 }, \
+    { "connect_timeout", LS_P_TIME, NULL, 0, F(connect_timeout), \
+      "give up connecting after this long (unset: send_timeout bounds it)", NULL, NULL, 0, 0 }, \
+    { "heartbeat_type", LS_P_ENUM, "transport", 0, F(heartbeat_type), \
+      "transport (connect over tcp/tls), udp (0x00 datagram) or none (nodes always available); " \
+      "tcp is the old name of transport", NULL, "transport|tcp|udp|none", 0, 0 }, \
+    { "heartbeat_interval", LS_P_TIME, "1", 0, F(heartbeat_interval), "seconds between heartbeats", \
+      NULL, NULL, 0.01, 3600 }, \
+    { "recover_wait", LS_P_TIME, "10", 0, F(recover_wait), \
+      "a detached node comes back after this long of successful heartbeats", NULL, NULL, 0, 0 }, \
+    { "hard_timeout", LS_P_TIME, "60", 0, F(hard_timeout), \
+      "detach a node after this long without a heartbeat", NULL, NULL, 0, 0 }, \
+    { "phi_failure_detector", LS_P_BOOL, "true", 0, F(phi_failure_detector), \
+      "detach nodes by the phi accrual failure detector", NULL, NULL, 0, 0 }, \
+    { "phi_threshold", LS_P_FLOAT, "16", 0, F(phi_threshold), "phi above which a node is detached", \
+      NULL, NULL, 0, 0 }, \
+    { "require_ack_response", LS_P_BOOL, "false", 0, F(require_ack_response), \
+      "ask the server to ack each chunk; delete it only then (at-least-once; exactly once with a " \
+      "logship in_forward)", NULL, NULL, 0, 0 }, \
+    { "ack_response_timeout", LS_P_TIME, "190", 0, F(ack_response_timeout), \
+      "no ack within this long: the chunk is sent again", NULL, NULL, 1, 1e9 }, \
+    { "expire_dns_cache", LS_P_STR, "", LS_PF_NULLABLE, F(expire_dns_cache), \
+      "seconds a resolved address is kept (unset: forever; 0: resolve every time)", NULL, NULL, 0, \
+      0 }, \
+    { "dns_round_robin", LS_P_BOOL, "false", 0, F(dns_round_robin), \
+      "connect to a random one of the host's addresses", NULL, NULL, 0, 0 }, \
+    { "ignore_network_errors_at_startup", LS_P_BOOL, "false", 0, \
+      F(ignore_network_errors_at_startup), "start even when a server's name does not resolve", \
+      NULL, NULL, 0, 0 }, \
+    { "verify_connection_at_startup", LS_P_BOOL, "false", 0, F(verify_connection_at_startup), \
+      "do not start unless a connection (with the handshake) to a server succeeds", NULL, NULL, 0, \
+      0 }, \
+    { "compress", LS_P_ENUM, "text", 0, F(compress), \
       "gzip: send CompressedPackedForward", NULL, "text|gzip", 0, 0 },
+#define FW_ROWS_2 \
+    { "keepalive_timeout", LS_P_STR, "", LS_PF_NULLABLE, F(keepalive_timeout), \
+      "close an idle kept-alive connection after this long (unset: never)", NULL, NULL, 0, 0 }, \
+    { "send_keepalive_packet", LS_P_BOOL, "false", 0, F(send_keepalive_packet), \
+      "TCP keepalive probes on the connections", NULL, NULL, 0, 0 }, \
+    { "time_as_integer", LS_P_BOOL, "false", LS_PF_NO_STORE, 0, \
+      "send time as integer seconds, not EventTime (for fluentd v0.12); read by the msgpack " \
+      "formatter", NULL, NULL, 0, 0 }, \
+    { "tls_version", LS_P_ENUM, "TLSv1_2", 0, F(tls_version), "lowest TLS version", \
+      NULL, "TLSv1_1|TLSv1_2|TLSv1_3", 0, 0 }, \
+    { "tls_ciphers", LS_P_STR, "ALL:!aNULL:!eNULL:!SSLv2", 0, F(tls_ciphers), \
+      "OpenSSL cipher list (TLS 1.2 and lower)", NULL, NULL, 0, 0 }, \
+    { "tls_insecure_mode", LS_P_BOOL, "false", 0, F(tls_insecure_mode), \
+      "do not verify the server's certificate at all", NULL, NULL, 0, 0 }, \
+    { "tls_allow_self_signed_cert", LS_P_BOOL, "false", 0, F(tls_allow_self_signed_cert), \
+      "accept a self-signed server certificate", NULL, NULL, 0, 0 }, \
+    { "tls_verify_hostname", LS_P_BOOL, "true", 0, F(tls_verify_hostname), \
+      "check the certificate names the server's host (or <server> name when host is an IP)", \
+      NULL, NULL, 0, 0 }, \
+    { "tls_cert_path", LS_P_ARRAY, NULL, 0, F(tls_cert_path), \
+      "CA certificate files to trust (default: the system's)", NULL, NULL, 0, 0 }, \
+    { "tls_ca_cert_path", LS_P_ARRAY, NULL, 0, F(tls_ca_cert_path), \
+      "more CA certificate files to trust", NULL, NULL, 0, 0 }, \
+    { "tls_client_cert_path", LS_P_STR, "", LS_PF_NULLABLE, F(tls_client_cert_path), \
+      "client certificate (PEM) for servers that check clients", NULL, NULL, 0, 0 }, \
+    { "tls_client_private_key_path", LS_P_STR, "", LS_PF_NULLABLE, \
+      F(tls_client_private_key_path), "its private key (PEM)", NULL, NULL, 0, 0 }, \
+    { "tls_client_private_key_passphrase", LS_P_SECRET, "", LS_PF_NULLABLE, \
+      F(tls_client_private_key_passphrase), "the key's passphrase", NULL, NULL, 0, 0 },
+
+static const struct ls_param fw_params[] = {
+    FW_ROWS_1
     { "keepalive", LS_P_BOOL, "false", 0, F(keepalive), "reuse connections between chunks", NULL,
       NULL, 0, 0 },
-    { "keepalive_timeout", LS_P_STR, "", LS_PF_NULLABLE, F(keepalive_timeout),
-      "close an idle kept-alive connection after this long (unset: never)", NULL, NULL, 0, 0 },
-    { "send_keepalive_packet", LS_P_BOOL, "false", 0, F(send_keepalive_packet),
-      "TCP keepalive probes on the connections", NULL, NULL, 0, 0 },
-    { "time_as_integer", LS_P_BOOL, "false", LS_PF_NO_STORE, 0,
-      "send time as integer seconds, not EventTime (for fluentd v0.12); read by the msgpack "
-      "formatter", NULL, NULL, 0, 0 },
-    { "tls_version", LS_P_ENUM, "TLSv1_2", 0, F(tls_version), "lowest TLS version",
-      NULL, "TLSv1_1|TLSv1_2|TLSv1_3", 0, 0 },
-    { "tls_ciphers", LS_P_STR, "ALL:!aNULL:!eNULL:!SSLv2", 0, F(tls_ciphers),
-      "OpenSSL cipher list (TLS 1.2 and lower)", NULL, NULL, 0, 0 },
-    { "tls_insecure_mode", LS_P_BOOL, "false", 0, F(tls_insecure_mode),
-      "do not verify the server's certificate at all", NULL, NULL, 0, 0 },
-    { "tls_allow_self_signed_cert", LS_P_BOOL, "false", 0, F(tls_allow_self_signed_cert),
-      "accept a self-signed server certificate", NULL, NULL, 0, 0 },
-    { "tls_verify_hostname", LS_P_BOOL, "true", 0, F(tls_verify_hostname),
-      "check the certificate names the server's host (or <server> name when host is an IP)",
-      NULL, NULL, 0, 0 },
-    { "tls_cert_path", LS_P_ARRAY, NULL, 0, F(tls_cert_path),
-      "CA certificate files to trust (default: the system's)", NULL, NULL, 0, 0 },
-    { "tls_ca_cert_path", LS_P_ARRAY, NULL, 0, F(tls_ca_cert_path),
-      "more CA certificate files to trust", NULL, NULL, 0, 0 },
-    { "tls_client_cert_path", LS_P_STR, "", LS_PF_NULLABLE, F(tls_client_cert_path),
-      "client certificate (PEM) for servers that check clients", NULL, NULL, 0, 0 },
-    { "tls_client_private_key_path", LS_P_STR, "", LS_PF_NULLABLE,
-      F(tls_client_private_key_path), "its private key (PEM)", NULL, NULL, 0, 0 },
-    { "tls_client_private_key_passphrase", LS_P_SECRET, "", LS_PF_NULLABLE,
-      F(tls_client_private_key_passphrase), "the key's passphrase", NULL, NULL, 0, 0 },
+    FW_ROWS_2
     /* the sections' rows, for --describe and docs/plugins.md (bound by fw_server_params and
      * fw_security_params) */
     { "server: host, port, name", LS_P_STR, NULL, LS_PF_NO_STORE, 0,
@@ -323,7 +330,7 @@ static struct fw_conn *fw_get_conn(struct fw *fw, struct fw_node *n, char *err, 
 static void fw_put_conn(struct fw *fw, struct fw_conn *c)
 {
     if (!fw->keepalive) {
-        fw_conn_close(c);
+        fw_conn_close_gracefully(c);
         return;
     }
     c->last_used = ls_mono_now();
@@ -990,6 +997,199 @@ static const char *fw_formatter_for(struct ls_conf_section *sec, struct ls_conf_
     *fsec = sec;
     return "msgpack";
 }
+
+/* ---- secure_forward: fluent-plugin-secure-forward's output ---- */
+
+/*
+ * out_secure_forward (0.4) is out_forward over TLS with the shared_key handshake, which
+ * fluentd's forward took from it; set up from the plugin's flat parameters: self_hostname
+ * (__HOSTNAME__ / ${hostname} replaced by hostname, default the host name) and shared_key as a
+ * <security>, <server> with port 24284 by default and hostlabel as the name the certificate
+ * is checked against, ssl_version, ssl_ciphers, keepalive (how long a connection is kept for
+ * more chunks; unset or 0: a connection per chunk, as out_forward without keepalive). secure false
+ * checks no certificate (with the plugin's warning); secure true trusts ca_cert_path, or the
+ * system's CAs with enable_strict_verification (the host name checked), as the plugin
+ * requires.
+ */
+static const struct ls_param sfw_params[] = {
+    FW_ROWS_1
+    FW_ROWS_2
+    { "secure", LS_P_BOOL, NULL, LS_PF_NO_STORE, 0,
+      "(required) true: check the server's certificate (ca_cert_path, or a public CA with "
+      "enable_strict_verification); false: do not", NULL, NULL, 0, 0 },
+    { "self_hostname", LS_P_STR, NULL, LS_PF_NO_STORE, 0,
+      "(required) this host's name in the handshake; __HOSTNAME__ and ${hostname} are replaced",
+      NULL, NULL, 0, 0 },
+    { "hostname", LS_P_STR, NULL, LS_PF_NO_STORE, 0,
+      "what __HOSTNAME__ and ${hostname} stand for (default: the host name)", NULL, NULL, 0,
+      0 },
+    { "shared_key", LS_P_SECRET, NULL, LS_PF_NO_STORE, 0,
+      "(required) the handshake's key (a <server> may have its own)", NULL, NULL, 0, 0 },
+    { "keepalive", LS_P_TIME, NULL, LS_PF_NO_STORE, 0,
+      "keep a connection for chunks this long (unset or 0: one connection per chunk)", NULL,
+      NULL, 0, 0 },
+    { "ca_cert_path", LS_P_STR, NULL, LS_PF_NO_STORE, 0, "the CA to trust (secure true)", NULL,
+      NULL, 0, 0 },
+    { "enable_strict_verification", LS_P_BOOL, NULL, LS_PF_NO_STORE, 0,
+      "check the certificate names the server (hostlabel or host)", NULL, NULL, 0, 0 },
+    { "ssl_version", LS_P_STR, "TLSv1_2", LS_PF_NO_STORE, 0, "lowest TLS version", NULL, NULL,
+      0, 0 },
+    { "ssl_ciphers", LS_P_STR, NULL, LS_PF_NO_STORE, 0, "OpenSSL cipher list", NULL, NULL, 0,
+      0 },
+    { "connection_hard_timeout", LS_P_TIME, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0,
+      0 },
+    { "read_length", LS_P_SIZE, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0, 0 },
+    { "read_interval_msec, socket_interval_msec, reconnect_interval, established_timeout",
+      LS_P_STR, NULL, LS_PF_NO_STORE, 0, "accepted", NULL, NULL, 0, 0 },
+    { "server: host, port, hostlabel", LS_P_STR, NULL, LS_PF_NO_STORE, 0,
+      "`<server>` (one or more): address, port (24284) and the name its certificate has", NULL,
+      NULL, 0, 0 },
+    { "server: shared_key, username, password, standby", LS_P_SECRET, NULL, LS_PF_NO_STORE, 0,
+      "its own key, login, and whether it is used only while the others are down", NULL, NULL,
+      0, 0 },
+    LS_PARAM_END
+};
+
+static int sfw_init(struct ls_instance *ins, struct ls_conf_section *sec, char *err,
+                    size_t errlen)
+{
+    struct fw *fw = ins->ctx;
+    struct ls_conf_section *s, *ssec;
+    struct ls_conf_param *cp;
+    const char *v;
+    bool secure, strict = false;
+    char host[256] = "localhost";
+    struct ls_buf name;
+
+    if ((v = ls_conf_get(sec, "secure")) == NULL || ls_parse_bool(v, &secure) != LS_OK) {
+        if (v) {
+            ls_conf_param_error(sec, "secure", err, errlen, "invalid value '%s' for 'secure' "
+                                "(expected true or false)", v);
+        } else {
+            snprintf(err, errlen, "%s:%d: 'secure' parameter is required", sec->file,
+                     sec->line);
+        }
+        return LS_ERROR;
+    }
+    if ((v = ls_conf_get(sec, "enable_strict_verification")) != NULL &&
+        ls_parse_bool(v, &strict) != LS_OK) {
+        ls_conf_param_error(sec, "enable_strict_verification", err, errlen, "invalid value '%s' "
+                            "for 'enable_strict_verification' (expected true or false)", v);
+        return LS_ERROR;
+    }
+    if ((v = ls_conf_get(sec, "hostname")) != NULL) {
+        snprintf(host, sizeof(host), "%s", v);
+    } else {
+        (void)gethostname(host, sizeof(host) - 1);
+    }
+    /* the plugin's flat handshake settings as the <security> out_forward reads */
+    if (ls_conf_child(sec, "security") == NULL) {
+        ssec = ls_conf_add_child(sec, "security", "");
+        ssec->file = sec->file;
+        ssec->line = sec->line;
+        ls_buf_init(&name, 0);
+        if ((v = ls_conf_get(sec, "self_hostname")) != NULL) {
+            for (const char *p = v; *p;) {
+                if (strncmp(p, "__HOSTNAME__", 12) == 0) {
+                    ls_buf_append(&name, host, strlen(host));
+                    p += 12;
+                } else if (strncmp(p, "${hostname}", 11) == 0) {
+                    ls_buf_append(&name, host, strlen(host));
+                    p += 11;
+                } else {
+                    ls_buf_putc(&name, *p++);
+                }
+            }
+            ls_conf_set(ssec, "self_hostname", ls_buf_cstr(&name), sec->file, sec->line);
+        }
+        ls_buf_release(&name);
+        if ((v = ls_conf_get(sec, "shared_key")) != NULL) {
+            ls_conf_set(ssec, "shared_key", v, sec->file, sec->line);
+        }
+    }
+    for (s = sec->children; s; s = s->next) {
+        if (strcmp(s->name, "server") != 0) {
+            continue;
+        }
+        if (ls_conf_get(s, "port") == NULL) {
+            ls_conf_set(s, "port", "24284", s->file, s->line);
+        }
+        if ((v = ls_conf_get(s, "hostlabel")) != NULL && ls_conf_get(s, "name") == NULL) {
+            ls_conf_set(s, "name", v, s->file, s->line);
+        }
+        if ((cp = ls_conf_get_param(s, "proxy_uri")) != NULL) {
+            cp->used = true;
+        }
+    }
+    fw->transport = 1;
+    if ((v = ls_conf_get(sec, "ssl_version")) != NULL) {
+        static const char *const versions[] = { "TLSv1_1", "TLSv1_2", "TLSv1_3" };
+        size_t k;
+        for (k = 0; k < LS_ARRAY_LEN(versions) && strcmp(v, versions[k]) != 0; k++) {
+        }
+        if (k == LS_ARRAY_LEN(versions)) {
+            ls_conf_param_error(sec, "ssl_version", err, errlen, "unknown TLS version '%s' "
+                                "(TLSv1_1, TLSv1_2, TLSv1_3)", v);
+            return LS_ERROR;
+        }
+        fw->tls_version = (int)k;
+    }
+    if ((v = ls_conf_get(sec, "ssl_ciphers")) != NULL) {
+        ls_free(fw->tls_ciphers);
+        fw->tls_ciphers = ls_strdup(v);
+    }
+    if ((v = ls_conf_get(sec, "keepalive")) != NULL) {
+        double t;
+        if (ls_parse_time(v, &t) != LS_OK || t < 0) {
+            ls_conf_param_error(sec, "keepalive", err, errlen, "invalid value '%s' for "
+                                "'keepalive' (expected a time like 3600 or 1h)", v);
+            return LS_ERROR;
+        }
+        if (t > 0) {
+            fw->keepalive = true;
+            ls_free(fw->keepalive_timeout);
+            fw->keepalive_timeout = ls_strdup(v);
+        }
+    }
+    if (!secure) {
+        ls_warn("%s:%d: 'insecure' mode has vulnerability for man-in-the-middle attacks.",
+                sec->file, sec->line);
+        fw->tls_insecure_mode = true;
+    } else if ((v = ls_conf_get(sec, "ca_cert_path")) != NULL) {
+        if (access(v, R_OK) != 0) {
+            ls_conf_param_error(sec, "ca_cert_path", err, errlen, "CA cert file not found nor "
+                                "readable at '%s'", v);
+            return LS_ERROR;
+        }
+        ls_strv_release(&fw->tls_ca_cert_path);
+        (void)ls_parse_array(v, &fw->tls_ca_cert_path);
+        fw->tls_verify_hostname = strict;
+    } else if (!strict) {
+        snprintf(err, errlen, "%s:%d: FQDN verification required for certificates issued from "
+                 "public CA", sec->file, sec->line);
+        return LS_ERROR;
+    } else {
+        fw->tls_verify_hostname = true;
+    }
+    return fw_init(ins, sec, err, errlen);
+}
+
+const struct ls_plugin ls_plugin_out_secure_forward = {
+    .name = "secure_forward",
+    .kind = LS_PLUGIN_OUTPUT,
+    .description = "fluent-plugin-secure-forward's client: out_forward over TLS with the "
+                   "shared_key handshake, from the plugin's parameters",
+    .params = sfw_params,
+    .ctx_size = sizeof(struct fw),
+    .init = sfw_init,
+    .destroy = fw_destroy,
+    .start = fw_start,
+    .output_flags = LS_OUT_BUFFERED,
+    .default_formatter = "msgpack",
+    .default_chunk_keys = "tag",
+    .formatter_for = fw_formatter_for,
+    .write = fw_write,
+};
 
 const struct ls_plugin ls_plugin_out_forward = {
     .name = "forward",

@@ -149,6 +149,8 @@ int fw_resolve(struct fw *fw, struct fw_node *n, bool force, char *err, size_t e
 struct fw_conn *fw_connect(struct fw *fw, struct fw_node *n, double deadline, char *err,
                            size_t errlen);
 void fw_conn_close(struct fw_conn *c);
+/* After a chunk went out on a connection not kept alive: see fwd_net.c */
+void fw_conn_close_gracefully(struct fw_conn *c);
 int fw_conn_write(struct fw *fw, struct fw_conn *c, const void *p, size_t n, double deadline,
                   char *err, size_t errlen);
 /* Next MessagePack object from c into res. LS_OK, or LS_ERROR with err (EOF, timeout). */

@@ -205,6 +205,28 @@ int fw_resolve(struct fw *fw, struct fw_node *n, bool force, char *err, size_t e
     return LS_OK;
 }
 
+void fw_conn_close_gracefully(struct fw_conn *c)
+{
+    char sink[4096];
+
+    if (c == NULL || c->ssl == NULL || c->fd < 0) {
+        fw_conn_close(c);
+        return;
+    }
+    /*
+     * A TLS server may have sent what this side never reads (TLS 1.3 session tickets): closing
+     * with it unread makes the kernel answer with an RST, which some servers take as a failed
+     * connection and drop what they had not processed yet. So: close_notify, our half of the
+     * stream closed, and what has arrived read and dropped; no waiting for the server.
+     */
+    (void)SSL_shutdown(c->ssl);
+    (void)shutdown(c->fd, SHUT_WR);
+    while (recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT) > 0) {
+    }
+    ERR_clear_error();
+    fw_conn_close(c);
+}
+
 void fw_conn_close(struct fw_conn *c)
 {
     if (c == NULL) {

@@ -4,7 +4,7 @@ the chunk is sent again with the same chunk id; given: the chunk is deleted), st
 recovery, weights, the shared_key/user handshake, TLS with CA verification, a server down at the
 start, and kill -9 of logship while chunks are in flight.
 """
-import base64, glob, gzip, os, subprocess, time
+import base64, glob, gzip, json, os, subprocess, time
 import lstest
 from lstest import Agent, conf, run, tmpdir, wait_until
 from fwdserver import FwdServer, _have_msgpack
@@ -329,6 +329,23 @@ def test_tls_verifies_the_ca_and_refuses_an_unknown_one():
     a.stop()
 
 
+def test_tls_without_acks_closes_only_after_the_server_read_everything():
+    # Python's TLS server sends TLS 1.3 session tickets that out_forward never reads; closing
+    # at once with them unread made the kernel send an RST, and chunks the server had not read
+    # yet were lost though out_forward counted them delivered. Each chunk its own connection.
+    need()
+    d = tmpdir()
+    ca, crt, key = make_certs(d, "good")
+    srv = FwdServer(d, tls=(crt, key), mode="lateread").start()
+    cfg = fwd_conf(d, [server_block(srv.port)],
+                   f"transport tls\n  tls_cert_path {ca}\n  heartbeat_type none", count=40,
+                   buf_body=FAST_BUF + "    chunk_limit_records 1\n")
+    p = run(["-c", cfg, "--oneshot"], timeout=60)
+    assert p.returncode == 0, p.stderr
+    wait_until(lambda: len(seqs(data_msgs(srv))) >= 40, 10, what="40 records at the server")
+    assert sorted(seqs(data_msgs(srv))) == list(range(40))
+
+
 def test_server_down_at_start_keeps_data_buffered_and_retries():
     need()
     d = tmpdir()
@@ -407,3 +424,85 @@ def test_config_errors_name_the_line():
     p = run(["-c", conf("<match **>\n  @type forward\n  <server>\n    host 127.0.0.1\n  </server>\n"
                         "  <security>\n    shared_key k\n  </security>\n</match>\n", d), "--dry-run"])
     assert p.returncode != 0 and "self_hostname" in p.stderr, p.stderr
+
+
+def test_secure_forward_output_to_secure_forward_input():
+    # fluent-plugin-secure-forward on both ends, from the plugins' own parameters: the server
+    # makes its certificate with a CA at start, the client trusts that CA and checks the
+    # certificate names hostlabel (enable_strict_verification); a wrong hostlabel is refused
+    import subprocess as sp
+    d = tmpdir()
+    sp.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-keyout", f"{d}/ca.key", "-out",
+            f"{d}/ca.crt", "-days", "2", "-subj", "/CN=test-ca", "-passout", "pass:capw"],
+           check=True, capture_output=True)
+    port = lstest.free_port()
+    rd = tmpdir()
+    recv = Agent(conf(f"""
+<source>
+  @type secure_forward
+  bind 127.0.0.1
+  port {port}
+  secure yes
+  self_hostname receiver
+  shared_key s3cret
+  ca_cert_path {d}/ca.crt
+  ca_private_key_path {d}/ca.key
+  ca_private_key_passphrase capw
+  generate_cert_common_name receiver.test
+  chunk_id_file {rd}/ids
+</source>
+<match **>
+  @type file
+  path {rd}/out/app
+  <format>
+    @type json
+  </format>
+  <buffer []>
+    flush_mode immediate
+  </buffer>
+</match>
+""", rd)).start()
+    recv.wait_log("logship started")
+    for label, n, ack in (("receiver.test", 20, "true"), ("someone.else", 3, "false")):
+        sd = tmpdir()
+        p = run(["-c", conf(f"""
+<source>
+  @type sample
+  tag sf.{n}
+  count {n}
+  rate 1000
+  auto_increment_key seq
+</source>
+<match sf.**>
+  @type secure_forward
+  secure yes
+  ca_cert_path {d}/ca.crt
+  enable_strict_verification true
+  self_hostname __HOSTNAME__-sender
+  hostname edge1
+  shared_key s3cret
+  require_ack_response {ack}
+  <server>
+    host 127.0.0.1
+    port {port}
+    hostlabel {label}
+  </server>
+  <buffer>
+    flush_mode immediate
+    retry_max_times 1
+    retry_wait 0.2
+  </buffer>
+</match>
+""", sd), "--oneshot"], timeout=60)
+        if label == "receiver.test":
+            assert p.returncode == 0, p.stderr[-2000:]
+        else:
+            assert p.returncode != 0, p.stderr[-2000:]
+            assert "receiver.test" in p.stderr or "certificate" in p.stderr, p.stderr[-2000:]
+    def lines():
+        return [l for f in glob.glob(f"{rd}/out/**", recursive=True) if os.path.isfile(f)
+                for l in open(f) if l.strip()]
+    wait_until(lambda: len(lines()) >= 20, what="20 records at the receiver")
+    assert recv.stop() == 0, recv.log()
+    seqs = sorted(json.loads(l)["seq"] for l in lines())
+    assert seqs == list(range(20)), seqs

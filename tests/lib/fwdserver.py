@@ -5,7 +5,8 @@ Run as a script by /usr/bin/python3 (the test runner's Python has no msgpack): i
 and writes one JSON line per received message to EVENTS: the message's raw bytes (hex), the
 tag, the type of entries (bin/str), the option map, and the decoded entries with each time as
 {"et": [sec, nsec]} for the EventTime ext or an integer. Acks are given, withheld or delayed
-by the mode read from the CONTROL file at each message ("ack", "withhold", "close").
+by the mode read from the CONTROL file at each message ("ack", "withhold", "close"; "lateread":
+acks, after waiting half a second before reading a new connection).
 
 Imported by a test, FwdServer starts and stops that script and reads its events.
 """
@@ -179,6 +180,8 @@ def _serve(args):
 
     def handle(conn, peer):
         up = msgpack.Unpacker(raw=False, ext_hook=_ext_hook, max_buffer_size=512 << 20)
+        if mode() == "lateread":
+            time.sleep(0.5)     # a busy server: the client has written and closed by now
         try:
             if args.shared_key and not handshake(conn, up):
                 return
