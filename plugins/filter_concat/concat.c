@@ -29,6 +29,13 @@
 #include "log.h"
 
 enum { M_LINE, M_PARTIAL, M_META, M_CRI, M_REGEXP };
+
+/* A group that never ends (continuation lines that keep coming, a start line that never does)
+ * would hold memory without bound; the plugin has no limit outside partial_key mode. Past this
+ * many bytes held for one stream the group is handed on as it is, with a warning. */
+#define CONCAT_GROUP_MAX ((size_t)16 << 20)
+/* streams whose groups are empty are forgotten after this long even with flush_interval 0 */
+#define CONCAT_IDLE_FORGET 60.0
 enum { OV_IGNORE, OV_TRUNCATE, OV_DROP, OV_NEW };
 enum { PM_FLUENTD, PM_JOURNALD, PM_JOURNALD_LC };
 
@@ -47,6 +54,7 @@ struct stream {
     struct item *items;
     size_t n, cap;
     int64_t size;             /* buffer_size: bytes counted toward buffer_limit_size */
+    size_t held;              /* bytes of key values held (CONCAT_GROUP_MAX) */
     double last;              /* monotonic time of its last record */
 };
 
@@ -211,6 +219,7 @@ static void stream_clear(struct stream *st)
 {
     st->n = 0;
     st->size = 0;
+    st->held = 0;
     ls_arena_reset(&st->arena);
 }
 
@@ -240,6 +249,11 @@ static void stream_push(struct stream *st, const struct ls_record *rec)
     }
     it = &st->items[st->n++];
     it->time = rec->time;
+    for (unsigned i = 0; i < rec->nfields; i++) {
+        if (rec->fields[i].v.type == LS_V_STR || rec->fields[i].v.type == LS_V_JSON) {
+            st->held += rec->fields[i].v.u.s.len;
+        }
+    }
     it->nfields = rec->nfields;
     it->fields = ls_arena_alloc(&st->arena, (rec->nfields ? rec->nfields : 1) * sizeof(*it->fields));
     for (unsigned i = 0; i < rec->nfields; i++) {
@@ -371,9 +385,9 @@ static void strip(struct concat *c, struct ls_record *out, const struct ls_recor
 }
 
 /* Hand on the group items[0..k) (+ extra) ended by cur, as the plugin's filter_stream does. */
-static int hand_on(struct ls_instance *ins, struct stream *st, size_t k,
-                   const struct ls_record *extra, const struct ls_record *cur,
-                   struct ls_time *first)
+static int hand_on_as(struct ls_instance *ins, struct stream *st, size_t k,
+                      const struct ls_record *extra, const struct ls_record *cur, bool merge,
+                      struct ls_time *first)
 {
     struct concat *c = ins->ctx;
     struct ls_record out;
@@ -382,18 +396,27 @@ static int hand_on(struct ls_instance *ins, struct stream *st, size_t k,
     /* a record of its own, not one in ctx: a rewrite loop may bring a record back here
      * while this one is still on its way */
     ls_record_init(&out, cur->arena);
-    if (build(ins, st, k, extra, cur, cur->arena, &out, first) != LS_OK) {
+    if (build(ins, st, k, extra, merge ? cur : NULL, cur->arena, &out, first) != LS_OK) {
         ls_record_release(&out);
         return LS_ERROR;
     }
-    strip(c, &out, cur);
+    if (merge) {
+        strip(c, &out, cur);
+    }
     out.tag = cur->tag;
     out.tag_len = cur->tag_len;
-    out.time = c->use_first_timestamp ? *first : cur->time;
+    out.time = c->use_first_timestamp || !merge ? *first : cur->time;
     /* untracked (src 0): a joined record is not one position of its source */
     rc = ls_filter_emit_next(ins, &out);
     ls_record_release(&out);
     return rc;
+}
+
+static int hand_on(struct ls_instance *ins, struct stream *st, size_t k,
+                   const struct ls_record *extra, const struct ls_record *cur,
+                   struct ls_time *first)
+{
+    return hand_on_as(ins, st, k, extra, cur, true, first);
 }
 
 /* A group given up waiting (timeout, stop): timeout_label, @ERROR, else on to the <match>. */
@@ -644,6 +667,18 @@ static int concat_filter(struct ls_instance *ins, struct ls_record *rec)
     ilen = c->text.len;
     st = stream_get(c, rec->tag, rec->tag_len, ilen ? c->text.p : "", ilen);
     st->last = ls_mono_now();
+    if (st->n && st->held > CONCAT_GROUP_MAX) {
+        struct ls_time first;
+        int rc;
+        ls_plg_warn(ins, "a group of %s holds more than %zu MiB: handed on as it is",
+                    st->id, CONCAT_GROUP_MAX >> 20);
+        /* the group alone, at its first record's time, not merged with this record */
+        rc = hand_on_as(ins, st, st->n, NULL, rec, false, &first);
+        if (rc == LS_AGAIN) {
+            return LS_AGAIN;
+        }
+        stream_clear(st);
+    }
     switch (c->mode) {
     case M_LINE:
         return do_until(ins, st, rec, (int64_t)st->n + 1 >= c->n_lines);
@@ -687,7 +722,19 @@ static void concat_tick(struct ls_timer *t, void *arg)
     bool sent = false;
     LS_UNUSED(t);
 
-    if (c->flush_interval <= 0 || c->stopped) {
+    if (c->stopped) {
+        return;
+    }
+    if (c->flush_interval <= 0) {
+        /* no timeouts: only streams with nothing held are forgotten, or a stream_identity_key
+         * with ever new values would keep an entry for each */
+        while (i < c->nstreams) {
+            if (c->streams[i]->n == 0 && now - c->streams[i]->last >= CONCAT_IDLE_FORGET) {
+                remove_stream(c, i);
+            } else {
+                i++;
+            }
+        }
         return;
     }
     while (i < c->nstreams) {

@@ -418,3 +418,35 @@ def test_docker_multiline_example_joins_split_lines_and_stack_traces():
                          "Caused by: java.io.IOException\n\t... 3 more\n",
                          "2026-12-05 10:00:02 INFO ok\n"], [l[:60] for l in by("aaa")]
     assert by("bbb") == ["2026-12-05 10:00:03 WARN b says\n  continued\n"], by("bbb")
+
+def test_a_group_that_never_ends_is_handed_on_past_16_mib():
+    # continuation lines that keep coming: the plugin holds them without bound; logship hands
+    # the group on once it holds 16 MiB, and no line is lost or repeated
+    line = " " + "x" * 299999
+    recs = [{"t": 1, "m": "START"}] + [{"t": 2 + i, "m": "%05d%s" % (i, line)} for i in range(60)]
+    import glob
+    d, path = log_of(recs)
+    p = run(["-c", conf(source(path, d) + """
+<filter app.**>
+  @type concat
+  key m
+  separator ""
+  multiline_start_regexp /^START/
+  continuous_line_regexp /^\\d{5} /
+</filter>
+<match app.**>
+  @type file
+  path %s/out/o
+  <format>
+    @type json
+  </format>
+  <buffer []>
+  </buffer>
+</match>
+""" % d, d), "--oneshot"], timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "holds more than 16 MiB: handed on as it is" in p.stderr, p.stderr[-2000:]
+    got = [json.loads(l)["m"] for f in sorted(glob.glob(d + "/out/o*.log")) for l in open(f)]
+    assert len(got[0]) > 16 << 20 and got[0].startswith("START00000"), len(got[0])
+    # every line once, in order: the group, then what came after it
+    assert "".join(got) == "START" + "".join(r["m"] for r in recs[1:]), [len(g) for g in got]
