@@ -5,8 +5,8 @@ from out_stdout; the expected records follow lib/fluent/plugin/filter_concat.rb:
 record is the ending record merged with the group's first record and key joined, at the
 ending record's time (use_first_timestamp: the first's).
 """
-import json, os, re, signal, time
-from lstest import Agent, conf, run, tmpdir, wait_until
+import json, os, re, time
+from lstest import Agent, conf, run, tmpdir
 
 def stdout_records(text):
     out = []

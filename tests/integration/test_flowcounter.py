@@ -4,7 +4,7 @@ Sample sources emit a known number of records at once; the agent runs for a few 
 second; the counts emitted (or logged) are summed back and compared with what was sent.
 MessagePack sizes are checked with Debian's python3-msgpack, an independent packer.
 """
-import json, os, re, subprocess, time
+import json, re, subprocess, time
 from lstest import Agent, conf, run, tmpdir
 
 DEB_PY = "/usr/bin/python3"

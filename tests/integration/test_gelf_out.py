@@ -2,10 +2,11 @@
 here from the GELF spec: UDP datagrams (zlib, chunked with the 0x1e0f header past 1420 bytes)
 and TCP messages ended by a NUL. The messages are checked field by field against what the
 plugin and gelf-rb build (levels, the "_" prefixes, short_message fallbacks, timestamp)."""
-import json, os, random, re, socket, threading, time, zlib
+import json, random, re, socket, threading, zlib
 
 import lstest
-from lstest import conf, run, tmpdir, wait_until, write
+from intake import append_json as log, json_log_source
+from lstest import conf, run, tmpdir, wait_until
 
 HOST = socket.gethostname()
 
@@ -68,19 +69,7 @@ class TCPGelf:
 
 
 def gelf_conf(d, extra, buffer=""):
-    return conf(f"""
-<source>
-  @type tail
-  path {d}/in.log
-  pos_file {d}/pos
-  read_from_head true
-  tag app.web
-  <parse>
-    @type json
-    time_key t
-    time_type float
-  </parse>
-</source>
+    return conf(json_log_source(d) + f"""
 <match app.**>
   @type gelf
   host 127.0.0.1
@@ -91,10 +80,6 @@ def gelf_conf(d, extra, buffer=""):
   </buffer>
 </match>
 """, d)
-
-
-def log(d, recs):
-    write(os.path.join(d, "in.log"), "".join(json.dumps(r) + "\n" for r in recs), "a")
 
 
 RECS = [

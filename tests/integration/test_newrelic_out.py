@@ -3,58 +3,28 @@
 records packaged as the plugin does (timestamp in milliseconds or the record's own, message or
 log at the top), a payload over 1,000,000 gzip'd bytes split in halves, a failed payload
 retried alone (the plugin drops it), and a 4xx kept in backup."""
-import glob, gzip, http.server, json, os, random, threading
+import glob, gzip, json, os, random
 
-import lstest
-from lstest import Agent, conf, run, tmpdir, wait_until, write
+from intake import Intake, append_json as log, json_log_source
+from lstest import Agent, conf, run, tmpdir, wait_until
 
 
-class LogAPI:
+class LogAPI(Intake):
+    """New Relic's Log API: bodies are gzip'd JSON; answers 202 unless told otherwise"""
+
     def __init__(self, codes=()):
-        self.posts, self.codes, self.lock = [], list(codes), threading.Lock()
-        outer = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with outer.lock:
-                    code = outer.codes.pop(0) if outer.codes else 202
-                    outer.posts.append((self.path, dict(self.headers), len(raw),
-                                        json.loads(gzip.decompress(raw)), code))
-                msg = b'{"requestId":"x"}'
-                self.send_response(code)
-                self.send_header("Content-Length", str(len(msg)))
-                self.end_headers()
-                self.wfile.write(msg)
-
-            def log_message(self, *a):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        lstest.on_cleanup(self.httpd.shutdown)
+        super().__init__([(c, '{"requestId":"x"}') for c in codes], (202, '{"requestId":"x"}'))
 
     def logs(self, ok_only=True):
-        return [l for p in self.posts if not ok_only or p[4] < 300 for l in p[3][0]["logs"]]
+        return [l for p in self.posts if not ok_only or p[3] < 300
+                for l in json.loads(gzip.decompress(p[2]))[0]["logs"]]
+
+    def body(self, i):
+        return json.loads(gzip.decompress(self.posts[i][2]))
 
 
 def nr_conf(d, api, keys="api_key abc123", buffer="", mode="lazy"):
-    return conf(f"""
-<source>
-  @type tail
-  path {d}/in.log
-  pos_file {d}/pos
-  read_from_head true
-  tag app.web
-  <parse>
-    @type json
-    time_key t
-    time_type float
-  </parse>
-</source>
+    return conf(json_log_source(d) + f"""
 <match app.**>
   @type newrelic
   {keys}
@@ -71,10 +41,6 @@ def nr_conf(d, api, keys="api_key abc123", buffer="", mode="lazy"):
 """, d)
 
 
-def log(d, recs):
-    write(os.path.join(d, "in.log"), "".join(json.dumps(r) + "\n" for r in recs), "a")
-
-
 def test_records_packaged_as_the_plugin_does():
     api = LogAPI()
     d = tmpdir()
@@ -84,7 +50,8 @@ def test_records_packaged_as_the_plugin_does():
             {"t": 1704164648}])
     p = run(["-c", nr_conf(d, api), "--oneshot"], timeout=60)
     assert p.returncode == 0, p.stderr[-2000:]
-    (path, headers, _, body, _), = api.posts
+    (path, headers, _, _), = api.posts
+    body = api.body(0)
     assert path == "/log/v1", path
     assert headers["X-Insert-Key"] == "abc123" and "X-License-Key" not in headers, headers
     assert headers["Content-Encoding"] == "gzip" and headers["X-Event-Source"] == "logs", headers
@@ -125,8 +92,8 @@ def test_big_payload_split_failed_payload_retried_alone_and_4xx_to_backup():
                                 for _ in range(6000))} for i in range(n)])
     p = run(["-c", nr_conf(d, api, buffer="chunk_limit_size 64m"), "--oneshot"], timeout=120)
     assert p.returncode == 0, p.stderr[-2000:]
-    assert all(size <= 1000000 for _, _, size, _, _ in api.posts), [x[2] for x in api.posts]
-    counts = [(len(b[0]["logs"]), code) for _, _, _, b, code in api.posts]
+    assert all(len(raw) <= 1000000 for _, _, raw, _ in api.posts), [len(x[2]) for x in api.posts]
+    counts = [(len(api.body(i)[0]["logs"]), p[3]) for i, p in enumerate(api.posts)]
     # the second payload failed and was sent again alone: the first was not repeated
     assert len(counts) == 3 and counts[0] == (200, 202) and counts[1][1] == 503 and counts[2] == (counts[1][0], 202), counts
     ns = sorted(l["attributes"]["n"] for l in api.logs())
@@ -147,17 +114,7 @@ def test_plugin_buffer_defaults_flush_within_seconds():
     # (the generic ones, a day and 10 minutes, would hold the records far longer)
     api = LogAPI()
     d = tmpdir()
-    c = conf(f"""
-<source>
-  @type tail
-  path {d}/in.log
-  pos_file {d}/pos
-  read_from_head true
-  tag app.web
-  <parse>
-    @type json
-  </parse>
-</source>
+    c = conf(json_log_source(d, time_key="none", time_type="string") + f"""
 <match app.**>
   @type newrelic
   api_key k

@@ -2,56 +2,27 @@
 Webhook (JSON with &, < and > escaped), the Web API's chat.postMessage (a form with the token)
 and Slackbot (the text, the channel in the URL); messages, channels, titles and colors as the
 plugin builds them, the mixin's time and tag, and a refused payload retried alone or kept."""
-import glob, http.server, json, os, threading, urllib.parse
+import glob, json, os, re, urllib.parse
 
-import lstest
-from lstest import Agent, conf, run, tmpdir, wait_until, write
+from intake import Intake, append_json as log, json_log_source
+from lstest import Agent, conf, run, tmpdir, wait_until
 
 
-class Slack:
+class Slack(Intake):
+    """Slack: "ok" from a webhook or Slackbot, {"ok":true} from chat.postMessage"""
+
     def __init__(self, answers=()):
-        self.posts, self.answers, self.lock = [], list(answers), threading.Lock()
-        outer = self
+        super().__init__([(c, b if b is not None else "ok") for c, b in answers],
+                         lambda path: (200, '{"ok":true}' if "chat.postMessage" in path
+                                       else "ok"))
 
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with outer.lock:
-                    code, body = outer.answers.pop(0) if outer.answers else (200, None)
-                    if body is None:
-                        body = '{"ok":true}' if "chat.postMessage" in self.path else "ok"
-                    outer.posts.append((self.path, dict(self.headers), raw.decode(), code))
-                msg = body.encode()
-                self.send_response(code)
-                self.send_header("Content-Length", str(len(msg)))
-                self.end_headers()
-                self.wfile.write(msg)
-
-            def log_message(self, *a):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        lstest.on_cleanup(self.httpd.shutdown)
+    @property
+    def sent(self):
+        return [(p, h, raw.decode(), code) for p, h, raw, code in self.posts]
 
 
 def slack_conf(d, params, buffer="", tag="app.web"):
-    return conf(f"""
-<source>
-  @type tail
-  path {d}/in.log
-  pos_file {d}/pos
-  read_from_head true
-  tag {tag}
-  <parse>
-    @type json
-    time_key t
-    time_type float
-  </parse>
-</source>
+    return conf(json_log_source(d, tag) + f"""
 <match app.**>
   @type slack
 {params}
@@ -64,10 +35,6 @@ def slack_conf(d, params, buffer="", tag="app.web"):
   </buffer>
 </match>
 """, d)
-
-
-def log(d, recs):
-    write(os.path.join(d, "in.log"), "".join(json.dumps(r) + "\n" for r in recs), "a")
 
 
 ENV = dict(os.environ, TZ="UTC")
@@ -87,7 +54,7 @@ def test_webhook_plain_messages_with_time_and_tag_and_escaping():
   message_keys level,time,message""")
     p = run(["-c", c, "--oneshot"], env=ENV)
     assert p.returncode == 0, p.stderr[-2000:]
-    (path, headers, body, _), = s.posts
+    (path, headers, body, _), = s.sent
     assert path == "/services/T/B/x", path
     assert "&lt;full&gt; &amp; more" in body and "<" not in body, body
     payload = json.loads(body.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
@@ -115,7 +82,7 @@ def test_channel_keys_title_per_tag_and_color():
   mrkdwn false""")
     p = run(["-c", c, "--oneshot"], env=ENV)
     assert p.returncode == 0, p.stderr[-2000:]
-    payloads = [json.loads(b) for _, _, b, _ in s.posts]
+    payloads = [json.loads(b) for _, _, b, _ in s.sent]
     assert payloads == [
         {"attachments": [{"fallback": "h1 alert", "fields": [{"title": "h1 alert",
                                                             "value": "a\nc\n"}],
@@ -136,7 +103,7 @@ def test_web_api_form_and_slackbot_text():
   color good""")
     p = run(["-c", c, "--oneshot"], env=ENV)
     assert p.returncode == 0, p.stderr[-2000:]
-    (path, headers, body, _), = s.posts
+    (path, headers, body, _), = s.sent
     form = dict(urllib.parse.parse_qsl(body))
     assert path == "/api/chat.postMessage" and form["token"] == "xoxb-1", (path, form)
     assert form["channel"] == "@someone" and form["mrkdwn"] == "true", form
@@ -150,7 +117,7 @@ def test_web_api_form_and_slackbot_text():
   channel general""")
     p = run(["-c", c, "--oneshot"], env=ENV)
     assert p.returncode == 0, p.stderr[-2000:]
-    (path, _, body, _), = s2.posts
+    (path, _, body, _), = s2.sent
     assert path == "/services/hooks/slackbot?token=abc&channel=%23general", path
     assert body == "to the bot\n", body
 
@@ -166,7 +133,7 @@ def test_refused_payload_retried_alone_and_4xx_kept():
   channel_keys room""")
     p = run(["-c", c, "--oneshot"], env=ENV)
     assert p.returncode == 0, p.stderr[-2000:]
-    sent = [(json.loads(b)["channel"], code) for _, _, b, code in s.posts]
+    sent = [(json.loads(b)["channel"], code) for _, _, b, code in s.sent]
     assert sent == [("#a", 200), ("#b", 503), ("#b", 200)], sent
     s2 = Slack(answers=[(404, "no_service")])
     d2 = tmpdir()
@@ -177,7 +144,7 @@ def test_refused_payload_retried_alone_and_4xx_kept():
         wait_until(lambda: glob.glob(f"{d2}/buf/backup/**/*", recursive=True), what="backup")
     finally:
         a.stop()
-    assert len(s2.posts) == 1
+    assert len(s2.sent) == 1
 
 
 def test_configuration_errors():
@@ -191,15 +158,5 @@ def test_configuration_errors():
     ]:
         path = conf("<match a>\n  @type slack\n%s\n</match>\n" % params, d)
         p = run(["-c", path, "--dry-run"])
-        assert p.returncode == 1 and re_search(re_escape(path) + r":\d+", p.stderr), (params, p.stderr)
-        assert re_search(pattern, p.stderr), (params, p.stderr)
-
-
-def re_search(p, s):
-    import re
-    return re.search(p, s)
-
-
-def re_escape(s):
-    import re
-    return re.escape(s)
+        assert p.returncode == 1 and re.search(re.escape(path) + r":\d+", p.stderr), (params, p.stderr)
+        assert re.search(pattern, p.stderr), (params, p.stderr)
