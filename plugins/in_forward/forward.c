@@ -2112,6 +2112,23 @@ static const struct ls_param sfwd_params[] = {
     LS_PARAM_END
 };
 
+/* the flat parameters that are not in_forward's, bound (and checked) by the binder */
+struct sf_flags {
+    bool secure;
+    bool authentication;
+    char *hostname;
+};
+
+static const struct ls_param sf_flag_params[] = {
+    { "secure", LS_P_BOOL, NULL, LS_PF_REQUIRED, offsetof(struct sf_flags, secure), NULL, NULL,
+      NULL, 0, 0 },
+    { "authentication", LS_P_BOOL, "false", 0, offsetof(struct sf_flags, authentication), NULL,
+      NULL, NULL, 0, 0 },
+    { "hostname", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct sf_flags, hostname), NULL,
+      NULL, NULL, 0, 0 },
+    LS_PARAM_END
+};
+
 static char *replace_all(const char *s, const char *from, const char *to)
 {
     struct ls_buf b;
@@ -2134,36 +2151,27 @@ static int sfwd_init(struct ls_instance *ins, struct ls_conf_section *sec, char 
 {
     struct fwd_ctx *ctx = ins->ctx;
     struct fwd_tls_conf tc;
+    struct sf_flags fl;
     const char *v;
-    bool secure, b;
+    bool secure;
     char host[256] = "localhost";
 
-    if ((v = ls_conf_get(sec, "secure")) == NULL || ls_parse_bool(v, &secure) != LS_OK) {
-        if (v) {
-            ls_conf_param_error(sec, "secure", err, errlen, "invalid value '%s' for 'secure' "
-                                "(expected true or false)", v);
-        } else {
-            snprintf(err, errlen, "%s:%d: 'secure' parameter is required", sec->file,
-                     sec->line);
-        }
+    memset(&fl, 0, sizeof(fl));
+    if (ls_param_bind(sf_flag_params, sec, &fl, err, errlen) != LS_OK) {
+        ls_param_release(sf_flag_params, &fl);
         return LS_ERROR;
     }
+    secure = fl.secure;
     if (ls_param_bind(security_params, sec, ctx, err, errlen) != LS_OK) {
+        ls_param_release(sf_flag_params, &fl);
         return LS_ERROR;
     }
-    if ((v = ls_conf_get(sec, "authentication")) != NULL) {
-        if (ls_parse_bool(v, &b) != LS_OK) {
-            ls_conf_param_error(sec, "authentication", err, errlen, "invalid value '%s' for "
-                                "'authentication' (expected true or false)", v);
-            return LS_ERROR;
-        }
-        ctx->user_auth = b;
-    }
-    if ((v = ls_conf_get(sec, "hostname")) != NULL) {
-        snprintf(host, sizeof(host), "%s", v);
-    } else {
+    ctx->user_auth = fl.authentication;
+    snprintf(host, sizeof(host), "%s", fl.hostname ? fl.hostname : "");
+    if (fl.hostname == NULL) {
         (void)gethostname(host, sizeof(host) - 1);
     }
+    ls_param_release(sf_flag_params, &fl);
     for (int k = 0; k < 2; k++) {
         char *r = replace_all(ctx->self_hostname, k ? "${hostname}" : "__HOSTNAME__", host);
         ls_free(ctx->self_hostname);

@@ -1050,38 +1050,47 @@ static const struct ls_param sfw_params[] = {
     LS_PARAM_END
 };
 
+/* the flat parameters that are not out_forward's, bound (and checked) by the binder */
+struct sf_flags {
+    bool secure;
+    bool enable_strict_verification;
+    char *hostname;
+};
+
+static const struct ls_param sf_flag_params[] = {
+    { "secure", LS_P_BOOL, NULL, LS_PF_REQUIRED, offsetof(struct sf_flags, secure), NULL, NULL,
+      NULL, 0, 0 },
+    { "enable_strict_verification", LS_P_BOOL, "false", 0,
+      offsetof(struct sf_flags, enable_strict_verification), NULL, NULL, NULL, 0, 0 },
+    { "hostname", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct sf_flags, hostname), NULL,
+      NULL, NULL, 0, 0 },
+    LS_PARAM_END
+};
+
 static int sfw_init(struct ls_instance *ins, struct ls_conf_section *sec, char *err,
                     size_t errlen)
 {
     struct fw *fw = ins->ctx;
     struct ls_conf_section *s, *ssec;
     struct ls_conf_param *cp;
+    struct sf_flags fl;
     const char *v;
-    bool secure, strict = false;
+    bool secure, strict;
     char host[256] = "localhost";
     struct ls_buf name;
 
-    if ((v = ls_conf_get(sec, "secure")) == NULL || ls_parse_bool(v, &secure) != LS_OK) {
-        if (v) {
-            ls_conf_param_error(sec, "secure", err, errlen, "invalid value '%s' for 'secure' "
-                                "(expected true or false)", v);
-        } else {
-            snprintf(err, errlen, "%s:%d: 'secure' parameter is required", sec->file,
-                     sec->line);
-        }
+    memset(&fl, 0, sizeof(fl));
+    if (ls_param_bind(sf_flag_params, sec, &fl, err, errlen) != LS_OK) {
+        ls_param_release(sf_flag_params, &fl);
         return LS_ERROR;
     }
-    if ((v = ls_conf_get(sec, "enable_strict_verification")) != NULL &&
-        ls_parse_bool(v, &strict) != LS_OK) {
-        ls_conf_param_error(sec, "enable_strict_verification", err, errlen, "invalid value '%s' "
-                            "for 'enable_strict_verification' (expected true or false)", v);
-        return LS_ERROR;
-    }
-    if ((v = ls_conf_get(sec, "hostname")) != NULL) {
-        snprintf(host, sizeof(host), "%s", v);
-    } else {
+    secure = fl.secure;
+    strict = fl.enable_strict_verification;
+    snprintf(host, sizeof(host), "%s", fl.hostname ? fl.hostname : "");
+    if (fl.hostname == NULL) {
         (void)gethostname(host, sizeof(host) - 1);
     }
+    ls_param_release(sf_flag_params, &fl);
     /* the plugin's flat handshake settings as the <security> out_forward reads */
     if (ls_conf_child(sec, "security") == NULL) {
         ssec = ls_conf_add_child(sec, "security", "");
