@@ -118,6 +118,7 @@ struct cz_sink {
     int early_fd;           /* gzip: a side file of early pieces (ls_gz_early), -1: none */
     uint64_t early_off;     /* its next record */
     bool early_done;        /* nothing more to take from it */
+    bool early_trusted;     /* its pieces were read from this input: no need to read it again */
 };
 
 static int sink_put(struct cz_sink *s, const void *p, size_t n, char *err, size_t errlen)
@@ -721,8 +722,13 @@ void ls_gz_early_end(struct ls_gz_early *e)
     pthread_mutex_unlock(&gze_mu);
 }
 
-/* Is the next record of the early file piece sl (just read, sl->n bytes at level)? Then its
- * output, CRC and last block are sl's and true. The stream's own thread. */
+/*
+ * Is the next record of the early file piece sl (sl->n bytes at level)? Then its output, CRC
+ * and last block are sl's and true. Its output is checked against the CRC-32 the record
+ * carries, and, unless the side file is trusted (ls_compress_stream_expect), the input just
+ * read into sl->in against the input's; a trusted piece need not have been read at all.
+ * The stream's own thread.
+ */
 static bool gze_take(struct cz_sink *s, struct gz_slot *sl, int level, size_t cap)
 {
     unsigned char h[GZE_HDR];
@@ -748,7 +754,7 @@ static bool gze_take(struct cz_sink *s, struct gz_slot *sl, int level, size_t ca
         if (get_le32(h + 4) != (uint32_t)level || get_le32(h + 16) != sl->n) {
             return false;
         }
-        crc = libdeflate_crc32(0, sl->in, sl->n);
+        crc = s->early_trusted ? get_le32(h + 20) : libdeflate_crc32(0, sl->in, sl->n);
         last_hdr = get_le64(h + 32);
         end = get_le64(h + 40);
         if (crc != get_le32(h + 20) || olen == 0 || end > (uint64_t)olen * 8 || last_hdr >= end
@@ -765,6 +771,33 @@ static bool gze_take(struct cz_sink *s, struct gz_slot *sl, int level, size_t ca
         return true;
     }
     return false;
+}
+
+/*
+ * A full piece taken from a trusted early side file without reading the input: the reader
+ * skips it (read_cb with a NULL buffer). Only where the input is known to hold the whole
+ * piece (s->expect), so the skip cannot come short and leave the reader in between.
+ */
+static int early_skip(struct cz_sink *s, struct gz_slot *sl, int level, size_t cap,
+                      ls_read_cb read_cb, void *arg)
+{
+    size_t got = 0;
+
+    if (!s->early_trusted || (sl->seq + 1) * CZ_PIECE > s->expect) {
+        return 0;
+    }
+    sl->n = CZ_PIECE;
+    if (!gze_take(s, sl, level, cap)) {
+        return 0;
+    }
+    while (got < CZ_PIECE) {
+        long k = read_cb(arg, NULL, CZ_PIECE - got);
+        if (k <= 0) {
+            return -1;      /* shorter than its size said: a read error */
+        }
+        got += (size_t)k;
+    }
+    return 1;
 }
 
 /*
@@ -817,6 +850,20 @@ static int gz_run(int level, ls_read_cb read_cb, void *arg, struct cz_sink *s, u
             if (sl->in == NULL) {
                 sl->in = ls_malloc(CZ_PIECE);
                 sl->out = ls_malloc(p.cap + 5);
+            }
+            sl->seq = nread;
+            st = early_skip(s, sl, level, p.cap, read_cb, arg);
+            if (st < 0) {
+                read_failed(err, errlen);
+                goto out;
+            }
+            if (st > 0) {
+                pthread_mutex_lock(&p.mu);
+                nread++;
+                sl->state = GZ_DONE;
+                pthread_cond_broadcast(&p.cv);
+                pthread_mutex_unlock(&p.mu);
+                continue;
             }
             n = read_full(read_cb, arg, sl->in, CZ_PIECE);
             if (n < 0) {
@@ -1170,12 +1217,13 @@ out:
 int ls_compress_stream(enum ls_compress_algo algo, int level, ls_read_cb read_cb, void *arg,
                        int out_fd, struct ls_digest *dig, char *err, size_t errlen)
 {
-    return ls_compress_stream_expect(algo, level, 0, -1, read_cb, arg, out_fd, dig, err, errlen);
+    return ls_compress_stream_expect(algo, level, 0, -1, false, read_cb, arg, out_fd, dig, err,
+                                     errlen);
 }
 
 int ls_compress_stream_expect(enum ls_compress_algo algo, int level, uint64_t expect,
-                              int early_fd, ls_read_cb read_cb, void *arg, int out_fd,
-                              struct ls_digest *dig, char *err, size_t errlen)
+                              int early_fd, bool early_trusted, ls_read_cb read_cb, void *arg,
+                              int out_fd, struct ls_digest *dig, char *err, size_t errlen)
 {
     struct cz_sink s;
 
@@ -1183,6 +1231,7 @@ int ls_compress_stream_expect(enum ls_compress_algo algo, int level, uint64_t ex
     s.fd = out_fd;
     s.expect = expect;
     s.early_fd = early_fd;
+    s.early_trusted = early_fd >= 0 && early_trusted;
     return run(algo, level, read_cb, arg, &s, dig, err, errlen);
 }
 

@@ -44,10 +44,13 @@ int ls_compress_stream(enum ls_compress_algo algo, int level, ls_read_cb read_cb
 /* The same for an input of about expect bytes (0: unknown): a gzip stream known to be
  * longer than ls_compress_threads' `after` pieces is compressed on several threads from
  * its second piece on. early_fd (-1: none) is a side file ls_gz_early wrote for this input
- * at this level: the pieces it holds that match (length, CRC-32) are taken from it. */
+ * at this level: the pieces it holds that match (length, CRC-32) are taken from it.
+ * early_trusted: its pieces were read from this very input in this process (and expect is
+ * its exact size), so a piece it holds is not read again to be checked: read_cb is then
+ * called with a NULL buffer to skip it. */
 int ls_compress_stream_expect(enum ls_compress_algo algo, int level, uint64_t expect,
-                              int early_fd, ls_read_cb read_cb, void *arg, int out_fd,
-                              struct ls_digest *dig, char *err, size_t errlen);
+                              int early_fd, bool early_trusted, ls_read_cb read_cb, void *arg,
+                              int out_fd, struct ls_digest *dig, char *err, size_t errlen);
 /*
  * Early gzip pieces of a growing input (a chunk being filled, then queued), compressed by
  * background threads until the consumer starts, into out_fd (append-only; owned from here on) for a later

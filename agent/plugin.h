@@ -470,7 +470,9 @@ int ls_output_concurrency(const struct ls_instance *out);
  * their full pieces while they are staged (ls_gz_early, compress.h).
  */
 void ls_output_early_gzip(struct ls_instance *out, int level);
-/* The early pieces' side file of c, opened for reading, or -1 (none: pass -1 on). */
-int ls_chunk_early_open(const struct ls_chunk *c);
+/* The early pieces' side file of c, opened for reading, or -1 (none: pass -1 on);
+ * *trusted: its pieces were read from c's file by this process (pass it on, with c's
+ * size as expect, and the chunk reader skips them instead of reading them again). */
+int ls_chunk_early_open(const struct ls_chunk *c, bool *trusted);
 
 #endif

@@ -703,6 +703,7 @@ static int s3u_compress_into(struct s3_job *j, int fd, struct ls_digest *dig, ch
     struct ls_chunk_reader *r;
     char cerr[200] = "";
     int rc, efd;
+    bool trusted = false;
 
     if (s->store == S3_STORE_PARQUET) {
         /* one whole file, made by the formatter; then its digests */
@@ -724,9 +725,9 @@ static int s3u_compress_into(struct s3_job *j, int fd, struct ls_digest *dig, ch
         snprintf(err, errlen, "cannot read chunk %s", ls_chunk_info(j->c)->id);
         return LS_ERROR;
     }
-    efd = s->algo == LS_COMPRESS_GZIP ? ls_chunk_early_open(j->c) : -1;
-    rc = ls_compress_stream_expect(s->algo, s->level, ls_chunk_info(j->c)->bytes, efd, s3u_read,
-                                   r, fd, dig, cerr, sizeof(cerr));
+    efd = s->algo == LS_COMPRESS_GZIP ? ls_chunk_early_open(j->c, &trusted) : -1;
+    rc = ls_compress_stream_expect(s->algo, s->level, ls_chunk_info(j->c)->bytes, efd, trusted,
+                                   s3u_read, r, fd, dig, cerr, sizeof(cerr));
     if (efd >= 0) {
         close(efd);
     }

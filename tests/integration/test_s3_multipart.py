@@ -36,7 +36,7 @@ def make_log(d, size):
     return path, i
 
 
-def mp_conf(srv, d, endpoint, log, store="text", extra="", buffer_extra=""):
+def mp_conf(srv, d, endpoint, log, store="text", extra="", buffer_extra="", prefix="mp/"):
     return conf(f"""
 <source>
   @type tail
@@ -55,7 +55,7 @@ def mp_conf(srv, d, endpoint, log, store="text", extra="", buffer_extra=""):
   s3_bucket {srv.bucket}
   s3_endpoint {endpoint}
   force_path_style true
-  path mp/
+  path {prefix}
   store_as {store}
   multipart_threshold 6m
   multipart_chunk_size 5m
@@ -182,6 +182,48 @@ def test_kill9_between_parts_resumes_the_upload():
 def test_kill9_between_parts_resumes_a_zstd_or_xz_upload_compressed_again():
     for store in ("zstd", "lzma2"):
         kill9_between_parts_then_resume(store)
+
+
+def early_pieces(buf):
+    """Whole records in the buffer's early-gzip side files (logship.*.gzp: 48-byte headers,
+    the compressed length at offset 24)."""
+    n = 0
+    for f in os.listdir(buf):
+        if f.endswith(".gzp"):
+            data = open(os.path.join(buf, f), "rb").read()
+            off = 0
+            while off + 48 <= len(data):
+                olen = int.from_bytes(data[off + 24:off + 28], "little")
+                if off + 48 + olen > len(data):
+                    break
+                n, off = n + 1, off + 48 + olen
+    return n
+
+
+def test_early_gzip_pieces_taken_in_process_and_checked_after_a_restart():
+    """Pieces compressed while a chunk is staged are taken as they are by the process that
+    compressed them (the chunk is not read again under them) and checked against the chunk
+    by a process that recovered it after kill -9: both objects hold every line once."""
+    srv = S3Server.start()
+    for restart in (False, True):
+        d = tmpdir()
+        log, n = make_log(d, 12 * MiB)
+        c = mp_conf(srv, d, srv.endpoint, log, store="gzip", prefix="early%d/" % restart,
+                    buffer_extra="    flush_at_shutdown true")
+        a = Agent(c, env=lstest.sanitizer_env(base.s3env(srv))).start()
+        buf = os.path.join(d, "buf")
+        wait_until(lambda: os.path.isdir(buf) and early_pieces(buf) >= 10, 120,
+                   what="early pieces")
+        if restart:
+            a.kill9()
+            p = base.oneshot(c, base.s3env(srv), timeout=180)
+            assert p.returncode == 0, p.stderr[-3000:]
+        else:
+            a.stop()
+        objs = srv.list_objects("early%d/" % restart)
+        assert len(objs) == 1, objs
+        assert seqs_of(base.zcat(srv.get_object(objs[0]["Key"]))) == list(range(n)), restart
+        assert not no_uploads_left(srv)
 
 
 def test_chunk_given_up_to_the_secondary_aborts_its_multipart_upload():
