@@ -574,6 +574,58 @@ uint64_t ls_source_durable_pos(struct ls_engine *eng, uint64_t src)
     return any ? best : 0;
 }
 
+struct ls_hold {
+    const void *owner;
+    uint64_t src, pos;
+};
+
+/* A plain array: one entry per unfinished group (per concat stream), looked up once per input
+ * commit. */
+void ls_source_hold(struct ls_engine *eng, const void *owner, uint64_t src, uint64_t pos)
+{
+    size_t i;
+
+    if (src == 0) {
+        return;
+    }
+    for (i = 0; i < eng->nholds; i++) {
+        if (eng->holds[i].owner == owner) {
+            break;
+        }
+    }
+    if (i == eng->nholds) {
+        if (eng->nholds == eng->capholds) {
+            eng->capholds = eng->capholds ? 2 * eng->capholds : 16;
+            eng->holds = ls_realloc(eng->holds, eng->capholds * sizeof(*eng->holds));
+        }
+        eng->nholds++;
+    }
+    eng->holds[i] = (struct ls_hold){ owner, src, pos };
+}
+
+void ls_source_release(struct ls_engine *eng, const void *owner)
+{
+    for (size_t i = 0; i < eng->nholds; i++) {
+        if (eng->holds[i].owner == owner) {
+            eng->holds[i] = eng->holds[--eng->nholds];
+            return;
+        }
+    }
+}
+
+bool ls_source_held(const struct ls_engine *eng, uint64_t src, uint64_t *pos)
+{
+    bool any = false;
+
+    for (size_t i = 0; i < eng->nholds; i++) {
+        if (eng->holds[i].src == src && (!any || eng->holds[i].pos < *pos)) {
+            *pos = eng->holds[i].pos;
+            any = true;
+        }
+    }
+    return any;
+}
+
 bool ls_oneshot(const struct ls_engine *eng)
 {
     return eng && eng->oneshot;
@@ -965,6 +1017,7 @@ void ls_engine_destroy(struct ls_engine *eng)
     }
     ls_free(eng->inputs);
     ls_free(eng->filters);
+    ls_free(eng->holds);
     ls_free(eng->outputs);
     ls_free(eng->labels);
     ls_param_release(system_params, &eng->sys);
@@ -1056,19 +1109,22 @@ static void stop_inputs(struct ls_engine *eng)
 {
     size_t i;
 
-    for (i = 0; i < eng->ninputs; i++) {
-        struct ls_instance *in = eng->inputs[i];
-        if (in->plugin->stop) {
-            in->plugin->stop(in);
-        }
-    }
-    /* then filters that hold records (concat) let them go, once: the outputs still take them */
+    /* filters that hold records (concat) let them go first, once, while the outputs still
+     * take them: their holds on the inputs' positions end, and the inputs, stopping next,
+     * persist what they have read (records that inputs flush as they stop pass such filters
+     * as they are) */
     if (!eng->filters_stopped) {
         eng->filters_stopped = true;
         for (i = 0; i < eng->nfilters; i++) {
             if (eng->filters[i]->plugin->stop) {
                 eng->filters[i]->plugin->stop(eng->filters[i]);
             }
+        }
+    }
+    for (i = 0; i < eng->ninputs; i++) {
+        struct ls_instance *in = eng->inputs[i];
+        if (in->plugin->stop) {
+            in->plugin->stop(in);
         }
     }
     if (eng->ninputs) {

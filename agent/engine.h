@@ -50,6 +50,8 @@ struct ls_input_core {
 
 struct ls_work;
 
+struct ls_hold;
+
 struct ls_engine {
     struct ev_loop *loop;
     struct ls_conf *conf;
@@ -114,6 +116,8 @@ struct ls_engine {
     bool filters_stopped;               /* stop_inputs has stopped the filters */
     int route_depth;                    /* nesting of route_record (re-emitting outputs) */
     uint64_t emit_seq;                  /* counts ls_emit calls: copies of one record share it */
+    struct ls_hold *holds;              /* ls_source_hold: positions filters still hold */
+    size_t nholds, capholds;
     bool loop_error;                    /* handling a rewrite loop: do not recurse again */
     uint64_t error_events;              /* records emit_error has handled (routed or dumped) */
     struct ls_record reemit[LS_ROUTE_DEPTH_MAX + 1];   /* ls_output_reemit_copy, per level */

@@ -253,6 +253,17 @@ uint64_t ls_source_key(const void *p, size_t len);
  * and pos_file write).
  */
 uint64_t ls_source_durable_pos(struct ls_engine *eng, uint64_t src);
+/*
+ * Filters that hold records of a source in memory (concat's unfinished groups) tell inputs
+ * not to persist their position past them, so that after kill -9 the input reads the held
+ * records again instead of losing them. ls_source_hold: owner (one hold each) holds src's
+ * records after position pos (0: after whatever the input had persisted when the first
+ * held record was read); ls_source_release drops owner's hold. ls_source_held: the lowest
+ * position held for src, false if none. Loop thread.
+ */
+void ls_source_hold(struct ls_engine *eng, const void *owner, uint64_t src, uint64_t pos);
+void ls_source_release(struct ls_engine *eng, const void *owner);
+bool ls_source_held(const struct ls_engine *eng, uint64_t src, uint64_t *pos);
 
 /*
  * Filters that hold records and let them go later (concat: at the line that ends a group, on

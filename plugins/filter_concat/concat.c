@@ -20,8 +20,14 @@
  *
  * Back-pressure: a group's record is handed on before the filter's state moves, so when the
  * output's buffer is full (overflow_action block) the record that would end the group is
- * refused whole (LS_AGAIN) and offered again by the input, never half-taken. Held lines live
- * in memory, as in fluentd: at kill -9 they are lost unless the input reads them again.
+ * refused whole (LS_AGAIN) and offered again by the input, never half-taken.
+ *
+ * Held lines live in memory, as in fluentd, where kill -9 loses them: in_tail's pos_file has
+ * moved past them. Here each unfinished group holds its source (ls_source_hold) at the
+ * record before its first line, so in_tail persists no further and reads the lines again
+ * after a crash; records of that source that pass on meanwhile are untracked, so no
+ * buffer's high-water mark claims the held lines either. The price is a possible second
+ * delivery of what passed on after the held position, where fluentd loses the group.
  */
 #include "plugin.h"
 #include "parser.h"
@@ -56,6 +62,9 @@ struct stream {
     int64_t size;             /* buffer_size: bytes counted toward buffer_limit_size */
     size_t held;              /* bytes of key values held (CONCAT_GROUP_MAX) */
     double last;              /* monotonic time of its last record */
+    struct ls_engine *eng;    /* for ls_source_hold: its group's lines are read again after
+                               * kill -9, not lost */
+    uint64_t last_src, last_pos;    /* its last record's source position */
 };
 
 struct concat {
@@ -188,8 +197,8 @@ static int matches(struct ls_regex *re, const struct ls_field *f)
 
 /* ---- streams ---- */
 
-static struct stream *stream_get(struct concat *c, const char *tag, size_t tag_len,
-                                 const char *ident, size_t ident_len)
+static struct stream *stream_get(struct concat *c, struct ls_engine *eng, const char *tag,
+                                 size_t tag_len, const char *ident, size_t ident_len)
 {
     struct stream *st;
 
@@ -209,6 +218,7 @@ static struct stream *stream_get(struct concat *c, const char *tag, size_t tag_l
     memcpy(st->id + tag_len + 1, ident, ident_len);
     st->id[st->id_len] = '\0';
     st->tag_len = tag_len;
+    st->eng = eng;
     ls_arena_init(&st->arena, 4096);
     c->streams = ls_realloc(c->streams, (c->nstreams + 1) * sizeof(*c->streams));
     c->streams[c->nstreams++] = st;
@@ -217,6 +227,7 @@ static struct stream *stream_get(struct concat *c, const char *tag, size_t tag_l
 
 static void stream_clear(struct stream *st)
 {
+    ls_source_release(st->eng, st);
     st->n = 0;
     st->size = 0;
     st->held = 0;
@@ -225,6 +236,7 @@ static void stream_clear(struct stream *st)
 
 static void stream_free(struct stream *st)
 {
+    ls_source_release(st->eng, st);
     ls_arena_release(&st->arena);
     ls_free(st->items);
     ls_free(st->id);
@@ -243,6 +255,11 @@ static void stream_push(struct stream *st, const struct ls_record *rec)
 {
     struct item *it;
 
+    if (st->n == 0) {
+        /* a group starts: its source may not be persisted past the record before it (this
+         * stream's last one, if from the same source; else what the input had persisted) */
+        ls_source_hold(st->eng, st, rec->src, st->last_src == rec->src ? st->last_pos : 0);
+    }
     if (st->n == st->cap) {
         st->cap = st->cap ? 2 * st->cap : 4;
         st->items = ls_realloc(st->items, st->cap * sizeof(*st->items));
@@ -637,15 +654,15 @@ static bool internal_tag(const struct ls_record *rec)
     return false;
 }
 
-static int concat_filter(struct ls_instance *ins, struct ls_record *rec)
+static int concat_one(struct ls_instance *ins, struct ls_record *rec, struct stream **stp)
 {
     struct concat *c = ins->ctx;
     const struct ls_field *kf = rget(rec, c->key), *pf = NULL, *f;
     struct stream *st;
     size_t ilen;
 
-    if (internal_tag(rec) || kf == NULL) {
-        return LS_OK;
+    if (internal_tag(rec) || kf == NULL || c->stopped) {
+        return LS_OK;       /* after stop nothing is held: it would never be let go */
     }
     if (c->mode == M_PARTIAL && (pf = rget(rec, c->partial_key)) == NULL) {
         return LS_OK;
@@ -665,7 +682,8 @@ static int concat_filter(struct ls_instance *ins, struct ls_record *rec)
         put_to_s(&c->text, &f->v);
     }
     ilen = c->text.len;
-    st = stream_get(c, rec->tag, rec->tag_len, ilen ? c->text.p : "", ilen);
+    st = stream_get(c, ins->engine, rec->tag, rec->tag_len, ilen ? c->text.p : "", ilen);
+    *stp = st;
     st->last = ls_mono_now();
     if (st->n && st->held > CONCAT_GROUP_MAX) {
         struct ls_time first;
@@ -700,6 +718,24 @@ static int concat_filter(struct ls_instance *ins, struct ls_record *rec)
     default:
         return do_regexp(ins, st, rec, kf);
     }
+}
+
+static int concat_filter(struct ls_instance *ins, struct ls_record *rec)
+{
+    uint64_t src = rec->src, pos = rec->pos, h;
+    struct stream *st = NULL;
+    int rc = concat_one(ins, rec, &st);
+
+    if (rc != LS_AGAIN && st) {
+        st->last_src = src;
+        st->last_pos = pos;
+    }
+    if (rc == LS_OK && rec->src && ls_source_held(ins->engine, rec->src, &h)) {
+        /* passing on while earlier lines of its source are held: untracked, or the output's
+         * high-water mark would pass them, and a restart resumes from that mark */
+        rec->src = 0;
+    }
+    return rc;
 }
 
 /* ---- timer, start, stop ---- */

@@ -727,10 +727,23 @@ static void tail_rewind(struct tail_file *f, uint64_t pos)
 }
 
 /* Make what was emitted durable, then persist. LS_OK, or LS_ERROR (rewound to the last commit). */
+/* Where f's position may be persisted: what it has read, unless a filter holds lines of it
+ * (concat's unfinished group), then no further than before the first of them, so that kill -9
+ * reads them again. */
+static uint64_t tail_commit_target(const struct tail_file *f)
+{
+    uint64_t h = 0;
+
+    if (f->key && ls_source_held(f->ctx->ins->engine, f->key, &h) && h < f->safe) {
+        return h > f->committed ? h : f->committed;
+    }
+    return f->safe;
+}
+
 static int tail_commit(struct tail_file *f, bool after_again)
 {
     struct tail_ctx *ctx = f->ctx;
-    uint64_t target = f->safe;
+    uint64_t target;
 
     f->batch_lines = 0;
     if (ls_input_commit(ctx->ins) != LS_OK) {
@@ -740,6 +753,7 @@ static int tail_commit(struct tail_file *f, bool after_again)
         f->blocked = true;
         return LS_ERROR;
     }
+    target = tail_commit_target(f);
     if (after_again && f->key) {
         /* a buffer that refused a record may have dropped its pending frame: never persist past
          * what the buffers hold (re-reading costs nothing, outputs drop what they have) */
@@ -2502,7 +2516,7 @@ static void tail_check_done(struct tail_ctx *ctx)
         if (f->fd < 0) {
             continue;
         }
-        if (!f->eof || f->blocked || f->ml_pending || f->committed != f->safe) {
+        if (!f->eof || f->blocked || f->ml_pending || f->committed != tail_commit_target(f)) {
             return;
         }
     }
@@ -2698,6 +2712,9 @@ static void tail_stop(struct ls_instance *ins)
     /* fluentd flushes pending multiline records at shutdown */
     for (f = ctx->files; f; f = f->next) {
         if (f->ml_pending && !ctx->paused && tail_ml_flush(f) == LS_OK) {
+            (void)tail_commit(f, false);
+        } else if (f->safe != f->committed) {
+            /* held back by a filter that has let its lines go by now (filters stop first) */
             (void)tail_commit(f, false);
         }
     }

@@ -450,3 +450,66 @@ def test_a_group_that_never_ends_is_handed_on_past_16_mib():
     assert len(got[0]) > 16 << 20 and got[0].startswith("START00000"), len(got[0])
     # every line once, in order: the group, then what came after it
     assert "".join(got) == "START" + "".join(r["m"] for r in recs[1:]), [len(g) for g in got]
+
+def test_kill9_reads_a_held_group_again_instead_of_losing_it():
+    # fluentd's in_tail persists its position past the lines concat holds, so kill -9 loses
+    # the unfinished group; here the group holds the pos_file back and is read again
+    import glob
+    from lstest import wait_until
+    d = tmpdir()
+    log = os.path.join(d, "in.log")
+    with open(log, "w") as f:
+        f.write("S1\nc1a\nc1b\nS2\nc2a\n")
+    cfg = conf(f"""
+<source>
+  @type tail
+  path {log}
+  pos_file {d}/pos
+  read_from_head true
+  tag app.x
+  <parse>
+    @type none
+  </parse>
+</source>
+<filter app.**>
+  @type concat
+  key message
+  multiline_start_regexp /^S/
+  flush_interval 0
+</filter>
+<match app.**>
+  @type file
+  path {d}/out/x
+  <format>
+    @type json
+  </format>
+  <buffer>
+    @type file
+    path {d}/buf
+    flush_at_shutdown true
+  </buffer>
+</match>
+""", d)
+    a = Agent(cfg).start()
+    size = os.path.getsize(log)
+    held_at = len("S1\nc1a\nc1b\n")
+
+    def pos_now():
+        try:
+            return int(open(os.path.join(d, "pos")).read().split("\t")[1], 16)
+        except (OSError, IndexError, ValueError):
+            return -1
+    wait_until(lambda: pos_now() >= 0 and glob.glob(os.path.join(d, "buf", "*.chunk")), 20,
+               what="the first group in the buffer and a pos_file")
+    time.sleep(0.5)
+    assert pos_now() == held_at, (pos_now(), held_at, size)
+    a.kill9()
+    with open(log, "a") as f:
+        f.write("S3\n")
+    b = Agent(cfg).start()
+    wait_until(lambda: pos_now() == held_at + len("S2\nc2a\n"), 20, what="group 2 read again")
+    b.stop()
+    msgs = []
+    for p in sorted(glob.glob(os.path.join(d, "out", "*"))):
+        msgs += [json.loads(l)["message"] for l in open(p) if l.strip()]
+    assert msgs == ["S1\nc1a\nc1b", "S2\nc2a", "S3"], msgs

@@ -9,7 +9,7 @@ ranges of one zstd frame / xz stream, which the real tools decompress whole,
 and a payload compressed again after a crash (its side file lost) is the same
 bytes, so the upload still resumes.
 """
-import base64, os, random, re, sys, time
+import base64, os, random, re, sys
 import lstest
 from lstest import Agent, conf, tmpdir, wait_until, write
 from faultproxy import FaultProxy
