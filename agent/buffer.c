@@ -219,7 +219,8 @@ struct ls_buffer {
     struct buffer_conf c;
     int type;
     bool key_tag, key_time;
-    char **rkeys;
+    char **rkeys;               /* record chunk keys, as written */
+    struct ls_accessor *racc;   /* per rkey: a nested key ("$.a.b"), or none (n 0): top level */
     size_t nrkeys;
     char *dir;
     int lock_fd;
@@ -415,8 +416,19 @@ static int parse_chunk_keys(struct ls_buffer *b, const char *arg, const char *fi
             b->key_time = true;
             continue;
         }
-        if (tok[0] == '$' && tok[1] == '.') {
-            tok += 2;
+        b->racc = ls_realloc(b->racc, (b->nrkeys + 1) * sizeof(*b->racc));
+        memset(&b->racc[b->nrkeys], 0, sizeof(*b->racc));
+        if (tok[0] == '$' && (tok[1] == '.' || tok[1] == '[')) {
+            /* fluentd's record_accessor syntax: a nested key, its placeholder ${$.a.b} */
+            char aerr[160];
+            if (ls_accessor_compile(&b->racc[b->nrkeys], tok, aerr, sizeof(aerr)) != LS_OK) {
+                snprintf(err, errlen, "%s:%d: invalid chunk key: %s", file, line, aerr);
+                ls_free(copy);
+                return LS_ERROR;
+            }
+            b->rkeys = ls_realloc(b->rkeys, (b->nrkeys + 1) * sizeof(char *));
+            b->rkeys[b->nrkeys++] = ls_strdup(tok);
+            continue;
         }
         for (c = tok; *c; c++) {
             if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
@@ -1384,9 +1396,19 @@ int ls_buffer_write(struct ls_buffer *b, const struct ls_record *rec)
     if (b->nrkeys) {
         keys.v = kvs;
         for (i = 0; i < b->nrkeys && i < LS_ARRAY_LEN(kvs); i++) {
-            struct ls_field *f = ls_record_get(rec, b->rkeys[i], strlen(b->rkeys[i]));
             size_t n = 0;
-            const char *t = f ? ls_value_to_text(&b->arena, &f->v, &n) : "";
+            const char *t = "";
+            if (b->racc[i].n) {
+                struct ls_value v;
+                if (ls_accessor_get(&b->racc[i], rec, &v)) {
+                    t = ls_value_to_text(&b->arena, &v, &n);
+                }
+            } else {
+                struct ls_field *f = ls_record_get(rec, b->rkeys[i], strlen(b->rkeys[i]));
+                if (f) {
+                    t = ls_value_to_text(&b->arena, &f->v, &n);
+                }
+            }
             kvs[i].key = b->rkeys[i];
             kvs[i].value = ls_arena_memdup(&b->arena, t, n);
         }
@@ -2306,9 +2328,11 @@ void ls_buffer_destroy(struct ls_buffer *b)
     ls_param_release(ls_buffer_params, &b->c);
     pthread_mutex_destroy(&b->reserve_lock);
     for (size_t i = 0; i < b->nrkeys; i++) {
+        ls_accessor_release(&b->racc[i]);
         ls_free(b->rkeys[i]);
     }
     ls_free(b->rkeys);
+    ls_free(b->racc);
     ls_free(b->dir);
     ls_free(b->zone);
     ls_free(b->hwm);
@@ -2767,8 +2791,14 @@ int ls_chunk_expand(const struct ls_chunk *c, const char *tmpl, struct ls_buf *o
                     done = true;
                 } else {
                     for (i = 0; i < c->keys.n; i++) {
-                        if (strlen(c->keys.v[i].key) == n &&
-                            memcmp(c->keys.v[i].key, name, n) == 0) {
+                        /* ${$.a} or, as logship always took it, ${a} for a chunk key $.a */
+                        const char *k = c->keys.v[i].key;
+                        size_t kl = strlen(k);
+                        bool same = kl == n && memcmp(k, name, n) == 0;
+                        if (!same && kl == n + 2 && k[0] == '$' && k[1] == '.') {
+                            same = memcmp(k + 2, name, n) == 0;
+                        }
+                        if (same) {
                             ls_buf_append(&tmp, c->keys.v[i].value, strlen(c->keys.v[i].value));
                             done = true;
                             break;
