@@ -82,6 +82,7 @@ struct k8s {
     int64_t watch_retry_interval, watch_retry_exponential_backoff_base, watch_retry_max_times;
 
     char *url;                      /* the API's URL in use, NULL: none */
+    char *master_url;               /* the URL as configured (the plugin's master_url) */
     char *token_file, *ca;          /* in use (secret_dir's when not given) */
     struct ls_regex *tag_re;
     struct ls_regex **ann_re;
@@ -443,7 +444,7 @@ static bool fetch_pod(struct ls_instance *ins, const char *ns, const char *pod,
         add_object(meta->arena, meta, "annotations", &v, k->ann_re, k->nann);
     }
     if (!k->skip_master_url) {
-        struct ls_value u = ls_vstr(k->url, strlen(k->url));
+        struct ls_value u = ls_vstr(k->master_url, strlen(k->master_url));
         ls_record_set(meta, "master_url", 10, &u);
     }
     ok = true;
@@ -847,6 +848,7 @@ static int k8s_init(struct ls_instance *ins, struct ls_conf_section *sec, char *
         }
     }
     if (k->url) {
+        k->master_url = ls_strdup(k->url);
         /* kubeclient: an endpoint without a path is the core API's, /api */
         const char *s = strstr(k->url, "://");
         const char *slash = s ? strchr(s + 3, '/') : NULL;
@@ -910,6 +912,7 @@ static void k8s_destroy(struct ls_instance *ins)
         ls_regex_free(k->tag_re);
     }
     ls_free(k->url);
+    ls_free(k->master_url);
     ls_free(k->ca);
     ls_free(k->token_file);
     for (size_t i = 0; i < 4; i++) {

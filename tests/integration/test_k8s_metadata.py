@@ -45,13 +45,24 @@ class Api:
             def do_GET(self):
                 with outer.lock:
                     outer.gets.append(self.path)
+                # resourceVersion=0 (read from the API server's cache) changes nothing here
+                path = self.path.replace("?resourceVersion=0", "")
                 if self.headers.get("Authorization") != "Bearer " + token:
                     code, body = 401, {"kind": "Status", "code": 401}
-                elif self.path == "/api":
+                elif path == "/api":
                     code, body = 200, {"kind": "APIVersions", "versions": ["v1"]}
-                elif self.path == "/api/v1/namespaces/shop/pods/web-7d4b9c-xk2lp?resourceVersion=0":
+                elif path == "/api/v1":
+                    # discovery, which kubeclient (the plugin's client) reads first
+                    code, body = 200, {"kind": "APIResourceList", "groupVersion": "v1",
+                                       "resources": [
+                                           {"name": "pods", "singularName": "", "kind": "Pod",
+                                            "namespaced": True, "verbs": ["get", "list"]},
+                                           {"name": "namespaces", "singularName": "",
+                                            "kind": "Namespace", "namespaced": False,
+                                            "verbs": ["get", "list"]}]}
+                elif path == "/api/v1/namespaces/shop/pods/web-7d4b9c-xk2lp":
                     code, body = 200, POD
-                elif self.path == "/api/v1/namespaces/shop?resourceVersion=0":
+                elif path == "/api/v1/namespaces/shop":
                     code, body = 200, NS
                 else:
                     code, body = 404, {"kind": "Status", "code": 404}
@@ -162,7 +173,7 @@ def test_pod_and_namespace_from_the_api_cached_per_container():
     api = Api()
     d = tmpdir()
     container_log(d, lines=3)
-    url = "http://127.0.0.1:%d/api" % api.port
+    url = "http://127.0.0.1:%d" % api.port      # master_url: as configured
     p = run(["-c", config(d, """  kubernetes_url http://127.0.0.1:%d
   bearer_token_file %s
   annotation_match ["^prometheus\\\\.io/", "^team$"]
