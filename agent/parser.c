@@ -954,8 +954,9 @@ static int convert_field(struct ls_instance *ins, struct parser_core *c, const s
         struct ls_time t;
         if (!value_to_time(c, v, v->type == LS_V_STR ? LS_PARSER_TT_STRING : LS_PARSER_TT_FLOAT,
                            cv->tf, &t)) {
-            ls_parser_set_error(ins, "invalid time value in types conversion");
-            return LS_DECLINED;
+            /* fluentd's converter: ->(v){ timep.parse(v) rescue nil }, the record is kept */
+            *v = ls_vnull();
+            return LS_OK;
         }
         *v = t.nsec ? ls_vfloat((double)t.sec + t.nsec / 1e9) : ls_vint(t.sec);
         return LS_OK;
