@@ -15,13 +15,24 @@
  */
 #include "plugin.h"
 #include "template.h"
+#include "json.h"
 #include "log.h"
 
+#include <ctype.h>
 #include <stdio.h>
+
+/* a piece of a JSON value: text copied as it is, or a string whose text is a template */
+struct rt_jpart {
+    char *lit;                  /* literal JSON text (whitespace removed); NULL for a string */
+    struct ls_tmpl tmpl;        /* the string's decoded text as a template */
+    bool is_key;                /* an object key: always a string (force_stringify) */
+};
 
 struct rt_field {
     char *key;
     struct ls_tmpl tmpl;
+    struct rt_jpart *jparts;    /* a value that is a JSON object or array (parse_value) */
+    size_t njparts;
 };
 
 struct rt_ctx {
@@ -51,6 +62,165 @@ static const struct ls_param rt_params[] = {
       "a value that is just ${field} keeps the field's type", NULL, NULL, 0, 0 },
     LS_PARAM_END
 };
+
+static void jparts_release(struct rt_field *f)
+{
+    for (size_t i = 0; i < f->njparts; i++) {
+        ls_free(f->jparts[i].lit);
+        ls_tmpl_release(&f->jparts[i].tmpl);
+    }
+    ls_free(f->jparts);
+    f->jparts = NULL;
+    f->njparts = 0;
+}
+
+static unsigned hexval4(const char *p)
+{
+    unsigned v = 0;
+
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        v = v << 4 | (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return v;
+}
+
+static void put_utf8(struct ls_buf *b, unsigned cp)
+{
+    if (cp < 0x80) {
+        ls_buf_putc(b, (char)cp);
+    } else if (cp < 0x800) {
+        ls_buf_putc(b, (char)(0xc0 | cp >> 6));
+        ls_buf_putc(b, (char)(0x80 | (cp & 0x3f)));
+    } else if (cp < 0x10000) {
+        ls_buf_putc(b, (char)(0xe0 | cp >> 12));
+        ls_buf_putc(b, (char)(0x80 | (cp >> 6 & 0x3f)));
+        ls_buf_putc(b, (char)(0x80 | (cp & 0x3f)));
+    } else {
+        ls_buf_putc(b, (char)(0xf0 | cp >> 18));
+        ls_buf_putc(b, (char)(0x80 | (cp >> 12 & 0x3f)));
+        ls_buf_putc(b, (char)(0x80 | (cp >> 6 & 0x3f)));
+        ls_buf_putc(b, (char)(0x80 | (cp & 0x3f)));
+    }
+}
+
+/*
+ * fluentd's parse_value: a value that starts with { or [ and is JSON is that object or array,
+ * and expand_placeholders then expands every string in it (keys as strings, a value that is
+ * one placeholder with its type under auto_typecast). Split the (valid) JSON text into
+ * literal runs, whitespace dropped as JSON.parse + to_json drop it, and strings, each
+ * decoded and compiled as a template.
+ */
+static int compile_json_value(struct rt_field *f, const char *v, unsigned flags, char *msg,
+                              size_t msglen)
+{
+    struct ls_buf lit, str;
+    const char *p = v;
+    int rc = LS_OK;
+
+    ls_buf_init(&lit, 0);
+    ls_buf_init(&str, 0);
+    while (*p && rc == LS_OK) {
+        if (*p != '"') {
+            if (!isspace((unsigned char)*p)) {
+                ls_buf_putc(&lit, *p);
+            }
+            p++;
+            continue;
+        }
+        ls_buf_reset(&str);
+        for (p++; *p && *p != '"'; p++) {
+            if (*p != '\\') {
+                ls_buf_putc(&str, *p);
+                continue;
+            }
+            p++;
+            switch (*p) {
+            case 'b': ls_buf_putc(&str, '\b'); break;
+            case 'f': ls_buf_putc(&str, '\f'); break;
+            case 'n': ls_buf_putc(&str, '\n'); break;
+            case 'r': ls_buf_putc(&str, '\r'); break;
+            case 't': ls_buf_putc(&str, '\t'); break;
+            case 'u': {
+                unsigned cp = hexval4(p + 1);
+                p += 4;
+                if (cp >= 0xd800 && cp < 0xdc00 && p[1] == '\\' && p[2] == 'u') {
+                    unsigned lo = hexval4(p + 3);
+                    if (lo >= 0xdc00 && lo < 0xe000) {
+                        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                        p += 6;
+                    }
+                }
+                put_utf8(&str, cp);
+                break;
+            }
+            default: ls_buf_putc(&str, *p); break;     /* \" \\ \/ */
+            }
+        }
+        if (*p == '"') {
+            p++;
+        }
+        {
+            const char *q = p;
+            struct rt_jpart *jp;
+            while (isspace((unsigned char)*q)) {
+                q++;
+            }
+            if (lit.len) {
+                f->jparts = ls_realloc(f->jparts, (f->njparts + 1) * sizeof(*f->jparts));
+                jp = &f->jparts[f->njparts++];
+                memset(jp, 0, sizeof(*jp));
+                jp->lit = ls_strndup(lit.p, lit.len);
+                ls_buf_reset(&lit);
+            }
+            f->jparts = ls_realloc(f->jparts, (f->njparts + 1) * sizeof(*f->jparts));
+            jp = &f->jparts[f->njparts++];
+            memset(jp, 0, sizeof(*jp));
+            jp->is_key = *q == ':';
+            rc = ls_tmpl_compile(&jp->tmpl, ls_buf_cstr(&str), flags, msg, msglen);
+        }
+    }
+    if (rc == LS_OK && lit.len) {
+        struct rt_jpart *jp;
+        f->jparts = ls_realloc(f->jparts, (f->njparts + 1) * sizeof(*f->jparts));
+        jp = &f->jparts[f->njparts++];
+        memset(jp, 0, sizeof(*jp));
+        jp->lit = ls_strndup(lit.p, lit.len);
+    }
+    ls_buf_release(&lit);
+    ls_buf_release(&str);
+    return rc;
+}
+
+static struct ls_value json_value(const struct rt_ctx *ctx, const struct rt_field *f,
+                                  const struct ls_record *rec)
+{
+    struct ls_buf b, s;
+    struct ls_value v;
+
+    ls_buf_init(&b, 0);
+    ls_buf_init(&s, 0);
+    for (size_t i = 0; i < f->njparts; i++) {
+        const struct rt_jpart *jp = &f->jparts[i];
+        struct ls_value one;
+        if (jp->lit) {
+            ls_buf_append(&b, jp->lit, strlen(jp->lit));
+        } else if (!jp->is_key && ctx->auto_typecast &&
+                   ls_tmpl_single_value(&jp->tmpl, rec, &one)) {
+            ls_json_put_value(&b, &one);
+        } else {
+            ls_buf_reset(&s);
+            ls_tmpl_expand(&jp->tmpl, rec, &s);
+            ls_json_put_str(&b, s.p ? s.p : "", s.len);
+        }
+    }
+    v.type = LS_V_JSON;
+    v.u.s.p = ls_arena_memdup(rec->arena, b.p ? b.p : "", b.len);
+    v.u.s.len = b.len;
+    ls_buf_release(&b);
+    ls_buf_release(&s);
+    return v;
+}
 
 static int rt_init(struct ls_instance *ins, struct ls_conf_section *sec, char *err, size_t errlen)
 {
@@ -88,8 +258,25 @@ static int rt_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
             } else {
                 f = &ctx->fields[i];
                 ls_tmpl_release(&f->tmpl);
+                jparts_release(f);
             }
             msg[0] = '\0';
+            if (p->value[0] == '{' || p->value[0] == '[') {
+                if (ls_json_valid(p->value, strlen(p->value))) {
+                    if (compile_json_value(f, p->value,
+                                           ctx->enable_ruby ? LS_TMPL_RUBY : LS_TMPL_UNKNOWN_NIL,
+                                           msg, sizeof(msg)) != LS_OK) {
+                        snprintf(err, errlen, "%s:%d: %s", p->file, p->line, msg);
+                        return LS_ERROR;
+                    }
+                    if (msg[0]) {
+                        ls_plg_warn(ins, "%s:%d: %s", p->file, p->line, msg);
+                    }
+                    continue;
+                }
+                ls_plg_warn(ins, "failed to parse %s as json. Assuming %s is a string", p->value,
+                            p->value);
+            }
             if (ls_tmpl_compile(&f->tmpl, p->value,
                                 ctx->enable_ruby ? LS_TMPL_RUBY : LS_TMPL_UNKNOWN_NIL, msg,
                                 sizeof(msg)) != LS_OK) {
@@ -118,6 +305,10 @@ static int rt_filter(struct ls_instance *ins, struct ls_record *rec)
     vals = ls_arena_alloc(rec->arena, (ctx->nfields ? ctx->nfields : 1) * sizeof(*vals));
     for (i = 0; i < ctx->nfields; i++) {
         struct rt_field *f = &ctx->fields[i];
+        if (f->jparts) {
+            vals[i] = json_value(ctx, f, rec);
+            continue;
+        }
         if (ctx->auto_typecast && ls_tmpl_single_value(&f->tmpl, rec, &vals[i])) {
             continue;
         }
@@ -177,6 +368,7 @@ static void rt_destroy(struct ls_instance *ins)
 
     for (i = 0; i < ctx->nfields; i++) {
         ls_tmpl_release(&ctx->fields[i].tmpl);
+        jparts_release(&ctx->fields[i]);
         ls_free(ctx->fields[i].key);
     }
     ls_free(ctx->fields);

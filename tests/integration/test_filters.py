@@ -1111,3 +1111,29 @@ def test_multi_format_without_a_match_declines_even_without_patterns():
     assert p.returncode == 0 and out == [], (p.stderr, out)
     assert re.search(r"\.conf:\d+: multi_format has no <pattern>", p.stderr), p.stderr
     assert "pattern not match" in p.stderr, p.stderr
+
+# ---- record_transformer ----
+
+def test_record_transformer_json_values_are_objects_with_placeholders_inside():
+    # fluentd's parse_value: a <record> value that starts with { or [ and is JSON is that
+    # object/array, every string in it expanded (keys as strings; under auto_typecast a value
+    # that is one placeholder keeps its type); one that is not JSON stays a string.
+    # Compared with fluentd 1.15.3 on the same records: identical.
+    p, recs = oneshot(sample("t.web", [{"a": "v", "n": {"x": [1]}}, {"b": 1}]) + """
+<filter t.**>
+  @type record_transformer
+  <record>
+    obj {"k${tag_parts[1]}": "${record[\\"a\\"]}", "n": "${record[\\"n\\"]}", "u": "\\u00e9", "m": {"z": null, "y": [true, 1.5]}}
+    arr ["${tag}", 2, "x${record[\\"b\\"]}"]
+    plain "[not json"
+  </record>
+</filter>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert "failed to parse [not json as json" in p.stderr, p.stderr
+    assert [r for _, r in recs] == [
+        {"a": "v", "n": {"x": [1]}, "obj": {"kweb": "v", "n": {"x": [1]}, "u": "\u00e9",
+                                           "m": {"z": None, "y": [True, 1.5]}},
+         "arr": ["t.web", 2, "x"], "plain": "[not json"},
+        {"b": 1, "obj": {"kweb": None, "n": None, "u": "\u00e9", "m": {"z": None, "y": [True, 1.5]}},
+         "arr": ["t.web", 2, "x1"], "plain": "[not json"}], recs
