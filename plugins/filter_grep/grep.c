@@ -15,6 +15,7 @@
 
 struct grep_rule {
     char *key;
+    struct ls_accessor acc;     /* record_accessor: "$.a.b" nested, else one top-level key */
     pcre2_code *re;
 };
 
@@ -90,9 +91,6 @@ static int add_rule(struct grep_group *g, const char *key, const char *pattern, 
         snprintf(err, errlen, "%s:%d: 'key' and 'pattern' are required in a grep rule", file, line);
         return LS_ERROR;
     }
-    if (key[0] == '$' && key[1] == '.') {
-        key += 2;
-    }
     /* a set is keyed by the key in fluentd: the same key twice in one set is refused */
     for (size_t i = 0; i < g->n; i++) {
         if (strcmp(g->rules[i].key, key) == 0) {
@@ -107,7 +105,11 @@ static int add_rule(struct grep_group *g, const char *key, const char *pattern, 
         return LS_ERROR;
     }
     g->rules = ls_realloc(g->rules, (g->n + 1) * sizeof(*g->rules));
-    /* record_accessor "$.key" is accepted for top-level keys (stripped above) */
+    if (ls_accessor_compile(&g->rules[g->n].acc, key, msg, sizeof(msg)) != LS_OK) {
+        pcre2_code_free(re);
+        snprintf(err, errlen, "%s:%d: %s", file, line, msg);
+        return LS_ERROR;
+    }
     g->rules[g->n].key = ls_strdup(key);
     g->rules[g->n].re = re;
     g->n++;
@@ -196,16 +198,16 @@ static int grep_init(struct ls_instance *ins, struct ls_conf_section *sec, char 
 static bool rule_matches(struct grep_ctx *ctx, struct grep_rule *r, const struct ls_record *rec,
                          struct ls_arena *arena)
 {
-    struct ls_field *f = ls_record_get(rec, r->key, strlen(r->key));
+    struct ls_value v;
     const char *text;
     size_t len;
 
     /* fluentd matches against record_accessor's value .to_s: a missing key is nil, so "" */
-    if (f == NULL) {
+    if (!ls_accessor_get(&r->acc, rec, &v)) {
         text = "";
         len = 0;
     } else {
-        text = ls_value_to_text(arena, &f->v, &len);
+        text = ls_value_to_text(arena, &v, &len);
     }
     return pcre2_match(r->re, (PCRE2_SPTR)text, len, 0, 0, ctx->md, NULL) >= 0;
 }
@@ -254,6 +256,7 @@ static void grep_destroy(struct ls_instance *ins)
     for (int k = 0; k < GREP_SETS; k++) {
         for (size_t j = 0; j < ctx->set[k].n; j++) {
             ls_free(ctx->set[k].rules[j].key);
+            ls_accessor_release(&ctx->set[k].rules[j].acc);
             pcre2_code_free(ctx->set[k].rules[j].re);
         }
         ls_free(ctx->set[k].rules);

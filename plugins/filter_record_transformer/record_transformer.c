@@ -44,6 +44,7 @@ struct rt_ctx {
     bool auto_typecast;
     struct rt_field *fields;
     size_t nfields;
+    struct ls_accessor *removers;   /* remove_keys as record_accessor ("$.a.b" nested) */
 };
 
 static const struct ls_param rt_params[] = {
@@ -228,6 +229,17 @@ static int rt_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
     struct ls_conf_section *rec;
     struct ls_conf_param *p;
 
+    if (ctx->remove_keys.n) {
+        ctx->removers = ls_calloc(ctx->remove_keys.n, sizeof(*ctx->removers));
+        for (size_t i = 0; i < ctx->remove_keys.n; i++) {
+            char aerr[200];
+            if (ls_accessor_compile(&ctx->removers[i], ctx->remove_keys.v[i], aerr,
+                                    sizeof(aerr)) != LS_OK) {
+                ls_conf_param_error(sec, "remove_keys", err, errlen, "%s", aerr);
+                return LS_ERROR;
+            }
+        }
+    }
     if (ctx->keep_keys.n && !ctx->renew_record) {
         ls_conf_param_error(sec, "keep_keys", err, errlen,
                             "`renew_record` must be true to use `keep_keys`");
@@ -339,7 +351,7 @@ static int rt_filter(struct ls_instance *ins, struct ls_record *rec)
         ls_record_set(rec, ctx->fields[i].key, strlen(ctx->fields[i].key), &vals[i]);
     }
     for (i = 0; i < ctx->remove_keys.n; i++) {
-        ls_record_del(rec, ctx->remove_keys.v[i], strlen(ctx->remove_keys.v[i]));
+        (void)ls_accessor_del(&ctx->removers[i], rec);
     }
     if (ctx->renew_time_key) {
         struct ls_field *f = ls_record_get(rec, ctx->renew_time_key, strlen(ctx->renew_time_key));
@@ -372,6 +384,10 @@ static void rt_destroy(struct ls_instance *ins)
         ls_free(ctx->fields[i].key);
     }
     ls_free(ctx->fields);
+    for (i = 0; ctx->removers && i < ctx->remove_keys.n; i++) {
+        ls_accessor_release(&ctx->removers[i]);
+    }
+    ls_free(ctx->removers);
 }
 
 const struct ls_plugin ls_plugin_filter_record_transformer = {

@@ -1137,3 +1137,27 @@ def test_record_transformer_json_values_are_objects_with_placeholders_inside():
          "arr": ["t.web", 2, "x"], "plain": "[not json"},
         {"b": 1, "obj": {"kweb": None, "n": None, "u": "\u00e9", "m": {"z": None, "y": [True, 1.5]}},
          "arr": ["t.web", 2, "x1"], "plain": "[not json"}], recs
+
+def test_grep_key_and_remove_keys_take_nested_record_accessors():
+    # $.a.b in grep's key and record_transformer's remove_keys is fluentd's record_accessor
+    # (nested); they were read as one top-level key named "$.a.b" (nothing matched)
+    p, recs = oneshot(sample("t", [{"a": {"b": "xy", "c": 1}, "d": 2}, {"a": {"b": "no"}},
+                                   {"a": {"b": "xz"}, "c": 3}]) + """
+<filter t>
+  @type grep
+  <regexp>
+    key $.a.b
+    pattern /^x/
+  </regexp>
+  <exclude>
+    key $['a']['b']
+    pattern /z$/
+  </exclude>
+</filter>
+<filter t>
+  @type record_transformer
+  remove_keys $.a.c,d
+</filter>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert [r for _, r in recs] == [{"a": {"b": "xy"}}], recs
