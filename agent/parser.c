@@ -458,8 +458,39 @@ struct conv {
     size_t key_len;
     enum conv_type type;
     struct ls_timefmt *tf;
+    int ttype;                  /* CV_TIME: LS_PARSER_TT_*, or -1: by the value's type */
     char *delim;
 };
+
+/* Fluent::Timezone.validate: [+-]HH, [+-]HHMM, [+-]HH:MM, or Region/Zone[/Zone] that exists */
+static bool fluent_zone_valid(const char *z)
+{
+    size_t n = strlen(z);
+    const char *slash = strchr(z, '/');
+    char e[160];
+    struct ls_timefmt *tf;
+
+    if ((z[0] == '+' || z[0] == '-') && n >= 3 && isdigit((unsigned char)z[1]) &&
+        isdigit((unsigned char)z[2])) {
+        if (n == 3) {
+            return true;
+        }
+        if (n == 5 && isdigit((unsigned char)z[3]) && isdigit((unsigned char)z[4])) {
+            return true;
+        }
+        return n == 6 && z[3] == ':' && isdigit((unsigned char)z[4]) &&
+               isdigit((unsigned char)z[5]);
+    }
+    if (slash == NULL || slash == z || slash[1] == '\0') {
+        return false;
+    }
+    tf = ls_timefmt_create("%Y", z, e, sizeof(e));
+    if (tf == NULL) {
+        return false;
+    }
+    ls_timefmt_destroy(tf);
+    return true;
+}
 
 struct parser_core {
     struct parser_params p;
@@ -582,20 +613,30 @@ static int build_convs(struct ls_instance *ins, char *err, size_t errlen)
             const char *fmt = opt ? opt + 1 : NULL;
             char *zone = NULL;
             cv->type = CV_TIME;
-            /* time:FORMAT or time:ZONE:FORMAT (formats start with '%') */
-            if (fmt && *fmt && *fmt != '%') {
-                const char *colon = fmt;
-                if ((*fmt == '+' || *fmt == '-') && strlen(fmt) >= 6 && fmt[3] == ':') {
-                    colon = fmt + 6;
+            cv->ttype = -1;
+            /* fluentd's build_type_converters: time:[timezone:]time_format, split at the first
+             * colon; when that part is not a timezone (Fluent::Timezone.validate) the whole is
+             * the format; a format of unixtime, float, string or mixed is the time type */
+            if (fmt) {
+                const char *colon = strchr(fmt, ':');
+                char *z = colon ? ls_strndup(fmt, (size_t)(colon - fmt)) : ls_strdup(fmt);
+                if (fluent_zone_valid(z)) {
+                    zone = z;
+                    fmt = colon ? colon + 1 : NULL;
                 } else {
-                    colon = strchr(fmt, ':');
+                    ls_free(z);
                 }
-                if (colon && *colon == ':') {
-                    zone = ls_strndup(fmt, (size_t)(colon - fmt));
-                    fmt = colon + 1;
-                } else if (colon == NULL) {
-                    zone = ls_strdup(fmt);
-                    fmt = NULL;
+                if (fmt) {
+                    static const char *const types[] = { "string", "unixtime", "float", "mixed" };
+                    for (int k = 0; k < 4; k++) {
+                        if (strcmp(fmt, types[k]) == 0) {
+                            cv->ttype = k == 0 ? LS_PARSER_TT_STRING : k == 1 ?
+                                        LS_PARSER_TT_UNIXTIME : k == 2 ? LS_PARSER_TT_FLOAT :
+                                        LS_PARSER_TT_MIXED;
+                            fmt = NULL;
+                            break;
+                        }
+                    }
                 }
             }
             e[0] = '\0';
@@ -952,13 +993,15 @@ static int convert_field(struct ls_instance *ins, struct parser_core *c, const s
         return LS_OK;
     case CV_TIME: {
         struct ls_time t;
-        if (!value_to_time(c, v, v->type == LS_V_STR ? LS_PARSER_TT_STRING : LS_PARSER_TT_FLOAT,
-                           cv->tf, &t)) {
+        int kind = cv->ttype >= 0 ? cv->ttype
+                   : v->type == LS_V_STR ? LS_PARSER_TT_STRING : LS_PARSER_TT_FLOAT;
+        if (!value_to_time(c, v, kind, cv->tf, &t)) {
             /* fluentd's converter: ->(v){ timep.parse(v) rescue nil }, the record is kept */
             *v = ls_vnull();
             return LS_OK;
         }
-        *v = t.nsec ? ls_vfloat((double)t.sec + t.nsec / 1e9) : ls_vint(t.sec);
+        /* an EventTime, which fluentd writes as its seconds (EventTime#to_json, #to_s) */
+        *v = ls_vint(t.sec);
         return LS_OK;
     }
     case CV_ARRAY: {

@@ -530,6 +530,20 @@ START_TEST(test_types_and_time_types)
      * nil } in fluentd's parser.rb) */
     ck_assert_int_eq(tp_parse(t, "t:1\td:yesterday"), LS_OK);
     expect_null(t, "d");
+    {
+        /* time:[timezone:]format as fluentd splits it: unixtime/float are time types, a
+         * first part that is no timezone belongs to the format; the value is the EventTime's
+         * seconds */
+        struct tp *z = tp_new("ltsv", "  types u:time:unixtime,f:time:float,"
+                                      "j:time:Asia/Tokyo:%Y-%m-%d %H:%M:%S,p:time:+09:%d/%m/%Y\n");
+        ck_assert_int_eq(tp_parse(z, "u:1795262400.9\tf:1795262400.5\tj:2026-11-21 21:00:00\t"
+                                     "p:21/11/2026"), LS_OK);
+        expect_int(z, "u", T0);
+        expect_int(z, "f", T0);
+        expect_int(z, "j", T0);
+        expect_int(z, "p", T0 - 21 * 3600);
+        tp_free(z);
+    }
 
     ck_assert_int_eq(tp_parse(fl, "time:1795262400.123456789"), LS_OK);
     ck_assert_int_eq(fl->rec.time.sec, T0);
