@@ -717,13 +717,17 @@ struct jp {
     const unsigned char *p;
     const unsigned char *end;
     int depth;
+    bool dirty;         /* white space or an escape seen (jp_value's nested values) */
 };
 
 static inline void jp_ws(struct jp *j)
 {
+    const unsigned char *s = j->p;
+
     while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')) {
         j->p++;
     }
+    j->dirty |= j->p != s;
 }
 
 static int hex4(const unsigned char *p, unsigned *out)
@@ -968,6 +972,7 @@ static int jp_skip_value(struct jp *j)
                 if (j->p >= j->end || *j->p != '"' || jp_string(j, &b, &bl, &e) != LS_OK) {
                     return LS_ERROR;
                 }
+                j->dirty |= e;
                 jp_ws(j);
                 if (j->p >= j->end || *j->p != ':') {
                     return LS_ERROR;
@@ -994,7 +999,11 @@ static int jp_skip_value(struct jp *j)
         }
     }
     case '"':
-        return jp_string(j, &b, &bl, &e);
+        if (jp_string(j, &b, &bl, &e) != LS_OK) {
+            return LS_ERROR;
+        }
+        j->dirty |= e;
+        return LS_OK;
     case 't':
         return jp_literal(j, "true", 4);
     case 'f':
@@ -1003,14 +1012,18 @@ static int jp_skip_value(struct jp *j)
         return jp_literal(j, "null", 4);
     default: {
         bool is_int;
-        return jp_number(j, &is_int);
+        if (jp_number(j, &is_int) != LS_OK) {
+            return LS_ERROR;
+        }
+        j->dirty |= !is_int;    /* a float is written back as Ruby's Float#to_s writes it */
+        return LS_OK;
     }
     }
 }
 
 bool ls_json_valid(const char *p, size_t len)
 {
-    struct jp j = { (const unsigned char *)p, (const unsigned char *)p + len, 0 };
+    struct jp j = { (const unsigned char *)p, (const unsigned char *)p + len, 0, false };
 
     if (jp_skip_value(&j) != LS_OK) {
         return false;
@@ -1172,8 +1185,52 @@ static void dedup_fields(struct ls_record *rec, unsigned from)
     }
 }
 
+/*
+ * A nested value as fluentd writes it back (JSON.parse, then to_json): white space between
+ * tokens dropped, strings written as every string is ("\u00e9" as the character, "\/" as
+ * "/") and floats as Float#to_s (1.5e3 as 1500.0). Python's json.dumps separates with ", " and ": " and escapes
+ * every non-ASCII character, so this is most nested JSON from applications.
+ */
+static int jp_compact(struct ls_arena *arena, const unsigned char *s, size_t n,
+                      struct ls_value *v)
+{
+    struct jp j = { s, s + n, 0, false };
+    struct ls_buf b;
+
+    ls_buf_init(&b, 0);
+    while (j.p < j.end) {
+        unsigned char c = *j.p;
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            j.p++;
+        } else if (c == '"') {
+            const char *sp;
+            size_t sl;
+            if (jp_str_value(&j, arena, &sp, &sl) != LS_OK) {
+                ls_buf_release(&b);
+                return LS_ERROR;
+            }
+            ls_json_put_str(&b, sp, sl);
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            struct ls_value nv;
+            if (jp_number_value(&j, arena, &nv) != LS_OK) {
+                ls_buf_release(&b);
+                return LS_ERROR;
+            }
+            ls_json_put_value(&b, &nv);
+        } else {
+            ls_buf_putc(&b, (char)c);
+            j.p++;
+        }
+    }
+    v->u.s.p = ls_arena_alloc(arena, b.len ? b.len : 1);
+    memcpy((char *)v->u.s.p, b.p ? b.p : "", b.len);
+    v->u.s.len = b.len;
+    ls_buf_release(&b);
+    return LS_OK;
+}
+
 /* One value at j->p: strings decoded as in ls_json_parse_object, nested containers as
- * LS_V_JSON slices. */
+ * LS_V_JSON slices (compacted when they hold white space or escapes). */
 static int jp_value(struct jp *j, struct ls_arena *arena, struct ls_value *out)
 {
     const unsigned char *vs = j->p;
@@ -1188,12 +1245,16 @@ static int jp_value(struct jp *j, struct ls_arena *arena, struct ls_value *out)
         break;
     case '{':
     case '[':
+        j->dirty = false;
         if (jp_skip_value(j) != LS_OK) {
             return LS_ERROR;
         }
         v.type = LS_V_JSON;
         v.u.s.p = (const char *)vs;
         v.u.s.len = (size_t)(j->p - vs);
+        if (j->dirty && arena && jp_compact(arena, vs, v.u.s.len, &v) != LS_OK) {
+            return LS_ERROR;
+        }
         break;
     case 't':
         if (jp_literal(j, "true", 4) != LS_OK) {
@@ -1225,7 +1286,7 @@ static int jp_value(struct jp *j, struct ls_arena *arena, struct ls_value *out)
 
 int ls_json_parse_object(const char *p, size_t len, struct ls_record *rec)
 {
-    struct jp j = { (const unsigned char *)p, (const unsigned char *)p + len, 1 };
+    struct jp j = { (const unsigned char *)p, (const unsigned char *)p + len, 1, false };
     unsigned start = rec->nfields;
     struct ls_value v;
 
@@ -1533,7 +1594,7 @@ int ls_ruby_put_value(struct ls_buf *out, const struct ls_value *v, bool inspect
     case LS_V_BOOL:
         return v->u.b ? ls_buf_append(out, "true", 4) : ls_buf_append(out, "false", 5);
     case LS_V_JSON: {
-        struct jp j = { (const unsigned char *)v->u.s.p, (const unsigned char *)v->u.s.p + v->u.s.len, 0 };
+        struct jp j = { (const unsigned char *)v->u.s.p, (const unsigned char *)v->u.s.p + v->u.s.len, 0, false };
         size_t start = out->len;
         int rc = ruby_json(&j, out);
         if (rc == LS_AGAIN) {
@@ -1580,7 +1641,7 @@ int ls_ruby_put_record(struct ls_buf *out, const struct ls_record *rec)
 int ls_json_array_get(const char *p, size_t len, size_t index, struct ls_arena *arena,
                       struct ls_value *out)
 {
-    struct jp j = { (const unsigned char *)p, (const unsigned char *)p + len, 1 };
+    struct jp j = { (const unsigned char *)p, (const unsigned char *)p + len, 1, false };
     size_t i;
 
     jp_ws(&j);
@@ -1613,7 +1674,7 @@ int ls_json_array_get(const char *p, size_t len, size_t index, struct ls_arena *
 
 int ls_json_array_next(const char *p, size_t len, size_t *off, const char **elem, size_t *elen)
 {
-    struct jp j = { (const unsigned char *)p + *off, (const unsigned char *)p + len, 1 };
+    struct jp j = { (const unsigned char *)p + *off, (const unsigned char *)p + len, 1, false };
     const unsigned char *start;
 
     if (*off > len) {
