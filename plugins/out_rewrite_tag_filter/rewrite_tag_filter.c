@@ -13,8 +13,8 @@
  *
  * A rule whose new tag matches the <match> it came from loops in fluentd until the Ruby
  * stack overflows; here the core stops the record after LS_ROUTE_DEPTH_MAX re-emits (to
- * @ERROR, with a warning). hostname_command is refused: logship runs no shell commands,
- * and ${hostname} is gethostname(), the plugin's default `hostname` command.
+ * @ERROR, with a warning). ${hostname} is gethostname(), or, with hostname_command, that
+ * command's output run once at start by /bin/sh (the plugin's `#{hostname_command}`.chomp).
  */
 #include "plugin.h"
 #include "parser.h"
@@ -88,7 +88,8 @@ static const struct ls_param rtf_params[] = {
       "with remove_tag_prefix)", NULL, NULL, 0, 0 },
     { "hostname_command", LS_P_STR, NULL, LS_PF_NULLABLE,
       offsetof(struct rtf_ctx, hostname_command),
-      "refused (logship runs no commands); ${hostname} is gethostname()", NULL, NULL, 0, 0 },
+      "command whose output is ${hostname}, run once at start (default: gethostname())", NULL,
+      NULL, 0, 0 },
     { "emit_mode", LS_P_ENUM, "batch", 0, offsetof(struct rtf_ctx, emit_mode),
       "accepted; records are re-emitted one by one in either mode", NULL, "record|batch", 0, 0 },
     { "rule: key", LS_P_STR, NULL, LS_PF_NO_STORE, 0,
@@ -274,12 +275,6 @@ static int rtf_init(struct ls_instance *ins, struct ls_conf_section *sec, char *
     ls_buf_init(&ctx->vb, 0);
     ls_buf_init(&ctx->tb, 0);
     ls_buf_init(&ctx->nb, 0);
-    if (ctx->hostname_command) {
-        ls_conf_param_error(sec, "hostname_command", err, errlen,
-                            "hostname_command runs a shell command, which logship does not do; "
-                            "remove it (${hostname} and __HOSTNAME__ are the host name)");
-        return LS_ERROR;
-    }
     if (ctx->remove_tag_prefix && ctx->remove_tag_regexp) {
         ls_conf_param_error(sec, "remove_tag_regexp", err, errlen,
                             "remove_tag_prefix and remove_tag_regexp are exclusive");
@@ -292,7 +287,27 @@ static int rtf_init(struct ls_instance *ins, struct ls_conf_section *sec, char *
                 "ignores it and so does logship: write the prefix into each <rule> tag", p->file,
                 p->line);
     }
-    if (gethostname(ctx->hostname, sizeof(ctx->hostname) - 1) != 0) {
+    if (ctx->hostname_command) {
+        /* Ruby's backticks: the command's stdout, one trailing newline chomped; a command that
+         * fails gives what it printed (often nothing) */
+        FILE *fp = popen(ctx->hostname_command, "r");
+        size_t n = 0;
+        if (fp == NULL) {
+            ls_conf_param_error(sec, "hostname_command", err, errlen,
+                                "cannot run hostname_command '%s': %s", ctx->hostname_command,
+                                strerror(errno));
+            return LS_ERROR;
+        }
+        n = fread(ctx->hostname, 1, sizeof(ctx->hostname) - 1, fp);
+        (void)pclose(fp);
+        ctx->hostname[n] = '\0';
+        if (n && ctx->hostname[n - 1] == '\n') {
+            ctx->hostname[--n] = '\0';
+            if (n && ctx->hostname[n - 1] == '\r') {
+                ctx->hostname[--n] = '\0';
+            }
+        }
+    } else if (gethostname(ctx->hostname, sizeof(ctx->hostname) - 1) != 0) {
         snprintf(ctx->hostname, sizeof(ctx->hostname), "localhost");
     }
     if (ctx->remove_tag_prefix || ctx->remove_tag_regexp) {

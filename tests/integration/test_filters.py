@@ -281,9 +281,6 @@ def test_rewrite_tag_filter_v012_rewriterule_form():
     assert [t for t, _ in recs] == ["site.www", "site.api", "misc"], recs
 
 def test_rewrite_tag_filter_config_errors_name_file_and_line():
-    p = dry_run("<match a>\n  @type rewrite_tag_filter\n  hostname_command hostname -s\n"
-                "  <rule>\n    key a\n    pattern /x/\n    tag b\n  </rule>\n</match>\n")
-    assert p.returncode == 1 and re.search(r"logship\.conf:3: hostname_command", p.stderr), p.stderr
     config_error("<match a>\n  @type rewrite_tag_filter\n</match>\n",
                  r"logship\.conf:1: missing rewriterules")
     config_error("<match a>\n  @type rewrite_tag_filter\n  <rule>\n    key a\n    tag b\n  </rule>\n</match>\n",
@@ -1161,3 +1158,19 @@ def test_grep_key_and_remove_keys_take_nested_record_accessors():
 """ + STDOUT_ALL)
     assert p.returncode == 0, p.stderr
     assert [r for _, r in recs] == [{"a": {"b": "xy"}}], recs
+
+def test_rewrite_tag_filter_hostname_command_output_is_the_hostname():
+    # the plugin's `#{hostname_command}`.chomp, run once at start
+    p, recs = oneshot(sample("a", [{"lvl": "warn"}]) + """
+<match a>
+  @type rewrite_tag_filter
+  hostname_command printf 'edge-7\\n'
+  <rule>
+    key lvl
+    pattern /^(\\w+)$/
+    tag $1.${hostname}.__HOSTNAME__
+  </rule>
+</match>
+""" + STDOUT_ALL)
+    assert p.returncode == 0, p.stderr
+    assert [t for t, _ in recs] == ["warn.edge-7.edge-7"], recs
