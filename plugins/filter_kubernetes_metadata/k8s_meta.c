@@ -232,8 +232,8 @@ static char *api_get(struct ls_instance *ins, const char *path, long *status, si
         snprintf(err, errlen, "%s", resp.error[0] ? resp.error : "no answer");
     } else if (resp.status != 200) {
         *status = resp.status;
-        snprintf(err, errlen, "HTTP %ld: %.200s", resp.status,
-                 resp.body.len ? resp.body.p : "");
+        snprintf(err, errlen, "HTTP %ld: %.*s", resp.status,
+                 (int)(resp.body.len < 200 ? resp.body.len : 200), resp.body.p ? resp.body.p : "");
     } else {
         *status = 200;
         body = ls_strndup(resp.body.p ? resp.body.p : "", resp.body.len);
