@@ -856,6 +856,56 @@ static bool text_to_epoch(const char *p, size_t len, bool allow_frac, struct ls_
     return true;
 }
 
+static double ruby_to_f(const char *p, size_t n);
+
+/* Ruby's String#to_i (digits with single underscores after an optional sign, leading white
+ * space skipped; 0 when none) or #to_f, as an event time. */
+static bool ruby_epoch(const char *p, size_t len, bool frac, struct ls_time *out)
+{
+    if (frac) {
+        double f = ruby_to_f(p, len), s;
+        if (!isfinite(f) || f > 9e15 || f < -9e15) {
+            f = 0;
+        }
+        s = floor(f);
+        out->sec = (int64_t)s;
+        out->nsec = (int32_t)((f - s) * 1e9 + 0.5);
+        if (out->nsec >= 1000000000) {
+            out->sec++;
+            out->nsec -= 1000000000;
+        }
+        return true;
+    }
+    {
+        const char *e = p + len;
+        int64_t sec = 0;
+        bool neg = false;
+        while (p < e && isspace((unsigned char)*p)) {
+            p++;
+        }
+        if (p < e && (*p == '-' || *p == '+')) {
+            neg = *p++ == '-';
+        }
+        bool digit = false;     /* the previous character was a digit */
+        while (p < e) {
+            if (isdigit((unsigned char)*p)) {
+                if (sec < 100000000000000LL) {
+                    sec = sec * 10 + (*p - '0');
+                }
+                digit = true;
+            } else if (*p == '_' && digit && p + 1 < e && isdigit((unsigned char)p[1])) {
+                digit = false;
+            } else {
+                break;
+            }
+            p++;
+        }
+        out->sec = neg ? -sec : sec;
+        out->nsec = 0;
+    }
+    return true;
+}
+
 static bool value_to_time(struct parser_core *c, const struct ls_value *v, int kind,
                           struct ls_timefmt *tf, struct ls_time *out)
 {
@@ -897,10 +947,27 @@ static bool value_to_time(struct parser_core *c, const struct ls_value *v, int k
     }
 }
 
+/*
+ * value_to_time, then, for a string under unixtime or float that is neither a number nor a
+ * date, what fluentd gives (value.to_i / value.to_f: its leading number, 0 when there is
+ * none): fluentd keeps such a record, so logship does too.
+ */
+static bool value_to_time_rb(struct parser_core *c, const struct ls_value *v, int kind,
+                             struct ls_timefmt *tf, struct ls_time *out)
+{
+    if (value_to_time(c, v, kind, tf, out)) {
+        return true;
+    }
+    if (v->type == LS_V_STR && (kind == LS_PARSER_TT_UNIXTIME || kind == LS_PARSER_TT_FLOAT)) {
+        return ruby_epoch(v->u.s.p, v->u.s.len, kind == LS_PARSER_TT_FLOAT, out);
+    }
+    return false;
+}
+
 bool ls_parser_value_time(const struct ls_value *v, int time_type, struct ls_timefmt *tf,
                           struct ls_time *out)
 {
-    return value_to_time(NULL, v, time_type, tf, out);
+    return value_to_time_rb(NULL, v, time_type, tf, out);
 }
 
 static bool parse_event_time(struct parser_core *c, const struct ls_value *v, struct ls_time *out)
@@ -908,13 +975,20 @@ static bool parse_event_time(struct parser_core *c, const struct ls_value *v, st
     size_t i;
 
     if (c->time_type != LS_PARSER_TT_MIXED) {
-        return value_to_time(c, v, c->time_type, c->tf, out);
+        return value_to_time_rb(c, v, c->time_type, c->tf, out);
     }
     if (value_to_time(c, v, LS_PARSER_TT_STRING, c->tf, out)) {
         return true;
     }
     for (i = 0; i < c->nfallbacks; i++) {
         if (value_to_time(c, v, c->fallback_kind[i], c->fallbacks[i], out)) {
+            return true;
+        }
+    }
+    /* a unixtime/float fallback takes anything in fluentd (to_i); here it does so only once
+     * every fallback has failed, so a date after it in the list is still read as a date */
+    for (i = 0; i < c->nfallbacks; i++) {
+        if (value_to_time_rb(c, v, c->fallback_kind[i], c->fallbacks[i], out)) {
             return true;
         }
     }
@@ -995,7 +1069,7 @@ static int convert_field(struct ls_instance *ins, struct parser_core *c, const s
         struct ls_time t;
         int kind = cv->ttype >= 0 ? cv->ttype
                    : v->type == LS_V_STR ? LS_PARSER_TT_STRING : LS_PARSER_TT_FLOAT;
-        if (!value_to_time(c, v, kind, cv->tf, &t)) {
+        if (!value_to_time_rb(c, v, kind, cv->tf, &t)) {
             /* fluentd's converter: ->(v){ timep.parse(v) rescue nil }, the record is kept */
             *v = ls_vnull();
             return LS_OK;

@@ -525,7 +525,12 @@ START_TEST(test_types_and_time_types)
     ck_assert(fa->v.u.s.len == 9 && memcmp(fa->v.u.s.p, "[\"p\",\"q\"]", 9) == 0);
     expect_int(t, "d", T0 - 12 * 3600);
     expect_str(t, "s", "plain");
-    ck_assert_int_eq(tp_parse(t, "t:soon"), LS_DECLINED);
+    /* unixtime of a text that is no number and no date: fluentd's "soon".to_i, 0, the record
+     * kept; "12abc" is 12 */
+    ck_assert_int_eq(tp_parse(t, "t:soon"), LS_OK);
+    ck_assert_int_eq(t->rec.time.sec, 0);
+    ck_assert_int_eq(tp_parse(t, "t: 1_2abc"), LS_OK);
+    ck_assert_int_eq(t->rec.time.sec, 12);
     /* a types time that does not parse is nil, the record kept (->(v){ timep.parse(v) rescue
      * nil } in fluentd's parser.rb) */
     ck_assert_int_eq(tp_parse(t, "t:1\td:yesterday"), LS_OK);
@@ -554,7 +559,9 @@ START_TEST(test_types_and_time_types)
     ck_assert_int_eq(mx->rec.time.sec, T0);
     ck_assert_int_eq(tp_parse(mx, "time:2026-11-21 12:00:00"), LS_OK);
     ck_assert_int_eq(mx->rec.time.sec, T0);
-    ck_assert_int_eq(tp_parse(mx, "time:tomorrow"), LS_DECLINED);
+    /* every fallback failed, and one is unixtime: fluentd's "tomorrow".to_i, 0 */
+    ck_assert_int_eq(tp_parse(mx, "time:tomorrow"), LS_OK);
+    ck_assert_int_eq(mx->rec.time.sec, 0);
     ck_assert_int_eq(tp_parse(tz, "time:2026-11-21 21:00:00"), LS_OK);
     ck_assert_int_eq(tz->rec.time.sec, T0);
     ck_assert_int_eq(tp_parse(ne, "a:\tb:x"), LS_OK);
