@@ -1185,6 +1185,18 @@ static void dedup_fields(struct ls_record *rec, unsigned from)
     }
 }
 
+int ls_json_string_at(const char *p, size_t len, struct ls_arena *arena, const char **out,
+                      size_t *olen, size_t *used)
+{
+    struct jp j = { (const unsigned char *)p, (const unsigned char *)p + len, 0, false };
+
+    if (len == 0 || *p != '"' || jp_str_value(&j, arena, out, olen) != LS_OK) {
+        return LS_ERROR;
+    }
+    *used = (size_t)((const char *)j.p - p);
+    return LS_OK;
+}
+
 /*
  * A nested value as fluentd writes it back (JSON.parse, then to_json): white space between
  * tokens dropped, strings written as every string is ("\u00e9" as the character, "\/" as

@@ -68,6 +68,12 @@ int ls_json_array_next(const char *p, size_t len, size_t *off, const char **elem
  * the end of its line. fluentd's JSON parser reads a command's output this way (parse_io).
  */
 int ls_json_stream_next(const char *p, size_t len, size_t *start, size_t *end);
+/* The JSON string at p (p[0] == '"', within len bytes) decoded, escapes resolved into arena
+ * (otherwise a slice of p): LS_OK with its text in *out and *olen and the bytes it took, quotes
+ * included, in *used; LS_ERROR if it is not a whole string. */
+struct ls_arena;
+int ls_json_string_at(const char *p, size_t len, struct ls_arena *arena, const char **out,
+                      size_t *olen, size_t *used);
 /* Validate a JSON text (any value). Returns true if valid. */
 bool ls_json_valid(const char *p, size_t len);
 

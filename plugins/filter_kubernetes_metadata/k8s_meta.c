@@ -261,6 +261,17 @@ static bool path_get(const struct ls_record *obj, const char *path, struct ls_va
     return ok;
 }
 
+/* t's text as a nested JSON value in a */
+static struct ls_value json_in(struct ls_arena *a, const struct ls_buf *t)
+{
+    struct ls_value v = { 0 };
+
+    v.type = LS_V_JSON;
+    v.u.s.p = ls_arena_memdup(a, t->p ? t->p : "", t->len);
+    v.u.s.len = t->len;
+    return v;
+}
+
 /* An object's text compacted (and nothing when it is empty), or its members whose names one
  * of res matches, in the plugin's order: by regexp, then by name order. */
 static bool object_text(struct ls_arena *a, const struct ls_value *v, struct ls_regex **res,
@@ -309,10 +320,7 @@ static void add_object(struct ls_arena *a, struct ls_record *meta, const char *k
 
     ls_buf_init(&t, 0);
     if (object_text(a, v, res, nres, &t)) {
-        struct ls_value j = { 0 };
-        j.type = LS_V_JSON;
-        j.u.s.p = ls_arena_memdup(a, t.p, t.len);
-        j.u.s.len = t.len;
+        struct ls_value j = json_in(a, &t);
         ls_record_set(meta, key, strlen(key), &j);
     }
     ls_buf_release(&t);
@@ -407,7 +415,7 @@ static bool fetch_pod(struct ls_instance *ins, const char *ns, const char *pod,
         struct ls_buf t;
         size_t off = 0, elen;
         const char *el;
-        struct ls_value j = { 0 };
+        struct ls_value j;
         ls_buf_init(&t, 0);
         ls_buf_putc(&t, '[');
         while (ls_json_array_next(v.u.s.p, v.u.s.len, &off, &el, &elen) == LS_OK) {
@@ -431,9 +439,7 @@ static bool fetch_pod(struct ls_instance *ins, const char *ns, const char *pod,
             ls_record_release(&r);
         }
         ls_buf_putc(&t, ']');
-        j.type = LS_V_JSON;
-        j.u.s.p = ls_arena_memdup(meta->arena, t.p, t.len);
-        j.u.s.len = t.len;
+        j = json_in(meta->arena, &t);
         ls_record_set(meta, "ownerrefs", 9, &j);
         ls_buf_release(&t);
     }
@@ -726,16 +732,12 @@ static void add_metadata(struct ls_instance *ins, struct ls_record *rec, const c
         ls_buf_append(&t, "{\"container_id\":", 16);
         ls_json_put_str(&t, cid, strlen(cid));
         ls_buf_putc(&t, '}');
-        v.type = LS_V_JSON;
-        v.u.s.p = ls_arena_memdup(a, t.p, t.len);
-        v.u.s.len = t.len;
+        v = json_in(a, &t);
         ls_record_set(rec, "docker", 6, &v);
         ls_buf_reset(&t);
     }
     ls_json_put_record(&t, &kube);
-    v.type = LS_V_JSON;
-    v.u.s.p = ls_arena_memdup(a, t.p, t.len);
-    v.u.s.len = t.len;
+    v = json_in(a, &t);
     ls_record_set(rec, "kubernetes", 10, &v);
     ls_buf_release(&t);
     ls_record_release(&kube);

@@ -75,34 +75,14 @@ static void jparts_release(struct rt_field *f)
     f->njparts = 0;
 }
 
-static unsigned hexval4(const char *p)
+static struct rt_jpart *jpart_add(struct rt_field *f)
 {
-    unsigned v = 0;
+    struct rt_jpart *jp;
 
-    for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        v = v << 4 | (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
-    }
-    return v;
-}
-
-static void put_utf8(struct ls_buf *b, unsigned cp)
-{
-    if (cp < 0x80) {
-        ls_buf_putc(b, (char)cp);
-    } else if (cp < 0x800) {
-        ls_buf_putc(b, (char)(0xc0 | cp >> 6));
-        ls_buf_putc(b, (char)(0x80 | (cp & 0x3f)));
-    } else if (cp < 0x10000) {
-        ls_buf_putc(b, (char)(0xe0 | cp >> 12));
-        ls_buf_putc(b, (char)(0x80 | (cp >> 6 & 0x3f)));
-        ls_buf_putc(b, (char)(0x80 | (cp & 0x3f)));
-    } else {
-        ls_buf_putc(b, (char)(0xf0 | cp >> 18));
-        ls_buf_putc(b, (char)(0x80 | (cp >> 12 & 0x3f)));
-        ls_buf_putc(b, (char)(0x80 | (cp >> 6 & 0x3f)));
-        ls_buf_putc(b, (char)(0x80 | (cp & 0x3f)));
-    }
+    f->jparts = ls_realloc(f->jparts, (f->njparts + 1) * sizeof(*f->jparts));
+    jp = &f->jparts[f->njparts++];
+    memset(jp, 0, sizeof(*jp));
+    return jp;
 }
 
 /*
@@ -115,13 +95,17 @@ static void put_utf8(struct ls_buf *b, unsigned cp)
 static int compile_json_value(struct rt_field *f, const char *v, unsigned flags, char *msg,
                               size_t msglen)
 {
-    struct ls_buf lit, str;
-    const char *p = v;
+    struct ls_buf lit;
+    struct ls_arena a;
+    const char *p = v, *end = v + strlen(v);
     int rc = LS_OK;
 
     ls_buf_init(&lit, 0);
-    ls_buf_init(&str, 0);
-    while (*p && rc == LS_OK) {
+    ls_arena_init(&a, 1024);
+    while (p < end && rc == LS_OK) {
+        const char *text, *q;
+        size_t tlen, used;
+        struct rt_jpart *jp;
         if (*p != '"') {
             if (!isspace((unsigned char)*p)) {
                 ls_buf_putc(&lit, *p);
@@ -129,67 +113,28 @@ static int compile_json_value(struct rt_field *f, const char *v, unsigned flags,
             p++;
             continue;
         }
-        ls_buf_reset(&str);
-        for (p++; *p && *p != '"'; p++) {
-            if (*p != '\\') {
-                ls_buf_putc(&str, *p);
-                continue;
-            }
-            p++;
-            switch (*p) {
-            case 'b': ls_buf_putc(&str, '\b'); break;
-            case 'f': ls_buf_putc(&str, '\f'); break;
-            case 'n': ls_buf_putc(&str, '\n'); break;
-            case 'r': ls_buf_putc(&str, '\r'); break;
-            case 't': ls_buf_putc(&str, '\t'); break;
-            case 'u': {
-                unsigned cp = hexval4(p + 1);
-                p += 4;
-                if (cp >= 0xd800 && cp < 0xdc00 && p[1] == '\\' && p[2] == 'u') {
-                    unsigned lo = hexval4(p + 3);
-                    if (lo >= 0xdc00 && lo < 0xe000) {
-                        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                        p += 6;
-                    }
-                }
-                put_utf8(&str, cp);
-                break;
-            }
-            default: ls_buf_putc(&str, *p); break;     /* \" \\ \/ */
-            }
+        /* the value is valid JSON (checked by the caller), so the string is whole */
+        if (ls_json_string_at(p, (size_t)(end - p), &a, &text, &tlen, &used) != LS_OK) {
+            rc = LS_ERROR;
+            snprintf(msg, msglen, "invalid JSON string in %s", v);
+            break;
         }
-        if (*p == '"') {
-            p++;
+        for (p += used, q = p; isspace((unsigned char)*q); q++) {
         }
-        {
-            const char *q = p;
-            struct rt_jpart *jp;
-            while (isspace((unsigned char)*q)) {
-                q++;
-            }
-            if (lit.len) {
-                f->jparts = ls_realloc(f->jparts, (f->njparts + 1) * sizeof(*f->jparts));
-                jp = &f->jparts[f->njparts++];
-                memset(jp, 0, sizeof(*jp));
-                jp->lit = ls_strndup(lit.p, lit.len);
-                ls_buf_reset(&lit);
-            }
-            f->jparts = ls_realloc(f->jparts, (f->njparts + 1) * sizeof(*f->jparts));
-            jp = &f->jparts[f->njparts++];
-            memset(jp, 0, sizeof(*jp));
-            jp->is_key = *q == ':';
-            rc = ls_tmpl_compile(&jp->tmpl, ls_buf_cstr(&str), flags, msg, msglen);
+        if (lit.len) {
+            jpart_add(f)->lit = ls_strndup(lit.p, lit.len);
+            ls_buf_reset(&lit);
         }
+        jp = jpart_add(f);
+        jp->is_key = *q == ':';
+        text = ls_arena_memdup(&a, text, tlen);     /* NUL-terminated for the compiler */
+        rc = ls_tmpl_compile(&jp->tmpl, text, flags, msg, msglen);
     }
     if (rc == LS_OK && lit.len) {
-        struct rt_jpart *jp;
-        f->jparts = ls_realloc(f->jparts, (f->njparts + 1) * sizeof(*f->jparts));
-        jp = &f->jparts[f->njparts++];
-        memset(jp, 0, sizeof(*jp));
-        jp->lit = ls_strndup(lit.p, lit.len);
+        jpart_add(f)->lit = ls_strndup(lit.p, lit.len);
     }
     ls_buf_release(&lit);
-    ls_buf_release(&str);
+    ls_arena_release(&a);
     return rc;
 }
 

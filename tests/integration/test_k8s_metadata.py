@@ -131,6 +131,21 @@ def token_file(d, tok="s3cret"):
     return path
 
 
+def in_cluster_api(d):
+    """An HTTPS stand-in API with a certificate made by openssl, and a service account
+    directory (ca.crt, token) as a pod has: (api, its path)."""
+    key, crt = os.path.join(d, "api.key"), os.path.join(d, "api.crt")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                    "-out", crt, "-days", "2", "-subj", "/CN=kubernetes",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    api = Api(tls=(crt, key))
+    sa = os.path.join(d, "sa")
+    os.makedirs(sa)
+    write(os.path.join(sa, "ca.crt"), open(crt).read())
+    token_file(sa)
+    return api, sa
+
+
 def expected_kube(url):
     return {
         "container_name": "nginx", "namespace_name": "shop", "pod_name": "web-7d4b9c-xk2lp",
@@ -267,15 +282,7 @@ def test_api_down_or_refusing_the_token_fails_the_configuration():
 
 def test_in_cluster_defaults_over_https():
     d = tmpdir()
-    key, crt = os.path.join(d, "api.key"), os.path.join(d, "api.crt")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                    "-out", crt, "-days", "2", "-subj", "/CN=kubernetes",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
-    api = Api(tls=(crt, key))
-    sa = os.path.join(d, "sa")
-    os.makedirs(sa)
-    write(os.path.join(sa, "ca.crt"), open(crt).read())
-    token_file(sa)
+    api, sa = in_cluster_api(d)
     container_log(d, lines=1)
     env = dict(os.environ, KUBERNETES_SERVICE_HOST="127.0.0.1",
                KUBERNETES_SERVICE_PORT=str(api.port))
@@ -298,15 +305,7 @@ def test_kubernetes_containers_example_runs_in_a_cluster():
     # stand-in API through its #{ENV[...]} values: one gzip file per namespace and hour
     import glob, gzip
     d = tmpdir()
-    key, crt = os.path.join(d, "api.key"), os.path.join(d, "api.crt")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
-                    "-out", crt, "-days", "2", "-subj", "/CN=kubernetes",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
-    api = Api(tls=(crt, key))
-    sa = os.path.join(d, "sa")
-    os.makedirs(sa)
-    write(os.path.join(sa, "ca.crt"), open(crt).read())
-    token_file(sa)
+    api, sa = in_cluster_api(d)
     container_log(d, lines=3)
     container_log(d, pod="ghost-1", ns="nowhere", lines=2, cid="9" * 64)
     env = dict(os.environ, KUBERNETES_SERVICE_HOST="127.0.0.1",
