@@ -234,7 +234,7 @@ static const struct ls_param s3_web_params[] = {
 
 struct s3_cred_work {
     struct s3_out *s;
-    struct s3_creds creds;
+    struct aws_creds creds;
     int rc;
     char err[256];
 };
@@ -347,7 +347,7 @@ static void s3_head_bucket_cb(struct s3_out *s, struct ls_http_resp *r, void *ar
         if (s->auto_create_bucket) {
             struct ls_buf body;
             struct s3_call_opts o = { .method = "PUT", .fd = -1, .timeout = 60 };
-            struct s3_kv h[1] = { { "Content-Type", "application/xml" } };
+            struct aws_kv h[1] = { { "Content-Type", "application/xml" } };
             int rc;
             ls_buf_init(&body, 0);
             if (strcmp(s->addr.region, "us-east-1") != 0) {
@@ -405,7 +405,7 @@ static void s3_apikey_cb(struct s3_out *s, struct ls_http_resp *r, void *arg)
 
 static void s3_run_checks(struct s3_out *s)
 {
-    struct s3_kv q[2] = { { "prefix", s->path }, { "max-keys", "1" } };
+    struct aws_kv q[2] = { { "prefix", s->path }, { "max-keys", "1" } };
     struct s3_call_opts o = { .method = "GET", .query = q, .nquery = 2, .fd = -1, .timeout = 60 };
 
     if (!s->check_apikey_on_start) {
@@ -421,7 +421,7 @@ static void s3_cred_work_run(void *arg)
 {
     struct s3_cred_work *w = arg;
 
-    w->rc = s3_cred_resolve(&w->s->cc, &w->creds, w->err, sizeof(w->err));
+    w->rc = aws_cred_resolve(&w->s->cc, &w->creds, w->err, sizeof(w->err));
 }
 
 static void s3_cred_work_done(void *arg)
@@ -430,7 +430,7 @@ static void s3_cred_work_done(void *arg)
     struct s3_out *s = w->s;
 
     if (w->rc != LS_OK) {
-        s3_creds_release(&w->creds);
+        aws_creds_release(&w->creds);
         s3_gate_fail(s, -1, "failed to get AWS credentials: %s", w->err);
         ls_free(w);
         return;
@@ -438,16 +438,16 @@ static void s3_cred_work_done(void *arg)
     {
         char was[160], now[160];
 
-        s3_creds_describe(&w->creds, now, sizeof(now));
+        aws_creds_describe(&w->creds, now, sizeof(now));
         if (s->have_creds) {
-            s3_creds_describe(&s->creds, was, sizeof(was));
+            aws_creds_describe(&s->creds, was, sizeof(was));
         }
         /* once, and when they change: not at every retry of a store that is away */
         if (!s->have_creds || s->creds_stale || strcmp(was, now) != 0) {
             ls_info("s3: credentials from %s", now);
         }
     }
-    s3_creds_release(&s->creds);
+    aws_creds_release(&s->creds);
     s->creds = w->creds;       /* moved */
     s->have_creds = true;
     s->creds_stale = false;
@@ -472,7 +472,7 @@ bool s3_gate_needed(struct s3_out *s)
         return false;     /* static keys never change */
     }
     ls_wall_now(&sec, &ns);
-    return s->creds_stale || s3_cred_needs_refresh(&s->creds, sec);
+    return s->creds_stale || aws_cred_needs_refresh(&s->creds, sec);
 }
 
 void s3_gate_open(struct s3_out *s)
@@ -516,7 +516,7 @@ static int s3_bind_sub(struct ls_conf_section *sec, const char *name, const stru
     return ls_param_bind(table, sub, dst, err, errlen);
 }
 
-static void s3_sts_fill(struct s3_sts_config *d, const struct s3_sts_conf *c)
+static void s3_sts_fill(struct aws_sts_config *d, const struct s3_sts_conf *c)
 {
     d->role_arn = c->role_arn;
     d->role_session_name = c->role_session_name;
@@ -893,7 +893,7 @@ static void s3_destroy(struct ls_instance *ins)
     }
     ls_timer_free(s->start_timer);
     s->start_timer = NULL;
-    s3_creds_release(&s->creds);
+    aws_creds_release(&s->creds);
     s3_addr_release(&s->addr);
     s3_key_release_all(s);
     if (s->meta_tmpl) {

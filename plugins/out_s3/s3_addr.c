@@ -5,7 +5,7 @@
  * once at configure time, the base URL, the Host header value and the signing
  * region, and then for each key the raw path the signer sees and the encoded
  * URL libcurl gets. The two are derived from the same raw path with the same
- * encoder (s3_uri_encode), so what is signed is what is sent.
+ * encoder (aws_uri_encode), so what is signed is what is sent.
  *
  * Addressing follows the AWS SDKs (what fluent-plugin-s3 users get):
  * virtual-hosted style by default, path style when asked
@@ -318,7 +318,7 @@ int s3_addr_init(struct s3_addr *a, const char *endpoint, const char *region, co
     if (a->path_style) {
         struct ls_buf b;
         ls_buf_init(&b, 0);
-        s3_uri_encode(&b, bucket, strlen(bucket), false);
+        aws_uri_encode(&b, bucket, strlen(bucket), false);
         a->host = ls_asprintf("%s%s", a->endpoint_host, portbuf);
         a->base_url = ls_asprintf("%s://%s/%s", a->scheme, a->host, ls_buf_cstr(&b));
         ls_buf_release(&b);
@@ -345,23 +345,23 @@ char *s3_addr_resource(const struct s3_addr *a, const char *key)
     return ls_asprintf("/%s/%s", a->bucket, key ? key : "");
 }
 
-char *s3_addr_url(const struct s3_addr *a, const char *key, const struct s3_kv *query, size_t nquery)
+char *s3_addr_url(const struct s3_addr *a, const char *key, const struct aws_kv *query, size_t nquery)
 {
     struct ls_buf b;
     ls_buf_init(&b, 0);
     ls_buf_printf(&b, "%s", a->base_url);
     if (key) {
         ls_buf_putc(&b, '/');
-        s3_uri_encode(&b, key, strlen(key), true);
+        aws_uri_encode(&b, key, strlen(key), true);
     } else if (!a->path_style) {
         ls_buf_putc(&b, '/');
     }
     for (size_t i = 0; i < nquery; i++) {
         ls_buf_putc(&b, i ? '&' : '?');
-        s3_uri_encode(&b, query[i].name, strlen(query[i].name), false);
+        aws_uri_encode(&b, query[i].name, strlen(query[i].name), false);
         if (query[i].value) {
             ls_buf_putc(&b, '=');
-            s3_uri_encode(&b, query[i].value, strlen(query[i].value), false);
+            aws_uri_encode(&b, query[i].value, strlen(query[i].value), false);
         }
     }
     ls_buf_cstr(&b);

@@ -625,7 +625,7 @@ static void s3k_list_cb(struct s3_out *s, struct ls_http_resp *r, void *arg)
 
 static void s3k_list_page(struct s3_job *j)
 {
-    struct s3_kv q[2] = { { "prefix", j->prefix->prefix }, { "marker", j->list_marker } };
+    struct aws_kv q[2] = { { "prefix", j->prefix->prefix }, { "marker", j->list_marker } };
     struct s3_call_opts o = { .method = "GET", .key = NULL, .query = q,
                               .nquery = j->list_marker ? 2 : 1, .fd = -1, .timeout = 60 };
 

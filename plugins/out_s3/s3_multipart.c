@@ -79,8 +79,8 @@ static void s3m_complete(struct s3_job *j)
 {
     struct s3_part *parts = ls_calloc(j->nparts, sizeof(*parts));
     struct ls_buf body;
-    struct s3_kv q[1] = { { "uploadId", j->upload_id } };
-    struct s3_kv h[1] = { { "Content-Type", "application/xml" } };
+    struct aws_kv q[1] = { { "uploadId", j->upload_id } };
+    struct aws_kv h[1] = { { "Content-Type", "application/xml" } };
     struct s3_call_opts o = { .method = "POST", .key = j->key, .query = q, .nquery = 1,
                               .headers = h, .nheaders = 1, .fd = -1 };
     int rc;
@@ -141,8 +141,8 @@ static void s3m_next(struct s3_job *j)
 {
     struct s3_out *s = j->s;
     char num[24];
-    struct s3_kv q[2];
-    struct s3_kv h[5];
+    struct aws_kv q[2];
+    struct aws_kv h[5];
     size_t nh = 0;
     struct s3_call_opts o;
 
@@ -253,7 +253,7 @@ static void s3m_list_cb(struct s3_out *s, struct ls_http_resp *r, void *arg)
 static void s3m_list_parts(struct s3_job *j, int marker)
 {
     char m[16];
-    struct s3_kv q[2] = { { "uploadId", j->upload_id }, { "part-number-marker", m } };
+    struct aws_kv q[2] = { { "uploadId", j->upload_id }, { "part-number-marker", m } };
     struct s3_call_opts o = { .method = "GET", .key = j->key, .query = q,
                               .nquery = marker > 0 ? 2 : 1, .fd = -1, .timeout = 60 };
 
@@ -300,8 +300,8 @@ static void s3m_initiate_cb(struct s3_out *s, struct ls_http_resp *r, void *arg)
 
 static void s3m_initiate(struct s3_job *j)
 {
-    struct s3_kv q[1] = { { "uploads", NULL } };
-    struct s3_kv h[40];
+    struct aws_kv q[1] = { { "uploads", NULL } };
+    struct aws_kv h[40];
     size_t n = 0, nowned;
     char **owned;
     struct s3_call_opts o;

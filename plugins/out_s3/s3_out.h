@@ -143,9 +143,9 @@ struct s3_out {
     char *slice_fmt;             /* strftime format of %{time_slice} */
     char *endpoint_url;          /* endpoint with scheme */
     struct s3_addr addr;
-    struct s3_cred_config cc;
+    struct aws_cred_config cc;
 
-    struct s3_creds creds;       /* loop thread only */
+    struct aws_creds creds;       /* loop thread only */
     bool have_creds;
     bool creds_stale;            /* ExpiredToken & co: refresh before the next request */
     bool checks_done;            /* check_apikey_on_start / check_bucket passed */
@@ -156,7 +156,7 @@ struct s3_out {
     int net_busy;                /* jobs past compression, at most flush_thread_count */
     struct s3_job *net_wait, *net_wait_tail;   /* compressed, waiting for one of those */
     struct ls_timer *start_timer;
-    struct s3_sigv4_cache sigcache;
+    struct aws_sigv4_cache sigcache;
     int64_t clock_offset;        /* seconds added to now when signing (RequestTimeTooSkewed) */
 
     struct s3_prefix **prefixes; /* %{index} allocator: one entry per key prefix */
@@ -225,9 +225,9 @@ typedef void (*s3_call_cb)(struct s3_out *s, struct ls_http_resp *r, void *arg);
 struct s3_call_opts {
     const char *method;
     const char *key;                 /* NULL: the bucket */
-    const struct s3_kv *query;
+    const struct aws_kv *query;
     size_t nquery;
-    const struct s3_kv *headers;     /* besides Host, dates, auth */
+    const struct aws_kv *headers;     /* besides Host, dates, auth */
     size_t nheaders;
     const void *body;                /* memory body (copied) */
     size_t body_len;
@@ -249,10 +249,10 @@ int s3_describe_error(struct s3_out *s, const char *op, const char *key, struct 
 /* After an error answer: BadDigest and its kin make the next attempt rebuild the payload. */
 void s3_job_check_digest_error(struct s3_job *j, const char *code);
 /* The headers PutObject and CreateMultipartUpload share (content type, class, ACL, SSE, meta). */
-void s3_object_headers(struct s3_job *j, struct s3_kv *h, size_t *n, size_t max, char ***owned,
+void s3_object_headers(struct s3_job *j, struct aws_kv *h, size_t *n, size_t max, char ***owned,
                        size_t *nowned);
 /* SSE-C headers that every UploadPart repeats. */
-size_t s3_ssec_headers(struct s3_out *s, struct s3_kv *h);
+size_t s3_ssec_headers(struct s3_out *s, struct aws_kv *h);
 /* Parse an RFC 1123 HTTP date; -1 if it is not one. */
 int64_t s3_parse_http_date(const char *s);
 /* Wall clock plus the skew correction. */

@@ -161,13 +161,13 @@ static bool s3u_bad_value(const char *v)
 
 int s3_call(struct s3_out *s, const struct s3_call_opts *o, s3_call_cb cb, void *arg)
 {
-    struct s3_kv hv[48];
+    struct aws_kv hv[48];
     size_t nh = 0, i;
     bool have_ctype = false;
     char sha[65], date[32], line[64];
     char *path, *url, *resource = NULL;
-    struct s3_request req;
-    struct s3_signed sig;
+    struct aws_request req;
+    struct aws_signed sig;
     struct ls_buf sl;
     struct s3_pending *pd;
     struct ls_http_req hr;
@@ -206,16 +206,16 @@ int s3_call(struct s3_out *s, const struct s3_call_opts *o, s3_call_cb cb, void 
     if (o->fd >= 0) {
         req.payload_hash = o->sha256_hex;
     } else if (o->body && o->body_len) {
-        s3_sha256_hex(o->body, o->body_len, sha);
+        aws_sha256_hex(o->body, o->body_len, sha);
         req.payload_hash = sha;
     } else {
-        req.payload_hash = S3_EMPTY_SHA256;
+        req.payload_hash = AWS_EMPTY_SHA256;
     }
     if (s->signature_version == S3_SIG_V2) {
         resource = s3_addr_resource(&s->addr, o->key);
         rc = s3_sigv2_sign(&req, resource, date, &s->creds, &sig);
     } else {
-        rc = s3_sigv4_sign(&req, &s->creds, s->addr.region, "s3", now, S3_SIGV4_CONTENT_SHA,
+        rc = aws_sigv4_sign(&req, &s->creds, s->addr.region, "s3", now, AWS_SIGV4_CONTENT_SHA,
                            &s->sigcache, &sig);
     }
     ls_free(resource);
@@ -242,7 +242,7 @@ int s3_call(struct s3_out *s, const struct s3_call_opts *o, s3_call_cb cb, void 
     if (!have_ctype) {
         ls_http_hdr_add(&sl, "Content-Type:");
     }
-    s3_signed_release(&sig);
+    aws_signed_release(&sig);
 
     pd = ls_calloc(1, sizeof(*pd));
     pd->s = s;
@@ -381,7 +381,7 @@ int s3_job_save_state(struct s3_job *j)
     ls_buf_printf(&b, "s3state\t1\n");
     if (j->key) {
         ls_buf_printf(&b, "key\t");
-        s3_uri_encode(&b, j->key, strlen(j->key), true);
+        aws_uri_encode(&b, j->key, strlen(j->key), true);
         ls_buf_putc(&b, '\n');
     }
     if (j->have_digest) {
@@ -390,12 +390,12 @@ int s3_job_save_state(struct s3_job *j)
     }
     if (j->upload_id) {
         ls_buf_printf(&b, "upload\t");
-        s3_uri_encode(&b, j->upload_id, strlen(j->upload_id), false);
+        aws_uri_encode(&b, j->upload_id, strlen(j->upload_id), false);
         ls_buf_printf(&b, "\t%lld\n", (long long)j->part_size);
         for (size_t i = 0; i < j->nstate_etags; i++) {
             if (j->state_etags[i]) {
                 ls_buf_printf(&b, "etag\t%zu\t", i + 1);
-                s3_uri_encode(&b, j->state_etags[i], strlen(j->state_etags[i]), false);
+                aws_uri_encode(&b, j->state_etags[i], strlen(j->state_etags[i]), false);
                 ls_buf_putc(&b, '\n');
             }
         }
@@ -495,7 +495,7 @@ void s3_job_record_etag(struct s3_job *j, size_t part, const char *etag)
 /* ------------------------------------------------------------------ */
 /* object headers                                                       */
 
-size_t s3_ssec_headers(struct s3_out *s, struct s3_kv *h)
+size_t s3_ssec_headers(struct s3_out *s, struct aws_kv *h)
 {
     size_t n = 0;
 
@@ -514,7 +514,7 @@ size_t s3_ssec_headers(struct s3_out *s, struct s3_kv *h)
     return n;
 }
 
-void s3_object_headers(struct s3_job *j, struct s3_kv *h, size_t *n, size_t max, char ***owned,
+void s3_object_headers(struct s3_job *j, struct aws_kv *h, size_t *n, size_t max, char ***owned,
                        size_t *nowned)
 {
     struct s3_out *s = j->s;
@@ -895,7 +895,7 @@ static void s3u_abort_cb(struct s3_out *s, struct ls_http_resp *r, void *arg)
 
 void s3_abort_upload(struct s3_out *s, const char *key, const char *upload_id)
 {
-    struct s3_kv q[1] = { { "uploadId", upload_id } };
+    struct aws_kv q[1] = { { "uploadId", upload_id } };
     struct s3_call_opts o = { .method = "DELETE", .key = key, .query = q, .nquery = 1, .fd = -1,
                               .timeout = 60 };
     char *what = ls_asprintf("%s of '%s'", upload_id, key);
@@ -970,7 +970,7 @@ static void s3u_put_cb(struct s3_out *s, struct ls_http_resp *r, void *arg)
 static void s3u_put(struct s3_job *j)
 {
     struct s3_out *s = j->s;
-    struct s3_kv h[40];
+    struct aws_kv h[40];
     size_t n = 0, nowned;
     char **owned;
     struct s3_call_opts o;

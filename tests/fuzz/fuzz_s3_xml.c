@@ -26,11 +26,11 @@ static void check_key(const char *p, size_t size)
     }
     char *path = s3_addr_path(&a, key);
     char *url = s3_addr_url(&a, key, NULL, 0);
-    struct s3_kv h[] = { { "Host", a.host } };
-    struct s3_request r = { .method = "PUT", .path = path, .headers = h, .nheaders = 1 };
-    struct s3_creds c = { .key = "AKID", .secret = "secret" };
-    struct s3_signed s;
-    if (s3_sigv4_sign(&r, &c, "us-east-1", "s3", 0, S3_SIGV4_CONTENT_SHA, NULL, &s) != LS_OK) {
+    struct aws_kv h[] = { { "Host", a.host } };
+    struct aws_request r = { .method = "PUT", .path = path, .headers = h, .nheaders = 1 };
+    struct aws_creds c = { .key = "AKID", .secret = "secret" };
+    struct aws_signed s;
+    if (aws_sigv4_sign(&r, &c, "us-east-1", "s3", 0, AWS_SIGV4_CONTENT_SHA, NULL, &s) != LS_OK) {
         abort();
     }
     /* canonical URI = second line of the canonical request = URL path */
@@ -40,7 +40,7 @@ static void check_key(const char *p, size_t size)
     if (strlen(upath) != l2len || memcmp(upath, l2, l2len) != 0) {
         abort();
     }
-    s3_signed_release(&s);
+    aws_signed_release(&s);
     ls_free(path);
     ls_free(url);
     s3_addr_release(&a);
@@ -98,12 +98,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s3_parts_release(&parts);
     s3_xml_error_release(&e);
 
-    struct s3_creds c;
+    struct aws_creds c;
     if (s3_xml_parse_sts_creds(p, size, &c, &e) == LS_OK) {
         if (c.key == NULL || c.secret == NULL) {
             abort();
         }
-        s3_creds_release(&c);
+        aws_creds_release(&c);
     }
     s3_xml_error_release(&e);
 

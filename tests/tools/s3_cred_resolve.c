@@ -1,5 +1,5 @@
 /*
- * s3_cred_resolve - resolve AWS credentials with the out_s3 chain and print
+ * aws_cred_resolve - resolve AWS credentials with the out_s3 chain and print
  * where they came from (tests/integration/test_s3_creds.py).
  *
  * Prints "source", "key", "token" (yes/no), "expiration" and
@@ -10,7 +10,7 @@
  * credentials through s3_addr + the SigV4 signer (libcurl easy), and prints
  * "status" plus "error_code" from the XML error body: an end-to-end check of
  * the protocol layer against a real, signature-checking server (moto).
- * Options mirror struct s3_cred_config; see usage().
+ * Options mirror struct aws_cred_config; see usage().
  */
 #include <curl/curl.h>
 #include <getopt.h>
@@ -22,7 +22,7 @@
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: s3_cred_resolve [--key-id K --secret S [--session-token T]] [--profile P]\n"
+            "usage: aws_cred_resolve [--key-id K --secret S [--session-token T]] [--profile P]\n"
             "  [--shared [--shared-path F] [--shared-profile P]]\n"
             "  [--instance-profile [--imds-endpoint URL] [--imds-retries N] [--imds-timeout-ms MS]]\n"
             "  [--web-identity --web-role-arn A --web-token-file F [--web-session-name N]]\n"
@@ -36,7 +36,7 @@ static size_t collect(char *p, size_t size, size_t n, void *ud)
     return ls_buf_append(ud, p, size * n) == LS_OK ? size * n : 0;
 }
 
-static int do_put(const struct s3_creds *c, const char *region, char **argv)
+static int do_put(const struct aws_creds *c, const char *region, char **argv)
 {
     struct s3_addr a;
     char err[256];
@@ -46,14 +46,14 @@ static int do_put(const struct s3_creds *c, const char *region, char **argv)
     }
     const char *key = argv[2], *data = argv[3];
     char sha[65], md5[25];
-    s3_sha256_hex(data, strlen(data), sha);
+    aws_sha256_hex(data, strlen(data), sha);
     s3_md5_base64(data, strlen(data), md5);
     char *path = s3_addr_path(&a, key);
     char *url = s3_addr_url(&a, key, NULL, 0);
-    struct s3_kv h[] = { { "Host", a.host }, { "Content-MD5", md5 }, { "Content-Type", "text/plain" } };
-    struct s3_request r = { .method = "PUT", .path = path, .headers = h, .nheaders = 3, .payload_hash = sha };
-    struct s3_signed s;
-    if (s3_sigv4_sign(&r, c, a.region, "s3", (int64_t)time(NULL), S3_SIGV4_CONTENT_SHA, NULL, &s) != LS_OK) {
+    struct aws_kv h[] = { { "Host", a.host }, { "Content-MD5", md5 }, { "Content-Type", "text/plain" } };
+    struct aws_request r = { .method = "PUT", .path = path, .headers = h, .nheaders = 3, .payload_hash = sha };
+    struct aws_signed s;
+    if (aws_sigv4_sign(&r, c, a.region, "s3", (int64_t)time(NULL), AWS_SIGV4_CONTENT_SHA, NULL, &s) != LS_OK) {
         printf("error\tsigning failed\n");
         return 1;
     }
@@ -91,7 +91,7 @@ static int do_put(const struct s3_creds *c, const char *region, char **argv)
     curl_easy_cleanup(e);
     curl_slist_free_all(sl);
     ls_buf_release(&body);
-    s3_signed_release(&s);
+    aws_signed_release(&s);
     ls_free(path);
     ls_free(url);
     s3_addr_release(&a);
@@ -116,7 +116,7 @@ int main(int argc, char **argv)
         { "sts-region", 1, 0, O_STS_REGION }, { "sts-endpoint", 1, 0, O_STS_EP }, { "region", 1, 0, O_REGION },
         { "put", 0, 0, O_PUT }, { 0, 0, 0, 0 },
     };
-    struct s3_cred_config cfg;
+    struct aws_cred_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     const char *region = NULL;
     bool put = false;
@@ -173,27 +173,27 @@ int main(int argc, char **argv)
             ls_free(h);
         }
     }
-    struct s3_creds c;
+    struct aws_creds c;
     char err[512] = "";
-    if (s3_cred_resolve(&cfg, &c, err, sizeof(err)) != LS_OK) {
+    if (aws_cred_resolve(&cfg, &c, err, sizeof(err)) != LS_OK) {
         printf("error\t%s\n", err);
         curl_global_cleanup();
         return 1;
     }
     char sh[65], desc[160];
-    s3_creds_describe(&c, desc, sizeof(desc));
+    aws_creds_describe(&c, desc, sizeof(desc));
     fprintf(stderr, "s3: credentials from %s\n", desc);   /* what the agent logs */
-    s3_sha256_hex(c.secret, strlen(c.secret), sh);
+    aws_sha256_hex(c.secret, strlen(c.secret), sh);
     printf("source\t%s\nkey\t%s\ntoken\t%s\nexpiration\t%lld\nsecret_sha256\t%s\n", c.source, c.key,
            c.token ? "yes" : "no", (long long)c.expiration, sh);
     if (c.token) {
         char th[65];
-        s3_sha256_hex(c.token, strlen(c.token), th);
+        aws_sha256_hex(c.token, strlen(c.token), th);
         printf("token_sha256\t%s\n", th);
     }
-    printf("needs_refresh\t%s\n", s3_cred_needs_refresh(&c, (int64_t)time(NULL)) ? "yes" : "no");
+    printf("needs_refresh\t%s\n", aws_cred_needs_refresh(&c, (int64_t)time(NULL)) ? "yes" : "no");
     int rc = put ? do_put(&c, region, argv + optind) : 0;
-    s3_creds_release(&c);
+    aws_creds_release(&c);
     curl_global_cleanup();
     return rc;
 }

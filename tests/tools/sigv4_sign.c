@@ -12,7 +12,7 @@
  * lines, percent-encoded the same way, then an empty line; "error<TAB>..." on
  * failure. The secret is never printed.
  */
-#include "../../plugins/out_s3/s3.h"
+#include "../../agent/aws.h"
 
 #define MAXKV 64
 
@@ -20,7 +20,7 @@ struct req {
     char *mode, *method, *path, *payload, *region, *service, *key, *secret, *token, *resource, *date;
     int64_t time;
     bool normalize, content_sha;
-    struct s3_kv q[MAXKV], h[MAXKV];
+    struct aws_kv q[MAXKV], h[MAXKV];
     size_t nq, nh;
 };
 
@@ -87,18 +87,18 @@ static void req_free(struct req *r)
     memset(r, 0, sizeof(*r));
 }
 
-static void sign(struct req *r, struct s3_sigv4_cache *cache)
+static void sign(struct req *r, struct aws_sigv4_cache *cache)
 {
-    struct s3_creds c = { .key = r->key, .secret = r->secret, .token = r->token };
-    struct s3_request q = { .method = r->method, .path = r->path, .query = r->q, .nquery = r->nq,
+    struct aws_creds c = { .key = r->key, .secret = r->secret, .token = r->token };
+    struct aws_request q = { .method = r->method, .path = r->path, .query = r->q, .nquery = r->nq,
                             .headers = r->h, .nheaders = r->nh, .payload_hash = r->payload };
-    struct s3_signed s;
+    struct aws_signed s;
     int rc;
     if (r->mode && strcmp(r->mode, "v2") == 0) {
         rc = s3_sigv2_sign(&q, r->resource ? r->resource : r->path, r->date ? r->date : "", &c, &s);
     } else {
-        unsigned flags = (r->normalize ? S3_SIGV4_NORMALIZE_PATH : 0) | (r->content_sha ? S3_SIGV4_CONTENT_SHA : 0);
-        rc = s3_sigv4_sign(&q, &c, r->region ? r->region : "us-east-1", r->service ? r->service : "s3", r->time,
+        unsigned flags = (r->normalize ? AWS_SIGV4_NORMALIZE_PATH : 0) | (r->content_sha ? AWS_SIGV4_CONTENT_SHA : 0);
+        rc = aws_sigv4_sign(&q, &c, r->region ? r->region : "us-east-1", r->service ? r->service : "s3", r->time,
                            flags, cache, &s);
     }
     if (rc != LS_OK) {
@@ -109,7 +109,7 @@ static void sign(struct req *r, struct s3_sigv4_cache *cache)
             put("creq", s.canonical_request);
         }
         put("sts", s.string_to_sign);
-        s3_signed_release(&s);
+        aws_signed_release(&s);
     }
     fputc('\n', stdout);
     fflush(stdout);
@@ -119,7 +119,7 @@ int main(void)
 {
     struct req r;
     memset(&r, 0, sizeof(r));
-    struct s3_sigv4_cache cache;
+    struct aws_sigv4_cache cache;
     memset(&cache, 0, sizeof(cache));
     char *line = NULL;
     size_t cap = 0;

@@ -185,7 +185,7 @@ START_TEST(vhost_root_and_query)
     char *r = s3_addr_resource(&a, NULL);
     ck_assert_str_eq(r, "/bkt/");
     ls_free(r);
-    struct s3_kv q[] = { { "list-type", "2" }, { "prefix", "a b/" }, { "uploads", NULL } };
+    struct aws_kv q[] = { { "list-type", "2" }, { "prefix", "a b/" }, { "uploads", NULL } };
     char *u = s3_addr_url(&a, NULL, q, 3);
     ck_assert_str_eq(u, "https://bkt.s3.eu-west-1.amazonaws.com/?list-type=2&prefix=a%20b%2F&uploads");
     ls_free(u);

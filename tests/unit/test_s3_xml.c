@@ -9,7 +9,7 @@
  */
 #include <check.h>
 
-#include "../../plugins/out_s3/s3.h"
+#include "../../agent/aws.h"
 
 #define NS "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\""
 
@@ -246,14 +246,14 @@ START_TEST(sts_creds)
                     "<PackedPolicySize>6</PackedPolicySize></AssumeRoleResult>"
                     "<ResponseMetadata><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId>"
                     "</ResponseMetadata></AssumeRoleResponse>";
-    struct s3_creds c;
+    struct aws_creds c;
     struct s3_xml_error e = { 0 };
     ck_assert_int_eq(s3_xml_parse_sts_creds(b, strlen(b), &c, &e), LS_OK);
     ck_assert_str_eq(c.key, "ASIAIOSFODNN7EXAMPLE");
     ck_assert_str_eq(c.secret, "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY");
     ck_assert_str_eq(c.token, "AQoDYXdzEPT//////////wEXAMPLEtc764");
     ck_assert_int_eq(c.expiration, 1573306481);   /* 2019-11-09T13:34:41Z */
-    s3_creds_release(&c);
+    aws_creds_release(&c);
 
     const char *w = "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials>"
                     "<AccessKeyId>ASIAWEB</AccessKeyId><SecretAccessKey>s</SecretAccessKey>"
@@ -262,7 +262,7 @@ START_TEST(sts_creds)
     ck_assert_int_eq(s3_xml_parse_sts_creds(w, strlen(w), &c, &e), LS_OK);
     ck_assert_str_eq(c.key, "ASIAWEB");
     ck_assert_int_eq(c.expiration, 1893456000);
-    s3_creds_release(&c);
+    aws_creds_release(&c);
 
     const char *err = "<ErrorResponse><Error><Code>ExpiredTokenException</Code><Message>m</Message></Error>"
                       "</ErrorResponse>";
@@ -279,17 +279,17 @@ END_TEST
 
 START_TEST(iso8601)
 {
-    ck_assert_int_eq(s3_parse_iso8601("1970-01-01T00:00:00Z"), 0);
-    ck_assert_int_eq(s3_parse_iso8601("2020-11-05T02:02:26Z"), 1604541746);
-    ck_assert_int_eq(s3_parse_iso8601("2020-11-05T02:02:26.5+00:00"), 1604541746);
-    ck_assert_int_eq(s3_parse_iso8601("2020-13-05T02:02:26Z"), -1);
-    ck_assert_int_eq(s3_parse_iso8601("2020-11-05"), -1);
-    ck_assert_int_eq(s3_parse_iso8601("2020-11-05T02:02:26+09:00"), -1);
-    struct s3_creds c = { .expiration = 10000 };
-    ck_assert(!s3_cred_needs_refresh(&c, 10000 - S3_CRED_REFRESH_BEFORE - 1));
-    ck_assert(s3_cred_needs_refresh(&c, 10000 - S3_CRED_REFRESH_BEFORE));
+    ck_assert_int_eq(aws_parse_iso8601("1970-01-01T00:00:00Z"), 0);
+    ck_assert_int_eq(aws_parse_iso8601("2020-11-05T02:02:26Z"), 1604541746);
+    ck_assert_int_eq(aws_parse_iso8601("2020-11-05T02:02:26.5+00:00"), 1604541746);
+    ck_assert_int_eq(aws_parse_iso8601("2020-13-05T02:02:26Z"), -1);
+    ck_assert_int_eq(aws_parse_iso8601("2020-11-05"), -1);
+    ck_assert_int_eq(aws_parse_iso8601("2020-11-05T02:02:26+09:00"), -1);
+    struct aws_creds c = { .expiration = 10000 };
+    ck_assert(!aws_cred_needs_refresh(&c, 10000 - AWS_CRED_REFRESH_BEFORE - 1));
+    ck_assert(aws_cred_needs_refresh(&c, 10000 - AWS_CRED_REFRESH_BEFORE));
     c.expiration = 0;
-    ck_assert(!s3_cred_needs_refresh(&c, INT64_MAX / 2));
+    ck_assert(!aws_cred_needs_refresh(&c, INT64_MAX / 2));
 }
 END_TEST
 

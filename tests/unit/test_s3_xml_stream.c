@@ -10,7 +10,7 @@
  */
 #include <check.h>
 
-#include "../../plugins/out_s3/s3.h"
+#include "../../agent/aws.h"
 
 START_TEST(text_in_pieces)
 {
@@ -58,7 +58,7 @@ START_TEST(first_child_only)
     const char *s = "<AssumeRoleResponse><AssumeRoleResult><Other/></AssumeRoleResult>"
                     "<AssumeRoleResult><Credentials><AccessKeyId>K</AccessKeyId>"
                     "<SecretAccessKey>S</SecretAccessKey></Credentials></AssumeRoleResult></AssumeRoleResponse>";
-    struct s3_creds c;
+    struct aws_creds c;
     ck_assert_int_eq(s3_xml_parse_sts_creds(s, strlen(s), &c, &e), LS_ERROR);
     ck_assert_ptr_null(c.key);
 }

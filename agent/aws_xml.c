@@ -1,5 +1,5 @@
 /*
- * s3_xml.c - the S3 and STS XML the agent reads and writes (expat).
+ * aws_xml.c - the S3 and STS XML the agent reads and writes (expat).
  *
  * The agent reads a handful of fields out of small responses, so a streaming
  * parser is enough and no tree is built: each reader declares the elements
@@ -37,7 +37,7 @@
  */
 #include <expat.h>
 
-#include "s3.h"
+#include "aws.h"
 
 /* Longest text kept for one element: keys are at most 1 KiB, session tokens a few KiB. */
 #define S3_XML_MAX_TEXT (64u << 10)
@@ -658,7 +658,7 @@ int s3_xml_build_complete(struct ls_buf *out, const struct s3_part *parts, size_
     return ls_buf_printf(out, "</CompleteMultipartUpload>") == LS_OK ? LS_OK : LS_ERROR;
 }
 
-int s3_xml_parse_sts_creds(const char *body, size_t len, struct s3_creds *c, struct s3_xml_error *e)
+int s3_xml_parse_sts_creds(const char *body, size_t len, struct aws_creds *c, struct s3_xml_error *e)
 {
     memset(c, 0, sizeof(*c));
     struct s3_xp x;
@@ -672,11 +672,11 @@ int s3_xml_parse_sts_creds(const char *body, size_t len, struct s3_creds *c, str
         c->secret = s3_xp_take(&x, SL_CRED_SECRET);
         c->token = s3_xp_take(&x, SL_CRED_TOKEN);
         const char *exp = x.slot[SL_CRED_EXPIRATION];
-        c->expiration = exp ? s3_parse_iso8601(exp) : 0;
+        c->expiration = exp ? aws_parse_iso8601(exp) : 0;
         if (c->key && c->key[0] && c->secret && c->secret[0] && c->expiration >= 0) {
             rc = LS_OK;
         } else {
-            s3_creds_release(c);
+            aws_creds_release(c);
         }
     }
     s3_xp_release(&x);

@@ -1,5 +1,5 @@
 /*
- * s3_sigv4.c - AWS request signing: SigV4 (header auth) and SigV2.
+ * aws_sigv4.c - AWS request signing: SigV4 (header auth) and SigV2.
  *
  * SigV4 builds the canonical request from a raw description of the request
  * (raw path, raw query pairs, the headers the caller will send), so the one
@@ -20,7 +20,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "s3.h"
+#include "aws.h"
 
 #define S3_SIG_MAX_STR (1u << 20)   /* canonical requests are small; caps hostile input */
 
@@ -41,7 +41,7 @@ static void s3_sha256(const void *p, size_t len, unsigned char out[32])
     EVP_Digest(p, len, out, &n, EVP_sha256(), NULL);
 }
 
-void s3_sha256_hex(const void *p, size_t len, char out[65])
+void aws_sha256_hex(const void *p, size_t len, char out[65])
 {
     unsigned char d[32];
     s3_sha256(p, len, d);
@@ -81,7 +81,7 @@ static bool s3_unreserved(unsigned char c)
            c == '-' || c == '_' || c == '.' || c == '~';
 }
 
-int s3_uri_encode(struct ls_buf *out, const char *s, size_t len, bool keep_slash)
+int aws_uri_encode(struct ls_buf *out, const char *s, size_t len, bool keep_slash)
 {
     static const char up[] = "0123456789ABCDEF";
     if (ls_buf_reserve(out, len) != LS_OK) {
@@ -121,7 +121,7 @@ static char *s3_encode_dup(const char *s, bool keep_slash)
 {
     struct ls_buf b;
     ls_buf_init(&b, S3_SIG_MAX_STR);
-    if (s3_uri_encode(&b, s ? s : "", s ? strlen(s) : 0, keep_slash) != LS_OK) {
+    if (aws_uri_encode(&b, s ? s : "", s ? strlen(s) : 0, keep_slash) != LS_OK) {
         ls_buf_release(&b);
         return NULL;
     }
@@ -129,7 +129,7 @@ static char *s3_encode_dup(const char *s, bool keep_slash)
     return ls_buf_detach(&b, NULL);
 }
 
-int s3_canonical_query(struct ls_buf *out, const struct s3_kv *q, size_t n)
+int aws_canonical_query(struct ls_buf *out, const struct aws_kv *q, size_t n)
 {
     if (n == 0) {
         return LS_OK;
@@ -273,7 +273,7 @@ static bool s3_header_unsigned(const char *lname)
     return false;
 }
 
-void s3_signed_release(struct s3_signed *s)
+void aws_signed_release(struct aws_signed *s)
 {
     ls_free(s->authorization);
     ls_free(s->signature);
@@ -303,7 +303,7 @@ static void s3_signing_key(const char *secret, const char *date, const char *reg
     OPENSSL_cleanse(b, sizeof(b));
 }
 
-static void s3_get_signing_key(struct s3_sigv4_cache *cache, const char *secret, const char *date,
+static void s3_get_signing_key(struct aws_sigv4_cache *cache, const char *secret, const char *date,
                                const char *region, const char *service, unsigned char out[32])
 {
     if (cache == NULL || strlen(region) >= sizeof(cache->region) ||
@@ -335,16 +335,16 @@ static bool s3_has_ctl(const char *s)
     return false;
 }
 
-int s3_sigv4_sign(const struct s3_request *req, const struct s3_creds *creds, const char *region,
-                  const char *service, int64_t now, unsigned flags, struct s3_sigv4_cache *cache,
-                  struct s3_signed *out)
+int aws_sigv4_sign(const struct aws_request *req, const struct aws_creds *creds, const char *region,
+                  const char *service, int64_t now, unsigned flags, struct aws_sigv4_cache *cache,
+                  struct aws_signed *out)
 {
     memset(out, 0, sizeof(*out));
     if (req->method == NULL || creds == NULL || creds->key == NULL || creds->secret == NULL ||
         region == NULL || service == NULL || s3_has_ctl(creds->key) || s3_has_ctl(creds->token)) {
         return LS_ERROR;
     }
-    const char *payload = req->payload_hash ? req->payload_hash : S3_EMPTY_SHA256;
+    const char *payload = req->payload_hash ? req->payload_hash : AWS_EMPTY_SHA256;
     if (s3_has_ctl(payload)) {
         return LS_ERROR;
     }
@@ -380,7 +380,7 @@ int s3_sigv4_sign(const struct s3_request *req, const struct s3_creds *creds, co
     h[nh].value = ls_strdup(out->amz_date);
     h[nh].idx = nh;
     nh++;
-    if (flags & S3_SIGV4_CONTENT_SHA) {
+    if (flags & AWS_SIGV4_CONTENT_SHA) {
         h[nh].name = ls_strdup("x-amz-content-sha256");
         h[nh].value = ls_strdup(payload);
         h[nh].idx = nh;
@@ -401,10 +401,10 @@ int s3_sigv4_sign(const struct s3_request *req, const struct s3_creds *creds, co
 
     /* method, path, query */
     const char *path = (req->path && req->path[0]) ? req->path : "/";
-    char *npath = (flags & S3_SIGV4_NORMALIZE_PATH) ? s3_normalize_path(path) : ls_strdup(path);
+    char *npath = (flags & AWS_SIGV4_NORMALIZE_PATH) ? s3_normalize_path(path) : ls_strdup(path);
     if (ls_buf_printf(&cr, "%s\n", req->method) != LS_OK ||
-        s3_uri_encode(&cr, npath, strlen(npath), true) != LS_OK || ls_buf_putc(&cr, '\n') != LS_OK ||
-        s3_canonical_query(&cr, req->query, req->nquery) != LS_OK || ls_buf_putc(&cr, '\n') != LS_OK) {
+        aws_uri_encode(&cr, npath, strlen(npath), true) != LS_OK || ls_buf_putc(&cr, '\n') != LS_OK ||
+        aws_canonical_query(&cr, req->query, req->nquery) != LS_OK || ls_buf_putc(&cr, '\n') != LS_OK) {
         rc = LS_ERROR;
     }
     ls_free(npath);
@@ -440,7 +440,7 @@ int s3_sigv4_sign(const struct s3_request *req, const struct s3_creds *creds, co
     }
 
     char crhash[65];
-    s3_sha256_hex(cr.p, cr.len, crhash);
+    aws_sha256_hex(cr.p, cr.len, crhash);
     out->canonical_request = ls_strndup(cr.p, cr.len);
     ls_buf_release(&cr);
     out->string_to_sign = ls_asprintf("AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s", out->amz_date,
@@ -459,7 +459,7 @@ int s3_sigv4_sign(const struct s3_request *req, const struct s3_creds *creds, co
     ls_buf_release(&sh);
 
     out->headers[out->nheaders++] = ls_asprintf("x-amz-date: %s", out->amz_date);
-    if (flags & S3_SIGV4_CONTENT_SHA) {
+    if (flags & AWS_SIGV4_CONTENT_SHA) {
         out->headers[out->nheaders++] = ls_asprintf("x-amz-content-sha256: %s", payload);
     }
     if (creds->token && creds->token[0]) {
@@ -494,7 +494,7 @@ static bool s3_v2_is_subresource(const char *name)
 
 static int s3_kv_name_cmp(const void *a, const void *b)
 {
-    const struct s3_kv *const *x = a, *const *y = b;
+    const struct aws_kv *const *x = a, *const *y = b;
     return strcmp((*x)->name, (*y)->name);
 }
 
@@ -524,8 +524,8 @@ static int s3_amz_cmp(const void *a, const void *b)
     return c != 0 ? c : (x->idx < y->idx ? -1 : x->idx > y->idx);
 }
 
-int s3_sigv2_sign(const struct s3_request *req, const char *resource_path, const char *date,
-                  const struct s3_creds *creds, struct s3_signed *out)
+int s3_sigv2_sign(const struct aws_request *req, const char *resource_path, const char *date,
+                  const struct aws_creds *creds, struct aws_signed *out)
 {
     memset(out, 0, sizeof(*out));
     if (req->method == NULL || creds == NULL || creds->key == NULL || creds->secret == NULL ||
@@ -539,7 +539,7 @@ int s3_sigv2_sign(const struct s3_request *req, const char *resource_path, const
     size_t cap = req->nheaders + 1, na = 0;
     struct s3_amz *amz = ls_calloc(cap, sizeof(*amz));
     for (size_t i = 0; i < req->nheaders; i++) {
-        const struct s3_kv *hv = &req->headers[i];
+        const struct aws_kv *hv = &req->headers[i];
         if (hv->name == NULL || hv->value == NULL) {
             continue;
         }
@@ -586,10 +586,10 @@ int s3_sigv2_sign(const struct s3_request *req, const char *resource_path, const
 
     /* Resource: the encoded path-style path, then "?" and the sorted subresources (raw values). */
     const char *rp = (resource_path && resource_path[0]) ? resource_path : "/";
-    if (rc == LS_OK && s3_uri_encode(&s, rp, strlen(rp), true) != LS_OK) {
+    if (rc == LS_OK && aws_uri_encode(&s, rp, strlen(rp), true) != LS_OK) {
         rc = LS_ERROR;
     }
-    const struct s3_kv **sub = ls_calloc(req->nquery + 1, sizeof(*sub));
+    const struct aws_kv **sub = ls_calloc(req->nquery + 1, sizeof(*sub));
     size_t ns = 0;
     for (size_t i = 0; i < req->nquery; i++) {
         if (req->query[i].name && s3_v2_is_subresource(req->query[i].name)) {
@@ -599,7 +599,7 @@ int s3_sigv2_sign(const struct s3_request *req, const char *resource_path, const
     /* Stable sort by name: insertion order decides among equal names (as Python's sort). */
     for (size_t i = 1; i < ns; i++) {
         for (size_t j = i; j > 0 && s3_kv_name_cmp(&sub[j - 1], &sub[j]) > 0; j--) {
-            const struct s3_kv *t = sub[j];
+            const struct aws_kv *t = sub[j];
             sub[j] = sub[j - 1];
             sub[j - 1] = t;
         }

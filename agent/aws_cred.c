@@ -1,7 +1,7 @@
 /*
- * s3_cred.c - where the AWS credentials come from.
+ * aws_cred.c - where the AWS credentials come from.
  *
- * One function, s3_cred_resolve(), walks the sources in the order users of
+ * One function, aws_cred_resolve(), walks the sources in the order users of
  * fluent-plugin-s3 and the AWS SDKs expect and returns the first that works,
  * naming it in the log (never the secret), so a silent fall-through from,
  * say, web identity to the instance role is visible.
@@ -26,7 +26,7 @@
 #include "http.h"
 
 #include "log.h"
-#include "s3.h"
+#include "aws.h"
 
 #define S3_CRED_MAX_BODY (256 * 1024)
 #define S3_CRED_MAX_FILE (1024 * 1024)
@@ -44,7 +44,7 @@ static void s3c_err(char *err, size_t errlen, const char *fmt, ...)
     }
 }
 
-void s3_creds_release(struct s3_creds *c)
+void aws_creds_release(struct aws_creds *c)
 {
     if (c->secret) {
         memset(c->secret, 0, strlen(c->secret));
@@ -55,7 +55,7 @@ void s3_creds_release(struct s3_creds *c)
     memset(c, 0, sizeof(*c));
 }
 
-void s3_creds_copy(struct s3_creds *dst, const struct s3_creds *src)
+void aws_creds_copy(struct aws_creds *dst, const struct aws_creds *src)
 {
     memset(dst, 0, sizeof(*dst));
     dst->key = src->key ? ls_strdup(src->key) : NULL;
@@ -65,12 +65,12 @@ void s3_creds_copy(struct s3_creds *dst, const struct s3_creds *src)
     memcpy(dst->source, src->source, sizeof(dst->source));
 }
 
-bool s3_cred_needs_refresh(const struct s3_creds *c, int64_t now)
+bool aws_cred_needs_refresh(const struct aws_creds *c, int64_t now)
 {
-    return c->expiration > 0 && now >= c->expiration - S3_CRED_REFRESH_BEFORE;
+    return c->expiration > 0 && now >= c->expiration - AWS_CRED_REFRESH_BEFORE;
 }
 
-int64_t s3_parse_iso8601(const char *s)
+int64_t aws_parse_iso8601(const char *s)
 {
     int f[6] = { 0 };
     static const int width[6] = { 4, 2, 2, 2, 2, 2 };
@@ -136,7 +136,7 @@ static char *s3c_trim(char *s)
     return s;
 }
 
-static int s3c_set(struct s3_creds *out, const char *key, const char *secret, const char *token,
+static int s3c_set(struct aws_creds *out, const char *key, const char *secret, const char *token,
                    int64_t expiration, const char *source, char *err, size_t errlen)
 {
     if (key == NULL || secret == NULL || key[0] == '\0' || secret[0] == '\0') {
@@ -358,7 +358,7 @@ static char *s3c_json_get(const char *json, const char *key)
 }
 
 /* {"AccessKeyId":..,"SecretAccessKey":..,"Token":..,"Expiration":..} -> out. */
-static int s3c_from_json(const char *json, const char *source, struct s3_creds *out, char *err, size_t errlen)
+static int s3c_from_json(const char *json, const char *source, struct aws_creds *out, char *err, size_t errlen)
 {
     char *code = s3c_json_get(json, "Code");
     if (code && strcmp(code, "Success") != 0) {
@@ -374,7 +374,7 @@ static int s3c_from_json(const char *json, const char *source, struct s3_creds *
     int64_t exp = 0;
     int rc = LS_OK;
     if (e) {
-        exp = s3_parse_iso8601(e);
+        exp = aws_parse_iso8601(e);
         if (exp < 0) {
             s3c_err(err, errlen, "%s: bad Expiration '%s'", source, e);
             rc = LS_ERROR;
@@ -408,7 +408,7 @@ static char *s3c_home_path(const char *rel)
  * LS_ERROR (profile found but unusable).
  */
 static int s3c_ini(const char *path, const char *profile, bool config_style, const char *source,
-                   struct s3_creds *out, char *err, size_t errlen)
+                   struct aws_creds *out, char *err, size_t errlen)
 {
     char *text = NULL;
     size_t len = 0;
@@ -489,7 +489,7 @@ static int s3c_ini(const char *path, const char *profile, bool config_style, con
 }
 
 /* Credentials file then config file, for profile. explicit: the profile was named, so missing is an error. */
-static int s3c_shared(const char *cred_path, const char *profile, bool explicit_profile, struct s3_creds *out,
+static int s3c_shared(const char *cred_path, const char *profile, bool explicit_profile, struct aws_creds *out,
                       char *err, size_t errlen)
 {
     char *cp = cred_path ? ls_strdup(cred_path)
@@ -515,7 +515,7 @@ static int s3c_shared(const char *cred_path, const char *profile, bool explicit_
 
 /* ---- EC2 instance metadata (IMDSv2) ---- */
 
-static int s3c_imds(const char *endpoint, int retries, long timeout_ms, struct s3_creds *out, char *err,
+static int s3c_imds(const char *endpoint, int retries, long timeout_ms, struct aws_creds *out, char *err,
                     size_t errlen)
 {
     const char *ep = endpoint ? endpoint : s3c_env("AWS_EC2_METADATA_SERVICE_ENDPOINT");
@@ -552,7 +552,7 @@ static int s3c_imds(const char *endpoint, int retries, long timeout_ms, struct s
             s3c_err(err, errlen, "imds: PUT %s: HTTP %ld", url, st);
             continue;
         } else {
-            ls_debug("s3: imds token refused (HTTP %ld), falling back to IMDSv1", st);
+            ls_debug("aws: imds token refused (HTTP %ld), falling back to IMDSv1", st);
         }
         char *th = token ? ls_asprintf("X-aws-ec2-metadata-token: %s", token) : NULL;
         ls_buf_init(&h, 0);
@@ -615,10 +615,10 @@ static bool s3c_ecs_host_allowed(const char *url)
     return false;
 }
 
-static int s3c_ecs(long timeout_ms, struct s3_creds *out, char *err, size_t errlen)
+static int s3c_ecs(const char *rel_given, long timeout_ms, struct aws_creds *out, char *err, size_t errlen)
 {
-    const char *rel = s3c_env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
-    const char *full = s3c_env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    const char *rel = rel_given ? rel_given : s3c_env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    const char *full = rel ? NULL : s3c_env("AWS_CONTAINER_CREDENTIALS_FULL_URI");
     char *url = rel ? ls_asprintf("%s%s%s", S3_ECS_HOST, rel[0] == '/' ? "" : "/", rel) : ls_strdup(full);
     if (!rel && !s3c_ecs_host_allowed(url)) {
         s3c_err(err, errlen, "ecs: AWS_CONTAINER_CREDENTIALS_FULL_URI must be https or a loopback/ECS/EKS address");
@@ -683,12 +683,12 @@ static void s3c_form_add(struct ls_buf *b, const char *k, const char *v)
     if (b->len) {
         ls_buf_putc(b, '&');
     }
-    s3_uri_encode(b, k, strlen(k), false);
+    aws_uri_encode(b, k, strlen(k), false);
     ls_buf_putc(b, '=');
-    s3_uri_encode(b, v, strlen(v), false);
+    aws_uri_encode(b, v, strlen(v), false);
 }
 
-static char *s3c_sts_url(const struct s3_sts_config *sc, const char **region)
+static char *s3c_sts_url(const struct aws_sts_config *sc, const char **region)
 {
     *region = sc->sts_region ? sc->sts_region
                              : (s3c_env("AWS_REGION") ? s3c_env("AWS_REGION")
@@ -769,8 +769,8 @@ static int s3c_split_url(const char *url, char **scheme, char **host, char **por
  * POST an STS query action. base != NULL: SigV4-signed with it (AssumeRole);
  * NULL: unsigned (AssumeRoleWithWebIdentity authenticates with the token).
  */
-static int s3c_sts_call(const struct s3_sts_config *sc, const char *form, const struct s3_creds *base,
-                        const char *action, const char *source, long timeout_ms, struct s3_creds *out, char *err,
+static int s3c_sts_call(const struct aws_sts_config *sc, const char *form, const struct aws_creds *base,
+                        const char *action, const char *source, long timeout_ms, struct aws_creds *out, char *err,
                         size_t errlen)
 {
     const char *region;
@@ -794,14 +794,14 @@ static int s3c_sts_call(const struct s3_sts_config *sc, const char *form, const 
     ls_http_hdr_add(&h, line);
     ls_free(line);
     ls_http_hdr_add(&h, "Accept:");
-    struct s3_signed sig;
+    struct aws_signed sig;
     memset(&sig, 0, sizeof(sig));
     if (base) {
         char sha[65];
-        s3_sha256_hex(form, strlen(form), sha);
-        struct s3_kv hv[] = { { "Host", hosthdr }, { "Content-Type", ctype } };
-        struct s3_request req = { .method = "POST", .path = path, .headers = hv, .nheaders = 2, .payload_hash = sha };
-        if (s3_sigv4_sign(&req, base, region, "sts", (int64_t)time(NULL), S3_SIGV4_NORMALIZE_PATH, NULL, &sig) !=
+        aws_sha256_hex(form, strlen(form), sha);
+        struct aws_kv hv[] = { { "Host", hosthdr }, { "Content-Type", ctype } };
+        struct aws_request req = { .method = "POST", .path = path, .headers = hv, .nheaders = 2, .payload_hash = sha };
+        if (aws_sigv4_sign(&req, base, region, "sts", (int64_t)time(NULL), AWS_SIGV4_NORMALIZE_PATH, NULL, &sig) !=
             LS_OK) {
             s3c_err(err, errlen, "%s: signing the STS request failed", source);
             ls_buf_release(&h);
@@ -820,7 +820,7 @@ static int s3c_sts_call(const struct s3_sts_config *sc, const char *form, const 
         if (st == 200 && s3_xml_parse_sts_creds(body.p, body.len, out, &xe) == LS_OK) {
             snprintf(out->source, sizeof(out->source), "%s", source);
             if (s3c_has_ctl(out->key) || s3c_has_ctl(out->secret) || s3c_has_ctl(out->token)) {
-                s3_creds_release(out);
+                aws_creds_release(out);
                 s3c_err(err, errlen, "%s: control characters in STS credentials", source);
             } else {
                 rc = LS_OK;
@@ -836,7 +836,7 @@ static int s3c_sts_call(const struct s3_sts_config *sc, const char *form, const 
     }
     ls_buf_release(&body);
     s3c_buf_wipe(&h);   /* the session token, if signed with one */
-    s3_signed_release(&sig);
+    aws_signed_release(&sig);
     ls_free(hosthdr);
 out:
     ls_free(host);
@@ -847,7 +847,7 @@ out:
     return rc;
 }
 
-static char *s3c_session_name(const struct s3_sts_config *sc, const char *env_name)
+static char *s3c_session_name(const struct aws_sts_config *sc, const char *env_name)
 {
     if (sc->role_session_name) {
         return ls_strdup(sc->role_session_name);
@@ -858,8 +858,8 @@ static char *s3c_session_name(const struct s3_sts_config *sc, const char *env_na
     return ls_asprintf("logship-%lld", (long long)time(NULL));
 }
 
-static int s3c_assume_role(const struct s3_sts_config *sc, const struct s3_creds *base, long timeout_ms,
-                           struct s3_creds *out, char *err, size_t errlen)
+static int s3c_assume_role(const struct aws_sts_config *sc, const struct aws_creds *base, long timeout_ms,
+                           struct aws_creds *out, char *err, size_t errlen)
 {
     if (sc->role_arn == NULL) {
         s3c_err(err, errlen, "assume-role: role_arn is required");
@@ -883,7 +883,7 @@ static int s3c_assume_role(const struct s3_sts_config *sc, const struct s3_creds
     return rc;
 }
 
-static int s3c_web_identity(const struct s3_sts_config *sc, long timeout_ms, struct s3_creds *out, char *err,
+static int s3c_web_identity(const struct aws_sts_config *sc, long timeout_ms, struct aws_creds *out, char *err,
                             size_t errlen)
 {
     if (sc->role_arn == NULL || sc->token_file == NULL) {
@@ -919,7 +919,7 @@ static int s3c_web_identity(const struct s3_sts_config *sc, long timeout_ms, str
 
 /* ---- the chain ---- */
 
-static int s3c_env_creds(struct s3_creds *out, char *err, size_t errlen)
+static int s3c_env_creds(struct aws_creds *out, char *err, size_t errlen)
 {
     const char *k = s3c_env("AWS_ACCESS_KEY_ID"), *s = s3c_env("AWS_SECRET_ACCESS_KEY");
     if (k == NULL && s == NULL) {
@@ -933,7 +933,7 @@ static int s3c_env_creds(struct s3_creds *out, char *err, size_t errlen)
     return LS_OK;
 }
 
-static int s3c_default_chain(const struct s3_cred_config *cfg, long http_ms, struct s3_creds *out, char *err,
+static int s3c_default_chain(const struct aws_cred_config *cfg, long http_ms, struct aws_creds *out, char *err,
                              size_t errlen)
 {
     int rc = s3c_env_creds(out, err, errlen);
@@ -946,13 +946,13 @@ static int s3c_default_chain(const struct s3_cred_config *cfg, long http_ms, str
         return rc;
     }
     if (s3c_env("AWS_WEB_IDENTITY_TOKEN_FILE") && s3c_env("AWS_ROLE_ARN")) {
-        struct s3_sts_config sc = cfg->web;
+        struct aws_sts_config sc = cfg->web;
         sc.role_arn = s3c_env("AWS_ROLE_ARN");
         sc.token_file = s3c_env("AWS_WEB_IDENTITY_TOKEN_FILE");
         return s3c_web_identity(&sc, http_ms, out, err, errlen);
     }
     if (s3c_env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") || s3c_env("AWS_CONTAINER_CREDENTIALS_FULL_URI")) {
-        return s3c_ecs(http_ms, out, err, errlen);
+        return s3c_ecs(NULL, http_ms, out, err, errlen);
     }
     const char *dis = s3c_env("AWS_EC2_METADATA_DISABLED");
     if (dis && strcasecmp(dis, "true") == 0) {
@@ -969,7 +969,7 @@ static int s3c_default_chain(const struct s3_cred_config *cfg, long http_ms, str
     return rc;
 }
 
-static int s3c_base(const struct s3_cred_config *cfg, long http_ms, struct s3_creds *out, char *err, size_t errlen)
+static int s3c_base(const struct aws_cred_config *cfg, long http_ms, struct aws_creds *out, char *err, size_t errlen)
 {
     if (cfg->key_id || cfg->secret) {
         if (s3c_set(out, cfg->key_id, cfg->secret, cfg->session_token, 0, "config", err, errlen) != LS_OK) {
@@ -977,6 +977,9 @@ static int s3c_base(const struct s3_cred_config *cfg, long http_ms, struct s3_cr
             return LS_ERROR;
         }
         return LS_OK;
+    }
+    if (cfg->ecs_relative_uri) {
+        return s3c_ecs(cfg->ecs_relative_uri, http_ms, out, err, errlen);
     }
     if (cfg->aws_profile) {
         return s3c_shared(cfg->shared_path, cfg->aws_profile, true, out, err, errlen);
@@ -986,7 +989,7 @@ static int s3c_base(const struct s3_cred_config *cfg, long http_ms, struct s3_cr
     }
     if (cfg->instance_profile) {
         if (s3c_env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")) {
-            return s3c_ecs(http_ms, out, err, errlen);
+            return s3c_ecs(NULL, http_ms, out, err, errlen);
         }
         return s3c_imds(cfg->imds_endpoint, cfg->imds_retries,
                         cfg->imds_timeout_ms > 0 ? cfg->imds_timeout_ms : 1000, out, err, errlen);
@@ -999,33 +1002,33 @@ static int s3c_base(const struct s3_cred_config *cfg, long http_ms, struct s3_cr
     return s3c_default_chain(cfg, http_ms, out, err, errlen);
 }
 
-int s3_cred_resolve(const struct s3_cred_config *cfg, struct s3_creds *out, char *err, size_t errlen)
+int aws_cred_resolve(const struct aws_cred_config *cfg, struct aws_creds *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
     long http_ms = cfg->http_timeout_ms > 0 ? cfg->http_timeout_ms : 5000;
-    struct s3_creds base;
+    struct aws_creds base;
     memset(&base, 0, sizeof(base));
     if (s3c_base(cfg, http_ms, &base, err, errlen) != LS_OK) {
-        s3_creds_release(&base);
+        aws_creds_release(&base);
         return LS_ERROR;
     }
     if (cfg->assume_role) {
         int rc = s3c_assume_role(&cfg->assume, &base, http_ms, out, err, errlen);
         if (rc == LS_OK) {
-            ls_info("s3: assumed role '%s' with base credentials from %s", cfg->assume.role_arn, base.source);
+            ls_info("aws: assumed role '%s' with base credentials from %s", cfg->assume.role_arn, base.source);
         }
-        s3_creds_release(&base);
+        aws_creds_release(&base);
         if (rc != LS_OK) {
             return LS_ERROR;
         }
     } else {
         *out = base;
     }
-    /* logged by the caller, s3_creds_describe: only when they change */
+    /* logged by the caller, aws_creds_describe: only when they change */
     return LS_OK;
 }
 
-void s3_creds_describe(const struct s3_creds *c, char *out, size_t outlen)
+void aws_creds_describe(const struct aws_creds *c, char *out, size_t outlen)
 {
     size_t kl = strlen(c->key);
 
