@@ -1858,6 +1858,7 @@ static const char *const known_sections[] = {
     "elements", "compress", "auth", "route", "grok", "template", "assume_role_credentials",
     "web_identity_credentials", "instance_profile_credentials", "shared_credentials", "http",
     "health_check", "monitor", "counter", "gauge", "summary", "histogram", "initlabels", "metrics",
+    "endpoint",
     NULL,
 };
 

@@ -32,8 +32,10 @@
  * `@type opensearch` (fluent-plugin-opensearch, a fork of the same plugin) is this output with
  * that plugin's differences: _type _doc on OpenSearch 1 and none from 2 (type_name is not
  * used), routing always as "routing", its names for the version and 400 parameters,
- * unrecoverable_record_types and emit_error_label_event; its <endpoint> (AWS SigV4) is not
- * supported.
+ * unrecoverable_record_types and emit_error_label_event. `@type aws-elasticsearch-service`
+ * (fluent-plugin-aws-elasticsearch-service) is the elasticsearch output sending to its
+ * <endpoint> URLs with every request signed by AWS SigV4, as is opensearch with an
+ * <endpoint> (es_aws.c).
  */
 #include "plugin.h"
 #include "log.h"
@@ -43,6 +45,7 @@
 #include "compress.h"
 #include "param.h"
 #include "timefmt.h"
+#include "es_aws.h"
 
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -109,6 +112,7 @@ struct es {
     /* derived */
     struct ls_instance *ins;
     bool opensearch;                /* @type opensearch (fluent-plugin-opensearch) */
+    struct es_aws *aws;             /* <endpoint>s: requests signed with SigV4 (es_aws.c) */
     int64_t bulk_message_request_threshold;     /* <= 0: one request per chunk */
     char **bases;                   /* "scheme://host:port[/path]" per host */
     size_t nbases, next_base;
@@ -407,11 +411,11 @@ static int es_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
         o->unrecoverable_record_types.n = 1;
     }
     ls_buf_init(&o->headers, 0);
-    if (ls_conf_child(sec, "endpoint")) {
-        struct ls_conf_section *ep = ls_conf_child(sec, "endpoint");
-        snprintf(err, errlen, "%s:%d: <endpoint> (AWS SigV4 for Amazon OpenSearch Service) is "
-                 "not supported by logship's opensearch output", ep->file, ep->line);
-        return LS_ERROR;
+    if (strcmp(ins->plugin->name, "aws-elasticsearch-service") == 0 ||
+        (o->opensearch && ls_conf_child(sec, "endpoint"))) {
+        if (es_aws_init(sec, o->opensearch, &o->aws, &o->bases, &o->nbases, err, errlen) != LS_OK) {
+            return LS_ERROR;
+        }
     }
     for (i = 0; es_refused[i]; i++) {
         struct ls_conf_param *p = ls_conf_get_param(sec, es_refused[i]);
@@ -436,7 +440,7 @@ static int es_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
                  bs->line);
         return LS_ERROR;
     }
-    if (es_hosts(o, sec, err, errlen) != LS_OK) {
+    if (o->aws == NULL && es_hosts(o, sec, err, errlen) != LS_OK) {
         return LS_ERROR;
     }
     if (o->bulk_threshold_text[0] != '-' &&
@@ -657,6 +661,8 @@ struct es_job {
     int rc;
     char err[300];
     char *url;
+    size_t ep;                      /* index of base in o->bases (its <endpoint>) */
+    struct ls_buf sig;              /* SigV4 header lines for this request */
     /* the answer, for the loop thread */
     struct ls_buf body;
     /* records for @ERROR, as [time, record] msgpack with their reasons */
@@ -1035,6 +1041,24 @@ static void es_build(void *arg)
         return;
     }
     j->size = (uint64_t)st.st_size;
+    ls_free(j->url);
+    {
+        /* signed requests carry the query encoded as SigV4 canonicalizes it, so no proxy
+         * or server in between can read it another way */
+        const char *fp = o->aws ? "errors%2Citems.%2A.status%2Citems.%2A.error"
+                                : "errors,items.*.status,items.*.error";
+        if (o->include_index_in_url) {
+            j->url = ls_asprintf("%s/%s/_bulk?filter_path=%s", j->base, j->index_name, fp);
+        } else {
+            j->url = ls_asprintf("%s/_bulk?filter_path=%s", j->base, fp);
+        }
+    }
+    ls_buf_reset(&j->sig);
+    if (o->aws && j->nsent > 0 &&
+        es_aws_sign(o->aws, j->ep, "POST", j->url, j->fd, j->size, &j->sig, j->err,
+                    sizeof(j->err)) != LS_OK) {
+        return;
+    }
     j->rc = LS_OK;
 }
 
@@ -1056,6 +1080,7 @@ static void es_job_free(struct es_job *j)
     ls_free(j->sent);
     ls_free(j->skipped);
     ls_free(j->url);
+    ls_buf_release(&j->sig);
     ls_buf_release(&j->out);
     ls_buf_release(&j->tmp);
     ls_buf_release(&j->body);
@@ -1515,17 +1540,12 @@ static void es_built(void *arg)
         es_next_part_or_done(j, 0);
         return;
     }
-    ls_free(j->url);
-    if (o->include_index_in_url) {
-        j->url = ls_asprintf("%s/%s/_bulk?filter_path=errors,items.*.status,items.*.error",
-                             j->base, j->index_name);
-    } else {
-        j->url = ls_asprintf("%s/_bulk?filter_path=errors,items.*.status,items.*.error",
-                             j->base);
-    }
     ls_buf_init(&h, 0);
     if (o->headers.len) {
         ls_buf_append(&h, o->headers.p, o->headers.len);
+    }
+    if (j->sig.len) {
+        ls_buf_append(&h, j->sig.p, j->sig.len);
     }
     ls_http_hdr_set(&h, "Content-Type", o->content_type ? "application/x-ndjson" : "application/json");
     if (o->compression_level != CL_NONE) {
@@ -1613,6 +1633,61 @@ static void es_version_answer(struct ls_http_resp *resp, void *arg)
     es_finish(j, LS_ERROR, msg);
 }
 
+/* GET / for the server's version; j->sig holds the signature's headers, if any. */
+static int es_ask_version_now(struct es_job *j)
+{
+    struct es *o = j->o;
+    struct ls_http_req req;
+    struct ls_buf h;
+    char *url = ls_asprintf("%s/", j->base);
+    int rc;
+
+    ls_buf_init(&h, 0);
+    if (o->headers.len) {
+        ls_buf_append(&h, o->headers.p, o->headers.len);
+    }
+    if (j->sig.len) {
+        ls_buf_append(&h, j->sig.p, j->sig.len);
+    }
+    es_fill_req(o, &req);
+    req.method = "GET";
+    req.url = url;
+    req.headers = &h;
+    req.body_fd = -1;
+    req.max_response = 64 * 1024;
+    rc = ls_http_submit(o->ins->engine, &req, es_version_answer, j);
+    ls_free(url);
+    ls_buf_release(&h);
+    return rc;
+}
+
+/* Worker thread. */
+static void es_sign_version(void *arg)
+{
+    struct es_job *j = arg;
+    char *url = ls_asprintf("%s/", j->base);
+
+    ls_buf_reset(&j->sig);
+    j->rc = es_aws_sign(j->o->aws, j->ep, "GET", url, -1, 0, &j->sig, j->err, sizeof(j->err));
+    ls_free(url);
+}
+
+/* Loop thread. */
+static void es_ask_version(void *arg)
+{
+    struct es_job *j = arg;
+
+    if (j->rc != LS_OK) {
+        j->o->asking_version = false;
+        es_finish(j, LS_ERROR, j->err);
+        return;
+    }
+    if (es_ask_version_now(j) != LS_OK) {
+        j->o->asking_version = false;
+        es_finish(j, LS_ERROR, "cannot start asking Elasticsearch's version");
+    }
+}
+
 static char *expand_or_copy(struct ls_chunk *c, const char *tmpl)
 {
     char *s;
@@ -1634,7 +1709,8 @@ static int es_write(struct ls_instance *ins, struct ls_chunk *c)
     j->c = c;
     j->fd = -1;
     j->tag = ci->tag;
-    j->base = o->bases[o->next_base % o->nbases];
+    j->ep = o->next_base % o->nbases;
+    j->base = o->bases[j->ep];
     j->prefix = expand_or_copy(c, o->logstash_prefix);
     j->dateformat = expand_or_copy(c, o->logstash_dateformat);
     j->index_name = expand_or_copy(c, o->index_name);
@@ -1645,30 +1721,22 @@ static int es_write(struct ls_instance *ins, struct ls_chunk *c)
     ls_buf_init(&j->out, 0);
     ls_buf_init(&j->tmp, 0);
     ls_buf_init(&j->body, 0);
+    ls_buf_init(&j->sig, 0);
     done_parse(&j->done, ls_chunk_state(c));
     if (o->version == 0) {
-        struct ls_http_req req;
-        struct ls_buf h;
-        char *url = ls_asprintf("%s/", j->base);
-        ls_buf_init(&h, 0);
-        if (o->headers.len) {
-            ls_buf_append(&h, o->headers.p, o->headers.len);
-        }
-        es_fill_req(o, &req);
-        req.method = "GET";
-        req.url = url;
-        req.headers = &h;
-        req.body_fd = -1;
-        req.max_response = 64 * 1024;
         o->asking_version = true;
-        if (ls_http_submit(ins->engine, &req, es_version_answer, j) != LS_OK) {
-            ls_free(url);
-            ls_buf_release(&h);
+        if (o->aws) {
+            /* signing may need credentials from STS or instance metadata: a worker's job */
+            if (ls_work_submit(ins->engine, es_sign_version, es_ask_version, j) != LS_OK) {
+                es_job_free(j);
+                return LS_ERROR;
+            }
+            return LS_AGAIN;
+        }
+        if (es_ask_version_now(j) != LS_OK) {
             es_job_free(j);
             return LS_ERROR;
         }
-        ls_free(url);
-        ls_buf_release(&h);
         return LS_AGAIN;
     }
     es_start_build(j);
@@ -1685,6 +1753,7 @@ static void es_destroy(struct ls_instance *ins)
     }
     ls_free(o->bases);
     ls_buf_release(&o->headers);
+    es_aws_destroy(o->aws);
     if (!o->opensearch) {
         ls_strv_release(&o->unrecoverable_record_types);
     }
@@ -1724,6 +1793,22 @@ const struct ls_plugin ls_plugin_out_elasticsearch = {
     .kind = LS_PLUGIN_OUTPUT,
     .description = "index records in Elasticsearch or OpenSearch with the bulk API "
                    "(fluent-plugin-elasticsearch)",
+    .params = es_params,
+    .ctx_size = sizeof(struct es),
+    .init = es_init,
+    .destroy = es_destroy,
+    .output_flags = LS_OUT_BUFFERED,
+    .default_formatter = "msgpack",
+    .default_chunk_keys = "tag",
+    .formatter_for = ls_msgpack_formatter_for,
+    .write = es_write,
+};
+
+const struct ls_plugin ls_plugin_out_aws_elasticsearch_service = {
+    .name = "aws-elasticsearch-service",
+    .kind = LS_PLUGIN_OUTPUT,
+    .description = "index records in Amazon OpenSearch Service (Elasticsearch) with requests "
+                   "signed by AWS SigV4, per <endpoint> (fluent-plugin-aws-elasticsearch-service)",
     .params = es_params,
     .ctx_size = sizeof(struct es),
     .init = es_init,

@@ -9,14 +9,20 @@ failure, error {type, reason}; "errors": true when any item failed. What a test 
 is asked for through the documents: a field `_fail` = [status, type] fails the item that many
 times in a row (`_fail_times`, default 1), then it is indexed; create with an _id that exists
 is 409, as Elasticsearch answers it.
+
+With sigv4=dict(key, secret, region, service[, token]) it checks every request as Amazon
+OpenSearch Service does: the Authorization header's SigV4 signature is computed again by
+botocore (an independent implementation) from the request as received, the query
+canonicalized from its decoded names and values as AWS does, and a request that does not
+match is answered 403 and not indexed.
 """
-import gzip, http.server, json, threading, urllib.parse
+import gzip, hashlib, http.server, json, re, threading, urllib.parse
 
 import lstest
 
 
 class ESServer:
-    def __init__(self, version="7.17.9", port=0, user=None, password=None):
+    def __init__(self, version="7.17.9", port=0, user=None, password=None, sigv4=None):
         self.version = version
         self.docs = {}          # index -> list of (id, source, type)
         self.requests = []      # (method, path, headers, body bytes)
@@ -24,6 +30,9 @@ class ESServer:
         self.lock = threading.Lock()
         self.auth = None
         self.down = False
+        self.sigv4 = sigv4
+        self.sig_ok = 0         # requests whose signature botocore agreed with
+        self.sig_bad = []       # (method, path, why)
         self.lose_answers = 0   # bulks indexed whose answer is then lost (a 500 instead)
         if user is not None:
             import base64
@@ -46,6 +55,9 @@ class ESServer:
                     outer.requests.append(("GET", self.path, dict(self.headers), b""))
                 if outer.auth and self.headers.get("Authorization") != outer.auth:
                     return self.reply(401, {"error": "unauthorized", "status": 401})
+                if not outer.signed_ok("GET", self.path, self.headers, b""):
+                    return self.reply(403, {"message": "The request signature we calculated does "
+                                            "not match the signature you provided."})
                 if outer.down:
                     return self.reply(503, {"error": "down", "status": 503})
                 self.reply(200, {"name": "stand-in", "version": {"number": outer.version},
@@ -58,6 +70,9 @@ class ESServer:
                     outer.requests.append(("POST", self.path, dict(self.headers), raw))
                 if outer.auth and self.headers.get("Authorization") != outer.auth:
                     return self.reply(401, {"error": "unauthorized", "status": 401})
+                if not outer.signed_ok("POST", self.path, self.headers, raw):
+                    return self.reply(403, {"message": "The request signature we calculated does "
+                                            "not match the signature you provided."})
                 if outer.down:
                     return self.reply(503, {"error": "down", "status": 503})
                 body = gzip.decompress(raw) if self.headers.get("Content-Encoding") == "gzip" \
@@ -81,6 +96,53 @@ class ESServer:
         self.url = f"http://127.0.0.1:{self.port}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
         lstest.on_cleanup(self.httpd.shutdown)
+
+    def signed_ok(self, method, path, headers, body):
+        if self.sigv4 is None:
+            return True
+        why = self._sigv4_problem(method, path, headers, body)
+        with self.lock:
+            if why:
+                self.sig_bad.append((method, path, why))
+            else:
+                self.sig_ok += 1
+        return why is None
+
+    def _sigv4_problem(self, method, path, headers, body):
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+        sv = self.sigv4
+        m = re.fullmatch(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, "
+                         r"SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})",
+                         headers.get("Authorization", ""))
+        if not m:
+            return "no SigV4 Authorization: %r" % headers.get("Authorization")
+        key, day, region, service, signed, sig = m.groups()
+        if (key, region, service) != (sv["key"], sv["region"], sv["service"]):
+            return f"credential scope {key}/{region}/{service}"
+        amz_date = headers.get("X-Amz-Date", "")
+        if not amz_date.startswith(day):
+            return "x-amz-date and the scope's day differ"
+        if headers.get("X-Amz-Content-SHA256") != hashlib.sha256(body).hexdigest():
+            return "x-amz-content-sha256 is not the body's"
+        if sv.get("token") and headers.get("X-Amz-Security-Token") != sv["token"]:
+            return "no session token"
+        hdrs = {}
+        for name in signed.split(";"):
+            if headers.get(name) is None:
+                return f"signed header {name} missing"
+            hdrs[name] = headers.get(name)
+        u = urllib.parse.urlsplit(path)
+        q = "&".join(urllib.parse.quote(urllib.parse.unquote(k), safe="-_.~") + "=" +
+                     urllib.parse.quote(urllib.parse.unquote(v), safe="-_.~")
+                     for k, _, v in (p.partition("=") for p in u.query.split("&") if p))
+        req = AWSRequest(method=method, url=f"http://{headers['Host']}{u.path}" +
+                         (f"?{q}" if q else ""), data=body, headers=hdrs)
+        req.context["timestamp"] = amz_date
+        auth = SigV4Auth(Credentials(sv["key"], sv["secret"], sv.get("token")), service, region)
+        want = auth.signature(auth.string_to_sign(req, auth.canonical_request(req)), req)
+        return None if want == sig else "signature differs from botocore's"
 
     def bulk(self, body, default_index):
         lines = body.decode().split("\n")
