@@ -272,4 +272,55 @@ int s3_xml_build_complete(struct ls_buf *out, const struct s3_part *parts, size_
 
 /* STS AssumeRole / AssumeRoleWithWebIdentity response -> creds (source not set). */
 int s3_xml_parse_sts_creds(const char *body, size_t len, struct aws_creds *c, struct s3_xml_error *e);
+
+/* ------------------------------------------------------------------ */
+/* The credential sections of fluentd's AWS plugins (aws_conf.c)       */
+
+struct aws_shared_conf {
+    char *path;
+    char *profile_name;
+};
+
+struct aws_imds_conf {
+    int64_t retries;
+    char *ip_address;
+    int64_t port;
+    double http_open_timeout;
+    double http_read_timeout;
+};
+
+struct aws_sts_conf {
+    char *role_arn;
+    char *role_session_name;
+    char *policy;
+    int64_t duration_seconds;
+    char *external_id;
+    char *sts_region;
+    char *sts_endpoint_url;
+    char *sts_http_proxy;
+    char *web_identity_token_file;
+};
+
+/* <shared_credentials>, <instance_profile_credentials>, <assume_role_credentials>,
+ * <web_identity_credentials> as fluent-plugin-s3 and fluent-plugin-kinesis take them */
+struct aws_cred_sections {
+    struct aws_shared_conf shared;
+    struct aws_imds_conf imds;
+    struct aws_sts_conf assume;
+    struct aws_sts_conf web;
+    bool has_shared, has_imds, has_assume, has_web;
+    char *imds_endpoint;             /* "http://ip:port" built from imds */
+};
+
+struct ls_conf_section;
+struct ls_instance;
+/* Bind the sections present in sec. LS_OK, or LS_ERROR with "file:line: ..." in err. */
+int aws_cred_sections_bind(struct ls_conf_section *sec, struct aws_cred_sections *s, char *err,
+                           size_t errlen);
+/* Set cc's shared, instance-profile, web-identity and assume-role fields from s (which must
+ * outlive cc); warns through ins about what is accepted and not used. */
+void aws_cred_sections_fill(struct ls_instance *ins, struct aws_cred_sections *s,
+                            struct aws_cred_config *cc);
+void aws_cred_sections_release(struct aws_cred_sections *s);
+
 #endif

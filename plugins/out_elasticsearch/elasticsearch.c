@@ -46,6 +46,10 @@
 #include "param.h"
 #include "timefmt.h"
 #include "es_aws.h"
+#include "ordset.h"
+
+/* the chunk state's prefix for the records done (kept from the first version) */
+#define ES_DONE "es-done "
 
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -525,108 +529,6 @@ static int es_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
     return LS_OK;
 }
 
-/* ---- the records done in a chunk (its state: "es-done a-b,c,...") ---- */
-
-struct done_set {
-    uint64_t *lo, *hi;              /* sorted, disjoint, inclusive ranges */
-    size_t n;
-};
-
-static void done_parse(struct done_set *d, const char *state)
-{
-    const char *p;
-
-    memset(d, 0, sizeof(*d));
-    if (state == NULL || strncmp(state, "es-done ", 8) != 0) {
-        return;
-    }
-    p = state + 8;
-    while (*p) {
-        char *e;
-        unsigned long long a = strtoull(p, &e, 10), b = a;
-        if (e == p) {
-            break;
-        }
-        if (*e == '-') {
-            b = strtoull(e + 1, &e, 10);
-        }
-        d->lo = ls_realloc(d->lo, (d->n + 1) * sizeof(uint64_t));
-        d->hi = ls_realloc(d->hi, (d->n + 1) * sizeof(uint64_t));
-        d->lo[d->n] = a;
-        d->hi[d->n] = b;
-        d->n++;
-        p = *e == ',' ? e + 1 : e;
-        if (*e != ',') {
-            break;
-        }
-    }
-}
-
-static bool done_has(const struct done_set *d, uint64_t k)
-{
-    size_t lo = 0, hi = d->n;
-
-    while (lo < hi) {
-        size_t m = (lo + hi) / 2;
-        if (k < d->lo[m]) {
-            hi = m;
-        } else if (k > d->hi[m]) {
-            lo = m + 1;
-        } else {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Add the sorted ordinals v[0..n) and write the state text. */
-static char *done_add(const struct done_set *d, const uint64_t *v, size_t n)
-{
-    struct ls_buf b;
-    size_t i = 0, j = 0, k = 0, m = 0;
-
-    /* merge the ranges' endpoints and the new points as ranges */
-    uint64_t *lo = ls_malloc((d->n + n + 1) * sizeof(uint64_t));
-    uint64_t *hi = ls_malloc((d->n + n + 1) * sizeof(uint64_t));
-    while (i < d->n || j < n) {
-        uint64_t a, z;
-        if (j >= n || (i < d->n && d->lo[i] <= v[j])) {
-            a = d->lo[i];
-            z = d->hi[i++];
-        } else {
-            a = z = v[j++];
-        }
-        if (m > 0 && a <= hi[m - 1] + 1) {
-            if (z > hi[m - 1]) {
-                hi[m - 1] = z;
-            }
-        } else {
-            lo[m] = a;
-            hi[m++] = z;
-        }
-    }
-    ls_buf_init(&b, 0);
-    ls_buf_printf(&b, "es-done ");
-    for (k = 0; k < m; k++) {
-        if (lo[k] == hi[k]) {
-            ls_buf_printf(&b, "%s%llu", k ? "," : "", (unsigned long long)lo[k]);
-        } else {
-            ls_buf_printf(&b, "%s%llu-%llu", k ? "," : "", (unsigned long long)lo[k],
-                          (unsigned long long)hi[k]);
-        }
-    }
-    ls_free(lo);
-    ls_free(hi);
-    return ls_buf_detach(&b, NULL);
-}
-
-static void done_free(struct done_set *d)
-{
-    ls_free(d->lo);
-    ls_free(d->hi);
-    memset(d, 0, sizeof(*d));
-}
-
 /* ---- one chunk ---- */
 
 struct es_job {
@@ -637,7 +539,7 @@ struct es_job {
     /* placeholders expanded for this chunk */
     char *prefix, *dateformat, *index_name, *type_name, *pipeline;
     const char *tag;
-    struct done_set done;
+    struct ls_ordset done;
     /* reading the chunk */
     struct ls_chunk_entries *en;
     uint64_t ordinal;               /* of the next entry */
@@ -989,7 +891,7 @@ static long es_bulk_read(void *arg, void *buf, size_t n)
             break;
         }
         j->total++;
-        if (done_has(&j->done, ord)) {
+        if (ls_ordset_has(&j->done, ord)) {
             continue;
         }
         r = es_entry(j, e);
@@ -1071,7 +973,7 @@ static void es_job_free(struct es_job *j)
     }
     ls_chunk_entries_close(j->en);
     ls_timefmt_destroy(j->tf);
-    done_free(&j->done);
+    ls_ordset_free(&j->done);
     ls_free(j->prefix);
     ls_free(j->dateformat);
     ls_free(j->index_name);
@@ -1120,33 +1022,7 @@ static void es_finish(struct es_job *j, int rc, const char *msg)
 /* Record the ordinals done so far in the chunk's state (so a retry sends only the others). */
 static int es_mark_done(struct es_job *j, const uint64_t *v, size_t n)
 {
-    uint64_t *all;
-    char *text;
-    size_t i;
-    int rc;
-
-    if (n == 0) {
-        return LS_OK;
-    }
-    all = ls_malloc(n * sizeof(uint64_t));
-    memcpy(all, v, n * sizeof(uint64_t));
-    /* v is in chunk order already (the bulk is built in order); keep it sorted anyway */
-    for (i = 1; i < n; i++) {
-        uint64_t x = all[i];
-        size_t k = i;
-        while (k > 0 && all[k - 1] > x) {
-            all[k] = all[k - 1];
-            k--;
-        }
-        all[k] = x;
-    }
-    text = done_add(&j->done, all, n);
-    rc = ls_chunk_set_state(j->c, text);
-    done_free(&j->done);
-    done_parse(&j->done, text);
-    ls_free(text);
-    ls_free(all);
-    return rc;
+    return ls_chunk_mark_done(j->c, &j->done, v, n, ES_DONE);
 }
 
 /* The whole chunk is done once the reader is at its end and nothing was left undone. */
@@ -1722,7 +1598,7 @@ static int es_write(struct ls_instance *ins, struct ls_chunk *c)
     ls_buf_init(&j->tmp, 0);
     ls_buf_init(&j->body, 0);
     ls_buf_init(&j->sig, 0);
-    done_parse(&j->done, ls_chunk_state(c));
+    ls_ordset_parse(&j->done, ls_chunk_state(c), ES_DONE);
     if (o->version == 0) {
         o->asking_version = true;
         if (o->aws) {

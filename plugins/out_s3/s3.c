@@ -157,13 +157,6 @@ static const struct ls_param s3_params[] = {
     LS_PARAM_END
 };
 
-static const struct ls_param s3_shared_params[] = {
-    { "path", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct s3_shared_conf, path),
-      "credentials file (default ~/.aws/credentials)", NULL, NULL, 0, 0 },
-    { "profile_name", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct s3_shared_conf, profile_name),
-      "profile (default $AWS_PROFILE or default)", NULL, NULL, 0, 0 },
-    LS_PARAM_END
-};
 
 /* the parquet rows are fluent-plugin-s3's parquet compressor's; the parquet formatter reads them
  * (s3_formatter_for gives it this section), so they are declared here only */
@@ -183,51 +176,6 @@ static const struct ls_param s3_compress_params[] = {
     LS_PARAM_END
 };
 
-static const struct ls_param s3_imds_params[] = {
-    { "retries", LS_P_INT, "5", 0, offsetof(struct s3_imds_conf, retries), "retries", NULL, NULL,
-      0, 0 },
-    { "ip_address", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct s3_imds_conf, ip_address),
-      "metadata service address (default 169.254.169.254)", NULL, NULL, 0, 0 },
-    { "port", LS_P_INT, "80", 0, offsetof(struct s3_imds_conf, port), "metadata service port",
-      NULL, NULL, 1, 65535 },
-    { "http_open_timeout", LS_P_TIME, "5", 0, offsetof(struct s3_imds_conf, http_open_timeout),
-      "connect timeout", NULL, NULL, 0, 0 },
-    { "http_read_timeout", LS_P_TIME, "5", 0, offsetof(struct s3_imds_conf, http_read_timeout),
-      "read timeout", NULL, NULL, 0, 0 },
-    LS_PARAM_END
-};
-
-#define S3_STS_ROWS                                                                               \
-    { "role_arn", LS_P_STR, NULL, LS_PF_REQUIRED, offsetof(struct s3_sts_conf, role_arn),         \
-      "role to assume", NULL, NULL, 0, 0 },                                                       \
-    { "policy", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct s3_sts_conf, policy),             \
-      "inline session policy (JSON)", NULL, NULL, 0, 0 },                                         \
-    { "duration_seconds", LS_P_INT, "0", 0, offsetof(struct s3_sts_conf, duration_seconds),       \
-      "session duration (0: STS default)", NULL, NULL, 0, 0 },                                    \
-    { "sts_region", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct s3_sts_conf, sts_region),     \
-      "STS region (default us-east-1)", NULL, NULL, 0, 0 },                                       \
-    { "sts_endpoint_url", LS_P_STR, NULL, LS_PF_NULLABLE,                                         \
-      offsetof(struct s3_sts_conf, sts_endpoint_url), "STS endpoint", NULL, NULL, 0, 0 },         \
-    { "sts_http_proxy", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct s3_sts_conf, sts_http_proxy), \
-      "not supported (use the https_proxy environment variable)", NULL, NULL, 0, 0 }
-
-static const struct ls_param s3_assume_params[] = {
-    S3_STS_ROWS,
-    { "role_session_name", LS_P_STR, NULL, LS_PF_REQUIRED,
-      offsetof(struct s3_sts_conf, role_session_name), "session name", NULL, NULL, 0, 0 },
-    { "external_id", LS_P_STR, NULL, LS_PF_NULLABLE, offsetof(struct s3_sts_conf, external_id),
-      "external id", NULL, NULL, 0, 0 },
-    LS_PARAM_END
-};
-
-static const struct ls_param s3_web_params[] = {
-    S3_STS_ROWS,
-    { "role_session_name", LS_P_STR, NULL, LS_PF_NULLABLE,
-      offsetof(struct s3_sts_conf, role_session_name), "session name", NULL, NULL, 0, 0 },
-    { "web_identity_token_file", LS_P_STR, NULL, LS_PF_REQUIRED,
-      offsetof(struct s3_sts_conf, web_identity_token_file), "OIDC token file", NULL, NULL, 0, 0 },
-    LS_PARAM_END
-};
 
 /* ------------------------------------------------------------------ */
 /* the gate: credentials and start-up checks                            */
@@ -516,18 +464,6 @@ static int s3_bind_sub(struct ls_conf_section *sec, const char *name, const stru
     return ls_param_bind(table, sub, dst, err, errlen);
 }
 
-static void s3_sts_fill(struct aws_sts_config *d, const struct s3_sts_conf *c)
-{
-    d->role_arn = c->role_arn;
-    d->role_session_name = c->role_session_name;
-    d->external_id = c->external_id;
-    d->policy = c->policy;
-    d->duration_seconds = (int)c->duration_seconds;
-    d->sts_region = c->sts_region;
-    d->sts_endpoint_url = c->sts_endpoint_url;
-    d->token_file = c->web_identity_token_file;
-}
-
 static bool s3_ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), m = strlen(suffix);
@@ -698,15 +634,8 @@ static int s3_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
     s->eng = ins->engine;
     s3_xml_global_init();
 
-    if (s3_bind_sub(sec, "shared_credentials", s3_shared_params, &s->shared, &s->has_shared, err,
-                    errlen) != LS_OK ||
-        s3_bind_sub(sec, "instance_profile_credentials", s3_imds_params, &s->imds, &s->has_imds,
-                    err, errlen) != LS_OK ||
-        s3_bind_sub(sec, "assume_role_credentials", s3_assume_params, &s->assume, &s->has_assume,
-                    err, errlen) != LS_OK ||
+    if (aws_cred_sections_bind(sec, &s->credsec, err, errlen) != LS_OK ||
         s3_bind_sub(sec, "compress", s3_compress_params, &s->compress, &s->has_compress, err,
-                    errlen) != LS_OK ||
-        s3_bind_sub(sec, "web_identity_credentials", s3_web_params, &s->web, &s->has_web, err,
                     errlen) != LS_OK) {
         return LS_ERROR;
     }
@@ -841,33 +770,10 @@ static int s3_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
     s->cc.key_id = s->aws_key_id;
     s->cc.secret = s->aws_sec_key;
     s->cc.aws_profile = s->aws_profile;
-    s->cc.shared_credentials = s->has_shared;
-    s->cc.shared_path = s->shared.path;
-    s->cc.shared_profile = s->shared.profile_name;
-    s->cc.instance_profile = s->has_imds || s->aws_iam_retries > 0;
-    if (s->has_imds) {
-        if (s->imds.ip_address) {
-            s->imds_endpoint = ls_asprintf(strchr(s->imds.ip_address, ':') ? "http://[%s]:%lld"
-                                                                           : "http://%s:%lld",
-                                           s->imds.ip_address, (long long)s->imds.port);
-            s->cc.imds_endpoint = s->imds_endpoint;
-        }
-        s->cc.imds_retries = (int)s->imds.retries;
-        s->cc.imds_timeout_ms = (long)((s->imds.http_open_timeout + s->imds.http_read_timeout) * 1000);
-    } else if (s->aws_iam_retries > 0) {
+    aws_cred_sections_fill(ins, &s->credsec, &s->cc);
+    if (!s->credsec.has_imds && s->aws_iam_retries > 0) {
+        s->cc.instance_profile = true;      /* the deprecated flat form */
         s->cc.imds_retries = (int)s->aws_iam_retries;
-    }
-    s->cc.web_identity = s->has_web;
-    if (s->has_web) {
-        s3_sts_fill(&s->cc.web, &s->web);
-    }
-    s->cc.assume_role = s->has_assume;
-    if (s->has_assume) {
-        s3_sts_fill(&s->cc.assume, &s->assume);
-    }
-    if ((s->has_web && s->web.sts_http_proxy) || (s->has_assume && s->assume.sts_http_proxy)) {
-        ls_plg_warn(ins, "sts_http_proxy is not supported; STS requests use the https_proxy "
-                    "environment variable");
     }
 
     ls_plg_info(ins, "s3 output: bucket '%s' at %s (%s, %s style, signature %s), keys '%s'",
@@ -905,11 +811,7 @@ static void s3_destroy(struct ls_instance *ins)
     ls_free(s->key_tmpl);
     ls_free(s->slice_fmt);
     ls_free(s->endpoint_url);
-    ls_free(s->imds_endpoint);
-    ls_param_release(s3_shared_params, &s->shared);
-    ls_param_release(s3_imds_params, &s->imds);
-    ls_param_release(s3_assume_params, &s->assume);
-    ls_param_release(s3_web_params, &s->web);
+    aws_cred_sections_release(&s->credsec);
     ls_param_release(s3_compress_params, &s->compress);
 }
 

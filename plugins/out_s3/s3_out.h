@@ -34,31 +34,6 @@ struct s3_compress_conf {
     int64_t level;
 };
 
-struct s3_shared_conf {
-    char *path;
-    char *profile_name;
-};
-
-struct s3_imds_conf {
-    int64_t retries;
-    char *ip_address;
-    int64_t port;
-    double http_open_timeout;
-    double http_read_timeout;
-};
-
-struct s3_sts_conf {
-    char *role_arn;
-    char *role_session_name;
-    char *policy;
-    int64_t duration_seconds;
-    char *external_id;
-    char *sts_region;
-    char *sts_endpoint_url;
-    char *sts_http_proxy;
-    char *web_identity_token_file;
-};
-
 struct s3_job;
 struct s3_prefix;
 
@@ -119,14 +94,9 @@ struct s3_out {
     double http_stall_timeout;
 
     /* credential sub-sections */
-    struct s3_shared_conf shared;
-    struct s3_imds_conf imds;
-    struct s3_sts_conf assume;
-    struct s3_sts_conf web;
-    bool has_shared, has_imds, has_assume, has_web;
+    struct aws_cred_sections credsec;   /* <assume_role_credentials> and the others */
     struct s3_compress_conf compress;
     bool has_compress;
-    char *imds_endpoint;
 
     /* derived */
     struct ls_instance *ins;
