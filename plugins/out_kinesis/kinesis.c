@@ -626,9 +626,11 @@ static void kin_finish(struct kin_job *j, int rc, const char *msg)
 {
     struct ls_instance *ins = j->k->ins;
     struct ls_chunk *c = j->c;
+    char copy[sizeof(j->err)];
 
+    snprintf(copy, sizeof(copy), "%s", msg ? msg : "");     /* msg may be j->err */
     job_free(j);
-    ls_output_write_done(ins, c, rc, msg);
+    ls_output_write_done(ins, c, rc, msg ? copy : NULL);
 }
 
 static void kin_built(void *arg);
@@ -693,7 +695,9 @@ static void kin_answer(struct kin_job *j, struct ls_http_resp *resp)
         size_t nall = nok + j->nskipped;
         uint64_t *all = ls_malloc((nall + 1) * sizeof(uint64_t));
         memcpy(all, ok, nok * sizeof(uint64_t));
-        memcpy(all + nok, j->skipped, j->nskipped * sizeof(uint64_t));
+        if (j->nskipped) {
+            memcpy(all + nok, j->skipped, j->nskipped * sizeof(uint64_t));
+        }
         if ((j->more || j->refused > 0) &&
             ls_chunk_mark_done(j->c, &j->done, all, nall, KIN_DONE) != LS_OK) {
             ls_free(all);
