@@ -21,7 +21,7 @@ endif
 PKGS    := zlib libcrypto libpcre2-8 expat msgpack
 # headers only: the plugins and agent/compress.c dlopen these (agent/dynlib.h), so processes
 # that do not use them do not map them; the .deb must name their packages itself
-DLOPEN_PKGS := libmariadb libmicrohttpd libzstd liblzma snappy
+DLOPEN_PKGS := libmariadb libmicrohttpd libzstd liblzma snappy libsystemd libmongoc-1.0
 # NO_DEPS=1 gets a stamp of its own: a build that skipped the install step must not mark the
 # packages installed for a later plain `make` (which would then fail in pkg-config)
 DEPS_STAMP  := $(BUILD)/.deps-$(if $(filter 1,$(NO_DEPS)),skipped,ok)

@@ -12,12 +12,12 @@
 set -e
 mode=${1:-build}
 build="build-essential pkg-config libev-dev libcurl4-openssl-dev zlib1g-dev libssl-dev libpcre2-dev
-       libmariadb-dev libexpat1-dev libdeflate-dev libmicrohttpd-dev libzstd-dev liblzma-dev libsnappy-dev libmsgpack-dev libsystemd-dev check"
+       libmariadb-dev libexpat1-dev libdeflate-dev libmicrohttpd-dev libzstd-dev liblzma-dev libsnappy-dev libmsgpack-dev libsystemd-dev libmongoc-dev check"
 case $mode in
 build) pkgs=$build ;;
 demo)  pkgs="$build gzip" ;;
 test)  pkgs="$build gzip zstd xz-utils nginx-light mariadb-server mariadb-client procps curl logrotate faketime debhelper lintian debootstrap
-       python3-msgpack python3-fluent-logger rsyslog prometheus systemd-journal-remote" ;;
+       python3-msgpack python3-fluent-logger rsyslog prometheus systemd-journal-remote python3-bson" ;;
 fuzz)  pkgs="$build clang libclang-rt-14-dev" ;;
 deb)   pkgs="$build dpkg-dev debhelper lintian" ;;
 *)     echo "install-deps: unknown mode '$mode' (build, demo, test, fuzz, deb)" >&2; exit 2 ;;
