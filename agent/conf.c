@@ -980,6 +980,16 @@ static char *parse_bare(struct cp *p, int *special)
         size_t i = 0, n = strlen(raw);
         ls_buf_init(&b, CONF_VALUE_MAX);
         while (i < n) {
+            if (raw[i] == '$' && i + 1 < n && raw[i + 1] == '{') {
+                /* a record placeholder (record_transformer's enable_ruby Ruby): its "#{}" is
+                 * the plugin's to evaluate per record, so it is kept as written */
+                size_t e = code_end(raw, n, i + 2);
+                if (e != (size_t)-1) {
+                    ls_buf_append(&b, raw + i, e + 1 - i);
+                    i = e + 1;
+                    continue;
+                }
+            }
             if (raw[i] == '#' && i + 1 < n && raw[i + 1] == '{') {
                 size_t e = code_end(raw, n, i + 2);
                 if (e == (size_t)-1) {
