@@ -5,12 +5,13 @@
  */
 #include "template.h"
 #include "json.h"
+#include "rbexpr.h"
 
 #include <stdio.h>
 #include <time.h>
 
 enum part_kind { P_LIT, P_HOST, P_TAG, P_TAG_PART, P_TAG_PREFIX, P_TAG_SUFFIX, P_TIME, P_FIELD,
-                 P_RUBY, P_NIL };
+                 P_RUBY, P_NIL, P_RBX };
 
 /* enable_ruby: a receiver, then methods (see rb_compile) */
 enum rb_recv { RB_TIME, RB_NOW, RB_FIELD, RB_TAG, RB_HOST, RB_TAG_PART, RB_RECORD };
@@ -32,6 +33,7 @@ struct ls_tmpl_part {
     enum rb_recv recv;          /* P_RUBY */
     struct rb_call *calls;
     size_t ncalls;
+    struct rbx *rbx;            /* P_RBX: an expression beyond the chains (rbexpr.c) */
 };
 
 static bool tmpl_error;
@@ -312,6 +314,8 @@ refuse:
 
 static void part_release(struct ls_tmpl_part *p)
 {
+    rbx_free(p->rbx);
+    p->rbx = NULL;
     size_t k;
 
     ls_free(p->text);
@@ -372,9 +376,69 @@ static bool rb_try(struct ls_tmpl *t, const char *expr, unsigned flags, char *ms
     return false;
 }
 
+/* expr as a P_RBX part (the Ruby subset of rbexpr.c); false with the reason in why */
+static bool rbx_try(struct ls_tmpl *t, const char *expr, char *why, size_t whylen)
+{
+    struct rbx *x = rbx_compile(expr, why, whylen);
+
+    if (x == NULL) {
+        return false;
+    }
+    add_part(t, P_RBX, NULL, 0, 0)->rbx = x;
+    return true;
+}
+
+/* The '}' closing the placeholder that starts at open: with enable_ruby, braces and quotes
+ * inside the expression ("#{...}", '}') are skipped. */
+static const char *placeholder_end(const char *open, unsigned flags)
+{
+    const char *c = open + 2;
+    int depth = 0;
+    char q = 0;
+
+    if (!(flags & LS_TMPL_RUBY)) {
+        return strchr(open + 2, '}');
+    }
+    for (; *c; c++) {
+        if (q) {
+            if (*c == '\\' && c[1]) {
+                c++;
+            } else if (*c == q) {
+                q = 0;
+            } else if (q == '"' && *c == '#' && c[1] == '{') {
+                /* interpolation inside a string: its braces nest */
+                int d = 0;
+                for (c++; *c; c++) {
+                    d += *c == '{' ? 1 : *c == '}' ? -1 : 0;
+                    if (d == 0) {
+                        break;
+                    }
+                }
+                if (*c == '\0') {
+                    return NULL;
+                }
+            }
+            continue;
+        }
+        if (*c == '"' || *c == '\'') {
+            q = *c;
+        } else if (*c == '{') {
+            depth++;
+        } else if (*c == '}') {
+            if (depth == 0) {
+                return c;
+            }
+            depth--;
+        }
+    }
+    return NULL;
+}
+
 int ls_tmpl_compile(struct ls_tmpl *t, const char *tmpl, unsigned flags, char *msg,
                     size_t msglen)
 {
+    char why[200] = "";
+
     const char *s = tmpl;
 
     memset(t, 0, sizeof(*t));
@@ -395,7 +459,10 @@ int ls_tmpl_compile(struct ls_tmpl *t, const char *tmpl, unsigned flags, char *m
         if (open > s) {
             add_part(t, P_LIT, s, (size_t)(open - s), 0);
         }
-        close = strchr(open + 2, '}');
+        close = placeholder_end(open, flags);
+        if (close == NULL && (flags & LS_TMPL_RUBY)) {
+            close = strchr(open + 2, '}');     /* so that the error shows the expression */
+        }
         if (close == NULL) {
             snprintf(msg, msglen, "unterminated placeholder in '%s'", tmpl);
             return LS_ERROR;
@@ -419,6 +486,8 @@ int ls_tmpl_compile(struct ls_tmpl *t, const char *tmpl, unsigned flags, char *m
         } else if ((flags & LS_TMPL_RUBY) && (strpbrk(expr, ".([") || strcmp(expr, "record") == 0) &&
                    (ruby_refused = !rb_try(t, expr, flags, msg, msglen)) == false) {
             /* Ruby: "Time.now.to_i" is a method call, not the field "Time.now.to_i" */
+        } else if ((flags & LS_TMPL_RUBY) && rbx_try(t, expr, why, sizeof(why))) {
+            ruby_refused = false;
         } else if (flags & LS_TMPL_KEY_SHORTCUT) {
             const char *c;
             for (c = expr; *c && ok; c++) {
@@ -448,6 +517,10 @@ int ls_tmpl_compile(struct ls_tmpl *t, const char *tmpl, unsigned flags, char *m
             ok = false;
         }
         if (!ok && ruby_refused) {
+            size_t used = strlen(msg);
+            if (why[0] && used + 8 < msglen) {
+                snprintf(msg + used, msglen - used, " (%s)", why);
+            }
             ls_free(expr);
             ls_tmpl_release(t);
             return LS_ERROR;      /* rb_compile's message says what enable_ruby takes */
@@ -598,6 +671,18 @@ static void rb_strftime(struct ls_buf *b, const char *fmt, const struct rbv *t)
         ls_free(big);
     }
     ls_buf_release(&f);
+}
+
+void ls_tmpl_strftime(struct ls_buf *b, const char *fmt, int64_t sec, int32_t nsec, bool utc)
+{
+    struct rbv t;
+
+    memset(&t, 0, sizeof(t));
+    t.is_time = true;
+    t.sec = sec;
+    t.nsec = nsec;
+    t.utc = utc;
+    rb_strftime(b, fmt, &t);
 }
 
 /* Ruby's String#to_i: leading blanks, a sign, digits with single underscores between; else 0. */
@@ -811,6 +896,26 @@ static bool rb_eval(const struct ls_tmpl_part *p, const struct ls_record *rec, s
         case RM_LENGTH: {
             int64_t chars = 0;
             size_t k;
+            if (t == LS_V_JSON && x->v.u.s.len && (x->v.u.s.p[0] == '[' || x->v.u.s.p[0] == '{')) {
+                /* Array#length / Hash#length: its elements or pairs */
+                struct ls_record tmp;
+                size_t off = 0, elen;
+                const char *elem;
+                if (x->v.u.s.p[0] == '[') {
+                    while (ls_json_array_next(x->v.u.s.p, x->v.u.s.len, &off, &elem, &elen) ==
+                           LS_OK) {
+                        chars++;
+                    }
+                } else {
+                    ls_record_init(&tmp, rec->arena);
+                    if (ls_json_parse_object(x->v.u.s.p, x->v.u.s.len, &tmp) == LS_OK) {
+                        chars = tmp.nfields;
+                    }
+                    ls_record_release(&tmp);
+                }
+                x->v = ls_vint(chars);
+                break;
+            }
             if (t != LS_V_STR) {
                 return false;
             }
@@ -914,6 +1019,13 @@ static void expand_part(const struct ls_tmpl_part *p, const struct ls_record *re
         break;
     case P_NIL:
         break;
+    case P_RBX:
+        if (!rbx_eval(p->rbx, rec, hostname, &v)) {
+            tmpl_error = true;
+        } else if (v.type != LS_V_NULL) {
+            ls_ruby_put_value(b, &v, false);
+        }
+        break;
     }
 }
 
@@ -952,6 +1064,12 @@ bool ls_tmpl_field_value(const struct ls_tmpl *t, const struct ls_record *rec,
         *out = ls_vnull();
         return true;
     }
+    if (t->n == 1 && t->parts[0].kind == P_RBX) {
+        if (!rbx_eval(t->parts[0].rbx, rec, hostname, out)) {
+            tmpl_error = true;
+        }
+        return true;
+    }
     if (t->n != 1 || t->parts[0].kind != P_FIELD) {
         return false;
     }
@@ -972,7 +1090,7 @@ bool ls_tmpl_single_value(const struct ls_tmpl *t, const struct ls_record *rec,
         return false;
     }
     p = &t->parts[0];
-    if (p->kind == P_FIELD || p->kind == P_RUBY || p->kind == P_NIL) {
+    if (p->kind == P_FIELD || p->kind == P_RUBY || p->kind == P_NIL || p->kind == P_RBX) {
         return ls_tmpl_field_value(t, rec, out);
     }
     if (p->kind == P_TIME && p->epoch) {

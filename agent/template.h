@@ -65,4 +65,7 @@ bool ls_tmpl_single_value(const struct ls_tmpl *t, const struct ls_record *rec,
  */
 bool ls_tmpl_take_error(void);
 
+/* Ruby's Time#strftime of (sec, nsec) in UTC or local time (%L, %N, %3N, %:z, %s as Ruby). */
+void ls_tmpl_strftime(struct ls_buf *b, const char *fmt, int64_t sec, int32_t nsec, bool utc);
+
 #endif

@@ -258,8 +258,9 @@ def test_record_transformer_placeholders():
     assert "gone" not in r and r["b"] == "keep"
 
 def test_record_transformer_ruby_is_a_clear_error():
-    for expr in ('record["a"].gsub(/x/, "y")', 'Time.now.to_i + 1', 'time.year',
-                 'message.downcase', 'a.b(1)'):
+    # blocks, unknown methods and unknown names: refused at start, not failed per record
+    for expr in ('record["a"].gsub(/x/) { |m| m.upcase }', 'record["a"].each_slice(2)',
+                 'time.nonsense', 'message.downcase', 'a.b(1)'):
         path = conf('<filter **>\n  @type record_transformer\n  enable_ruby true\n  <record>\n'
                     f'    x ${{{expr}}}\n  </record>\n</filter>\n<match **>\n  @type null\n</match>\n')
         p = run(["-c", path, "--dry-run"])

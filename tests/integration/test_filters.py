@@ -736,8 +736,8 @@ def test_record_reformer_config_errors_name_file_and_line():
                  r"logship\.conf:1: `tag` must be specified")
     config_error("<match a>\n  @type record_reformer\n  tag b\n  keep_keys x\n</match>\n",
                  r"logship\.conf:4: `renew_record` must be true")
-    config_error("<match a>\n  @type record_reformer\n  tag b\n  x ${record['a'].to_i * 2}\n</match>\n",
-                 r"logship\.conf:4: .*Ruby")
+    config_error("<match a>\n  @type record_reformer\n  tag b\n  x ${record['a'].map { |v| v * 2 }}\n"
+                 "</match>\n", r"logship\.conf:4: .*Ruby")
 
 def test_rewrite_tag_filter_match_label_sends_reemits_into_that_label():
     # fluentd's event_emitter: an output's own @label is where router.emit goes
