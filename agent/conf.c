@@ -1791,6 +1791,17 @@ struct ls_conf_param *ls_conf_get_param(struct ls_conf_section *sec, const char 
     return last;
 }
 
+const char *ls_conf_root_dir(struct ls_conf_section *sec)
+{
+    struct ls_conf_section *root = sec, *sys;
+
+    while (root && root->parent) {
+        root = root->parent;
+    }
+    sys = root ? ls_conf_child(root, "system") : NULL;
+    return sys ? ls_conf_get(sys, "root_dir") : NULL;
+}
+
 const char *ls_conf_get(struct ls_conf_section *sec, const char *key)
 {
     struct ls_conf_param *cp = ls_conf_get_param(sec, key);

@@ -69,6 +69,9 @@ void ls_conf_destroy(struct ls_conf *conf);
 
 /* Last value of key in section (NULL if absent); marks it used. */
 const char *ls_conf_get(struct ls_conf_section *sec, const char *key);
+/* <system> root_dir of the configuration sec belongs to, or NULL (the state of plugins
+ * with an @id goes under it, as fluentd's plugin_root_dir). */
+const char *ls_conf_root_dir(struct ls_conf_section *sec);
 struct ls_conf_param *ls_conf_get_param(struct ls_conf_section *sec, const char *key);
 /*
  * A plugin's own check of a parameter failed: write "file:line: message" into err, naming

@@ -783,17 +783,6 @@ static int security_users_clients(struct fwd_ctx *ctx, struct ls_conf_section *s
     return LS_OK;
 }
 
-static const char *root_dir_of(struct ls_conf_section *sec)
-{
-    struct ls_conf_section *root = sec, *sys;
-
-    while (root && root->parent) {
-        root = root->parent;
-    }
-    sys = root ? ls_conf_child(root, "system") : NULL;
-    return sys ? ls_conf_get(sys, "root_dir") : NULL;
-}
-
 static int fwd_init(struct ls_instance *ins, struct ls_conf_section *sec, char *err,
                     size_t errlen)
 {
@@ -851,7 +840,7 @@ static int fwd_init(struct ls_instance *ins, struct ls_conf_section *sec, char *
     if (ctx->chunk_id_file) {
         ctx->ids_path = ls_strdup(ctx->chunk_id_file);
     } else {
-        const char *root = root_dir_of(sec);
+        const char *root = ls_conf_root_dir(sec);
         char cwd[PATH_MAX];
         if (root == NULL || *root == '\0') {
             if (access(FWD_STATE_DIR, W_OK | X_OK) == 0) {

@@ -568,17 +568,6 @@ static void sd_tick(struct ls_timer *t, void *arg)
 
 /* ---- lifecycle ---- */
 
-static const char *root_dir_of(struct ls_conf_section *sec)
-{
-    struct ls_conf_section *root = sec, *sys;
-
-    while (root && root->parent) {
-        root = root->parent;
-    }
-    sys = root ? ls_conf_child(root, "system") : NULL;
-    return sys ? ls_conf_get(sys, "root_dir") : NULL;
-}
-
 static int sd_init(struct ls_instance *ins, struct ls_conf_section *sec, char *err, size_t errlen)
 {
     struct sd_ctx *ctx = ins->ctx;
@@ -622,9 +611,9 @@ static int sd_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
     }
     if (ctx->storage.path == NULL && ctx->pos_file) {
         ctx->storage.path = ls_strdup(ctx->pos_file);
-    } else if (ctx->storage.path == NULL && root_dir_of(sec) && ls_conf_get(sec, "@id")) {
+    } else if (ctx->storage.path == NULL && ls_conf_root_dir(sec) && ls_conf_get(sec, "@id")) {
         /* fluentd's storage under the plugin's root: <root_dir>/worker0/<@id>/storage.json */
-        char *dir = ls_asprintf("%s/worker0/%s", root_dir_of(sec), ls_conf_get(sec, "@id"));
+        char *dir = ls_asprintf("%s/worker0/%s", ls_conf_root_dir(sec), ls_conf_get(sec, "@id"));
         ctx->storage.path = ls_asprintf("%s/storage.json", dir);
         (void)ls_mkdir_p(dir, 0755);
         ls_free(dir);

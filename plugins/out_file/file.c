@@ -211,17 +211,6 @@ static int build_template(struct file_ctx *ctx, double timekey, const char *slic
     return LS_OK;
 }
 
-static const char *root_dir_of(struct ls_conf_section *sec)
-{
-    struct ls_conf_section *root = sec, *sys;
-
-    while (root->parent) {
-        root = root->parent;
-    }
-    sys = ls_conf_child(root, "system");
-    return sys ? ls_conf_get(sys, "root_dir") : NULL;
-}
-
 static int file_init(struct ls_instance *ins, struct ls_conf_section *sec, char *err,
                      size_t errlen)
 {
@@ -292,7 +281,7 @@ static int file_init(struct ls_instance *ins, struct ls_conf_section *sec, char 
          * with buffer_path / buffer_type.
          */
         struct ls_conf_section *bs = ls_conf_child(sec, "buffer");
-        bool root_ok = root_dir_of(sec) && ls_conf_get(sec, "@id");
+        bool root_ok = ls_conf_root_dir(sec) && ls_conf_get(sec, "@id");
         if (bs) {
             if (ls_conf_type(bs) == NULL) {
                 ls_conf_set(bs, "@type", "file", bs->file, bs->line);
