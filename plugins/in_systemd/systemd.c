@@ -29,6 +29,7 @@
 #include "plugin.h"
 #include "log.h"
 #include "json.h"
+#include "compress.h"
 #include "dynlib.h"
 #include "sd_api.h"
 #include "sd_entry.h"
@@ -331,9 +332,7 @@ static void new_id(struct sd_ctx *ctx)
         memcpy(r, &x, 8);
         memcpy(r + 8, &x, 8);
     }
-    for (int i = 0; i < 16; i++) {
-        snprintf(ctx->id + 2 * i, 3, "%02x", r[i]);
-    }
+    ls_hex(r, sizeof(r), ctx->id);
 }
 
 /* ---- reading ---- */

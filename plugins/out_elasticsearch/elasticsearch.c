@@ -918,6 +918,8 @@ static void es_build(void *arg)
     char cerr[200] = "";
     struct stat st;
     int algo = o->compression_level == CL_NONE ? LS_COMPRESS_TEXT : LS_COMPRESS_GZIP;
+    struct ls_digest dig;
+    char sha[65];
 
     j->rc = LS_ERROR;
     j->nsent = 0;
@@ -936,7 +938,9 @@ static void es_build(void *arg)
                  ls_chunk_info(j->c)->id, errno, strerror(errno));
         return;
     }
-    if (ls_compress_stream(algo, -1, es_bulk_read, j, j->fd, NULL, cerr, sizeof(cerr)) != LS_OK ||
+    /* a signed request needs the body's SHA-256: taken while the body is written */
+    if (ls_compress_stream(algo, -1, es_bulk_read, j, j->fd, o->aws ? &dig : NULL, cerr,
+                           sizeof(cerr)) != LS_OK ||
         fstat(j->fd, &st) != 0) {
         snprintf(j->err, sizeof(j->err), "building the bulk request of chunk %s failed: %s",
                  ls_chunk_info(j->c)->id, cerr[0] ? cerr : strerror(errno));
@@ -956,10 +960,12 @@ static void es_build(void *arg)
         }
     }
     ls_buf_reset(&j->sig);
-    if (o->aws && j->nsent > 0 &&
-        es_aws_sign(o->aws, j->ep, "POST", j->url, j->fd, j->size, &j->sig, j->err,
-                    sizeof(j->err)) != LS_OK) {
-        return;
+    if (o->aws && j->nsent > 0) {
+        ls_hex(dig.sha256, sizeof(dig.sha256), sha);
+        if (es_aws_sign(o->aws, j->ep, "POST", j->url, sha, &j->sig, j->err, sizeof(j->err)) !=
+            LS_OK) {
+            return;
+        }
     }
     j->rc = LS_OK;
 }
@@ -1544,7 +1550,7 @@ static void es_sign_version(void *arg)
     char *url = ls_asprintf("%s/", j->base);
 
     ls_buf_reset(&j->sig);
-    j->rc = es_aws_sign(j->o->aws, j->ep, "GET", url, -1, 0, &j->sig, j->err, sizeof(j->err));
+    j->rc = es_aws_sign(j->o->aws, j->ep, "GET", url, NULL, &j->sig, j->err, sizeof(j->err));
     ls_free(url);
 }
 

@@ -26,9 +26,7 @@
  */
 #include "es_aws.h"
 
-#include <openssl/evp.h>
 #include <pthread.h>
-#include <unistd.h>
 
 #include "aws.h"
 #include "http.h"
@@ -242,44 +240,6 @@ static int ep_creds(struct es_aws_ep *e, int64_t now, char *err, size_t errlen)
     return LS_OK;
 }
 
-static int body_sha256(int fd, uint64_t len, char out[65], char *err, size_t errlen)
-{
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    unsigned char d[32], *buf = ls_malloc(1 << 16);
-    unsigned int dl = 0;
-    uint64_t off = 0;
-    int rc = LS_OK;
-    static const char hex[] = "0123456789abcdef";
-
-    if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-        rc = LS_ERROR;
-    }
-    while (rc == LS_OK && off < len) {
-        size_t want = len - off < (1 << 16) ? (size_t)(len - off) : (1 << 16);
-        ssize_t r = pread(fd, buf, want, (off_t)off);
-        if (r <= 0 || EVP_DigestUpdate(md, buf, (size_t)r) != 1) {
-            snprintf(err, errlen, "cannot read the request body to sign it (%s)",
-                     r < 0 ? strerror(errno) : "short");
-            rc = LS_ERROR;
-            break;
-        }
-        off += (uint64_t)r;
-    }
-    if (rc == LS_OK && EVP_DigestFinal_ex(md, d, &dl) == 1 && dl == 32) {
-        for (unsigned i = 0; i < 32; i++) {
-            out[2 * i] = hex[d[i] >> 4];
-            out[2 * i + 1] = hex[d[i] & 15];
-        }
-        out[64] = '\0';
-    } else if (rc == LS_OK) {
-        snprintf(err, errlen, "SHA-256 failed");
-        rc = LS_ERROR;
-    }
-    EVP_MD_CTX_free(md);
-    ls_free(buf);
-    return rc;
-}
-
 static int hexval(int c)
 {
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
@@ -303,8 +263,8 @@ static char *pct_decode(const char *s, size_t n)
     return o;
 }
 
-int es_aws_sign(struct es_aws *a, size_t ep, const char *method, const char *url, int body_fd,
-                uint64_t body_len, struct ls_buf *hdrs, char *err, size_t errlen)
+int es_aws_sign(struct es_aws *a, size_t ep, const char *method, const char *url,
+                const char *body_sha256, struct ls_buf *hdrs, char *err, size_t errlen)
 {
     struct es_aws_ep *e = &a->ep[ep % a->n];
     const char *p = strstr(url, "://"), *q;
@@ -317,13 +277,7 @@ int es_aws_sign(struct es_aws *a, size_t ep, const char *method, const char *url
     int rc;
     struct aws_signed sg;
 
-    if (body_fd >= 0 && body_len > 0) {
-        if (body_sha256(body_fd, body_len, ph, err, errlen) != LS_OK) {
-            return LS_ERROR;
-        }
-    } else {
-        memcpy(ph, AWS_EMPTY_SHA256, 65);
-    }
+    memcpy(ph, body_sha256 ? body_sha256 : AWS_EMPTY_SHA256, 65);
     p = p ? strchr(p + 3, '/') : NULL;
     if (p == NULL) {
         p = "/";

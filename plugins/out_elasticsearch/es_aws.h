@@ -21,11 +21,11 @@ void es_aws_destroy(struct es_aws *a);
 
 /*
  * Worker thread (credentials may need STS, IMDS or ECS calls): sign a request to endpoint
- * ep for url, with the body in body_fd[0, body_len) (body_fd -1: empty). Appends the
+ * ep for url, whose body has the hex SHA-256 body_sha256 (NULL: no body). Appends the
  * Host, x-amz-date, x-amz-content-sha256, x-amz-security-token and Authorization header
- * lines to hdrs. LS_OK or LS_ERROR with err filled (no credentials, unreadable body).
+ * lines to hdrs. LS_OK or LS_ERROR with err filled (no credentials).
  */
-int es_aws_sign(struct es_aws *a, size_t ep, const char *method, const char *url, int body_fd,
-                uint64_t body_len, struct ls_buf *hdrs, char *err, size_t errlen);
+int es_aws_sign(struct es_aws *a, size_t ep, const char *method, const char *url,
+                const char *body_sha256, struct ls_buf *hdrs, char *err, size_t errlen);
 
 #endif

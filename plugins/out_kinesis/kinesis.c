@@ -444,9 +444,7 @@ static int kin_entry(struct kin_job *j, const msgpack_object *e, char *pk, size_
                     r[i] = (unsigned char)rand();
                 }
             }
-            for (size_t i = 0; i < sizeof(r); i++) {
-                snprintf(pk + 2 * i, 3, "%02x", r[i]);
-            }
+            ls_hex(r, sizeof(r), pk);
         }
     }
     if (j->data.len + (k->firehose ? 0 : strlen(pk)) > (size_t)k->max_record_size) {
