@@ -137,6 +137,7 @@ struct tail_file {
     uint64_t dev, ino;
     uint64_t fp;             /* hash of the first line; 0 until it exists */
     uint64_t key;            /* source key of this generation; 0 until fp */
+    bool new_gen;            /* key: a generation after a truncation (tail_ensure_key) */
     uint64_t read_pos;       /* next byte to read */
     uint64_t line_start;     /* offset of the first byte of the current (partial) line */
     uint64_t safe;           /* every line before this is handled and nothing is pending */
@@ -258,7 +259,7 @@ static size_t tail_npos_in_use;
 static void tail_read(struct tail_file *f);
 static void tail_file_close(struct tail_file *f);
 static void tail_new_generation(struct tail_file *f);
-static void tail_read_copy(struct tail_file *f, uint64_t fp, uint64_t at);
+static void tail_read_copy(struct tail_file *f, uint64_t fp, uint64_t key, uint64_t at);
 
 /* ------------------------------------------------------------------ */
 /* configuration                                                        */
@@ -595,8 +596,18 @@ static void tail_set_key(struct tail_file *f)
     f->key = ls_source_key(k, sizeof(k));
 }
 
+/*
+ * The key (device, inode, first line) names a generation, but copytruncate and a truncating
+ * writer keep the inode, and a file that starts with a header or a banner keeps its first
+ * line: the new generation had the old one's key, and the outputs dropped its lines as
+ * re-reads of the old one's up to where those ended (lost). After a truncation the key is
+ * taken further, (key, 1), (key, 2)..., until it is one no buffer holds records of.
+ * A restart cannot know how far the chain went; it starts from the plain key (README).
+ */
 static bool tail_ensure_key(struct tail_file *f)
 {
+    uint64_t k[2];
+
     if (f->key) {
         return true;
     }
@@ -604,6 +615,11 @@ static bool tail_ensure_key(struct tail_file *f)
         return false;
     }
     tail_set_key(f);
+    for (k[0] = f->key, k[1] = 1; f->new_gen && k[1] <= 64 &&
+         ls_source_durable_pos(f->ctx->ins->engine, f->key) > 0; k[1]++) {
+        f->key = ls_source_key(k, sizeof(k));
+    }
+    f->new_gen = false;
     return true;
 }
 
@@ -1950,6 +1966,8 @@ static int tail_file_start(struct tail_file *f, bool from_head)
         ls_plg_info(ctx->ins, "'%s' has the inode number of the file it replaced; reading it "
                     "from the head", f->path);
         pos = 0;
+        f->key = 0;
+        f->new_gen = true;
         f->pe = pe;
         pe->live = true;
     } else if (pe && pe->ino == f->ino) {
@@ -1959,7 +1977,9 @@ static int tail_file_start(struct tail_file *f, bool from_head)
         if (pe->pos > size) {
             ls_plg_info(ctx->ins, "'%s' is smaller than its saved position: it was truncated; "
                         "reading from the head", f->path);
-            tail_read_copy(f, 0, pe->pos);
+            tail_read_copy(f, 0, 0, pe->pos);
+            f->key = 0;
+            f->new_gen = true;
         } else if (pos > 0 && (!tail_line_end(f->fd, pos) || tail_copied_since(f))) {
             /* saved positions end lines, and a copy with another first line written after
              * them is copytruncate's: either way this is a generation written after a
@@ -1968,8 +1988,10 @@ static int tail_file_start(struct tail_file *f, bool from_head)
                         "down (%s at its saved position %llu); reading from the head", f->path,
                         tail_line_end(f->fd, pos) ? "a copy is newer than the pos_file"
                                                   : "no line end", (unsigned long long)pos);
-            tail_read_copy(f, 0, pos);
+            tail_read_copy(f, 0, 0, pos);
             pos = 0;
+            f->key = 0;
+            f->new_gen = true;
         }
     } else if (pe) {
         /* the path has a new inode: the old file was rotated while we were down */
@@ -2027,6 +2049,62 @@ static void tail_file_close(struct tail_file *f)
 }
 
 /*
+ * copytruncate ran twice or more before logship looked (a busy loop, a stalled disk): the
+ * generations in between were never at the path while we looked, and their copies, born
+ * after the copy of the one we read (copy_ino, born copy_birth), are all that is left of
+ * them. A rename by the next rotation (access.log.1 -> .2) keeps a file's birth time, so
+ * the older copies, read before, are not taken. Each is read from its head under its own
+ * key and pos_file entry.
+ */
+static void tail_copies_after(struct tail_file *f, uint64_t copy_ino, int64_t copy_birth)
+{
+    struct tail_ctx *ctx = f->ctx;
+    char *dir, *slash;
+    const char *base;
+    size_t blen;
+    DIR *d = tail_opendir_of(f->path, &dir, &slash, &base);
+    struct dirent *de;
+
+    blen = strlen(base);
+    while (d && (de = readdir(d)) != NULL) {
+        struct stat st;
+        int64_t birth;
+        char *p;
+
+        if (strncmp(de->d_name, base, blen) != 0 || de->d_name[blen] == '\0' ||
+            tail_compressed_name(de->d_name) || (uint64_t)de->d_ino == f->ino ||
+            (uint64_t)de->d_ino == copy_ino || tail_ino_followed(ctx, (uint64_t)de->d_ino) ||
+            tail_pos_has_ino(ctx->pf, (uint64_t)de->d_ino)) {
+            continue;
+        }
+        p = slash ? ls_asprintf("%s%s%s", dir, slash == dir ? "" : "/", de->d_name)
+                  : ls_strdup(de->d_name);
+        if (stat(p, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
+            (uint64_t)st.st_dev != f->dev || !tail_birth(-1, p, &birth) ||
+            birth <= copy_birth) {
+            ls_free(p);
+            continue;
+        }
+        ls_plg_info(ctx->ins, "'%s' is the copy of a generation of '%s' truncated before "
+                    "logship looked at it: reading it from the head", p, f->path);
+        {
+            struct tail_file *of = tail_drain_new(ctx, p, &st, 0, f->tag, f->tag_len);
+            if (of && ctx->pf) {
+                of->pe = tail_pos_add_named(ctx, of->path, of->committed, of->ino);
+                of->pe->live = true;
+            }
+            if (of && ctx->started) {
+                tail_read(of);
+            }
+        }
+    }
+    if (d) {
+        closedir(d);
+    }
+    ls_free(dir);
+}
+
+/*
  * copytruncate copied the generation we read, then truncated it: the lines we had not read yet
  * are in the copy (access.log.1, access.log-20261203), and nowhere else. The copy is a file in
  * the same directory, named after the path, not compressed, followed by nobody, larger than our
@@ -2038,11 +2116,11 @@ static void tail_file_close(struct tail_file *f)
  * after logship's last pos_file write (less 2 s: the copy may end just before that write; older
  * copies renamed since keep their older times); after two copytruncates while logship was down
  * that is the second one's copy, and the first one's rest is not read (README). It is read from
- * at, or from further on where the buffers already hold the old generation (its key: device,
- * inode of the path, first line), under a key of its own. The lines written between the copy
+ * at, or from further on where the buffers already hold the old generation (key: its key,
+ * else device, inode of the path, first line), under a key of its own. The lines written between the copy
  * and the truncation are in neither file: copytruncate loses them (README).
  */
-static void tail_read_copy(struct tail_file *f, uint64_t fp, uint64_t at)
+static void tail_read_copy(struct tail_file *f, uint64_t fp, uint64_t key, uint64_t at)
 {
     struct tail_ctx *ctx = f->ctx;
     char *dir, *slash, *found = NULL;
@@ -2080,7 +2158,7 @@ static void tail_read_copy(struct tail_file *f, uint64_t fp, uint64_t at)
         same = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
                (uint64_t)st.st_dev == f->dev;
         if (same && fp != 0 && f->sig_pos == at && f->sig_len) {
-            same = (uint64_t)st.st_size > at && tail_fingerprint(fd, &cfp) && cfp == fp &&
+            same = (uint64_t)st.st_size >= at && tail_fingerprint(fd, &cfp) && cfp == fp &&
                    pread(fd, b, f->sig_len, (off_t)(at - f->sig_len)) == (ssize_t)f->sig_len &&
                    memcmp(b, f->sig, f->sig_len) == 0;
             if (same) {
@@ -2116,6 +2194,15 @@ static void tail_read_copy(struct tail_file *f, uint64_t fp, uint64_t at)
         closedir(d);
     }
     ls_free(dir);
+    if (found && found_mtime == INT64_MAX) {
+        /* certainly the copy of the generation we read: copies born after it are of the
+         * generations in between, whatever their size or first line */
+        int64_t birth;
+        if (tail_birth(-1, found, &birth)) {
+            tail_copies_after(f, (uint64_t)fst.st_ino, birth);
+        }
+        found_ok = (uint64_t)fst.st_size > at;    /* else we had read all of it */
+    }
     if (found && !found_ok) {
         ls_free(found);
         found = NULL;
@@ -2123,6 +2210,7 @@ static void tail_read_copy(struct tail_file *f, uint64_t fp, uint64_t at)
     if (found) {
         struct tail_file *of;
         uint64_t k[3] = { f->dev, f->ino, found_fp };
+        uint64_t old_key = key ? key : ls_source_key(k, sizeof(k));
 
         ls_plg_info(ctx->ins, "'%s' was copied to '%s' before it was truncated: reading the "
                     "copy from offset %llu", f->path, found, (unsigned long long)at);
@@ -2140,7 +2228,7 @@ static void tail_read_copy(struct tail_file *f, uint64_t fp, uint64_t at)
                 of->fp = found_fp;
                 tail_set_key(of);
             }
-            dpos = ls_source_durable_pos(ctx->ins->engine, ls_source_key(k, sizeof(k)));
+            dpos = ls_source_durable_pos(ctx->ins->engine, old_key);
             if (dpos > of->read_pos && dpos <= (uint64_t)fst.st_size) {
                 of->read_pos = of->line_start = of->safe = of->committed = dpos;
             }
@@ -2168,9 +2256,10 @@ static void tail_new_generation(struct tail_file *f)
         (void)tail_commit(f, false);
     }
     if (key) {
-        tail_read_copy(f, fp, f->committed);
+        tail_read_copy(f, fp, key, f->committed);
     }
     f->key = 0;
+    f->new_gen = true;
     f->fp = 0;
     f->sig_pos = 0;
     f->sig_len = 0;
