@@ -253,6 +253,8 @@ uint64_t ls_source_key(const void *p, size_t len);
  * and pos_file write).
  */
 uint64_t ls_source_durable_pos(struct ls_engine *eng, uint64_t src);
+/* Whether an output's buffer has seen records of src (and would drop re-reads of them). */
+bool ls_source_known(struct ls_engine *eng, uint64_t src);
 /*
  * Filters that hold records of a source in memory (concat's unfinished groups) tell inputs
  * not to persist their position past them, so that after kill -9 the input reads the held

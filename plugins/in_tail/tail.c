@@ -615,8 +615,10 @@ static bool tail_ensure_key(struct tail_file *f)
         return false;
     }
     tail_set_key(f);
-    for (k[0] = f->key, k[1] = 1; f->new_gen && k[1] <= 64 &&
-         ls_source_durable_pos(f->ctx->ins->engine, f->key) > 0; k[1]++) {
+    /* the buffers keep a position for every key they saw while running: one step per
+     * generation with this first line since the start */
+    for (k[0] = f->key, k[1] = 1; f->new_gen && ls_source_known(f->ctx->ins->engine, f->key);
+         k[1]++) {
         f->key = ls_source_key(k, sizeof(k));
     }
     f->new_gen = false;
