@@ -859,17 +859,12 @@ static struct val hash_get(struct env *e, const struct val *h, const struct val 
     struct ls_value lv;
     const char *ks;
     size_t kn;
-    char tmp[32];
 
-    if (k->t == V_STR) {
-        ks = k->s;
-        kn = k->n;
-    } else if (k->t == V_INT) {
-        return vnil();          /* JSON keys are strings; h[0] is nil */
-    } else {
-        (void)tmp;
-        return vnil();
+    if (k->t != V_STR) {
+        return vnil();          /* JSON keys are strings; h[0] or h[nil] is nil */
     }
+    ks = k->s;
+    kn = k->n;
     if (h->s == NULL) {
         const struct ls_field *f = ls_record_get(e->rec, ks, kn);
         return f ? from_value(e, &f->v) : vnil();

@@ -281,13 +281,12 @@ struct kin_job {
     uint64_t carry_ord;
     struct ls_buf carry_data;
     char carry_pk[300];
-    uint64_t accepted, refused;
+    uint64_t refused;
     struct ls_arena arena;
     struct ls_record rec;
     struct ls_buf data, tmp;
     int rc;
     char err[400];
-    struct ls_buf answer;
 };
 
 static void push(uint64_t **v, size_t *n, size_t *cap, uint64_t x)
@@ -310,7 +309,6 @@ static void job_free(struct kin_job *j)
     ls_buf_release(&j->sig);
     ls_buf_release(&j->data);
     ls_buf_release(&j->tmp);
-    ls_buf_release(&j->answer);
     ls_buf_release(&j->carry_data);
     ls_record_release(&j->rec);
     ls_arena_release(&j->arena);
@@ -687,7 +685,6 @@ static void kin_answer(struct kin_job *j, struct ls_http_resp *resp)
     ls_record_release(&item);
     ls_arena_release(&a);
     /* an answer shorter than the request: the rest is not known to be accepted */
-    j->accepted += nok;
     j->refused += j->nsent - nok;
     {
         size_t nall = nok + j->nskipped;
@@ -814,7 +811,6 @@ static int kin_write(struct ls_instance *ins, struct ls_chunk *c)
     ls_buf_init(&j->sig, 0);
     ls_buf_init(&j->data, 0);
     ls_buf_init(&j->tmp, 0);
-    ls_buf_init(&j->answer, 0);
     ls_buf_init(&j->carry_data, 0);
     ls_ordset_parse(&j->done, ls_chunk_state(c), KIN_DONE);
     if (ls_work_submit(ins->engine, kin_build, kin_built, j) != LS_OK) {

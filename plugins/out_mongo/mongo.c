@@ -127,6 +127,7 @@ struct mongo {
     const char *date_field;         /* the event time as a date here (time_key), or NULL */
     struct ls_accessor *date_acc, *oid_acc;
     mongoc_client_pool_t *pool;
+    char *uri_db;           /* connection_string's database, as Mongo::Client.new uses it */
     pthread_mutex_t mu;             /* the collections made */
     bool mu_init;
     char **made;
@@ -364,6 +365,10 @@ static int mg_init(struct ls_instance *ins, struct ls_conf_section *sec, char *e
     if (mg_uri(m, sec, &uri, err, errlen) != LS_OK) {
         return LS_ERROR;
     }
+    if (m->connection_string) {
+        const char *d = mongoc_uri_get_database(uri);
+        m->uri_db = ls_strdup(d ? d : (m->database ? m->database : "admin"));
+    }
     m->pool = mongoc_client_pool_new(uri);
     mongoc_uri_destroy(uri);
     if (m->pool == NULL) {
@@ -382,6 +387,7 @@ static void mg_destroy(struct ls_instance *ins)
     if (m->pool) {
         mongoc_client_pool_destroy(m->pool);
     }
+    ls_free(m->uri_db);
     for (size_t i = 0; m->date_acc && i < m->date_keys.n; i++) {
         ls_accessor_release(&m->date_acc[i]);
     }
@@ -950,14 +956,8 @@ static int mg_write(struct ls_instance *ins, struct ls_chunk *c)
 
     j->m = m;
     j->c = c;
-    if (m->connection_string) {
-        /* the URI's database, as Mongo::Client.new(connection_string) uses it */
-        mongoc_uri_t *u = mongoc_uri_new_with_error(m->connection_string, NULL);
-        const char *d = u ? mongoc_uri_get_database(u) : NULL;
-        j->db = ls_strdup(d ? d : (m->database ? m->database : "admin"));
-        if (u) {
-            mongoc_uri_destroy(u);
-        }
+    if (m->uri_db) {
+        j->db = ls_strdup(m->uri_db);
     } else {
         j->db = ls_chunk_expand_str(c, m->database);
         if (j->db == NULL) {
