@@ -118,12 +118,10 @@ def test_s3_full_buffer_disk_drains_when_the_store_returns():
     # filled is retried from it, so under a slow build (ASan, a loaded CI) the in-memory path
     # may come only after S3 returns, or not at all; the drain and exactly-once below are the
     # point, and hold either way
-    in_memory = True
     try:
         a.wait_log(r"compressed in memory instead", timeout=30)
         relkit.fill(os.path.join(buf, "filler"))     # what the failed side file gave back
     except AssertionError:
-        in_memory = False
         print("    no upload needed a new side file before S3 returned", flush=True)
     assert a.alive(), lstest.tail_text(a.all_logs(), 30)
     px.clear()
@@ -132,8 +130,10 @@ def test_s3_full_buffer_disk_drains_when_the_store_returns():
     log = a.all_logs()
     a.stop()
     relkit.check_exactly_once(_delivered(srv), keys, "S3 with a full buffer disk")
-    # the upload state that met the full disk gave up the reserve (with the path above)
-    assert not in_memory or "gave up the 64 KiB reserve" in log, lstest.tail_text(log, 30)
+    # The upload state that meets the full disk gives up the reserve (test_local_faults.py
+    # checks that where nothing else writes). Here the input's failed frames are cut off again
+    # and again, each freeing the pages it had taken: a state write that comes just after
+    # one finds room without the reserve (an ASan run under load did), so it is not asserted.
     print(f"    {len(keys)} lines exactly once; in-memory payloads: {log.count('compressed in memory')}, "
           f"reserve given up: {log.count('gave up the')}")
     # drained: only the filler (and the hidden lock and reserve) are left
