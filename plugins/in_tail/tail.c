@@ -1445,12 +1445,18 @@ static void dir_ino_cache_release(struct dir_ino_cache *c)
     c->n = 0;
 }
 
+/* name in dir, as tail_opendir_of split the path (slash: where its last '/' was); caller
+ * frees */
+static char *tail_dir_join(const char *dir, const char *slash, const char *name)
+{
+    return slash ? ls_asprintf("%s%s%s", dir, slash == dir ? "" : "/", name) : ls_strdup(name);
+}
+
 /* name in dir (slash: where path's last '/' was) if it is the regular file ino, else NULL */
 static char *tail_locate_try(const char *dir, const char *slash, const char *name, uint64_t ino,
                              struct stat *st)
 {
-    char *p = slash ? ls_asprintf("%s%s%s", dir, slash == dir ? "" : "/", name)
-                    : ls_strdup(name);
+    char *p = tail_dir_join(dir, slash, name);
 
     if (stat(p, st) == 0 && (uint64_t)st->st_ino == ino && S_ISREG(st->st_mode)) {
         return p;
@@ -1657,6 +1663,23 @@ static bool tail_path_fingerprint(const char *path, uint64_t *fp)
     return ok;
 }
 
+/* A generation found after it left the path (p, taken): read from its head to its end under
+ * its own key, with its own pos_file entry written before the path's entry moves on; now
+ * (read_now, once started) or at the next look. */
+static void tail_drain_whole(struct tail_ctx *ctx, char *p, struct stat *st,
+                             const struct tail_file *like, bool read_now)
+{
+    struct tail_file *of = tail_drain_new(ctx, p, st, 0, like->tag, like->tag_len);
+
+    if (of && ctx->pf) {
+        of->pe = tail_pos_add_named(ctx, of->path, of->committed, of->ino);
+        of->pe->live = true;
+    }
+    if (of && read_now && ctx->started) {
+        tail_read(of);
+    }
+}
+
 static void tail_find_generations(struct tail_ctx *ctx, struct tail_file *nf, uint64_t a_ino,
                                   int64_t a_birth, uint64_t a_fp)
 {
@@ -1685,8 +1708,7 @@ static void tail_find_generations(struct tail_ctx *ctx, struct tail_file *nf, ui
             tail_pos_has_ino(ctx->pf, (uint64_t)de->d_ino)) {
             continue;
         }
-        p = slash ? ls_asprintf("%s%s%s", dir, slash == dir ? "" : "/", de->d_name)
-                  : ls_strdup(de->d_name);
+        p = tail_dir_join(dir, slash, de->d_name);
         b_mtime = 0;
         if (stat(p, &st) == 0) {
             b_mtime = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
@@ -1700,13 +1722,7 @@ static void tail_find_generations(struct tail_ctx *ctx, struct tail_file *nf, ui
         }
         ls_plg_info(ctx->ins, "'%s' is a generation of '%s' rotated away before logship "
                     "looked at it: reading it from the head", p, nf->path);
-        {
-            struct tail_file *of = tail_drain_new(ctx, p, &st, 0, nf->tag, nf->tag_len);
-            if (of && ctx->pf) {
-                of->pe = tail_pos_add_named(ctx, of->path, of->committed, of->ino);
-                of->pe->live = true;
-            }
-        }
+        tail_drain_whole(ctx, p, &st, nf, false);
     }
     if (d) {
         closedir(d);
@@ -1905,8 +1921,7 @@ static bool tail_copied_since(struct tail_file *f)
             tail_pos_has_ino(ctx->pf, (uint64_t)de->d_ino)) {
             continue;
         }
-        p = slash ? ls_asprintf("%s%s%s", dir, slash == dir ? "" : "/", de->d_name)
-                  : ls_strdup(de->d_name);
+        p = tail_dir_join(dir, slash, de->d_name);
         yes = stat(p, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_dev == f->dev &&
               (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec > ctx->pos_mtime &&
               tail_path_fingerprint(p, &cfp) && cfp != fp;
@@ -2079,8 +2094,7 @@ static void tail_copies_after(struct tail_file *f, uint64_t copy_ino, int64_t co
             tail_pos_has_ino(ctx->pf, (uint64_t)de->d_ino)) {
             continue;
         }
-        p = slash ? ls_asprintf("%s%s%s", dir, slash == dir ? "" : "/", de->d_name)
-                  : ls_strdup(de->d_name);
+        p = tail_dir_join(dir, slash, de->d_name);
         if (stat(p, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0 ||
             (uint64_t)st.st_dev != f->dev || !tail_birth(-1, p, &birth) ||
             birth <= copy_birth) {
@@ -2089,16 +2103,7 @@ static void tail_copies_after(struct tail_file *f, uint64_t copy_ino, int64_t co
         }
         ls_plg_info(ctx->ins, "'%s' is the copy of a generation of '%s' truncated before "
                     "logship looked at it: reading it from the head", p, f->path);
-        {
-            struct tail_file *of = tail_drain_new(ctx, p, &st, 0, f->tag, f->tag_len);
-            if (of && ctx->pf) {
-                of->pe = tail_pos_add_named(ctx, of->path, of->committed, of->ino);
-                of->pe->live = true;
-            }
-            if (of && ctx->started) {
-                tail_read(of);
-            }
-        }
+        tail_drain_whole(ctx, p, &st, f, true);
     }
     if (d) {
         closedir(d);
@@ -2154,8 +2159,7 @@ static void tail_read_copy(struct tail_file *f, uint64_t fp, uint64_t key, uint6
             tail_pos_has_ino(ctx->pf, (uint64_t)de->d_ino)) {
             continue;
         }
-        p = slash ? ls_asprintf("%s%s%s", dir, slash == dir ? "" : "/", de->d_name)
-                  : ls_strdup(de->d_name);
+        p = tail_dir_join(dir, slash, de->d_name);
         fd = open(p, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
         same = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
                (uint64_t)st.st_dev == f->dev;
