@@ -574,6 +574,9 @@ struct ls_buffer *ls_buffer_create(struct ls_instance *out, struct ls_conf_secti
             b->c.timekey = tk;
         }
     }
+    if (b->key_time && b->c.timekey <= 0 && out->plugin->default_timekey && outsec) {
+        b->c.timekey = out->plugin->default_timekey(outsec);
+    }
     if (b->key_time && b->c.timekey <= 0) {
         b->c.timekey = 86400;
     }

@@ -192,6 +192,7 @@ static struct ls_instance *output_create(struct ls_engine *eng, struct ls_conf_s
     out->core = core;
     ls_arena_init(&core->arena, 4096);
     ls_record_init(&core->scratch, &core->arena);
+    ls_record_init(&core->prep, &core->arena);
     core->is_secondary = is_secondary;
     core->label = eng->building_label;
     core->emit_label = ls_conf_get(sec, "@label");
@@ -250,6 +251,7 @@ void ls_output_destroy(struct ls_instance *out)
         ls_inject_destroy(core->inject);
         /* the secondary is in eng->outputs and destroyed with them */
         ls_record_release(&core->scratch);
+        ls_record_release(&core->prep);
         ls_arena_release(&core->arena);
         ls_free(core);
         out->core = NULL;
@@ -268,6 +270,10 @@ int ls_output_emit(struct ls_instance *out, struct ls_record *rec)
         ls_record_clear(&core->scratch);
         r = ls_inject_apply(core->inject, rec, &core->scratch);
     }
+    if (core && core->buffer && out->plugin->prepare) {
+        ls_record_clear(&core->prep);
+        r = out->plugin->prepare(out, r, &core->prep);
+    }
     if (core && core->buffer) {
         rc = ls_buffer_write(core->buffer, r);
     } else if (out->plugin->emit) {
@@ -275,7 +281,7 @@ int ls_output_emit(struct ls_instance *out, struct ls_record *rec)
     } else {
         rc = LS_ERROR;
     }
-    if (core && core->inject) {
+    if (core && (core->inject || (core->buffer && out->plugin->prepare))) {
         ls_arena_reset(&core->arena);
     }
     if (rc == LS_ERROR) {

@@ -37,6 +37,7 @@ struct ls_output_core {
     struct ls_label *label;             /* the label its <match> is in (re-emits start there) */
     const char *emit_label;             /* its own @label: where re-emits go instead (or NULL) */
     struct ls_record scratch;           /* inject's shallow copy */
+    struct ls_record prep;              /* the plugin's .prepare copy */
     struct ls_arena arena;
     bool is_secondary;
 };

@@ -104,6 +104,9 @@ struct ls_plugin {
     /* NULL-terminated name, value pairs: the output's defaults for <buffer> parameters
      * (time, size, integer or bool rows) the configuration does not set */
     const char *const *buffer_defaults;
+    /* optional: the timekey when time is a chunk key and <buffer> sets none (webhdfs: from the
+     * finest strftime field of its path); 0: the usual 1d */
+    double (*default_timekey)(struct ls_conf_section *sec);
     /*
      * optional: the formatter the output's section implies (s3's store_as parquet), or
      * NULL for the usual <format> / format / default_formatter. *fsec: the section its
@@ -119,6 +122,10 @@ struct ls_plugin {
     int (*emit)(struct ls_instance *ins, const struct ls_record *rec);
     /* make everything emitted so far durable/visible (stdout: fflush). LS_OK / LS_ERROR */
     int (*commit)(struct ls_instance *ins);
+    /* buffered, optional: the record as the plugin's formatting sees it, built in scratch (its
+     * values may point into rec), or rec itself (webhdfs' v0.12 null_value) */
+    const struct ls_record *(*prepare)(struct ls_instance *ins, const struct ls_record *rec,
+                                       struct ls_record *scratch);
     /*
      * buffered: deliver a sealed chunk. LS_OK: delivered (the core deletes
      * the chunk). LS_ERROR: failed, the core retries with backoff.
