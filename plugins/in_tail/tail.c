@@ -2006,9 +2006,12 @@ static int tail_file_start(struct tail_file *f, bool from_head)
                         tail_line_end(f->fd, pos) ? "a copy is newer than the pos_file"
                                                   : "no line end", (unsigned long long)pos);
             tail_read_copy(f, 0, 0, pos);
+            /* no line end: the file changed; a copy newer than the pos_file with another first
+             * line, whose own key the buffers may hold (the path's generation was read on
+             * after logrotate's copy), keeps the plain key: re-reads of it are dropped */
+            f->new_gen = !tail_line_end(f->fd, pos);
             pos = 0;
             f->key = 0;
-            f->new_gen = true;
         }
     } else if (pe) {
         /* the path has a new inode: the old file was rotated while we were down */

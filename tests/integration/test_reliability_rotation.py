@@ -22,9 +22,9 @@ import relkit
 class Writer(threading.Thread):
     """Appends "cr <i> xxx" lines in bursts of one write() each."""
 
-    def __init__(self, path, rnd, pause=0.002):
+    def __init__(self, path, rnd, pause=0.002, vary=False):
         super().__init__(daemon=True)
-        self.path, self.rnd, self.pause = path, rnd, pause
+        self.path, self.rnd, self.pause, self.vary = path, rnd, pause, vary
         self.n = 0
         self.stop_ev = threading.Event()
         self.error = None
@@ -37,7 +37,7 @@ class Writer(threading.Thread):
                     # now and then a burst larger than a whole generation so far
                     k = self.rnd.randint(1, 300) if self.rnd.random() < 0.9 else \
                         self.rnd.randint(2000, 6000)
-                    os.write(fd, "".join(f"cr {i} {'x' * 40}\n"
+                    os.write(fd, "".join(f"cr {i} {'x' * (40 + i % 7 if self.vary else 40)}\n"
                                          for i in range(self.n, self.n + k)).encode())
                     self.n += k
                     time.sleep(self.pause)
@@ -248,7 +248,11 @@ def test_copytruncate_twice_or_more_between_two_looks_reads_every_generation():
 def test_copytruncate_crash_loop_exactly_once():
     seed, rnd, d, log, a = _setup()
     rotate = _logrotate(d, log)
-    w = Writer(log, rnd, pause=0.01)
+    # Lines of varying length, as logs have: with one length, every saved offset is a line
+    # end in the next generation too, and a kill -9 between logrotate's copy and its
+    # truncation, after one more pos_file write, made the new generation look like the old
+    # one grown (its head skipped: the weakness the README names)
+    w = Writer(log, rnd, pause=0.01, vary=True)
     w.start()
     rounds = 30 if lstest.LONG else 6
     rotations = 0
