@@ -554,24 +554,7 @@ uint64_t ls_source_key(const void *p, size_t len)
     return h ? h : 1;
 }
 
-bool ls_source_known(struct ls_engine *eng, uint64_t src)
-{
-    size_t i;
-
-    for (i = 0; i < eng->noutputs; i++) {
-        struct ls_output_core *core = eng->outputs[i]->core;
-        bool known = false;
-        if (core != NULL && core->buffer != NULL) {
-            (void)ls_buffer_durable_pos(core->buffer, src, &known);
-            if (known) {
-                return true;
-            }
-        }
-    }
-    return false;
-}
-
-uint64_t ls_source_durable_pos(struct ls_engine *eng, uint64_t src)
+static uint64_t source_durable(struct ls_engine *eng, uint64_t src, bool *known_any)
 {
     uint64_t best = 0;
     bool any = false;
@@ -594,7 +577,23 @@ uint64_t ls_source_durable_pos(struct ls_engine *eng, uint64_t src)
         }
         any = true;
     }
+    *known_any = any;
     return any ? best : 0;
+}
+
+uint64_t ls_source_durable_pos(struct ls_engine *eng, uint64_t src)
+{
+    bool any;
+
+    return source_durable(eng, src, &any);
+}
+
+bool ls_source_known(struct ls_engine *eng, uint64_t src)
+{
+    bool any;
+
+    (void)source_durable(eng, src, &any);
+    return any;
 }
 
 struct ls_hold {

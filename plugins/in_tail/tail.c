@@ -1650,6 +1650,19 @@ static DIR *tail_opendir_of(const char *path, char **dir, char **slash, const ch
     return opendir(*slash ? *dir : ".");
 }
 
+/* A directory entry that may be a generation or a copy of the path named base: base plus a
+ * suffix, not compressed, neither inode ino nor other, followed by nobody, and named by no
+ * live pos_file entry. */
+static bool tail_unclaimed_sibling(struct tail_ctx *ctx, const struct dirent *de,
+                                   const char *base, size_t blen, uint64_t ino, uint64_t other)
+{
+    uint64_t d_ino = (uint64_t)de->d_ino;
+
+    return strncmp(de->d_name, base, blen) == 0 && de->d_name[blen] != '\0' &&
+           !tail_compressed_name(de->d_name) && d_ino != ino && d_ino != other &&
+           !tail_ino_followed(ctx, d_ino) && !tail_pos_has_ino(ctx->pf, d_ino);
+}
+
 static bool tail_path_fingerprint(const char *path, uint64_t *fp)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -1702,10 +1715,7 @@ static void tail_find_generations(struct tail_ctx *ctx, struct tail_file *nf, ui
         uint64_t b_fp;
         char *p;
 
-        if (strncmp(de->d_name, base, blen) != 0 || de->d_name[blen] == '\0' ||
-            tail_compressed_name(de->d_name) || (uint64_t)de->d_ino == a_ino ||
-            (uint64_t)de->d_ino == nf->ino || tail_ino_followed(ctx, (uint64_t)de->d_ino) ||
-            tail_pos_has_ino(ctx->pf, (uint64_t)de->d_ino)) {
+        if (!tail_unclaimed_sibling(ctx, de, base, blen, nf->ino, a_ino)) {
             continue;
         }
         p = tail_dir_join(dir, slash, de->d_name);
@@ -1915,10 +1925,7 @@ static bool tail_copied_since(struct tail_file *f)
 
         /* a file the pos_file names or we follow is a rotated generation, not a copy (a
          * renamed access.log.1 that nginx wrote to until its reopen) */
-        if (strncmp(de->d_name, base, strlen(base)) != 0 || de->d_name[strlen(base)] == '\0' ||
-            tail_compressed_name(de->d_name) || (uint64_t)de->d_ino == f->ino ||
-            tail_ino_followed(ctx, (uint64_t)de->d_ino) ||
-            tail_pos_has_ino(ctx->pf, (uint64_t)de->d_ino)) {
+        if (!tail_unclaimed_sibling(ctx, de, base, strlen(base), f->ino, f->ino)) {
             continue;
         }
         p = tail_dir_join(dir, slash, de->d_name);
@@ -2091,10 +2098,7 @@ static void tail_copies_after(struct tail_file *f, uint64_t copy_ino, int64_t co
         int64_t birth;
         char *p;
 
-        if (strncmp(de->d_name, base, blen) != 0 || de->d_name[blen] == '\0' ||
-            tail_compressed_name(de->d_name) || (uint64_t)de->d_ino == f->ino ||
-            (uint64_t)de->d_ino == copy_ino || tail_ino_followed(ctx, (uint64_t)de->d_ino) ||
-            tail_pos_has_ino(ctx->pf, (uint64_t)de->d_ino)) {
+        if (!tail_unclaimed_sibling(ctx, de, base, blen, f->ino, copy_ino)) {
             continue;
         }
         p = tail_dir_join(dir, slash, de->d_name);
@@ -2156,10 +2160,7 @@ static void tail_read_copy(struct tail_file *f, uint64_t fp, uint64_t key, uint6
         int fd;
         bool same;
 
-        if (strncmp(de->d_name, base, blen) != 0 || de->d_name[blen] == '\0' ||
-            tail_compressed_name(de->d_name) || (uint64_t)de->d_ino == f->ino ||
-            tail_ino_followed(ctx, (uint64_t)de->d_ino) ||
-            tail_pos_has_ino(ctx->pf, (uint64_t)de->d_ino)) {
+        if (!tail_unclaimed_sibling(ctx, de, base, blen, f->ino, f->ino)) {
             continue;
         }
         p = tail_dir_join(dir, slash, de->d_name);
